@@ -1,0 +1,1 @@
+"""Report system for learning platforms."""

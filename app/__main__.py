@@ -1,0 +1,54 @@
+"""Runs the API: `python -m app [--host H] [--port P] [--workers N]`.
+
+Settings and every dependency are checked first, so a bad configuration stops start-up with one
+clear line instead of a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from app.config import describe_config_error, get_settings
+from app.runtime.resources import Resources, StartupError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+    except Exception as exc:
+        print(f"api: configuration error: {describe_config_error(exc)}", file=sys.stderr)
+        return 2
+
+    async def probe() -> None:
+        resources = await Resources.open(settings)
+        await resources.close()
+
+    try:
+        asyncio.run(probe())
+    except StartupError as exc:
+        print(f"api: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Base classes for HTTP schemas: camelCase JSON, strict about unknown fields on input."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+
+
+class ApiModel(BaseModel):
+    """Response model: camelCase in JSON, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+class ApiInput(BaseModel):
+    """Request model: camelCase in JSON, unknown fields refused so typos are not silently lost."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Page(ApiModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to get the next page; absent on the last page"
+    )
+    total: int | None = Field(default=None, description="Number of matching items, when cheap")
+
+
+def encode_cursor(values: dict[str, Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """Decodes an opaque cursor; raises ValueError when it is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except Exception as exc:  # any garbage is the caller's mistake
+        raise ValueError("not a valid cursor") from exc
+    if not isinstance(value, dict):
+        raise ValueError("not a valid cursor")
+    return value

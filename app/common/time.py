@@ -1,0 +1,44 @@
+"""Time helpers: everything stored is timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes read back from MongoDB are UTC; make them aware."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA timezone {name!r}") from exc
+
+
+def is_timezone(name: str) -> bool:
+    if not name or name != name.strip() or ".." in name or name.startswith("/"):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return name in _known_zones() or name == "UTC"
+
+
+_ZONES: set[str] | None = None
+
+
+def _known_zones() -> set[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = set(available_timezones())
+    return _ZONES

@@ -1,0 +1,127 @@
+"""Settings, read once from environment variables (see `.env.example`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_JWT_SECRET = "local-development-secret-change-me"
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class StorageBackend(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    app_env: Environment = Environment.LOCAL
+    app_name: str = "Report System"
+    log_level: str = "INFO"
+    log_format: str = Field(
+        default="auto", description="json, console or auto (json outside local)"
+    )
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongodb_db: str = "report_system"
+    mongodb_timeout_ms: int = 5000
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "reports:queue"
+    scheduler_queue_name: str = "reports:scheduler"
+
+    storage_backend: StorageBackend = StorageBackend.LOCAL
+    local_storage_dir: Path = Path(".data/files")
+    s3_bucket: str = "reports"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_part_size_mb: int = Field(default=8, ge=5, le=512)
+    s3_create_bucket: bool = False
+    presigned_url_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+
+    jwt_algorithm: str = Field(default="HS256", pattern="^(HS256|RS256)$")
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_public_key: str | None = None
+    jwt_private_key: str | None = Field(default=None, description="only for scripts/mint_token.py")
+    jwt_issuer: str = "learning-platform"
+    jwt_audience: str = "report-system"
+    jwt_leeway_seconds: int = 30
+
+    job_max_attempts: int = Field(default=3, ge=1, le=10)
+    job_lease_seconds: int = Field(default=60, ge=5)
+    job_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    job_retry_backoff_seconds: float = Field(default=10.0, ge=0)
+    job_dispatch_grace_seconds: int = Field(default=30, ge=1)
+    max_active_jobs_per_user: int = Field(default=5, ge=1)
+    worker_concurrency: int = Field(default=4, ge=1)
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    render_processes: int = Field(default=2, ge=1)
+    fetch_batch_size: int = Field(default=2000, ge=100)
+
+    report_retention_days: int = Field(default=7, ge=1)
+    pdf_max_rows: int = Field(default=5000, ge=1)
+    pdf_chunk_rows: int = Field(default=1000, ge=50)
+    xlsx_max_rows: int = Field(default=5_000_000, ge=1)
+    csv_max_rows: int = Field(default=10_000_000, ge=1)
+    max_date_range_days: int = Field(default=3660, ge=1)
+    max_filter_ids: int = Field(default=500, ge=1)
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
+    learning_events_batch_max: int = Field(default=500, ge=1)
+
+    schedule_max_consecutive_failures: int = Field(default=3, ge=1)
+
+    @property
+    def is_local(self) -> bool:
+        return self.app_env in (Environment.LOCAL, Environment.TEST)
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return not self.is_local
+        return self.log_format == "json"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.app_env == Environment.PRODUCTION:
+            if self.jwt_algorithm == "HS256" and (
+                self.jwt_secret == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32
+            ):
+                raise ValueError(
+                    "JWT_SECRET must be set to a secret of at least 32 characters "
+                    "when APP_ENV=production (the local default is refused)"
+                )
+            if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+                raise ValueError("JWT_PUBLIC_KEY is required when JWT_ALGORITHM=RS256")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def describe_config_error(exc: Exception) -> str:
+    """One line naming each bad setting (by its environment variable) and why."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            parts.append(f"{loc}: {err['msg']}")
+        return "; ".join(parts)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,113 @@
+"""The 8 lookup categories and their codes (spec §3). Codes are kebab-case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LookupSeed = tuple[str, str, str | None, dict[str, Any]]  # code, label, description, metadata
+
+
+def _codes(*pairs: tuple[str, str]) -> list[LookupSeed]:
+    return [(code, label, None, {}) for code, label in pairs]
+
+
+CATEGORIES: dict[str, dict[str, Any]] = {
+    "report-type": {
+        "label": "Report type",
+        "values": [
+            ("learner-progress", "Learner progress", "One row per enrollment", {}),
+            ("course-completion", "Course completion", "One row per course", {}),
+            ("department-summary", "Department summary", "One row per department", {}),
+            ("learning-activity", "Learning activity", "Events per period and type", {}),
+            ("assessment-results", "Assessment results", "Quiz submissions", {}),
+            ("compliance-status", "Compliance status", "Mandatory training status", {}),
+        ],
+    },
+    "report-status": {
+        "label": "Report status",
+        "values": _codes(
+            ("queued", "Queued"),
+            ("running", "Running"),
+            ("completed", "Completed"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+            ("expired", "Expired"),
+        ),
+    },
+    "report-format": {
+        "label": "Report format",
+        "values": [
+            ("csv", "CSV", "Comma-separated values (RFC 4180)", {"contentType": "text/csv"}),
+            (
+                "xlsx",
+                "Excel",
+                "Excel workbook",
+                {
+                    "contentType": (
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                    )
+                },
+            ),
+            ("pdf", "PDF", "Printable PDF document", {"contentType": "application/pdf"}),
+        ],
+    },
+    "template-visibility": {
+        "label": "Template visibility",
+        "values": _codes(
+            ("private", "Private"),
+            ("department", "My department"),
+            ("organization", "Whole organization"),
+        ),
+    },
+    "schedule-frequency": {
+        "label": "Schedule frequency",
+        "values": _codes(
+            ("daily", "Daily"),
+            ("weekly", "Weekly"),
+            ("monthly", "Monthly"),
+            ("quarterly", "Quarterly"),
+            ("cron", "Cron expression"),
+        ),
+    },
+    "date-range-preset": {
+        "label": "Date range preset",
+        "values": _codes(
+            ("today", "Today"),
+            ("yesterday", "Yesterday"),
+            ("last-7-days", "Last 7 days"),
+            ("last-30-days", "Last 30 days"),
+            ("this-month", "This month"),
+            ("last-month", "Last month"),
+            ("this-quarter", "This quarter"),
+            ("last-quarter", "Last quarter"),
+            ("year-to-date", "Year to date"),
+            ("last-year", "Last year"),
+            ("custom", "Custom range"),
+        ),
+    },
+    "learning-event-type": {
+        "label": "Learning event type",
+        "values": _codes(
+            ("course-enrolled", "Course enrolled"),
+            ("course-started", "Course started"),
+            ("lesson-started", "Lesson started"),
+            ("lesson-completed", "Lesson completed"),
+            ("quiz-started", "Quiz started"),
+            ("quiz-submitted", "Quiz submitted"),
+            ("quiz-passed", "Quiz passed"),
+            ("quiz-failed", "Quiz failed"),
+            ("course-completed", "Course completed"),
+            ("certificate-issued", "Certificate issued"),
+        ),
+    },
+    "enrollment-status": {
+        "label": "Enrollment status",
+        "values": _codes(
+            ("enrolled", "Enrolled"),
+            ("in-progress", "In progress"),
+            ("completed", "Completed"),
+            ("failed", "Failed"),
+            ("withdrawn", "Withdrawn"),
+        ),
+    },
+}

@@ -1,0 +1,97 @@
+"""The learning platform's data that reports read: departments, users, courses, enrollments.
+
+Stored field names are snake_case; every datetime is UTC. Departments keep the ids of all their
+ancestors (`ancestor_ids`) so "a department and its sub-departments" is one indexed query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from beanie import PydanticObjectId
+from pydantic import Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.common.documents import TimestampedDocument
+
+
+class Department(TimestampedDocument):
+    name: str
+    code: str
+    parent_id: PydanticObjectId | None = None
+    ancestor_ids: list[PydanticObjectId] = Field(default_factory=list)
+
+    class Settings:
+        name = "departments"
+        indexes = [
+            IndexModel([("code", ASCENDING)], unique=True),
+            IndexModel([("ancestor_ids", ASCENDING)]),
+            IndexModel([("name", ASCENDING)]),
+        ]
+
+
+class User(TimestampedDocument):
+    name: str
+    email: str
+    department_id: PydanticObjectId | None = None
+    roles: list[str] = Field(default_factory=lambda: ["learner"])
+    status: str = "active"  # active | inactive
+
+    class Settings:
+        name = "users"
+        indexes = [
+            IndexModel([("email", ASCENDING)], unique=True),
+            IndexModel([("department_id", ASCENDING), ("name", ASCENDING)]),
+            IndexModel([("name", ASCENDING)]),
+        ]
+
+
+class Course(TimestampedDocument):
+    code: str
+    title: str
+    category: str
+    department_id: PydanticObjectId | None = None
+    instructor_ids: list[PydanticObjectId] = Field(default_factory=list)
+    is_mandatory: bool = False
+    duration_minutes: int = 60
+    passing_score: float = 70.0
+
+    class Settings:
+        name = "courses"
+        indexes = [
+            IndexModel([("code", ASCENDING)], unique=True),
+            IndexModel([("department_id", ASCENDING)]),
+            IndexModel([("instructor_ids", ASCENDING)]),
+            IndexModel([("is_mandatory", ASCENDING)]),
+        ]
+
+
+class Enrollment(TimestampedDocument):
+    user_id: PydanticObjectId
+    course_id: PydanticObjectId
+    department_id: PydanticObjectId | None = None
+    status: str = "enrolled"  # enrollment-status lookup
+    enrolled_at: datetime
+    due_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    progress_percent: float = 0.0
+    score: float | None = None
+    time_spent_minutes: int = 0
+    last_activity_at: datetime | None = None
+
+    class Settings:
+        name = "enrollments"
+        indexes = [
+            IndexModel([("user_id", ASCENDING), ("course_id", ASCENDING)], unique=True),
+            IndexModel([("department_id", ASCENDING), ("enrolled_at", ASCENDING)]),
+            IndexModel([("department_id", ASCENDING), ("completed_at", ASCENDING)]),
+            IndexModel([("course_id", ASCENDING), ("enrolled_at", ASCENDING)]),
+            IndexModel([("enrolled_at", ASCENDING)]),
+            IndexModel([("completed_at", ASCENDING)]),
+            IndexModel([("last_activity_at", DESCENDING)]),
+            IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
+        ]
+
+
+PLATFORM_DOCUMENTS = [Department, User, Course, Enrollment]

@@ -1,0 +1,147 @@
+"""The job queue adapter: the only module that imports arq.
+
+MongoDB holds the truth about every job; a queue message is only a doorbell saying "look at
+job X". Each dispatch gets a fresh arq job id (`<kind>:<id>:<dispatch number>`) so a kept
+result or an in-progress key from an earlier dispatch never blocks a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.cron import cron
+from arq.worker import Worker, func
+
+from app.config import Settings
+
+RUN_REPORT_JOB = "run_report_job"
+
+TaskFunction = Callable[..., Awaitable[Any]]
+
+
+class Queue:
+    def __init__(self, settings: Settings, pool: ArqRedis) -> None:
+        self.settings = settings
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> Queue:
+        redis = RedisSettings.from_dsn(settings.redis_url)
+        redis.conn_retries = 0  # fail fast at start-up; callers decide whether to retry
+        redis.conn_timeout = 3
+        pool = await create_pool(
+            redis,
+            default_queue_name=settings.queue_name,
+            retry=0,
+        )
+        return cls(settings, pool)
+
+    async def ping(self) -> None:
+        await self.pool.ping()
+
+    async def dispatch_report_job(
+        self, job_id: str, dispatch_no: int, *, defer_seconds: float = 0
+    ) -> None:
+        await self.pool.enqueue_job(
+            RUN_REPORT_JOB,
+            job_id,
+            _job_id=f"report:{job_id}:{dispatch_no}",
+            _queue_name=self.settings.queue_name,
+            _defer_by=timedelta(seconds=defer_seconds) if defer_seconds > 0 else None,
+        )
+
+    async def close(self) -> None:
+        await self.pool.aclose()
+
+
+@dataclass
+class CronTask:
+    """A maintenance coroutine run by the worker on a fixed cadence."""
+
+    name: str
+    coroutine: TaskFunction
+    second: int = 0
+    every_minutes: int = 1
+    run_at_startup: bool = False
+    timeout_seconds: int = 55
+
+
+@dataclass
+class WorkerSpec:
+    """What a worker process runs; `build_workers` turns it into arq workers."""
+
+    settings: Settings
+    report_task: TaskFunction
+    cron_tasks: Sequence[CronTask] = field(default_factory=list)
+    on_startup: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    on_shutdown: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    burst: bool = False
+    poll_delay: float = 0.5
+
+
+def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
+    """Two arq workers sharing one context: report jobs on the main queue, and the scheduler /
+    maintenance cron on a queue of its own so report load never delays a tick."""
+    settings = spec.settings
+    redis = RedisSettings.from_dsn(settings.redis_url)
+    # Our own lease governs run time; arq's timeout only bounds a hung task.
+    report_fn = func(
+        spec.report_task,  # type: ignore[arg-type]
+        name=RUN_REPORT_JOB,
+        max_tries=1,
+        timeout=6 * 3600,
+    )
+    reports = Worker(
+        functions=[report_fn],
+        queue_name=settings.queue_name,
+        redis_settings=redis,
+        max_jobs=settings.worker_concurrency,
+        keep_result=60,
+        retry_jobs=False,
+        handle_signals=False,
+        burst=spec.burst,
+        poll_delay=spec.poll_delay,
+        ctx=ctx,
+        on_startup=spec.on_startup,  # type: ignore[arg-type]
+        on_shutdown=spec.on_shutdown,  # type: ignore[arg-type]
+        health_check_interval=30,
+    )
+    cron_jobs = []
+    for task in spec.cron_tasks:
+        minutes = set(range(0, 60, task.every_minutes))
+        cron_jobs.append(
+            cron(
+                task.coroutine,  # type: ignore[arg-type]
+                name=task.name,
+                minute=minutes,
+                second=task.second,
+                run_at_startup=task.run_at_startup,
+                timeout=task.timeout_seconds,
+                unique=True,
+                keep_result=0,
+                max_tries=1,
+            )
+        )
+    workers = [reports]
+    if cron_jobs:
+        workers.append(
+            Worker(
+                functions=[],
+                cron_jobs=cron_jobs,
+                queue_name=settings.scheduler_queue_name,
+                redis_settings=redis,
+                max_jobs=len(cron_jobs) + 1,
+                handle_signals=False,
+                burst=spec.burst,
+                poll_delay=spec.poll_delay,
+                ctx=ctx,
+                keep_result=0,
+                health_check_interval=30,
+            )
+        )
+    return workers

@@ -1,0 +1,142 @@
+"""ReportJob (API-ISS-026): one run of a report, from request to stored file.
+
+State machine: queued -> running -> completed | failed | cancelled; completed -> expired.
+A running job is held by exactly one worker through a lease (`lease_token`, `lease_expires_at`);
+only the holder of the current lease can move it on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from beanie import PydanticObjectId
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.common.documents import TimestampedDocument
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED)
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED)
+
+
+class JobStep(StrEnum):
+    QUEUED = "queued"
+    RESOLVE = "resolve"
+    COUNT = "count"
+    FETCH = "fetch"
+    RENDER = "render"
+    STORE = "store"
+    FINISH = "finish"
+
+
+class Requester(BaseModel):
+    user_id: str
+    name: str
+    email: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    department_ids: list[str] = Field(default_factory=list)
+
+
+class JobProgress(BaseModel):
+    step: JobStep = JobStep.QUEUED
+    percent: float = 0.0
+    rows_processed: int = 0
+    rows_total: int | None = None
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+    transient: bool = False
+
+
+class JobResult(BaseModel):
+    file_name: str
+    content_type: str
+    size_bytes: int
+    row_count: int
+    checksum_sha256: str
+    storage_key: str
+    truncated: bool = False
+    total_rows: int | None = None
+
+
+class ReportJob(TimestampedDocument):
+    report_type: str
+    format: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    resolved_parameters: dict[str, Any] | None = None
+    scope: dict[str, Any] | None = None
+    requested_by: Requester
+    template_id: PydanticObjectId | None = None
+    template_version: int | None = None
+    schedule_id: PydanticObjectId | None = None
+    scheduled_for: datetime | None = None
+    retry_of_job_id: PydanticObjectId | None = None
+    request_id: str | None = None
+
+    status: JobStatus = JobStatus.QUEUED
+    progress: JobProgress = Field(default_factory=JobProgress)
+    attempt: int = 0
+    max_attempts: int = 3
+    available_at: datetime | None = None  # not claimable before (retry back-off)
+    dispatch_count: int = 0
+    dispatched_at: datetime | None = None
+    lease_token: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested: bool = False
+
+    error: JobError | None = None
+    result: JobResult | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    class Settings:
+        name = "report_jobs"
+        indexes = [
+            IndexModel([("requested_by.user_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)]),
+            IndexModel([("status", ASCENDING), ("dispatched_at", ASCENDING)]),
+            IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
+            IndexModel([("created_at", DESCENDING)]),
+            IndexModel([("template_id", ASCENDING)]),
+            # Exactly one job per (schedule, scheduled time); run-now jobs have no scheduledFor.
+            IndexModel(
+                [("schedule_id", ASCENDING), ("scheduled_for", ASCENDING)],
+                unique=True,
+                name="one_job_per_schedule_slot",
+                partialFilterExpression={"scheduled_for": {"$type": "date"}},
+            ),
+            IndexModel([("schedule_id", ASCENDING), ("created_at", DESCENDING)]),
+        ]
+
+
+class IdempotencyRecord(TimestampedDocument):
+    """Maps (user, Idempotency-Key) to the job it created and the request it answered."""
+
+    user_id: str
+    key: str
+    request_hash: str
+    job_id: PydanticObjectId
+
+    class Settings:
+        name = "idempotency_keys"
+        indexes = [
+            IndexModel([("user_id", ASCENDING), ("key", ASCENDING)], unique=True),
+            IndexModel([("created_at", ASCENDING)], expireAfterSeconds=24 * 3600),
+        ]

@@ -1,0 +1,188 @@
+"""Test infrastructure: real MongoDB-compatible, Redis and S3 (moto) servers, started once per
+session; each test starts from empty collections (lookups re-seeded) in a database of its own
+session, so parallel runs never meet."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+_RUN = uuid.uuid4().hex[:10]
+_TMP = Path(tempfile.mkdtemp(prefix=f"reports-test-{_RUN}-"))
+os.environ.update(
+    {
+        "APP_ENV": "test",
+        "MONGODB_DB": f"test_reports_{_RUN}",
+        "QUEUE_NAME": f"test:{_RUN}:reports",
+        "SCHEDULER_QUEUE_NAME": f"test:{_RUN}:scheduler",
+        "LOCAL_STORAGE_DIR": str(_TMP / "files"),
+        "STORAGE_BACKEND": "local",
+        "LOG_LEVEL": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
+        "JOB_RETRY_BACKOFF_SECONDS": "0",
+    }
+)
+
+from app.config import Settings, get_settings  # noqa: E402
+from app.runtime.resources import Resources  # noqa: E402
+from app.security import mint_token  # noqa: E402
+
+get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    res = await Resources.open(settings)
+    from app.lookups.seed import seed_lookups
+
+    await seed_lookups()
+    yield res
+    await res.database.client.drop_database(settings.mongodb_db)
+    await res.queue.pool.delete(settings.queue_name, settings.scheduler_queue_name)
+    await res.close()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Empties every collection (indexes kept) and the test queues before each test that
+    touches the servers."""
+    if "resources" not in request.fixturenames:
+        yield
+        return
+    res: Resources = request.getfixturevalue("resources")
+    db = res.database.db
+    for name in await db.list_collection_names():
+        if name != "lookup_values" and not name.startswith("system."):
+            await db[name].delete_many({})
+    keys = await res.queue.pool.keys(f"*{_RUN}*")
+    arq_keys = await res.queue.pool.keys("arq:*report:*")
+    if keys or arq_keys:
+        await res.queue.pool.delete(*keys, *arq_keys)
+    from app.lookups import validation
+    from app.lookups.seed import seed_lookups
+
+    await seed_lookups()
+    await validation.refresh(force=True)
+    yield
+
+
+@pytest.fixture
+async def app(resources: Resources, settings: Settings) -> AsyncIterator[Any]:
+    from app.main import create_app
+
+    application = create_app(settings, resources=resources)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+TokenFactory = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def auth(settings: Settings) -> TokenFactory:
+    """`auth(role, sub=..., departments=[...])` -> Authorization headers for that caller."""
+
+    def make(
+        role: str = "admin",
+        *,
+        sub: str | None = None,
+        name: str | None = None,
+        departments: list[str] | None = None,
+        roles: list[str] | None = None,
+    ) -> dict[str, str]:
+        token = mint_token(
+            settings,
+            sub=sub or str(uuid.uuid4().hex[:24]),
+            name=name or f"Test {role.title()}",
+            email=f"{role}@example.test",
+            roles=roles or [role],
+            department_ids=departments or [],
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3-speaking server (moto standalone) for the session."""
+    external = os.environ.get("TEST_S3_ENDPOINT_URL")
+    if external:
+        yield external
+        return
+    port = _free_port()
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("moto_server did not start")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, moto_endpoint: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "storage_backend": "s3",
+            "s3_endpoint_url": moto_endpoint,
+            "s3_bucket": f"test-{uuid.uuid4().hex[:12]}",
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+            "s3_part_size_mb": 5,
+            "s3_create_bucket": True,
+        }
+    )
+
+
+@pytest.fixture
+def run_worker(settings: Settings) -> Callable[..., Any]:
+    """Runs a real worker in burst mode until the queue is empty."""
+    from worker.main import run_worker as _run
+
+    async def run(timeout: float = 60, **overrides: Any) -> None:
+        cfg = settings.model_copy(update=overrides) if overrides else settings
+        await asyncio.wait_for(_run(cfg, burst=True, poll_delay=0.05), timeout)
+
+    return run

@@ -1,0 +1,135 @@
+"""The worker process: runs report jobs and the once-a-minute scheduler / maintenance tick.
+
+    python -m worker [--burst]
+
+It opens the same adapters as the API (`app.runtime.resources`), records itself in MongoDB
+every few seconds so operators and `/readyz` can see it, and shuts down cleanly on SIGTERM:
+running jobs hand their lease back without spending an attempt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import uuid
+from typing import Any
+
+import structlog
+
+from app.common.time import utcnow
+from app.config import Settings, describe_config_error, get_settings
+from app.observability import JOBS_ACTIVE, configure_logging
+from app.queue import WorkerSpec, build_workers
+from app.runtime.models import WorkerProcess
+from app.runtime.resources import Resources, StartupError
+
+log = structlog.get_logger("worker")
+
+
+async def _heartbeat(ctx: dict[str, Any], settings: Settings) -> None:
+    collection = WorkerProcess.get_pymongo_collection()
+    while True:
+        try:
+            await collection.update_one(
+                {"worker_id": ctx["worker_id"]},
+                {
+                    "$set": {
+                        "last_seen_at": utcnow(),
+                        "running_jobs": len(ctx["running"]),
+                        "host": socket.gethostname(),
+                        "pid": os.getpid(),
+                        "queues": [settings.queue_name, settings.scheduler_queue_name],
+                    },
+                    "$setOnInsert": {"started_at": utcnow()},
+                },
+                upsert=True,
+            )
+        except Exception as exc:  # MongoDB away: keep trying, jobs keep their own leases
+            log.warning("worker_heartbeat_failed", error=str(exc)[:200])
+        await asyncio.sleep(settings.worker_heartbeat_seconds)
+
+
+async def run_worker(settings: Settings, *, burst: bool = False, poll_delay: float = 0.5) -> None:
+    from app.reports.tasks import cron_tasks, run_report_job
+
+    resources = await Resources.open(settings)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    shutdown = asyncio.Event()
+    ctx: dict[str, Any] = {
+        "resources": resources,
+        "worker_id": worker_id,
+        "shutdown": shutdown,
+        "running": set(),
+    }
+    JOBS_ACTIVE.set(0)
+    workers = build_workers(
+        WorkerSpec(
+            settings=settings,
+            report_task=run_report_job,
+            cron_tasks=[] if burst else cron_tasks(settings),
+            burst=burst,
+            poll_delay=poll_delay,
+        ),
+        ctx,
+    )
+    heartbeat = asyncio.create_task(_heartbeat(ctx, settings))
+    loop = asyncio.get_running_loop()
+    runners = [asyncio.create_task(w.async_run()) for w in workers]
+
+    def _on_signal(signum: int) -> None:
+        log.info("worker_stopping", signal=signal.Signals(signum).name, running=len(ctx["running"]))
+        shutdown.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, _on_signal, signum)
+
+    log.info("worker_started", worker_id=worker_id, queue=settings.queue_name, burst=burst)
+    stop_wait = asyncio.create_task(shutdown.wait())
+    try:
+        await asyncio.wait([*runners, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+        if burst and not shutdown.is_set():
+            await asyncio.gather(*runners, return_exceptions=True)
+        else:
+            # Running jobs see `shutdown`, hand their leases back and return quickly.
+            deadline = loop.time() + 20
+            while ctx["running"] and loop.time() < deadline:
+                await asyncio.sleep(0.1)
+    finally:
+        for runner in runners:
+            runner.cancel()
+        stop_wait.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+        for w in workers:
+            with contextlib.suppress(Exception):
+                await w.close()
+        heartbeat.cancel()
+        with contextlib.suppress(BaseException):
+            await heartbeat
+        with contextlib.suppress(Exception):
+            await WorkerProcess.get_pymongo_collection().delete_one({"worker_id": worker_id})
+        await resources.close()
+        log.info("worker_stopped", worker_id=worker_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+    except Exception as exc:
+        print(f"worker: configuration error: {describe_config_error(exc)}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    try:
+        asyncio.run(run_worker(settings, burst=args.burst))
+    except StartupError as exc:
+        print(f"worker: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
