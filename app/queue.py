@@ -55,6 +55,11 @@ class Queue:
             _defer_by=timedelta(seconds=defer_seconds) if defer_seconds > 0 else None,
         )
 
+    async def is_pending(self, job_id: str, dispatch_no: int) -> bool:
+        """True while that dispatch's message is still queued or being run."""
+        arq_id = f"report:{job_id}:{dispatch_no}"
+        return bool(await self.pool.exists(f"arq:job:{arq_id}", f"arq:in-progress:{arq_id}"))
+
     async def close(self) -> None:
         await self.pool.aclose()
 

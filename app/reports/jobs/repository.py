@@ -1,0 +1,218 @@
+"""Every MongoDB query on report jobs, in one place. State changes are compare-and-set updates
+so two processes can never both move a job on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from beanie import PydanticObjectId
+from pymongo import ReturnDocument
+
+from app.common.time import utcnow
+from app.reports.jobs.models import ACTIVE_STATUSES, JobStatus, ReportJob
+
+
+def _coll() -> Any:
+    return ReportJob.get_pymongo_collection()
+
+
+def _load(doc: dict[str, Any] | None) -> ReportJob | None:
+    return ReportJob.model_validate(doc) if doc else None
+
+
+async def get(job_id: PydanticObjectId) -> ReportJob | None:
+    return await ReportJob.get(job_id)
+
+
+async def count_active_for_user(user_id: str) -> int:
+    return int(
+        await _coll().count_documents(
+            {"requested_by.user_id": user_id, "status": {"$in": [s.value for s in ACTIVE_STATUSES]}}
+        )
+    )
+
+
+async def mark_dispatched(job_id: PydanticObjectId) -> int:
+    """Counts one more dispatch and returns its number (used in the queue message id)."""
+    doc = await _coll().find_one_and_update(
+        {"_id": job_id},
+        {"$inc": {"dispatch_count": 1}, "$set": {"dispatched_at": utcnow()}},
+        projection={"dispatch_count": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    return int(doc["dispatch_count"]) if doc else 0
+
+
+async def claim(
+    job_id: PydanticObjectId, *, token: str, owner: str, lease_seconds: int
+) -> ReportJob | None:
+    """Atomically takes a claimable job: queued and due, or running with an expired lease.
+    Returns None for a duplicate or late doorbell."""
+    now = utcnow()
+    doc = await _coll().find_one_and_update(
+        {
+            "_id": job_id,
+            "cancel_requested": {"$ne": True},
+            "$or": [
+                {
+                    "status": JobStatus.QUEUED.value,
+                    "$or": [{"available_at": None}, {"available_at": {"$lte": now}}],
+                },
+                {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": now}},
+            ],
+        },
+        {
+            "$set": {
+                "status": JobStatus.RUNNING.value,
+                "lease_token": token,
+                "lease_owner": owner,
+                "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                "started_at": now,
+                "updated_at": now,
+                "progress.step": "resolve",
+                "progress.percent": 0.0,
+                "progress.rows_processed": 0,
+            },
+            "$inc": {"attempt": 1},
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    return _load(doc)
+
+
+async def heartbeat(
+    job_id: PydanticObjectId, token: str, lease_seconds: int, progress: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Extends the lease and saves progress. None when the lease is no longer ours."""
+    now = utcnow()
+    doc: dict[str, Any] | None = await _coll().find_one_and_update(
+        {"_id": job_id, "lease_token": token, "status": JobStatus.RUNNING.value},
+        {
+            "$set": {
+                "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                "updated_at": now,
+                **{f"progress.{k}": v for k, v in progress.items()},
+            }
+        },
+        projection={"cancel_requested": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    return doc
+
+
+async def finish_held(
+    job_id: PydanticObjectId, token: str, fields: dict[str, Any], *, inc: dict[str, int] | None = None
+) -> bool:
+    """Moves a running job on, only if `token` still holds its lease (fenced commit)."""
+    update: dict[str, Any] = {
+        "$set": {
+            **fields,
+            "updated_at": utcnow(),
+            "lease_token": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+    }
+    if inc:
+        update["$inc"] = inc
+    result = await _coll().update_one(
+        {"_id": job_id, "lease_token": token, "status": JobStatus.RUNNING.value}, update
+    )
+    return bool(result.modified_count)
+
+
+async def cancel_queued(job_id: PydanticObjectId) -> bool:
+    now = utcnow()
+    result = await _coll().update_one(
+        {"_id": job_id, "status": JobStatus.QUEUED.value},
+        {
+            "$set": {
+                "status": JobStatus.CANCELLED.value,
+                "cancel_requested": True,
+                "finished_at": now,
+                "updated_at": now,
+                "error": {"code": "cancelled", "message": "Cancelled before it started."},
+            }
+        },
+    )
+    return bool(result.modified_count)
+
+
+async def request_cancel(job_id: PydanticObjectId) -> bool:
+    result = await _coll().update_one(
+        {"_id": job_id, "status": JobStatus.RUNNING.value},
+        {"$set": {"cancel_requested": True, "updated_at": utcnow()}},
+    )
+    return bool(result.modified_count)
+
+
+async def fail_over_attempts(job_id: PydanticObjectId, token: str, message: str) -> bool:
+    return await finish_held(
+        job_id,
+        token,
+        {
+            "status": JobStatus.FAILED.value,
+            "finished_at": utcnow(),
+            "error": {"code": "max-attempts-exceeded", "message": message, "transient": False},
+        },
+    )
+
+
+async def requeue_expired_leases(grace_seconds: float = 0) -> list[ReportJob]:
+    """Running jobs whose holder stopped heart-beating go back to the queue (the crashed attempt
+    counts). Returns them so the caller can ring the doorbell."""
+    cutoff = utcnow() - timedelta(seconds=grace_seconds)
+    requeued: list[ReportJob] = []
+    cursor = _coll().find(
+        {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": cutoff}},
+        {"_id": 1, "lease_token": 1},
+    )
+    async for doc in cursor:
+        updated = await _coll().find_one_and_update(
+            {
+                "_id": doc["_id"],
+                "status": JobStatus.RUNNING.value,
+                "lease_token": doc.get("lease_token"),
+                "lease_expires_at": {"$lt": cutoff},
+            },
+            {
+                "$set": {
+                    "status": JobStatus.QUEUED.value,
+                    "lease_token": None,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "available_at": None,
+                    "updated_at": utcnow(),
+                    "progress.step": "queued",
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated:
+            requeued.append(ReportJob.model_validate(updated))
+    return requeued
+
+
+async def queued_jobs_dispatched_before(cutoff: datetime, limit: int = 500) -> list[ReportJob]:
+    return await ReportJob.find(
+        {
+            "status": JobStatus.QUEUED.value,
+            "cancel_requested": {"$ne": True},
+            "$or": [{"dispatched_at": None}, {"dispatched_at": {"$lt": cutoff}}],
+        }
+    ).limit(limit).to_list()
+
+
+async def completed_past_retention(now: datetime, limit: int = 500) -> list[ReportJob]:
+    return await ReportJob.find(
+        {"status": JobStatus.COMPLETED.value, "expires_at": {"$lt": now}}
+    ).limit(limit).to_list()
+
+
+async def mark_expired(job_id: PydanticObjectId) -> bool:
+    result = await _coll().update_one(
+        {"_id": job_id, "status": JobStatus.COMPLETED.value},
+        {"$set": {"status": JobStatus.EXPIRED.value, "updated_at": utcnow()}},
+    )
+    return bool(result.modified_count)

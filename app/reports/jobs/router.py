@@ -1,0 +1,177 @@
+"""Jobs API (API-ISS-030): 6 endpoints under /api/v1/reports/jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from app.common.schemas import Page
+from app.deps import ResourcesDep
+from app.errors import problem_responses
+from app.reports.jobs import service
+from app.reports.jobs.models import JobStatus
+from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
+from app.security import CurrentPrincipal
+
+router = APIRouter(prefix="/api/v1/reports/jobs", tags=["report-jobs"])
+
+
+def _location(job_id: object) -> str:
+    return f"/api/v1/reports/jobs/{job_id}"
+
+
+@router.post(
+    "",
+    name="jobs_create",
+    summary="Run a report",
+    status_code=202,
+    response_model=JobOut,
+    responses={
+        200: {"model": JobOut, "description": "Replay of an earlier request with the same Idempotency-Key"},
+        **problem_responses(401, 403, 409, 413, 422, 429, 503),
+    },
+)
+async def create_job(
+    body: JobCreate,
+    request: Request,
+    response: Response,
+    resources: ResourcesDep,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Same key and body within 24 h returns the same job; another body is a 409",
+        ),
+    ] = None,
+) -> JobOut:
+    created = await service.create_job_ex(
+        resources,
+        principal,
+        report_type=body.report_type,
+        format=body.format,
+        parameters=body.parameters,
+        idempotency_key=idempotency_key,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    response.headers["Location"] = _location(created.job.id)
+    if created.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return JobOut.from_document(created.job)
+
+
+@router.get(
+    "",
+    name="jobs_list",
+    summary="List report jobs (your own; admins may filter by user)",
+    response_model=Page[JobOut],
+    responses=problem_responses(401, 403, 422),
+)
+async def list_jobs(
+    principal: CurrentPrincipal,
+    status: JobStatus | None = None,
+    report_type: Annotated[str | None, Query(alias="reportType", max_length=64)] = None,
+    format: Annotated[str | None, Query(max_length=8)] = None,
+    created_from: Annotated[datetime | None, Query(alias="createdFrom")] = None,
+    created_to: Annotated[datetime | None, Query(alias="createdTo")] = None,
+    user_id: Annotated[str | None, Query(alias="userId", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Page[JobOut]:
+    filters = JobFilters(
+        status=status,
+        report_type=report_type,
+        format=format,
+        created_from=created_from,
+        created_to=created_to,
+        user_id=user_id,
+    )
+    jobs, next_cursor = await service.list_jobs(principal, filters, limit=limit, cursor=cursor)
+    return Page[JobOut](items=[JobOut.from_document(j) for j in jobs], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{job_id}",
+    name="jobs_get",
+    summary="A report job: status, progress, result or error",
+    response_model=JobOut,
+    responses=problem_responses(401, 404),
+)
+async def get_job(job_id: str, principal: CurrentPrincipal) -> JobOut:
+    return JobOut.from_document(await service.get_job(principal, job_id))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    name="jobs_cancel",
+    summary="Cancel a queued or running job (running jobs stop within seconds)",
+    response_model=JobOut,
+    status_code=202,
+    responses=problem_responses(401, 404, 409),
+)
+async def cancel_job(job_id: str, principal: CurrentPrincipal) -> JobOut:
+    return JobOut.from_document(await service.cancel_job(principal, job_id))
+
+
+@router.post(
+    "/{job_id}/retry",
+    name="jobs_retry",
+    summary="Run a failed or cancelled job again (a new job pointing back to it)",
+    response_model=JobOut,
+    status_code=202,
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def retry_job(
+    job_id: str, response: Response, resources: ResourcesDep, principal: CurrentPrincipal
+) -> JobOut:
+    job = await service.retry_job(resources, principal, job_id)
+    response.headers["Location"] = _location(job.id)
+    return JobOut.from_document(job)
+
+
+@router.get(
+    "/{job_id}/download",
+    name="jobs_download",
+    summary="Download the report file",
+    description=(
+        "S3 storage: a 302 to a presigned URL valid a few minutes. Local storage: the file, "
+        "streamed, with Content-Disposition. 409 before completion, 410 once expired. Access is "
+        "checked again at download time."
+    ),
+    response_class=Response,
+    responses={
+        200: {"description": "The file", "content": {"application/octet-stream": {}}},
+        302: {"description": "Redirect to a short-lived presigned URL"},
+        **problem_responses(401, 403, 404, 409, 410),
+    },
+)
+async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrincipal) -> Response:
+    prepared = await service.prepare_download(resources, principal, job_id)
+    result = prepared.job.result
+    assert result is not None
+    if prepared.url:
+        return RedirectResponse(prepared.url, status_code=302, headers={"Cache-Control": "no-store"})
+    chunks = await resources.storage.open_stream(result.storage_key)
+    return StreamingResponse(
+        chunks,
+        media_type=result.content_type,
+        headers={
+            "Content-Disposition": content_disposition(result.file_name),
+            "Content-Length": str(result.size_bytes),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def content_disposition(file_name: str) -> str:
+    """A header value that cannot be used for header injection: an ASCII fallback plus the
+    RFC 5987 UTF-8 name."""
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in file_name)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name, safe='')}"

@@ -1,0 +1,152 @@
+"""HTTP shapes of report jobs (stored documents never go over HTTP as they are)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from app.common.schemas import ApiInput, ApiModel
+from app.lookups.validation import LookupCode
+from app.reports.jobs.models import JobStatus, JobStep, ReportJob
+
+ReportTypeCode = LookupCode("report-type")
+FormatCode = LookupCode("report-format")
+
+
+class JobCreate(ApiInput):
+    """Run a report: either `reportType` + `parameters` + `format`, or use a template's run
+    endpoint."""
+
+    report_type: ReportTypeCode = Field(description="A report-type code, e.g. `learner-progress`")
+    format: FormatCode = Field(description="csv, xlsx or pdf")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters of the report type (see GET /api/v1/reports/metadata/report-types/{key})",
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "reportType": "learner-progress",
+                    "format": "xlsx",
+                    "parameters": {
+                        "dateRange": {"preset": "last-30-days"},
+                        "timezone": "Europe/Berlin",
+                        "statuses": ["in-progress", "completed"],
+                    },
+                }
+            ]
+        }
+    }
+
+
+class RequesterOut(ApiModel):
+    user_id: str
+    name: str
+
+
+class ProgressOut(ApiModel):
+    step: JobStep
+    percent: float
+    rows_processed: int
+    rows_total: int | None = None
+
+
+class ErrorOut(ApiModel):
+    code: str
+    message: str
+
+
+class ResultOut(ApiModel):
+    file_name: str
+    content_type: str
+    size_bytes: int
+    row_count: int
+    checksum_sha256: str
+    truncated: bool = Field(description="True when a PDF holds only the first rows (see totalRows)")
+    total_rows: int | None = None
+    download_url: str
+
+
+class JobOut(ApiModel):
+    id: str
+    report_type: str
+    format: str
+    status: JobStatus
+    parameters: dict[str, Any]
+    resolved_parameters: dict[str, Any] | None = None
+    scope: dict[str, Any] | None = Field(default=None, description="The data scope the report ran with")
+    requested_by: RequesterOut
+    template_id: str | None = None
+    schedule_id: str | None = None
+    scheduled_for: datetime | None = None
+    retry_of_job_id: str | None = None
+    progress: ProgressOut
+    attempt: int
+    max_attempts: int
+    cancel_requested: bool
+    error: ErrorOut | None = None
+    result: ResultOut | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def from_document(cls, job: ReportJob) -> JobOut:
+        job_id = str(job.id)
+        result = None
+        if job.result:
+            result = ResultOut(
+                file_name=job.result.file_name,
+                content_type=job.result.content_type,
+                size_bytes=job.result.size_bytes,
+                row_count=job.result.row_count,
+                checksum_sha256=job.result.checksum_sha256,
+                truncated=job.result.truncated,
+                total_rows=job.result.total_rows,
+                download_url=f"/api/v1/reports/jobs/{job_id}/download",
+            )
+        return cls(
+            id=job_id,
+            report_type=job.report_type,
+            format=job.format,
+            status=job.status,
+            parameters=job.parameters,
+            resolved_parameters=job.resolved_parameters,
+            scope=job.scope,
+            requested_by=RequesterOut(user_id=job.requested_by.user_id, name=job.requested_by.name),
+            template_id=str(job.template_id) if job.template_id else None,
+            schedule_id=str(job.schedule_id) if job.schedule_id else None,
+            scheduled_for=job.scheduled_for,
+            retry_of_job_id=str(job.retry_of_job_id) if job.retry_of_job_id else None,
+            progress=ProgressOut(
+                step=job.progress.step,
+                percent=round(job.progress.percent, 1),
+                rows_processed=job.progress.rows_processed,
+                rows_total=job.progress.rows_total,
+            ),
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            cancel_requested=job.cancel_requested,
+            error=ErrorOut(code=job.error.code, message=job.error.message) if job.error else None,
+            result=result,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            expires_at=job.expires_at,
+        )
+
+
+class JobFilters(ApiModel):
+    status: JobStatus | None = None
+    report_type: str | None = None
+    format: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    user_id: str | None = None

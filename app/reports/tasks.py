@@ -1,0 +1,110 @@
+"""Worker entry points: what the queue's doorbells and the once-a-minute tick run.
+
+`worker/main.py` wires these into arq through `app.queue`; the API never runs them."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from app.common.time import utcnow
+from app.config import Settings
+from app.queue import CronTask
+from app.reports.execution import JobExecutor, storage_prefix
+from app.reports.jobs import repository
+from app.reports.jobs.models import ReportJob
+from app.reports.jobs.service import dispatch
+from app.runtime.resources import Resources
+
+log = structlog.get_logger(__name__)
+
+
+async def run_report_job(ctx: dict[str, Any], job_id: str) -> str | None:
+    """Doorbell for one job: claim it in MongoDB and run it. Duplicates do nothing."""
+    resources: Resources = ctx["resources"]
+    executor = JobExecutor(resources, ctx["worker_id"], ctx["shutdown"])
+    ctx["running"].add(job_id)
+    try:
+        status = await executor.run(job_id)
+    finally:
+        ctx["running"].discard(job_id)
+        structlog.contextvars.unbind_contextvars("job_id", "request_id")
+    if status is not None:
+        job = await ReportJob.get(job_id)
+        if job is not None and job.schedule_id is not None:
+            await _record_schedule_outcome(job)
+    return status.value if status else None
+
+
+async def _record_schedule_outcome(job: ReportJob) -> None:
+    try:
+        from app.reports.schedules.service import record_job_outcome
+    except ImportError:  # pragma: no cover - schedules not installed
+        return
+    try:
+        await record_job_outcome(job)
+    except Exception as exc:
+        log.warning("schedule_outcome_failed", job_id=str(job.id), error=str(exc)[:200])
+
+
+async def reap(ctx: dict[str, Any]) -> dict[str, int]:
+    """Requeues jobs whose worker died (expired lease) and rings again for queued jobs whose
+    doorbell was lost (Redis flushed or restarted, a dispatch that failed)."""
+    resources: Resources = ctx["resources"]
+    settings = resources.settings
+    requeued = await repository.requeue_expired_leases()
+    for job in requeued:
+        log.warning("job_lease_expired_requeued", job_id=str(job.id), attempt=job.attempt)
+        await dispatch(resources, job)
+    cutoff = utcnow() - timedelta(seconds=settings.job_dispatch_grace_seconds)
+    redispatched = 0
+    for job in await repository.queued_jobs_dispatched_before(cutoff):
+        if any(j.id == job.id for j in requeued):
+            continue
+        if job.dispatch_count and await resources.queue.is_pending(str(job.id), job.dispatch_count):
+            continue  # its doorbell is still waiting in Redis
+        delay = 0.0
+        if job.available_at and job.available_at > utcnow():
+            delay = (job.available_at - utcnow()).total_seconds()
+        await dispatch(resources, job, defer_seconds=delay)
+        redispatched += 1
+    if requeued or redispatched:
+        log.info("reaper", requeued=len(requeued), redispatched=redispatched)
+    return {"requeued": len(requeued), "redispatched": redispatched}
+
+
+async def expire_files(ctx: dict[str, Any]) -> int:
+    """Retention: deletes files past their retention and marks their jobs expired."""
+    resources: Resources = ctx["resources"]
+    expired = 0
+    for job in await repository.completed_past_retention(utcnow()):
+        assert job.id is not None
+        with contextlib.suppress(FileNotFoundError):
+            for key in await resources.storage.list_keys(storage_prefix(job)):
+                await resources.storage.delete(key)
+        if await repository.mark_expired(job.id):
+            expired += 1
+    if expired:
+        log.info("retention_expired", jobs=expired)
+    return expired
+
+
+async def scheduler_tick(ctx: dict[str, Any]) -> int:
+    """Turns due schedules into jobs (exactly one per schedule and scheduled time)."""
+    try:
+        from app.reports.schedules.scheduler import run_due_schedules
+    except ImportError:  # pragma: no cover - schedules not installed
+        return 0
+    created: int = await run_due_schedules(ctx["resources"])
+    return created
+
+
+def cron_tasks(settings: Settings) -> list[CronTask]:
+    return [
+        CronTask("scheduler_tick", scheduler_tick, second=0, run_at_startup=True),
+        CronTask("reap_jobs", reap, second=20, run_at_startup=True),
+        CronTask("expire_files", expire_files, second=40, every_minutes=5),
+    ]
