@@ -1,0 +1,219 @@
+"""course-completion: one row per course with at least one enrollment enrolled in range."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict, Field
+
+from app.platform.models import Enrollment
+from app.reports.dates import DateRange
+from app.reports.types.base import (
+    COURSES,
+    COURSES_DESCRIPTION,
+    DATE_RANGE_DESCRIPTION,
+    DEPARTMENTS_DESCRIPTION,
+    Column,
+    IdList,
+    ReportDefinition,
+    ReportParameters,
+    Row,
+    aggregate_count,
+    column,
+    default_date_range,
+    fmt_count,
+    fmt_rate,
+    range_match,
+    rate,
+    round1,
+    scope_match,
+    stream,
+)
+from app.security import DataScope
+
+MS_PER_DAY = 86_400_000
+
+
+def _count_status(status: str) -> dict[str, Any]:
+    return {"$sum": {"$cond": [{"$eq": ["$status", status]}, 1, 0]}}
+
+
+def _when_completed(expression: Any) -> dict[str, Any]:
+    """`expression` for completed enrollments, null otherwise (so `$avg` skips the rest)."""
+    return {"$cond": [{"$eq": ["$status", "completed"]}, expression, None]}
+
+
+class CourseCompletionParameters(ReportParameters):
+    date_range: DateRange = Field(
+        default_factory=default_date_range,
+        description=DATE_RANGE_DESCRIPTION + "; applies to the enrollment date",
+    )
+    department_ids: IdList | None = Field(
+        default=None, description=DEPARTMENTS_DESCRIPTION + " (the enrollment's department)"
+    )
+    course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
+    category: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Only courses of this category"
+    )
+    mandatory_only: bool = Field(default=False, description="Only mandatory courses")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dateRange": {"preset": "this-quarter"},
+                    "timezone": "America/New_York",
+                    "mandatoryOnly": True,
+                }
+            ]
+        }
+    )
+
+
+class CourseCompletion(ReportDefinition):
+    key = "course-completion"
+    name = "Course completion"
+    description = (
+        "One row per course with enrollments in the range: counts by status, completion rate, "
+        "average score and average days to complete."
+    )
+    parameters_model = CourseCompletionParameters
+    columns: ClassVar[list[Column]] = [
+        column("courseCode", "Course code", "string"),
+        column("courseTitle", "Course", "string"),
+        column("category", "Category", "string"),
+        column("isMandatory", "Mandatory", "boolean"),
+        column("enrolled", "Enrolled", "integer"),
+        column("inProgress", "In progress", "integer"),
+        column("completed", "Completed", "integer"),
+        column("failed", "Failed", "integer"),
+        column("withdrawn", "Withdrawn", "integer"),
+        column("completionRate", "Completion rate", "percent"),
+        column("averageScore", "Average score", "number"),
+        column("averageDaysToComplete", "Average days to complete", "number"),
+    ]
+    default_sort: ClassVar[list[str]] = ["courseCode"]
+    option_labels: ClassVar[dict[str, str]] = {
+        "category": "Category",
+        "mandatoryOnly": "Mandatory only",
+    }
+
+    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
+        return {"category": params.category, "mandatoryOnly": params.mandatory_only}
+
+    def _pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
+        course_match: dict[str, Any] = {}
+        if resolved.get("category"):
+            course_match["course.category"] = resolved["category"]
+        if resolved.get("mandatoryOnly"):
+            course_match["course.is_mandatory"] = True
+        return [
+            {"$match": {"enrolled_at": range_match(resolved), **scope_match(resolved, scope)}},
+            {
+                "$group": {
+                    "_id": "$course_id",
+                    "enrolled": {"$sum": 1},
+                    "inProgress": _count_status("in-progress"),
+                    "completed": _count_status("completed"),
+                    "failed": _count_status("failed"),
+                    "withdrawn": _count_status("withdrawn"),
+                    "averageScore": {"$avg": _when_completed("$score")},
+                    "averageDays": {
+                        "$avg": _when_completed(
+                            {
+                                "$cond": [
+                                    {"$eq": [{"$type": "$completed_at"}, "date"]},
+                                    {
+                                        "$divide": [
+                                            {"$subtract": ["$completed_at", "$enrolled_at"]},
+                                            MS_PER_DAY,
+                                        ]
+                                    },
+                                    None,
+                                ]
+                            }
+                        )
+                    },
+                }
+            },
+            {
+                "$lookup": {
+                    "from": COURSES,
+                    "localField": "_id",
+                    "foreignField": "_id",
+                    "pipeline": [
+                        {"$project": {"code": 1, "title": 1, "category": 1, "is_mandatory": 1}}
+                    ],
+                    "as": "course",
+                }
+            },
+            {"$unwind": {"path": "$course", "preserveNullAndEmptyArrays": True}},
+            *([{"$match": course_match}] if course_match else []),
+        ]
+
+    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int:
+        return await aggregate_count(
+            Enrollment.get_pymongo_collection(), self._pipeline(resolved, scope)
+        )
+
+    def pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
+        return [*self._pipeline(resolved, scope), {"$sort": {"course.code": 1, "_id": 1}}]
+
+    def fetch(
+        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        return stream(
+            Enrollment.get_pymongo_collection(),
+            self.pipeline(resolved, scope),
+            batch_size,
+            _row,
+        )
+
+    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> CourseCompletionSummary:
+        return CourseCompletionSummary()
+
+
+def _row(doc: dict[str, Any]) -> Row:
+    course = doc.get("course") or {}
+    enrolled, withdrawn, completed = doc["enrolled"], doc["withdrawn"], doc["completed"]
+    return (
+        course.get("code"),
+        course.get("title"),
+        course.get("category"),
+        course.get("is_mandatory"),
+        enrolled,
+        doc["inProgress"],
+        completed,
+        doc["failed"],
+        withdrawn,
+        rate(completed, enrolled - withdrawn),
+        round1(doc.get("averageScore")),
+        round1(doc.get("averageDays")),
+    )
+
+
+class CourseCompletionSummary:
+    """Courses, enrollments, completed, overall completion rate."""
+
+    def __init__(self) -> None:
+        self.courses = self.enrolled = self.completed = self.withdrawn = 0
+
+    def add(self, batch: Sequence[Row]) -> None:
+        for row in batch:
+            self.courses += 1
+            self.enrolled += row[4]
+            self.completed += row[6]
+            self.withdrawn += row[8]
+
+    def figures(self) -> list[tuple[str, str]]:
+        return [
+            ("Courses", fmt_count(self.courses)),
+            ("Enrollments", fmt_count(self.enrolled)),
+            ("Completed", fmt_count(self.completed)),
+            ("Completion rate", fmt_rate(rate(self.completed, self.enrolled - self.withdrawn))),
+        ]
+
+
+COURSE_COMPLETION = CourseCompletion()

@@ -1,0 +1,251 @@
+"""learner-progress: one row per enrollment whose `dateField` falls in the range (spec §5.1)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict, Field
+
+from app.lookups.validation import LookupCode
+from app.platform.models import Enrollment
+from app.reports.dates import DateRange
+from app.reports.types.base import (
+    CLOSED_STATUSES,
+    COURSES,
+    COURSES_DESCRIPTION,
+    DATE_RANGE_DESCRIPTION,
+    DEPARTMENTS,
+    DEPARTMENTS_DESCRIPTION,
+    NAME_COLLATION,
+    USERS,
+    Column,
+    IdList,
+    ReportDefinition,
+    ReportParameters,
+    Row,
+    column,
+    default_date_range,
+    fmt_count,
+    fmt_number,
+    fmt_rate,
+    lookup_one,
+    number,
+    range_match,
+    rate,
+    resolved_now,
+    round1,
+    scope_match,
+    stream,
+    utc,
+)
+from app.security import DataScope, Role
+
+
+class DateField(StrEnum):
+    ENROLLED_AT = "enrolledAt"
+    COMPLETED_AT = "completedAt"
+    LAST_ACTIVITY_AT = "lastActivityAt"
+
+
+STORED_DATE_FIELD = {
+    DateField.ENROLLED_AT: "enrolled_at",
+    DateField.COMPLETED_AT: "completed_at",
+    DateField.LAST_ACTIVITY_AT: "last_activity_at",
+}
+
+
+class LearnerProgressParameters(ReportParameters):
+    date_range: DateRange = Field(
+        default_factory=default_date_range, description=DATE_RANGE_DESCRIPTION
+    )
+    date_field: DateField = Field(
+        default=DateField.ENROLLED_AT,
+        description="Which enrollment datetime must fall in the date range",
+    )
+    department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
+    course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
+    statuses: list[LookupCode("enrollment-status")] | None = Field(  # type: ignore[valid-type]
+        default=None,
+        min_length=1,
+        description="Only enrollments in these enrollment-status codes. Omitted: all",
+    )
+    overdue_only: bool = Field(
+        default=False,
+        description="Only enrollments past their due date and not completed or withdrawn",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dateRange": {"preset": "last-30-days"},
+                    "dateField": "enrolledAt",
+                    "timezone": "Europe/Berlin",
+                    "statuses": ["enrolled", "in-progress"],
+                    "overdueOnly": False,
+                }
+            ]
+        }
+    )
+
+
+class LearnerProgress(ReportDefinition):
+    key = "learner-progress"
+    name = "Learner progress"
+    description = (
+        "One row per enrollment whose enrolment, completion or last-activity date falls in the "
+        "range: progress, score, dates and whether it is overdue."
+    )
+    parameters_model = LearnerProgressParameters
+    columns: ClassVar[list[Column]] = [
+        column("learnerName", "Learner", "string"),
+        column("learnerEmail", "Email", "string"),
+        column("departmentName", "Department", "string"),
+        column("courseCode", "Course code", "string"),
+        column("courseTitle", "Course", "string"),
+        column("status", "Status", "string"),
+        column("progressPercent", "Progress", "percent"),
+        column("score", "Score", "number"),
+        column("enrolledAt", "Enrolled", "datetime"),
+        column("dueAt", "Due", "datetime"),
+        column("completedAt", "Completed", "datetime"),
+        column("timeSpentMinutes", "Time spent (min)", "integer"),
+        column("lastActivityAt", "Last activity", "datetime"),
+        column("overdue", "Overdue", "boolean"),
+    ]
+    default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
+    roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
+    option_labels: ClassVar[dict[str, str]] = {
+        "dateField": "Date field",
+        "statuses": "Statuses",
+        "overdueOnly": "Overdue only",
+    }
+
+    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
+        return {
+            "dateField": params.date_field.value,
+            "statuses": list(params.statuses) if params.statuses else None,
+            "overdueOnly": params.overdue_only,
+        }
+
+    def _match(self, resolved: Mapping[str, Any], scope: DataScope) -> dict[str, Any]:
+        date_field = STORED_DATE_FIELD[DateField(resolved.get("dateField", "enrolledAt"))]
+        match: dict[str, Any] = {date_field: range_match(resolved), **scope_match(resolved, scope)}
+        statuses: list[str] | None = resolved.get("statuses")
+        if resolved.get("overdueOnly"):
+            match["due_at"] = {"$lt": resolved_now(resolved)}
+            if statuses:
+                match["status"] = {"$in": [s for s in statuses if s not in CLOSED_STATUSES]}
+            else:
+                match["status"] = {"$nin": list(CLOSED_STATUSES)}
+        elif statuses:
+            match["status"] = {"$in": statuses}
+        return match
+
+    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int:
+        return await Enrollment.get_pymongo_collection().count_documents(
+            self._match(resolved, scope)
+        )
+
+    def pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
+        return [
+            {"$match": self._match(resolved, scope)},
+            *lookup_one(USERS, "user_id", "user", {"name": 1, "email": 1}),
+            *lookup_one(COURSES, "course_id", "course", {"code": 1, "title": 1}),
+            *lookup_one(DEPARTMENTS, "department_id", "department", {"name": 1}),
+            {
+                "$project": {
+                    "learnerName": "$user.name",
+                    "learnerEmail": "$user.email",
+                    "departmentName": "$department.name",
+                    "courseCode": "$course.code",
+                    "courseTitle": "$course.title",
+                    "status": 1,
+                    "progress_percent": 1,
+                    "score": 1,
+                    "enrolled_at": 1,
+                    "due_at": 1,
+                    "completed_at": 1,
+                    "time_spent_minutes": 1,
+                    "last_activity_at": 1,
+                }
+            },
+            {"$sort": {"departmentName": 1, "learnerName": 1, "courseCode": 1, "_id": 1}},
+        ]
+
+    def fetch(
+        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        now = resolved_now(resolved)
+
+        def to_row(doc: dict[str, Any]) -> Row:
+            due_at = utc(doc.get("due_at"))
+            status = doc.get("status")
+            overdue = due_at is not None and due_at < now and status not in CLOSED_STATUSES
+            minutes = doc.get("time_spent_minutes")
+            return (
+                doc.get("learnerName"),
+                doc.get("learnerEmail"),
+                doc.get("departmentName"),
+                doc.get("courseCode"),
+                doc.get("courseTitle"),
+                status,
+                number(doc.get("progress_percent")),
+                number(doc.get("score")),
+                utc(doc.get("enrolled_at")),
+                due_at,
+                utc(doc.get("completed_at")),
+                int(minutes) if isinstance(minutes, int | float) else None,
+                utc(doc.get("last_activity_at")),
+                overdue,
+            )
+
+        return stream(
+            Enrollment.get_pymongo_collection(),
+            self.pipeline(resolved, scope),
+            batch_size,
+            to_row,
+            collation=NAME_COLLATION,
+        )
+
+    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> LearnerProgressSummary:
+        return LearnerProgressSummary()
+
+
+class LearnerProgressSummary:
+    """Enrollments, completed, completion rate (completed ÷ (enrollments − withdrawn)),
+    average score of the completed ones, overdue."""
+
+    def __init__(self) -> None:
+        self.enrollments = self.completed = self.withdrawn = self.overdue = 0
+        self.score_total, self.scored = 0.0, 0
+
+    def add(self, batch: Sequence[Row]) -> None:
+        for row in batch:
+            status, score, overdue = row[5], row[7], row[13]
+            self.enrollments += 1
+            if status == "completed":
+                self.completed += 1
+                if score is not None:
+                    self.score_total += score
+                    self.scored += 1
+            elif status == "withdrawn":
+                self.withdrawn += 1
+            if overdue:
+                self.overdue += 1
+
+    def figures(self) -> list[tuple[str, str]]:
+        average = round1(self.score_total / self.scored) if self.scored else None
+        return [
+            ("Enrollments", fmt_count(self.enrollments)),
+            ("Completed", fmt_count(self.completed)),
+            ("Completion rate", fmt_rate(rate(self.completed, self.enrollments - self.withdrawn))),
+            ("Average score (completed)", fmt_number(average)),
+            ("Overdue", fmt_count(self.overdue)),
+        ]
+
+
+LEARNER_PROGRESS = LearnerProgress()
