@@ -1,0 +1,96 @@
+"""HTTP shapes of the metadata API: what the frontend builds its report form from."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import Field
+
+from app.common.schemas import ApiModel
+
+
+class ColumnOut(ApiModel):
+    key: str
+    label: str
+    type: str = Field(description="string, integer, number, percent, boolean, date or datetime")
+
+
+class FormatOut(ApiModel):
+    code: str = Field(description="csv, xlsx or pdf")
+    label: str
+    description: str | None = None
+    content_type: str
+    file_extension: str
+    max_rows: int = Field(description="Rows a file of this format holds at most")
+    truncates: bool = Field(
+        description="true: past maxRows the file holds the first rows and says so "
+        "(PDF); false: larger reports are refused up front"
+    )
+
+
+class ReportTypeSummary(ApiModel):
+    key: str
+    name: str
+    description: str
+    formats: list[str]
+    default_sort: list[str]
+
+
+class Limits(ApiModel):
+    max_rows_per_format: dict[str, int] = Field(description="Format code -> row limit")
+    max_date_range_days: int
+    max_filter_ids: int = Field(description="Ids at most in one id-list filter")
+
+
+class ReportTypeDetail(ApiModel):
+    key: str
+    name: str
+    description: str
+    parameters_schema: dict[str, Any] = Field(
+        description="JSON Schema of `parameters` (camelCase), for building the form"
+    )
+    columns: list[ColumnOut]
+    default_sort: list[str]
+    formats: list[FormatOut]
+    roles: list[str] = Field(description="Roles that may run it")
+    limits: Limits
+
+
+class LookupCategoryOut(ApiModel):
+    category: str
+    label: str
+    count: int = Field(description="Active values")
+
+
+class LookupValueOut(ApiModel):
+    code: str
+    label: str
+    description: str | None = None
+    sort_order: int
+    is_active: bool
+    metadata: dict[str, Any]
+
+
+class DatePresetOut(ApiModel):
+    preset: str
+    label: str
+    from_: date | None = Field(
+        default=None, alias="from", description="First local day (included); null for custom"
+    )
+    to: date | None = Field(default=None, description="Last local day (included)")
+    start: datetime | None = Field(default=None, description="UTC start (included)")
+    end: datetime | None = Field(default=None, description="UTC end (excluded)")
+    timezone: str
+
+
+class DatePresetList(ApiModel):
+    timezone: str
+    now: datetime = Field(description="The moment the ranges were resolved at (UTC)")
+    items: list[DatePresetOut]
+
+
+class FilterOption(ApiModel):
+    id: str
+    label: str
+    description: str | None = Field(default=None, description="Code, e-mail or title")

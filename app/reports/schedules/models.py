@@ -1,0 +1,91 @@
+"""ReportSchedule (API-ISS-028): a report that runs by itself on a recurring rule.
+
+The scheduler tick turns every due schedule into exactly one job per scheduled time (the
+unique index on report_jobs (schedule_id, scheduled_for)) and moves `next_run_at` on with a
+compare-and-set, so any number of workers can tick at once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+
+from beanie import PydanticObjectId
+from pydantic import Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.common.documents import TimestampedDocument
+from app.reports.jobs.models import Requester
+from app.reports.schedules.recurrence import Frequency, Recurrence
+
+
+class ScheduleStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"
+
+
+class MissedRunPolicy(StrEnum):
+    SKIP = "skip"
+    RUN_ONCE = "run-once"
+
+
+class ReportSchedule(TimestampedDocument):
+    name: str
+    description: str | None = None
+    # Either a template (run as it is when the schedule fires, with `parameters` / `format`
+    # as overrides) or an inline report definition.
+    template_id: PydanticObjectId | None = None
+    report_type: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    format: str | None = None  # None: the template's format
+
+    frequency: Frequency
+    time_of_day: str = "00:00"  # HH:MM local
+    day_of_week: int | None = None  # ISO 1 = Monday ... 7 = Sunday
+    day_of_month: int | None = None  # 1..31, clamped to the month's last day
+    cron_expression: str | None = None
+    timezone: str = "UTC"
+    start_date: str | None = None  # YYYY-MM-DD local (BSON has no date-only type)
+    end_date: str | None = None
+
+    status: ScheduleStatus = ScheduleStatus.ACTIVE
+    paused_reason: str | None = None
+    paused_at: datetime | None = None
+    ended_at: datetime | None = None
+    # The owner's identity as it was at creation; re-checked against `users` at each run.
+    owner: Requester
+    recipients: list[str] = Field(default_factory=list)
+    missed_run_policy: MissedRunPolicy = MissedRunPolicy.SKIP
+
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_job_id: PydanticObjectId | None = None
+    last_scheduled_for: datetime | None = None
+    consecutive_failures: int = 0
+    last_outcome_job_id: PydanticObjectId | None = None
+    missed_runs: int = 0
+    last_missed_at: datetime | None = None
+
+    class Settings:
+        name = "report_schedules"
+        indexes = [
+            IndexModel([("status", ASCENDING), ("next_run_at", ASCENDING)]),
+            IndexModel([("owner.user_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("template_id", ASCENDING), ("status", ASCENDING)]),
+            IndexModel([("created_at", DESCENDING)]),
+        ]
+
+    def recurrence(self) -> Recurrence:
+        hour, minute = (int(p) for p in self.time_of_day.split(":"))
+        return Recurrence(
+            frequency=self.frequency,
+            timezone=self.timezone,
+            time_of_day=time(hour, minute),
+            day_of_week=self.day_of_week,
+            day_of_month=self.day_of_month,
+            cron_expression=self.cron_expression,
+            start_date=date.fromisoformat(self.start_date) if self.start_date else None,
+            end_date=date.fromisoformat(self.end_date) if self.end_date else None,
+        )

@@ -1,0 +1,181 @@
+"""All queries on report schedules (and the jobs they created)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from beanie import PydanticObjectId
+from pymongo import ReturnDocument
+
+from app.common.time import utcnow
+from app.reports.jobs.models import ReportJob
+from app.reports.schedules.models import ReportSchedule, ScheduleStatus
+from app.security import Principal
+
+Position = tuple[datetime, PydanticObjectId]
+
+
+def visible_filter(principal: Principal) -> dict[str, Any]:
+    """Schedules are private: the owner's own, and all of them for admins."""
+    return {} if principal.is_admin else {"owner.user_id": principal.user_id}
+
+
+async def get(schedule_id: PydanticObjectId) -> ReportSchedule | None:
+    return await ReportSchedule.get(schedule_id)
+
+
+async def insert(schedule: ReportSchedule) -> ReportSchedule:
+    return await schedule.insert()
+
+
+async def delete(schedule_id: PydanticObjectId) -> None:
+    await ReportSchedule.get_pymongo_collection().delete_one({"_id": schedule_id})
+
+
+async def live_schedules_using_template(template_id: PydanticObjectId) -> list[ReportSchedule]:
+    return await ReportSchedule.find(
+        {"template_id": template_id, "status": {"$ne": ScheduleStatus.ENDED.value}}
+    ).to_list()
+
+
+def list_filter(
+    principal: Principal,
+    *,
+    status: str | None,
+    report_type: str | None,
+    template_id: PydanticObjectId | None,
+    owner: str | None,
+    q: str | None,
+) -> dict[str, Any]:
+    query: dict[str, Any] = dict(visible_filter(principal))
+    if status:
+        query["status"] = status
+    if report_type:
+        query["report_type"] = report_type
+    if template_id:
+        query["template_id"] = template_id
+    if owner:
+        query = {"$and": [query, {"owner.user_id": owner}]} if query else {"owner.user_id": owner}
+    if q:
+        query = {"$and": [query, {"name": {"$regex": re.escape(q), "$options": "i"}}]}
+    return query
+
+
+def _after(query: dict[str, Any], after: Position | None) -> dict[str, Any]:
+    if after is None:
+        return query
+    created, last_id = after
+    return {
+        "$and": [
+            query,
+            {
+                "$or": [
+                    {"created_at": {"$lt": created}},
+                    {"created_at": created, "_id": {"$lt": last_id}},
+                ]
+            },
+        ]
+    }
+
+
+async def find_page(
+    query: dict[str, Any], *, limit: int, after: Position | None
+) -> list[ReportSchedule]:
+    return (
+        await ReportSchedule.find(_after(query, after))
+        .sort("-created_at", "-_id")
+        .limit(limit)
+        .to_list()
+    )
+
+
+async def count(query: dict[str, Any]) -> int:
+    return await ReportSchedule.get_pymongo_collection().count_documents(query)
+
+
+async def find_runs(
+    schedule_id: PydanticObjectId, *, status: str | None, limit: int, after: Position | None
+) -> list[ReportJob]:
+    query: dict[str, Any] = {"schedule_id": schedule_id}
+    if status:
+        query["status"] = status
+    return (
+        await ReportJob.find(_after(query, after))
+        .sort("-created_at", "-_id")
+        .limit(limit)
+        .to_list()
+    )
+
+
+async def count_runs(schedule_id: PydanticObjectId, status: str | None) -> int:
+    query: dict[str, Any] = {"schedule_id": schedule_id}
+    if status:
+        query["status"] = status
+    return await ReportJob.get_pymongo_collection().count_documents(query)
+
+
+async def job_for_slot(schedule_id: PydanticObjectId, slot: datetime) -> ReportJob | None:
+    return await ReportJob.find_one({"schedule_id": schedule_id, "scheduled_for": slot})
+
+
+async def set_fields(
+    schedule_id: PydanticObjectId, changes: dict[str, Any], *, where: dict[str, Any] | None = None
+) -> ReportSchedule | None:
+    """`$set` on one schedule (optionally only if it still matches `where`); the new state."""
+    raw = await ReportSchedule.get_pymongo_collection().find_one_and_update(
+        {"_id": schedule_id, **(where or {})},
+        {"$set": {**changes, "updated_at": utcnow()}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return ReportSchedule.model_validate(raw) if raw else None
+
+
+async def due(now: datetime, limit: int) -> list[ReportSchedule]:
+    return (
+        await ReportSchedule.find(
+            {"status": ScheduleStatus.ACTIVE.value, "next_run_at": {"$lte": now}}
+        )
+        .sort("+next_run_at")
+        .limit(limit)
+        .to_list()
+    )
+
+
+async def advance(
+    schedule_id: PydanticObjectId,
+    expected_next_run_at: datetime,
+    changes: dict[str, Any],
+    inc: dict[str, int] | None = None,
+) -> bool:
+    """Moves a schedule on only if nobody else did (compare-and-set on next_run_at)."""
+    update: dict[str, Any] = {"$set": {**changes, "updated_at": utcnow()}}
+    if inc:
+        update["$inc"] = inc
+    result = await ReportSchedule.get_pymongo_collection().update_one(
+        {
+            "_id": schedule_id,
+            "status": ScheduleStatus.ACTIVE.value,
+            "next_run_at": expected_next_run_at,
+        },
+        update,
+    )
+    return result.modified_count == 1
+
+
+async def record_outcome(
+    schedule_id: PydanticObjectId, job_id: PydanticObjectId, *, failed: bool
+) -> ReportSchedule | None:
+    """Counts a finished job once (a repeated report of the same job changes nothing)."""
+    update: dict[str, Any] = {"$set": {"last_outcome_job_id": job_id, "updated_at": utcnow()}}
+    if failed:
+        update["$inc"] = {"consecutive_failures": 1}
+    else:
+        update["$set"]["consecutive_failures"] = 0
+    raw = await ReportSchedule.get_pymongo_collection().find_one_and_update(
+        {"_id": schedule_id, "last_outcome_job_id": {"$ne": job_id}},
+        update,
+        return_document=ReturnDocument.AFTER,
+    )
+    return ReportSchedule.model_validate(raw) if raw else None

@@ -1,0 +1,212 @@
+"""Schedules API (API-ISS-032): 9 endpoints under /api/v1/reports/schedules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+
+from app.common.schemas import Page
+from app.deps import ResourcesDep
+from app.errors import problem_responses
+from app.reports.jobs.models import JobStatus
+from app.reports.jobs.schemas import JobOut
+from app.reports.schedules import service
+from app.reports.schedules.models import ReportSchedule, ScheduleStatus
+from app.reports.schedules.schemas import (
+    ScheduleCreate,
+    ScheduleOut,
+    SchedulePause,
+    ScheduleUpdate,
+)
+from app.security import CurrentPrincipal
+
+PREFIX = "/api/v1/reports/schedules"
+router = APIRouter(prefix=PREFIX, tags=["report-schedules"])
+
+
+def _out(schedule: ReportSchedule) -> ScheduleOut:
+    return ScheduleOut.from_document(schedule, service.preview(schedule))
+
+
+@router.post(
+    "",
+    name="schedules_create",
+    summary="Create a recurring report",
+    description=(
+        "From a `templateId` (with optional `parameters` / `format` overrides) or an inline "
+        "`reportType` + `parameters` + `format`. The schedule runs as you: your role and data "
+        "scope are checked again at every run, and if you lose them the schedule pauses "
+        "itself. Recipients are stored only; e-mail delivery is not part of this service."
+    ),
+    status_code=201,
+    response_model=ScheduleOut,
+    responses=problem_responses(401, 403, 422),
+)
+async def create_schedule(
+    body: ScheduleCreate, response: Response, principal: CurrentPrincipal
+) -> ScheduleOut:
+    schedule = await service.create_schedule(principal, body)
+    response.headers["Location"] = f"{PREFIX}/{schedule.id}"
+    return _out(schedule)
+
+
+@router.get(
+    "",
+    name="schedules_list",
+    summary="List your schedules (admins: all)",
+    response_model=Page[ScheduleOut],
+    responses=problem_responses(401, 422),
+)
+async def list_schedules(
+    principal: CurrentPrincipal,
+    status: ScheduleStatus | None = None,
+    report_type: Annotated[str | None, Query(alias="reportType", max_length=64)] = None,
+    template_id: Annotated[str | None, Query(alias="templateId", max_length=64)] = None,
+    owner: Annotated[
+        str | None, Query(max_length=64, description="Owner's user id (admins); `me` for yours")
+    ] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Search in the name")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Page[ScheduleOut]:
+    items, next_cursor, total = await service.list_schedules(
+        principal,
+        status=status.value if status else None,
+        report_type=report_type,
+        template_id=template_id,
+        owner=principal.user_id if owner == "me" else owner,
+        q=q,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[ScheduleOut](items=[_out(s) for s in items], next_cursor=next_cursor, total=total)
+
+
+@router.get(
+    "/{schedule_id}",
+    name="schedules_get",
+    summary="A schedule, with its next 5 run times (local and UTC)",
+    response_model=ScheduleOut,
+    responses=problem_responses(401, 404),
+)
+async def get_schedule(schedule_id: str, principal: CurrentPrincipal) -> ScheduleOut:
+    return _out(await service.get_visible(principal, schedule_id))
+
+
+@router.patch(
+    "/{schedule_id}",
+    name="schedules_update",
+    summary="Change a schedule (recomputes nextRunAt when the timing changes)",
+    description=(
+        "Only the fields sent change. Changing the timing of an active schedule recomputes "
+        "`nextRunAt` from now (a paused one gets it on resume; an ended one becomes active "
+        "again when the new timing has runs left). Changed parameters or format are checked "
+        "against the owner's role and data scope."
+    ),
+    response_model=ScheduleOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def update_schedule(
+    schedule_id: str, body: ScheduleUpdate, principal: CurrentPrincipal
+) -> ScheduleOut:
+    return _out(await service.update_schedule(principal, schedule_id, body))
+
+
+@router.delete(
+    "/{schedule_id}",
+    name="schedules_delete",
+    summary="Delete a schedule (the jobs it created stay)",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 404),
+)
+async def delete_schedule(schedule_id: str, principal: CurrentPrincipal) -> Response:
+    await service.delete_schedule(principal, schedule_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{schedule_id}/pause",
+    name="schedules_pause",
+    summary="Pause a schedule, optionally saying why",
+    response_model=ScheduleOut,
+    responses=problem_responses(401, 404, 409, 422),
+)
+async def pause_schedule(
+    schedule_id: str,
+    principal: CurrentPrincipal,
+    body: Annotated[SchedulePause | None, Body()] = None,
+) -> ScheduleOut:
+    reason = body.reason if body else None
+    return _out(await service.pause_schedule(principal, schedule_id, reason))
+
+
+@router.post(
+    "/{schedule_id}/resume",
+    name="schedules_resume",
+    summary="Resume a paused schedule (the next run is computed from now; missed runs are not made up)",
+    response_model=ScheduleOut,
+    responses=problem_responses(401, 404, 409),
+)
+async def resume_schedule(schedule_id: str, principal: CurrentPrincipal) -> ScheduleOut:
+    return _out(await service.resume_schedule(principal, schedule_id))
+
+
+@router.post(
+    "/{schedule_id}/run-now",
+    name="schedules_run_now",
+    summary="Run the schedule's report once, now (outside its timetable)",
+    status_code=202,
+    response_model=JobOut,
+    responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+)
+async def run_now(
+    schedule_id: str,
+    request: Request,
+    response: Response,
+    resources: ResourcesDep,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key", max_length=200, description="Same key within 24 h: same job"
+        ),
+    ] = None,
+) -> JobOut:
+    job = await service.run_now(
+        resources,
+        principal,
+        schedule_id,
+        idempotency_key=idempotency_key,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    response.headers["Location"] = f"/api/v1/reports/jobs/{job.id}"
+    return JobOut.from_document(job)
+
+
+@router.get(
+    "/{schedule_id}/runs",
+    name="schedules_runs",
+    summary="The jobs this schedule created, newest first",
+    description="Scheduled runs carry `scheduledFor`; run-now jobs have none.",
+    response_model=Page[JobOut],
+    responses=problem_responses(401, 404, 422),
+)
+async def list_runs(
+    schedule_id: str,
+    principal: CurrentPrincipal,
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Page[JobOut]:
+    jobs, next_cursor, total = await service.list_runs(
+        principal,
+        schedule_id,
+        status=status.value if status else None,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[JobOut](
+        items=[JobOut.from_document(j) for j in jobs], next_cursor=next_cursor, total=total
+    )

@@ -1,0 +1,167 @@
+"""The scheduler tick: turns due schedules into jobs, exactly once per scheduled time.
+
+Called once a minute by every worker. Safe to run concurrently and repeatedly:
+
+1. every active schedule with `next_run_at <= now` is a candidate;
+2. its job is created with `scheduled_for` = the slot; the unique index on report_jobs
+   (schedule_id, scheduled_for) lets only one worker succeed, the others get
+   `schedule-slot-taken` and treat the slot as done;
+3. `next_run_at` moves on with a compare-and-set on its old value, so only one worker moves it
+   and a repeated tick finds nothing due.
+
+A crash between 2 and 3 is harmless: the next tick retries the same slot, meets the existing
+job and moves on.
+
+After downtime (`next_run_at` more than `ON_TIME_GRACE` in the past) the missed-run policy
+applies: `skip` runs nothing for the missed slots and waits for the next future one (a slot
+within the grace period still counts as on time); `run-once` runs one job for the latest missed
+slot. Either way `next_run_at` becomes the first slot after now.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from beanie import PydanticObjectId
+
+from app.common.time import as_utc, utcnow
+from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from app.reports.jobs.service import create_job
+from app.reports.schedules import repository
+from app.reports.schedules.models import MissedRunPolicy, ReportSchedule, ScheduleStatus
+from app.reports.schedules.recurrence import Recurrence, latest_run_at_or_before, next_run
+from app.reports.schedules.service import (
+    OwnerUnavailable,
+    ScheduleBroken,
+    job_request,
+    owner_principal,
+    pause_for,
+    record_job_outcome,
+)
+from app.runtime.resources import Resources
+
+log = structlog.get_logger(__name__)
+
+# A slot this late still counts as on time (the tick runs every minute, give or take).
+ON_TIME_GRACE = timedelta(minutes=2)
+# Schedules handled per tick; the rest are due on the next tick.
+BATCH = 500
+# Counting skipped slots stops here (a rule firing every 15 minutes for years is not counted).
+_MAX_COUNTED = 10_000
+
+__all__ = ["ON_TIME_GRACE", "record_job_outcome", "run_due_schedules"]
+
+
+async def run_due_schedules(resources: Resources, now: datetime | None = None) -> int:
+    """Creates the jobs of every due schedule; returns how many jobs this call created."""
+    now = as_utc(now) if now else utcnow()
+    created = 0
+    for schedule in await repository.due(now, BATCH):
+        try:
+            created += await _run_schedule(resources, schedule, now)
+        except Exception:  # one broken schedule must not stop the others
+            log.exception("schedule_tick_failed", schedule_id=str(schedule.id))
+    return created
+
+
+def _slot_to_run(
+    schedule: ReportSchedule, rule: Recurrence, due_at: datetime, now: datetime
+) -> tuple[datetime | None, bool]:
+    """(the slot to run now or None, whether slots were missed)."""
+    if now - due_at <= ON_TIME_GRACE:
+        return due_at, False
+    on_time = latest_run_at_or_before(rule, now, not_before=now - ON_TIME_GRACE)
+    if on_time is not None:
+        return on_time, True
+    if schedule.missed_run_policy == MissedRunPolicy.RUN_ONCE:
+        latest = latest_run_at_or_before(rule, now, not_before=due_at - timedelta(microseconds=1))
+        return latest or due_at, True
+    return None, True
+
+
+def _count_slots(rule: Recurrence, first: datetime, last: datetime) -> int:
+    """Slots in [first, last]."""
+    count, cursor = 0, first - timedelta(microseconds=1)
+    while count < _MAX_COUNTED:
+        slot = next_run(rule, cursor)
+        if slot is None or slot > last:
+            break
+        count, cursor = count + 1, slot
+    return count
+
+
+async def _run_schedule(resources: Resources, schedule: ReportSchedule, now: datetime) -> int:
+    assert schedule.id is not None and schedule.next_run_at is not None
+    due_at = as_utc(schedule.next_run_at)
+    rule = schedule.recurrence()
+    slot, missed = _slot_to_run(schedule, rule, due_at, now)
+    upcoming = next_run(rule, now)
+
+    job_id: PydanticObjectId | None = None
+    created = 0
+    if slot is not None:
+        try:
+            job_id = await _create_slot_job(resources, schedule, slot)
+            created = 1
+        except Conflict as exc:
+            if exc.code != "schedule-slot-taken":
+                return await _pause(schedule, due_at, exc)
+            existing = await repository.job_for_slot(schedule.id, slot)
+            job_id = existing.id if existing else None  # another worker ran it
+        except (Forbidden, NotFound, ValidationFailed) as exc:
+            return await _pause(schedule, due_at, exc)
+
+    changes: dict[str, object] = {"next_run_at": upcoming}
+    if slot is not None:
+        changes.update(last_run_at=now, last_scheduled_for=slot, last_job_id=job_id)
+    if upcoming is None:
+        changes.update(status=ScheduleStatus.ENDED.value, ended_at=now)
+    inc: dict[str, int] | None = None
+    if missed:
+        skipped = _count_slots(rule, due_at, now) - (1 if slot is not None else 0)
+        if skipped > 0:
+            inc = {"missed_runs": skipped}
+            changes["last_missed_at"] = due_at
+            log.info("schedule_missed_runs", schedule_id=str(schedule.id), skipped=skipped)
+    moved = await repository.advance(schedule.id, schedule.next_run_at, changes, inc)
+    if moved and created:
+        log.info(
+            "schedule_fired",
+            schedule_id=str(schedule.id),
+            scheduled_for=slot.isoformat() if slot else None,
+            job_id=str(job_id),
+        )
+    return created
+
+
+async def _create_slot_job(
+    resources: Resources, schedule: ReportSchedule, slot: datetime
+) -> PydanticObjectId | None:
+    principal = await owner_principal(schedule.owner)
+    request = await job_request(schedule, principal)
+    job = await create_job(
+        resources,
+        principal,
+        report_type=request.report_type,
+        format=request.format,
+        parameters=request.parameters,
+        template_id=request.template_id,
+        template_version=request.template_version,
+        schedule_id=schedule.id,
+        scheduled_for=slot,
+        enforce_quota=False,
+    )
+    return job.id
+
+
+async def _pause(schedule: ReportSchedule, due_at: datetime, exc: AppError) -> int:
+    """The owner lost the right, or what the schedule runs is gone or no longer valid: the
+    schedule stops by itself and says why (it resumes once fixed)."""
+    if isinstance(exc, OwnerUnavailable | ScheduleBroken):
+        reason = f"Paused automatically: {exc.detail}"
+    else:
+        reason = f"Paused automatically: running it as its owner failed ({exc.code}): {exc.detail}"
+    assert schedule.next_run_at is not None
+    await pause_for(schedule, reason[:1000], where={"next_run_at": schedule.next_run_at})
+    return 0

@@ -1,0 +1,288 @@
+"""HTTP shapes of report schedules."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import EmailStr, Field, field_validator
+
+from app.common.schemas import ApiInput, ApiModel
+from app.common.time import is_timezone
+from app.lookups.validation import LookupCode
+from app.reports.schedules.models import MissedRunPolicy, ReportSchedule, ScheduleStatus
+
+if TYPE_CHECKING:
+    ReportTypeCode = str
+    FormatCode = str
+    FrequencyCode = str
+else:
+    ReportTypeCode = LookupCode("report-type")
+    FormatCode = LookupCode("report-format")
+    FrequencyCode = LookupCode("schedule-frequency")
+
+TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+DAY_NAMES = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("monday", "mon"),
+            ("tuesday", "tue"),
+            ("wednesday", "wed"),
+            ("thursday", "thu"),
+            ("friday", "fri"),
+            ("saturday", "sat"),
+            ("sunday", "sun"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+
+
+def parse_day_of_week(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be 1–7 (1 = Monday) or a day name")
+    if isinstance(value, int):
+        if 1 <= value <= 7:
+            return value
+        raise ValueError("must be 1–7 (1 = Monday … 7 = Sunday)")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.isdigit():
+            return parse_day_of_week(int(text))
+        if text in DAY_NAMES:
+            return DAY_NAMES[text]
+    raise ValueError("must be 1–7 (1 = Monday) or a day name such as `monday`")
+
+
+def check_time_of_day(value: str | None) -> str | None:
+    if value is not None and not TIME_OF_DAY.match(value):
+        raise ValueError("must be HH:MM on a 24-hour clock, e.g. 07:30")
+    return value
+
+
+def check_timezone(value: str | None) -> str | None:
+    if value is not None and not is_timezone(value):
+        raise ValueError(f"{value!r} is not an IANA timezone such as Europe/Berlin")
+    return value
+
+
+def clean_recipients(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    seen: dict[str, str] = {}
+    for email in value:
+        seen.setdefault(email.lower(), email)
+    return list(seen.values())
+
+
+class _Timing(ApiInput):
+    frequency: FrequencyCode | None = None
+    time_of_day: str | None = Field(
+        default=None, description="HH:MM local time", examples=["07:30"]
+    )
+    day_of_week: int | str | None = Field(
+        default=None, description="weekly: 1 = Monday … 7 = Sunday, or a day name"
+    )
+    day_of_month: int | None = Field(
+        default=None, ge=1, le=31, description="monthly / quarterly: 1–31, clamped to month end"
+    )
+    cron_expression: str | None = Field(
+        default=None,
+        max_length=120,
+        description="cron: five fields, local time",
+        examples=["0 7 * * 1-5"],
+    )
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA timezone the timing is in",
+        examples=["Europe/Berlin"],
+    )
+    start_date: date | None = Field(default=None, description="First local day a run may happen")
+    end_date: date | None = Field(default=None, description="Last local day a run may happen")
+
+    @field_validator("day_of_week", mode="before")
+    @classmethod
+    def _day_of_week(cls, value: Any) -> int | None:
+        return parse_day_of_week(value)
+
+    @field_validator("time_of_day")
+    @classmethod
+    def _time_of_day(cls, value: str | None) -> str | None:
+        return check_time_of_day(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return check_timezone(value)
+
+
+class ScheduleCreate(_Timing):
+    """A recurring report: `templateId` (optionally with `parameters` / `format` overrides) or
+    an inline `reportType` + `parameters` + `format`. Frequencies daily, weekly, monthly and
+    quarterly need `timeOfDay` (HH:MM, local); weekly also `dayOfWeek` (1 = Monday … 7 =
+    Sunday, or a name); monthly and quarterly also `dayOfMonth` (1–31; a day past the month's
+    end means its last day: 31 runs on 30 April and on 28 or 29 February). Quarterly runs in
+    January, April, July and October. `cron` needs `cronExpression` (five fields, evaluated in
+    `timezone`). A local time skipped by a daylight-saving change runs when the clocks jump
+    (02:30 -> 03:00); a repeated local time runs once, at its first occurrence."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    template_id: str | None = Field(default=None, description="Run this template")
+    report_type: ReportTypeCode | None = Field(default=None, description="Inline report type")
+    format: FormatCode | None = Field(default=None, description="Required without templateId")
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        description="Inline parameters, or overrides merged over the template's",
+    )
+    frequency: FrequencyCode = Field(description="daily, weekly, monthly, quarterly or cron")
+    timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Berlin"])
+    missed_run_policy: MissedRunPolicy = Field(
+        default=MissedRunPolicy.SKIP,
+        description="After downtime: `skip` missed runs (only the next one happens) or "
+        "`run-once` (one run for the latest missed time)",
+    )
+    recipients: list[EmailStr] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Stored with the schedule; e-mail delivery is not part of this service",
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "name": "Weekly compliance, Monday 07:30",
+                    "reportType": "compliance-status",
+                    "format": "xlsx",
+                    "parameters": {"timezone": "Europe/Berlin"},
+                    "frequency": "weekly",
+                    "dayOfWeek": 1,
+                    "timeOfDay": "07:30",
+                    "timezone": "Europe/Berlin",
+                    "missedRunPolicy": "run-once",
+                }
+            ]
+        }
+    }
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        return clean_recipients(value) or []
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class ScheduleUpdate(_Timing):
+    """Only the fields sent change; changing the timing recomputes `nextRunAt`."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    parameters: dict[str, Any] | None = None
+    format: FormatCode | None = None
+    missed_run_policy: MissedRunPolicy | None = None
+    recipients: list[EmailStr] | None = Field(default=None, max_length=50)
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"timeOfDay": "06:00", "recipients": ["a@example.org"]}]}
+    }
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str] | None) -> list[str] | None:
+        return clean_recipients(value)
+
+
+class SchedulePause(ApiInput):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RunTime(ApiModel):
+    local: datetime = Field(description="In the schedule's timezone, with its UTC offset")
+    utc: datetime
+
+
+class OwnerOut(ApiModel):
+    user_id: str
+    name: str
+
+
+class ScheduleOut(ApiModel):
+    id: str
+    name: str
+    description: str | None = None
+    template_id: str | None = None
+    report_type: str
+    format: str | None = Field(description="null: the template's format")
+    parameters: dict[str, Any] = Field(description="Inline parameters, or the template overrides")
+    frequency: str
+    time_of_day: str | None = None
+    day_of_week: int | None = None
+    day_of_month: int | None = None
+    cron_expression: str | None = None
+    timezone: str
+    start_date: date | None = None
+    end_date: date | None = None
+    status: ScheduleStatus
+    paused_reason: str | None = None
+    paused_at: datetime | None = None
+    owner: OwnerOut
+    recipients: list[str] = Field(description="Stored only; delivery is out of scope")
+    missed_run_policy: MissedRunPolicy
+    next_run_at: datetime | None = Field(description="UTC; null when paused past its end or ended")
+    next_runs: list[RunTime] = Field(description="The next 5 run times (empty unless active)")
+    last_run_at: datetime | None = None
+    last_job_id: str | None = None
+    last_scheduled_for: datetime | None = None
+    consecutive_failures: int
+    missed_runs: int = Field(description="Runs skipped by the skip policy after downtime")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, doc: ReportSchedule, next_runs: list[RunTime]) -> ScheduleOut:
+        return cls(
+            id=str(doc.id),
+            name=doc.name,
+            description=doc.description,
+            template_id=str(doc.template_id) if doc.template_id else None,
+            report_type=doc.report_type,
+            format=doc.format,
+            parameters=doc.parameters,
+            frequency=doc.frequency.value,
+            time_of_day=doc.time_of_day if doc.frequency != "cron" else None,
+            day_of_week=doc.day_of_week,
+            day_of_month=doc.day_of_month,
+            cron_expression=doc.cron_expression,
+            timezone=doc.timezone,
+            start_date=date.fromisoformat(doc.start_date) if doc.start_date else None,
+            end_date=date.fromisoformat(doc.end_date) if doc.end_date else None,
+            status=doc.status,
+            paused_reason=doc.paused_reason,
+            paused_at=doc.paused_at,
+            owner=OwnerOut(user_id=doc.owner.user_id, name=doc.owner.name),
+            recipients=doc.recipients,
+            missed_run_policy=doc.missed_run_policy,
+            next_run_at=doc.next_run_at,
+            next_runs=next_runs,
+            last_run_at=doc.last_run_at,
+            last_job_id=str(doc.last_job_id) if doc.last_job_id else None,
+            last_scheduled_for=doc.last_scheduled_for,
+            consecutive_failures=doc.consecutive_failures,
+            missed_runs=doc.missed_runs,
+            created_at=doc.created_at,
+            updated_at=doc.updated_at,
+        )

@@ -1,0 +1,1 @@
+"""Report templates (API-ISS-027/031): saved, versioned, shareable report definitions."""

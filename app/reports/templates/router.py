@@ -1,0 +1,204 @@
+"""Templates API (API-ISS-031): 7 endpoints under /api/v1/reports/templates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+
+from app.common.schemas import Page
+from app.deps import ResourcesDep
+from app.errors import problem_responses
+from app.reports.jobs.schemas import JobOut
+from app.reports.templates import service
+from app.reports.templates.schemas import (
+    TemplateCreate,
+    TemplateDuplicate,
+    TemplateOut,
+    TemplateRun,
+    TemplateUpdate,
+)
+from app.security import CurrentPrincipal
+
+router = APIRouter(prefix="/api/v1/reports/templates", tags=["report-templates"])
+
+PREFIX = "/api/v1/reports/templates"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Same key and body within 24 h returns the same job",
+    ),
+]
+
+
+def _out(template: object, principal: CurrentPrincipal) -> TemplateOut:
+    from app.reports.templates.models import ReportTemplate
+
+    assert isinstance(template, ReportTemplate)
+    return TemplateOut.from_document(template, can_edit=service.can_edit(template, principal))
+
+
+@router.post(
+    "",
+    name="templates_create",
+    summary="Save a report template",
+    status_code=201,
+    response_model=TemplateOut,
+    responses=problem_responses(401, 403, 422),
+)
+async def create_template(
+    body: TemplateCreate, response: Response, principal: CurrentPrincipal
+) -> TemplateOut:
+    template = await service.create_template(principal, body)
+    response.headers["Location"] = f"{PREFIX}/{template.id}"
+    response.headers["ETag"] = service.etag(template)
+    return _out(template, principal)
+
+
+@router.get(
+    "",
+    name="templates_list",
+    summary="List the templates you may see",
+    description=(
+        "Your own templates, those shared with the organization and those shared with a "
+        "department you belong to (admins see all; learners only their own). Newest first; "
+        "archived templates only with `archived=true`."
+    ),
+    response_model=Page[TemplateOut],
+    responses=problem_responses(401, 422),
+)
+async def list_templates(
+    principal: CurrentPrincipal,
+    report_type: Annotated[str | None, Query(alias="reportType", max_length=64)] = None,
+    visibility: Annotated[str | None, Query(pattern="^(private|department|organization)$")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=64, description="Owner's user id; `me` for yours")
+    ] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Search in the name")] = None,
+    archived: bool = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Page[TemplateOut]:
+    items, next_cursor, total = await service.list_templates(
+        principal,
+        report_type=report_type,
+        visibility=visibility,
+        owner=principal.user_id if owner == "me" else owner,
+        q=q,
+        archived=archived,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[TemplateOut](
+        items=[_out(t, principal) for t in items], next_cursor=next_cursor, total=total
+    )
+
+
+@router.get(
+    "/{template_id}",
+    name="templates_get",
+    summary="A template (ETag carries its version)",
+    response_model=TemplateOut,
+    responses=problem_responses(401, 404),
+)
+async def get_template(
+    template_id: str, response: Response, principal: CurrentPrincipal
+) -> TemplateOut:
+    template = await service.get_visible(principal, template_id)
+    response.headers["ETag"] = service.etag(template)
+    return _out(template, principal)
+
+
+@router.patch(
+    "/{template_id}",
+    name="templates_update",
+    summary="Change a template (owner or admin; optimistic concurrency)",
+    description=(
+        'Send `If-Match: "<version>"` (the ETag of your copy) or `version` in the body; if the '
+        "template changed since, the answer is 412 with the current version. Every change "
+        "increments `version`."
+    ),
+    response_model=TemplateOut,
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def update_template(
+    template_id: str,
+    body: TemplateUpdate,
+    response: Response,
+    principal: CurrentPrincipal,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", max_length=50, description='e.g. "3"')
+    ] = None,
+) -> TemplateOut:
+    template = await service.update_template(principal, template_id, body, if_match)
+    response.headers["ETag"] = service.etag(template)
+    return _out(template, principal)
+
+
+@router.delete(
+    "/{template_id}",
+    name="templates_delete",
+    summary="Delete a template (owner or admin)",
+    description="409 while a schedule that is not ended uses it; the problem names them.",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def delete_template(template_id: str, principal: CurrentPrincipal) -> Response:
+    await service.delete_template(principal, template_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{template_id}/duplicate",
+    name="templates_duplicate",
+    summary="Copy a template you can see into a private template of your own",
+    status_code=201,
+    response_model=TemplateOut,
+    responses=problem_responses(401, 404, 422),
+)
+async def duplicate_template(
+    template_id: str,
+    response: Response,
+    principal: CurrentPrincipal,
+    body: Annotated[TemplateDuplicate | None, Body()] = None,
+) -> TemplateOut:
+    template = await service.duplicate_template(principal, template_id, body.name if body else None)
+    response.headers["Location"] = f"{PREFIX}/{template.id}"
+    response.headers["ETag"] = service.etag(template)
+    return _out(template, principal)
+
+
+@router.post(
+    "/{template_id}/run",
+    name="templates_run",
+    summary="Run a template (creates a job with your data scope)",
+    description=(
+        "Runs with the caller's role and data scope, never the author's. Optional overrides "
+        "for this run only. Answers 202 with the job and its Location."
+    ),
+    status_code=202,
+    response_model=JobOut,
+    responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+)
+async def run_template(
+    template_id: str,
+    request: Request,
+    response: Response,
+    resources: ResourcesDep,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+    body: Annotated[TemplateRun | None, Body()] = None,
+) -> JobOut:
+    job = await service.run_template(
+        resources,
+        principal,
+        template_id,
+        body,
+        idempotency_key=idempotency_key,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    response.headers["Location"] = f"/api/v1/reports/jobs/{job.id}"
+    return JobOut.from_document(job)

@@ -1,0 +1,167 @@
+"""HTTP shapes of report templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, field_validator
+
+from app.common.schemas import ApiInput, ApiModel
+from app.lookups.validation import LookupCode
+from app.reports.templates.models import ReportTemplate
+
+if TYPE_CHECKING:
+    ReportTypeCode = str
+    FormatCode = str
+    VisibilityCode = str
+else:
+    ReportTypeCode = LookupCode("report-type")
+    FormatCode = LookupCode("report-format")
+    VisibilityCode = LookupCode("template-visibility")
+
+_EXAMPLE_PARAMETERS: dict[str, Any] = {
+    "dateRange": {"preset": "last-month"},
+    "timezone": "Europe/Berlin",
+    "statuses": ["in-progress", "completed"],
+}
+
+
+def _clean_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+class TemplateCreate(ApiInput):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    report_type: ReportTypeCode = Field(description="A report-type code, e.g. `learner-progress`")
+    format: FormatCode = Field(description="csv, xlsx or pdf (must be one the report type offers)")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters of the report type, validated against its schema "
+        "(GET /api/v1/reports/metadata/report-types/{key})",
+    )
+    visibility: VisibilityCode = Field(
+        default="private",
+        description="private (only you), department (people in your departments), "
+        "organization (everyone who may see shared templates)",
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "name": "Monthly progress, my teams",
+                    "reportType": "learner-progress",
+                    "format": "xlsx",
+                    "parameters": _EXAMPLE_PARAMETERS,
+                    "visibility": "department",
+                }
+            ]
+        }
+    }
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        return _clean_name(value)
+
+
+class TemplateUpdate(ApiInput):
+    """Only the fields sent change. `version` (or the If-Match header) guards against
+    overwriting someone else's change: a stale one is a 412."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    report_type: ReportTypeCode | None = None
+    format: FormatCode | None = None
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="Replaces the stored parameters as a whole"
+    )
+    visibility: VisibilityCode | None = None
+    archived: bool | None = Field(
+        default=None, description="Archived templates are hidden from lists and cannot be run"
+    )
+    version: int | None = Field(
+        default=None, ge=1, description="The version this change is based on (like If-Match)"
+    )
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"name": "Monthly progress (v2)", "version": 3}]}
+    }
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        return _clean_name(value)
+
+
+class TemplateRun(ApiInput):
+    """Optional overrides for one run; the template itself is not changed."""
+
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        description="Merged over the template's parameters (top-level keys replace theirs)",
+    )
+    format: FormatCode | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"format": "pdf"}, {}]}}
+
+
+class TemplateDuplicate(ApiInput):
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Default: `Copy of <name>`"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        return _clean_name(value)
+
+
+class OwnerOut(ApiModel):
+    user_id: str
+    name: str
+
+
+class TemplateOut(ApiModel):
+    id: str
+    name: str
+    description: str | None = None
+    report_type: str
+    format: str
+    parameters: dict[str, Any]
+    visibility: str
+    owner: OwnerOut
+    owner_department_ids: list[str] = Field(
+        description="The owner's departments; `department` visibility shares with these"
+    )
+    version: int = Field(description="Grows by one on every change; send it back as If-Match")
+    archived: bool
+    can_edit: bool = Field(description="Whether the caller may change or delete it")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, doc: ReportTemplate, *, can_edit: bool) -> TemplateOut:
+        return cls(
+            id=str(doc.id),
+            name=doc.name,
+            description=doc.description,
+            report_type=doc.report_type,
+            format=doc.format,
+            parameters=doc.parameters,
+            visibility=doc.visibility,
+            owner=OwnerOut(user_id=doc.owner.user_id, name=doc.owner.name),
+            owner_department_ids=list(doc.owner.department_ids),
+            version=doc.version,
+            archived=doc.archived,
+            can_edit=can_edit,
+            created_at=doc.created_at,
+            updated_at=doc.updated_at,
+        )

@@ -1,0 +1,305 @@
+"""The rules of report templates: who sees, changes, shares and runs them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beanie import PydanticObjectId
+from bson import ObjectId
+
+from app.common.schemas import decode_cursor, encode_cursor
+from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from app.reports.jobs.models import ReportJob
+from app.reports.jobs.service import create_job, requester_of, validate_parameters
+from app.reports.templates import repository
+from app.reports.templates.models import ReportTemplate, Visibility
+from app.reports.templates.schemas import TemplateCreate, TemplateRun, TemplateUpdate
+from app.runtime.resources import Resources
+from app.security import Principal
+
+
+def parse_template_id(value: str) -> PydanticObjectId:
+    if not ObjectId.is_valid(value):
+        raise NotFound(f"No template with id {value!r}.", code="template-not-found")
+    return PydanticObjectId(value)
+
+
+def etag(template: ReportTemplate) -> str:
+    return f'"{template.version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`"3"`, `W/"3"` or `3` -> 3; `*` or absent -> None (no precondition)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text == "*":
+        return None
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise ValidationFailed.one(
+            "header.If-Match", 'must be the template version as an ETag, e.g. "3"'
+        )
+    return int(text)
+
+
+def can_edit(template: ReportTemplate, principal: Principal) -> bool:
+    return principal.is_admin or template.owner.user_id == principal.user_id
+
+
+async def get_visible(principal: Principal, template_id: str) -> ReportTemplate:
+    """The template, or 404 when it does not exist or the caller may not see it."""
+    template = await repository.get(parse_template_id(template_id))
+    if template is None or not repository.is_visible(template, principal):
+        raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
+    return template
+
+
+async def _get_editable(principal: Principal, template_id: str) -> ReportTemplate:
+    template = await get_visible(principal, template_id)
+    if not can_edit(template, principal):
+        raise Forbidden(
+            "Only the template's owner or an admin may change or delete it; "
+            "duplicate it to make your own copy.",
+            code="not-template-owner",
+        )
+    return template
+
+
+def _check_visibility(principal: Principal, visibility: str) -> None:
+    if visibility == Visibility.DEPARTMENT and not principal.department_ids:
+        raise ValidationFailed.one(
+            "body.visibility",
+            "you belong to no department to share with; use private or organization",
+            allowed=[Visibility.PRIVATE.value, Visibility.ORGANIZATION.value],
+        )
+
+
+def _check_definition(
+    principal: Principal, report_type: str, fmt: str, parameters: dict[str, Any]
+) -> None:
+    definition, _ = _validate(report_type, fmt, parameters)
+    if principal.role not in definition.roles:
+        raise Forbidden(
+            f"The role {principal.role.value!r} may not run {report_type} reports.",
+            code="report-type-not-allowed",
+        )
+
+
+def _validate(report_type: str, fmt: str, parameters: dict[str, Any]) -> Any:
+    """The jobs' validation, with fields named from the request body."""
+    try:
+        return validate_parameters(report_type, fmt, parameters)
+    except ValidationFailed as exc:
+        for error in exc.errors or []:
+            if not error.field.startswith("body."):
+                error.field = f"body.{error.field}"
+        raise
+
+
+async def create_template(principal: Principal, body: TemplateCreate) -> ReportTemplate:
+    _check_definition(principal, body.report_type, body.format, body.parameters)
+    _check_visibility(principal, body.visibility)
+    template = ReportTemplate(
+        name=body.name,
+        description=body.description,
+        report_type=body.report_type,
+        format=body.format,
+        parameters=body.parameters,
+        visibility=body.visibility,
+        owner=requester_of(principal),
+    )
+    return await repository.insert(template)
+
+
+async def list_templates(
+    principal: Principal,
+    *,
+    report_type: str | None,
+    visibility: str | None,
+    owner: str | None,
+    q: str | None,
+    archived: bool,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[ReportTemplate], str | None, int]:
+    query = repository.list_filter(
+        principal,
+        report_type=report_type,
+        visibility=visibility,
+        owner=owner,
+        q=q,
+        archived=archived,
+    )
+    after = None
+    if cursor:
+        after = _decode_position(cursor)
+    items = await repository.find_page(query, limit=limit + 1, after=after)
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        last = items[-1]
+        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "i": str(last.id)})
+    total = await repository.count(query)
+    return items, next_cursor, total
+
+
+def _decode_position(cursor: str) -> tuple[Any, PydanticObjectId]:
+    from datetime import datetime
+
+    try:
+        raw = decode_cursor(cursor)
+        return datetime.fromisoformat(raw["c"]), PydanticObjectId(raw["i"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationFailed.one("query.cursor", "not a valid cursor") from exc
+
+
+async def update_template(
+    principal: Principal, template_id: str, body: TemplateUpdate, if_match: str | None
+) -> ReportTemplate:
+    template = await _get_editable(principal, template_id)
+    expected = parse_if_match(if_match)
+    if expected is not None and body.version is not None and expected != body.version:
+        raise ValidationFailed.one(
+            "body.version", f"disagrees with the If-Match header ({expected})"
+        )
+    if expected is None:
+        expected = body.version
+    if expected is not None and expected != template.version:
+        raise _stale(template, expected)
+
+    sent = body.model_dump(exclude_unset=True, exclude={"version"})
+    if "name" in sent and sent["name"] is None:
+        raise ValidationFailed.one("body.name", "must not be null")
+    for key in ("report_type", "format", "parameters", "visibility", "archived"):
+        if key in sent and sent[key] is None:
+            sent.pop(key)
+    changes = {k: v for k, v in sent.items() if getattr(template, k) != v}
+    if not changes:
+        return template
+    if {"report_type", "format", "parameters"} & changes.keys():
+        report_type = changes.get("report_type", template.report_type)
+        if "report_type" in changes:
+            _check_definition(
+                principal,
+                report_type,
+                changes.get("format", template.format),
+                changes.get("parameters", template.parameters),
+            )
+        else:
+            _validate(
+                report_type,
+                changes.get("format", template.format),
+                changes.get("parameters", template.parameters),
+            )
+    if "visibility" in changes:
+        owner_departments = template.owner.department_ids
+        if changes["visibility"] == Visibility.DEPARTMENT and not owner_departments:
+            raise ValidationFailed.one(
+                "body.visibility",
+                "the owner belongs to no department to share with",
+                allowed=[Visibility.PRIVATE.value, Visibility.ORGANIZATION.value],
+            )
+    updated = await repository.update_if_version(template.id, template.version, changes)  # type: ignore[arg-type]
+    if updated is None:
+        current = await repository.get(template.id)  # type: ignore[arg-type]
+        if current is None:
+            raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
+        raise _stale(current, template.version)
+    return updated
+
+
+def _stale(current: ReportTemplate, expected: int) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"The template is at version {current.version}, not {expected}: someone changed it "
+        "since you read it. Reload it and apply your change again.",
+        code="version-mismatch",
+        headers={"ETag": etag(current)},
+        extra={"currentVersion": current.version},
+    )
+
+
+async def delete_template(principal: Principal, template_id: str) -> None:
+    from app.reports.schedules import repository as schedules
+
+    template = await _get_editable(principal, template_id)
+    assert template.id is not None
+    users = await schedules.live_schedules_using_template(template.id)
+    if users:
+        names = ", ".join(f"{s.name!r} ({s.id}, {s.status.value})" for s in users)
+        raise Conflict(
+            f"The template is used by schedules that are not ended: {names}. Delete them or "
+            "point them elsewhere first.",
+            code="template-in-use",
+            extra={
+                "schedules": [
+                    {"id": str(s.id), "name": s.name, "status": s.status.value} for s in users
+                ]
+            },
+        )
+    await repository.delete(template.id)
+
+
+async def duplicate_template(
+    principal: Principal, template_id: str, name: str | None
+) -> ReportTemplate:
+    source = await get_visible(principal, template_id)
+    copy = ReportTemplate(
+        name=name or f"Copy of {source.name}"[:200],
+        description=source.description,
+        report_type=source.report_type,
+        format=source.format,
+        parameters=dict(source.parameters),
+        visibility=Visibility.PRIVATE.value,
+        owner=requester_of(principal),
+    )
+    return await repository.insert(copy)
+
+
+def effective_request(
+    template: ReportTemplate, parameters: dict[str, Any] | None, fmt: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The format and parameters of a run: overrides merged over the template's (top-level
+    keys replace the template's)."""
+    return fmt or template.format, {**template.parameters, **(parameters or {})}
+
+
+async def run_template(
+    resources: Resources,
+    principal: Principal,
+    template_id: str,
+    body: TemplateRun | None,
+    *,
+    idempotency_key: str | None,
+    request_id: str | None,
+) -> ReportJob:
+    """Runs a template as the caller: the caller's role and data scope apply, never the
+    author's."""
+    template = await get_visible(principal, template_id)
+    if template.archived:
+        raise Conflict(
+            "The template is archived; unarchive it (PATCH archived=false) to run it.",
+            code="template-archived",
+        )
+    fmt, parameters = effective_request(
+        template, body.parameters if body else None, body.format if body else None
+    )
+    try:
+        return await create_job(
+            resources,
+            principal,
+            report_type=template.report_type,
+            format=fmt,
+            parameters=parameters,
+            template_id=template.id,
+            template_version=template.version,
+            idempotency_key=idempotency_key,
+            request_id=request_id,
+        )
+    except ValidationFailed as exc:
+        for error in exc.errors or []:
+            if not error.field.startswith("body."):
+                error.field = f"body.{error.field}"
+        raise
