@@ -163,8 +163,9 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3_settings(settings: Settings, moto_endpoint: str) -> Settings:
-    return settings.model_copy(
-        update={
+    return Settings.model_validate(
+        {
+            **settings.model_dump(),
             "storage_backend": "s3",
             "s3_endpoint_url": moto_endpoint,
             "s3_bucket": f"test-{uuid.uuid4().hex[:12]}",
@@ -177,12 +178,44 @@ def s3_settings(settings: Settings, moto_endpoint: str) -> Settings:
 
 
 @pytest.fixture
-def run_worker(settings: Settings) -> Callable[..., Any]:
-    """Runs a real worker in burst mode until the queue is empty."""
+async def s3_resources(s3_settings: Settings, resources: Resources) -> AsyncIterator[Resources]:
+    """The session's database and queue with S3 (moto) storage. (A second `Resources.open`
+    would re-bind the documents to another client.)"""
+    from app.storage import build_storage
+
+    storage = await build_storage(s3_settings)
+    yield Resources(
+        settings=s3_settings, database=resources.database, queue=resources.queue, storage=storage
+    )
+    await storage.close()
+
+
+@pytest.fixture
+def run_worker(settings: Settings, resources: Resources) -> Callable[..., Any]:
+    """Runs a real worker in burst mode until the queue is empty, sharing the test session's
+    database and queue connections (Beanie binds documents to one client per process).
+    Setting overrides apply to the worker; storage overrides give it its own storage."""
+    from app.storage import build_storage
     from worker.main import run_worker as _run
 
     async def run(timeout: float = 60, **overrides: Any) -> None:
-        cfg = settings.model_copy(update=overrides) if overrides else settings
-        await asyncio.wait_for(_run(cfg, burst=True, poll_delay=0.05), timeout)
+        cfg = (
+            Settings.model_validate({**settings.model_dump(), **overrides})
+            if overrides
+            else settings
+        )
+        storage = resources.storage
+        if any(k.startswith(("storage_", "s3_", "local_storage")) for k in overrides):
+            storage = await build_storage(cfg)
+        shared = Resources(
+            settings=cfg, database=resources.database, queue=resources.queue, storage=storage
+        )
+        try:
+            await asyncio.wait_for(
+                _run(cfg, burst=True, poll_delay=0.05, resources=shared), timeout
+            )
+        finally:
+            if storage is not resources.storage:
+                await storage.close()
 
     return run

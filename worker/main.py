@@ -54,10 +54,19 @@ async def _heartbeat(ctx: dict[str, Any], settings: Settings) -> None:
         await asyncio.sleep(settings.worker_heartbeat_seconds)
 
 
-async def run_worker(settings: Settings, *, burst: bool = False, poll_delay: float = 0.5) -> None:
+async def run_worker(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    poll_delay: float = 0.5,
+    resources: Resources | None = None,
+) -> None:
+    """Runs until SIGTERM / SIGINT (or, in burst mode, until the queue is empty). Pass
+    `resources` to share already-open adapters (they are then left open)."""
     from app.reports.tasks import cron_tasks, run_report_job
 
-    resources = await Resources.open(settings)
+    owned = resources is None
+    resources = resources or await Resources.open(settings)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     shutdown = asyncio.Event()
     ctx: dict[str, Any] = {
@@ -113,7 +122,8 @@ async def run_worker(settings: Settings, *, burst: bool = False, poll_delay: flo
             await heartbeat
         with contextlib.suppress(Exception):
             await WorkerProcess.get_pymongo_collection().delete_one({"worker_id": worker_id})
-        await resources.close()
+        if owned:
+            await resources.close()
         log.info("worker_stopped", worker_id=worker_id)
 
 

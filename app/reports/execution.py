@@ -116,7 +116,9 @@ class JobExecutor:
         structlog.contextvars.bind_contextvars(job_id=job_id, request_id=job.request_id)
         if job.attempt > job.max_attempts:
             await repository.fail_over_attempts(
-                oid, token, f"Gave up after {job.max_attempts} attempts (the worker running it stopped)."
+                oid,
+                token,
+                f"Gave up after {job.max_attempts} attempts (the worker running it stopped).",
             )
             return JobStatus.FAILED
         run = Run(job=job, token=token)
@@ -313,20 +315,20 @@ class JobExecutor:
                 "Narrow the date range or filters.",
             )
 
-        columns = definition.columns
+        columns = definition.columns_for(resolved)
         context = RenderContext(
             title=definition.name,
             report_type=definition.key,
             format=job.format,
             timezone=str(resolved.get("timezone") or "UTC"),
             generated_at=utcnow(),
-            parameters=definition.describe(resolved) if hasattr(definition, "describe") else [],
+            parameters=definition.describe(resolved),
             summary=[],
             total_rows=total,
             row_cap=settings.pdf_max_rows if job.format == "pdf" else None,
             requested_by=job.requested_by.name,
         )
-        summarizer = definition.summarizer()
+        summarizer = definition.summarizer(resolved)
         workdir = Path(tempfile.mkdtemp(prefix=f"report-{job.id}-"))
         try:
             path = workdir / file_name_for(job)
@@ -362,9 +364,7 @@ class JobExecutor:
                     await asyncio.to_thread(writer.write_rows, batch)
                     progress.rows_processed += len(batch)
                     progress.percent = 5.0 + fetch_share * _ratio(progress.rows_processed, total)
-                if hasattr(writer, "set_summary"):
-                    writer.set_summary(summarizer.figures())
-                await asyncio.to_thread(writer.close)
+                await asyncio.to_thread(writer.close, summarizer.figures())
                 written = writer.rows_written
             JOB_ROWS.labels(job.format).inc(written)
 

@@ -102,7 +102,11 @@ async def heartbeat(
 
 
 async def finish_held(
-    job_id: PydanticObjectId, token: str, fields: dict[str, Any], *, inc: dict[str, int] | None = None
+    job_id: PydanticObjectId,
+    token: str,
+    fields: dict[str, Any],
+    *,
+    inc: dict[str, int] | None = None,
 ) -> bool:
     """Moves a running job on, only if `token` still holds its lease (fenced commit)."""
     update: dict[str, Any] = {
@@ -195,19 +199,25 @@ async def requeue_expired_leases(grace_seconds: float = 0) -> list[ReportJob]:
 
 
 async def queued_jobs_dispatched_before(cutoff: datetime, limit: int = 500) -> list[ReportJob]:
-    return await ReportJob.find(
-        {
-            "status": JobStatus.QUEUED.value,
-            "cancel_requested": {"$ne": True},
-            "$or": [{"dispatched_at": None}, {"dispatched_at": {"$lt": cutoff}}],
-        }
-    ).limit(limit).to_list()
+    return (
+        await ReportJob.find(
+            {
+                "status": JobStatus.QUEUED.value,
+                "cancel_requested": {"$ne": True},
+                "$or": [{"dispatched_at": None}, {"dispatched_at": {"$lt": cutoff}}],
+            }
+        )
+        .limit(limit)
+        .to_list()
+    )
 
 
 async def completed_past_retention(now: datetime, limit: int = 500) -> list[ReportJob]:
-    return await ReportJob.find(
-        {"status": JobStatus.COMPLETED.value, "expires_at": {"$lt": now}}
-    ).limit(limit).to_list()
+    return (
+        await ReportJob.find({"status": JobStatus.COMPLETED.value, "expires_at": {"$lt": now}})
+        .limit(limit)
+        .to_list()
+    )
 
 
 async def mark_expired(job_id: PydanticObjectId) -> bool:

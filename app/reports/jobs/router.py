@@ -31,7 +31,10 @@ def _location(job_id: object) -> str:
     status_code=202,
     response_model=JobOut,
     responses={
-        200: {"model": JobOut, "description": "Replay of an earlier request with the same Idempotency-Key"},
+        200: {
+            "model": JobOut,
+            "description": "Replay of an earlier request with the same Idempotency-Key",
+        },
         **problem_responses(401, 403, 409, 413, 422, 429, 503),
     },
 )
@@ -156,7 +159,9 @@ async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrinc
     result = prepared.job.result
     assert result is not None
     if prepared.url:
-        return RedirectResponse(prepared.url, status_code=302, headers={"Cache-Control": "no-store"})
+        return RedirectResponse(
+            prepared.url, status_code=302, headers={"Cache-Control": "no-store"}
+        )
     chunks = await resources.storage.open_stream(result.storage_key)
     return StreamingResponse(
         chunks,
@@ -173,5 +178,7 @@ async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrinc
 def content_disposition(file_name: str) -> str:
     """A header value that cannot be used for header injection: an ASCII fallback plus the
     RFC 5987 UTF-8 name."""
-    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in file_name)
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in file_name
+    )
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name, safe='')}"

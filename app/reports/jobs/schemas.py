@@ -8,11 +8,8 @@ from typing import Any
 from pydantic import Field
 
 from app.common.schemas import ApiInput, ApiModel
-from app.lookups.validation import LookupCode
+from app.lookups.codes import FormatCode, ReportTypeCode
 from app.reports.jobs.models import JobStatus, JobStep, ReportJob
-
-ReportTypeCode = LookupCode("report-type")
-FormatCode = LookupCode("report-format")
 
 
 class JobCreate(ApiInput):
@@ -78,7 +75,9 @@ class JobOut(ApiModel):
     status: JobStatus
     parameters: dict[str, Any]
     resolved_parameters: dict[str, Any] | None = None
-    scope: dict[str, Any] | None = Field(default=None, description="The data scope the report ran with")
+    scope: dict[str, Any] | None = Field(
+        default=None, description="The data scope the report ran with"
+    )
     requested_by: RequesterOut
     template_id: str | None = None
     schedule_id: str | None = None

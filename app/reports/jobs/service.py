@@ -11,20 +11,17 @@ from typing import Any
 import structlog
 from beanie import PydanticObjectId
 from bson import ObjectId
-from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from app.common.schemas import decode_cursor, encode_cursor
 from app.common.time import utcnow
 from app.errors import (
     Conflict,
-    FieldError,
     Forbidden,
     Gone,
     NotFound,
     TooManyRequests,
     ValidationFailed,
-    validation_errors,
 )
 from app.reports.jobs import repository
 from app.reports.jobs.models import (
@@ -61,29 +58,14 @@ def validate_parameters(report_type: str, fmt: str, parameters: dict[str, Any]) 
     """Validates a report request; returns the report definition and parsed parameters."""
     from app.reports.types import get_report_type
 
-    definition = get_report_type(report_type)
+    definition = get_report_type(report_type, field="body.reportType")
     if fmt not in definition.formats:
         raise ValidationFailed.one(
-            "format",
+            "body.format",
             f"{fmt!r} is not available for {report_type}",
             allowed=list(definition.formats),
         )
-    try:
-        params = definition.parameters_model.model_validate(parameters)
-    except ValidationError as exc:
-        errors = [
-            FieldError(
-                field=f"parameters.{e.field}" if e.field else "parameters",
-                message=e.message,
-                type=e.type,
-                allowed=e.allowed,
-            )
-            for e in validation_errors(exc.errors())
-        ]
-        raise ValidationFailed(
-            "; ".join(f"{e.field}: {e.message}" for e in errors[:5]), errors=errors
-        ) from exc
-    return definition, params
+    return definition, definition.parse(parameters)
 
 
 def _request_hash(report_type: str, fmt: str, parameters: dict[str, Any], extra: Any) -> str:
@@ -157,7 +139,7 @@ async def create_job_ex(
     worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
     settings = resources.settings
     definition, params = validate_parameters(report_type, format, parameters)
-    if principal.role not in definition.roles:
+    if not definition.allows(principal):
         raise Forbidden(
             f"The role {principal.role.value!r} may not run {report_type} reports.",
             code="report-type-not-allowed",
@@ -300,7 +282,12 @@ async def list_jobs(
             {"created_at": {"$lt": at}},
             {"created_at": at, "_id": {"$lt": last_id}},
         ]
-    jobs = await ReportJob.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1).to_list()
+    jobs = (
+        await ReportJob.find(query)
+        .sort("-created_at", "-_id")
+        .limit(limit + 1)
+        .to_list()
+    )
     next_cursor = None
     if len(jobs) > limit:
         jobs = jobs[:limit]
@@ -312,9 +299,9 @@ async def list_jobs(
 async def cancel_job(principal: Principal, job_id: str) -> ReportJob:
     job = await get_job(principal, job_id)
     assert job.id is not None
-    if job.status == JobStatus.QUEUED and await repository.cancel_queued(job.id):
-        pass
-    elif job.status == JobStatus.RUNNING and await repository.request_cancel(job.id):
+    if (job.status == JobStatus.QUEUED and await repository.cancel_queued(job.id)) or (
+        job.status == JobStatus.RUNNING and await repository.request_cancel(job.id)
+    ):
         pass
     else:
         fresh = await repository.get(job.id)
@@ -323,8 +310,10 @@ async def cancel_job(principal: Principal, job_id: str) -> ReportJob:
             return await cancel_job(principal, job_id)
         if status == JobStatus.CANCELLED:
             return fresh or job
-        raise Conflict(f"The job is already {status.value}; only queued or running jobs can be cancelled.",
-                       code="job-not-cancellable")
+        raise Conflict(
+            f"The job is already {status.value}; only queued or running jobs can be cancelled.",
+            code="job-not-cancellable",
+        )
     refreshed = await repository.get(job.id)
     return refreshed or job
 
@@ -357,8 +346,9 @@ class Download:
 async def prepare_download(resources: Resources, principal: Principal, job_id: str) -> Download:
     job = await get_job(principal, job_id)
     if job.status == JobStatus.EXPIRED:
-        raise Gone("The file of this report was removed by retention; run it again.",
-                   code="report-expired")
+        raise Gone(
+            "The file of this report was removed by retention; run it again.", code="report-expired"
+        )
     if job.status != JobStatus.COMPLETED or job.result is None:
         raise Conflict(
             f"The report is {job.status.value}; the file is available once it is completed.",

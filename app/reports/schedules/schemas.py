@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import EmailStr, Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import is_timezone
-from app.lookups.validation import LookupCode
+from app.lookups.codes import FormatCode, FrequencyCode, ReportTypeCode
 from app.reports.schedules.models import MissedRunPolicy, ReportSchedule, ScheduleStatus
-
-if TYPE_CHECKING:
-    ReportTypeCode = str
-    FormatCode = str
-    FrequencyCode = str
-else:
-    ReportTypeCode = LookupCode("report-type")
-    FormatCode = LookupCode("report-format")
-    FrequencyCode = LookupCode("schedule-frequency")
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 DAY_NAMES = {

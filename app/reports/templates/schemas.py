@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
-from app.lookups.validation import LookupCode
+from app.lookups.codes import FormatCode, ReportTypeCode, VisibilityCode
 from app.reports.templates.models import ReportTemplate
-
-if TYPE_CHECKING:
-    ReportTypeCode = str
-    FormatCode = str
-    VisibilityCode = str
-else:
-    ReportTypeCode = LookupCode("report-type")
-    FormatCode = LookupCode("report-format")
-    VisibilityCode = LookupCode("template-visibility")
 
 _EXAMPLE_PARAMETERS: dict[str, Any] = {
     "dateRange": {"preset": "last-month"},

@@ -1,0 +1,189 @@
+"""Real worker processes killed and stopped mid-job: no job is lost, none runs twice, no stray
+file remains, and a clean shutdown does not spend an attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from beanie import PydanticObjectId
+
+from app.learning_events.models import LearningEvent  # noqa: F401 - documents registered
+from app.platform.models import Enrollment
+from app.reports.jobs.models import JobStatus, ReportJob
+from app.runtime.resources import Resources
+from tests import factories as f
+from tests.conftest import TokenFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+JOBS = "/api/v1/reports/jobs"
+
+
+def _start_worker(**env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "JOB_LEASE_SECONDS": "5",
+            "JOB_HEARTBEAT_SECONDS": "0.5",
+            "JOB_RETRY_BACKOFF_SECONDS": "0",
+            "RENDER_PROCESSES": "1",
+            "PDF_CHUNK_ROWS": "100",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+async def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+async def big_pdf_job(client: httpx.AsyncClient, auth: TokenFactory, resources: Resources) -> str:
+    """A PDF job with enough rows that rendering takes several seconds."""
+    dept = await f.department("Operations", code="OPS")
+    course = await f.course("OPS-1", title="Operations handbook " * 3)
+    # Each row its own learner (the user documents are not needed for this test).
+    docs = [
+        {
+            "user_id": PydanticObjectId(),
+            "course_id": course.id,
+            "department_id": dept.id,
+            "status": "in-progress",
+            "enrolled_at": f.dt(2026, 2, 1, 8),
+            "progress_percent": float(i % 100),
+            "time_spent_minutes": i,
+        }
+        for i in range(600)
+    ]
+    await Enrollment.get_pymongo_collection().insert_many(docs)
+    body = {
+        "reportType": "learner-progress",
+        "format": "pdf",
+        "parameters": {"dateRange": {"preset": "custom", "from": "2026-01-01", "to": "2026-12-31"}},
+    }
+    response = await client.post(JOBS, json=body, headers=auth("admin"))
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+async def _job(job_id: str) -> ReportJob:
+    job = await ReportJob.get(job_id)
+    assert job is not None
+    return job
+
+
+async def _files_of(resources: Resources, job: ReportJob) -> list[str]:
+    return await resources.storage.list_keys(f"reports/{job.created_at:%Y/%m/%d}/{job.id}/")
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_render_loses_nothing_and_runs_once(
+    big_pdf_job: str, resources: Resources
+) -> None:
+    first = _start_worker()
+    try:
+        await _wait_for(
+            lambda: _step_is(big_pdf_job, "render"), 60, "the job to reach the render step"
+        )
+        _kill_group(first, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        _kill_group(first, signal.SIGKILL)
+    stuck = await _job(big_pdf_job)
+    assert stuck.status == JobStatus.RUNNING  # the dead worker still "holds" it
+    second = _start_worker()
+    try:
+        done = await _wait_for(
+            lambda: _finished(big_pdf_job), 120, "another worker to finish the job"
+        )
+    finally:
+        _kill_group(second, signal.SIGTERM)
+        second.wait(30)
+    assert done.status == JobStatus.COMPLETED, done.error
+    assert done.attempt == 2
+    assert done.result is not None
+    assert await _files_of(resources, done) == [done.result.storage_key]
+
+
+@pytest.mark.slow
+async def test_sigterm_hands_the_job_back_without_spending_attempts(
+    big_pdf_job: str, resources: Resources
+) -> None:
+    job = await _job(big_pdf_job)
+    for _ in range(job.max_attempts + 1):  # more clean stops than attempts
+        worker = _start_worker()
+        try:
+            await _wait_for(lambda: _step_is(big_pdf_job, "render"), 60, "render step")
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0
+        finally:
+            _kill_group(worker, signal.SIGKILL)
+        back = await _job(big_pdf_job)
+        assert back.status == JobStatus.QUEUED, back.status
+        assert back.attempt == 0
+    final_worker = _start_worker()
+    try:
+        done = await _wait_for(lambda: _finished(big_pdf_job), 120, "completion")
+    finally:
+        _kill_group(final_worker, signal.SIGTERM)
+        final_worker.wait(30)
+    assert done.status == JobStatus.COMPLETED
+    assert done.attempt == 1
+    assert await _files_of(resources, done) == [done.result.storage_key]  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+async def test_cancel_while_rendering_a_pdf_stops_within_seconds(
+    client: httpx.AsyncClient, auth: TokenFactory, big_pdf_job: str, resources: Resources
+) -> None:
+    worker = _start_worker()
+    try:
+        await _wait_for(lambda: _step_is(big_pdf_job, "render"), 60, "render step")
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        response = await client.post(f"{JOBS}/{big_pdf_job}/cancel", headers=auth("admin"))
+        assert response.status_code == 202
+        done = await _wait_for(lambda: _finished(big_pdf_job), 15, "the cancel to take effect")
+        assert done.status == JobStatus.CANCELLED
+        assert loop.time() - asked < 5
+        assert await _files_of(resources, done) == []
+    finally:
+        _kill_group(worker, signal.SIGTERM)
+        worker.wait(30)
+
+
+async def _step_is(job_id: str, step: str) -> bool:
+    job = await ReportJob.get(job_id)
+    return bool(job and job.status == JobStatus.RUNNING and job.progress.step == step)
+
+
+async def _finished(job_id: str) -> ReportJob | None:
+    job = await ReportJob.get(job_id)
+    if job and job.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+        return job
+    return None
