@@ -97,13 +97,13 @@ def check_code(category: str, value: Any, *, include_inactive: bool = False) -> 
     if suggestion != value and is_valid(category, suggestion):
         raise PydanticCustomError(
             "lookup_code_spelling",
-            "{value!r} is not a {category} code; use the kebab-case code {suggestion!r}",
+            "'{value}' is not a {category} code; use the kebab-case code '{suggestion}'",
             {"value": value, "category": category, "suggestion": suggestion, "allowed": allowed},
         )
     if is_valid(category, value, include_inactive=True):
         raise PydanticCustomError(
             "lookup_code_inactive",
-            "{value!r} is no longer active in {category}; allowed: {allowed_text}",
+            "'{value}' is no longer active in {category}; allowed: {allowed_text}",
             {
                 "value": value,
                 "category": category,
@@ -113,7 +113,7 @@ def check_code(category: str, value: Any, *, include_inactive: bool = False) -> 
         )
     raise PydanticCustomError(
         "lookup_code",
-        "{value!r} is not a {category} code; allowed: {allowed_text}",
+        "'{value}' is not a {category} code; allowed: {allowed_text}",
         {
             "value": value,
             "category": category,
