@@ -29,7 +29,11 @@ def test_operation_ids_are_unique_and_readable() -> None:
 
 def test_every_setting_is_in_env_example() -> None:
     text = (ROOT / ".env.example").read_text()
-    names = {line.split("=", 1)[0] for line in text.splitlines() if "=" in line and not line.startswith("#")}
+    names = {
+        line.split("=", 1)[0]
+        for line in text.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     missing = {f.upper() for f in Settings.model_fields} - names
     assert not missing, f"settings missing from .env.example: {sorted(missing)}"
 
