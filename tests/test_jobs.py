@@ -91,6 +91,8 @@ async def test_manager_report_end_to_end_shows_only_its_departments(
     result = done["result"]
     assert result["rowCount"] == 3
     assert result["sizeBytes"] > 0 and len(result["checksumSha256"]) == 64
+    assert result["fileName"].startswith("learner-progress-")
+    assert result["fileName"].endswith(f".{fmt}") and ".." not in result["fileName"]
 
     response = await _download(client, job["id"], headers)
     assert response.status_code == 200

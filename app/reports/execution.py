@@ -93,7 +93,7 @@ def storage_prefix(job: ReportJob) -> str:
 
 def file_name_for(job: ReportJob) -> str:
     stamp = (job.scheduled_for or job.created_at).strftime("%Y%m%d-%H%M")
-    return f"{_slug(job.report_type)}-{stamp}.{FILE_EXTENSIONS[job.format]}"
+    return f"{_slug(job.report_type)}-{stamp}{FILE_EXTENSIONS[job.format]}"
 
 
 class JobExecutor:
