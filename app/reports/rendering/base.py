@@ -1,0 +1,137 @@
+"""The renderers' shared vocabulary: columns, the render context, the row-writer interface.
+
+Renderers are pure: rows in, file out. A row is a tuple in column order whose values are
+``str``, ``int``, ``float``, ``bool``, ``None``, ``datetime.date`` or an aware UTC
+``datetime.datetime``; datetimes are printed in the report's timezone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+
+class ColumnType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    PERCENT = "percent"  # a percentage 0-100 (85.3 means 85.3 %), not a fraction
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    type: ColumnType = ColumnType.STRING
+    width: int | None = None  # preferred width in characters; estimated when None
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a renderer needs to know about the report besides its rows."""
+
+    title: str
+    report_type: str
+    format: str
+    timezone: str  # IANA name; datetimes are printed in this zone
+    generated_at: datetime  # aware
+    parameters: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
+    summary: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
+    total_rows: int | None = None  # rows the full report has (for the PDF truncation notice)
+    row_cap: int | None = None  # the PDF detail-row cap in force
+    requested_by: str | None = None
+
+    @cached_property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
+
+    def local(self, value: datetime) -> datetime:
+        """``value`` in the report timezone (naive datetimes are taken as UTC)."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(self.tz)
+
+    @property
+    def generated_at_local(self) -> datetime:
+        return self.local(self.generated_at)
+
+
+class RowWriter(Protocol):
+    """A streaming file writer: call ``write_rows`` with batches, then ``close`` once.
+
+    ``close(summary=...)`` optionally takes summary figures that only became known while
+    streaming (they replace ``context.summary``; the Excel "Parameters" sheet shows them).
+    """
+
+    rows_written: int
+
+    def write_rows(self, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def close(self, summary: Sequence[tuple[str, str]] | None = None) -> None: ...
+
+
+class RenderError(RuntimeError):
+    """A renderer could not produce its file (e.g. a write was refused or a render process died)."""
+
+
+CONTENT_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+FILE_EXTENSIONS: dict[str, str] = {"csv": ".csv", "xlsx": ".xlsx", "pdf": ".pdf"}
+
+# Cells starting with one of these could be run as a formula by a spreadsheet program.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(text: str) -> str:
+    """Prefix ``'`` to a string that a spreadsheet would read as a formula (OWASP CSV injection).
+
+    Only ever applied to string values: numbers (negative ones included) stay numbers.
+    """
+    if text and text[0] in FORMULA_TRIGGERS:
+        return "'" + text
+    return text
+
+
+def open_writer(
+    fmt: str, path: Path, columns: Sequence[Column], context: RenderContext, **options: Any
+) -> RowWriter:
+    """A ``RowWriter`` for ``fmt`` ("csv" or "xlsx") writing to ``path``.
+
+    Options: csv ``bom: bool = False``; xlsx ``rows_per_sheet: int = 1_048_575``.
+    """
+    if fmt == "csv":
+        from app.reports.rendering.csv import CsvRowWriter
+
+        return CsvRowWriter(path, columns, context, **options)
+    if fmt == "xlsx":
+        from app.reports.rendering.xlsx import XlsxRowWriter
+
+        return XlsxRowWriter(path, columns, context, **options)
+    raise ValueError(f"no row writer for format {fmt!r} (csv and xlsx stream; pdf uses render_pdf)")
+
+
+__all__ = [
+    "CONTENT_TYPES",
+    "FILE_EXTENSIONS",
+    "FORMULA_TRIGGERS",
+    "Column",
+    "ColumnType",
+    "RenderContext",
+    "RenderError",
+    "RowWriter",
+    "neutralise_formula",
+    "open_writer",
+]

@@ -1,0 +1,414 @@
+"""Renderers: CSV, Excel and PDF files from rows (no servers needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import psutil
+import pytest
+from pypdf import PdfReader
+
+from app.reports.rendering import (
+    CONTENT_TYPES,
+    FILE_EXTENSIONS,
+    Column,
+    ColumnType,
+    RenderContext,
+    RenderError,
+    open_writer,
+    render_pdf,
+)
+from app.reports.rendering.pdf import balanced_chunk_size, build_chunk_html, plan_layout
+
+T = ColumnType
+
+COLUMNS = [
+    Column("name", "Learner", T.STRING),
+    Column("minutes", "Time spent (min)", T.INTEGER),
+    Column("score", "Score", T.NUMBER),
+    Column("rate", "Completion rate", T.PERCENT),
+    Column("overdue", "Overdue", T.BOOLEAN),
+    Column("dueAt", "Due", T.DATE),
+    Column("completedAt", "Completed at", T.DATETIME),
+]
+
+# 00:30 UTC on 2024-03-31 is before the Paris DST switch (01:00 UTC), 01:30 UTC after it.
+BEFORE_DST = datetime(2024, 3, 31, 0, 30, tzinfo=UTC)
+AFTER_DST = datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
+
+
+def make_context(**changes: Any) -> RenderContext:
+    values: dict[str, Any] = {
+        "title": "Learner progress",
+        "report_type": "learner-progress",
+        "format": "csv",
+        "timezone": "Europe/Paris",
+        "generated_at": datetime(2024, 6, 3, 7, 15, tzinfo=UTC),
+        "parameters": [("Date range", "2024-01-01 – 2024-05-31"), ("Departments", "Sales")],
+        "summary": [("Enrollments", "3"), ("Average score", "71.4")],
+        "total_rows": None,
+        "row_cap": None,
+        "requested_by": "Jane Manager",
+    }
+    values.update(changes)
+    return RenderContext(**values)
+
+
+ROWS: list[tuple[Any, ...]] = [
+    ('Zoë "Z" O\'Brien, Jr.', 95, 88.5, 50.0, False, date(2024, 4, 1), BEFORE_DST),
+    ("line one\nline two", 0, None, None, True, None, AFTER_DST),
+    ("日本語 ✓", -5, -1.25, 100.0, None, date(2024, 12, 31), None),
+]
+
+
+def test_maps_cover_every_format() -> None:
+    assert set(CONTENT_TYPES) == set(FILE_EXTENSIONS) == {"csv", "xlsx", "pdf"}
+    with pytest.raises(ValueError, match="pdf"):
+        open_writer("pdf", Path("x.pdf"), COLUMNS, make_context())
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+
+
+def write_csv(tmp_path: Path, rows: list[tuple[Any, ...]], **options: Any) -> Path:
+    path = tmp_path / "report.csv"
+    writer = open_writer("csv", path, COLUMNS, make_context(), **options)
+    writer.write_rows(rows[:1])
+    writer.write_rows(rows[1:])
+    writer.close()
+    assert writer.rows_written == len(rows)
+    return path
+
+
+def test_csv_round_trip(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, ROWS)
+    raw = path.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf")  # no BOM by default
+    assert raw.count(b"\r\n") == 4  # header + 3 rows; the embedded newline is not a line end
+    with open(path, encoding="utf-8", newline="") as fh:
+        got = list(csv.reader(fh))
+    assert got == [
+        [
+            "Learner",
+            "Time spent (min)",
+            "Score",
+            "Completion rate",
+            "Overdue",
+            "Due",
+            "Completed at",
+        ],
+        [
+            'Zoë "Z" O\'Brien, Jr.',
+            "95",
+            "88.5",
+            "50.0",
+            "false",
+            "2024-04-01",
+            "2024-03-31T01:30:00+01:00",
+        ],
+        ["line one\nline two", "0", "", "", "true", "", "2024-03-31T03:30:00+02:00"],
+        ["日本語 ✓", "-5", "-1.25", "100.0", "", "2024-12-31", ""],
+    ]
+    # Minimal quoting: only the fields that need it are quoted.
+    assert raw.splitlines()[1].startswith(b'"Zo\xc3\xab ""Z"" O\'Brien, Jr.",95,88.5,')
+
+
+def test_csv_bom_option(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, ROWS, bom=True)
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfLearner,")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        assert next(csv.reader(fh))[0] == "Learner"
+
+
+def test_csv_neutralises_formulas_but_not_numbers(tmp_path: Path) -> None:
+    columns = [Column("text", "=HEADER", T.STRING), Column("n", "N", T.NUMBER)]
+    path = tmp_path / "inject.csv"
+    writer = open_writer("csv", path, columns, make_context())
+    payloads = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "safe", ""]
+    writer.write_rows([(p, -5 if i % 2 else -1.5) for i, p in enumerate(payloads)])
+    writer.close()
+    with open(path, encoding="utf-8", newline="") as fh:
+        got = list(csv.reader(fh))
+    assert got[0] == ["'=HEADER", "N"]
+    assert [r[0] for r in got[1:]] == [
+        "'=1+2",
+        "'+SUM(A1)",
+        "'-2+3",
+        "'@cmd",
+        "'\tx",
+        "'\rx",
+        "safe",
+        "",
+    ]
+    assert {r[1] for r in got[1:]} == {"-1.5", "-5"}  # negative numbers stay numbers
+
+
+def test_csv_rejects_a_row_of_the_wrong_width(tmp_path: Path) -> None:
+    writer = open_writer("csv", tmp_path / "x.csv", COLUMNS, make_context())
+    with pytest.raises(ValueError, match="expected 7"):
+        writer.write_rows([("only one",)])
+    writer.close()
+
+
+# -- Excel -------------------------------------------------------------------------------------
+
+
+def write_xlsx(
+    tmp_path: Path, rows: list[tuple[Any, ...]], batch: int = 2, **options: Any
+) -> tuple[Path, Any]:
+    path = tmp_path / "report.xlsx"
+    writer = open_writer("xlsx", path, COLUMNS, make_context(format="xlsx"), **options)
+    for i in range(0, len(rows), batch):
+        writer.write_rows(rows[i : i + batch])
+    writer.close(summary=[("Enrollments", "3"), ("Completed", "1 (33.3%)")])
+    assert writer.rows_written == len(rows)
+    return path, openpyxl.load_workbook(path)
+
+
+def test_xlsx_typed_cells_header_and_parameters(tmp_path: Path) -> None:
+    _, wb = write_xlsx(tmp_path, ROWS)
+    assert wb.sheetnames == ["Data", "Parameters"]
+    ws = wb["Data"]
+    assert [c.value for c in ws[1]] == [c.label for c in COLUMNS]
+    assert all(c.font.b for c in ws[1])
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == "A1:G4"
+    first = [c.value for c in ws[2]]
+    assert first[0] == 'Zoë "Z" O\'Brien, Jr.'
+    assert first[1] == 95 and isinstance(first[1], int)
+    assert first[2] == 88.5 and isinstance(first[2], float)
+    assert first[3] == 50
+    assert first[4] is False
+    assert first[5] == datetime(2024, 4, 1)  # an Excel date
+    assert first[6] == datetime(2024, 3, 31, 1, 30)  # local (Paris) time, naive
+    assert ws["G3"].value == datetime(2024, 3, 31, 3, 30)
+    assert ws["D2"].number_format == '0.0"%"'
+    assert ws["G2"].number_format == "yyyy-mm-dd hh:mm"
+    assert ws["F2"].number_format == "yyyy-mm-dd"
+    assert ws["A3"].value == "line one\nline two"
+    assert ws["C3"].value is None and ws["D4"].value == 100
+    assert ws["B4"].value == -5 and ws["E3"].value is True
+    assert ws.column_dimensions["G"].width >= 16  # a datetime fits
+
+    params = {row[0]: row[1] for row in wb["Parameters"].iter_rows(values_only=True) if row[0]}
+    assert "Learner progress" in params
+    assert params["Date range"] == "2024-01-01 – 2024-05-31"
+    assert params["Timezone"] == "Europe/Paris"
+    assert params["Generated at"].startswith("2024-06-03 09:15")
+    assert params["Rows"] == 3
+    assert params["Completed"] == "1 (33.3%)"  # summary given at close()
+    assert params["Requested by"] == "Jane Manager"
+
+
+def test_xlsx_strings_are_never_formulas(tmp_path: Path) -> None:
+    payloads = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", '=HYPERLINK("http://x")']
+    rows = [(p, -5, -1.5, None, None, None, None) for p in payloads]
+    _, wb = write_xlsx(tmp_path, rows)
+    ws = wb["Data"]
+    for r, payload in enumerate(payloads, start=2):
+        cell = ws.cell(row=r, column=1)
+        assert cell.data_type != "f"
+        assert cell.value == "'" + payload
+        assert ws.cell(row=r, column=2).value == -5  # numbers stay numbers
+        assert ws.cell(row=r, column=3).data_type == "n"
+
+
+def test_xlsx_rolls_over_to_a_new_sheet(tmp_path: Path) -> None:
+    rows = [(f"learner {i}", i, None, None, None, None, None) for i in range(7)]
+    _, wb = write_xlsx(tmp_path, rows, batch=5, rows_per_sheet=3)
+    assert wb.sheetnames == ["Data", "Data (2)", "Data (3)", "Parameters"]
+    sheets = [wb[name] for name in wb.sheetnames[:3]]
+    got = [[r[1] for r in ws.iter_rows(min_row=2, values_only=True)] for ws in sheets]
+    assert got == [[0, 1, 2], [3, 4, 5], [6]]
+    for ws in sheets:
+        assert ws["A1"].value == "Learner" and ws.freeze_panes == "A2"
+    assert [ws.auto_filter.ref for ws in sheets] == ["A1:G4", "A1:G4", "A1:G2"]
+
+
+def test_xlsx_a_full_last_sheet_is_not_followed_by_an_empty_one(tmp_path: Path) -> None:
+    rows = [(f"learner {i}", i, None, None, None, None, None) for i in range(6)]
+    _, wb = write_xlsx(tmp_path, rows, batch=6, rows_per_sheet=3)
+    assert wb.sheetnames == ["Data", "Data (2)", "Parameters"]
+
+
+def test_xlsx_raises_when_xlsxwriter_drops_a_cell(tmp_path: Path) -> None:
+    writer = open_writer("xlsx", tmp_path / "x.xlsx", COLUMNS, make_context())
+    writer.write_rows(ROWS[:1])
+    # Simulate reaching the sheet's hard limit: XlsxWriter then returns -1 instead of raising.
+    writer._sheet.xls_rowmax = 2  # type: ignore[attr-defined]
+    with pytest.raises(RenderError, match="return code -1"):
+        writer.write_rows(ROWS[1:])
+    writer.abort()  # type: ignore[attr-defined]
+
+
+def test_xlsx_without_rows_still_has_a_header(tmp_path: Path) -> None:
+    _, wb = write_xlsx(tmp_path, [])
+    assert wb["Data"]["A1"].value == "Learner"
+    assert wb["Data"].max_row == 1
+
+
+# -- PDF ---------------------------------------------------------------------------------------
+
+PDF_COLUMNS = [
+    Column("learner", "Learner", T.STRING),
+    Column("email", "Email", T.STRING),
+    Column("course", "Course code", T.STRING),
+    Column("status", "Status", T.STRING),
+    Column("progress", "Progress", T.PERCENT),
+    Column("score", "Score", T.NUMBER),
+    Column("enrolledAt", "Enrolled at", T.DATETIME),
+    Column("dueAt", "Due", T.DATE),
+    Column("minutes", "Minutes", T.INTEGER),
+    Column("overdue", "Overdue", T.BOOLEAN),
+]
+
+
+def pdf_rows(n: int) -> list[tuple[Any, ...]]:
+    return [
+        (
+            f"Learner {i:05d}",
+            f"learner{i}@example.com",
+            f"SEC-{i % 7:03d}",
+            "in-progress" if i % 3 else "completed",
+            (i * 7) % 100 + 0.5,
+            (i * 13) % 100 / 1.0,
+            datetime(2024, 1, 1 + i % 28, 12, 30, tzinfo=UTC),
+            date(2024, 2, 1 + i % 28),
+            i * 3,
+            i % 5 == 0,
+        )
+        for i in range(n)
+    ]
+
+
+def page_texts(path: Path) -> list[str]:
+    return [page.extract_text() for page in PdfReader(path).pages]
+
+
+async def test_pdf_page_one_header_on_every_page_and_page_numbers(tmp_path: Path) -> None:
+    rows = pdf_rows(150)
+    rows[3] = ("<script>alert(1)</script> & <b>bold</b>", "x" * 5000, *rows[3][2:])
+    path = tmp_path / "report.pdf"
+    context = make_context(format="pdf", total_rows=12_345, row_cap=150)
+
+    # The event loop keeps running while the PDF renders in other processes.
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    pages = await render_pdf(path, PDF_COLUMNS, rows, context, chunk_rows=60, processes=2)
+    done.set()
+    await ticker
+    assert max(gaps) < 0.5
+
+    texts = page_texts(path)
+    assert pages == len(texts) >= 4
+    first = texts[0]
+    assert "Learner progress" in first
+    assert "Date range" in first and "2024-01-01 – 2024-05-31" in first
+    assert "Europe/Paris" in first and "2024-06-03 09:15" in first  # generated at, local time
+    assert "Average score" in first and "71.4" in first  # summary figures
+    assert "Jane Manager" in first
+    assert re.search(r"showing the first 150 of 12,345 rows", first)
+    assert "CSV or Excel" in first
+    assert f"Page 1 of {pages}" in first
+    joined = first.replace("\n", "")  # narrow columns wrap
+    assert "<script>alert(1)</script> & <b>bold</b>" in joined  # escaped, shown as text
+    assert "x" * 499 + "…" in joined and "x" * 500 not in joined  # long cells are cut
+    for number, text in enumerate(texts[1:], start=2):
+        assert f"Page {number} of {pages}" in text
+        assert "Learner" in text and "Course code" in text and "Enrolled at" in text  # thead
+    assert "Learner 00149" in texts[-1]
+    assert "2024-01-01 13:30" in first  # 12:30 UTC in Paris
+    assert PdfReader(path).metadata.title == "Learner progress"
+
+
+async def test_pdf_without_truncation_or_rows(tmp_path: Path) -> None:
+    path = tmp_path / "empty.pdf"
+    pages = await render_pdf(
+        path, PDF_COLUMNS, [], make_context(format="pdf", total_rows=0), chunk_rows=50, processes=2
+    )
+    (text,) = page_texts(path)
+    assert pages == 1
+    assert "No rows match" in text and "Page 1 of 1" in text
+    assert "showing the first" not in text
+
+
+def test_pdf_layout_and_chunking() -> None:
+    context = make_context()
+    wide = plan_layout(PDF_COLUMNS, pdf_rows(20), context)
+    narrow = plan_layout(PDF_COLUMNS[:4], pdf_rows(20), context)
+    assert wide.landscape and not narrow.landscape
+    assert abs(sum(wide.widths) - 100) < 0.1
+    html = build_chunk_html(PDF_COLUMNS, pdf_rows(2), context, wide, first=False)
+    assert "<thead>" in html and "Truncated" not in html and 'class="cover"' not in html
+    assert balanced_chunk_size(5000, 1000, 2) == 834
+    assert balanced_chunk_size(4000, 1000, 2) == 1000
+    assert balanced_chunk_size(10, 1000, 2) == 10
+
+
+def _render_processes() -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "multiprocessing-fork" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+async def test_a_finished_render_leaves_no_processes(tmp_path: Path) -> None:
+    await render_pdf(
+        tmp_path / "r.pdf", PDF_COLUMNS, pdf_rows(5), make_context(), chunk_rows=50, processes=2
+    )
+    assert not _render_processes()
+
+
+async def test_cancelling_a_pdf_render_kills_its_processes(tmp_path: Path) -> None:
+    path = tmp_path / "big.pdf"
+    before = {p.pid for p in _render_processes()}
+    task = asyncio.create_task(
+        render_pdf(
+            path,
+            PDF_COLUMNS,
+            pdf_rows(4000),
+            make_context(format="pdf"),
+            chunk_rows=500,
+            processes=2,
+        )
+    )
+    seen: dict[int, psutil.Process] = {}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(seen) < 2:
+        await asyncio.sleep(0.1)
+        seen.update({p.pid: p for p in _render_processes() if p.pid not in before})
+    assert len(seen) == 2, "the render processes did not start"
+    await asyncio.sleep(2)  # well inside rendering a chunk
+    assert not task.done()
+
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 3
+    _gone, alive = psutil.wait_procs(list(seen.values()), timeout=3)
+    assert not alive
+    assert not [p for p in _render_processes() if p.pid not in before]
+    leftovers = await asyncio.to_thread(lambda: list(tmp_path.iterdir()))
+    assert not leftovers  # neither the PDF nor its partial file
