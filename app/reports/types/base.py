@@ -156,6 +156,8 @@ def fmt_rate(value: float | None) -> str:
 
 def utc(value: Any) -> datetime | None:
     """Aware UTC datetime from whatever MongoDB returned (None stays None)."""
+    if type(value) is datetime and value.tzinfo is None:  # the common case, made cheap
+        return value.replace(tzinfo=UTC)
     return as_utc(value) if isinstance(value, datetime) else None
 
 
@@ -253,9 +255,18 @@ async def stream(
     pipeline: list[dict[str, Any]],
     batch_size: int,
     to_row: Callable[[dict[str, Any]], Row],
+    *,
+    naive_datetimes: bool = False,
     **options: Any,
 ) -> AsyncIterator[list[Row]]:
-    """Runs `pipeline` with a server cursor and yields rows in batches of `batch_size`."""
+    """Runs `pipeline` with a server cursor and yields rows in batches of `batch_size`.
+
+    `naive_datetimes=True` decodes datetimes without a timezone (~30% cheaper BSON decoding);
+    only for a `to_row` that passes every datetime through `utc()`, which makes it aware UTC."""
+    if naive_datetimes:
+        collection = collection.with_options(
+            codec_options=collection.codec_options.with_options(tz_aware=False, tzinfo=None)
+        )
     cursor = await collection.aggregate(
         pipeline, batchSize=batch_size, allowDiskUse=True, **options
     )

@@ -244,6 +244,8 @@ class ComplianceStatus(ReportDefinition):
             batch_size,
             _row,
             collation=NAME_COLLATION,
+            # Keeps the $match on its index under the name collation (see learner_progress).
+            hint={"course_id": 1, "enrolled_at": 1},
         )
         async for batch in rows:
             yield batch

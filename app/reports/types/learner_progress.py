@@ -176,6 +176,17 @@ class LearnerProgress(ReportDefinition):
             {"$sort": {"departmentName": 1, "learnerName": 1, "courseCode": 1, "_id": 1}},
         ]
 
+    def _index_hint(self, resolved: Mapping[str, Any], scope: DataScope) -> dict[str, int]:
+        """The index that serves `_match`: (department_id, date) when departments are filtered
+        and such an index exists, else the date field's own index."""
+        date_key = DateField(resolved.get("dateField", "enrolledAt"))
+        date_field = STORED_DATE_FIELD[date_key]
+        if date_key != DateField.LAST_ACTIVITY_AT and "department_id" in self._match(
+            resolved, scope
+        ):
+            return {"department_id": 1, date_field: 1}
+        return {date_field: -1 if date_key == DateField.LAST_ACTIVITY_AT else 1}
+
     def fetch(
         self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
     ) -> AsyncIterator[list[Row]]:
@@ -208,7 +219,11 @@ class LearnerProgress(ReportDefinition):
             self.pipeline(resolved, scope),
             batch_size,
             to_row,
+            naive_datetimes=True,
             collation=NAME_COLLATION,
+            # The collation (for the name sort) must not keep the $match off its index: some
+            # servers only use an index whose collation matches the query's.
+            hint=self._index_hint(resolved, scope),
         )
 
     def summarizer(self, resolved: Mapping[str, Any] | None = None) -> LearnerProgressSummary:
