@@ -1,7 +1,7 @@
 """The job queue adapter: the only module that imports arq.
 
 MongoDB holds the truth about every job; a queue message is only a doorbell saying "look at
-job X". Each dispatch gets a fresh arq job id (`<kind>:<id>:<dispatch number>`) so a kept
+job X". Each dispatch gets a fresh arq job id (`<queue>:report:<id>:<dispatch number>`) so a kept
 result or an in-progress key from an earlier dispatch never blocks a new one.
 """
 
@@ -44,20 +44,24 @@ class Queue:
     async def ping(self) -> None:
         await self.pool.ping()
 
+    def _message_id(self, job_id: str, dispatch_no: int) -> str:
+        # Namespaced by queue so deployments (or test runs) sharing a Redis never meet.
+        return f"{self.settings.queue_name}:report:{job_id}:{dispatch_no}"
+
     async def dispatch_report_job(
         self, job_id: str, dispatch_no: int, *, defer_seconds: float = 0
     ) -> None:
         await self.pool.enqueue_job(
             RUN_REPORT_JOB,
             job_id,
-            _job_id=f"report:{job_id}:{dispatch_no}",
+            _job_id=self._message_id(job_id, dispatch_no),
             _queue_name=self.settings.queue_name,
             _defer_by=timedelta(seconds=defer_seconds) if defer_seconds > 0 else None,
         )
 
     async def is_pending(self, job_id: str, dispatch_no: int) -> bool:
         """True while that dispatch's message is still queued or being run."""
-        arq_id = f"report:{job_id}:{dispatch_no}"
+        arq_id = self._message_id(job_id, dispatch_no)
         return bool(await self.pool.exists(f"arq:job:{arq_id}", f"arq:in-progress:{arq_id}"))
 
     async def close(self) -> None:

@@ -23,7 +23,7 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 say "syncing the project's virtualenv (uv.lock)"
-(cd "$ROOT" && uv sync --frozen --quiet --python 3.11)
+(cd "$ROOT" && uv sync --frozen --quiet --python 3.11 --compile-bytecode)
 
 SECANTUS_VERSION="0.7.0b3"
 if [ ! -x "$TOOLS/secantus/bin/secantusd-py" ] || \

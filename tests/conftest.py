@@ -70,10 +70,9 @@ async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     for name in await db.list_collection_names():
         if name != "lookup_values" and not name.startswith("system."):
             await db[name].delete_many({})
-    keys = await res.queue.pool.keys(f"*{_RUN}*")
-    arq_keys = await res.queue.pool.keys("arq:*report:*")
-    if keys or arq_keys:
-        await res.queue.pool.delete(*keys, *arq_keys)
+    keys = await res.queue.pool.keys(f"*{_RUN}*")  # this session's queues and messages only
+    if keys:
+        await res.queue.pool.delete(*keys)
     from app.lookups import validation
     from app.lookups.seed import seed_lookups
 

@@ -48,7 +48,7 @@ async def test_jobs_survive_a_redis_flush(
     ]
     # Every doorbell is lost.
     await resources.queue.pool.delete(resources.settings.queue_name)
-    for key in await resources.queue.pool.keys("arq:job:report:*"):
+    for key in await resources.queue.pool.keys(f"arq:job:{resources.settings.queue_name}:*"):
         await resources.queue.pool.delete(key)
     await run_worker()
     for i in ids:

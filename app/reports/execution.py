@@ -356,14 +356,21 @@ class JobExecutor:
                 written = len(kept)
             else:
                 writer = await asyncio.to_thread(open_writer, job.format, path, columns, context)
-                # On failure or cancel the writer is abandoned, not closed: a write may still
-                # be finishing in its thread, and the whole work folder is removed anyway.
                 progress.step = "render"
-                async for batch in definition.fetch(resolved, scope, settings.fetch_batch_size):
-                    summarizer.add(batch)
-                    await asyncio.to_thread(writer.write_rows, batch)
-                    progress.rows_processed += len(batch)
-                    progress.percent = 5.0 + fetch_share * _ratio(progress.rows_processed, total)
+                try:
+                    async for batch in definition.fetch(resolved, scope, settings.fetch_batch_size):
+                        summarizer.add(batch)
+                        await asyncio.to_thread(writer.write_rows, batch)
+                        progress.rows_processed += len(batch)
+                        progress.percent = 5.0 + fetch_share * _ratio(
+                            progress.rows_processed, total
+                        )
+                except BaseException:
+                    # Failed or cancelled: drop the writer's temporary files now (the whole
+                    # work folder goes too) rather than closing a half-written file.
+                    with contextlib.suppress(Exception):
+                        writer.abort()
+                    raise
                 await asyncio.to_thread(writer.close, summarizer.figures())
                 written = writer.rows_written
             JOB_ROWS.labels(job.format).inc(written)

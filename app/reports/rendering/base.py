@@ -78,6 +78,10 @@ class RowWriter(Protocol):
 
     def close(self, summary: Sequence[tuple[str, str]] | None = None) -> None: ...
 
+    def abort(self) -> None:
+        """Gives up: closes and removes what was written so far."""
+        ...
+
 
 class RenderError(RuntimeError):
     """A renderer could not produce its file (e.g. a write was refused or a render process died)."""
