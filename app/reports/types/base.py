@@ -408,7 +408,7 @@ class ReportDefinition(ABC):
             preset = date_range.get("preset", "custom")
             label = PRESET_LABELS.get(DatePreset(preset), preset) if preset in _PRESETS else preset
             pairs.append(("Date range", f"{date_range['from']} – {date_range['to']} ({label})"))
-        pairs.append(("Timezone", str(resolved.get("timezone") or "UTC")))
+        # The timezone is not repeated here: every file states it on its own.
         for key, label in (("departmentIds", "Departments"), ("courseIds", "Courses")):
             if key in resolved:
                 pairs.append((label, _describe_ids(resolved.get(key))))
