@@ -16,6 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+_BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's wording
 log = structlog.get_logger(__name__)
 
 
@@ -215,6 +216,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, AppError):
+            return await _app_error(request, exc.__cause__)  # e.g. the body-size limit's 413
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+            # FastAPI answers a body that is not even text (bad UTF-8) with a bare 400; it is
+            # invalid input like any malformed JSON, so it gets the same documented 422.
+            message = "the request body is not valid UTF-8 JSON"
+            return problem_response(
+                request,
+                status=422,
+                code="validation-failed",
+                title="Validation failed",
+                detail=f"body: {message}",
+                errors=[FieldError(field="body", message=message, type="json_invalid")],
+            )
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem_response(
             request,

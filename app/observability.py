@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
+from app.errors import PayloadTooLarge
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -128,13 +129,18 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    # FastAPI turns an error while reading the body into a 400 "error parsing
+                    # the body" chained to this one; the error handler answers it as this 413.
+                    raise PayloadTooLarge(self._detail())
             return message
 
         try:
             await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+        except PayloadTooLarge:
             await self._reject(scope, send)
+
+    def _detail(self) -> str:
+        return f"The request body is larger than {self.max_bytes} bytes."
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         import json
@@ -145,7 +151,7 @@ class BodySizeLimitMiddleware:
                 "title": "Payload too large",
                 "status": 413,
                 "code": "payload-too-large",
-                "detail": f"The request body is larger than {self.max_bytes} bytes.",
+                "detail": self._detail(),
                 "instance": scope.get("path"),
             }
         ).encode()
@@ -160,7 +166,3 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass

@@ -86,7 +86,7 @@ async def list_lookup_categories(principal: CurrentPrincipal) -> list[LookupCate
     name="metadata_lookup_values",
     summary="The values of one lookup category, in display order",
     response_model=list[LookupValueOut],
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 404, 422),
 )
 async def list_lookup_values(
     category: str,

@@ -37,7 +37,14 @@ def _out(template: object, principal: CurrentPrincipal) -> TemplateOut:
     from app.reports.templates.models import ReportTemplate
 
     assert isinstance(template, ReportTemplate)
-    return TemplateOut.from_document(template, can_edit=service.can_edit(template, principal))
+    can_edit = service.can_edit(template, principal)
+    out = TemplateOut.from_document(template, can_edit=can_edit)
+    if not can_edit:
+        # Another user's departments are not the caller's business (a manager of one
+        # department must not learn the ids of others): only the ones they share show.
+        mine = set(principal.department_ids)
+        out.owner_department_ids = [d for d in out.owner_department_ids if d in mine]
+    return out
 
 
 @router.post(

@@ -130,7 +130,10 @@ class TemplateOut(ApiModel):
     visibility: str
     owner: OwnerOut
     owner_department_ids: list[str] = Field(
-        description="The owner's departments; `department` visibility shares with these"
+        description=(
+            "The owner's departments; `department` visibility shares with these. Callers other "
+            "than the owner or an admin see only the ones they belong to themselves"
+        )
     )
     version: int = Field(description="Grows by one on every change; send it back as If-Match")
     archived: bool

@@ -8,6 +8,7 @@ from beanie import PydanticObjectId
 from bson import ObjectId
 
 from app.common.schemas import decode_cursor, encode_cursor
+from app.common.time import utcnow
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from app.reports.jobs.models import ReportJob
 from app.reports.jobs.service import create_job, requester_of, validate_parameters
@@ -15,7 +16,7 @@ from app.reports.templates import repository
 from app.reports.templates.models import ReportTemplate, Visibility
 from app.reports.templates.schemas import TemplateCreate, TemplateRun, TemplateUpdate
 from app.runtime.resources import Resources
-from app.security import Principal
+from app.security import Principal, resolve_scope
 
 
 def parse_template_id(value: str) -> PydanticObjectId:
@@ -88,6 +89,15 @@ def _check_definition(
         )
 
 
+async def _check_scope(
+    principal: Principal, report_type: str, fmt: str, parameters: dict[str, Any]
+) -> None:
+    """A template may only name departments / courses inside its author's data scope (403
+    naming the others), like a job: saving it must not be a way to probe or smuggle ids."""
+    definition, params = _validate(report_type, fmt, parameters)
+    definition.resolve(params, await resolve_scope(principal), utcnow())
+
+
 def _validate(report_type: str, fmt: str, parameters: dict[str, Any]) -> Any:
     """The jobs' validation, with fields named from the request body."""
     try:
@@ -101,6 +111,7 @@ def _validate(report_type: str, fmt: str, parameters: dict[str, Any]) -> Any:
 
 async def create_template(principal: Principal, body: TemplateCreate) -> ReportTemplate:
     _check_definition(principal, body.report_type, body.format, body.parameters)
+    await _check_scope(principal, body.report_type, body.format, body.parameters)
     _check_visibility(principal, body.visibility)
     template = ReportTemplate(
         name=body.name,
@@ -194,6 +205,12 @@ async def update_template(
                 changes.get("format", template.format),
                 changes.get("parameters", template.parameters),
             )
+        await _check_scope(
+            principal,
+            report_type,
+            changes.get("format", template.format),
+            changes.get("parameters", template.parameters),
+        )
     if "visibility" in changes:
         owner_departments = template.owner.department_ids
         if changes["visibility"] == Visibility.DEPARTMENT and not owner_departments:
@@ -228,15 +245,21 @@ async def delete_template(principal: Principal, template_id: str) -> None:
     assert template.id is not None
     users = await schedules.live_schedules_using_template(template.id)
     if users:
-        names = ", ".join(f"{s.name!r} ({s.id}, {s.status.value})" for s in users)
+        # Name only the schedules the caller may see; other users' are counted, not named.
+        shown = [s for s in users if principal.is_admin or s.owner.user_id == principal.user_id]
+        parts = [f"{s.name!r} ({s.id}, {s.status.value})" for s in shown]
+        hidden = len(users) - len(shown)
+        if hidden:
+            parts.append(f"{hidden} schedule{'s' if hidden > 1 else ''} of other users")
         raise Conflict(
-            f"The template is used by schedules that are not ended: {names}. Delete them or "
-            "point them elsewhere first.",
+            f"The template is used by schedules that are not ended: {', '.join(parts)}. "
+            "Delete them or point them elsewhere first.",
             code="template-in-use",
             extra={
                 "schedules": [
-                    {"id": str(s.id), "name": s.name, "status": s.status.value} for s in users
-                ]
+                    {"id": str(s.id), "name": s.name, "status": s.status.value} for s in shown
+                ],
+                "otherUsersSchedules": hidden,
             },
         )
     await repository.delete(template.id)
