@@ -20,8 +20,9 @@ trap cleanup EXIT
 "$ROOT/scripts/servers.sh" start mongo redis
 
 say "ruff"
-.venv/bin/ruff check app worker scripts tests bench
-.venv/bin/ruff format --check app worker scripts tests bench
+code_dirs=(); for d in app worker scripts tests bench; do [ -d "$d" ] && code_dirs+=("$d"); done
+.venv/bin/ruff check "${code_dirs[@]}"
+.venv/bin/ruff format --check "${code_dirs[@]}"
 say "mypy"
 .venv/bin/mypy app worker scripts
 say "pytest"
