@@ -282,12 +282,7 @@ async def list_jobs(
             {"created_at": {"$lt": at}},
             {"created_at": at, "_id": {"$lt": last_id}},
         ]
-    jobs = (
-        await ReportJob.find(query)
-        .sort("-created_at", "-_id")
-        .limit(limit + 1)
-        .to_list()
-    )
+    jobs = await ReportJob.find(query).sort("-created_at", "-_id").limit(limit + 1).to_list()
     next_cursor = None
     if len(jobs) > limit:
         jobs = jobs[:limit]

@@ -1,0 +1,148 @@
+"""The heavy reliability runs (`make soak`): repeated crashes at random steps, schedulers
+racing over many slots, cancels racing completion. Each prints its figures."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from beanie import PydanticObjectId
+
+from app.platform.models import Enrollment
+from app.reports.jobs.models import JobStatus, ReportJob
+from app.reports.schedules.scheduler import run_due_schedules
+from app.runtime.resources import Resources
+from tests import factories as f
+from tests.conftest import TokenFactory
+from tests.test_scheduler import at, owner, schedule_for
+from tests.test_worker_process import _files_of, _kill_group, _start_worker, _wait_for
+
+pytestmark = pytest.mark.soak
+JOBS = "/api/v1/reports/jobs"
+STEPS = ("count", "fetch", "render", "store", "finish")
+
+
+async def _seed_rows(n: int) -> None:
+    dept = await f.department("Soak", code="SOAK")
+    course = await f.course("SOAK-1")
+    await Enrollment.get_pymongo_collection().insert_many(
+        [
+            {
+                "user_id": PydanticObjectId(),
+                "course_id": course.id,
+                "department_id": dept.id,
+                "status": "in-progress",
+                "enrolled_at": f.dt(2026, 2, 1, 8),
+                "progress_percent": float(i % 100),
+                "time_spent_minutes": i,
+            }
+            for i in range(n)
+        ]
+    )
+
+
+async def test_sigkill_at_random_steps_over_20_runs(
+    client: httpx.AsyncClient, auth: TokenFactory, resources: Resources
+) -> None:
+    """Every job completes exactly once, and no stray file remains, however the worker dies."""
+    await _seed_rows(400)
+    rng = random.Random(20)
+    figures = {"runs": 0, "completed_once": 0, "duplicates": 0, "stray_files": 0}
+    for run in range(20):
+        fmt = rng.choice(["pdf", "csv", "xlsx"])
+        step = rng.choice(STEPS if fmt == "pdf" else ("count", "fetch", "render", "store"))
+        body = {
+            "reportType": "learner-progress",
+            "format": fmt,
+            "parameters": {
+                "dateRange": {"preset": "custom", "from": "2026-01-01", "to": "2026-12-31"}
+            },
+        }
+        job_id = (await client.post(JOBS, json=body, headers=auth("admin"))).json()["id"]
+        victim = _start_worker(FETCH_BATCH_SIZE="100")
+
+        async def reached(job_id: str = job_id, step: str = step) -> bool:
+            job = await ReportJob.get(job_id)
+            if job is None or job.status == JobStatus.QUEUED:
+                return False
+            if job.status != JobStatus.RUNNING:
+                return True  # already finished: kill it anyway
+            current = job.progress.step
+            return current in STEPS and STEPS.index(current) >= STEPS.index(step)
+
+        try:
+            await _wait_for(reached, 60, f"run {run}: step {step}")
+        except AssertionError:
+            pass  # finished before the chosen step: still a valid run
+        _kill_group(victim, signal.SIGKILL)
+        victim.wait(10)
+        rescuer = _start_worker()
+        try:
+            done = await _wait_for(lambda job_id=job_id: _finished(job_id), 120, f"run {run}")
+        finally:
+            _kill_group(rescuer, signal.SIGTERM)
+            rescuer.wait(30)
+        figures["runs"] += 1
+        files = await _files_of(resources, done)
+        if (
+            done.status == JobStatus.COMPLETED
+            and done.result
+            and files == [done.result.storage_key]
+        ):
+            figures["completed_once"] += 1
+        figures["stray_files"] += max(0, len(files) - 1)
+        figures["duplicates"] += await ReportJob.find({"retry_of_job_id": done.id}).count()
+    print(f"\nsoak sigkill: {figures}")
+    assert figures == {"runs": 20, "completed_once": 20, "duplicates": 0, "stray_files": 0}
+
+
+async def _finished(job_id: str) -> ReportJob | None:
+    job = await ReportJob.get(job_id)
+    if job and job.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+        return job
+    return None
+
+
+async def test_three_schedulers_over_100_due_slots_make_exactly_100_jobs(
+    resources: Resources,
+) -> None:
+    user = await owner()
+    slot = at(2026, 12, 1, 9)
+    schedules = [await schedule_for(user, slot, name=f"S{n:03d}") for n in range(100)]
+    now = slot + timedelta(seconds=3)
+    created = await asyncio.gather(*(run_due_schedules(resources, now=now) for _ in range(3)))
+    again = await asyncio.gather(*(run_due_schedules(resources, now=now) for _ in range(3)))
+    jobs = await ReportJob.find({"schedule_id": {"$in": [s.id for s in schedules]}}).count()
+    print(f"\nsoak scheduler: ticks=6 created={sum(created)}+{sum(again)} jobs={jobs}")
+    assert sum(created) == 100 and sum(again) == 0 and jobs == 100
+
+
+async def test_cancel_racing_completion_ends_in_one_consistent_state(
+    client: httpx.AsyncClient, auth: TokenFactory, resources: Resources, run_worker: Any
+) -> None:
+    await _seed_rows(50)
+    headers = auth("admin", sub="65f0000000000000000000cc")
+    outcomes: dict[str, int] = {}
+    for _ in range(10):
+        body = {"reportType": "learner-progress", "format": "csv", "parameters": {}}
+        job_id = (await client.post(JOBS, json=body, headers=headers)).json()["id"]
+        worker = asyncio.create_task(run_worker())
+        await asyncio.sleep(random.uniform(0, 0.3))
+        cancel = await client.post(f"{JOBS}/{job_id}/cancel", headers=headers)
+        await worker
+        job = await ReportJob.get(job_id)
+        assert job is not None
+        assert cancel.status_code in (202, 409)
+        if job.status == JobStatus.COMPLETED:
+            assert job.result and await resources.storage.exists(job.result.storage_key)
+        else:
+            assert job.status == JobStatus.CANCELLED and job.result is None
+            assert await _files_of(resources, job) == []
+        outcomes[job.status.value] = outcomes.get(job.status.value, 0) + 1
+    print(f"\nsoak cancel race: {outcomes}")
+    assert sum(outcomes.values()) == 10
