@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -218,3 +219,24 @@ def run_worker(settings: Settings, resources: Resources) -> Callable[..., Any]:
                 await storage.close()
 
     return run
+
+
+@pytest.fixture
+def doomed_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port, proc
+    proc.kill()
+    proc.wait()

@@ -49,3 +49,47 @@ def test_compose_file_describes_the_stack() -> None:
     for name in ("mongo", "redis", "minio", "api", "worker"):
         assert "healthcheck" in services[name], name
     assert set(compose["volumes"]) == {"mongo-data", "redis-data", "minio-data"}
+
+
+def _schema_has_examples(
+    schema: dict[str, object], components: dict[str, dict[str, object]]
+) -> bool:
+    if "examples" in schema or "example" in schema:
+        return True
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _schema_has_examples(components[ref.rsplit("/", 1)[-1]], components)
+    options = schema.get("anyOf") or schema.get("oneOf") or schema.get("allOf") or []
+    assert isinstance(options, list)
+    return any(_schema_has_examples(o, components) for o in options)
+
+
+def test_the_contract_lists_the_29_report_endpoints_each_with_examples() -> None:
+    schema = json.loads(OPENAPI.read_text())
+    components = schema["components"]["schemas"]
+    groups: dict[str, int] = {}
+    missing_examples = []
+    for path, operations in schema["paths"].items():
+        parts = path.split("/")
+        group = parts[4] if path.startswith("/api/v1/reports/") else parts[-1]
+        for method, operation in operations.items():
+            groups[group] = groups.get(group, 0) + 1
+            body = operation.get("requestBody")
+            if body:
+                content = body["content"]["application/json"]
+                if not (
+                    "examples" in content or _schema_has_examples(content["schema"], components)
+                ):
+                    missing_examples.append(f"{method.upper()} {path}")
+            for status, response in operation["responses"].items():
+                assert response.get("description"), f"{method} {path} {status} undocumented"
+    assert {k: groups[k] for k in ("jobs", "templates", "schedules", "metadata")} == {
+        "jobs": 6,
+        "templates": 7,
+        "schedules": 9,
+        "metadata": 7,
+    }
+    assert groups["learning-events"] == 1 and groups["batch"] == 1
+    assert {"healthz", "readyz", "metrics"} <= set(groups)
+    assert sum(groups.values()) == 29 + 2 + 3
+    assert not missing_examples, missing_examples

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import subprocess
+
 import httpx
 
+from app.config import Settings
+from app.queue import Queue
 from app.runtime.models import WorkerProcess
+from app.runtime.resources import Resources
 
 
 async def test_healthz_answers_without_auth(client: httpx.AsyncClient) -> None:
@@ -47,3 +52,32 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: object
     )
     assert response.status_code == 413
     assert response.json()["code"] == "payload-too-large"
+
+
+async def test_readyz_is_503_naming_redis_while_it_is_down_and_200_after(
+    resources: Resources, settings: Settings, doomed_redis: tuple[int, subprocess.Popen[bytes]]
+) -> None:
+    from app.main import create_app
+
+    port, proc = doomed_redis
+    queue = await Queue.connect(
+        settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+    )
+    wired = Resources(
+        settings=settings, database=resources.database, queue=queue, storage=resources.storage
+    )
+    application = create_app(settings, resources=wired)
+    transport = httpx.ASGITransport(app=application)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
+    ):
+        assert (await c.get("/readyz")).status_code == 200
+        proc.kill()
+        proc.wait()
+        down = await c.get("/readyz")
+        assert down.status_code == 503
+        assert down.json()["checks"]["redis"].startswith("down")
+        assert down.json()["checks"]["mongodb"] == "ok"
+        assert (await c.get("/healthz")).status_code == 200  # alive, just not ready
+    await queue.close()

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from app.common.time import utcnow
 from app.config import Settings
@@ -73,33 +68,6 @@ async def test_reaper_does_not_ring_for_doorbells_still_waiting(
     job_id = (await client.post(JOBS, json=BODY, headers=auth("admin"))).json()["id"]
     await _age_dispatch(job_id)
     assert (await reap({"resources": resources}))["redispatched"] == 0  # message still queued
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def doomed_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield port, proc
-    proc.kill()
-    proc.wait()
 
 
 async def test_creating_a_job_while_redis_is_down_still_stores_it(

@@ -200,6 +200,8 @@ class ScheduleUpdate(_Timing):
 class SchedulePause(ApiInput):
     reason: str | None = Field(default=None, max_length=500)
 
+    model_config = {"json_schema_extra": {"examples": [{"reason": "Quarter-end freeze"}]}}
+
 
 class RunTime(ApiModel):
     local: datetime = Field(description="In the schedule's timezone, with its UTC offset")

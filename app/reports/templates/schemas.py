@@ -109,6 +109,8 @@ class TemplateDuplicate(ApiInput):
         default=None, min_length=1, max_length=200, description="Default: `Copy of <name>`"
     )
 
+    model_config = {"json_schema_extra": {"examples": [{"name": "My copy of Weekly progress"}, {}]}}
+
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str | None) -> str | None:
