@@ -393,3 +393,21 @@ async def test_a_job_whose_lease_expired_is_taken_over_and_the_old_commit_refuse
     assert not await repository.finish_held(oid, "frozen", {"status": "failed"})
     final = await ReportJob.get(oid)
     assert final and final.status == JobStatus.COMPLETED and final.attempt == 2
+
+
+async def test_csv_byte_order_mark_is_an_option(
+    client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any], run_worker: Any
+) -> None:
+    headers = auth("admin")
+    plain = (await _create(client, headers)).json()
+    body = {
+        "reportType": "learner-progress",
+        "format": "csv",
+        "parameters": {"dateRange": RANGE},
+        "options": {"csvBom": True},
+    }
+    with_bom = (await client.post(JOBS, json=body, headers=headers)).json()
+    assert with_bom["options"] == {"csvBom": True}
+    await run_worker()
+    assert not (await _download(client, plain["id"], headers)).content.startswith(b"\xef\xbb\xbf")
+    assert (await _download(client, with_bom["id"], headers)).content.startswith(b"\xef\xbb\xbf")

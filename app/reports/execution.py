@@ -355,7 +355,10 @@ class JobExecutor:
                 )
                 written = len(kept)
             else:
-                writer = await asyncio.to_thread(open_writer, job.format, path, columns, context)
+                options = {"bom": job.options.csv_bom} if job.format == "csv" else {}
+                writer = await asyncio.to_thread(
+                    open_writer, job.format, path, columns, context, **options
+                )
                 progress.step = "render"
                 try:
                     async for batch in definition.fetch(resolved, scope, settings.fetch_batch_size):

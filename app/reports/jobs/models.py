@@ -74,10 +74,15 @@ class JobResult(BaseModel):
     total_rows: int | None = None
 
 
+class FileOptions(BaseModel):
+    csv_bom: bool = False
+
+
 class ReportJob(TimestampedDocument):
     report_type: str
     format: str
     parameters: dict[str, Any] = Field(default_factory=dict)
+    options: FileOptions = Field(default_factory=FileOptions)
     resolved_parameters: dict[str, Any] | None = None
     scope: dict[str, Any] | None = None
     requested_by: Requester

@@ -13,7 +13,7 @@ from app.common.schemas import Page
 from app.deps import ResourcesDep
 from app.errors import problem_responses
 from app.reports.jobs import service
-from app.reports.jobs.models import JobStatus
+from app.reports.jobs.models import FileOptions, JobStatus
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
 from app.security import CurrentPrincipal
 
@@ -61,6 +61,7 @@ async def create_job(
         parameters=body.parameters,
         idempotency_key=idempotency_key,
         request_id=getattr(request.state, "request_id", None),
+        options=FileOptions(csv_bom=body.options.csv_bom),
     )
     response.headers["Location"] = _location(created.job.id)
     if created.replayed:

@@ -12,6 +12,14 @@ from app.lookups.codes import FormatCode, ReportTypeCode
 from app.reports.jobs.models import JobStatus, JobStep, ReportJob
 
 
+class FileOptionsIn(ApiInput):
+    csv_bom: bool = Field(
+        default=False,
+        description="Start a CSV file with a UTF-8 byte-order mark (helps older Excel versions "
+        "detect UTF-8)",
+    )
+
+
 class JobCreate(ApiInput):
     """Run a report: either `reportType` + `parameters` + `format`, or use a template's run
     endpoint."""
@@ -22,6 +30,7 @@ class JobCreate(ApiInput):
         default_factory=dict,
         description="Parameters of the report type (see GET /api/v1/reports/metadata/report-types/{key})",
     )
+    options: FileOptionsIn = Field(default_factory=FileOptionsIn, description="File options")
 
     model_config = {
         "json_schema_extra": {
@@ -34,7 +43,13 @@ class JobCreate(ApiInput):
                         "timezone": "Europe/Berlin",
                         "statuses": ["in-progress", "completed"],
                     },
-                }
+                },
+                {
+                    "reportType": "course-completion",
+                    "format": "csv",
+                    "parameters": {"dateRange": {"preset": "this-quarter"}, "mandatoryOnly": True},
+                    "options": {"csvBom": True},
+                },
             ]
         }
     }
@@ -74,6 +89,7 @@ class JobOut(ApiModel):
     format: str
     status: JobStatus
     parameters: dict[str, Any]
+    options: dict[str, Any] = Field(default_factory=dict)
     resolved_parameters: dict[str, Any] | None = None
     scope: dict[str, Any] | None = Field(
         default=None, description="The data scope the report ran with"
@@ -116,6 +132,7 @@ class JobOut(ApiModel):
             format=job.format,
             status=job.status,
             parameters=job.parameters,
+            options={"csvBom": job.options.csv_bom},
             resolved_parameters=job.resolved_parameters,
             scope=job.scope,
             requested_by=RequesterOut(user_id=job.requested_by.user_id, name=job.requested_by.name),

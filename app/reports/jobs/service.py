@@ -26,6 +26,7 @@ from app.errors import (
 from app.reports.jobs import repository
 from app.reports.jobs.models import (
     RETRYABLE_STATUSES,
+    FileOptions,
     IdempotencyRecord,
     JobStatus,
     ReportJob,
@@ -99,6 +100,7 @@ async def create_job(
     idempotency_key: str | None = None,
     request_id: str | None = None,
     enforce_quota: bool = True,
+    options: FileOptions | None = None,
 ) -> ReportJob:
     return (
         await create_job_ex(
@@ -115,6 +117,7 @@ async def create_job(
             idempotency_key=idempotency_key,
             request_id=request_id,
             enforce_quota=enforce_quota,
+            options=options,
         )
     ).job
 
@@ -134,6 +137,7 @@ async def create_job_ex(
     idempotency_key: str | None = None,
     request_id: str | None = None,
     enforce_quota: bool = True,
+    options: FileOptions | None = None,
 ) -> Created:
     """Validates, checks the caller's right and scope *now*, stores the job and rings the
     worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
@@ -150,7 +154,9 @@ async def create_job_ex(
 
     record: IdempotencyRecord | None = None
     if idempotency_key:
-        request_hash = _request_hash(report_type, format, parameters, str(template_id))
+        request_hash = _request_hash(
+            report_type, format, parameters, [str(template_id), options and options.model_dump()]
+        )
         existing = await _replay(principal.user_id, idempotency_key, request_hash)
         if existing:
             return Created(existing, replayed=True)
@@ -169,6 +175,7 @@ async def create_job_ex(
         report_type=report_type,
         format=format,
         parameters=parameters,
+        options=options or FileOptions(),
         resolved_parameters=resolved.parameters,
         scope=resolved.scope.to_document(),
         requested_by=requester_of(principal),
@@ -329,6 +336,7 @@ async def retry_job(resources: Resources, principal: Principal, job_id: str) -> 
         template_id=job.template_id,
         template_version=job.template_version,
         retry_of_job_id=job.id,
+        options=job.options,
     )
 
 
