@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import structlog
 from beanie import PydanticObjectId
@@ -85,6 +85,20 @@ class Created:
     replayed: bool = False
 
 
+class JobOrigin(TypedDict, total=False):
+    """Where a job comes from and how it is to be made, beyond type, format and parameters."""
+
+    template_id: PydanticObjectId | None
+    template_version: int | None
+    schedule_id: PydanticObjectId | None
+    scheduled_for: datetime | None
+    retry_of_job_id: PydanticObjectId | None
+    idempotency_key: str | None
+    request_id: str | None
+    enforce_quota: bool
+    options: FileOptions | None
+
+
 async def create_job(
     resources: Resources,
     principal: Principal,
@@ -92,34 +106,17 @@ async def create_job(
     report_type: str,
     format: str,
     parameters: dict[str, Any],
-    template_id: PydanticObjectId | None = None,
-    template_version: int | None = None,
-    schedule_id: PydanticObjectId | None = None,
-    scheduled_for: datetime | None = None,
-    retry_of_job_id: PydanticObjectId | None = None,
-    idempotency_key: str | None = None,
-    request_id: str | None = None,
-    enforce_quota: bool = True,
-    options: FileOptions | None = None,
+    **origin: Unpack[JobOrigin],
 ) -> ReportJob:
-    return (
-        await create_job_ex(
-            resources,
-            principal,
-            report_type=report_type,
-            format=format,
-            parameters=parameters,
-            template_id=template_id,
-            template_version=template_version,
-            schedule_id=schedule_id,
-            scheduled_for=scheduled_for,
-            retry_of_job_id=retry_of_job_id,
-            idempotency_key=idempotency_key,
-            request_id=request_id,
-            enforce_quota=enforce_quota,
-            options=options,
-        )
-    ).job
+    created = await create_job_ex(
+        resources,
+        principal,
+        report_type=report_type,
+        format=format,
+        parameters=parameters,
+        **origin,
+    )
+    return created.job
 
 
 async def create_job_ex(
@@ -129,19 +126,16 @@ async def create_job_ex(
     report_type: str,
     format: str,
     parameters: dict[str, Any],
-    template_id: PydanticObjectId | None = None,
-    template_version: int | None = None,
-    schedule_id: PydanticObjectId | None = None,
-    scheduled_for: datetime | None = None,
-    retry_of_job_id: PydanticObjectId | None = None,
-    idempotency_key: str | None = None,
-    request_id: str | None = None,
-    enforce_quota: bool = True,
-    options: FileOptions | None = None,
+    **origin: Unpack[JobOrigin],
 ) -> Created:
     """Validates, checks the caller's right and scope *now*, stores the job and rings the
     worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
     settings = resources.settings
+    template_id = origin.get("template_id")
+    schedule_id = origin.get("schedule_id")
+    scheduled_for = origin.get("scheduled_for")
+    idempotency_key = origin.get("idempotency_key")
+    options = origin.get("options")
     definition, params = validate_parameters(report_type, format, parameters)
     if not definition.allows(principal):
         raise Forbidden(
@@ -161,7 +155,7 @@ async def create_job_ex(
         if existing:
             return Created(existing, replayed=True)
 
-    if enforce_quota:
+    if origin.get("enforce_quota", True):
         active = await repository.count_active_for_user(principal.user_id)
         if active >= settings.max_active_jobs_per_user:
             raise TooManyRequests(
@@ -180,11 +174,11 @@ async def create_job_ex(
         scope=resolved.scope.to_document(),
         requested_by=requester_of(principal),
         template_id=template_id,
-        template_version=template_version,
+        template_version=origin.get("template_version"),
         schedule_id=schedule_id,
         scheduled_for=scheduled_for,
-        retry_of_job_id=retry_of_job_id,
-        request_id=request_id,
+        retry_of_job_id=origin.get("retry_of_job_id"),
+        request_id=origin.get("request_id"),
         max_attempts=settings.job_max_attempts,
     )
     job.id = PydanticObjectId()
