@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     max_active_jobs_per_user: int = Field(default=5, ge=1)
     worker_concurrency: int = Field(default=4, ge=1)
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_poll_seconds: float = Field(
+        default=0.1, gt=0, le=5, description="How often an idle worker looks for new jobs"
+    )
     render_processes: int = Field(default=2, ge=1)
     fetch_batch_size: int = Field(default=2000, ge=100)
 

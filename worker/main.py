@@ -58,7 +58,7 @@ async def run_worker(
     settings: Settings,
     *,
     burst: bool = False,
-    poll_delay: float = 0.5,
+    poll_delay: float | None = None,
     resources: Resources | None = None,
 ) -> None:
     """Runs until SIGTERM / SIGINT (or, in burst mode, until the queue is empty). Pass
@@ -82,7 +82,7 @@ async def run_worker(
             report_task=run_report_job,
             cron_tasks=[] if burst else cron_tasks(settings),
             burst=burst,
-            poll_delay=poll_delay,
+            poll_delay=poll_delay if poll_delay is not None else settings.worker_poll_seconds,
         ),
         ctx,
     )

@@ -91,6 +91,7 @@ class Enrollment(TimestampedDocument):
             IndexModel([("completed_at", ASCENDING)]),
             IndexModel([("last_activity_at", DESCENDING)]),
             IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
+            IndexModel([("department_id", ASCENDING), ("due_at", ASCENDING)]),
         ]
 
 
