@@ -74,7 +74,7 @@ class CronTask:
 
     name: str
     coroutine: TaskFunction
-    second: int = 0
+    second: int | set[int] = 0
     every_minutes: int = 1
     run_at_startup: bool = False
     timeout_seconds: int = 55

@@ -56,6 +56,8 @@ async def test_s3_multipart_upload_is_streamed_and_presigned(
     storage = await build_storage(s3_settings)
     try:
         size = 20 * MiB
+        # Warm up: the first upload loads the S3 client's models and fills its pools.
+        await storage.write_stream("warm-up/one-part.bin", _stream(6 * MiB), "text/plain")
         before = _rss_mib()
         stored = await storage.write_stream(
             "reports/2026/11/26/job-1/a1/report.csv", _stream(size), "text/csv"
@@ -64,7 +66,7 @@ async def test_s3_multipart_upload_is_streamed_and_presigned(
         assert stored.size_bytes == size
         assert stored.checksum_sha256 == _expected_sha(size)
         # 20 MiB went through in 5 MiB parts: memory grows by about a part, not the file.
-        assert grown < 15, f"RSS grew by {grown:.1f} MiB while uploading 20 MiB"
+        assert grown < 12, f"RSS grew by {grown:.1f} MiB while uploading 20 MiB"
 
         sha = hashlib.sha256()
         async for chunk in await storage.open_stream(stored.key):

@@ -105,6 +105,9 @@ async def scheduler_tick(ctx: dict[str, Any]) -> int:
 def cron_tasks(settings: Settings) -> list[CronTask]:
     return [
         CronTask("scheduler_tick", scheduler_tick, second=0, run_at_startup=True),
-        CronTask("reap_jobs", reap, second=20, run_at_startup=True),
+        # Every 15 s, so a dead worker's job is taken over soon after its lease expires.
+        CronTask(
+            "reap_jobs", reap, second={5, 20, 35, 50}, run_at_startup=True, timeout_seconds=14
+        ),
         CronTask("expire_files", expire_files, second=40, every_minutes=5),
     ]
