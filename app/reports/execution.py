@@ -302,19 +302,26 @@ class JobExecutor:
         scope = DataScope.from_document(job.scope or {})
 
         progress.step, progress.percent = "count", 2.0
-        total = await definition.count(resolved, scope)
-        progress.rows_total = total
-        limit = {
-            "csv": settings.csv_max_rows,
-            "xlsx": settings.xlsx_max_rows,
-        }.get(job.format)
-        if limit is not None and total > limit:
-            raise PermanentJobError(
-                "row-limit-exceeded",
-                f"The report has {total} rows; {job.format} reports are limited to {limit}. "
-                "Narrow the date range or filters.",
-            )
+        limit = {"csv": settings.csv_max_rows, "xlsx": settings.xlsx_max_rows}.get(job.format)
+        # The count runs alongside the fetch, so it adds no wait of its own; the row limit is
+        # checked as soon as it is known, and against the rows seen so far.
+        rows = _RowTotal(
+            asyncio.create_task(definition.count(resolved, scope)), limit, job.format, progress
+        )
+        try:
+            await self._produce(run, definition, resolved, scope, rows)
+        finally:
+            rows.cancel()
 
+    async def _produce(
+        self,
+        run: Run,
+        definition: Any,
+        resolved: dict[str, Any],
+        scope: DataScope,
+        rows: _RowTotal,
+    ) -> None:
+        job, progress, settings = run.job, run.progress, self.settings
         columns = definition.columns_for(resolved)
         context = RenderContext(
             title=definition.name,
@@ -324,7 +331,7 @@ class JobExecutor:
             generated_at=utcnow(),
             parameters=definition.describe(resolved),
             summary=[],
-            total_rows=total,
+            total_rows=None,
             row_cap=settings.pdf_max_rows if job.format == "pdf" else None,
             requested_by=job.requested_by.name,
         )
@@ -341,9 +348,11 @@ class JobExecutor:
                     room = settings.pdf_max_rows - len(kept)
                     if room > 0:
                         kept.extend(batch[:room])
-                    progress.rows_processed += len(batch)
-                    progress.percent = 5.0 + fetch_share * _ratio(progress.rows_processed, total)
-                context = replace(context, summary=summarizer.figures())
+                    rows.add(len(batch))
+                    progress.percent = 5.0 + fetch_share * rows.ratio()
+                context = replace(
+                    context, summary=summarizer.figures(), total_rows=progress.rows_processed
+                )
                 progress.step, progress.percent = "render", 45.0
                 await render_pdf(
                     path,
@@ -363,11 +372,9 @@ class JobExecutor:
                 try:
                     async for batch in definition.fetch(resolved, scope, settings.fetch_batch_size):
                         summarizer.add(batch)
+                        rows.add(len(batch))
                         await asyncio.to_thread(writer.write_rows, batch)
-                        progress.rows_processed += len(batch)
-                        progress.percent = 5.0 + fetch_share * _ratio(
-                            progress.rows_processed, total
-                        )
+                        progress.percent = 5.0 + fetch_share * rows.ratio()
                 except BaseException:
                     # Failed or cancelled: drop the writer's temporary files now (the whole
                     # work folder goes too) rather than closing a half-written file.
@@ -376,6 +383,8 @@ class JobExecutor:
                     raise
                 await asyncio.to_thread(writer.close, summarizer.figures())
                 written = writer.rows_written
+            if progress.rows_total is None:  # streamed before the count came back
+                progress.rows_total = progress.rows_processed
             JOB_ROWS.labels(job.format).inc(written)
 
             progress.step, progress.percent = "store", 92.0
@@ -401,7 +410,39 @@ class JobExecutor:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
 
-def _ratio(done: int, total: int | None) -> float:
-    if not total:
-        return 1.0
-    return min(1.0, done / total)
+class _RowTotal:
+    """The report's row count, arriving while the rows stream in."""
+
+    def __init__(
+        self, counting: asyncio.Task[int], limit: int | None, fmt: str, progress: Progress
+    ) -> None:
+        self.counting = counting
+        self.limit = limit
+        self.fmt = fmt
+        self.progress = progress
+
+    def add(self, batch_rows: int) -> None:
+        progress = self.progress
+        progress.rows_processed += batch_rows
+        if progress.rows_total is None and self.counting.done():
+            progress.rows_total = self.counting.result()  # a failed count fails the job
+        known = max(progress.rows_total or 0, progress.rows_processed)
+        if self.limit is not None and known > self.limit:
+            raise PermanentJobError(
+                "row-limit-exceeded",
+                f"The report has {'more than ' if progress.rows_total is None else ''}"
+                f"{known} rows; {self.fmt} reports are limited to {self.limit}. "
+                "Narrow the date range or filters.",
+            )
+
+    def ratio(self) -> float:
+        total = self.progress.rows_total
+        if total is None:
+            return 0.0
+        return 1.0 if total == 0 else min(1.0, self.progress.rows_processed / total)
+
+    def cancel(self) -> None:
+        if not self.counting.done():
+            self.counting.cancel()
+        elif not self.counting.cancelled():
+            self.counting.exception()  # retrieved, so a failed count is never "unobserved"
