@@ -411,3 +411,130 @@ async def test_csv_byte_order_mark_is_an_option(
     await run_worker()
     assert not (await _download(client, plain["id"], headers)).content.startswith(b"\xef\xbb\xbf")
     assert (await _download(client, with_bom["id"], headers)).content.startswith(b"\xef\xbb\xbf")
+
+
+async def test_a_cancel_asked_for_before_a_transient_failure_ends_cancelled(
+    client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any], resources: Resources
+) -> None:
+    """Cancel requested while running, then the attempt fails transiently (or its worker
+    dies): the job ends cancelled instead of waiting in the queue forever."""
+    from app.reports.jobs import repository
+    from app.reports.tasks import reap
+
+    headers = auth("admin")
+    first = (await _create(client, headers)).json()
+    second = (await _create(client, headers)).json()
+    for job_id, token in ((first["id"], "t1"), (second["id"], "t2")):
+        oid = (await ReportJob.get(job_id)).id  # type: ignore[union-attr]
+        assert await repository.claim(oid, token=token, owner="w", lease_seconds=60)
+        assert (await client.post(f"{JOBS}/{job_id}/cancel", headers=headers)).status_code == 202
+    # First: the attempt fails transiently after the cancel came in.
+    oid1 = (await ReportJob.get(first["id"])).id  # type: ignore[union-attr]
+    assert await repository.finish_cancelled_if_requested(oid1, "t1")
+    # Second: its worker died; once the lease is gone the reaper ends it.
+    await ReportJob.get_pymongo_collection().update_one(
+        {"_id": (await ReportJob.get(second["id"])).id},  # type: ignore[union-attr]
+        {"$set": {"lease_expires_at": utcnow() - timedelta(seconds=1)}},
+    )
+    assert (await reap({"resources": resources}))["cancelled"] == 1
+    for job_id in (first["id"], second["id"]):
+        job = (await client.get(f"{JOBS}/{job_id}", headers=headers)).json()
+        assert job["status"] == "cancelled"
+    assert (
+        await repository.count_active_for_user(
+            (await ReportJob.get(first["id"])).requested_by.user_id  # type: ignore[union-attr]
+        )
+        == 0
+    )
+
+
+async def test_a_crafted_cursor_is_a_422_not_a_500(
+    client: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    from app.common.schemas import encode_cursor
+
+    cursor = encode_cursor({"c": "2024-01-01T00:00:00", "i": "nothex"})
+    for path in (JOBS, "/api/v1/reports/templates", "/api/v1/reports/schedules"):
+        response = await client.get(path, params={"cursor": cursor}, headers=auth("admin"))
+        assert response.status_code == 422, (path, response.text)
+
+
+async def test_a_second_request_while_the_first_with_the_same_key_is_storing_is_409(
+    client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any]
+) -> None:
+    from beanie import PydanticObjectId
+
+    from app.reports.jobs.models import IdempotencyRecord
+    from app.reports.jobs.service import _request_hash
+
+    sub = "65f0000000000000000000dd"
+    body = {"reportType": "learner-progress", "format": "csv", "parameters": {"dateRange": RANGE}}
+    # The first request has stored its key but not yet its job.
+    await IdempotencyRecord(
+        user_id=sub,
+        key="k-pending",
+        request_hash=_request_hash(
+            "learner-progress", "csv", body["parameters"], ["None", {"csv_bom": False}]
+        ),
+        job_id=PydanticObjectId(),
+    ).insert()
+    headers = {**auth("admin", sub=sub), "Idempotency-Key": "k-pending"}
+    response = await client.post(JOBS, json=body, headers=headers)
+    assert response.status_code == 409
+    assert response.json()["code"] == "idempotency-request-in-progress"
+    assert response.headers["retry-after"] == "1"
+    assert await ReportJob.count() == 0
+
+
+async def test_a_missing_file_is_410_not_500(
+    client: httpx.AsyncClient,
+    auth: TokenFactory,
+    org: dict[str, Any],
+    run_worker: Any,
+    resources: Resources,
+) -> None:
+    headers = auth("admin")
+    job = (await _create(client, headers)).json()
+    await run_worker()
+    stored = await ReportJob.get(job["id"])
+    assert stored and stored.result
+    await resources.storage.delete(stored.result.storage_key)
+    response = await _download(client, job["id"], headers)
+    assert response.status_code == 410
+    assert response.json()["code"] == "report-file-missing"
+
+
+async def test_create_a_job_from_a_template_with_overrides(
+    client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any], run_worker: Any
+) -> None:
+    headers = manager_headers(auth, org)
+    template = await client.post(
+        "/api/v1/reports/templates",
+        json={
+            "name": "Progress",
+            "reportType": "learner-progress",
+            "format": "xlsx",
+            "parameters": {"dateRange": RANGE},
+            "visibility": "private",
+        },
+        headers=headers,
+    )
+    assert template.status_code == 201, template.text
+    created = await client.post(
+        JOBS, json={"templateId": template.json()["id"], "format": "csv"}, headers=headers
+    )
+    assert created.status_code == 202, created.text
+    job = created.json()
+    assert job["templateId"] == template.json()["id"] and job["format"] == "csv"
+    both = await client.post(
+        JOBS,
+        json={"templateId": template.json()["id"], "reportType": "learner-progress"},
+        headers=headers,
+    )
+    assert both.status_code == 422
+    neither = await client.post(JOBS, json={"parameters": {}}, headers=headers)
+    assert neither.status_code == 422
+    assert "reportType" in neither.json()["detail"]
+    await run_worker()
+    done = (await client.get(f"{JOBS}/{job['id']}", headers=headers)).json()
+    assert done["status"] == "completed" and done["result"]["rowCount"] == 3

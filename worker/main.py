@@ -92,6 +92,8 @@ async def run_worker(
 
     def _on_signal(signum: int) -> None:
         log.info("worker_stopping", signal=signal.Signals(signum).name, running=len(ctx["running"]))
+        for w in workers:  # take no new work; running jobs hand theirs back
+            w.allow_pick_jobs = False
         shutdown.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,17 @@ from app.security import DataScope
 from app.storage.base import file_chunks
 
 log = structlog.get_logger(__name__)
+
+
+def _error_kind(exc: Exception) -> str:
+    module = type(exc).__module__
+    if module.startswith(("pymongo", "bson")):
+        return "database"
+    if module.startswith(("botocore", "aiobotocore", "boto3")) or isinstance(exc, OSError):
+        return "storage"
+    if module.startswith("redis"):
+        return "queue"
+    return "processing"
 
 
 class StopReason(StrEnum):
@@ -188,16 +199,7 @@ class JobExecutor:
         assert run.job.id is not None
         await self._discard_file(run)
         if run.stop_reason == StopReason.CANCELLED:
-            ok = await repository.finish_held(
-                run.job.id,
-                run.token,
-                {
-                    "status": JobStatus.CANCELLED.value,
-                    "finished_at": utcnow(),
-                    "progress.step": run.progress.step,
-                    "error": {"code": "cancelled", "message": "Cancelled at the user's request."},
-                },
-            )
+            ok = await repository.finish_cancelled_if_requested(run.job.id, run.token)
             return JobStatus.CANCELLED if ok else None
         if run.stop_reason == StopReason.SHUTDOWN:
             await self._release(run)
@@ -208,6 +210,8 @@ class JobExecutor:
         assert run.job.id is not None
         await self._discard_file(run)
         with contextlib.suppress(Exception):
+            if await repository.finish_cancelled_if_requested(run.job.id, run.token):
+                return
             released = await repository.finish_held(
                 run.job.id,
                 run.token,
@@ -224,8 +228,20 @@ class JobExecutor:
         assert job.id is not None
         await self._discard_file(run)
         permanent = isinstance(exc, PermanentJobError | AppError | ValidationError | LookupError)
-        code = exc.code if isinstance(exc, PermanentJobError | AppError) else type(exc).__name__
-        message = exc.message if isinstance(exc, PermanentJobError) else str(exc)[:500] or code
+        if isinstance(exc, PermanentJobError):
+            code, message = exc.code, exc.message
+        elif isinstance(exc, AppError):
+            code, message = exc.code, str(exc.detail or exc.title)
+        elif permanent:
+            code, message = "invalid-report-request", str(exc).splitlines()[0][:300]
+        else:
+            # Driver and storage errors can name hosts and URLs: those stay in the log.
+            log.warning("job_attempt_failed", error=str(exc)[:500], error_type=type(exc).__name__)
+            code = "transient-error"
+            message = (
+                f"A temporary {_error_kind(exc)} error interrupted the report "
+                f"(request id {job.request_id or 'n/a'})."
+            )
         if permanent or job.attempt >= job.max_attempts:
             if not permanent:
                 message = f"Gave up after {job.attempt} attempts; last error: {message}"
@@ -242,6 +258,8 @@ class JobExecutor:
                 },
             )
             return JobStatus.FAILED if ok else None
+        if await repository.finish_cancelled_if_requested(job.id, run.token):
+            return JobStatus.CANCELLED
         delay = self.settings.job_retry_backoff_seconds * (2 ** (job.attempt - 1))
         log.warning("job_retry_scheduled", error=message, attempt=job.attempt, delay=delay)
         ok = await repository.finish_held(
@@ -270,7 +288,34 @@ class JobExecutor:
         job = run.job
         assert job.id is not None and job.result is not None
         now = utcnow()
-        ok = await repository.finish_held(
+        try:
+            ok = await self._finish_completed(run, now)
+        except Exception:
+            # The outcome is unknown (e.g. the write applied but its answer was lost): look.
+            stored = await repository.get(job.id)
+            ok = bool(
+                stored
+                and stored.status == JobStatus.COMPLETED
+                and stored.result
+                and stored.result.storage_key == job.result.storage_key
+            )
+            if not ok:
+                raise
+        if not ok:
+            log.warning("job_commit_refused")  # another worker holds the job now
+            await self._discard_file(run)
+            return False
+        # Files of earlier, interrupted attempts of this job are not needed any more.
+        with contextlib.suppress(Exception):
+            for key in await self.resources.storage.list_keys(storage_prefix(job)):
+                if key != job.result.storage_key:
+                    await self.resources.storage.delete(key)
+        return True
+
+    async def _finish_completed(self, run: Run, now: datetime) -> bool:
+        job = run.job
+        assert job.id is not None and job.result is not None
+        return await repository.finish_held(
             job.id,
             run.token,
             {
@@ -282,16 +327,6 @@ class JobExecutor:
                 "progress": {**run.progress.as_update(), "step": "finish", "percent": 100.0},
             },
         )
-        if not ok:
-            log.warning("job_commit_refused")  # another worker holds the job now
-            await self._discard_file(run)
-            return False
-        # Files of earlier, interrupted attempts of this job are not needed any more.
-        with contextlib.suppress(Exception):
-            for key in await self.resources.storage.list_keys(storage_prefix(job)):
-                if key != job.result.storage_key:
-                    await self.resources.storage.delete(key)
-        return True
 
     async def _execute(self, run: Run) -> None:
         job = run.job

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -55,6 +54,7 @@ async def reap(ctx: dict[str, Any]) -> dict[str, int]:
     doorbell was lost (Redis flushed or restarted, a dispatch that failed)."""
     resources: Resources = ctx["resources"]
     settings = resources.settings
+    cancelled = await repository.cancel_orphaned(utcnow())
     requeued = await repository.requeue_expired_leases()
     for job in requeued:
         log.warning("job_lease_expired_requeued", job_id=str(job.id), attempt=job.attempt)
@@ -71,9 +71,9 @@ async def reap(ctx: dict[str, Any]) -> dict[str, int]:
             delay = (job.available_at - utcnow()).total_seconds()
         await dispatch(resources, job, defer_seconds=delay)
         redispatched += 1
-    if requeued or redispatched:
-        log.info("reaper", requeued=len(requeued), redispatched=redispatched)
-    return {"requeued": len(requeued), "redispatched": redispatched}
+    if requeued or redispatched or cancelled:
+        log.info("reaper", requeued=len(requeued), redispatched=redispatched, cancelled=cancelled)
+    return {"requeued": len(requeued), "redispatched": redispatched, "cancelled": cancelled}
 
 
 async def expire_files(ctx: dict[str, Any]) -> int:
@@ -82,11 +82,15 @@ async def expire_files(ctx: dict[str, Any]) -> int:
     expired = 0
     for job in await repository.completed_past_retention(utcnow()):
         assert job.id is not None
-        with contextlib.suppress(FileNotFoundError):
+        # Expired first, files second: a download in between answers 410, never a missing file.
+        if not await repository.mark_expired(job.id):
+            continue
+        expired += 1
+        try:
             for key in await resources.storage.list_keys(storage_prefix(job)):
                 await resources.storage.delete(key)
-        if await repository.mark_expired(job.id):
-            expired += 1
+        except Exception as exc:  # one unreachable file must not stop the sweep
+            log.warning("retention_delete_failed", job_id=str(job.id), error=str(exc)[:200])
     if expired:
         log.info("retention_expired", jobs=expired)
     return expired

@@ -107,8 +107,10 @@ async def finish_held(
     fields: dict[str, Any],
     *,
     inc: dict[str, int] | None = None,
+    only_if: dict[str, Any] | None = None,
 ) -> bool:
-    """Moves a running job on, only if `token` still holds its lease (fenced commit)."""
+    """Moves a running job on, only if `token` still holds its lease (fenced commit) and the
+    job matches `only_if`."""
     update: dict[str, Any] = {
         "$set": {
             **fields,
@@ -121,9 +123,51 @@ async def finish_held(
     if inc:
         update["$inc"] = inc
     result = await _coll().update_one(
-        {"_id": job_id, "lease_token": token, "status": JobStatus.RUNNING.value}, update
+        {"_id": job_id, "lease_token": token, "status": JobStatus.RUNNING.value, **(only_if or {})},
+        update,
     )
     return bool(result.modified_count)
+
+
+CANCELLED_FIELDS: dict[str, Any] = {
+    "status": JobStatus.CANCELLED.value,
+    "error": {"code": "cancelled", "message": "Cancelled at the user's request."},
+}
+
+
+async def finish_cancelled_if_requested(job_id: PydanticObjectId, token: str) -> bool:
+    """A job whose cancel was asked for ends cancelled rather than going back to the queue."""
+    return await finish_held(
+        job_id,
+        token,
+        {**CANCELLED_FIELDS, "finished_at": utcnow()},
+        only_if={"cancel_requested": True},
+    )
+
+
+async def cancel_orphaned(now: datetime) -> int:
+    """Ends jobs whose cancel was asked for but that no worker holds any more (their worker
+    died, or they went back to the queue just as the cancel came in)."""
+    result = await _coll().update_many(
+        {
+            "cancel_requested": True,
+            "$or": [
+                {"status": JobStatus.QUEUED.value},
+                {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": now}},
+            ],
+        },
+        {
+            "$set": {
+                **CANCELLED_FIELDS,
+                "finished_at": now,
+                "updated_at": now,
+                "lease_token": None,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+        },
+    )
+    return int(result.modified_count)
 
 
 async def cancel_queued(job_id: PydanticObjectId) -> bool:

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from app.common.schemas import Page
 from app.deps import ResourcesDep
-from app.errors import problem_responses
+from app.errors import Gone, problem_responses
 from app.reports.jobs import service
 from app.reports.jobs.models import FileOptions, JobStatus
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
@@ -35,7 +35,7 @@ def _location(job_id: object) -> str:
             "model": JobOut,
             "description": "Replay of an earlier request with the same Idempotency-Key",
         },
-        **problem_responses(401, 403, 409, 413, 422, 429, 503),
+        **problem_responses(401, 403, 404, 409, 413, 422, 429, 503),
     },
 )
 async def create_job(
@@ -53,14 +53,30 @@ async def create_job(
         ),
     ] = None,
 ) -> JobOut:
+    request_id = getattr(request.state, "request_id", None)
+    if body.template_id:
+        from app.reports.templates.schemas import TemplateRun
+        from app.reports.templates.service import run_template
+
+        job = await run_template(
+            resources,
+            principal,
+            body.template_id,
+            TemplateRun(parameters=body.parameters, format=body.format),
+            idempotency_key=idempotency_key,
+            request_id=request_id,
+        )
+        response.headers["Location"] = _location(job.id)
+        return JobOut.from_document(job)
+    assert body.report_type and body.format  # checked by JobCreate
     created = await service.create_job_ex(
         resources,
         principal,
         report_type=body.report_type,
         format=body.format,
-        parameters=body.parameters,
+        parameters=body.parameters or {},
         idempotency_key=idempotency_key,
-        request_id=getattr(request.state, "request_id", None),
+        request_id=request_id,
         options=FileOptions(csv_bom=body.options.csv_bom),
     )
     response.headers["Location"] = _location(created.job.id)
@@ -163,7 +179,13 @@ async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrinc
         return RedirectResponse(
             prepared.url, status_code=302, headers={"Cache-Control": "no-store"}
         )
-    chunks = await resources.storage.open_stream(result.storage_key)
+    try:
+        chunks = await resources.storage.open_stream(result.storage_key)
+    except FileNotFoundError as exc:  # removed between the check and now
+        raise Gone(
+            "The file of this report is no longer available; run it again.",
+            code="report-file-missing",
+        ) from exc
     return StreamingResponse(
         chunks,
         media_type=result.content_type,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from app.common.schemas import ApiInput, ApiModel
 from app.lookups.codes import FormatCode, ReportTypeCode
@@ -21,16 +21,36 @@ class FileOptionsIn(ApiInput):
 
 
 class JobCreate(ApiInput):
-    """Run a report: either `reportType` + `parameters` + `format`, or use a template's run
-    endpoint."""
+    """Run a report: `reportType` + `format` + `parameters`, or `templateId` (with optional
+    `format` / `parameters` overrides merged over the template's)."""
 
-    report_type: ReportTypeCode = Field(description="A report-type code, e.g. `learner-progress`")
-    format: FormatCode = Field(description="csv, xlsx or pdf")
-    parameters: dict[str, Any] = Field(
-        default_factory=dict,
+    template_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Run this saved template (your own data scope applies, not its author's)",
+    )
+    report_type: ReportTypeCode | None = Field(
+        default=None, description="A report-type code, e.g. `learner-progress`"
+    )
+    format: FormatCode | None = Field(default=None, description="csv, xlsx or pdf")
+    parameters: dict[str, Any] | None = Field(
+        default=None,
         description="Parameters of the report type (see GET /api/v1/reports/metadata/report-types/{key})",
     )
     options: FileOptionsIn = Field(default_factory=FileOptionsIn, description="File options")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobCreate:
+        if self.template_id:
+            if self.report_type:
+                raise ValueError("give either templateId or reportType, not both")
+            return self
+        missing = [
+            n for n, v in (("reportType", self.report_type), ("format", self.format)) if not v
+        ]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required (or give a templateId)")
+        return self
 
     model_config = {
         "json_schema_extra": {
@@ -50,6 +70,7 @@ class JobCreate(ApiInput):
                     "parameters": {"dateRange": {"preset": "this-quarter"}, "mandatoryOnly": True},
                     "options": {"csvBom": True},
                 },
+                {"templateId": "6650f1c2a1b2c3d4e5f60718", "format": "pdf"},
             ]
         }
     }

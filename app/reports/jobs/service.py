@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
 import structlog
 from beanie import PydanticObjectId
 from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo.errors import DuplicateKeyError
 
 from app.common.schemas import decode_cursor, encode_cursor
-from app.common.time import utcnow
+from app.common.time import as_utc, utcnow
 from app.errors import (
     Conflict,
     Forbidden,
@@ -37,6 +38,7 @@ from app.runtime.resources import Resources
 from app.security import DataScope, Principal, resolve_scope
 
 log = structlog.get_logger(__name__)
+IDEMPOTENCY_PENDING = timedelta(seconds=60)
 
 
 def parse_id(value: str, what: str = "job") -> PydanticObjectId:
@@ -188,11 +190,15 @@ async def create_job_ex(
         )
         try:
             await record.insert()
-        except DuplicateKeyError:
+        except DuplicateKeyError as exc:
             existing = await _replay(principal.user_id, idempotency_key, request_hash)
             if existing:
                 return Created(existing, replayed=True)
-            raise
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                code="idempotency-request-in-progress",
+                headers={"Retry-After": "1"},
+            ) from exc
     try:
         await job.insert()
     except DuplicateKeyError as exc:
@@ -218,10 +224,17 @@ async def _replay(user_id: str, key: str, request_hash: str) -> ReportJob | None
             code="idempotency-key-reused",
         )
     job = await repository.get(record.job_id)
-    if job is None:  # the job insert never happened: forget the key
-        await record.delete()
-        return None
-    return job
+    if job is not None:
+        return job
+    if utcnow() - as_utc(record.created_at) < IDEMPOTENCY_PENDING:
+        # The first request with this key is still storing its job.
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            code="idempotency-request-in-progress",
+            headers={"Retry-After": "1"},
+        )
+    await record.delete()  # its job was never stored: the key is free again
+    return None
 
 
 async def dispatch(resources: Resources, job: ReportJob, *, defer_seconds: float = 0) -> bool:
@@ -277,7 +290,7 @@ async def list_jobs(
             position = decode_cursor(cursor)
             at = datetime.fromisoformat(position["c"])
             last_id = PydanticObjectId(position["i"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, InvalidId) as exc:
             raise ValidationFailed.one("cursor", "not a valid cursor") from exc
         query["$or"] = [
             {"created_at": {"$lt": at}},
@@ -353,6 +366,11 @@ async def prepare_download(resources: Resources, principal: Principal, job_id: s
         )
     await _recheck_access(principal, job)
     result = job.result
+    if not await resources.storage.exists(result.storage_key):
+        raise Gone(
+            "The file of this report is no longer available; run it again.",
+            code="report-file-missing",
+        )
     url = await resources.storage.presigned_url(
         result.storage_key,
         filename=result.file_name,

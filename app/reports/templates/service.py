@@ -6,6 +6,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 from bson import ObjectId
+from bson.errors import InvalidId
 
 from app.common.schemas import decode_cursor, encode_cursor
 from app.common.time import utcnow
@@ -39,7 +40,7 @@ def parse_if_match(value: str | None) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValidationFailed.one(
             "header.If-Match", 'must be the template version as an ETag, e.g. "3"'
         )
@@ -163,7 +164,7 @@ def _decode_position(cursor: str) -> tuple[Any, PydanticObjectId]:
     try:
         raw = decode_cursor(cursor)
         return datetime.fromisoformat(raw["c"]), PydanticObjectId(raw["i"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, InvalidId) as exc:
         raise ValidationFailed.one("query.cursor", "not a valid cursor") from exc
 
 
