@@ -5,6 +5,10 @@
 source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils)
+command -v python3 >/dev/null 2>&1 || { echo "error: python3 (3.11) is required" >&2; exit 1; }
+if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+  echo "note: not root and no sudo: Debian packages must already be installed" >&2
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -16,10 +20,20 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# uv: the one on PATH, else ours in .tools/uv (Debian's python3 ships without pip and refuses
+# system-wide pip installs, so uv goes into a virtualenv of its own).
+[ -x "$TOOLS/uv/bin/uv" ] && export PATH="$TOOLS/uv/bin:$PATH"
 if ! command -v uv >/dev/null 2>&1; then
-  say "installing uv"
-  python3 -m pip install --quiet uv 2>/dev/null || python3 -m pip install --quiet --user uv
-  export PATH="$HOME/.local/bin:$PATH"
+  say "installing uv in $TOOLS/uv"
+  if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
+  mkdir -p "$TOOLS"
+  python3 -m venv "$TOOLS/uv"
+  "$TOOLS/uv/bin/python" -m pip install --quiet --disable-pip-version-check uv
+  export PATH="$TOOLS/uv/bin:$PATH"
 fi
 
 say "syncing the project's virtualenv (uv.lock)"
