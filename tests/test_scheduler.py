@@ -9,9 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.common.time import utcnow
-from app.platform.models import User
+from app.platform.models import Department, User
 from app.reports.jobs.models import JobError, JobStatus, ReportJob, Requester
-from app.reports.schedules.models import MissedRunPolicy, ReportSchedule, ScheduleStatus
+from app.reports.schedules.models import (
+    MAX_COUNTED_MISSED,
+    MissedRunPolicy,
+    ReportSchedule,
+    ScheduleStatus,
+)
 from app.reports.schedules.recurrence import Frequency
 from app.reports.schedules.scheduler import run_due_schedules
 from app.reports.schedules.service import record_job_outcome
@@ -202,6 +207,68 @@ async def test_missing_owner_or_lost_role_pauses_the_schedule(resources: Resourc
     assert "no longer exists" in (orphan_fresh.paused_reason or "")
     assert demoted_fresh.status == ScheduleStatus.PAUSED
     assert "role" in (demoted_fresh.paused_reason or "")
+
+
+async def test_downtime_on_a_frequent_cron_counts_missed_runs_up_to_the_cap(
+    resources: Resources,
+) -> None:
+    """A `*/15` rule down for 100 days has ~9,600 missed slots: the tick counts no more than
+    MAX_COUNTED_MISSED of them instead of walking every slot on the event loop."""
+    user = await owner()
+    since = at(2026, 9, 1)
+    now = since + timedelta(days=100, minutes=7)
+    cron = {"frequency": Frequency.CRON, "cron_expression": "*/15 * * * *"}
+    skip = await schedule_for(user, since, name="skip", **cron)
+    once = await schedule_for(
+        user, since, name="once", missed_run_policy=MissedRunPolicy.RUN_ONCE, **cron
+    )
+    assert await run_due_schedules(resources, now=now) == 1
+    assert await jobs_of(skip) == []
+    assert [j.scheduled_for for j in await jobs_of(once)] == [now - timedelta(minutes=7)]
+    for schedule in (skip, once):
+        fresh = await reload(schedule)
+        assert fresh.next_run_at == now + timedelta(minutes=8)
+        assert fresh.missed_runs == MAX_COUNTED_MISSED and fresh.last_missed_at == since
+        assert fresh.status == ScheduleStatus.ACTIVE
+
+
+async def test_manager_moved_to_another_department_pauses_the_schedule(
+    resources: Resources,
+) -> None:
+    user = await owner()
+    assert user.department_id is not None
+    slot = at(2026, 12, 1, 9)
+    schedule = await schedule_for(user, slot)
+    elsewhere = await factories.department("Elsewhere")
+    await User.get_pymongo_collection().update_one(
+        {"_id": user.id}, {"$set": {"department_id": elsewhere.id}}
+    )
+    assert await run_due_schedules(resources, now=slot) == 0
+    assert await jobs_of(schedule) == []
+    fresh = await reload(schedule)
+    assert fresh.status == ScheduleStatus.PAUSED
+    reason = fresh.paused_reason or ""
+    assert reason.startswith("Paused automatically:")
+    assert str(elsewhere.id) in reason and str(user.department_id) in reason
+    assert await run_due_schedules(resources, now=slot + timedelta(days=1)) == 0
+
+
+async def test_manager_moved_within_their_departments_keeps_running(
+    resources: Resources,
+) -> None:
+    user = await owner()
+    parent = await Department.get(user.department_id)
+    assert parent is not None
+    team = await factories.department("Team", parent=parent)
+    slot = at(2026, 12, 1, 9)
+    schedule = await schedule_for(user, slot)
+    await User.get_pymongo_collection().update_one(
+        {"_id": user.id}, {"$set": {"department_id": team.id}}
+    )
+    assert await run_due_schedules(resources, now=slot) == 1
+    [job] = await jobs_of(schedule)
+    assert job.requested_by.department_ids == [str(parent.id)]
+    assert (await reload(schedule)).status == ScheduleStatus.ACTIVE
 
 
 async def test_owner_out_of_scope_at_run_time_pauses_the_schedule(resources: Resources) -> None:

@@ -19,6 +19,10 @@ from app.common.documents import TimestampedDocument
 from app.reports.jobs.models import Requester
 from app.reports.schedules.recurrence import Frequency, Recurrence
 
+# Skipped slots counted per downtime: `missed_runs` grows by at most this much at once, so after
+# a longer downtime it is a lower bound ("500+"). Counting 500 slots takes some 60 ms.
+MAX_COUNTED_MISSED = 500
+
 
 class ScheduleStatus(StrEnum):
     ACTIVE = "active"

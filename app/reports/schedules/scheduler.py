@@ -15,11 +15,14 @@ job and moves on.
 After downtime (`next_run_at` more than `ON_TIME_GRACE` in the past) the missed-run policy
 applies: `skip` runs nothing for the missed slots and waits for the next future one (a slot
 within the grace period still counts as on time); `run-once` runs one job for the latest missed
-slot. Either way `next_run_at` becomes the first slot after now.
+slot. Either way `next_run_at` becomes the first slot after now. The skipped slots are added to
+`missed_runs`, counted up to `MAX_COUNTED_MISSED` per downtime (a `*/15` rule down for months
+would take seconds to count, blocking the worker's event loop); the count runs in a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import structlog
@@ -29,7 +32,12 @@ from app.common.time import as_utc, utcnow
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.reports.jobs.service import create_job
 from app.reports.schedules import repository
-from app.reports.schedules.models import MissedRunPolicy, ReportSchedule, ScheduleStatus
+from app.reports.schedules.models import (
+    MAX_COUNTED_MISSED,
+    MissedRunPolicy,
+    ReportSchedule,
+    ScheduleStatus,
+)
 from app.reports.schedules.recurrence import Recurrence, latest_run_at_or_before, next_run
 from app.reports.schedules.service import (
     OwnerUnavailable,
@@ -47,10 +55,8 @@ log = structlog.get_logger(__name__)
 ON_TIME_GRACE = timedelta(minutes=2)
 # Schedules handled per tick; the rest are due on the next tick.
 BATCH = 500
-# Counting skipped slots stops here (a rule firing every 15 minutes for years is not counted).
-_MAX_COUNTED = 10_000
 
-__all__ = ["ON_TIME_GRACE", "record_job_outcome", "run_due_schedules"]
+__all__ = ["MAX_COUNTED_MISSED", "ON_TIME_GRACE", "record_job_outcome", "run_due_schedules"]
 
 
 async def run_due_schedules(resources: Resources, now: datetime | None = None) -> int:
@@ -80,10 +86,10 @@ def _slot_to_run(
     return None, True
 
 
-def _count_slots(rule: Recurrence, first: datetime, last: datetime) -> int:
-    """Slots in [first, last]."""
+def _count_slots(rule: Recurrence, first: datetime, last: datetime, limit: int) -> int:
+    """Slots in [first, last], counting no further than `limit`."""
     count, cursor = 0, first - timedelta(microseconds=1)
-    while count < _MAX_COUNTED:
+    while count < limit:
         slot = next_run(rule, cursor)
         if slot is None or slot > last:
             break
@@ -119,11 +125,18 @@ async def _run_schedule(resources: Resources, schedule: ReportSchedule, now: dat
         changes.update(status=ScheduleStatus.ENDED.value, ended_at=now)
     inc: dict[str, int] | None = None
     if missed:
-        skipped = _count_slots(rule, due_at, now) - (1 if slot is not None else 0)
+        ran = 1 if slot is not None else 0
+        counted = await asyncio.to_thread(_count_slots, rule, due_at, now, MAX_COUNTED_MISSED + ran)
+        skipped = counted - ran
         if skipped > 0:
             inc = {"missed_runs": skipped}
             changes["last_missed_at"] = due_at
-            log.info("schedule_missed_runs", schedule_id=str(schedule.id), skipped=skipped)
+            log.info(
+                "schedule_missed_runs",
+                schedule_id=str(schedule.id),
+                skipped=skipped,
+                capped=skipped >= MAX_COUNTED_MISSED,
+            )
     moved = await repository.advance(schedule.id, schedule.next_run_at, changes, inc)
     if moved and created:
         log.info(

@@ -11,7 +11,12 @@ from pydantic import EmailStr, Field, field_validator
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import is_timezone
 from app.lookups.codes import FormatCode, FrequencyCode, ReportTypeCode
-from app.reports.schedules.models import MissedRunPolicy, ReportSchedule, ScheduleStatus
+from app.reports.schedules.models import (
+    MAX_COUNTED_MISSED,
+    MissedRunPolicy,
+    ReportSchedule,
+    ScheduleStatus,
+)
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 DAY_NAMES = {
@@ -241,7 +246,11 @@ class ScheduleOut(ApiModel):
     last_job_id: str | None = None
     last_scheduled_for: datetime | None = None
     consecutive_failures: int
-    missed_runs: int = Field(description="Runs skipped by the skip policy after downtime")
+    missed_runs: int = Field(
+        description="Runs skipped after downtime (by either missed-run policy), summed over "
+        f"every downtime. One downtime adds at most {MAX_COUNTED_MISSED}, so after a longer one "
+        f"this is a lower bound ({MAX_COUNTED_MISSED}+)."
+    )
     created_at: datetime
     updated_at: datetime
 

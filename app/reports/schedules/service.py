@@ -29,7 +29,7 @@ from app.reports.schedules.recurrence import (
 )
 from app.reports.schedules.schemas import RunTime, ScheduleCreate, ScheduleUpdate
 from app.runtime.resources import Resources
-from app.security import Principal, Role, resolve_scope
+from app.security import Principal, Role, department_with_descendants, resolve_scope
 
 log = structlog.get_logger(__name__)
 
@@ -182,7 +182,8 @@ async def job_request(schedule: ReportSchedule, principal: Principal) -> JobRequ
 
 async def owner_principal(owner: Requester) -> Principal:
     """The owner as a caller, re-checked against the users collection now: a missing or
-    inactive user, or one who no longer holds the roles they had, cannot run schedules."""
+    inactive user, one who no longer holds the roles they had, or (unless admin) one who has
+    left the departments the schedule was created with, cannot run schedules."""
     user = (
         await User.get(PydanticObjectId(owner.user_id))
         if ObjectId.is_valid(owner.user_id)
@@ -197,12 +198,30 @@ async def owner_principal(owner: Requester) -> Principal:
         raise OwnerUnavailable(
             f"The owner {owner.name} no longer holds the role(s) {', '.join(owner.roles)}."
         )
+    if Role.ADMIN not in roles and (Role.MANAGER in roles or owner.department_ids):
+        await _check_owner_department(owner, user)
     return Principal(
         user_id=owner.user_id,
         name=user.name,
         email=user.email,
         roles=roles,
         department_ids=tuple(owner.department_ids),
+    )
+
+
+async def _check_owner_department(owner: Requester, user: User) -> None:
+    """The departments stored with the schedule (from the owner's token at creation) hold only
+    while the owner still belongs to one of them or a sub-department: a manager moved elsewhere
+    must not keep reporting on their old department."""
+    allowed = await department_with_descendants(owner.department_ids)
+    current = str(user.department_id) if user.department_id else None
+    if current is not None and current in allowed:
+        return
+    where = f"department {current}" if current else "no department"
+    held = ", ".join(owner.department_ids) or "none"
+    raise OwnerUnavailable(
+        f"The owner {owner.name} ({owner.user_id}) is now in {where}, outside the "
+        f"department(s) the schedule runs for ({held})."
     )
 
 
