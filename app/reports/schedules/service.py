@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from beanie import PydanticObjectId
+from bson.errors import InvalidId
 from bson import ObjectId
 
 from app.common.schemas import decode_cursor, encode_cursor
@@ -318,7 +319,7 @@ def _position(cursor: str) -> tuple[datetime, PydanticObjectId]:
     try:
         raw = decode_cursor(cursor)
         return datetime.fromisoformat(raw["c"]), PydanticObjectId(raw["i"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, InvalidId) as exc:
         raise ValidationFailed.one("query.cursor", "not a valid cursor") from exc
 
 
