@@ -9,8 +9,8 @@ from typing import Any
 
 import structlog
 from beanie import PydanticObjectId
-from bson.errors import InvalidId
 from bson import ObjectId
+from bson.errors import InvalidId
 
 from app.common.schemas import decode_cursor, encode_cursor
 from app.common.time import utcnow
