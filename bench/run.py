@@ -456,8 +456,12 @@ def p8(scale: int) -> None:
         emit(Figure(f"P8 demo generator {events:,} events", f"{total_rows / demo_seconds:,.0f} docs/s",
                     f"{bare_insert:,.0f} docs/s raw", (total_rows / demo_seconds) / bare_insert,
                     "report", None))  # fmt: skip
-        # Make every event "legacy": no denormalized ids, old type spelling.
+        # Make every event "legacy", the shape stored before the denormalized ids existed:
+        # the course only as payload.courseId, no ids of our own, old type spelling.
         ids = [d["_id"] for d in db.learning_events.find({}, {"_id": 1})]
+        db.learning_events.update_many(
+            {}, [{"$set": {"payload.courseId": {"$toString": "$course_id"}}}]
+        )
         db.learning_events.update_many(
             {}, {"$unset": {"course_id": "", "department_id": "", "enrollment_id": ""}}
         )
