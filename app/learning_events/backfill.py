@@ -221,16 +221,25 @@ async def _plan_batch(docs: list[Mongo]) -> _Plan:
 
 
 def _operations(changes: list[Mongo]) -> list[UpdateOne]:
-    """One conditional update per field: a no-op once the field is filled (or the type fixed),
-    so re-applying a batch, or racing a writer that fixed the field first, changes nothing."""
+    """One update per event, each field conditional inside it: a field already filled (or a
+    type already fixed) keeps its value, so re-applying a batch, or racing a writer that fixed
+    the field first, changes nothing."""
     ops: list[UpdateOne] = []
     for change in changes:
+        stage: Mongo = {}
         for name, value in change["set"].items():
             if name == "type":
-                condition: Mongo = {"type": change["type_from"]}
+                stage["type"] = {
+                    "$cond": [
+                        {"$eq": ["$type", {"$literal": change["type_from"]}]},
+                        {"$literal": value},
+                        "$type",
+                    ]
+                }
             else:
-                condition = {name: None}
-            ops.append(UpdateOne({"_id": change["_id"], **condition}, {"$set": {name: value}}))
+                stage[name] = {"$ifNull": [f"${name}", {"$literal": value}]}
+        if stage:
+            ops.append(UpdateOne({"_id": change["_id"]}, [{"$set": stage}]))
     return ops
 
 
