@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,15 @@ def _start_worker(**env: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+    )
+
+
+def _start_redis(port: int) -> subprocess.Popen[bytes]:
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is not installed"
+    return subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
     )
 
 
@@ -187,3 +197,47 @@ async def _finished(job_id: str) -> ReportJob | None:
     if job and job.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
         return job
     return None
+
+
+@pytest.mark.slow
+async def test_the_worker_survives_a_redis_outage_and_picks_up_work_after_it(
+    client: httpx.AsyncClient,
+    auth: TokenFactory,
+    resources: Resources,
+    doomed_redis: tuple[int, subprocess.Popen[bytes]],
+) -> None:
+    from app.queue import Queue
+    from app.runtime.models import WorkerProcess
+
+    port, first_redis = doomed_redis
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    worker = _start_worker(REDIS_URL=redis_url)
+    second_redis: subprocess.Popen[bytes] | None = None
+    try:
+        await _wait_for(lambda: WorkerProcess.find_one({"pid": worker.pid}), 30, "the worker")
+        first_redis.kill()
+        first_redis.wait()
+        await asyncio.sleep(3)
+        assert worker.poll() is None, "the worker exited when Redis went away"
+
+        second_redis = _start_redis(port)
+        await f.department()
+        body = {"reportType": "learner-progress", "format": "csv", "parameters": {}}
+        job_id = (await client.post(JOBS, json=body, headers=auth("admin"))).json()["id"]
+        settings = resources.settings.model_copy(update={"redis_url": redis_url})
+        for _ in range(50):  # until the new Redis accepts connections
+            try:
+                queue = await Queue.connect(settings)
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+        await queue.dispatch_report_job(job_id, 99)
+        await queue.close()
+        done = await _wait_for(lambda: _finished(job_id), 60, "the job after the outage")
+        assert done.status == JobStatus.COMPLETED
+    finally:
+        _kill_group(worker, signal.SIGTERM)
+        worker.wait(30)
+        if second_redis:
+            second_redis.kill()
+            second_redis.wait()

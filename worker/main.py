@@ -76,23 +76,20 @@ async def run_worker(
         "running": set(),
     }
     JOBS_ACTIVE.set(0)
-    workers = build_workers(
-        WorkerSpec(
-            settings=settings,
-            report_task=run_report_job,
-            cron_tasks=[] if burst else cron_tasks(settings),
-            burst=burst,
-            poll_delay=poll_delay if poll_delay is not None else settings.worker_poll_seconds,
-        ),
-        ctx,
+    spec = WorkerSpec(
+        settings=settings,
+        report_task=run_report_job,
+        cron_tasks=[] if burst else cron_tasks(settings),
+        burst=burst,
+        poll_delay=poll_delay if poll_delay is not None else settings.worker_poll_seconds,
     )
     heartbeat = asyncio.create_task(_heartbeat(ctx, settings))
     loop = asyncio.get_running_loop()
-    runners = [asyncio.create_task(w.async_run()) for w in workers]
+    current: list[Any] = []  # the arq workers of this round
 
     def _on_signal(signum: int) -> None:
         log.info("worker_stopping", signal=signal.Signals(signum).name, running=len(ctx["running"]))
-        for w in workers:  # take no new work; running jobs hand theirs back
+        for w in current:  # take no new work; running jobs hand theirs back
             w.allow_pick_jobs = False
         shutdown.set()
 
@@ -102,23 +99,34 @@ async def run_worker(
 
     log.info("worker_started", worker_id=worker_id, queue=settings.queue_name, burst=burst)
     stop_wait = asyncio.create_task(shutdown.wait())
+    runners: list[asyncio.Task[Any]] = []
     try:
-        await asyncio.wait([*runners, stop_wait], return_when=asyncio.FIRST_COMPLETED)
-        if burst and not shutdown.is_set():
-            await asyncio.gather(*runners, return_exceptions=True)
-        else:
-            # Running jobs see `shutdown`, hand their leases back and return quickly.
-            deadline = loop.time() + 20
-            while ctx["running"] and loop.time() < deadline:
-                await asyncio.sleep(0.1)
+        while True:
+            current[:] = build_workers(spec, ctx)
+            runners = [asyncio.create_task(w.async_run()) for w in current]
+            done, _ = await asyncio.wait([*runners, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+            if burst and not shutdown.is_set():
+                await asyncio.gather(*runners, return_exceptions=True)
+                break
+            if shutdown.is_set():
+                # Running jobs see `shutdown`, hand their leases back and return quickly.
+                deadline = loop.time() + 20
+                while ctx["running"] and loop.time() < deadline:
+                    await asyncio.sleep(0.1)
+                break
+            # A queue runner stopped on its own: arq gives up when Redis goes away. Jobs
+            # already running carry on (they only need MongoDB); pick-up resumes once Redis
+            # answers again, and the reaper re-rings anything whose doorbell was lost.
+            failure = next((t.exception() for t in done if t is not stop_wait), None)
+            log.warning("queue_connection_lost", error=str(failure)[:200] if failure else None)
+            await _abandon(current, runners)
+            await _wait_for_queue(resources, shutdown)
+            if shutdown.is_set():
+                break
+            log.info("queue_reconnected")
     finally:
-        for runner in runners:
-            runner.cancel()
         stop_wait.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
-        for w in workers:
-            with contextlib.suppress(Exception):
-                await w.close()
+        await _abandon(current, runners, close=True)
         heartbeat.cancel()
         with contextlib.suppress(BaseException):
             await heartbeat
@@ -127,6 +135,33 @@ async def run_worker(
         if owned:
             await resources.close()
         log.info("worker_stopped", worker_id=worker_id)
+
+
+async def _abandon(
+    workers: list[Any], runners: list[asyncio.Task[Any]], close: bool = False
+) -> None:
+    """Stops the arq runners of a round (and, on the way out, closes their connections)."""
+    for runner in runners:
+        runner.cancel()
+    await asyncio.gather(*runners, return_exceptions=True)
+    for w in workers:
+        with contextlib.suppress(Exception):
+            if close:
+                await asyncio.wait_for(w.close(), timeout=30)
+            else:
+                await w.pool.aclose()
+
+
+async def _wait_for_queue(resources: Resources, shutdown: asyncio.Event) -> None:
+    delay = 1.0
+    while not shutdown.is_set():
+        try:
+            await asyncio.wait_for(resources.queue.ping(), timeout=3)
+            return
+        except Exception:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(shutdown.wait(), timeout=delay)
+            delay = min(delay * 2, 10.0)
 
 
 def main(argv: list[str] | None = None) -> int:
