@@ -23,6 +23,7 @@ from app.reports.types.base import (
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS,
     DEPARTMENTS_DESCRIPTION,
+    LEARNER_COURSE_COLUMNS,
     USERS,
     Column,
     IdList,
@@ -86,11 +87,7 @@ class AssessmentResultsParameters(ReportParameters):
 
 
 DETAIL_COLUMNS = [
-    column("learnerName", "Learner", "string"),
-    column("learnerEmail", "Email", "string"),
-    column("departmentName", "Department", "string"),
-    column("courseCode", "Course code", "string"),
-    column("courseTitle", "Course", "string"),
+    *LEARNER_COURSE_COLUMNS,
     column("quizId", "Quiz", "string"),
     column("score", "Score", "number"),
     column("passed", "Passed", "boolean"),

@@ -51,6 +51,16 @@ def column(key: str, label: str, type: ColumnTypeName) -> Column:
     return Column(key, label, ColumnType(type))
 
 
+# Who and what a per-enrollment row is about: the first columns of several report types.
+LEARNER_COURSE_COLUMNS: list[Column] = [
+    column("learnerName", "Learner", "string"),
+    column("learnerEmail", "Email", "string"),
+    column("departmentName", "Department", "string"),
+    column("courseCode", "Course code", "string"),
+    column("courseTitle", "Course", "string"),
+]
+
+
 def column_document(col: Column) -> dict[str, str]:
     return {"key": col.key, "label": col.label, "type": col.type.value}
 

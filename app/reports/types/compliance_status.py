@@ -30,6 +30,7 @@ from app.reports.types.base import (
     COURSES_DESCRIPTION,
     DEPARTMENTS,
     DEPARTMENTS_DESCRIPTION,
+    LEARNER_COURSE_COLUMNS,
     NAME_COLLATION,
     USERS,
     Column,
@@ -107,11 +108,7 @@ class ComplianceStatus(ReportDefinition):
     )
     parameters_model = ComplianceStatusParameters
     columns: ClassVar[list[Column]] = [
-        column("learnerName", "Learner", "string"),
-        column("learnerEmail", "Email", "string"),
-        column("departmentName", "Department", "string"),
-        column("courseCode", "Course code", "string"),
-        column("courseTitle", "Course", "string"),
+        *LEARNER_COURSE_COLUMNS,
         column("dueAt", "Due", "datetime"),
         column("status", "Status", "string"),
         column("completedAt", "Completed", "datetime"),

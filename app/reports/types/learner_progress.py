@@ -19,6 +19,7 @@ from app.reports.types.base import (
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS,
     DEPARTMENTS_DESCRIPTION,
+    LEARNER_COURSE_COLUMNS,
     NAME_COLLATION,
     USERS,
     Column,
@@ -101,11 +102,7 @@ class LearnerProgress(ReportDefinition):
     )
     parameters_model = LearnerProgressParameters
     columns: ClassVar[list[Column]] = [
-        column("learnerName", "Learner", "string"),
-        column("learnerEmail", "Email", "string"),
-        column("departmentName", "Department", "string"),
-        column("courseCode", "Course code", "string"),
-        column("courseTitle", "Course", "string"),
+        *LEARNER_COURSE_COLUMNS,
         column("status", "Status", "string"),
         column("progressPercent", "Progress", "percent"),
         column("score", "Score", "number"),
