@@ -70,7 +70,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1)
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     worker_poll_seconds: float = Field(
-        default=0.1, gt=0, le=5, description="How often an idle worker looks for new jobs"
+        default=1.0,
+        gt=0,
+        le=5,
+        description=(
+            "How often an idle worker looks for due jobs; new jobs wake it at once, so this only "
+            "bounds how late a deferred retry (or a lost wake-up) is picked up"
+        ),
     )
     render_processes: int = Field(default=2, ge=1)
     fetch_batch_size: int = Field(default=2000, ge=100)

@@ -3,10 +3,18 @@
 MongoDB holds the truth about every job; a queue message is only a doorbell saying "look at
 job X". Each dispatch gets a fresh arq job id (`<queue>:report:<id>:<dispatch number>`) so a kept
 result or an in-progress key from an earlier dispatch never blocks a new one.
+
+arq finds new messages by polling Redis. A dispatch also publishes a wake-up on
+`<queue>:wake`, and idle workers subscribed to it poll at once: a new job starts within
+milliseconds while an idle worker polls only every `WORKER_POLL_SECONDS` (the fallback, and
+how deferred retries are found when they come due).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +28,15 @@ from arq.worker import Worker, func
 from app.config import Settings
 
 RUN_REPORT_JOB = "run_report_job"
+
+log = logging.getLogger(__name__)
+
+
+def wake_channel(queue_name: str) -> str:
+    return f"{queue_name}:wake"
+
+
+CRON_POLL_SECONDS = 1.0
 
 TaskFunction = Callable[..., Awaitable[Any]]
 
@@ -58,6 +75,8 @@ class Queue:
             _queue_name=self.settings.queue_name,
             _defer_by=timedelta(seconds=defer_seconds) if defer_seconds > 0 else None,
         )
+        if defer_seconds <= 0:
+            await self.pool.publish(wake_channel(self.settings.queue_name), job_id)
 
     async def is_pending(self, job_id: str, dispatch_no: int) -> bool:
         """True while that dispatch's message is still queued or being run."""
@@ -93,6 +112,65 @@ class WorkerSpec:
     poll_delay: float = 0.5
 
 
+class _WakeableWorker(Worker):
+    """arq's worker whose poll loop also wakes up on a message published to `wake_channel`.
+
+    `main` is arq's own (0.26–0.28) with its fixed-interval poll replaced by "poll, then wait
+    for a wake-up or `poll_delay`, whichever comes first". Without a subscription (Redis
+    refusing pub/sub, a dropped connection) it simply polls every `poll_delay`.
+    """
+
+    def __init__(self, *args: Any, wake_channel: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wake_channel = wake_channel
+        self._wake = asyncio.Event()
+
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await create_pool(
+                self.redis_settings,
+                job_deserializer=self.job_deserializer,
+                job_serializer=self.job_serializer,
+                default_queue_name=self.queue_name,
+                expires_extra_ms=self.expires_extra_ms,
+            )
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        listener = asyncio.create_task(self._listen()) if self.wake_channel else None
+        try:
+            while True:
+                self._wake.clear()  # a wake-up arriving during the poll is kept for the next
+                await self._poll_iteration()
+                if self.burst:
+                    if 0 <= self.max_burst_jobs <= self._jobs_started():
+                        await asyncio.gather(*self.tasks.values())
+                        return
+                    if await self.pool.zcard(self.queue_name) == 0:
+                        await asyncio.gather(*self.tasks.values())
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_delay_s)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(BaseException):
+                    await listener
+
+    async def _listen(self) -> None:
+        assert self.wake_channel is not None
+        pubsub = self.pool.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.wake_channel)
+            async for _message in pubsub.listen():
+                self._wake.set()
+        except Exception as exc:  # polling goes on without wake-ups
+            log.warning("queue wake-up subscription ended: %s", str(exc)[:200])
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+
 def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
     """Two arq workers sharing one context: report jobs on the main queue, and the scheduler /
     maintenance cron on a queue of its own so report load never delays a tick."""
@@ -105,8 +183,9 @@ def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
         max_tries=1,
         timeout=6 * 3600,
     )
-    reports = Worker(
+    reports = _WakeableWorker(
         functions=[report_fn],
+        wake_channel=wake_channel(settings.queue_name),
         queue_name=settings.queue_name,
         redis_settings=redis,
         max_jobs=settings.worker_concurrency,
@@ -116,8 +195,8 @@ def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
         burst=spec.burst,
         poll_delay=spec.poll_delay,
         ctx=ctx,
-        on_startup=spec.on_startup,  # type: ignore[arg-type]
-        on_shutdown=spec.on_shutdown,  # type: ignore[arg-type]
+        on_startup=spec.on_startup,
+        on_shutdown=spec.on_shutdown,
         health_check_interval=30,
     )
     cron_jobs = []
@@ -136,7 +215,7 @@ def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
                 max_tries=1,
             )
         )
-    workers = [reports]
+    workers: list[Worker] = [reports]
     if cron_jobs:
         workers.append(
             Worker(
@@ -147,7 +226,8 @@ def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
                 max_jobs=len(cron_jobs) + 1,
                 handle_signals=False,
                 burst=spec.burst,
-                poll_delay=spec.poll_delay,
+                # arq starts cron jobs from its poll loop: within a second of their time.
+                poll_delay=max(spec.poll_delay, CRON_POLL_SECONDS),
                 ctx=ctx,
                 keep_result=0,
                 health_check_interval=30,

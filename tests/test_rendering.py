@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import random
 import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import psutil
@@ -20,6 +22,7 @@ from app.reports.rendering import (
     FILE_EXTENSIONS,
     Column,
     ColumnType,
+    LocalTimes,
     RenderContext,
     RenderError,
     open_writer,
@@ -118,6 +121,28 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     ]
     # Minimal quoting: only the fields that need it are quoted.
     assert raw.splitlines()[1].startswith(b'"Zo\xc3\xab ""Z"" O\'Brien, Jr.",95,88.5,')
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe",
+     "America/St_Johns", "Pacific/Chatham", "Africa/Casablanca", "Europe/Dublin"],
+)  # fmt: skip
+def test_local_times_agree_with_zoneinfo_across_offset_changes(zone: str) -> None:
+    """The per-hour offset cache prints exactly what converting each value would print, also
+    in the hours around DST changes (30-minute shifts and negative DST included)."""
+    times, tz = LocalTimes(zone), ZoneInfo(zone)
+    rng = random.Random(zone)
+    start = datetime(1995, 1, 1)
+    values = [start + timedelta(seconds=rng.randrange(40 * 365 * 86400)) for _ in range(3000)]
+    # Every minute of two days around this zone's changes in 2024 (and the instants themselves).
+    for day in (datetime(2024, 3, 9), datetime(2024, 10, 26), datetime(2024, 4, 6)):
+        values += [day + timedelta(minutes=m, microseconds=999_999) for m in range(0, 2880, 7)]
+    for value in values:
+        exact = value.replace(tzinfo=UTC).astimezone(tz)
+        assert times.iso(value) == exact.isoformat(timespec="seconds"), value
+        assert times.naive(value) == exact.replace(tzinfo=None), value
+        assert times.iso(value.replace(tzinfo=UTC)) == exact.isoformat(timespec="seconds")
 
 
 def test_csv_bom_option(tmp_path: Path) -> None:

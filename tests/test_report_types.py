@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.common.time import as_utc
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.reports.types import REPORT_TYPES, get_report_type
 from app.runtime.resources import Resources
@@ -42,7 +43,8 @@ async def run(
     async for batch in definition.fetch(stored, stored_scope, batch_size):
         assert 0 < len(batch) <= batch_size
         summary.add(batch)
-        rows.extend(batch)
+        # Naive datetimes in rows are UTC (the renderers' contract): compare them as aware.
+        rows.extend(tuple(as_utc(v) if isinstance(v, datetime) else v for v in r) for r in batch)
     assert await definition.count(stored, stored_scope) == len(rows)
     columns = definition.columns_for(stored)
     assert all(len(row) == len(columns) for row in rows)

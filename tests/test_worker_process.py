@@ -241,3 +241,31 @@ async def test_the_worker_survives_a_redis_outage_and_picks_up_work_after_it(
         if second_redis:
             second_redis.kill()
             second_redis.wait()
+
+
+async def test_an_idle_worker_is_woken_by_a_new_job_instead_of_waiting_for_its_poll(
+    client: httpx.AsyncClient, auth: TokenFactory, resources: Resources
+) -> None:
+    from app.queue import wake_channel
+
+    worker = _start_worker(WORKER_POLL_SECONDS="5")
+    try:
+
+        async def subscribed() -> bool:
+            channel = wake_channel(resources.settings.queue_name)
+            counts = await resources.queue.pool.pubsub_numsub(channel)
+            return bool(counts and counts[0][1] > 0)
+
+        await _wait_for(subscribed, 30, "the worker to listen for wake-ups")
+        await asyncio.sleep(1.0)  # well inside its 5 s poll wait
+        await f.department()
+        body = {"reportType": "learner-progress", "format": "csv", "parameters": {}}
+        job_id = (await client.post(JOBS, json=body, headers=auth("admin"))).json()["id"]
+        done = await _wait_for(lambda: _finished(job_id), 30, "the job")
+        assert done.status == JobStatus.COMPLETED
+        assert done.started_at is not None
+        waited = (done.started_at - done.created_at).total_seconds()
+        assert waited < 2.5, f"the job waited {waited:.1f} s for a worker polling every 5 s"
+    finally:
+        _kill_group(worker, signal.SIGTERM)
+        worker.wait(30)

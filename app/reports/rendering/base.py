@@ -1,15 +1,16 @@
 """The renderers' shared vocabulary: columns, the render context, the row-writer interface.
 
 Renderers are pure: rows in, file out. A row is a tuple in column order whose values are
-``str``, ``int``, ``float``, ``bool``, ``None``, ``datetime.date`` or an aware UTC
-``datetime.datetime``; datetimes are printed in the report's timezone.
+``str``, ``int``, ``float``, ``bool``, ``None``, ``datetime.date`` or ``datetime.datetime``
+(naive ones are UTC, as MongoDB stores them; aware ones may be in any zone); datetimes are
+printed in the report's timezone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -63,6 +64,66 @@ class RenderContext:
     @property
     def generated_at_local(self) -> datetime:
         return self.local(self.generated_at)
+
+
+_HOUR = timedelta(hours=1)
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"})
+
+
+class LocalTimes:
+    """Fast UTC -> report-timezone conversion for millions of cells.
+
+    A zone's offset changes a few times a year, so the offset is looked up once per UTC hour
+    (and only trusted when it is the same at both ends of that hour; an hour containing a
+    change is converted value by value). ``iso`` gives ISO 8601 with seconds and offset
+    (``2024-03-31T03:30:00+02:00``), ``naive`` the local wall-clock time without tzinfo (what
+    spreadsheet cells hold). Both take naive UTC or aware datetimes.
+    """
+
+    _MAX_HOURS = 200_000  # cached hours before the cache starts over (bounded memory)
+
+    def __init__(self, timezone: str) -> None:
+        self.tz: tzinfo = ZoneInfo(timezone)
+        self.is_utc = timezone in _UTC_NAMES
+        self._hours: dict[tuple[int, int, int, int], tuple[timedelta, str] | None] = {}
+
+    def _shift(self, utc_naive: datetime) -> tuple[timedelta, str] | None:
+        key = (utc_naive.year, utc_naive.month, utc_naive.day, utc_naive.hour)
+        try:
+            return self._hours[key]
+        except KeyError:
+            pass
+        if len(self._hours) >= self._MAX_HOURS:
+            self._hours.clear()
+        hour = datetime(*key, tzinfo=UTC)
+        start = hour.astimezone(self.tz)
+        end = (hour + _HOUR - timedelta(microseconds=1)).astimezone(self.tz)
+        offset = start.utcoffset()
+        shift = None
+        if offset is not None and offset == end.utcoffset():
+            shift = (offset, start.isoformat()[19:])
+        self._hours[key] = shift
+        return shift
+
+    def iso(self, value: datetime) -> str:
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        if self.is_utc:
+            return value.isoformat(timespec="seconds") + "+00:00"
+        shift = self._shift(value)
+        if shift is None:
+            return value.replace(tzinfo=UTC).astimezone(self.tz).isoformat(timespec="seconds")
+        return (value + shift[0]).isoformat(timespec="seconds") + shift[1]
+
+    def naive(self, value: datetime) -> datetime:
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        if self.is_utc:
+            return value
+        shift = self._shift(value)
+        if shift is None:
+            return value.replace(tzinfo=UTC).astimezone(self.tz).replace(tzinfo=None)
+        return value + shift[0]
 
 
 class RowWriter(Protocol):
@@ -133,6 +194,7 @@ __all__ = [
     "FORMULA_TRIGGERS",
     "Column",
     "ColumnType",
+    "LocalTimes",
     "RenderContext",
     "RenderError",
     "RowWriter",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from app.reports.rendering.base import (
     FORMULA_TRIGGERS,
     Column,
     ColumnType,
+    LocalTimes,
     RenderContext,
     RenderError,
     neutralise_formula,
@@ -91,7 +92,7 @@ class XlsxRowWriter:
         self.rows_per_sheet = rows_per_sheet
         self.rows_written = 0
         self.sheet_names: list[str] = []
-        self._tz = context.tz
+        self._times = LocalTimes(context.timezone)
         self._closed = False
         # Constant-memory mode keeps one temp file per sheet; own them so abort() can clean up.
         self._tmp = tempfile.TemporaryDirectory(prefix="xlsx-render-")
@@ -133,7 +134,7 @@ class XlsxRowWriter:
             self._widths = self._estimate_widths(rows)
         width = len(self.columns)
         formats = self._formats
-        tz = self._tz
+        local_time = self._times.naive
         for row in rows:
             if len(row) != width:
                 raise ValueError(f"row has {len(row)} values, expected {width} (one per column)")
@@ -160,10 +161,7 @@ class XlsxRowWriter:
                 elif kind is bool:
                     rc = sheet.write_boolean(r, c, value, formats[c])
                 elif kind is datetime:
-                    if value.tzinfo is None:  # stored datetimes are UTC
-                        value = value.replace(tzinfo=UTC)
-                    local = value.astimezone(tz).replace(tzinfo=None)
-                    rc = sheet.write_datetime(r, c, local, formats[c])
+                    rc = sheet.write_datetime(r, c, local_time(value), formats[c])
                 elif kind is date:
                     rc = sheet.write_datetime(r, c, value, formats[c])
                 else:
@@ -183,10 +181,7 @@ class XlsxRowWriter:
             number = float(value)
             return 0 if not math.isfinite(number) else int(sheet.write_number(r, c, number, fmt))
         if isinstance(value, datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)
-            local = value.astimezone(self._tz).replace(tzinfo=None)
-            return int(sheet.write_datetime(r, c, local, fmt))
+            return int(sheet.write_datetime(r, c, self._times.naive(value), fmt))
         if isinstance(value, date):
             return int(sheet.write_datetime(r, c, value, fmt))
         text = _fit_string(neutralise_formula(str(value)))

@@ -171,6 +171,16 @@ def utc(value: Any) -> datetime | None:
     return as_utc(value) if isinstance(value, datetime) else None
 
 
+def naive_utc(value: Any) -> datetime | None:
+    """A naive UTC datetime (what the renderers take) from whatever MongoDB returned; cheap
+    for the common case, a naive datetime decoded with ``tz_aware=False``."""
+    if value.__class__ is datetime:
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return as_utc(value).replace(tzinfo=None) if isinstance(value, datetime) else None
+
+
 def number(value: Any) -> float | None:
     """A numeric cell, or None for missing / non-numeric values."""
     if isinstance(value, bool) or not isinstance(value, int | float):

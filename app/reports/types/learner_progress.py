@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -33,6 +33,7 @@ from app.reports.types.base import (
     fmt_number,
     fmt_rate,
     lookup_one,
+    naive_utc,
     number,
     range_match,
     rate,
@@ -40,7 +41,6 @@ from app.reports.types.base import (
     round1,
     scope_match,
     stream,
-    utc,
 )
 from app.security import DataScope, Role
 
@@ -187,28 +187,34 @@ class LearnerProgress(ReportDefinition):
     def fetch(
         self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
     ) -> AsyncIterator[list[Row]]:
-        now = resolved_now(resolved)
+        # Datetimes stay naive UTC as decoded (the renderers' contract): no per-value tzinfo.
+        now = resolved_now(resolved).astimezone(UTC).replace(tzinfo=None)
+        closed = CLOSED_STATUSES
 
         def to_row(doc: dict[str, Any]) -> Row:
-            due_at = utc(doc.get("due_at"))
-            status = doc.get("status")
-            overdue = due_at is not None and due_at < now and status not in CLOSED_STATUSES
-            minutes = doc.get("time_spent_minutes")
+            get = doc.get
+            due_at = naive_utc(get("due_at"))
+            status = get("status")
+            progress, score, minutes = (
+                get("progress_percent"),
+                get("score"),
+                get("time_spent_minutes"),
+            )
             return (
-                doc.get("learnerName"),
-                doc.get("learnerEmail"),
-                doc.get("departmentName"),
-                doc.get("courseCode"),
-                doc.get("courseTitle"),
+                get("learnerName"),
+                get("learnerEmail"),
+                get("departmentName"),
+                get("courseCode"),
+                get("courseTitle"),
                 status,
-                number(doc.get("progress_percent")),
-                number(doc.get("score")),
-                utc(doc.get("enrolled_at")),
+                progress if progress.__class__ is float else number(progress),
+                score if score.__class__ is float else number(score),
+                naive_utc(get("enrolled_at")),
                 due_at,
-                utc(doc.get("completed_at")),
+                naive_utc(get("completed_at")),
                 int(minutes) if isinstance(minutes, int | float) else None,
-                utc(doc.get("last_activity_at")),
-                overdue,
+                naive_utc(get("last_activity_at")),
+                due_at is not None and due_at < now and status not in closed,
             )
 
         return stream(
