@@ -83,7 +83,7 @@ class Settings(BaseSettings):
 
     report_retention_days: int = Field(default=7, ge=1)
     pdf_max_rows: int = Field(default=5000, ge=1)
-    pdf_chunk_rows: int = Field(default=1000, ge=50)
+    pdf_chunk_rows: int = Field(default=500, ge=50)
     xlsx_max_rows: int = Field(default=5_000_000, ge=1)
     csv_max_rows: int = Field(default=10_000_000, ge=1)
     max_date_range_days: int = Field(default=3660, ge=1)

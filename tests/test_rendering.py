@@ -25,6 +25,7 @@ from app.reports.rendering import (
     LocalTimes,
     RenderContext,
     RenderError,
+    StreamingPdf,
     open_writer,
     render_pdf,
 )
@@ -372,6 +373,32 @@ async def test_pdf_without_truncation_or_rows(tmp_path: Path) -> None:
     assert pages == 1
     assert "No rows match" in text and "Page 1 of 1" in text
     assert "showing the first" not in text
+
+
+async def test_a_streamed_pdf_lays_out_chunks_while_rows_arrive(tmp_path: Path) -> None:
+    rows = pdf_rows(1300)
+    context = make_context(format="pdf", total_rows=1300, row_cap=1200)
+    pdf = StreamingPdf(PDF_COLUMNS, context, chunk_rows=300, processes=2, max_rows=1200)
+    try:
+        for start in range(0, 1300, 100):
+            pdf.add(rows[start : start + 100])
+        # The layout is fixed after the first 1,000 rows; complete chunks after page one's
+        # are already with the render processes before the last rows came in.
+        await asyncio.sleep(1.5)
+        assert _render_processes(), "no chunk was rendering before the fetch ended"
+        path = tmp_path / "streamed.pdf"
+        pages = await pdf.finish(path, context)
+    finally:
+        pdf.close()
+    assert len(pdf.rows) == 1200  # the cap
+    texts = page_texts(path)
+    assert pages == len(texts)
+    assert re.search(r"showing the first 1,200 of 1,300 rows", texts[0])
+    joined = "\n".join(texts)
+    found = [int(n) for n in re.findall(r"Learner (\d{5})", joined)]
+    assert found == list(range(1200))  # every kept row once, in order, none past the cap
+    assert all(f"Page {n} of {pages}" in text for n, text in enumerate(texts, start=1))
+    assert not _render_processes()
 
 
 def test_pdf_layout_and_chunking() -> None:

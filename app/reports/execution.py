@@ -33,7 +33,7 @@ from app.observability import JOB_DURATION, JOB_ROWS, JOBS_ACTIVE, JOBS_FINISHED
 from app.reports.jobs import repository
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.rendering.base import CONTENT_TYPES, FILE_EXTENSIONS, RenderContext, open_writer
-from app.reports.rendering.pdf import render_pdf
+from app.reports.rendering.pdf import StreamingPdf
 from app.reports.types import get_report_type
 from app.runtime.resources import Resources
 from app.security import DataScope
@@ -377,27 +377,34 @@ class JobExecutor:
             progress.step, progress.percent = "fetch", 5.0
             fetch_share = 85.0 if job.format != "pdf" else 40.0
             if job.format == "pdf":
-                kept: list[tuple[Any, ...]] = []
-                async for batch in definition.fetch(resolved, scope, settings.fetch_batch_size):
-                    summarizer.add(batch)
-                    room = settings.pdf_max_rows - len(kept)
-                    if room > 0:
-                        kept.extend(batch[:room])
-                    rows.add(len(batch))
-                    progress.percent = 5.0 + fetch_share * rows.ratio()
-                context = replace(
-                    context, summary=summarizer.figures(), total_rows=progress.rows_processed
-                )
-                progress.step, progress.percent = "render", 45.0
-                await render_pdf(
-                    path,
+                # Detail chunks are laid out while later rows are still being fetched.
+                pdf = StreamingPdf(
                     columns,
-                    kept,
                     context,
                     chunk_rows=settings.pdf_chunk_rows,
                     processes=settings.render_processes,
+                    max_rows=settings.pdf_max_rows,
+                    expected_rows=rows.known_total(),
                 )
-                written = len(kept)
+                try:
+                    async for batch in definition.fetch(resolved, scope, settings.fetch_batch_size):
+                        summarizer.add(batch)
+                        if pdf.expected_rows is None:
+                            pdf.expected_rows = rows.known_total()
+                        pdf.add(batch)
+                        rows.add(len(batch))
+                        progress.percent = 5.0 + fetch_share * rows.ratio()
+                    context = replace(
+                        context, summary=summarizer.figures(), total_rows=progress.rows_processed
+                    )
+                    progress.step, progress.percent = "render", 45.0
+                    await pdf.finish(path, context)
+                except BaseException:
+                    pdf.abort()  # cancelled or failed: the render processes stop now
+                    raise
+                finally:
+                    pdf.close()
+                written = len(pdf.rows)
             else:
                 options = {"bom": job.options.csv_bom} if job.format == "csv" else {}
                 writer = await asyncio.to_thread(
@@ -469,6 +476,12 @@ class _RowTotal:
                 f"{known} rows; {self.fmt} reports are limited to {self.limit}. "
                 "Narrow the date range or filters.",
             )
+
+    def known_total(self) -> int | None:
+        """The row count if it has come back already (without waiting for it)."""
+        if self.counting.done() and not self.counting.cancelled() and not self.counting.exception():
+            return self.counting.result()
+        return None
 
     def ratio(self) -> float:
         total = self.progress.rows_total

@@ -14,7 +14,7 @@ from app.reports.rendering.base import (
     RowWriter,
     open_writer,
 )
-from app.reports.rendering.pdf import render_pdf
+from app.reports.rendering.pdf import StreamingPdf, render_pdf
 
 __all__ = [
     "CONTENT_TYPES",
@@ -25,6 +25,7 @@ __all__ = [
     "RenderContext",
     "RenderError",
     "RowWriter",
+    "StreamingPdf",
     "open_writer",
     "render_pdf",
 ]

@@ -9,7 +9,9 @@ Why it is built this way (spec §8): WeasyPrint lays out a styled table at ~50-8
 
 - the detail rows are rendered in chunks of ``chunk_rows`` rows, each chunk a separate document
   rendered in a worker process (``ProcessPoolExecutor``, "spawn" context, ``processes`` workers),
-  which bounds the memory of each process and uses several cores;
+  which bounds the memory of each process and uses several cores; with ``StreamingPdf`` every
+  complete chunk after the first goes to the processes while later rows are still being
+  fetched, so laying out overlaps the database work (page one, which shows the summary, last);
 - the chunk files are joined with pypdf, and "Page X of Y" is stamped afterwards: a second, tiny
   WeasyPrint document of N blank pages with the same page box and only the page-number margin
   box is rendered and overlaid page by page (same font and position as the rest of the footer);
@@ -45,6 +47,7 @@ from typing import Any
 from app.reports.rendering.base import Column, ColumnType, RenderContext, RenderError
 
 CELL_MAX_CHARS = 500
+_LAYOUT_SAMPLE = 1000  # rows that column widths are estimated from
 LANDSCAPE_MIN_COLUMNS = 7  # wider tables are printed on landscape A4
 _TEMPLATES = Path(__file__).parent / "templates"
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -69,68 +72,137 @@ async def render_pdf(
     ``chunk_rows`` is the most rows one render process lays out at a time; ``processes`` how
     many render processes run at once.
     """
-    if chunk_rows < 1 or processes < 1:
-        raise ValueError("chunk_rows and processes must be at least 1")
-    columns = list(columns)
-    if not columns:
-        raise ValueError("a report needs at least one column")
-    layout = plan_layout(columns, rows, context)
-    size = balanced_chunk_size(len(rows), chunk_rows, processes)
-    chunks = [rows[i : i + size] for i in range(0, len(rows), size)] or [[]]
-    work_dir = Path(tempfile.mkdtemp(prefix="pdf-render-"))
-    chunk_paths = [str(work_dir / f"chunk-{i:05d}.pdf") for i in range(len(chunks))]
-    offsets = [i * size for i in range(len(chunks))]
-
-    part = path.with_name(f".{path.name}.part")
-    executor = ProcessPoolExecutor(
-        max_workers=min(processes, len(chunks)),
-        mp_context=multiprocessing.get_context("spawn"),
+    pdf = StreamingPdf(
+        columns, context, chunk_rows=chunk_rows, processes=processes, max_rows=len(rows)
     )
-    waiting: list[asyncio.Future[Any]] = []
     try:
-        waiting = [
-            _watch(
-                executor.submit(
-                    _render_chunk,
-                    _Chunk(
-                        columns,
-                        chunk,
-                        context,
-                        layout,
-                        i == 0,
-                        offsets[i],
-                        len(rows),
-                        chunk_paths[i],
-                    ),
-                )
-            )
-            for i, chunk in enumerate(chunks)
-        ]
-        await asyncio.gather(*waiting)
-        waiting = [
-            _watch(
-                executor.submit(
-                    _merge_and_stamp, chunk_paths, str(part), str(path), context, layout
-                )
-            )
-        ]
-        pages: int = await waiting[0]
-        await asyncio.to_thread(executor.shutdown, wait=True)  # idle workers exit at once
-        return pages
-    except BaseException as exc:
-        # Cancelled or failed: stop the render processes now rather than after their chunk.
-        for future in waiting:
-            future.cancel()
-        _kill_workers(executor)
-        part.unlink(missing_ok=True)
-        if isinstance(exc, BrokenProcessPool):
-            raise RenderError(
-                "a PDF render process died (out of memory?); the PDF was not produced"
-            ) from exc
-        raise
+        pdf.add(rows)
+        return await pdf.finish(path, context)
     finally:
-        executor.shutdown(wait=False)
-        shutil.rmtree(work_dir, ignore_errors=True)
+        pdf.close()
+
+
+class StreamingPdf:
+    """A PDF whose detail chunks are laid out while its rows are still arriving.
+
+    ``add`` keeps up to ``max_rows`` rows and hands every complete chunk but the first to the
+    render processes at once, so rendering overlaps the database fetch; ``finish`` renders the
+    rest and the first chunk (page one shows the summary, known only at the end), joins the
+    chunks and stamps the page numbers. Column widths come from the first 1,000 rows (or all of
+    them if fewer), exactly as if the whole list had been known up front. ``close`` (always
+    call it; ``abort`` on failure) stops the render processes.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        context: RenderContext,
+        *,
+        chunk_rows: int,
+        processes: int,
+        max_rows: int,
+        expected_rows: int | None = None,
+    ) -> None:
+        if chunk_rows < 1 or processes < 1:
+            raise ValueError("chunk_rows and processes must be at least 1")
+        self.columns = list(columns)
+        if not self.columns:
+            raise ValueError("a report needs at least one column")
+        self.context = context
+        self.chunk_rows = chunk_rows
+        self.processes = processes
+        self.max_rows = max_rows
+        self.expected_rows = expected_rows
+        self.rows: list[tuple[Any, ...]] = []
+        self._layout: Layout | None = None
+        self._size = 0
+        self._submitted = 1  # chunks [1, _submitted) are with the render processes
+        self._work_dir = Path(tempfile.mkdtemp(prefix="pdf-render-"))
+        self._executor = ProcessPoolExecutor(
+            max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+        )
+        self._waiting: list[asyncio.Future[Any]] = []
+
+    def _chunk_path(self, index: int) -> str:
+        return str(self._work_dir / f"chunk-{index:05d}.pdf")
+
+    def _plan(self) -> None:
+        rows = len(self.rows)
+        expected = min(self.max_rows, max(rows, self.expected_rows or self.max_rows))
+        self._layout = plan_layout(self.columns, self.rows, self.context)
+        self._size = balanced_chunk_size(expected, self.chunk_rows, self.processes)
+
+    def _submit(self, index: int, *, first: bool, context: RenderContext) -> None:
+        assert self._layout is not None
+        size = self._size
+        chunk = _Chunk(
+            self.columns,
+            self.rows[index * size : (index + 1) * size],
+            context,
+            self._layout,
+            first,
+            index * size,
+            len(self.rows),
+            self._chunk_path(index),
+        )
+        self._waiting.append(_watch(self._executor.submit(_render_chunk, chunk)))
+
+    def add(self, batch: Sequence[tuple[Any, ...]]) -> None:
+        room = self.max_rows - len(self.rows)
+        if room <= 0:
+            return
+        self.rows.extend(batch[:room])
+        if self._layout is None:
+            if len(self.rows) < min(_LAYOUT_SAMPLE, self.max_rows):
+                return
+            self._plan()
+        # Complete chunks after the first go now (``shown_rows`` only matters on page one).
+        while (self._submitted + 1) * self._size <= len(self.rows):
+            self._submit(self._submitted, first=False, context=self.context)
+            self._submitted += 1
+
+    async def finish(self, path: Path, context: RenderContext) -> int:
+        """Renders what is left with the final ``context`` (summary, total rows), writes
+        ``path`` and returns the page count."""
+        part = path.with_name(f".{path.name}.part")
+        try:
+            if self._layout is None:
+                self._plan()
+            chunks = max(1, math.ceil(len(self.rows) / self._size))
+            for index in range(self._submitted, chunks):
+                self._submit(index, first=False, context=context)
+            self._submit(0, first=True, context=context)
+            await asyncio.gather(*self._waiting)
+            paths = [self._chunk_path(i) for i in range(chunks)]
+            assert self._layout is not None
+            self._waiting = [
+                _watch(
+                    self._executor.submit(
+                        _merge_and_stamp, paths, str(part), str(path), context, self._layout
+                    )
+                )
+            ]
+            pages: int = await self._waiting[0]
+            await asyncio.to_thread(self._executor.shutdown, wait=True)  # idle workers exit
+            return pages
+        except BaseException as exc:
+            self.abort()
+            part.unlink(missing_ok=True)
+            if isinstance(exc, BrokenProcessPool):
+                raise RenderError(
+                    "a PDF render process died (out of memory?); the PDF was not produced"
+                ) from exc
+            raise
+
+    def abort(self) -> None:
+        """Stops the render processes now rather than after their chunk (failed, cancelled)."""
+        for future in self._waiting:
+            future.cancel()
+        _kill_workers(self._executor)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+        shutil.rmtree(self._work_dir, ignore_errors=True)
 
 
 def _watch(work: Future[Any]) -> asyncio.Future[Any]:
@@ -218,7 +290,7 @@ def plan_layout(
     columns share what is left and wrap. Widths are estimated in em from per-glyph advances.
     """
     tz = context.tz
-    sample = rows[:1000]
+    sample = rows[:_LAYOUT_SAMPLE]
     natural: list[float] = []  # em each column would like
     minimum: list[float] = []  # em below which it should not go
     for c, column in enumerate(columns):
