@@ -113,6 +113,7 @@ class JobExecutor:
         self.settings = resources.settings
         self.worker_id = worker_id
         self.shutdown = shutdown
+        self.claimed: ReportJob | None = None  # the job as claimed by the last `run`
 
     async def run(self, job_id: str) -> JobStatus | None:
         """Runs the job if it can be claimed; returns its final status (None if not ours)."""
@@ -121,6 +122,7 @@ class JobExecutor:
         job = await repository.claim(
             oid, token=token, owner=self.worker_id, lease_seconds=self.settings.job_lease_seconds
         )
+        self.claimed = job
         if job is None:
             log.info("job_not_claimable", job_id=job_id)
             return None
@@ -133,7 +135,7 @@ class JobExecutor:
             )
             return JobStatus.FAILED
         run = Run(job=job, token=token)
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         JOBS_ACTIVE.inc()
         body = asyncio.create_task(self._execute(run))
         beat = asyncio.create_task(self._heartbeat(run, body))
@@ -147,7 +149,15 @@ class JobExecutor:
         if status is not None:
             JOBS_FINISHED.labels(status.value, job.format).inc()
             JOB_DURATION.labels(job.format).observe(time.monotonic() - started)
-        log.info("job_finished", status=status.value if status else "released", attempt=job.attempt)
+        log.info(
+            "job_finished",
+            status=status.value if status else "released",
+            attempt=job.attempt,
+            seconds=round(time.monotonic() - started, 3),
+            # CPU of the whole worker process meanwhile (other jobs running at once included).
+            process_cpu_seconds=round(time.process_time() - cpu_started, 3),
+            rows=run.progress.rows_processed,
+        )
         return status
 
     async def _heartbeat(self, run: Run, body: asyncio.Task[Any]) -> None:

@@ -31,9 +31,10 @@ async def run_report_job(ctx: dict[str, Any], job_id: str) -> str | None:
     finally:
         ctx["running"].discard(job_id)
         structlog.contextvars.unbind_contextvars("job_id", "request_id")
-    if status is not None:
-        job = await ReportJob.get(job_id)
-        if job is not None and job.schedule_id is not None:
+    claimed = executor.claimed
+    if status is not None and claimed is not None and claimed.schedule_id is not None:
+        job = await ReportJob.get(job_id)  # the final state, for the schedule's run history
+        if job is not None:
             await _record_schedule_outcome(job)
     return status.value if status else None
 

@@ -291,14 +291,9 @@ async def stream(
         pipeline, batchSize=batch_size, allowDiskUse=True, **options
     )
     try:
-        batch: list[Row] = []
-        async for doc in cursor:
-            batch.append(to_row(doc))
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        # A batch at a time: `async for` over the cursor costs a coroutine chain per document.
+        while docs := await cursor.to_list(batch_size):
+            yield [to_row(doc) for doc in docs]
     finally:
         await cursor.close()
 
