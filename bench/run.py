@@ -524,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def phase(name: str, fn: Callable[[], None]) -> None:
         t0 = time.perf_counter()
+        if name != "seed" and (left := asyncio.run(seeding.settle_jobs())):
+            log(f"cancelled {left} jobs left queued by an earlier phase")
         log(f"{name} ...")
         fn()
         phases[name] = time.perf_counter() - t0

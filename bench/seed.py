@@ -191,6 +191,28 @@ async def seed(rows: int, events: int) -> dict[str, Any]:
         await database.close()
 
 
+async def settle_jobs() -> int:
+    """Cancels report jobs an earlier phase left queued or running (P6 creates jobs faster than
+    one worker runs them), so that no phase's worker starts by draining another's backlog."""
+    from datetime import UTC, datetime
+
+    from app.config import get_settings
+    from app.db import Database
+
+    settings = get_settings()
+    if not settings.mongodb_db.startswith("bench"):
+        raise RuntimeError(f"refusing to touch {settings.mongodb_db!r}: not a bench database")
+    database = Database(settings)
+    try:
+        result = await database.db["report_jobs"].update_many(
+            {"status": {"$in": ["queued", "running"]}},
+            {"$set": {"status": "cancelled", "finished_at": datetime.now(UTC)}},
+        )
+        return int(result.modified_count)
+    finally:
+        await database.close()
+
+
 async def drop() -> None:
     from app.config import get_settings
     from app.db import Database

@@ -146,6 +146,27 @@ def test_local_times_agree_with_zoneinfo_across_offset_changes(zone: str) -> Non
         assert times.iso(value.replace(tzinfo=UTC)) == exact.isoformat(timespec="seconds")
 
 
+def test_csv_in_utc_prints_naive_and_aware_datetimes_with_their_utc_offset(tmp_path: Path) -> None:
+    path = tmp_path / "utc.csv"
+    columns = [Column("at", "At", T.DATETIME), Column("n", "N", T.INTEGER)]
+    writer = open_writer("csv", path, columns, make_context(timezone="UTC"))
+    paris = ZoneInfo("Europe/Paris")
+    writer.write_rows(
+        [
+            (datetime(2024, 3, 31, 1, 30, 59, 999_999), 1),  # naive = UTC, seconds truncated
+            (datetime(2024, 3, 31, 3, 30, tzinfo=paris), 2),  # aware elsewhere: shown in UTC
+            (None, 3),
+        ]
+    )
+    writer.close()
+    with open(path, encoding="utf-8", newline="") as fh:
+        assert list(csv.reader(fh))[1:] == [
+            ["2024-03-31T01:30:59+00:00", "1"],
+            ["2024-03-31T01:30:00+00:00", "2"],
+            ["", "3"],
+        ]
+
+
 def test_csv_bom_option(tmp_path: Path) -> None:
     path = write_csv(tmp_path, ROWS, bom=True)
     assert path.read_bytes().startswith(b"\xef\xbb\xbfLearner,")

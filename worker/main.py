@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -54,6 +55,15 @@ async def _heartbeat(ctx: dict[str, Any], settings: Settings) -> None:
         await asyncio.sleep(settings.worker_heartbeat_seconds)
 
 
+def tune_gc() -> None:
+    """Report rows are plain tuples and dicts, freed by reference counting; with the default
+    thresholds the cyclic collector still runs every 700 allocations and walks the worker's
+    long-lived objects (imported modules, models) again and again: ~2 µs per CSV row. Startup
+    objects are frozen out of its way and young collections happen 20x less often."""
+    gc.freeze()
+    gc.set_threshold(14_000, 20, 20)
+
+
 async def run_worker(
     settings: Settings,
     *,
@@ -67,6 +77,8 @@ async def run_worker(
 
     owned = resources is None
     resources = resources or await Resources.open(settings)
+    if owned:  # a process of its own (not sharing a test's or an app's interpreter)
+        tune_gc()
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     shutdown = asyncio.Event()
     ctx: dict[str, Any] = {

@@ -83,6 +83,13 @@ def _column_converter(kind: ColumnType, times: LocalTimes) -> ColumnConverter:
             ("true" if v else "false") if v.__class__ is bool else other(v) for v in col
         ]
     if kind is ColumnType.DATETIME:
+        if times.is_utc:  # naive values are UTC already: print them with the offset
+            return lambda col: [
+                v.isoformat(timespec="seconds") + "+00:00"
+                if v.__class__ is datetime and v.tzinfo is None
+                else other(v)
+                for v in col
+            ]
         iso = times.iso
         return lambda col: [iso(v) if v.__class__ is datetime else other(v) for v in col]
     return lambda col: [other(v) for v in col]
