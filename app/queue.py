@@ -76,7 +76,10 @@ class Queue:
             _defer_by=timedelta(seconds=defer_seconds) if defer_seconds > 0 else None,
         )
         if defer_seconds <= 0:
-            await self.pool.publish(wake_channel(self.settings.queue_name), job_id)
+            try:
+                await self.pool.publish(wake_channel(self.settings.queue_name), job_id)
+            except Exception as exc:  # the message is queued: a worker's poll finds it
+                log.info("queue wake-up not published: %s", str(exc)[:200])
 
     async def is_pending(self, job_id: str, dispatch_no: int) -> bool:
         """True while that dispatch's message is still queued or being run."""
@@ -149,26 +152,41 @@ class _WakeableWorker(Worker):
                     if await self.pool.zcard(self.queue_name) == 0:
                         await asyncio.gather(*self.tasks.values())
                         return
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives together with a wake-up, and the runner would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_delay_s)
+                    async with asyncio.timeout(self.poll_delay_s):
+                        await self._wake.wait()
         finally:
             if listener is not None:
                 listener.cancel()
                 with contextlib.suppress(BaseException):
                     await listener
 
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        super()._release_sem_dec_counter_on_complete()
+        self._wake.set()  # a slot is free: look for queued jobs now, not at the next poll
+
     async def _listen(self) -> None:
+        """Sets `_wake` on every message; resubscribes with back-off when the connection
+        drops (meanwhile the loop still polls every `poll_delay`)."""
         assert self.wake_channel is not None
-        pubsub = self.pool.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.wake_channel)
-            async for _message in pubsub.listen():
-                self._wake.set()
-        except Exception as exc:  # polling goes on without wake-ups
-            log.warning("queue wake-up subscription ended: %s", str(exc)[:200])
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+        delay = 0.5
+        while True:
+            pubsub = self.pool.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.wake_channel)
+                delay = 0.5
+                async for _message in pubsub.listen():
+                    self._wake.set()
+            except Exception as exc:
+                log.warning("queue wake-up subscription lost (retrying): %s", str(exc)[:200])
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            self._wake.set()  # whatever was published meanwhile: look once
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:

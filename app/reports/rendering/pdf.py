@@ -145,9 +145,22 @@ class StreamingPdf:
             len(self.rows),
             self._chunk_path(index),
         )
-        self._waiting.append(_watch(self._executor.submit(_render_chunk, chunk)))
+        try:
+            work = self._executor.submit(_render_chunk, chunk)
+        except BrokenProcessPool as exc:  # a render process died while the rows streamed
+            raise _died() from exc
+        self._waiting.append(_watch(work))
+
+    def _raise_early_failure(self) -> None:
+        """A chunk that failed fails the PDF now rather than after the whole fetch."""
+        for future in self._waiting:
+            if future.done() and not future.cancelled() and (error := future.exception()):
+                if isinstance(error, BrokenProcessPool):
+                    raise _died() from error
+                raise error
 
     def add(self, batch: Sequence[tuple[Any, ...]]) -> None:
+        self._raise_early_failure()
         room = self.max_rows - len(self.rows)
         if room <= 0:
             return
@@ -189,20 +202,24 @@ class StreamingPdf:
             self.abort()
             part.unlink(missing_ok=True)
             if isinstance(exc, BrokenProcessPool):
-                raise RenderError(
-                    "a PDF render process died (out of memory?); the PDF was not produced"
-                ) from exc
+                raise _died() from exc
             raise
 
     def abort(self) -> None:
         """Stops the render processes now rather than after their chunk (failed, cancelled)."""
         for future in self._waiting:
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: the failure that matters is raised elsewhere
             future.cancel()
         _kill_workers(self._executor)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)
         shutil.rmtree(self._work_dir, ignore_errors=True)
+
+
+def _died() -> RenderError:
+    return RenderError("a PDF render process died (out of memory?); the PDF was not produced")
 
 
 def _watch(work: Future[Any]) -> asyncio.Future[Any]:

@@ -282,7 +282,7 @@ async def stream(
     """Runs `pipeline` with a server cursor and yields rows in batches of `batch_size`.
 
     `naive_datetimes=True` decodes datetimes without a timezone (~30% cheaper BSON decoding);
-    only for a `to_row` that passes every datetime through `utc()`, which makes it aware UTC."""
+    only for a `to_row` that treats naive datetimes as UTC (`utc()` or `naive_utc()`)."""
     if naive_datetimes:
         collection = collection.with_options(
             codec_options=collection.codec_options.with_options(tz_aware=False, tzinfo=None)
@@ -292,8 +292,14 @@ async def stream(
     )
     try:
         # A batch at a time: `async for` over the cursor costs a coroutine chain per document.
-        while docs := await cursor.to_list(batch_size):
-            yield [to_row(doc) for doc in docs]
+        # An empty batch from a cursor that is still open (possible on sharded clusters) is
+        # not the end.
+        while True:
+            docs = await cursor.to_list(batch_size)
+            if docs:
+                yield [to_row(doc) for doc in docs]
+            elif not cursor.alive:
+                break
     finally:
         await cursor.close()
 
