@@ -42,6 +42,9 @@ def all_documents() -> list[type[Document]]:
     return documents
 
 
+_HEARTBEAT_TIMEOUT_MS = 20_000  # PyMongo's default connectTimeoutMS
+
+
 class Database:
     """Owns the client; `connect` checks the server answers before anything else starts."""
 
@@ -50,7 +53,11 @@ class Database:
         self.client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongodb_url,
             serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
-            connectTimeoutMS=settings.mongodb_timeout_ms,
+            # Also the monitor's heartbeat timeout: when a heartbeat times out the driver marks
+            # the server unknown and interrupts every operation in flight, so a server busy for
+            # a few seconds (one sorting a million rows) must not cancel a long report query.
+            # Unreachable servers still fail fast through serverSelectionTimeoutMS.
+            connectTimeoutMS=max(settings.mongodb_timeout_ms, _HEARTBEAT_TIMEOUT_MS),
             tz_aware=True,
             uuidRepresentation="standard",
         )

@@ -224,9 +224,18 @@ def create_job(client: httpx.Client, report: dict[str, Any]) -> str:
 def wait_job(
     client: httpx.Client, job_id: str, started: float, poll: float = 0.05, timeout: float = 3600
 ) -> JobRun:
+    unavailable = 0
     while True:
         resp = client.get(f"/api/v1/reports/jobs/{job_id}")
+        if resp.status_code == 503 and unavailable < 20:
+            # The database server did not answer within MONGODB_TIMEOUT_MS (a single-threaded
+            # server busy with a million-row aggregation): the API says so; ask again.
+            unavailable += 1
+            log(f"job {job_id}: status poll answered 503 ({unavailable}), retrying")
+            time.sleep(max(poll, 1.0))
+            continue
         resp.raise_for_status()
+        unavailable = 0
         body = resp.json()
         if body["status"] in TERMINAL:
             return JobRun(job_id, body["status"], time.perf_counter() - started, body)
