@@ -31,6 +31,7 @@ from app.common.time import utcnow
 from app.errors import AppError
 from app.observability import JOB_DURATION, JOB_ROWS, JOBS_ACTIVE, JOBS_FINISHED
 from app.reports.jobs import repository
+from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.rendering.base import CONTENT_TYPES, FILE_EXTENSIONS, RenderContext, open_writer
 from app.reports.rendering.pdf import StreamingPdf
@@ -229,8 +230,6 @@ class JobExecutor:
                 inc={"attempt": -1},
             )
             if released:
-                from app.reports.jobs.service import dispatch
-
                 await dispatch(self.resources, run.job)
 
     async def _failed(self, run: Run, exc: Exception) -> JobStatus | None:
@@ -283,8 +282,6 @@ class JobExecutor:
             },
         )
         if ok:
-            from app.reports.jobs.service import dispatch
-
             await dispatch(self.resources, job, defer_seconds=delay)
         return JobStatus.QUEUED if ok else None
 

@@ -14,8 +14,8 @@ from app.config import Settings
 from app.queue import CronTask
 from app.reports.execution import JobExecutor, storage_prefix
 from app.reports.jobs import repository
+from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import ReportJob
-from app.reports.jobs.service import dispatch
 from app.runtime.resources import Resources
 
 log = structlog.get_logger(__name__)

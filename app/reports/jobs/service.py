@@ -25,6 +25,7 @@ from app.errors import (
     ValidationFailed,
 )
 from app.reports.jobs import repository
+from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import (
     RETRYABLE_STATUSES,
     FileOptions,
@@ -235,19 +236,6 @@ async def _replay(user_id: str, key: str, request_hash: str) -> ReportJob | None
         )
     await record.delete()  # its job was never stored: the key is free again
     return None
-
-
-async def dispatch(resources: Resources, job: ReportJob, *, defer_seconds: float = 0) -> bool:
-    """Rings the doorbell. Failure is not fatal: the job is in MongoDB and the reaper rings
-    again."""
-    assert job.id is not None
-    try:
-        number = await repository.mark_dispatched(job.id)
-        await resources.queue.dispatch_report_job(str(job.id), number, defer_seconds=defer_seconds)
-    except Exception as exc:
-        log.warning("job_dispatch_failed", job_id=str(job.id), error=str(exc)[:200])
-        return False
-    return True
 
 
 def _visible(job: ReportJob, principal: Principal) -> bool:
