@@ -465,7 +465,7 @@ async def test_a_second_request_while_the_first_with_the_same_key_is_storing_is_
     from beanie import PydanticObjectId
 
     from app.reports.jobs.models import IdempotencyRecord
-    from app.reports.jobs.service import _request_hash
+    from app.reports.requests import request_hash
 
     sub = "65f0000000000000000000dd"
     body = {"reportType": "learner-progress", "format": "csv", "parameters": {"dateRange": RANGE}}
@@ -473,7 +473,7 @@ async def test_a_second_request_while_the_first_with_the_same_key_is_storing_is_
     await IdempotencyRecord(
         user_id=sub,
         key="k-pending",
-        request_hash=_request_hash(
+        request_hash=request_hash(
             "learner-progress", "csv", body["parameters"], ["None", {"csv_bom": False}]
         ),
         job_id=PydanticObjectId(),

@@ -8,6 +8,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from beanie import PydanticObjectId
+
 from app.common.time import utcnow
 from app.platform.models import Department, User
 from app.reports.jobs.models import JobError, JobStatus, ReportJob, Requester
@@ -18,8 +20,8 @@ from app.reports.schedules.models import (
     ScheduleStatus,
 )
 from app.reports.schedules.recurrence import Frequency
+from app.reports.schedules.runner import record_job_outcome
 from app.reports.schedules.scheduler import run_due_schedules
-from app.reports.schedules.service import record_job_outcome
 from app.runtime.resources import Resources
 from tests import factories
 
@@ -285,8 +287,6 @@ async def test_owner_out_of_scope_at_run_time_pauses_the_schedule(resources: Res
 
 
 def finished(schedule: ReportSchedule, status: JobStatus, n: int) -> ReportJob:
-    from beanie import PydanticObjectId
-
     return ReportJob(
         id=PydanticObjectId(),
         report_type="learner-progress",
@@ -306,19 +306,21 @@ async def test_consecutive_failures_pause_after_the_limit(resources: Resources) 
     user = await owner()
     schedule = await schedule_for(user, utcnow() + timedelta(days=1))
 
-    await record_job_outcome(finished(schedule, JobStatus.FAILED, 1))
-    await record_job_outcome(finished(schedule, JobStatus.COMPLETED, 2))
+    await record_job_outcome(resources.settings, finished(schedule, JobStatus.FAILED, 1))
+    await record_job_outcome(resources.settings, finished(schedule, JobStatus.COMPLETED, 2))
     assert (await reload(schedule)).consecutive_failures == 0
 
     failed = [finished(schedule, JobStatus.FAILED, n) for n in range(3, 3 + limit)]
     for job in failed[:-1]:
-        await record_job_outcome(job)
-        await record_job_outcome(job)  # reported twice: counted once
+        await record_job_outcome(resources.settings, job)
+        await record_job_outcome(resources.settings, job)  # reported twice: counted once
     fresh = await reload(schedule)
     assert fresh.consecutive_failures == limit - 1 and fresh.status == ScheduleStatus.ACTIVE
 
-    await record_job_outcome(finished(schedule, JobStatus.CANCELLED, 20))  # not a failure
-    await record_job_outcome(failed[-1])
+    await record_job_outcome(
+        resources.settings, finished(schedule, JobStatus.CANCELLED, 20)
+    )  # not a failure
+    await record_job_outcome(resources.settings, failed[-1])
     fresh = await reload(schedule)
     assert fresh.status == ScheduleStatus.PAUSED
     assert fresh.consecutive_failures == limit
@@ -327,10 +329,24 @@ async def test_consecutive_failures_pause_after_the_limit(resources: Resources) 
 
 
 async def test_outcome_of_a_job_without_schedule_is_ignored(resources: Resources) -> None:
+    """A failed job that belongs to no schedule counts against none: not even reported as
+    often as the failure limit does it touch a schedule."""
+    user = await owner()
+    schedule = await schedule_for(user, utcnow() + timedelta(days=1))
+    before = await reload(schedule)
     job = ReportJob(
+        id=PydanticObjectId(),
         report_type="learner-progress",
         format="csv",
-        requested_by=Requester(user_id="x", name="x"),
+        requested_by=schedule.owner,
         status=JobStatus.FAILED,
+        error=JobError(code="storage-failed", message="disk full"),
     )
-    await record_job_outcome(job)
+    for _ in range(resources.settings.schedule_max_consecutive_failures + 1):
+        await record_job_outcome(resources.settings, job)
+    after = await reload(schedule)
+    assert after.status == ScheduleStatus.ACTIVE
+    assert after.consecutive_failures == 0
+    assert after.last_outcome_job_id is None
+    assert after.paused_reason is None
+    assert after.updated_at == before.updated_at

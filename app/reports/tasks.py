@@ -16,6 +16,8 @@ from app.reports.execution import JobExecutor, storage_prefix
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import ReportJob
+from app.reports.schedules.runner import record_job_outcome
+from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 
 log = structlog.get_logger(__name__)
@@ -35,17 +37,13 @@ async def run_report_job(ctx: dict[str, Any], job_id: str) -> str | None:
     if status is not None and claimed is not None and claimed.schedule_id is not None:
         job = await ReportJob.get(job_id)  # the final state, for the schedule's run history
         if job is not None:
-            await _record_schedule_outcome(job)
+            await _record_schedule_outcome(resources, job)
     return status.value if status else None
 
 
-async def _record_schedule_outcome(job: ReportJob) -> None:
+async def _record_schedule_outcome(resources: Resources, job: ReportJob) -> None:
     try:
-        from app.reports.schedules.service import record_job_outcome
-    except ImportError:  # pragma: no cover - schedules not installed
-        return
-    try:
-        await record_job_outcome(job)
+        await record_job_outcome(resources.settings, job)
     except Exception as exc:
         log.warning("schedule_outcome_failed", job_id=str(job.id), error=str(exc)[:200])
 
@@ -99,10 +97,6 @@ async def expire_files(ctx: dict[str, Any]) -> int:
 
 async def scheduler_tick(ctx: dict[str, Any]) -> int:
     """Turns due schedules into jobs (exactly one per schedule and scheduled time)."""
-    try:
-        from app.reports.schedules.scheduler import run_due_schedules
-    except ImportError:  # pragma: no cover - schedules not installed
-        return 0
     created: int = await run_due_schedules(ctx["resources"])
     return created
 

@@ -6,22 +6,23 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
+from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep
 from app.errors import Gone, problem_responses
 from app.reports.jobs import service
 from app.reports.jobs.models import FileOptions, JobStatus
+from app.reports.jobs.responses import JOBS_PREFIX, REPLAYED, accepted
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
+from app.reports.requests import ReportRequest, submit
+from app.reports.templates import service as templates
+from app.reports.templates.schemas import TemplateRun
 from app.security import CurrentPrincipal
 
-router = APIRouter(prefix="/api/v1/reports/jobs", tags=["report-jobs"])
-
-
-def _location(job_id: object) -> str:
-    return f"/api/v1/reports/jobs/{job_id}"
+router = APIRouter(prefix=JOBS_PREFIX, tags=["report-jobs"])
 
 
 @router.post(
@@ -30,35 +31,18 @@ def _location(job_id: object) -> str:
     summary="Run a report",
     status_code=202,
     response_model=JobOut,
-    responses={
-        200: {
-            "model": JobOut,
-            "description": "Replay of an earlier request with the same Idempotency-Key",
-        },
-        **problem_responses(401, 403, 404, 409, 413, 422, 429, 503),
-    },
+    responses={**REPLAYED, **problem_responses(401, 403, 404, 409, 413, 422, 429, 503)},
 )
 async def create_job(
     body: JobCreate,
-    request: Request,
     response: Response,
     resources: ResourcesDep,
     principal: CurrentPrincipal,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Same key and body within 24 h returns the same job; another body is a 409",
-        ),
-    ] = None,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
-    request_id = getattr(request.state, "request_id", None)
     if body.template_id:
-        from app.reports.templates.schemas import TemplateRun
-        from app.reports.templates.service import run_template
-
-        job = await run_template(
+        submission = await templates.run_template(
             resources,
             principal,
             body.template_id,
@@ -66,24 +50,21 @@ async def create_job(
             idempotency_key=idempotency_key,
             request_id=request_id,
         )
-        response.headers["Location"] = _location(job.id)
-        return JobOut.from_document(job)
+        return accepted(response, submission)
     assert body.report_type and body.format  # checked by JobCreate
-    created = await service.create_job_ex(
+    submission = await submit(
         resources,
         principal,
-        report_type=body.report_type,
-        format=body.format,
-        parameters=body.parameters or {},
-        idempotency_key=idempotency_key,
-        request_id=request_id,
-        options=FileOptions(csv_bom=body.options.csv_bom),
+        ReportRequest(
+            report_type=body.report_type,
+            format=body.format,
+            parameters=body.parameters or {},
+            options=FileOptions(csv_bom=body.options.csv_bom),
+            idempotency_key=idempotency_key,
+            request_id=request_id,
+        ),
     )
-    response.headers["Location"] = _location(created.job.id)
-    if created.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return JobOut.from_document(created.job)
+    return accepted(response, submission)
 
 
 @router.get(
@@ -150,9 +131,7 @@ async def cancel_job(job_id: str, principal: CurrentPrincipal) -> JobOut:
 async def retry_job(
     job_id: str, response: Response, resources: ResourcesDep, principal: CurrentPrincipal
 ) -> JobOut:
-    job = await service.retry_job(resources, principal, job_id)
-    response.headers["Location"] = _location(job.id)
-    return JobOut.from_document(job)
+    return accepted(response, await service.retry_job(resources, principal, job_id))
 
 
 @router.get(

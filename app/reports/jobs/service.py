@@ -1,241 +1,20 @@
-"""The rules of report jobs: who may run what, idempotency, quotas, cancel, retry, download."""
+"""The rules of report jobs: who sees them, cancel, retry, download. Creating one is the road in
+`app/reports/requests.py`."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypedDict, Unpack
+from typing import Any
 
-import structlog
-from beanie import PydanticObjectId
-from bson import ObjectId
-from bson.errors import InvalidId
-from pymongo.errors import DuplicateKeyError
-
-from app.common.schemas import decode_cursor, encode_cursor
-from app.common.time import as_utc, utcnow
-from app.errors import (
-    Conflict,
-    Forbidden,
-    Gone,
-    NotFound,
-    TooManyRequests,
-    ValidationFailed,
-)
+from app.common.ids import parse_id
+from app.common.pagination import after, decode_position, next_page
+from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.reports.jobs import repository
-from app.reports.jobs.dispatch import dispatch
-from app.reports.jobs.models import (
-    RETRYABLE_STATUSES,
-    FileOptions,
-    IdempotencyRecord,
-    JobStatus,
-    ReportJob,
-    Requester,
-)
+from app.reports.jobs.models import RETRYABLE_STATUSES, JobStatus, ReportJob
 from app.reports.jobs.schemas import JobFilters
+from app.reports.requests import ReportRequest, Submission, submit
 from app.runtime.resources import Resources
 from app.security import DataScope, Principal, resolve_scope
-
-log = structlog.get_logger(__name__)
-IDEMPOTENCY_PENDING = timedelta(seconds=60)
-
-
-def parse_id(value: str, what: str = "job") -> PydanticObjectId:
-    if not ObjectId.is_valid(value):
-        raise NotFound(f"No {what} with id {value!r}.")
-    return PydanticObjectId(value)
-
-
-def requester_of(principal: Principal) -> Requester:
-    return Requester(
-        user_id=principal.user_id,
-        name=principal.name,
-        email=principal.email,
-        roles=[r.value for r in principal.roles],
-        department_ids=list(principal.department_ids),
-    )
-
-
-def validate_parameters(report_type: str, fmt: str, parameters: dict[str, Any]) -> Any:
-    """Validates a report request; returns the report definition and parsed parameters."""
-    from app.reports.types import get_report_type
-
-    definition = get_report_type(report_type, field="body.reportType")
-    if fmt not in definition.formats:
-        raise ValidationFailed.one(
-            "body.format",
-            f"{fmt!r} is not available for {report_type}",
-            allowed=list(definition.formats),
-        )
-    return definition, definition.parse(parameters)
-
-
-def _request_hash(report_type: str, fmt: str, parameters: dict[str, Any], extra: Any) -> str:
-    canonical = json.dumps(
-        {"reportType": report_type, "format": fmt, "parameters": parameters, "extra": extra},
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass
-class Created:
-    job: ReportJob
-    replayed: bool = False
-
-
-class JobOrigin(TypedDict, total=False):
-    """Where a job comes from and how it is to be made, beyond type, format and parameters."""
-
-    template_id: PydanticObjectId | None
-    template_version: int | None
-    schedule_id: PydanticObjectId | None
-    scheduled_for: datetime | None
-    retry_of_job_id: PydanticObjectId | None
-    idempotency_key: str | None
-    request_id: str | None
-    enforce_quota: bool
-    options: FileOptions | None
-
-
-async def create_job(
-    resources: Resources,
-    principal: Principal,
-    *,
-    report_type: str,
-    format: str,
-    parameters: dict[str, Any],
-    **origin: Unpack[JobOrigin],
-) -> ReportJob:
-    created = await create_job_ex(
-        resources,
-        principal,
-        report_type=report_type,
-        format=format,
-        parameters=parameters,
-        **origin,
-    )
-    return created.job
-
-
-async def create_job_ex(
-    resources: Resources,
-    principal: Principal,
-    *,
-    report_type: str,
-    format: str,
-    parameters: dict[str, Any],
-    **origin: Unpack[JobOrigin],
-) -> Created:
-    """Validates, checks the caller's right and scope *now*, stores the job and rings the
-    worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
-    settings = resources.settings
-    template_id = origin.get("template_id")
-    schedule_id = origin.get("schedule_id")
-    scheduled_for = origin.get("scheduled_for")
-    idempotency_key = origin.get("idempotency_key")
-    options = origin.get("options")
-    definition, params = validate_parameters(report_type, format, parameters)
-    if not definition.allows(principal):
-        raise Forbidden(
-            f"The role {principal.role.value!r} may not run {report_type} reports.",
-            code="report-type-not-allowed",
-        )
-    scope = await resolve_scope(principal)
-    now = utcnow()
-    resolved = definition.resolve(params, scope, now)
-
-    record: IdempotencyRecord | None = None
-    if idempotency_key:
-        request_hash = _request_hash(
-            report_type, format, parameters, [str(template_id), options and options.model_dump()]
-        )
-        existing = await _replay(principal.user_id, idempotency_key, request_hash)
-        if existing:
-            return Created(existing, replayed=True)
-
-    if origin.get("enforce_quota", True):
-        active = await repository.count_active_for_user(principal.user_id)
-        if active >= settings.max_active_jobs_per_user:
-            raise TooManyRequests(
-                f"You already have {active} reports queued or running "
-                f"(limit {settings.max_active_jobs_per_user}); try again when one finishes.",
-                retry_after=30,
-                code="job-quota-exceeded",
-            )
-
-    job = ReportJob(
-        report_type=report_type,
-        format=format,
-        parameters=parameters,
-        options=options or FileOptions(),
-        resolved_parameters=resolved.parameters,
-        scope=resolved.scope.to_document(),
-        requested_by=requester_of(principal),
-        template_id=template_id,
-        template_version=origin.get("template_version"),
-        schedule_id=schedule_id,
-        scheduled_for=scheduled_for,
-        retry_of_job_id=origin.get("retry_of_job_id"),
-        request_id=origin.get("request_id"),
-        max_attempts=settings.job_max_attempts,
-    )
-    job.id = PydanticObjectId()
-    if idempotency_key:
-        record = IdempotencyRecord(
-            user_id=principal.user_id, key=idempotency_key, request_hash=request_hash, job_id=job.id
-        )
-        try:
-            await record.insert()
-        except DuplicateKeyError as exc:
-            existing = await _replay(principal.user_id, idempotency_key, request_hash)
-            if existing:
-                return Created(existing, replayed=True)
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-                code="idempotency-request-in-progress",
-                headers={"Retry-After": "1"},
-            ) from exc
-    try:
-        await job.insert()
-    except DuplicateKeyError as exc:
-        if record:
-            await record.delete()
-        if schedule_id and scheduled_for:
-            raise Conflict(
-                "A job for this schedule and time already exists.", code="schedule-slot-taken"
-            ) from exc
-        raise
-    await dispatch(resources, job)
-    log.info("job_created", job_id=str(job.id), report_type=report_type, format=format)
-    return Created(job)
-
-
-async def _replay(user_id: str, key: str, request_hash: str) -> ReportJob | None:
-    record = await IdempotencyRecord.find_one({"user_id": user_id, "key": key})
-    if record is None:
-        return None
-    if record.request_hash != request_hash:
-        raise Conflict(
-            "This Idempotency-Key was already used with a different request.",
-            code="idempotency-key-reused",
-        )
-    job = await repository.get(record.job_id)
-    if job is not None:
-        return job
-    if utcnow() - as_utc(record.created_at) < IDEMPOTENCY_PENDING:
-        # The first request with this key is still storing its job.
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed; retry shortly.",
-            code="idempotency-request-in-progress",
-            headers={"Retry-After": "1"},
-        )
-    await record.delete()  # its job was never stored: the key is free again
-    return None
 
 
 def _visible(job: ReportJob, principal: Principal) -> bool:
@@ -243,7 +22,7 @@ def _visible(job: ReportJob, principal: Principal) -> bool:
 
 
 async def get_job(principal: Principal, job_id: str) -> ReportJob:
-    job = await repository.get(parse_id(job_id))
+    job = await repository.get(parse_id(job_id, "job"))
     if job is None or not _visible(job, principal):
         raise NotFound(f"No job with id {job_id!r}.")
     return job
@@ -273,23 +52,14 @@ async def list_jobs(
         created["$lt"] = filters.created_to
     if created:
         query["created_at"] = created
-    if cursor:
-        try:
-            position = decode_cursor(cursor)
-            at = datetime.fromisoformat(position["c"])
-            last_id = PydanticObjectId(position["i"])
-        except (ValueError, KeyError, TypeError, InvalidId) as exc:
-            raise ValidationFailed.one("cursor", "not a valid cursor") from exc
-        query["$or"] = [
-            {"created_at": {"$lt": at}},
-            {"created_at": at, "_id": {"$lt": last_id}},
-        ]
-    jobs = await ReportJob.find(query).sort("-created_at", "-_id").limit(limit + 1).to_list()
-    next_cursor = None
-    if len(jobs) > limit:
-        jobs = jobs[:limit]
-        last = jobs[-1]
-        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "i": str(last.id)})
+    position = decode_position(cursor, field="cursor")
+    jobs, next_cursor = next_page(
+        await ReportJob.find(after(query, position))
+        .sort("-created_at", "-_id")
+        .limit(limit + 1)
+        .to_list(),
+        limit,
+    )
     return jobs, next_cursor
 
 
@@ -315,23 +85,29 @@ async def cancel_job(principal: Principal, job_id: str) -> ReportJob:
     return refreshed or job
 
 
-async def retry_job(resources: Resources, principal: Principal, job_id: str) -> ReportJob:
+async def retry_job(resources: Resources, principal: Principal, job_id: str) -> Submission:
+    """A new job with the original request, pointing back to the failed one. A scheduled job's
+    retry stays in its schedule's history (same scheduleId, so its outcome counts for the
+    schedule) but takes no slot: the slot belongs to the original."""
     job = await get_job(principal, job_id)
     if job.status not in RETRYABLE_STATUSES:
         raise Conflict(
             f"Only failed or cancelled jobs can be retried; this one is {job.status.value}.",
             code="job-not-retryable",
         )
-    return await create_job(
+    return await submit(
         resources,
         principal,
-        report_type=job.report_type,
-        format=job.format,
-        parameters=job.parameters,
-        template_id=job.template_id,
-        template_version=job.template_version,
-        retry_of_job_id=job.id,
-        options=job.options,
+        ReportRequest(
+            report_type=job.report_type,
+            format=job.format,
+            parameters=job.parameters,
+            options=job.options,
+            template_id=job.template_id,
+            template_version=job.template_version,
+            schedule_id=job.schedule_id,
+            retry_of_job_id=job.id,
+        ),
     )
 
 

@@ -9,12 +9,12 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
+from app.common.pagination import Position
+from app.common.pagination import after as after_position
 from app.common.time import utcnow
 from app.reports.jobs.models import ReportJob
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.security import Principal
-
-Position = tuple[datetime, PydanticObjectId]
 
 
 def visible_filter(principal: Principal) -> dict[str, Any]:
@@ -63,28 +63,11 @@ def list_filter(
     return query
 
 
-def _after(query: dict[str, Any], after: Position | None) -> dict[str, Any]:
-    if after is None:
-        return query
-    created, last_id = after
-    return {
-        "$and": [
-            query,
-            {
-                "$or": [
-                    {"created_at": {"$lt": created}},
-                    {"created_at": created, "_id": {"$lt": last_id}},
-                ]
-            },
-        ]
-    }
-
-
 async def find_page(
     query: dict[str, Any], *, limit: int, after: Position | None
 ) -> list[ReportSchedule]:
     return (
-        await ReportSchedule.find(_after(query, after))
+        await ReportSchedule.find(after_position(query, after))
         .sort("-created_at", "-_id")
         .limit(limit)
         .to_list()
@@ -102,7 +85,7 @@ async def find_runs(
     if status:
         query["status"] = status
     return (
-        await ReportJob.find(_after(query, after))
+        await ReportJob.find(after_position(query, after))
         .sort("-created_at", "-_id")
         .limit(limit)
         .to_list()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Response
 
+from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep
 from app.errors import problem_responses
 from app.reports.jobs.models import JobStatus
+from app.reports.jobs.responses import REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules import service
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
@@ -19,6 +21,7 @@ from app.reports.schedules.schemas import (
     SchedulePause,
     ScheduleUpdate,
 )
+from app.reports.schedules.timing import preview
 from app.security import CurrentPrincipal
 
 PREFIX = "/api/v1/reports/schedules"
@@ -26,7 +29,7 @@ router = APIRouter(prefix=PREFIX, tags=["report-schedules"])
 
 
 def _out(schedule: ReportSchedule) -> ScheduleOut:
-    return ScheduleOut.from_document(schedule, service.preview(schedule))
+    return ScheduleOut.from_document(schedule, preview(schedule))
 
 
 @router.post(
@@ -157,39 +160,39 @@ async def resume_schedule(schedule_id: str, principal: CurrentPrincipal) -> Sche
     "/{schedule_id}/run-now",
     name="schedules_run_now",
     summary="Run the schedule's report once, now (outside its timetable)",
+    description=(
+        "Runs as the schedule's owner. Answers 202 with the job and its Location (200 with "
+        "`Idempotent-Replayed: true` when an Idempotency-Key replays an earlier run)."
+    ),
     status_code=202,
     response_model=JobOut,
-    responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+    responses={**REPLAYED, **problem_responses(401, 403, 404, 409, 422, 429, 503)},
 )
 async def run_now(
     schedule_id: str,
-    request: Request,
     response: Response,
     resources: ResourcesDep,
     principal: CurrentPrincipal,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key", max_length=200, description="Same key within 24 h: same job"
-        ),
-    ] = None,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
-    job = await service.run_now(
+    submission = await service.run_now(
         resources,
         principal,
         schedule_id,
         idempotency_key=idempotency_key,
-        request_id=getattr(request.state, "request_id", None),
+        request_id=request_id,
     )
-    response.headers["Location"] = f"/api/v1/reports/jobs/{job.id}"
-    return JobOut.from_document(job)
+    return accepted(response, submission)
 
 
 @router.get(
     "/{schedule_id}/runs",
     name="schedules_runs",
     summary="The jobs this schedule created, newest first",
-    description="Scheduled runs carry `scheduledFor`; run-now jobs have none.",
+    description=(
+        "Scheduled runs carry `scheduledFor`; run-now jobs and retries (`retryOfJobId`) have none."
+    ),
     response_model=Page[JobOut],
     responses=problem_responses(401, 404, 422),
 )

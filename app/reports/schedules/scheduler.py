@@ -30,7 +30,6 @@ from beanie import PydanticObjectId
 
 from app.common.time import as_utc, utcnow
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
-from app.reports.jobs.service import create_job
 from app.reports.schedules import repository
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
@@ -39,13 +38,12 @@ from app.reports.schedules.models import (
     ScheduleStatus,
 )
 from app.reports.schedules.recurrence import Recurrence, latest_run_at_or_before, next_run
-from app.reports.schedules.service import (
+from app.reports.schedules.runner import (
     OwnerUnavailable,
     ScheduleBroken,
-    job_request,
-    owner_principal,
     pause_for,
     record_job_outcome,
+    run_slot,
 )
 from app.runtime.resources import Resources
 
@@ -108,7 +106,7 @@ async def _run_schedule(resources: Resources, schedule: ReportSchedule, now: dat
     created = 0
     if slot is not None:
         try:
-            job_id = await _create_slot_job(resources, schedule, slot)
+            job_id = await run_slot(resources, schedule, slot)
             created = 1
         except Conflict as exc:
             if exc.code != "schedule-slot-taken":
@@ -146,26 +144,6 @@ async def _run_schedule(resources: Resources, schedule: ReportSchedule, now: dat
             job_id=str(job_id),
         )
     return created
-
-
-async def _create_slot_job(
-    resources: Resources, schedule: ReportSchedule, slot: datetime
-) -> PydanticObjectId | None:
-    principal = await owner_principal(schedule.owner)
-    request = await job_request(schedule, principal)
-    job = await create_job(
-        resources,
-        principal,
-        report_type=request.report_type,
-        format=request.format,
-        parameters=request.parameters,
-        template_id=request.template_id,
-        template_version=request.template_version,
-        schedule_id=schedule.id,
-        scheduled_for=slot,
-        enforce_quota=False,
-    )
-    return job.id
 
 
 async def _pause(schedule: ReportSchedule, due_at: datetime, exc: AppError) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
+from app.common.pagination import Position
+from app.common.pagination import after as after_position
 from app.common.time import utcnow
 from app.reports.templates.models import ReportTemplate, Visibility
 from app.security import Principal, Role
@@ -79,23 +80,15 @@ def list_filter(
 
 
 async def find_page(
-    query: dict[str, Any], *, limit: int, after: tuple[datetime, PydanticObjectId] | None
+    query: dict[str, Any], *, limit: int, after: Position | None
 ) -> list[ReportTemplate]:
     """Newest first; `after` is the (created_at, id) of the last item of the previous page."""
-    if after is not None:
-        created, last_id = after
-        query = {
-            "$and": [
-                query,
-                {
-                    "$or": [
-                        {"created_at": {"$lt": created}},
-                        {"created_at": created, "_id": {"$lt": last_id}},
-                    ]
-                },
-            ]
-        }
-    return await ReportTemplate.find(query).sort("-created_at", "-_id").limit(limit).to_list()
+    return (
+        await ReportTemplate.find(after_position(query, after))
+        .sort("-created_at", "-_id")
+        .limit(limit)
+        .to_list()
+    )
 
 
 async def count(query: dict[str, Any]) -> int:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 
+from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep
 from app.errors import problem_responses
+from app.reports.jobs.responses import REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
+from app.reports.schedules.service import refuse_template_in_use
 from app.reports.templates import service
+from app.reports.templates.models import ReportTemplate
 from app.reports.templates.schemas import (
     TemplateCreate,
     TemplateDuplicate,
@@ -23,20 +27,9 @@ from app.security import CurrentPrincipal
 router = APIRouter(prefix="/api/v1/reports/templates", tags=["report-templates"])
 
 PREFIX = "/api/v1/reports/templates"
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Same key and body within 24 h returns the same job",
-    ),
-]
 
 
-def _out(template: object, principal: CurrentPrincipal) -> TemplateOut:
-    from app.reports.templates.models import ReportTemplate
-
-    assert isinstance(template, ReportTemplate)
+def _out(template: ReportTemplate, principal: CurrentPrincipal) -> TemplateOut:
     can_edit = service.can_edit(template, principal)
     out = TemplateOut.from_document(template, can_edit=can_edit)
     if not can_edit:
@@ -154,7 +147,7 @@ async def update_template(
     responses=problem_responses(401, 403, 404, 409),
 )
 async def delete_template(template_id: str, principal: CurrentPrincipal) -> Response:
-    await service.delete_template(principal, template_id)
+    await service.delete_template(principal, template_id, in_use=refuse_template_in_use)
     return Response(status_code=204)
 
 
@@ -184,28 +177,28 @@ async def duplicate_template(
     summary="Run a template (creates a job with your data scope)",
     description=(
         "Runs with the caller's role and data scope, never the author's. Optional overrides "
-        "for this run only. Answers 202 with the job and its Location."
+        "for this run only. Answers 202 with the job and its Location (200 with "
+        "`Idempotent-Replayed: true` when an Idempotency-Key replays an earlier run)."
     ),
     status_code=202,
     response_model=JobOut,
-    responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+    responses={**REPLAYED, **problem_responses(401, 403, 404, 409, 422, 429, 503)},
 )
 async def run_template(
     template_id: str,
-    request: Request,
     response: Response,
     resources: ResourcesDep,
     principal: CurrentPrincipal,
+    request_id: RequestId,
     idempotency_key: IdempotencyKey = None,
     body: Annotated[TemplateRun | None, Body()] = None,
 ) -> JobOut:
-    job = await service.run_template(
+    submission = await service.run_template(
         resources,
         principal,
         template_id,
         body,
         idempotency_key=idempotency_key,
-        request_id=getattr(request.state, "request_id", None),
+        request_id=request_id,
     )
-    response.headers["Location"] = f"/api/v1/reports/jobs/{job.id}"
-    return JobOut.from_document(job)
+    return accepted(response, submission)

@@ -1,29 +1,37 @@
-"""The rules of report templates: who sees, changes, shares and runs them."""
+"""The rules of report templates: who sees, changes, shares and runs them. Templates know
+jobs (through the request road) but not schedules: whoever may not lose a template (a
+schedule using it) is asked through `delete_template`'s `in_use` check."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from beanie import PydanticObjectId
-from bson import ObjectId
-from bson.errors import InvalidId
 
-from app.common.schemas import decode_cursor, encode_cursor
-from app.common.time import utcnow
+from app.common.ids import parse_id
+from app.common.pagination import decode_position, next_page
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from app.reports.jobs.models import ReportJob
-from app.reports.jobs.service import create_job, requester_of, validate_parameters
+from app.reports.requests import (
+    ReportRequest,
+    Submission,
+    check,
+    prefixed_fields,
+    requester_of,
+    submit,
+)
 from app.reports.templates import repository
 from app.reports.templates.models import ReportTemplate, Visibility
 from app.reports.templates.schemas import TemplateCreate, TemplateRun, TemplateUpdate
 from app.runtime.resources import Resources
-from app.security import Principal, resolve_scope
+from app.security import Principal
+
+# Raises (a 409 naming the users) when something still needs the template.
+InUseCheck = Callable[[Principal, ReportTemplate], Awaitable[None]]
 
 
 def parse_template_id(value: str) -> PydanticObjectId:
-    if not ObjectId.is_valid(value):
-        raise NotFound(f"No template with id {value!r}.", code="template-not-found")
-    return PydanticObjectId(value)
+    return parse_id(value, "template", code="template-not-found")
 
 
 def etag(template: ReportTemplate) -> str:
@@ -79,40 +87,8 @@ def _check_visibility(principal: Principal, visibility: str) -> None:
         )
 
 
-def _check_definition(
-    principal: Principal, report_type: str, fmt: str, parameters: dict[str, Any]
-) -> None:
-    definition, _ = _validate(report_type, fmt, parameters)
-    if principal.role not in definition.roles:
-        raise Forbidden(
-            f"The role {principal.role.value!r} may not run {report_type} reports.",
-            code="report-type-not-allowed",
-        )
-
-
-async def _check_scope(
-    principal: Principal, report_type: str, fmt: str, parameters: dict[str, Any]
-) -> None:
-    """A template may only name departments / courses inside its author's data scope (403
-    naming the others), like a job: saving it must not be a way to probe or smuggle ids."""
-    definition, params = _validate(report_type, fmt, parameters)
-    definition.resolve(params, await resolve_scope(principal), utcnow())
-
-
-def _validate(report_type: str, fmt: str, parameters: dict[str, Any]) -> Any:
-    """The jobs' validation, with fields named from the request body."""
-    try:
-        return validate_parameters(report_type, fmt, parameters)
-    except ValidationFailed as exc:
-        for error in exc.errors or []:
-            if not error.field.startswith("body."):
-                error.field = f"body.{error.field}"
-        raise
-
-
 async def create_template(principal: Principal, body: TemplateCreate) -> ReportTemplate:
-    _check_definition(principal, body.report_type, body.format, body.parameters)
-    await _check_scope(principal, body.report_type, body.format, body.parameters)
+    await check(principal, body.report_type, body.format, body.parameters)
     _check_visibility(principal, body.visibility)
     template = ReportTemplate(
         name=body.name,
@@ -145,27 +121,12 @@ async def list_templates(
         q=q,
         archived=archived,
     )
-    after = None
-    if cursor:
-        after = _decode_position(cursor)
-    items = await repository.find_page(query, limit=limit + 1, after=after)
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        last = items[-1]
-        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "i": str(last.id)})
+    position = decode_position(cursor, field="query.cursor")
+    items, next_cursor = next_page(
+        await repository.find_page(query, limit=limit + 1, after=position), limit
+    )
     total = await repository.count(query)
     return items, next_cursor, total
-
-
-def _decode_position(cursor: str) -> tuple[Any, PydanticObjectId]:
-    from datetime import datetime
-
-    try:
-        raw = decode_cursor(cursor)
-        return datetime.fromisoformat(raw["c"]), PydanticObjectId(raw["i"])
-    except (ValueError, KeyError, TypeError, InvalidId) as exc:
-        raise ValidationFailed.one("query.cursor", "not a valid cursor") from exc
 
 
 async def update_template(
@@ -192,25 +153,12 @@ async def update_template(
     if not changes:
         return template
     if {"report_type", "format", "parameters"} & changes.keys():
-        report_type = changes.get("report_type", template.report_type)
-        if "report_type" in changes:
-            _check_definition(
-                principal,
-                report_type,
-                changes.get("format", template.format),
-                changes.get("parameters", template.parameters),
-            )
-        else:
-            _validate(
-                report_type,
-                changes.get("format", template.format),
-                changes.get("parameters", template.parameters),
-            )
-        await _check_scope(
+        await check(
             principal,
-            report_type,
+            changes.get("report_type", template.report_type),
             changes.get("format", template.format),
             changes.get("parameters", template.parameters),
+            role="report_type" in changes,
         )
     if "visibility" in changes:
         owner_departments = template.owner.department_ids
@@ -239,30 +187,10 @@ def _stale(current: ReportTemplate, expected: int) -> PreconditionFailed:
     )
 
 
-async def delete_template(principal: Principal, template_id: str) -> None:
-    from app.reports.schedules import repository as schedules
-
+async def delete_template(principal: Principal, template_id: str, in_use: InUseCheck) -> None:
     template = await _get_editable(principal, template_id)
     assert template.id is not None
-    users = await schedules.live_schedules_using_template(template.id)
-    if users:
-        # Name only the schedules the caller may see; other users' are counted, not named.
-        shown = [s for s in users if principal.is_admin or s.owner.user_id == principal.user_id]
-        parts = [f"{s.name!r} ({s.id}, {s.status.value})" for s in shown]
-        hidden = len(users) - len(shown)
-        if hidden:
-            parts.append(f"{hidden} schedule{'s' if hidden > 1 else ''} of other users")
-        raise Conflict(
-            f"The template is used by schedules that are not ended: {', '.join(parts)}. "
-            "Delete them or point them elsewhere first.",
-            code="template-in-use",
-            extra={
-                "schedules": [
-                    {"id": str(s.id), "name": s.name, "status": s.status.value} for s in shown
-                ],
-                "otherUsersSchedules": hidden,
-            },
-        )
+    await in_use(principal, template)
     await repository.delete(template.id)
 
 
@@ -298,7 +226,7 @@ async def run_template(
     *,
     idempotency_key: str | None,
     request_id: str | None,
-) -> ReportJob:
+) -> Submission:
     """Runs a template as the caller: the caller's role and data scope apply, never the
     author's."""
     template = await get_visible(principal, template_id)
@@ -310,20 +238,14 @@ async def run_template(
     fmt, parameters = effective_request(
         template, body.parameters if body else None, body.format if body else None
     )
-    try:
-        return await create_job(
-            resources,
-            principal,
-            report_type=template.report_type,
-            format=fmt,
-            parameters=parameters,
-            template_id=template.id,
-            template_version=template.version,
-            idempotency_key=idempotency_key,
-            request_id=request_id,
-        )
-    except ValidationFailed as exc:
-        for error in exc.errors or []:
-            if not error.field.startswith("body."):
-                error.field = f"body.{error.field}"
-        raise
+    request = ReportRequest(
+        report_type=template.report_type,
+        format=fmt,
+        parameters=parameters,
+        template_id=template.id,
+        template_version=template.version,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+    )
+    with prefixed_fields("body."):
+        return await submit(resources, principal, request)

@@ -1,0 +1,34 @@
+"""How every endpoint that submits a report request answers: 202 with the new job and its
+Location, or 200 with `Idempotent-Replayed: true` when an Idempotency-Key replays an earlier
+job (docs/decisions.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Response
+
+from app.reports.jobs.schemas import JobOut
+from app.reports.requests import Submission
+
+JOBS_PREFIX = "/api/v1/reports/jobs"
+
+# The OpenAPI entry of the replay answer, for endpoints that take an Idempotency-Key.
+REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": JobOut,
+        "description": "Replay of an earlier request with the same Idempotency-Key",
+    }
+}
+
+
+def job_location(job_id: object) -> str:
+    return f"{JOBS_PREFIX}/{job_id}"
+
+
+def accepted(response: Response, submission: Submission) -> JobOut:
+    response.headers["Location"] = job_location(submission.job.id)
+    if submission.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return JobOut.from_document(submission.job)

@@ -1,0 +1,244 @@
+"""The one road from a report request to a job.
+
+Every way of asking for a report — `POST /jobs` with or without a template, a template's run,
+a schedule's run-now, the scheduler's slot and a retry — builds a `ReportRequest` and calls
+`submit`: validate → role → data scope → idempotency → quota → store → ring the doorbell.
+Saving a template or a schedule runs the first three steps through `check`, storing nothing,
+so a saved request fails when it is saved rather than at its first run.
+
+This module knows jobs, report types and security only; templates and schedules build
+requests and call it, never the other way round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from beanie import PydanticObjectId
+from pymongo.errors import DuplicateKeyError
+
+from app.common.time import as_utc, utcnow
+from app.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
+from app.reports.jobs import repository
+from app.reports.jobs.dispatch import dispatch
+from app.reports.jobs.models import FileOptions, IdempotencyRecord, ReportJob, Requester
+from app.reports.types import get_report_type
+from app.reports.types.base import ReportDefinition
+from app.runtime.resources import Resources
+from app.security import Principal, resolve_scope
+
+log = structlog.get_logger(__name__)
+IDEMPOTENCY_PENDING = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What is asked for, where it comes from and how it is to be made."""
+
+    report_type: str
+    format: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    options: FileOptions | None = None  # None: the defaults (and the idempotency hash says so)
+    template_id: PydanticObjectId | None = None
+    template_version: int | None = None
+    schedule_id: PydanticObjectId | None = None
+    scheduled_for: datetime | None = None  # a scheduler slot; run-now and retries have none
+    retry_of_job_id: PydanticObjectId | None = None
+    idempotency_key: str | None = None
+    request_id: str | None = None
+    enforce_quota: bool = True  # scheduled runs do not count against the caller's quota
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: ReportJob
+    replayed: bool = False  # an earlier job answered again for the same Idempotency-Key
+
+
+def requester_of(principal: Principal) -> Requester:
+    return Requester(
+        user_id=principal.user_id,
+        name=principal.name,
+        email=principal.email,
+        roles=[r.value for r in principal.roles],
+        department_ids=list(principal.department_ids),
+    )
+
+
+@contextmanager
+def prefixed_fields(prefix: str) -> Iterator[None]:
+    """Names the fields of a 422 raised inside from the request body (`parameters.x` →
+    `body.parameters.x`) for endpoints whose body holds the request."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        if prefix:
+            for error in exc.errors or []:
+                if not error.field.startswith(prefix):
+                    error.field = f"{prefix}{error.field}"
+        raise
+
+
+def validate(
+    report_type: str, fmt: str, parameters: Mapping[str, Any]
+) -> tuple[ReportDefinition, Any]:
+    """The report definition and the parsed parameters, or a 422."""
+    definition = get_report_type(report_type, field="body.reportType")
+    if fmt not in definition.formats:
+        raise ValidationFailed.one(
+            "body.format",
+            f"{fmt!r} is not available for {report_type}",
+            allowed=list(definition.formats),
+        )
+    return definition, definition.parse(parameters)
+
+
+def _check_role(principal: Principal, definition: ReportDefinition) -> None:
+    if not definition.allows(principal):
+        raise Forbidden(
+            f"The role {principal.role.value!r} may not run {definition.key} reports.",
+            code="report-type-not-allowed",
+        )
+
+
+async def check(
+    principal: Principal,
+    report_type: str,
+    fmt: str,
+    parameters: Mapping[str, Any],
+    *,
+    field_prefix: str = "body.",
+    role: bool = True,
+) -> None:
+    """The first steps of `submit` without storing anything: valid parameters (fields named
+    with `field_prefix`), a report type the role may run (unless `role` is False: a template
+    edit that keeps its report type is not re-checked for it), ids inside the data scope."""
+    with prefixed_fields(field_prefix):
+        definition, params = validate(report_type, fmt, parameters)
+    if role:
+        _check_role(principal, definition)
+    definition.resolve(params, await resolve_scope(principal), utcnow())
+
+
+def request_hash(report_type: str, fmt: str, parameters: Mapping[str, Any], extra: Any) -> str:
+    canonical = json.dumps(
+        {"reportType": report_type, "format": fmt, "parameters": parameters, "extra": extra},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _hash_of(request: ReportRequest) -> str:
+    options = request.options.model_dump() if request.options else None
+    return request_hash(
+        request.report_type,
+        request.format,
+        request.parameters,
+        [str(request.template_id), options],
+    )
+
+
+def _in_progress() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        code="idempotency-request-in-progress",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def submit(resources: Resources, principal: Principal, request: ReportRequest) -> Submission:
+    """Validates, checks the caller's right and scope *now*, stores the job and rings the
+    worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
+    settings = resources.settings
+    definition, params = validate(request.report_type, request.format, request.parameters)
+    _check_role(principal, definition)
+    resolved = definition.resolve(params, await resolve_scope(principal), utcnow())
+
+    key = request.idempotency_key
+    hashed = _hash_of(request) if key else ""
+    if key:
+        existing = await _replay(principal.user_id, key, hashed)
+        if existing:
+            return Submission(existing, replayed=True)
+
+    if request.enforce_quota:
+        active = await repository.count_active_for_user(principal.user_id)
+        if active >= settings.max_active_jobs_per_user:
+            raise TooManyRequests(
+                f"You already have {active} reports queued or running "
+                f"(limit {settings.max_active_jobs_per_user}); try again when one finishes.",
+                retry_after=30,
+                code="job-quota-exceeded",
+            )
+
+    job = ReportJob(
+        report_type=request.report_type,
+        format=request.format,
+        parameters=dict(request.parameters),
+        options=request.options or FileOptions(),
+        resolved_parameters=resolved.parameters,
+        scope=resolved.scope.to_document(),
+        requested_by=requester_of(principal),
+        template_id=request.template_id,
+        template_version=request.template_version,
+        schedule_id=request.schedule_id,
+        scheduled_for=request.scheduled_for,
+        retry_of_job_id=request.retry_of_job_id,
+        request_id=request.request_id,
+        max_attempts=settings.job_max_attempts,
+    )
+    job.id = PydanticObjectId()
+    record: IdempotencyRecord | None = None
+    if key:
+        record = IdempotencyRecord(
+            user_id=principal.user_id, key=key, request_hash=hashed, job_id=job.id
+        )
+        try:
+            await record.insert()
+        except DuplicateKeyError as exc:
+            existing = await _replay(principal.user_id, key, hashed)
+            if existing:
+                return Submission(existing, replayed=True)
+            raise _in_progress() from exc
+    try:
+        await job.insert()
+    except DuplicateKeyError as exc:
+        if record:
+            await record.delete()
+        if request.schedule_id and request.scheduled_for:
+            raise Conflict(
+                "A job for this schedule and time already exists.", code="schedule-slot-taken"
+            ) from exc
+        raise
+    await dispatch(resources, job)
+    log.info(
+        "job_created", job_id=str(job.id), report_type=request.report_type, format=request.format
+    )
+    return Submission(job)
+
+
+async def _replay(user_id: str, key: str, hashed: str) -> ReportJob | None:
+    record = await IdempotencyRecord.find_one({"user_id": user_id, "key": key})
+    if record is None:
+        return None
+    if record.request_hash != hashed:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request.",
+            code="idempotency-key-reused",
+        )
+    job = await repository.get(record.job_id)
+    if job is not None:
+        return job
+    if utcnow() - as_utc(record.created_at) < IDEMPOTENCY_PENDING:
+        raise _in_progress()  # the first request with this key is still storing its job
+    await record.delete()  # its job was never stored: the key is free again
+    return None

@@ -1,0 +1,212 @@
+"""Running a schedule: what a run asks for, as whom, run-now and the scheduler's slot job, and
+the outcome bookkeeping that pauses a schedule that keeps failing. Every run goes through the
+request road (`app.reports.requests.submit`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from beanie import PydanticObjectId
+from bson import ObjectId
+
+from app.common.time import utcnow
+from app.config import Settings
+from app.errors import Conflict, Forbidden
+from app.platform.models import User
+from app.reports.jobs.models import JobStatus, ReportJob, Requester
+from app.reports.requests import ReportRequest, Submission, check, submit
+from app.reports.schedules import repository
+from app.reports.schedules.models import ReportSchedule, ScheduleStatus
+from app.reports.templates import repository as templates
+from app.runtime.resources import Resources
+from app.security import Principal, Role, department_with_descendants
+
+log = structlog.get_logger(__name__)
+
+
+class OwnerUnavailable(Forbidden):
+    """The owner is gone or lost the right: the schedule cannot run as them any more."""
+
+    code = "schedule-owner-unavailable"
+
+
+class ScheduleBroken(Conflict):
+    """What the schedule runs no longer exists or is no longer usable."""
+
+    code = "schedule-broken"
+
+
+def _with_timezone(parameters: dict[str, Any], timezone: str) -> dict[str, Any]:
+    """Presets resolve in the schedule's timezone unless the parameters name one."""
+    return parameters if "timezone" in parameters else {**parameters, "timezone": timezone}
+
+
+async def schedule_request(
+    schedule: ReportSchedule,
+    principal: Principal,
+    *,
+    scheduled_for: datetime | None = None,
+    idempotency_key: str | None = None,
+    request_id: str | None = None,
+) -> ReportRequest:
+    """What a run of the schedule asks for, as `principal` (the owner) sees it now. A slot
+    (`scheduled_for`) is a scheduled run and does not count against the owner's quota."""
+    origin: dict[str, Any] = {
+        "schedule_id": schedule.id,
+        "scheduled_for": scheduled_for,
+        "idempotency_key": idempotency_key,
+        "request_id": request_id,
+        "enforce_quota": scheduled_for is None,
+    }
+    if schedule.template_id is None:
+        assert schedule.format is not None
+        return ReportRequest(
+            report_type=schedule.report_type,
+            format=schedule.format,
+            parameters=_with_timezone(schedule.parameters, schedule.timezone),
+            **origin,
+        )
+    template = await templates.get(schedule.template_id)
+    if template is None:
+        raise ScheduleBroken("Its template was deleted.")
+    if template.archived:
+        raise ScheduleBroken(f"Its template {template.name!r} is archived.")
+    if not templates.is_visible(template, principal):
+        raise ScheduleBroken(f"Its template {template.name!r} is no longer shared with the owner.")
+    return ReportRequest(
+        report_type=template.report_type,
+        format=schedule.format or template.format,
+        parameters=_with_timezone(
+            {**template.parameters, **schedule.parameters}, schedule.timezone
+        ),
+        template_id=template.id,
+        template_version=template.version,
+        **origin,
+    )
+
+
+async def check_runnable(schedule: ReportSchedule, principal: Principal) -> None:
+    """Fails early (at create / update) with the errors a run would meet: invalid parameters,
+    a report type the role may not run, ids outside the data scope."""
+    request = await schedule_request(schedule, principal)
+    await check(principal, request.report_type, request.format, request.parameters)
+
+
+async def owner_principal(owner: Requester) -> Principal:
+    """The owner as a caller, re-checked against the users collection now: a missing or
+    inactive user, one who no longer holds the roles they had, or (unless admin) one who has
+    left the departments the schedule was created with, cannot run schedules."""
+    user = (
+        await User.get(PydanticObjectId(owner.user_id))
+        if ObjectId.is_valid(owner.user_id)
+        else None
+    )
+    if user is None:
+        raise OwnerUnavailable(f"The owner {owner.name} ({owner.user_id}) no longer exists.")
+    if user.status != "active":
+        raise OwnerUnavailable(f"The owner {owner.name} ({owner.user_id}) is {user.status}.")
+    roles = tuple(Role(r) for r in owner.roles if r in user.roles and r in Role._value2member_map_)
+    if not roles:
+        raise OwnerUnavailable(
+            f"The owner {owner.name} no longer holds the role(s) {', '.join(owner.roles)}."
+        )
+    if Role.ADMIN not in roles and (Role.MANAGER in roles or owner.department_ids):
+        await _check_owner_department(owner, user)
+    return Principal(
+        user_id=owner.user_id,
+        name=user.name,
+        email=user.email,
+        roles=roles,
+        department_ids=tuple(owner.department_ids),
+    )
+
+
+async def _check_owner_department(owner: Requester, user: User) -> None:
+    """The departments stored with the schedule (from the owner's token at creation) hold only
+    while the owner still belongs to one of them or a sub-department: a manager moved elsewhere
+    must not keep reporting on their old department."""
+    allowed = await department_with_descendants(owner.department_ids)
+    current = str(user.department_id) if user.department_id else None
+    if current is not None and current in allowed:
+        return
+    where = f"department {current}" if current else "no department"
+    held = ", ".join(owner.department_ids) or "none"
+    raise OwnerUnavailable(
+        f"The owner {owner.name} ({owner.user_id}) is now in {where}, outside the "
+        f"department(s) the schedule runs for ({held})."
+    )
+
+
+async def runner_for(schedule: ReportSchedule, principal: Principal) -> Principal:
+    """Who a run asked for by `principal` runs as: the owner — the caller's own current rights
+    when the owner asks, the owner's re-checked rights when an admin acts on someone else's
+    schedule."""
+    if schedule.owner.user_id == principal.user_id:
+        return principal
+    return await owner_principal(schedule.owner)
+
+
+async def run_now(
+    resources: Resources,
+    principal: Principal,
+    schedule: ReportSchedule,
+    *,
+    idempotency_key: str | None,
+    request_id: str | None,
+) -> Submission:
+    """One run at once, outside the timetable (no scheduled slot), as the owner."""
+    runner = await runner_for(schedule, principal)
+    request = await schedule_request(
+        schedule, runner, idempotency_key=idempotency_key, request_id=request_id
+    )
+    return await submit(resources, runner, request)
+
+
+async def run_slot(
+    resources: Resources, schedule: ReportSchedule, slot: datetime
+) -> PydanticObjectId | None:
+    """The scheduler's job for one slot, as the owner re-checked now. A slot another worker
+    already ran is a `schedule-slot-taken` 409."""
+    principal = await owner_principal(schedule.owner)
+    request = await schedule_request(schedule, principal, scheduled_for=slot)
+    submission = await submit(resources, principal, request)
+    return submission.job.id
+
+
+async def pause_for(
+    schedule: ReportSchedule, reason: str, *, where: dict[str, Any] | None = None
+) -> bool:
+    """Pauses an active schedule by itself, saying why."""
+    assert schedule.id is not None
+    updated = await repository.set_fields(
+        schedule.id,
+        {"status": ScheduleStatus.PAUSED.value, "paused_reason": reason, "paused_at": utcnow()},
+        where={"status": ScheduleStatus.ACTIVE.value, **(where or {})},
+    )
+    if updated is not None:
+        log.warning("schedule_paused", schedule_id=str(schedule.id), reason=reason)
+    return updated is not None
+
+
+async def record_job_outcome(settings: Settings, job: ReportJob) -> None:
+    """Called by the worker after every job of a schedule finishes (retries included). Counts
+    consecutive failures (a completed run resets the count); after
+    `SCHEDULE_MAX_CONSECUTIVE_FAILURES` failures in a row the schedule pauses itself."""
+    if job.schedule_id is None or job.id is None:
+        return
+    if job.status == JobStatus.COMPLETED:
+        await repository.record_outcome(job.schedule_id, job.id, failed=False)
+        return
+    if job.status != JobStatus.FAILED:
+        return  # cancelled by someone: neither a success nor the schedule's fault
+    schedule = await repository.record_outcome(job.schedule_id, job.id, failed=True)
+    limit = settings.schedule_max_consecutive_failures
+    if schedule is None or schedule.consecutive_failures < limit:
+        return
+    error = f" The last error: {job.error.code}: {job.error.message}" if job.error else ""
+    await pause_for(
+        schedule,
+        f"Paused after {schedule.consecutive_failures} consecutive failed runs.{error}"[:1000],
+    )
