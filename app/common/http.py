@@ -12,8 +12,8 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         max_length=200,
         description=(
-            "Same key and body within 24 h returns the same job (200, `Idempotent-Replayed: "
-            "true`); the same key with another body is a 409"
+            "Same key and request within 24 h returns the same job (200, "
+            "`Idempotent-Replayed: true`); the same key with another request is a 409"
         ),
     ),
 ]
