@@ -32,37 +32,23 @@ async def _owner_headers(auth: TokenFactory) -> dict[str, str]:
     return auth("admin", sub=str(owner.id), name="Olga Owner")
 
 
-async def _template(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    response = await client.post(
-        TEMPLATES,
-        json={
-            "name": "Progress",
-            "reportType": "learner-progress",
-            "format": "csv",
-            "parameters": PARAMETERS,
-        },
-        headers=headers,
-    )
+async def _created(client: httpx.AsyncClient, url: str, body: dict[str, Any], **kw: Any) -> str:
+    response = await client.post(url, json=body, **kw)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
+
+
+async def _template(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    body = {"name": "Progress", "reportType": "learner-progress", "format": "csv"}
+    return await _created(client, TEMPLATES, {**body, "parameters": PARAMETERS}, headers=headers)
 
 
 async def _schedule(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    response = await client.post(
-        SCHEDULES,
-        json={
-            "name": "Daily progress",
-            "reportType": "learner-progress",
-            "format": "csv",
-            "parameters": PARAMETERS,
-            "frequency": "daily",
-            "timeOfDay": "09:00",
-            "timezone": "UTC",
-        },
-        headers=headers,
+    body = {"name": "Daily", "reportType": "learner-progress", "format": "csv"}
+    timing = {"frequency": "daily", "timeOfDay": "09:00", "timezone": "UTC"}
+    return await _created(
+        client, SCHEDULES, {**body, **timing, "parameters": PARAMETERS}, headers=headers
     )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 async def _post_job(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from beanie import PydanticObjectId
+from beanie import Document, PydanticObjectId
 from bson.errors import InvalidId
 
 from app.common.schemas import decode_cursor, encode_cursor
@@ -25,6 +25,7 @@ class Positioned(Protocol):
 
 
 Item = TypeVar("Item", bound=Positioned)
+Doc = TypeVar("Doc", bound=Document)
 
 
 def decode_position(cursor: str | None, *, field: str) -> Position | None:
@@ -65,3 +66,17 @@ def next_page(items: list[Item], limit: int) -> tuple[list[Item], str | None]:
     items = items[:limit]
     last = items[-1]
     return items, encode_cursor({"c": last.created_at.isoformat(), "i": str(last.id)})
+
+
+async def newest_first(
+    document: type[Doc], query: dict[str, Any], *, limit: int, position: Position | None
+) -> tuple[list[Doc], str | None]:
+    """One page of `document` matching `query`, newest first, after `position`; and the
+    cursor to the next page."""
+    items = (
+        await document.find(after(query, position))
+        .sort("-created_at", "-_id")
+        .limit(limit + 1)
+        .to_list()
+    )
+    return next_page(items, limit)

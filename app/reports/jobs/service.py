@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.common.ids import parse_id
-from app.common.pagination import after, decode_position, next_page
+from app.common.pagination import decode_position, newest_first
 from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.reports.jobs import repository
 from app.reports.jobs.models import RETRYABLE_STATUSES, JobStatus, ReportJob
@@ -53,14 +53,7 @@ async def list_jobs(
     if created:
         query["created_at"] = created
     position = decode_position(cursor, field="cursor")
-    jobs, next_cursor = next_page(
-        await ReportJob.find(after(query, position))
-        .sort("-created_at", "-_id")
-        .limit(limit + 1)
-        .to_list(),
-        limit,
-    )
-    return jobs, next_cursor
+    return await newest_first(ReportJob, query, limit=limit, position=position)
 
 
 async def cancel_job(principal: Principal, job_id: str) -> ReportJob:

@@ -9,8 +9,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from app.common.pagination import Position
-from app.common.pagination import after as after_position
+from app.common.pagination import Position, newest_first
 from app.common.time import utcnow
 from app.reports.jobs.models import ReportJob
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
@@ -65,13 +64,8 @@ def list_filter(
 
 async def find_page(
     query: dict[str, Any], *, limit: int, after: Position | None
-) -> list[ReportSchedule]:
-    return (
-        await ReportSchedule.find(after_position(query, after))
-        .sort("-created_at", "-_id")
-        .limit(limit)
-        .to_list()
-    )
+) -> tuple[list[ReportSchedule], str | None]:
+    return await newest_first(ReportSchedule, query, limit=limit, position=after)
 
 
 async def count(query: dict[str, Any]) -> int:
@@ -80,23 +74,19 @@ async def count(query: dict[str, Any]) -> int:
 
 async def find_runs(
     schedule_id: PydanticObjectId, *, status: str | None, limit: int, after: Position | None
-) -> list[ReportJob]:
+) -> tuple[list[ReportJob], str | None]:
+    return await newest_first(ReportJob, _runs(schedule_id, status), limit=limit, position=after)
+
+
+def _runs(schedule_id: PydanticObjectId, status: str | None) -> dict[str, Any]:
     query: dict[str, Any] = {"schedule_id": schedule_id}
     if status:
         query["status"] = status
-    return (
-        await ReportJob.find(after_position(query, after))
-        .sort("-created_at", "-_id")
-        .limit(limit)
-        .to_list()
-    )
+    return query
 
 
 async def count_runs(schedule_id: PydanticObjectId, status: str | None) -> int:
-    query: dict[str, Any] = {"schedule_id": schedule_id}
-    if status:
-        query["status"] = status
-    return await ReportJob.get_pymongo_collection().count_documents(query)
+    return await ReportJob.get_pymongo_collection().count_documents(_runs(schedule_id, status))
 
 
 async def job_for_slot(schedule_id: PydanticObjectId, slot: datetime) -> ReportJob | None:

@@ -10,7 +10,7 @@ from beanie import PydanticObjectId
 from bson import ObjectId
 
 from app.common.ids import parse_id
-from app.common.pagination import decode_position, next_page
+from app.common.pagination import decode_position
 from app.common.time import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.reports.jobs.models import ReportJob
@@ -122,9 +122,8 @@ async def list_schedules(
         owner=owner,
         q=q,
     )
-    position = decode_position(cursor, field="query.cursor")
-    items, next_cursor = next_page(
-        await repository.find_page(query, limit=limit + 1, after=position), limit
+    items, next_cursor = await repository.find_page(
+        query, limit=limit, after=decode_position(cursor, field="query.cursor")
     )
     return items, next_cursor, await repository.count(query)
 
@@ -252,10 +251,11 @@ async def list_runs(
     """The jobs the schedule created: its slots, run-now jobs and retries of either."""
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
-    position = decode_position(cursor, field="query.cursor")
-    jobs, next_cursor = next_page(
-        await repository.find_runs(schedule.id, status=status, limit=limit + 1, after=position),
-        limit,
+    jobs, next_cursor = await repository.find_runs(
+        schedule.id,
+        status=status,
+        limit=limit,
+        after=decode_position(cursor, field="query.cursor"),
     )
     return jobs, next_cursor, await repository.count_runs(schedule.id, status)
 

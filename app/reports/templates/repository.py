@@ -8,8 +8,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from app.common.pagination import Position
-from app.common.pagination import after as after_position
+from app.common.pagination import Position, newest_first
 from app.common.time import utcnow
 from app.reports.templates.models import ReportTemplate, Visibility
 from app.security import Principal, Role
@@ -81,14 +80,10 @@ def list_filter(
 
 async def find_page(
     query: dict[str, Any], *, limit: int, after: Position | None
-) -> list[ReportTemplate]:
-    """Newest first; `after` is the (created_at, id) of the last item of the previous page."""
-    return (
-        await ReportTemplate.find(after_position(query, after))
-        .sort("-created_at", "-_id")
-        .limit(limit)
-        .to_list()
-    )
+) -> tuple[list[ReportTemplate], str | None]:
+    """Newest first, after the (created_at, id) of the previous page's last item; and the
+    cursor to the next page."""
+    return await newest_first(ReportTemplate, query, limit=limit, position=after)
 
 
 async def count(query: dict[str, Any]) -> int:

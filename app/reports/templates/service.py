@@ -10,7 +10,7 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from app.common.ids import parse_id
-from app.common.pagination import decode_position, next_page
+from app.common.pagination import decode_position
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from app.reports.requests import (
     ReportRequest,
@@ -121,9 +121,8 @@ async def list_templates(
         q=q,
         archived=archived,
     )
-    position = decode_position(cursor, field="query.cursor")
-    items, next_cursor = next_page(
-        await repository.find_page(query, limit=limit + 1, after=position), limit
+    items, next_cursor = await repository.find_page(
+        query, limit=limit, after=decode_position(cursor, field="query.cursor")
     )
     total = await repository.count(query)
     return items, next_cursor, total
