@@ -8,8 +8,10 @@ template and schedule through the API, and a manager of Bravo owns the "foreign"
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from beanie import PydanticObjectId
 
 from app.common.time import utcnow
 from app.reports.jobs.models import ReportJob
@@ -437,9 +440,6 @@ async def test_schedule_endpoints_matrix(client: httpx.AsyncClient, world: World
 
 
 def _sub(world: World, role: str) -> str:
-    import base64
-    import json
-
     token = world.headers[role]["Authorization"].split()[1].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     return str(claims["sub"])
@@ -468,8 +468,6 @@ async def test_scheduled_runs_use_the_owners_scope(
 
 
 def _oid(value: str) -> Any:
-    from beanie import PydanticObjectId
-
     return PydanticObjectId(value)
 
 

@@ -11,10 +11,17 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
+from beanie import PydanticObjectId
 from pypdf import PdfReader
 
+from app.common.schemas import encode_cursor
 from app.common.time import utcnow
-from app.reports.jobs.models import JobStatus, ReportJob
+from app.main import create_app
+from app.reports.execution import JobExecutor
+from app.reports.jobs import repository
+from app.reports.jobs.models import IdempotencyRecord, JobStatus, ReportJob
+from app.reports.requests import request_hash
+from app.reports.tasks import expire_files, reap
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.conftest import TokenFactory
@@ -257,8 +264,6 @@ async def test_download_is_409_before_completion_and_410_after_retention(
     run_worker: Any,
     resources: Resources,
 ) -> None:
-    from app.reports.tasks import expire_files
-
     headers = auth("admin")
     job = (await _create(client, headers)).json()
     early = await _download(client, job["id"], headers)
@@ -297,8 +302,6 @@ async def test_download_rechecks_access(
 async def test_s3_download_redirects_to_a_presigned_url(
     auth: TokenFactory, org: dict[str, Any], s3_resources: Resources, run_worker: Any
 ) -> None:
-    from app.main import create_app
-
     s3 = s3_resources.settings
     application = create_app(s3, resources=s3_resources)
     transport = httpx.ASGITransport(app=application)
@@ -374,9 +377,6 @@ async def test_transient_failures_retry_then_fail_clearly(
 async def test_a_job_whose_lease_expired_is_taken_over_and_the_old_commit_refused(
     client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any], resources: Resources
 ) -> None:
-    from app.reports.execution import JobExecutor
-    from app.reports.jobs import repository
-
     headers = auth("admin")
     job = (await _create(client, headers)).json()
     oid = (await ReportJob.get(job["id"])).id  # type: ignore[union-attr]
@@ -418,8 +418,6 @@ async def test_a_cancel_asked_for_before_a_transient_failure_ends_cancelled(
 ) -> None:
     """Cancel requested while running, then the attempt fails transiently (or its worker
     dies): the job ends cancelled instead of waiting in the queue forever."""
-    from app.reports.jobs import repository
-    from app.reports.tasks import reap
 
     headers = auth("admin")
     first = (await _create(client, headers)).json()
@@ -451,8 +449,6 @@ async def test_a_cancel_asked_for_before_a_transient_failure_ends_cancelled(
 async def test_a_crafted_cursor_is_a_422_not_a_500(
     client: httpx.AsyncClient, auth: TokenFactory
 ) -> None:
-    from app.common.schemas import encode_cursor
-
     cursor = encode_cursor({"c": "2024-01-01T00:00:00", "i": "nothex"})
     for path in (JOBS, "/api/v1/reports/templates", "/api/v1/reports/schedules"):
         response = await client.get(path, params={"cursor": cursor}, headers=auth("admin"))
@@ -462,11 +458,6 @@ async def test_a_crafted_cursor_is_a_422_not_a_500(
 async def test_a_second_request_while_the_first_with_the_same_key_is_storing_is_409(
     client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any]
 ) -> None:
-    from beanie import PydanticObjectId
-
-    from app.reports.jobs.models import IdempotencyRecord
-    from app.reports.requests import request_hash
-
     sub = "65f0000000000000000000dd"
     body = {"reportType": "learner-progress", "format": "csv", "parameters": {"dateRange": RANGE}}
     # The first request has stored its key but not yet its job.

@@ -10,6 +10,7 @@ import httpx
 
 from app.common.time import utcnow
 from app.config import Settings
+from app.main import create_app
 from app.queue import Queue
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.tasks import reap
@@ -77,8 +78,6 @@ async def test_creating_a_job_while_redis_is_down_still_stores_it(
     doomed_redis: tuple[int, subprocess.Popen[bytes]],
     run_worker: Any,
 ) -> None:
-    from app.main import create_app
-
     port, proc = doomed_redis
     other = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
     queue = await Queue.connect(other)

@@ -3,6 +3,7 @@ DST, ownership, update / pause / resume, run-now and run history."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -152,8 +153,6 @@ async def test_weekly_monthly_quarterly_and_cron_are_accepted(
 
 
 def _weekday(iso: str) -> int:
-    from datetime import datetime
-
     return datetime.fromisoformat(iso).isoweekday()
 
 
@@ -297,7 +296,6 @@ async def test_run_now_and_runs_history(
     url = f"{BASE}/{schedule['id']}"
 
     # A scheduled run, made by the tick at the schedule's next slot.
-    from datetime import datetime
 
     slot = datetime.fromisoformat(schedule["nextRunAt"].replace("Z", "+00:00"))
     assert await run_due_schedules(resources, now=slot) == 1
