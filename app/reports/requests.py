@@ -29,8 +29,7 @@ from app.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import FileOptions, IdempotencyRecord, ReportJob, Requester
-from app.reports.types import get_report_type
-from app.reports.types.base import ReportDefinition
+from app.reports.types import ReportDefinition, get_report_type
 from app.runtime.resources import Resources
 from app.security import Principal, resolve_scope
 
@@ -142,7 +141,7 @@ def _hash_of(request: ReportRequest) -> str:
     return request_hash(
         request.report_type,
         request.format,
-        request.parameters,
+        dict(request.parameters),
         [str(request.template_id), options],
     )
 

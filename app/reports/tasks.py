@@ -97,8 +97,7 @@ async def expire_files(ctx: dict[str, Any]) -> int:
 
 async def scheduler_tick(ctx: dict[str, Any]) -> int:
     """Turns due schedules into jobs (exactly one per schedule and scheduled time)."""
-    created: int = await run_due_schedules(ctx["resources"])
-    return created
+    return await run_due_schedules(ctx["resources"])
 
 
 def cron_tasks(settings: Settings) -> list[CronTask]:
