@@ -15,6 +15,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.common.http import read_request_id
+
 PROBLEM_JSON = "application/problem+json"
 _BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's wording
 log = structlog.get_logger(__name__)
@@ -154,7 +156,7 @@ def problem_response(
     }
     if detail:
         body["detail"] = detail
-    request_id = getattr(request.state, "request_id", None)
+    request_id = read_request_id(request)
     if request_id:
         body["requestId"] = request_id
     if errors:
