@@ -1,6 +1,6 @@
 """The rules of report templates: who sees, changes, shares and runs them. Templates know
-jobs (through the request road) but not schedules: whoever may not lose a template (a
-schedule using it) is asked through `delete_template`'s `in_use` check."""
+jobs and the request road but not schedules: what still needs a template (a schedule using
+it) is checked by the `in_use` function `delete_template` is handed by the router."""
 
 from __future__ import annotations
 
