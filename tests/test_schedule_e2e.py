@@ -34,7 +34,8 @@ async def test_a_schedule_due_next_minute_runs_once_with_three_workers(
 
     workers = [_start_worker() for _ in range(3)]
     try:
-        slot = (utcnow() + timedelta(minutes=1)).replace(second=0, microsecond=0)
+        # At least 20 s away: the workers must be up and the schedule stored before its tick.
+        slot = (utcnow() + timedelta(seconds=80)).replace(second=0, microsecond=0)
         created = await client.post(
             SCHEDULES,
             json={
