@@ -4,6 +4,7 @@ request road (`app.reports.requests.submit`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -53,20 +54,23 @@ async def schedule_request(
 ) -> ReportRequest:
     """What a run of the schedule asks for, as `principal` (the owner) sees it now. A slot
     (`scheduled_for`) is a scheduled run and does not count against the owner's quota."""
-    origin: dict[str, Any] = {
-        "schedule_id": schedule.id,
-        "scheduled_for": scheduled_for,
-        "idempotency_key": idempotency_key,
-        "request_id": request_id,
-        "enforce_quota": scheduled_for is None,
-    }
+    return replace(
+        await _what_it_runs(schedule, principal),
+        schedule_id=schedule.id,
+        scheduled_for=scheduled_for,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        enforce_quota=scheduled_for is None,
+    )
+
+
+async def _what_it_runs(schedule: ReportSchedule, principal: Principal) -> ReportRequest:
     if schedule.template_id is None:
         assert schedule.format is not None
         return ReportRequest(
             report_type=schedule.report_type,
             format=schedule.format,
             parameters=_with_timezone(schedule.parameters, schedule.timezone),
-            **origin,
         )
     template = await templates.get(schedule.template_id)
     if template is None:
@@ -83,7 +87,6 @@ async def schedule_request(
         ),
         template_id=template.id,
         template_version=template.version,
-        **origin,
     )
 
 
