@@ -161,14 +161,15 @@ async def _outcomes() -> dict[str, Any]:
             typed.add(batch)
             rows.extend([_cell(v) for v in row] for row in batch)
         outcomes[name] = {
-            "resolved": unids(resolved.parameters),
+            # A string, so the key order is compared too: stored jobs keep this exact form.
+            "resolved": json.dumps(unids(resolved.parameters)),
             "scope": unids(resolved.scope.to_document()),
             "count": await definition.count(stored, stored_scope),
             "columns": [[c.key, c.label, c.type.value] for c in definition.columns_for(stored)],
             "rows": rows,
             "summary": [list(f) for f in plain.figures()],
             "summaryResolved": [list(f) for f in typed.figures()],
-            "describe": [list(p) for p in definition.describe(stored)],
+            "describe": unids([list(p) for p in definition.describe(stored)]),
         }
     return outcomes
 
