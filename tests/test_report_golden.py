@@ -133,7 +133,9 @@ async def _outcomes() -> dict[str, Any]:
 
     def unids(value: Any) -> Any:
         if isinstance(value, str):
-            return names.get(value, value)
+            for real, name in names.items():
+                value = value.replace(real, name)
+            return value
         if isinstance(value, list):
             return [unids(v) for v in value]
         if isinstance(value, dict):
