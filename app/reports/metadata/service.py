@@ -31,6 +31,7 @@ from app.reports.metadata.schemas import (
     ReportTypeDetail,
     ReportTypeSummary,
 )
+from app.reports.types import REPORT_TYPES, get_report_type
 from app.security import DataScope, Principal, resolve_scope
 
 EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf"}
@@ -75,8 +76,6 @@ async def formats(settings: Settings) -> list[FormatOut]:
 
 
 def report_types(principal: Principal) -> list[ReportTypeSummary]:
-    from app.reports.types import REPORT_TYPES
-
     return [
         ReportTypeSummary(
             key=d.key,
@@ -91,8 +90,6 @@ def report_types(principal: Principal) -> list[ReportTypeSummary]:
 
 
 async def report_type(principal: Principal, key: str, settings: Settings) -> ReportTypeDetail:
-    from app.reports.types import get_report_type
-
     definition = get_report_type(key)
     if not definition.allows(principal):
         raise Forbidden(
@@ -104,7 +101,7 @@ async def report_type(principal: Principal, key: str, settings: Settings) -> Rep
         key=definition.key,
         name=definition.name,
         description=definition.description,
-        parameters_schema=definition.parameters_model.model_json_schema(by_alias=True),
+        parameters_schema=definition.parameters_schema(),
         columns=[ColumnOut(key=c.key, label=c.label, type=c.type) for c in definition.columns],
         default_sort=list(definition.default_sort),
         formats=[all_formats[f] for f in definition.formats if f in all_formats],
