@@ -24,7 +24,11 @@ from pydantic import ValidationError as PydanticValidationError
 from app.config import Settings
 from app.errors import FieldError, Forbidden, ValidationFailed, validation_errors
 from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
-from app.reports.rendering.base import Column, ColumnType
+
+# Re-exported: the report types take `Column` from here, so only this module knows where the
+# renderers define it.
+from app.reports.rendering.base import Column as Column
+from app.reports.rendering.base import ColumnType
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
 from app.reports.types.query import Plan, Row, Stage, count_rows, stream
 from app.security import DataScope, Principal, Role
