@@ -14,6 +14,8 @@ LookupSeed = tuple[str, str, str | None, dict[str, Any]]  # code, label, descrip
 ValuesSource = Callable[[], list[LookupSeed]]
 
 _sources: dict[str, ValuesSource] = {}
+# Bumped whenever the built-in codes may have changed, so copies of them know to re-read.
+generation = 0
 
 
 def _codes(*pairs: tuple[str, str]) -> list[LookupSeed]:
@@ -119,6 +121,14 @@ def provide(category: str, source: ValuesSource) -> None:
     if "values" in CATEGORIES[category]:
         raise ValueError(f"the {category} codes are listed in the catalogue")
     _sources[category] = source
+    changed()
+
+
+def changed() -> None:
+    """Tells copies of the built-in codes (the validation snapshot) that a supplier's codes
+    changed (a report type registered or unregistered)."""
+    global generation
+    generation += 1
 
 
 def category_values(category: str) -> list[LookupSeed]:

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from app.lookups import catalog
 from app.lookups.catalog import CATEGORIES, category_values
 from app.lookups.models import LookupValue
 
@@ -31,8 +32,8 @@ class _Entry:
 
 
 def builtin_values() -> dict[str, dict[str, _Entry]]:
-    """The built-in catalogue, every code active (read again each time: supplied categories
-    such as the report types may gain codes after this module is imported)."""
+    """The built-in catalogue, every code active (read when asked: supplied categories such as
+    the report types may gain codes after this module is imported)."""
     return {
         category: {code: _Entry(label, True) for code, label, _d, _m in category_values(category)}
         for category in CATEGORIES
@@ -43,10 +44,15 @@ class _Snapshot:
     def __init__(self) -> None:
         self.stored: dict[str, dict[str, _Entry]] | None = None  # None: not loaded yet
         self.loaded_at = 0.0
+        self._builtin: tuple[int, dict[str, dict[str, _Entry]]] | None = None
 
     @property
     def values(self) -> dict[str, dict[str, _Entry]]:
-        return self.stored if self.stored is not None else builtin_values()
+        if self.stored is not None:
+            return self.stored
+        if self._builtin is None or self._builtin[0] != catalog.generation:
+            self._builtin = (catalog.generation, builtin_values())
+        return self._builtin[1]
 
     def stale(self) -> bool:
         return time.monotonic() - self.loaded_at > REFRESH_SECONDS

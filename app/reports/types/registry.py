@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from app.lookups import catalog
 from app.lookups.catalog import LookupSeed
 from app.reports.types.base import AnyReportDefinition
 
@@ -19,10 +20,12 @@ class ReportTypeRegistry(Mapping[str, AnyReportDefinition]):
         if definition.key in self._definitions:
             raise ValueError(f"the report type {definition.key!r} is registered already")
         self._definitions[definition.key] = definition
+        catalog.changed()
         return definition
 
     def unregister(self, key: str) -> None:
         del self._definitions[key]
+        catalog.changed()
 
     def lookup_values(self) -> list[LookupSeed]:
         """The `report-type` lookup codes: key, name as label, description; sorted as
