@@ -32,7 +32,7 @@ class RenderChunk:
 def render_chunk(chunk: RenderChunk) -> int:
     # Imported here, in the render process only: WeasyPrint loads Pango and its fonts (slow,
     # heavy), and the API and the worker's event loop import this module without rendering.
-    from weasyprint import HTML  # noqa: PLC0415 - in the render process only (see above)
+    from weasyprint import HTML
 
     source = build_chunk_html(
         chunk.columns,
@@ -52,7 +52,7 @@ def merge_and_stamp(
     chunk_paths: list[str], part_path: str, out_path: str, context: RenderContext, layout: Layout
 ) -> int:
     """Joins the chunks, stamps "Page X of Y", writes ``part_path`` and renames it ``out_path``."""
-    from weasyprint import HTML  # noqa: PLC0415 - in the render process only (see render_chunk)
+    from weasyprint import HTML  # in the render process only, as in render_chunk
 
     writer = PdfWriter()
     for chunk_path in chunk_paths:
