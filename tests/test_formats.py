@@ -19,7 +19,6 @@ from app.config import Settings
 from app.reports.execution.outcome import error_kind, retry_delay
 from app.reports.formats import FORMATS, SinkOptions
 from app.reports.rendering import Column, ColumnType, RenderContext
-from tests.conftest import TokenFactory
 
 BASE = "/api/v1/reports"
 METADATA = f"{BASE}/metadata"
@@ -87,7 +86,7 @@ async def test_aborting_a_sink_twice_never_raises(tmp_path: Path) -> None:
 
 
 async def test_metadata_and_the_download_use_the_specs(
-    client: httpx.AsyncClient, auth: TokenFactory, run_worker: Any, settings: Settings
+    client: httpx.AsyncClient, auth: Any, run_worker: Any, settings: Settings
 ) -> None:
     headers = auth("admin")
     listed = (await client.get(f"{METADATA}/formats", headers=headers)).json()
