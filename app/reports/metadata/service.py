@@ -19,6 +19,7 @@ from app.lookups.catalog import CATEGORIES
 from app.lookups.models import LookupValue
 from app.platform.models import Course, Department, Enrollment, User
 from app.reports.dates import preset_catalogue
+from app.reports.formats import FORMATS
 from app.reports.metadata.schemas import (
     ColumnOut,
     DatePresetList,
@@ -34,13 +35,6 @@ from app.reports.metadata.schemas import (
 from app.reports.types import REPORT_TYPES, get_report_type
 from app.security import DataScope, Principal, resolve_scope
 
-EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf"}
-CONTENT_TYPES = {
-    "csv": "text/csv",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-}
-
 
 def max_rows(settings: Settings) -> dict[str, int]:
     return {
@@ -51,25 +45,25 @@ def max_rows(settings: Settings) -> dict[str, int]:
 
 
 async def formats(settings: Settings) -> list[FormatOut]:
+    """The formats in the order of their ``report-format`` lookup values; label and description
+    from those values, everything else from the format's spec."""
     stored = {
         v.code: v
         for v in await LookupValue.find({"category": "report-format"}).sort("+sort_order").to_list()
     }
-    limits = max_rows(settings)
-    codes = [c for c in stored if c in limits] or list(limits)
+    codes = [c for c in stored if c in FORMATS] or list(FORMATS)
     out = []
     for code in codes:
-        value = stored.get(code)
+        spec, value = FORMATS[code], stored.get(code)
         out.append(
             FormatOut(
                 code=code,
-                label=value.label if value else code.upper(),
+                label=value.label if value else spec.label,
                 description=value.description if value else None,
-                content_type=(value.metadata.get("contentType") if value else None)
-                or CONTENT_TYPES[code],
-                file_extension=EXTENSIONS[code],
-                max_rows=limits[code],
-                truncates=code == "pdf",
+                content_type=spec.content_type,
+                file_extension=spec.extension,
+                max_rows=spec.max_rows(settings),
+                truncates=spec.truncates,
             )
         )
     return out
