@@ -332,44 +332,24 @@ async def _p7_async(rows: int) -> list[tuple[str, str, str, bool]]:
 
     from app.config import get_settings
     from app.db import Database
-    from app.reports.types import REPORT_TYPES, base
+    from app.reports.types import REPORT_TYPES
     from app.security import DataScope
 
     database = Database(get_settings())
     await database.connect()
     db = database.db
-    captured: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
-
-    def capture(
-        collection: Any, pipeline: Any, batch_size: int, to_row: Any, **options: Any
-    ) -> Any:
-        captured.append((collection.name, pipeline, options))
-
-        async def empty() -> Any:
-            if False:
-                yield []
-
-        return empty()
-
     out = []
     try:
         for key, definition in REPORT_TYPES.items():
-            module = sys.modules[type(definition).__module__]
             schema = definition.parameters_schema().get("properties", {})
             params: dict[str, Any] = {"timezone": "UTC"}
             if "dateRange" in schema:
                 params["dateRange"] = seeding.report_range(rows)
             resolved = definition.resolve(params, DataScope(), datetime.now(UTC))
-            captured.clear()
-            original = module.stream
-            module.stream = capture
-            try:
-                async for _ in definition.fetch(resolved.parameters, resolved.scope, 1000):
-                    pass
-            finally:
-                module.stream = original
-            assert base.stream is original
-            coll_name, pipeline, options = captured[0]
+            # The read the worker would run: pipeline and aggregate options of the type's plan.
+            plan = await definition.plan(definition.typed(resolved.parameters), resolved.scope)
+            coll_name = definition.source.get_pymongo_collection().name
+            pipeline, options = plan.pipeline, dict(plan.options)
             cmd: dict[str, Any] = {"explain": True}
             if options.get("collation"):
                 cmd["collation"] = options["collation"]

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ValidationError
 
 from app.learning_events.models import LearningEvent
 from app.lookups import validation
+from app.lookups.codes import ReportTypeCode
 from app.lookups.models import LookupValue
 from app.lookups.seed import seed_lookups
 from app.lookups.validation import LookupCode, check_code
+from app.reports.types import REPORT_TYPES
 from tests import factories as f
 from tests.conftest import TokenFactory
 
@@ -128,3 +130,29 @@ async def test_unknown_code_error_names_value_and_allowed(resources: Any) -> Non
     [err] = exc.value.errors()
     assert "'Fortnightly'" in err["msg"]
     assert err["ctx"]["allowed"] == ["daily", "weekly", "monthly", "quarterly", "cron"]
+
+
+async def test_the_report_type_codes_are_the_report_type_registry(resources: Any) -> None:
+    """Seeded from the registry (key, name as label, description, order), never typed twice."""
+    stored = [
+        (d["code"], d["label"], d["description"], d["sort_order"])
+        for d in await LookupValue.get_pymongo_collection()
+        .find({"category": "report-type"})
+        .sort("sort_order")
+        .to_list()
+    ]
+    expected = [
+        (d.key, d.name, d.description, order) for order, d in enumerate(REPORT_TYPES.values())
+    ]
+    assert stored == expected
+    assert validation.allowed_codes("report-type") == list(REPORT_TYPES)
+    assert list(validation.builtin_values()["report-type"]) == list(REPORT_TYPES)
+
+
+def test_a_report_type_code_field_lists_the_registered_types_in_its_schema() -> None:
+    class Form(BaseModel):
+        report_type: ReportTypeCode
+
+    schema = Form.model_json_schema()["properties"]["report_type"]
+    assert schema["enum"] == list(REPORT_TYPES)
+    assert schema["x-lookup-category"] == "report-type"

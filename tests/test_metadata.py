@@ -62,7 +62,7 @@ async def test_one_report_type_has_schema_columns_formats_and_limits(
 async def test_formats(client: httpx.AsyncClient, auth: Any) -> None:
     data = (await client.get(f"{BASE}/formats", headers=auth("learner"))).json()
     assert [f["code"] for f in data] == ["csv", "xlsx", "pdf"]
-    assert data[0]["contentType"] == "text/csv" and data[2]["fileExtension"] == "pdf"
+    assert data[0]["contentType"] == "text/csv; charset=utf-8" and data[2]["fileExtension"] == "pdf"
 
 
 async def test_lookup_categories_and_values(client: httpx.AsyncClient, auth: Any) -> None:

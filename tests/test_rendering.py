@@ -17,9 +17,8 @@ import psutil
 import pytest
 from pypdf import PdfReader
 
+from app.reports.formats import FORMATS
 from app.reports.rendering import (
-    CONTENT_TYPES,
-    FILE_EXTENSIONS,
     Column,
     ColumnType,
     LocalTimes,
@@ -73,7 +72,8 @@ ROWS: list[tuple[Any, ...]] = [
 
 
 def test_maps_cover_every_format() -> None:
-    assert set(CONTENT_TYPES) == set(FILE_EXTENSIONS) == {"csv", "xlsx", "pdf"}
+    assert set(FORMATS) == {"csv", "xlsx", "pdf"}
+    assert all(spec.key == key and spec.content_type for key, spec in FORMATS.items())
     with pytest.raises(ValueError, match="pdf"):
         open_writer("pdf", Path("x.pdf"), COLUMNS, make_context())
 
@@ -405,7 +405,9 @@ async def test_a_streamed_pdf_lays_out_chunks_while_rows_arrive(tmp_path: Path) 
             pdf.add(rows[start : start + 100])
         # The layout is fixed after the first 1,000 rows; complete chunks after page one's
         # are already with the render processes before the last rows came in.
-        await asyncio.sleep(1.5)
+        deadline = time.monotonic() + 10
+        while not _render_processes() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         assert _render_processes(), "no chunk was rendering before the fetch ended"
         path = tmp_path / "streamed.pdf"
         pages = await pdf.finish(path, context)

@@ -12,6 +12,7 @@ import pytest
 from app.config import Settings
 from app.storage import build_storage
 from app.storage.local import LocalStorage
+from app.storage.s3 import S3Storage
 
 MiB = 1024 * 1024
 
@@ -92,8 +93,6 @@ async def test_s3_multipart_upload_is_streamed_and_presigned(
 
 
 async def test_s3_failed_upload_is_aborted(s3_settings: Settings, resources: object) -> None:
-    from app.storage.s3 import S3Storage
-
     storage = await build_storage(s3_settings)
     assert isinstance(storage, S3Storage)
 

@@ -1,10 +1,21 @@
-"""The 8 lookup categories and their codes (spec §3). Codes are kebab-case."""
+"""The 8 lookup categories and their codes (spec §3). Codes are kebab-case.
+
+Most categories list their codes here. A category whose codes belong to another part of the
+service has no `values`: that part supplies them with `provide` (the `report-type` codes come
+from the report-type registry, which imports this package and so cannot be imported by it).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 LookupSeed = tuple[str, str, str | None, dict[str, Any]]  # code, label, description, metadata
+ValuesSource = Callable[[], list[LookupSeed]]
+
+_sources: dict[str, ValuesSource] = {}
+# Bumped whenever the built-in codes may have changed, so copies of them know to re-read.
+generation = 0
 
 
 def _codes(*pairs: tuple[str, str]) -> list[LookupSeed]:
@@ -12,17 +23,8 @@ def _codes(*pairs: tuple[str, str]) -> list[LookupSeed]:
 
 
 CATEGORIES: dict[str, dict[str, Any]] = {
-    "report-type": {
-        "label": "Report type",
-        "values": [
-            ("learner-progress", "Learner progress", "One row per enrollment", {}),
-            ("course-completion", "Course completion", "One row per course", {}),
-            ("department-summary", "Department summary", "One row per department", {}),
-            ("learning-activity", "Learning activity", "Events per period and type", {}),
-            ("assessment-results", "Assessment results", "Quiz submissions", {}),
-            ("compliance-status", "Compliance status", "Mandatory training status", {}),
-        ],
-    },
+    # Supplied by the report-type registry (app/reports/types).
+    "report-type": {"label": "Report type"},
     "report-status": {
         "label": "Report status",
         "values": _codes(
@@ -111,3 +113,30 @@ CATEGORIES: dict[str, dict[str, Any]] = {
         ),
     },
 }
+
+
+def provide(category: str, source: ValuesSource) -> None:
+    """Makes `source` the supplier of a category's codes (read at each call, so codes
+    registered later are included)."""
+    if "values" in CATEGORIES[category]:
+        raise ValueError(f"the {category} codes are listed in the catalogue")
+    _sources[category] = source
+    changed()
+
+
+def changed() -> None:
+    """Tells copies of the built-in codes (the validation snapshot) that a supplier's codes
+    changed (a report type registered or unregistered)."""
+    global generation
+    generation += 1
+
+
+def category_values(category: str) -> list[LookupSeed]:
+    """The built-in codes of a category, in order; a supplied category nobody supplies yet has
+    none."""
+    spec = CATEGORIES[category]
+    if "values" in spec:
+        values: list[LookupSeed] = spec["values"]
+        return values
+    source = _sources.get(category)
+    return source() if source is not None else []

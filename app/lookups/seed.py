@@ -7,8 +7,12 @@ from dataclasses import dataclass
 
 from pymongo import UpdateOne
 
+# Imported for its registry: it supplies the report-type codes to the catalogue. (The report
+# types import `app.lookups.validation`, never this module, so there is no cycle.)
+import app.reports.types  # noqa: F401
 from app.common.time import utcnow
-from app.lookups.catalog import CATEGORIES
+from app.lookups import validation
+from app.lookups.catalog import CATEGORIES, category_values
 from app.lookups.models import LookupValue
 
 
@@ -22,8 +26,8 @@ class SeedSummary:
 async def seed_lookups() -> SeedSummary:
     now = utcnow()
     operations = []
-    for category, spec in CATEGORIES.items():
-        for order, (code, label, description, metadata) in enumerate(spec["values"]):
+    for category in CATEGORIES:
+        for order, (code, label, description, metadata) in enumerate(category_values(category)):
             operations.append(
                 UpdateOne(
                     {"category": category, "code": code},
@@ -42,8 +46,6 @@ async def seed_lookups() -> SeedSummary:
     result = await LookupValue.get_pymongo_collection().bulk_write(operations, ordered=False)
     inserted = result.upserted_count
     updated = result.modified_count
-    from app.lookups import validation
-
     validation.invalidate()
     return SeedSummary(
         inserted=inserted, updated=updated, unchanged=len(operations) - inserted - updated

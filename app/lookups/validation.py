@@ -13,10 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
-from app.lookups.catalog import CATEGORIES
+from app.lookups import catalog
+from app.lookups.catalog import CATEGORIES, category_values
+from app.lookups.models import LookupValue
 
 REFRESH_SECONDS = 30.0
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -28,13 +31,28 @@ class _Entry:
     is_active: bool
 
 
+def builtin_values() -> dict[str, dict[str, _Entry]]:
+    """The built-in catalogue, every code active (read when asked: supplied categories such as
+    the report types may gain codes after this module is imported)."""
+    return {
+        category: {code: _Entry(label, True) for code, label, _d, _m in category_values(category)}
+        for category in CATEGORIES
+    }
+
+
 class _Snapshot:
     def __init__(self) -> None:
-        self.values: dict[str, dict[str, _Entry]] = {
-            category: {code: _Entry(label, True) for code, label, _d, _m in spec["values"]}
-            for category, spec in CATEGORIES.items()
-        }
+        self.stored: dict[str, dict[str, _Entry]] | None = None  # None: not loaded yet
         self.loaded_at = 0.0
+        self._builtin: tuple[int, dict[str, dict[str, _Entry]]] | None = None
+
+    @property
+    def values(self) -> dict[str, dict[str, _Entry]]:
+        if self.stored is not None:
+            return self.stored
+        if self._builtin is None or self._builtin[0] != catalog.generation:
+            self._builtin = (catalog.generation, builtin_values())
+        return self._builtin[1]
 
     def stale(self) -> bool:
         return time.monotonic() - self.loaded_at > REFRESH_SECONDS
@@ -51,8 +69,6 @@ async def refresh(force: bool = False) -> None:
     """Reloads the snapshot from MongoDB when stale (cheap: one small indexed read)."""
     if not force and not _snapshot.stale():
         return
-    from app.lookups.models import LookupValue
-
     values: dict[str, dict[str, _Entry]] = {}
     cursor = LookupValue.get_pymongo_collection().find(
         {}, {"category": 1, "code": 1, "label": 1, "is_active": 1}
@@ -62,7 +78,7 @@ async def refresh(force: bool = False) -> None:
             doc.get("label", doc["code"]), bool(doc.get("is_active", True))
         )
     if values:
-        _snapshot.values = values
+        _snapshot.stored = values
     _snapshot.loaded_at = time.monotonic()
 
 
@@ -123,14 +139,25 @@ def check_code(category: str, value: Any, *, include_inactive: bool = False) -> 
     )
 
 
+@dataclass(frozen=True)
+class _LookupSchema:
+    """The JSON Schema of a lookup-code field: the built-in codes of its category, read when the
+    schema is generated (so report types registered after the field was declared are listed)."""
+
+    category: str
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        codes = [code for code, _l, _d, _m in category_values(self.category)]
+        return {"type": "string", "enum": codes, "x-lookup-category": self.category}
+
+
 def LookupCode(category: str) -> Any:
     """`Annotated[str, ...]` validated against a lookup category (active codes only), with the
     allowed codes in its JSON Schema."""
-    codes = allowed_codes(category)
     return Annotated[
-        str,
-        AfterValidator(lambda v: check_code(category, v)),
-        WithJsonSchema({"type": "string", "enum": codes, "x-lookup-category": category}),
+        str, AfterValidator(lambda v: check_code(category, v)), _LookupSchema(category)
     ]
 
 

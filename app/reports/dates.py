@@ -27,17 +27,30 @@ reaches into the future and a report run mid-month shows the month so far.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
 
 from app.common.schemas import ApiInput
 from app.common.time import zone
-from app.config import get_settings
+from app.config import Settings
+
+Limit = Literal["max_filter_ids", "max_date_range_days"]
 
 
 class DatePreset(StrEnum):
@@ -98,6 +111,26 @@ class ResolvedRange:
         }
 
 
+def limits_context(settings: Settings | None) -> dict[str, int]:
+    """The validation context carrying the configured limits into the parameter validators;
+    without settings, the defaults declared on `Settings` (never the environment)."""
+    return {name: _setting(settings, name) for name in ("max_filter_ids", "max_date_range_days")}
+
+
+def configured_limit(info: ValidationInfo, name: Limit) -> int:
+    """A limit from the validation context (see `limits_context`), else its declared default."""
+    context = info.context
+    if isinstance(context, Mapping) and name in context:
+        return int(context[name])
+    return _setting(None, name)
+
+
+def _setting(settings: Settings | None, name: str) -> int:
+    if settings is not None:
+        return int(getattr(settings, name))
+    return int(Settings.model_fields[name].default)
+
+
 def iso_utc(value: datetime) -> str:
     """`2026-03-01T05:00:00Z` (what resolved parameters store)."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -108,6 +141,55 @@ def parse_iso_utc(value: str) -> datetime:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _stored_instant(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_iso_utc(value)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+# An instant as resolved parameters store it: `2026-03-01T05:00:00Z` in JSON, aware UTC in Python.
+UtcDateTime = Annotated[
+    datetime, BeforeValidator(_stored_instant), PlainSerializer(iso_utc, return_type=str)
+]
+
+
+class StoredModel(BaseModel):
+    """A typed view of a JSON document stored on a job (camelCase keys). Keys it does not know
+    are ignored and missing optional ones take their defaults, so documents stored by earlier
+    versions keep working; `to_document` gives back the stored form."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    def to_document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class StoredRange(StoredModel):
+    """A resolved date range as stored in a job's resolved parameters (`ResolvedRange`)."""
+
+    preset: str
+    from_: date = Field(alias="from")
+    to: date
+    start: UtcDateTime
+    end: UtcDateTime
+    timezone: str
+
+    @classmethod
+    def of(cls, resolved: ResolvedRange) -> StoredRange:
+        return cls(
+            preset=resolved.preset.value,
+            from_=resolved.first_day,
+            to=resolved.last_day,
+            start=resolved.start,
+            end=resolved.end,
+            timezone=resolved.timezone,
+        )
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -232,7 +314,7 @@ class DateRange(ApiInput):
         if value is not None and first is not None:
             if first > value:
                 raise ValueError(f"must be on or after from ({first.isoformat()})")
-            limit = get_settings().max_date_range_days
+            limit = configured_limit(info, "max_date_range_days")
             span = (value - first).days + 1
             if span > limit:
                 raise ValueError(f"the range spans {span} days; at most {limit} are allowed")

@@ -1,5 +1,27 @@
-"""File storage behind one interface: a local directory (default) or S3."""
+"""File storage behind one interface: a local directory (default) or S3.
 
-from app.storage.base import Storage, StoredObject, build_storage
+The factory lives here rather than in ``base`` so the interface imports no backend.
+"""
 
-__all__ = ["Storage", "StoredObject", "build_storage"]
+from app.config import Settings, StorageBackend
+from app.storage.base import Storage, StorageError, StoredObject, file_chunks
+from app.storage.local import LocalStorage
+from app.storage.s3 import S3Storage
+
+
+async def build_storage(settings: Settings) -> Storage:
+    """The storage backend the settings choose."""
+    if settings.storage_backend == StorageBackend.S3:
+        return await S3Storage.connect(settings)
+    return LocalStorage(settings.local_storage_dir)
+
+
+__all__ = [
+    "LocalStorage",
+    "S3Storage",
+    "Storage",
+    "StorageError",
+    "StoredObject",
+    "build_storage",
+    "file_chunks",
+]

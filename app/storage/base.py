@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-from app.config import Settings, StorageBackend
 
 READ_CHUNK = 1024 * 1024
 _KEY_PART = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -64,8 +63,6 @@ def validate_key(key: str) -> str:
 
 async def file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> AsyncIterator[bytes]:
     """Reads a local file in chunks without blocking the event loop for long."""
-    import asyncio
-
     handle = await asyncio.to_thread(path.open, "rb")
     try:
         while True:
@@ -88,13 +85,3 @@ class Hasher:
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
-
-
-async def build_storage(settings: Settings) -> Storage:
-    if settings.storage_backend == StorageBackend.S3:
-        from app.storage.s3 import S3Storage
-
-        return await S3Storage.connect(settings)
-    from app.storage.local import LocalStorage
-
-    return LocalStorage(settings.local_storage_dir)

@@ -23,16 +23,16 @@ from pymongo import MongoClient
 
 
 def pipeline(rows: int) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
-    from app.reports.types.base import NAME_COLLATION
     from app.reports.types.learner_progress import LEARNER_PROGRESS
+    from app.reports.types.query import NAME_COLLATION
     from app.security import DataScope
     from bench.seed import report_range
 
     params = {"dateRange": report_range(rows), "timezone": "UTC"}
     resolved = LEARNER_PROGRESS.resolve(params, DataScope(), datetime.now(UTC))
-    p, s = resolved.parameters, resolved.scope
+    p, s = LEARNER_PROGRESS.typed(resolved.parameters), resolved.scope
     # The same query as the product: pipeline, collation and index hint.
-    return LEARNER_PROGRESS.pipeline(p, s), NAME_COLLATION, LEARNER_PROGRESS._index_hint(p, s)
+    return LEARNER_PROGRESS.pipeline(p, s), NAME_COLLATION, LEARNER_PROGRESS.index_hint(p, s)
 
 
 FIELDS = ("learnerName", "learnerEmail", "departmentName", "courseCode", "courseTitle", "status",

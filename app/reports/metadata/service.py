@@ -19,6 +19,7 @@ from app.lookups.catalog import CATEGORIES
 from app.lookups.models import LookupValue
 from app.platform.models import Course, Department, Enrollment, User
 from app.reports.dates import preset_catalogue
+from app.reports.formats import FORMATS
 from app.reports.metadata.schemas import (
     ColumnOut,
     DatePresetList,
@@ -31,14 +32,8 @@ from app.reports.metadata.schemas import (
     ReportTypeDetail,
     ReportTypeSummary,
 )
+from app.reports.types import REPORT_TYPES, get_report_type
 from app.security import DataScope, Principal, resolve_scope
-
-EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf"}
-CONTENT_TYPES = {
-    "csv": "text/csv",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-}
 
 
 def max_rows(settings: Settings) -> dict[str, int]:
@@ -50,33 +45,31 @@ def max_rows(settings: Settings) -> dict[str, int]:
 
 
 async def formats(settings: Settings) -> list[FormatOut]:
+    """The formats in the order of their ``report-format`` lookup values; label and description
+    from those values, everything else from the format's spec."""
     stored = {
         v.code: v
         for v in await LookupValue.find({"category": "report-format"}).sort("+sort_order").to_list()
     }
-    limits = max_rows(settings)
-    codes = [c for c in stored if c in limits] or list(limits)
+    codes = [c for c in stored if c in FORMATS] or list(FORMATS)
     out = []
     for code in codes:
-        value = stored.get(code)
+        spec, value = FORMATS[code], stored.get(code)
         out.append(
             FormatOut(
                 code=code,
-                label=value.label if value else code.upper(),
+                label=value.label if value else spec.label,
                 description=value.description if value else None,
-                content_type=(value.metadata.get("contentType") if value else None)
-                or CONTENT_TYPES[code],
-                file_extension=EXTENSIONS[code],
-                max_rows=limits[code],
-                truncates=code == "pdf",
+                content_type=spec.content_type,
+                file_extension=spec.extension,
+                max_rows=spec.max_rows(settings),
+                truncates=spec.truncates,
             )
         )
     return out
 
 
 def report_types(principal: Principal) -> list[ReportTypeSummary]:
-    from app.reports.types import REPORT_TYPES
-
     return [
         ReportTypeSummary(
             key=d.key,
@@ -91,8 +84,6 @@ def report_types(principal: Principal) -> list[ReportTypeSummary]:
 
 
 async def report_type(principal: Principal, key: str, settings: Settings) -> ReportTypeDetail:
-    from app.reports.types import get_report_type
-
     definition = get_report_type(key)
     if not definition.allows(principal):
         raise Forbidden(
@@ -104,7 +95,7 @@ async def report_type(principal: Principal, key: str, settings: Settings) -> Rep
         key=definition.key,
         name=definition.name,
         description=definition.description,
-        parameters_schema=definition.parameters_model.model_json_schema(by_alias=True),
+        parameters_schema=definition.parameters_schema(),
         columns=[ColumnOut(key=c.key, label=c.label, type=c.type) for c in definition.columns],
         default_sort=list(definition.default_sort),
         formats=[all_formats[f] for f in definition.formats if f in all_formats],

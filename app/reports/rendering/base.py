@@ -8,12 +8,13 @@ printed in the report's timezone.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -144,17 +145,59 @@ class RowWriter(Protocol):
         ...
 
 
+class RowSink(Protocol):
+    """Where a report's rows go, batch by batch, as they are fetched: CSV, Excel and PDF.
+
+    ``add`` each batch, then ``finish`` once with the final context (summary figures and the
+    total row count are only known at the end); ``abort`` on failure or cancellation (it stops
+    any work in flight, removes temporary files and never raises). ``rows_written`` is the rows
+    the file holds (a PDF keeps at most its cap).
+    """
+
+    @property
+    def rows_written(self) -> int: ...
+
+    def expect_rows(self, total: int | None) -> None:
+        """The report's row count, once known (a PDF sizes its render chunks from it)."""
+        ...
+
+    async def add(self, batch: Sequence[tuple[Any, ...]]) -> None: ...
+
+    async def finish(self, context: RenderContext) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class WriterSink:
+    """A ``RowSink`` over a blocking ``RowWriter`` (CSV, Excel): writes run in a thread so
+    the event loop (and the job's heartbeat) stays responsive."""
+
+    def __init__(self, writer: RowWriter) -> None:
+        self.writer = writer
+
+    @property
+    def rows_written(self) -> int:
+        return self.writer.rows_written
+
+    def expect_rows(self, total: int | None) -> None:
+        """A streamed file does not depend on the row count."""
+
+    async def add(self, batch: Sequence[tuple[Any, ...]]) -> None:
+        await asyncio.to_thread(self.writer.write_rows, batch)
+
+    async def finish(self, context: RenderContext) -> None:
+        await asyncio.to_thread(self.writer.close, context.summary)
+
+    def abort(self) -> None:
+        # Failed or cancelled: drop the writer's temporary files now rather than closing a
+        # half-written file (the caller removes the file itself).
+        with contextlib.suppress(Exception):
+            self.writer.abort()
+
+
 class RenderError(RuntimeError):
     """A renderer could not produce its file (e.g. a write was refused or a render process died)."""
 
-
-CONTENT_TYPES: dict[str, str] = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-}
-
-FILE_EXTENSIONS: dict[str, str] = {"csv": ".csv", "xlsx": ".xlsx", "pdf": ".pdf"}
 
 # Cells starting with one of these could be run as a formula by a spreadsheet program.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -170,34 +213,15 @@ def neutralise_formula(text: str) -> str:
     return text
 
 
-def open_writer(
-    fmt: str, path: Path, columns: Sequence[Column], context: RenderContext, **options: Any
-) -> RowWriter:
-    """A ``RowWriter`` for ``fmt`` ("csv" or "xlsx") writing to ``path``.
-
-    Options: csv ``bom: bool = False``; xlsx ``rows_per_sheet: int = 1_048_575``.
-    """
-    if fmt == "csv":
-        from app.reports.rendering.csv import CsvRowWriter
-
-        return CsvRowWriter(path, columns, context, **options)
-    if fmt == "xlsx":
-        from app.reports.rendering.xlsx import XlsxRowWriter
-
-        return XlsxRowWriter(path, columns, context, **options)
-    raise ValueError(f"no row writer for format {fmt!r} (csv and xlsx stream; pdf uses render_pdf)")
-
-
 __all__ = [
-    "CONTENT_TYPES",
-    "FILE_EXTENSIONS",
     "FORMULA_TRIGGERS",
     "Column",
     "ColumnType",
     "LocalTimes",
     "RenderContext",
     "RenderError",
+    "RowSink",
     "RowWriter",
+    "WriterSink",
     "neutralise_formula",
-    "open_writer",
 ]

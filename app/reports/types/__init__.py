@@ -1,42 +1,50 @@
 """The report catalogue: one module per report type, registered here.
 
-Adding a report type is adding one module with a `ReportDefinition` subclass and listing its
-instance below.
+Adding a report type is adding one module with a `ReportDefinition` subclass and one line in
+the `register` calls below; the `report-type` lookup codes, the metadata API and the job,
+template and schedule validation all read this registry.
 """
 
 from __future__ import annotations
 
 from app.errors import NotFound, ValidationFailed
+from app.lookups import catalog
 from app.reports.types.assessment_results import ASSESSMENT_RESULTS
 from app.reports.types.base import (
+    AnyReportDefinition,
     Column,
     ReportDefinition,
-    ReportParameters,
     Resolved,
-    Row,
     Summarizer,
     column,
+    column_index,
 )
 from app.reports.types.compliance_status import COMPLIANCE_STATUS
 from app.reports.types.course_completion import COURSE_COMPLETION
 from app.reports.types.department_summary import DEPARTMENT_SUMMARY
 from app.reports.types.learner_progress import LEARNER_PROGRESS
 from app.reports.types.learning_activity import LEARNING_ACTIVITY
+from app.reports.types.parameters import ReportParameters, ResolvedParameters
+from app.reports.types.query import Plan, Row
+from app.reports.types.registry import ReportTypeRegistry
 
-REPORT_TYPES: dict[str, ReportDefinition] = {
-    definition.key: definition
-    for definition in (
-        LEARNER_PROGRESS,
-        COURSE_COMPLETION,
-        DEPARTMENT_SUMMARY,
-        LEARNING_ACTIVITY,
-        ASSESSMENT_RESULTS,
-        COMPLIANCE_STATUS,
-    )
-}
+REPORT_TYPES = ReportTypeRegistry()
+register = REPORT_TYPES.register
+unregister = REPORT_TYPES.unregister
+
+register(LEARNER_PROGRESS)
+register(COURSE_COMPLETION)
+register(DEPARTMENT_SUMMARY)
+register(LEARNING_ACTIVITY)
+register(ASSESSMENT_RESULTS)
+register(COMPLIANCE_STATUS)
+
+# The lookups package sits below the report types (their parameters validate lookup codes), so
+# the registry hands it the report-type codes instead of being imported by it.
+catalog.provide("report-type", REPORT_TYPES.lookup_values)
 
 
-def get_report_type(key: str, *, field: str | None = None) -> ReportDefinition:
+def get_report_type(key: str, *, field: str | None = None) -> AnyReportDefinition:
     """The definition for `key`. Unknown keys raise NotFound (404, for a path parameter), or
     ValidationFailed naming `field` and the allowed keys when `field` is given (422, for a
     request body such as `reportType`)."""
@@ -56,12 +64,19 @@ def get_report_type(key: str, *, field: str | None = None) -> ReportDefinition:
 
 __all__ = [
     "REPORT_TYPES",
+    "AnyReportDefinition",
     "Column",
+    "Plan",
     "ReportDefinition",
     "ReportParameters",
+    "ReportTypeRegistry",
     "Resolved",
+    "ResolvedParameters",
     "Row",
     "Summarizer",
     "column",
+    "column_index",
     "get_report_type",
+    "register",
+    "unregister",
 ]

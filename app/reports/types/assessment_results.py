@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -18,32 +18,32 @@ from pydantic import ConfigDict, Field
 from app.learning_events.models import LearningEvent
 from app.reports.dates import DateRange
 from app.reports.types.base import (
-    COURSES,
+    LEARNER_COURSE_COLUMNS,
+    Column,
+    ReportDefinition,
+    column,
+    column_index,
+)
+from app.reports.types.figures import average, fmt_count, fmt_number, fmt_rate, number, rate, utc
+from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
-    DEPARTMENTS,
     DEPARTMENTS_DESCRIPTION,
-    LEARNER_COURSE_COLUMNS,
-    USERS,
-    Column,
+    FilteredRangeResolved,
     IdList,
-    ReportDefinition,
     ReportParameters,
-    Row,
-    aggregate_count,
-    average,
-    column,
     default_date_range,
-    fmt_count,
-    fmt_number,
-    fmt_rate,
+)
+from app.reports.types.query import (
+    COURSES,
+    DEPARTMENTS,
+    USERS,
+    Plan,
+    Row,
+    Stage,
     lookup_one,
-    number,
     range_match,
-    rate,
     scope_match,
-    stream,
-    utc,
 )
 from app.security import DataScope
 
@@ -105,11 +105,16 @@ COURSE_COLUMNS = [
 ]
 
 
-def _grouped(resolved: Mapping[str, Any]) -> bool:
-    return resolved.get("groupBy") == GroupBy.COURSE.value
+class AssessmentResultsResolved(FilteredRangeResolved):
+    group_by: GroupBy = GroupBy.NONE
+    result: Result | None = None
+
+    @property
+    def grouped(self) -> bool:
+        return self.group_by == GroupBy.COURSE
 
 
-class AssessmentResults(ReportDefinition):
+class AssessmentResults(ReportDefinition[AssessmentResultsParameters, AssessmentResultsResolved]):
     key = "assessment-results"
     name = "Assessment results"
     description = (
@@ -117,27 +122,30 @@ class AssessmentResults(ReportDefinition):
         "row per course (attempts, learners, pass rate, average / lowest / highest score)."
     )
     parameters_model = AssessmentResultsParameters
+    resolved_model = AssessmentResultsResolved
+    source = LearningEvent
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
     option_labels: ClassVar[dict[str, str]] = {"groupBy": "Group by", "result": "Result"}
 
-    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
-        return {
-            "groupBy": params.group_by.value,
-            "result": params.result.value if params.result else None,
-        }
+    def resolve_parameters(
+        self, params: AssessmentResultsParameters, now: datetime
+    ) -> AssessmentResultsResolved:
+        return AssessmentResultsResolved(
+            **self.resolved_fields(params, now), group_by=params.group_by, result=params.result
+        )
 
-    def columns_for(self, resolved: Mapping[str, Any]) -> list[Column]:
-        return COURSE_COLUMNS if _grouped(resolved) else DETAIL_COLUMNS
+    def run_columns(self, resolved: AssessmentResultsResolved) -> list[Column]:
+        return COURSE_COLUMNS if resolved.grouped else DETAIL_COLUMNS
 
-    def _match(self, resolved: Mapping[str, Any], scope: DataScope) -> dict[str, Any]:
+    def _match(self, resolved: AssessmentResultsResolved, scope: DataScope) -> dict[str, Any]:
         return {
             "type": SUBMITTED,
-            "occurred_at": range_match(resolved),
-            **scope_match(resolved, scope),
+            "occurred_at": range_match(resolved.date_range),
+            **scope_match(scope, departments=resolved.department_ids, courses=resolved.course_ids),
         }
 
-    def _judged(self, resolved: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _judged(self, resolved: AssessmentResultsResolved) -> list[Stage]:
         """Joins the course and sets `passed` (null when it cannot be judged); applies the
         `result` filter."""
         stages: list[dict[str, Any]] = [
@@ -161,30 +169,22 @@ class AssessmentResults(ReportDefinition):
                 }
             },
         ]
-        result = resolved.get("result")
-        if result:
-            stages.append({"$match": {"passed": result == Result.PASSED.value}})
+        if resolved.result:
+            stages.append({"$match": {"passed": resolved.result == Result.PASSED}})
         return stages
 
-    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int:
-        collection = LearningEvent.get_pymongo_collection()
-        if _grouped(resolved):
-            return await aggregate_count(
-                collection,
-                [
-                    {"$match": self._match(resolved, scope)},
-                    *self._judged(resolved),
-                    {"$group": {"_id": "$course_id"}},
-                ],
-            )
-        if not resolved.get("result"):
-            return await collection.count_documents(self._match(resolved, scope))
-        return await aggregate_count(
-            collection, [{"$match": self._match(resolved, scope)}, *self._judged(resolved)]
-        )
+    async def count_stages(
+        self, resolved: AssessmentResultsResolved, scope: DataScope
+    ) -> list[Stage]:
+        match: Stage = {"$match": self._match(resolved, scope)}
+        if resolved.grouped:
+            return [match, *self._judged(resolved), {"$group": {"_id": "$course_id"}}]
+        if not resolved.result:
+            return [match]  # every submission is a row: an index count
+        return [match, *self._judged(resolved)]
 
-    def pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
-        if _grouped(resolved):
+    def pipeline(self, resolved: AssessmentResultsResolved, scope: DataScope) -> list[Stage]:
+        if resolved.grouped:
             return self._course_pipeline(resolved, scope)
         return [
             {"$match": self._match(resolved, scope)},
@@ -210,8 +210,8 @@ class AssessmentResults(ReportDefinition):
         ]
 
     def _course_pipeline(
-        self, resolved: Mapping[str, Any], scope: DataScope
-    ) -> list[dict[str, Any]]:
+        self, resolved: AssessmentResultsResolved, scope: DataScope
+    ) -> list[Stage]:
         scored = {"$cond": [{"$isNumber": "$payload.score"}, 1, 0]}
         return [
             {"$match": self._match(resolved, scope)},
@@ -246,18 +246,12 @@ class AssessmentResults(ReportDefinition):
             {"$sort": {"code": 1, "_id": 1}},
         ]
 
-    def fetch(
-        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
-    ) -> AsyncIterator[list[Row]]:
-        return stream(
-            LearningEvent.get_pymongo_collection(),
-            self.pipeline(resolved, scope),
-            batch_size,
-            _course_row if _grouped(resolved) else _detail_row,
-        )
+    async def plan(self, resolved: AssessmentResultsResolved, scope: DataScope) -> Plan:
+        to_row = _course_row if resolved.grouped else _detail_row
+        return Plan(self.pipeline(resolved, scope), to_row)
 
-    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> AssessmentSummary:
-        return AssessmentSummary(grouped=_grouped(resolved) if resolved is not None else None)
+    def summary(self, resolved: AssessmentResultsResolved | None) -> AssessmentSummary:
+        return AssessmentSummary(grouped=resolved.grouped if resolved is not None else None)
 
 
 def _detail_row(doc: dict[str, Any]) -> Row:
@@ -308,14 +302,16 @@ class AssessmentSummary:
                 self.grouped = len(row) == len(COURSE_COLUMNS)
             self.rows += 1
             if self.grouped:
-                self.attempts += row[2]
-                low, high = row[6], row[7]
+                at_attempts, at_low, at_high = _COURSE_SUMMARY_COLUMNS
+                self.attempts += row[at_attempts]
+                low, high = row[at_low], row[at_high]
                 if low is not None:
                     self.low = low if self.low is None else min(self.low, low)
                 if high is not None:
                     self.high = high if self.high is None else max(self.high, high)
                 continue
-            score, passed = row[6], row[7]
+            at_score, at_passed = _DETAIL_SUMMARY_COLUMNS
+            score, passed = row[at_score], row[at_passed]
             self.attempts += 1
             if score is not None:
                 self.scored += 1
@@ -340,3 +336,5 @@ class AssessmentSummary:
 
 
 ASSESSMENT_RESULTS = AssessmentResults()
+_COURSE_SUMMARY_COLUMNS = column_index(COURSE_COLUMNS, "attempts", "minScore", "maxScore")
+_DETAIL_SUMMARY_COLUMNS = column_index(DETAIL_COLUMNS, "score", "passed")

@@ -1,54 +1,57 @@
-"""What every report type is made of, and the helpers their fetchers share.
+"""What every report type is made of.
 
-A report type is a `ReportDefinition` subclass: data (key, name, columns, parameters model, …)
-plus one aggregation pipeline. The API validates and resolves parameters with `parse` /
-`resolve`; the worker calls `count` and `fetch` with the *stored* resolved parameters (a JSON
-dict) and the stored scope, so everything a fetcher needs is in that dict.
-
-Numbers follow spec §5.1: averages ignore missing values and are rounded to 1 decimal (half up);
-rates are percentages 0–100 rounded to 1 decimal; an average, rate, minimum or maximum over an
-empty set is `None` (an empty cell), while counts and sums over an empty set are 0.
+A report type is a `ReportDefinition[P, R]` subclass: data (key, name, columns, …), a
+parameters model `P` (what a request may ask), a resolved-parameters model `R` (what the job
+stores: dates absolute, `now` fixed) and one read, described as a `Plan`. The API validates and
+resolves parameters with `parse` / `resolve`; the worker calls `count`, `fetch`, `summarizer`,
+`describe` and `columns_for` with the *stored* resolved parameters (a JSON dict) and the stored
+scope. Each of those turns the dict into `R` once; the type's own hooks only ever see `R`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from bson import ObjectId
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from beanie import Document
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from pymongo.asynchronous.collection import AsyncCollection
 
-from app.common.schemas import ApiInput
-from app.common.time import as_utc, is_timezone
-from app.config import get_settings
+from app.config import Settings
 from app.errors import FieldError, Forbidden, ValidationFailed, validation_errors
-from app.reports.dates import PRESET_LABELS, DatePreset, DateRange, iso_utc, parse_iso_utc
-from app.reports.rendering.base import Column, ColumnType
+from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
+
+# Re-exported: the report types take `Column` from here, so only this module knows where the
+# renderers define it.
+from app.reports.rendering.base import Column as Column
+from app.reports.rendering.base import ColumnType
+from app.reports.types.parameters import ReportParameters, ResolvedParameters
+from app.reports.types.query import Plan, Row, Stage, count_rows, stream
 from app.security import DataScope, Principal, Role
 
 ColumnTypeName = Literal["string", "integer", "number", "percent", "boolean", "date", "datetime"]
-Row = tuple[Any, ...]
 Format = Literal["csv", "xlsx", "pdf"]
 ALL_FORMATS: tuple[Format, ...] = ("csv", "xlsx", "pdf")
 
-# Collection names of the platform data (see app/platform/models.py).
-USERS, COURSES, DEPARTMENTS = "users", "courses", "departments"
-CLOSED_STATUSES = ("completed", "withdrawn")
-# Names sort the way people read them (case-insensitive), not by byte value. Only used where the
-# first $match works on ObjectId / date index fields, which a collation does not affect.
-NAME_COLLATION = {"locale": "en", "strength": 2}
+P = TypeVar("P", bound=ReportParameters)
+R = TypeVar("R", bound=ResolvedParameters)
 
 
 def column(key: str, label: str, type: ColumnTypeName) -> Column:
     """A report column; the same `Column` the renderers take (percent = 0–100, not a
     fraction)."""
     return Column(key, label, ColumnType(type))
+
+
+def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
+    """The positions of the columns `keys` in a row, for summarizers that read values by
+    column key (a KeyError names a key that is not a column)."""
+    positions = {c.key: i for i, c in enumerate(columns)}
+    return tuple(positions[k] for k in keys)
 
 
 # Who and what a per-enrollment row is about: the first columns of several report types.
@@ -80,258 +83,61 @@ class Summarizer(Protocol):
     def figures(self) -> list[tuple[str, str]]: ...
 
 
-# ---------------------------------------------------------------------------------------------
-# Parameter building blocks
-
-
-def _check_timezone(value: str) -> str:
-    if not is_timezone(value):
-        raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Berlin)")
-    return value
-
-
-def _check_id_list(values: list[str]) -> list[str]:
-    limit = get_settings().max_filter_ids
-    if len(values) > limit:
-        raise ValueError(f"at most {limit} ids are allowed, got {len(values)}")
-    return list(dict.fromkeys(values))  # de-duplicated, order kept
-
-
-ObjectIdStr = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9a-fA-F]{24}$", to_lower=True),
-    Field(description="A 24-hex-digit ObjectId"),
-]
-IdList = Annotated[list[ObjectIdStr], Field(min_length=1), AfterValidator(_check_id_list)]
-Timezone = Annotated[str, AfterValidator(_check_timezone)]
-
-TIMEZONE_DESCRIPTION = (
-    "IANA timezone for the date range, the day / week / month buckets and the datetimes printed "
-    "in the file"
-)
-DEPARTMENTS_DESCRIPTION = (
-    "Only these departments (ObjectIds; at most MAX_FILTER_IDS, default 500). Omitted: every "
-    "department you may report on"
-)
-COURSES_DESCRIPTION = (
-    "Only these courses (ObjectIds; at most MAX_FILTER_IDS, default 500). Omitted: every course "
-    "you may report on"
-)
-DATE_RANGE_DESCRIPTION = "A date-range preset, or custom from / to dates (both included)"
-
-
-def default_date_range() -> DateRange:
-    return DateRange(preset=DatePreset.LAST_30_DAYS)
-
-
-class ReportParameters(ApiInput):
-    """Base of every parameters model: `timezone` is common to all report types."""
-
-    timezone: Timezone = Field(default="UTC", description=TIMEZONE_DESCRIPTION)
-
-
-# ---------------------------------------------------------------------------------------------
-# Numbers and formatting
-
-
-def round1(value: float | int | None) -> float | None:
-    """1 decimal, half up (12.25 -> 12.3); None and NaN stay empty."""
-    if value is None or value != value:
-        return None
-    return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
-def rate(part: int | float, whole: int | float) -> float | None:
-    """`part ÷ whole` as a percentage with 1 decimal; None when `whole` is 0."""
-    if not whole:
-        return None
-    return round1(100.0 * part / whole)
-
-
-def average(total: float, count: int) -> float | None:
-    return round1(total / count) if count else None
-
-
-def fmt_count(value: int) -> str:
-    return f"{value:,}"
-
-
-def fmt_number(value: float | None, suffix: str = "") -> str:
-    return "—" if value is None else f"{value:,.1f}{suffix}"
-
-
-def fmt_rate(value: float | None) -> str:
-    return fmt_number(value, "%")
-
-
-def utc(value: Any) -> datetime | None:
-    """Aware UTC datetime from whatever MongoDB returned (None stays None)."""
-    if type(value) is datetime and value.tzinfo is None:  # the common case, made cheap
-        return value.replace(tzinfo=UTC)
-    return as_utc(value) if isinstance(value, datetime) else None
-
-
-def naive_utc(value: Any) -> datetime | None:
-    """A naive UTC datetime (what the renderers take) from whatever MongoDB returned; cheap
-    for the common case, a naive datetime decoded with ``tz_aware=False``."""
-    if value.__class__ is datetime:
-        if value.tzinfo is None:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return as_utc(value).replace(tzinfo=None) if isinstance(value, datetime) else None
-
-
-def number(value: Any) -> float | None:
-    """A numeric cell, or None for missing / non-numeric values."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Filters shared by the pipelines
-
-
-def object_ids(ids: Iterable[str]) -> list[ObjectId]:
-    return sorted(ObjectId(i) for i in ids if ObjectId.is_valid(i))
-
-
-def effective_ids(
-    requested: Sequence[str] | None, allowed: Iterable[str] | None
-) -> list[str] | None:
-    """The ids a fetch must stay within: the requested filter intersected with the scope;
-    None when neither restricts."""
-    sets = [set(x) for x in (requested, allowed) if x is not None]
-    if not sets:
-        return None
-    return sorted(set.intersection(*sets))
-
-
-def scope_match(
-    resolved: Mapping[str, Any],
-    scope: DataScope,
-    *,
-    department_field: str | None = "department_id",
-    course_field: str | None = "course_id",
-    user_field: str | None = "user_id",
-) -> dict[str, Any]:
-    """`$match` conditions for the scope and the departmentIds / courseIds filters."""
-    match: dict[str, Any] = {}
-    if department_field:
-        departments = effective_ids(resolved.get("departmentIds"), scope.department_ids)
-        if departments is not None:
-            match[department_field] = {"$in": object_ids(departments)}
-    if course_field:
-        courses = effective_ids(resolved.get("courseIds"), scope.course_ids)
-        if courses is not None:
-            match[course_field] = {"$in": object_ids(courses)}
-    if user_field and scope.user_id is not None:
-        # A learner sees only its own data; an id that is not an ObjectId matches nothing.
-        match[user_field] = (
-            ObjectId(scope.user_id) if ObjectId.is_valid(scope.user_id) else {"$in": []}
-        )
-    return match
-
-
-def range_match(resolved: Mapping[str, Any]) -> dict[str, datetime]:
-    start, end = resolved_range(resolved)
-    return {"$gte": start, "$lt": end}
-
-
-def resolved_range(resolved: Mapping[str, Any]) -> tuple[datetime, datetime]:
-    date_range = resolved["dateRange"]
-    return parse_iso_utc(date_range["start"]), parse_iso_utc(date_range["end"])
-
-
-def resolved_now(resolved: Mapping[str, Any]) -> datetime:
-    return parse_iso_utc(resolved["now"])
-
-
-def lookup_one(source: str, local_field: str, target: str, fields: Mapping[str, int]) -> list[Any]:
-    """Joins one document (by `_id`) and keeps only `fields`; a missing match leaves `target`
-    absent rather than dropping the row."""
-    return [
-        {
-            "$lookup": {
-                "from": source,
-                "localField": local_field,
-                "foreignField": "_id",
-                "pipeline": [{"$project": dict(fields)}],
-                "as": target,
-            }
-        },
-        {"$unwind": {"path": f"${target}", "preserveNullAndEmptyArrays": True}},
-    ]
-
-
-def count_stage() -> dict[str, Any]:
-    # `$group` rather than `$count` so the same building block works inside `$lookup`
-    # sub-pipelines on every server we run against.
-    return {"$group": {"_id": None, "n": {"$sum": 1}}}
-
-
-async def stream(
-    collection: AsyncCollection[Any],
-    pipeline: list[dict[str, Any]],
-    batch_size: int,
-    to_row: Callable[[dict[str, Any]], Row],
-    *,
-    naive_datetimes: bool = False,
-    **options: Any,
-) -> AsyncIterator[list[Row]]:
-    """Runs `pipeline` with a server cursor and yields rows in batches of `batch_size`.
-
-    `naive_datetimes=True` decodes datetimes without a timezone (~30% cheaper BSON decoding);
-    only for a `to_row` that treats naive datetimes as UTC (`utc()` or `naive_utc()`)."""
-    if naive_datetimes:
-        collection = collection.with_options(
-            codec_options=collection.codec_options.with_options(tz_aware=False, tzinfo=None)
-        )
-    cursor = await collection.aggregate(
-        pipeline, batchSize=batch_size, allowDiskUse=True, **options
-    )
-    try:
-        # A batch at a time: `async for` over the cursor costs a coroutine chain per document.
-        # An empty batch from a cursor that is still open (possible on sharded clusters) is
-        # not the end.
-        while True:
-            docs = await cursor.to_list(batch_size)
-            if docs:
-                yield [to_row(doc) for doc in docs]
-            elif not cursor.alive:
-                break
-    finally:
-        await cursor.close()
-
-
-async def aggregate_count(
-    collection: AsyncCollection[Any], pipeline: list[dict[str, Any]], **options: Any
-) -> int:
-    cursor = await collection.aggregate([*pipeline, count_stage()], allowDiskUse=True, **options)
-    docs = await cursor.to_list()
-    return int(docs[0]["n"]) if docs else 0
-
-
-# ---------------------------------------------------------------------------------------------
-# The definition
-
-
-class ReportDefinition(ABC):
+class ReportDefinition(ABC, Generic[P, R]):
     key: ClassVar[str]
     name: ClassVar[str]
     description: ClassVar[str]
-    parameters_model: ClassVar[type[ReportParameters]]
+    parameters_model: type[P]
+    resolved_model: type[R]
+    # The collection the read runs on.
+    source: ClassVar[type[Document]]
     columns: ClassVar[list[Column]]
     default_sort: ClassVar[list[str]]
     formats: ClassVar[tuple[Format, ...]] = ALL_FORMATS
     roles: ClassVar[tuple[Role, ...]] = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR)
+    # Labels of the type-specific resolved parameters, in the order `describe` prints them.
+    option_labels: ClassVar[dict[str, str]] = {}
+
+    # -- what a type provides -------------------------------------------------------------
+
+    @abstractmethod
+    def resolve_parameters(self, params: P, now: datetime) -> R:
+        """The resolved parameters of validated ones (`resolved_fields` gives the common
+        part)."""
+
+    @abstractmethod
+    async def count_stages(self, resolved: R, scope: DataScope) -> list[Stage]:
+        """Stages producing one document per row (no sort); a lone `$match` is counted with
+        `count_documents`."""
+
+    @abstractmethod
+    async def plan(self, resolved: R, scope: DataScope) -> Plan:
+        """The read that produces the rows, in order."""
+
+    @abstractmethod
+    def summary(self, resolved: R | None) -> Summarizer:
+        """The summary of a run (`None`: the resolved parameters are not known)."""
+
+    def run_columns(self, resolved: R) -> list[Column]:
+        """The columns of a run; only differs from `columns` when a parameter changes the shape
+        of the rows (assessment-results grouped by course)."""
+        return self.columns
 
     # -- parameters -------------------------------------------------------------------------
 
-    def parse(self, raw: Mapping[str, Any] | None, *, field: str = "parameters") -> Any:
-        """Validates raw JSON parameters; a 422 names each bad field as `parameters.<path>`."""
+    def parse(
+        self,
+        raw: Mapping[str, Any] | None,
+        *,
+        field: str = "parameters",
+        settings: Settings | None = None,
+    ) -> P:
+        """Validates raw JSON parameters; a 422 names each bad field as `parameters.<path>`.
+        The limits come from `settings` (None: the defaults declared on `Settings`)."""
         try:
-            return self.parameters_model.model_validate(dict(raw or {}))
+            return self.parameters_model.model_validate(
+                dict(raw or {}), context=limits_context(settings)
+            )
         except PydanticValidationError as exc:
             errors = [
                 FieldError(
@@ -354,75 +160,88 @@ class ReportDefinition(ABC):
         return principal.role in self.roles
 
     def resolve(
-        self, params: BaseModel | Mapping[str, Any], scope: DataScope, now: datetime
+        self,
+        params: BaseModel | Mapping[str, Any],
+        scope: DataScope,
+        now: datetime,
+        *,
+        settings: Settings | None = None,
     ) -> Resolved:
         """Turns validated parameters into absolute ones (dates in UTC, `now` fixed) and narrows
         the requested departmentIds / courseIds to the caller's scope (403 naming the ids
         outside it)."""
         if not isinstance(params, self.parameters_model):
             raw = params if isinstance(params, Mapping) else params.model_dump(by_alias=True)
-            params = self.parse(raw)
-        assert isinstance(params, ReportParameters)
+            params = self.parse(raw, settings=settings)
         if scope.user_id is not None and Role.LEARNER not in self.roles:
             raise Forbidden(f"Learners may not run the {self.key} report.", code="forbidden")
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
-        requested_departments = getattr(params, "department_ids", None)
-        requested_courses = getattr(params, "course_ids", None)
-        departments = scope.narrow("departmentIds", requested_departments)
-        courses = scope.narrow("courseIds", requested_courses)
         effective = DataScope(
-            department_ids=departments,
-            course_ids=courses,
+            department_ids=scope.narrow("departmentIds", _requested(params, "department_ids")),
+            course_ids=scope.narrow("courseIds", _requested(params, "course_ids")),
             user_id=scope.user_id,
             description=scope.description,
         )
-        timezone: str = params.timezone
-        parameters: dict[str, Any] = {
-            "reportType": self.key,
-            "timezone": timezone,
+        resolved = self.resolve_parameters(params, now)
+        return Resolved(parameters=resolved.to_document(), scope=effective)
+
+    def resolved_fields(self, params: P, now: datetime) -> dict[str, Any]:
+        """The resolved fields every type shares: report type, timezone, `now`, and the date
+        range and departments / courses filters of the parameters models that have them."""
+        fields: dict[str, Any] = {
+            "report_type": self.key,
+            "timezone": params.timezone,
             "now": iso_utc(now),
         }
-        if hasattr(params, "date_range"):
-            parameters["dateRange"] = params.date_range.resolve(timezone, now).to_document()
-        if hasattr(params, "department_ids"):
-            parameters["departmentIds"] = (
-                sorted(requested_departments) if requested_departments is not None else None
-            )
-        if hasattr(params, "course_ids"):
-            parameters["courseIds"] = (
-                sorted(requested_courses) if requested_courses is not None else None
-            )
-        parameters.update(self.resolve_options(params, now))
-        return Resolved(parameters=parameters, scope=effective)
+        # Not every parameters model has a date range or the id filters.
+        date_range = getattr(params, "date_range", None)
+        if date_range is not None:
+            fields["date_range"] = StoredRange.of(date_range.resolve(params.timezone, now))
+        for name in ("department_ids", "course_ids"):
+            if name in type(params).model_fields:
+                ids = _requested(params, name)
+                fields[name] = sorted(ids) if ids is not None else None
+        return fields
 
-    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
-        """The type-specific resolved parameters (JSON-able)."""
-        return {}
+    def typed(self, resolved: Mapping[str, Any] | R) -> R:
+        """The stored resolved parameters as `R`."""
+        if isinstance(resolved, self.resolved_model):
+            return resolved
+        return self.resolved_model.model_validate(dict(resolved))
 
-    def columns_for(self, resolved: Mapping[str, Any]) -> list[Column]:
-        """The columns of a run; only differs from `columns` when a parameter changes the shape
-        of the rows (assessment-results grouped by course)."""
-        return self.columns
+    # -- running (the executor's side: stored resolved parameters in) ----------------------
 
-    # -- data -------------------------------------------------------------------------------
+    async def count(self, resolved: Mapping[str, Any] | R, scope: DataScope) -> int:
+        stages = await self.count_stages(self.typed(resolved), scope)
+        return await count_rows(self.source.get_pymongo_collection(), stages)
 
-    @abstractmethod
-    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int: ...
+    async def fetch(
+        self, resolved: Mapping[str, Any] | R, scope: DataScope, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        """The rows in batches of at most `batch_size`, streamed from a server cursor."""
+        plan = await self.plan(self.typed(resolved), scope)
+        batches = stream(
+            self.source.get_pymongo_collection(),
+            plan.pipeline,
+            batch_size,
+            plan.to_row,
+            naive_datetimes=plan.naive_datetimes,
+            **plan.options,
+        )
+        async with aclosing(batches):  # the cursor closes even when the caller stops early
+            async for batch in batches:
+                yield batch
 
-    @abstractmethod
-    def fetch(
-        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
-    ) -> AsyncIterator[list[Row]]: ...
+    def summarizer(self, resolved: Mapping[str, Any] | R | None = None) -> Summarizer:
+        return self.summary(self.typed(resolved) if resolved is not None else None)
 
-    @abstractmethod
-    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> Summarizer: ...
-
-    # Labels of the type-specific resolved parameters, in the order `describe` prints them.
-    option_labels: ClassVar[dict[str, str]] = {}
+    def columns_for(self, resolved: Mapping[str, Any] | R) -> list[Column]:
+        return self.run_columns(self.typed(resolved))
 
     def describe(self, resolved: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """The resolved parameters as (label, value) pairs for a file's header / PDF page one."""
+        """The resolved parameters as (label, value) pairs for a file's header / PDF page one:
+        the ones stored on the job, in stored form."""
         pairs: list[tuple[str, str]] = []
         date_range = resolved.get("dateRange")
         if date_range:
@@ -452,7 +271,14 @@ class ReportDefinition(ABC):
         }
 
 
+AnyReportDefinition = ReportDefinition[Any, Any]
 _PRESETS = {p.value for p in DatePreset}
+
+
+def _requested(params: ReportParameters, name: str) -> list[str] | None:
+    """A parameters model's departments / courses filter (None when it has none)."""
+    value = getattr(params, name, None)
+    return list(value) if value is not None else None
 
 
 def _describe_ids(ids: Sequence[str] | None) -> str:

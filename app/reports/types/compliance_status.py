@@ -15,7 +15,7 @@ Withdrawn enrollments are left out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -24,31 +24,34 @@ from pydantic import ConfigDict, Field
 
 from app.common.time import zone
 from app.platform.models import Course, Enrollment
-from app.reports.dates import iso_utc, local_midnight, local_today, parse_iso_utc
+from app.reports.dates import StoredModel, UtcDateTime, local_midnight, local_today
 from app.reports.types.base import (
-    COURSES,
-    COURSES_DESCRIPTION,
-    DEPARTMENTS,
-    DEPARTMENTS_DESCRIPTION,
     LEARNER_COURSE_COLUMNS,
+    Column,
+    ReportDefinition,
+    column,
+    column_index,
+)
+from app.reports.types.figures import fmt_count, fmt_rate, rate, utc
+from app.reports.types.parameters import (
+    COURSES_DESCRIPTION,
+    DEPARTMENTS_DESCRIPTION,
+    IdList,
+    ReportParameters,
+    ResolvedParameters,
+)
+from app.reports.types.query import (
+    COURSES,
+    DEPARTMENTS,
     NAME_COLLATION,
     USERS,
-    Column,
-    IdList,
-    ReportDefinition,
-    ReportParameters,
+    Plan,
     Row,
-    aggregate_count,
-    column,
+    Stage,
     effective_ids,
-    fmt_count,
-    fmt_rate,
     lookup_one,
     object_ids,
-    rate,
     scope_match,
-    stream,
-    utc,
 )
 from app.security import DataScope
 
@@ -99,7 +102,25 @@ def _is_set(field: str) -> dict[str, Any]:
     return {"$eq": [{"$type": field}, "date"]}
 
 
-class ComplianceStatus(ReportDefinition):
+class AsOf(StoredModel):
+    """The instants `asOfDate` stands for, in UTC: its start, its end, and the end of the
+    due-soon window."""
+
+    day_start: UtcDateTime
+    day_end: UtcDateTime
+    due_soon_end: UtcDateTime
+
+
+class ComplianceStatusResolved(ResolvedParameters):
+    department_ids: list[str] | None = None
+    course_ids: list[str] | None = None
+    as_of_date: date
+    due_within_days: int = 30
+    states: list[ComplianceState] | None = None
+    as_of: AsOf
+
+
+class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceStatusResolved]):
     key = "compliance-status"
     name = "Compliance status"
     description = (
@@ -107,6 +128,8 @@ class ComplianceStatus(ReportDefinition):
         "compliant, completed late, overdue, due soon or not due."
     )
     parameters_model = ComplianceStatusParameters
+    resolved_model = ComplianceStatusResolved
+    source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
         column("dueAt", "Due", "datetime"),
@@ -121,39 +144,40 @@ class ComplianceStatus(ReportDefinition):
         "states": "States",
     }
 
-    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
-        timezone: str = params.timezone
-        tz = zone(timezone)
-        as_of: date = params.as_of_date or local_today(now, tz)
-        days: int = params.due_within_days
-        return {
-            "asOfDate": as_of.isoformat(),
-            "dueWithinDays": days,
-            "states": [s.value for s in params.states] if params.states else None,
-            "asOf": {
-                "dayStart": iso_utc(local_midnight(as_of, tz)),
-                "dayEnd": iso_utc(local_midnight(as_of + timedelta(days=1), tz)),
-                "dueSoonEnd": iso_utc(local_midnight(as_of + timedelta(days=days + 1), tz)),
-            },
-        }
+    def resolve_parameters(
+        self, params: ComplianceStatusParameters, now: datetime
+    ) -> ComplianceStatusResolved:
+        tz = zone(params.timezone)
+        as_of = params.as_of_date or local_today(now, tz)
+        days = params.due_within_days
+        return ComplianceStatusResolved(
+            **self.resolved_fields(params, now),
+            as_of_date=as_of,
+            due_within_days=days,
+            states=list(params.states) if params.states else None,
+            as_of=AsOf(
+                day_start=local_midnight(as_of, tz),
+                day_end=local_midnight(as_of + timedelta(days=1), tz),
+                due_soon_end=local_midnight(as_of + timedelta(days=days + 1), tz),
+            ),
+        )
 
     async def _mandatory_course_ids(
-        self, resolved: Mapping[str, Any], scope: DataScope
+        self, resolved: ComplianceStatusResolved, scope: DataScope
     ) -> list[Any]:
         """The mandatory courses in the filter and scope (a small, indexed read)."""
         query: dict[str, Any] = {"is_mandatory": True}
-        courses = effective_ids(resolved.get("courseIds"), scope.course_ids)
+        courses = effective_ids(resolved.course_ids, scope.course_ids)
         if courses is not None:
             query["_id"] = {"$in": object_ids(courses)}
         cursor = Course.get_pymongo_collection().find(query, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
 
-    async def _stages(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
-        as_of = resolved["asOf"]
-        day_start, day_end = parse_iso_utc(as_of["dayStart"]), parse_iso_utc(as_of["dayEnd"])
-        due_soon_end = parse_iso_utc(as_of["dueSoonEnd"])
+    async def _stages(self, resolved: ComplianceStatusResolved, scope: DataScope) -> list[Stage]:
+        as_of = resolved.as_of
+        day_start, day_end, due_soon_end = as_of.day_start, as_of.day_end, as_of.due_soon_end
         match: dict[str, Any] = {
-            **scope_match(resolved, scope, course_field=None),
+            **scope_match(scope, departments=resolved.department_ids, course_field=None),
             "course_id": {"$in": await self._mandatory_course_ids(resolved, scope)},
             "status": {"$ne": "withdrawn"},
             "enrolled_at": {"$lt": day_end},
@@ -201,16 +225,17 @@ class ComplianceStatus(ReportDefinition):
             {"$match": match},
             {"$set": {"complianceState": {"$let": {"vars": {"done": done}, "in": state}}}},
         ]
-        if resolved.get("states"):
-            stages.append({"$match": {"complianceState": {"$in": list(resolved["states"])}}})
+        if resolved.states:
+            states = [s.value for s in resolved.states]
+            stages.append({"$match": {"complianceState": {"$in": states}}})
         return stages
 
-    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int:
-        return await aggregate_count(
-            Enrollment.get_pymongo_collection(), await self._stages(resolved, scope)
-        )
+    async def count_stages(
+        self, resolved: ComplianceStatusResolved, scope: DataScope
+    ) -> list[Stage]:
+        return await self._stages(resolved, scope)
 
-    async def pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
+    async def pipeline(self, resolved: ComplianceStatusResolved, scope: DataScope) -> list[Stage]:
         return [
             *await self._stages(resolved, scope),
             *lookup_one(USERS, "user_id", "user", {"name": 1, "email": 1}),
@@ -232,22 +257,18 @@ class ComplianceStatus(ReportDefinition):
             {"$sort": {"departmentName": 1, "learnerName": 1, "courseCode": 1, "_id": 1}},
         ]
 
-    async def fetch(
-        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
-    ) -> AsyncIterator[list[Row]]:
-        rows = stream(
-            Enrollment.get_pymongo_collection(),
+    async def plan(self, resolved: ComplianceStatusResolved, scope: DataScope) -> Plan:
+        return Plan(
             await self.pipeline(resolved, scope),
-            batch_size,
             _row,
-            collation=NAME_COLLATION,
-            # Keeps the $match on its index under the name collation (see learner_progress).
-            hint={"course_id": 1, "enrolled_at": 1},
+            options={
+                "collation": NAME_COLLATION,
+                # Keeps the $match on its index under the name collation (see learner_progress).
+                "hint": {"course_id": 1, "enrolled_at": 1},
+            },
         )
-        async for batch in rows:
-            yield batch
 
-    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> ComplianceSummary:
+    def summary(self, resolved: ComplianceStatusResolved | None) -> ComplianceSummary:
         return ComplianceSummary()
 
 
@@ -273,9 +294,11 @@ class ComplianceSummary:
         self.states = dict.fromkeys((s.value for s in ComplianceState), 0)
 
     def add(self, batch: Sequence[Row]) -> None:
+        (at_state,) = _SUMMARY_COLUMNS
         for row in batch:
             self.total += 1
-            self.states[row[8]] = self.states.get(row[8], 0) + 1
+            state = row[at_state]
+            self.states[state] = self.states.get(state, 0) + 1
 
     def figures(self) -> list[tuple[str, str]]:
         labels = {
@@ -293,3 +316,4 @@ class ComplianceSummary:
 
 
 COMPLIANCE_STATUS = ComplianceStatus()
+_SUMMARY_COLUMNS = column_index(COMPLIANCE_STATUS.columns, "complianceState")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -10,27 +10,18 @@ from pydantic import ConfigDict, Field
 
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
-from app.reports.types.base import (
-    COURSES,
+from app.reports.types.base import Column, ReportDefinition, column, column_index
+from app.reports.types.figures import fmt_count, fmt_rate, rate, round1
+from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
-    Column,
+    FilteredRangeResolved,
     IdList,
-    ReportDefinition,
     ReportParameters,
-    Row,
-    aggregate_count,
-    column,
     default_date_range,
-    fmt_count,
-    fmt_rate,
-    range_match,
-    rate,
-    round1,
-    scope_match,
-    stream,
 )
+from app.reports.types.query import COURSES, Plan, Row, Stage, range_match, scope_match
 from app.security import DataScope
 
 MS_PER_DAY = 86_400_000
@@ -72,7 +63,12 @@ class CourseCompletionParameters(ReportParameters):
     )
 
 
-class CourseCompletion(ReportDefinition):
+class CourseCompletionResolved(FilteredRangeResolved):
+    category: str | None = None
+    mandatory_only: bool = False
+
+
+class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseCompletionResolved]):
     key = "course-completion"
     name = "Course completion"
     description = (
@@ -80,6 +76,8 @@ class CourseCompletion(ReportDefinition):
         "average score and average days to complete."
     )
     parameters_model = CourseCompletionParameters
+    resolved_model = CourseCompletionResolved
+    source = Enrollment
     columns: ClassVar[list[Column]] = [
         column("courseCode", "Course code", "string"),
         column("courseTitle", "Course", "string"),
@@ -100,17 +98,26 @@ class CourseCompletion(ReportDefinition):
         "mandatoryOnly": "Mandatory only",
     }
 
-    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
-        return {"category": params.category, "mandatoryOnly": params.mandatory_only}
+    def resolve_parameters(
+        self, params: CourseCompletionParameters, now: datetime
+    ) -> CourseCompletionResolved:
+        return CourseCompletionResolved(
+            **self.resolved_fields(params, now),
+            category=params.category,
+            mandatory_only=params.mandatory_only,
+        )
 
-    def _pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
+    def _pipeline(self, resolved: CourseCompletionResolved, scope: DataScope) -> list[Stage]:
         course_match: dict[str, Any] = {}
-        if resolved.get("category"):
-            course_match["course.category"] = resolved["category"]
-        if resolved.get("mandatoryOnly"):
+        if resolved.category:
+            course_match["course.category"] = resolved.category
+        if resolved.mandatory_only:
             course_match["course.is_mandatory"] = True
+        within = scope_match(
+            scope, departments=resolved.department_ids, courses=resolved.course_ids
+        )
         return [
-            {"$match": {"enrolled_at": range_match(resolved), **scope_match(resolved, scope)}},
+            {"$match": {"enrolled_at": range_match(resolved.date_range), **within}},
             {
                 "$group": {
                     "_id": "$course_id",
@@ -153,25 +160,17 @@ class CourseCompletion(ReportDefinition):
             *([{"$match": course_match}] if course_match else []),
         ]
 
-    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int:
-        return await aggregate_count(
-            Enrollment.get_pymongo_collection(), self._pipeline(resolved, scope)
+    async def count_stages(
+        self, resolved: CourseCompletionResolved, scope: DataScope
+    ) -> list[Stage]:
+        return self._pipeline(resolved, scope)
+
+    async def plan(self, resolved: CourseCompletionResolved, scope: DataScope) -> Plan:
+        return Plan(
+            [*self._pipeline(resolved, scope), {"$sort": {"course.code": 1, "_id": 1}}], _row
         )
 
-    def pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
-        return [*self._pipeline(resolved, scope), {"$sort": {"course.code": 1, "_id": 1}}]
-
-    def fetch(
-        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
-    ) -> AsyncIterator[list[Row]]:
-        return stream(
-            Enrollment.get_pymongo_collection(),
-            self.pipeline(resolved, scope),
-            batch_size,
-            _row,
-        )
-
-    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> CourseCompletionSummary:
+    def summary(self, resolved: CourseCompletionResolved | None) -> CourseCompletionSummary:
         return CourseCompletionSummary()
 
 
@@ -201,11 +200,12 @@ class CourseCompletionSummary:
         self.courses = self.enrolled = self.completed = self.withdrawn = 0
 
     def add(self, batch: Sequence[Row]) -> None:
+        at_enrolled, at_completed, at_withdrawn = _SUMMARY_COLUMNS
         for row in batch:
             self.courses += 1
-            self.enrolled += row[4]
-            self.completed += row[6]
-            self.withdrawn += row[8]
+            self.enrolled += row[at_enrolled]
+            self.completed += row[at_completed]
+            self.withdrawn += row[at_withdrawn]
 
     def figures(self) -> list[tuple[str, str]]:
         return [
@@ -217,3 +217,4 @@ class CourseCompletionSummary:
 
 
 COURSE_COMPLETION = CourseCompletion()
+_SUMMARY_COLUMNS = column_index(COURSE_COMPLETION.columns, "enrolled", "completed", "withdrawn")

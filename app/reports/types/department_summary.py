@@ -8,39 +8,36 @@ rows of their own, it does not roll their figures up into the parent's row. With
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.config import Settings
 from app.learning_events.models import LearningEvent
 from app.platform.models import Department, Enrollment
 from app.reports.dates import DateRange
-from app.reports.types.base import (
-    CLOSED_STATUSES,
+from app.reports.types.base import Column, ReportDefinition, Resolved, column, column_index
+from app.reports.types.figures import fmt_count, fmt_number, fmt_rate, rate, round1
+from app.reports.types.parameters import (
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
-    NAME_COLLATION,
-    Column,
     IdList,
-    ReportDefinition,
+    RangeResolved,
     ReportParameters,
-    Resolved,
-    Row,
-    column,
     default_date_range,
-    fmt_count,
-    fmt_number,
-    fmt_rate,
+)
+from app.reports.types.query import (
+    CLOSED_STATUSES,
+    NAME_COLLATION,
+    Plan,
+    Row,
+    Stage,
     object_ids,
     range_match,
-    rate,
-    resolved_range,
-    round1,
     scope_match,
-    stream,
 )
 from app.security import DataScope, Role
 
@@ -85,7 +82,12 @@ def _sub_lookup(source: str, target: str, pipeline: list[dict[str, Any]]) -> dic
     }
 
 
-class DepartmentSummary(ReportDefinition):
+class DepartmentSummaryResolved(RangeResolved):
+    department_ids: list[str] | None = None
+    include_sub_departments: bool = True
+
+
+class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, DepartmentSummaryResolved]):
     key = "department-summary"
     name = "Department summary"
     description = (
@@ -93,6 +95,8 @@ class DepartmentSummary(ReportDefinition):
         "average score, active learners, learning hours and overdue enrollments."
     )
     parameters_model = DepartmentSummaryParameters
+    resolved_model = DepartmentSummaryResolved
+    source = Department
     columns: ClassVar[list[Column]] = [
         column("departmentName", "Department", "string"),
         column("departmentCode", "Code", "string"),
@@ -110,24 +114,36 @@ class DepartmentSummary(ReportDefinition):
     option_labels: ClassVar[dict[str, str]] = {"includeSubDepartments": "Include sub-departments"}
 
     def resolve(
-        self, params: BaseModel | Mapping[str, Any], scope: DataScope, now: datetime
+        self,
+        params: BaseModel | Mapping[str, Any],
+        scope: DataScope,
+        now: datetime,
+        *,
+        settings: Settings | None = None,
     ) -> Resolved:
-        resolved = super().resolve(params, scope, now)
+        resolved = super().resolve(params, scope, now, settings=settings)
         # The requested departments are checked against the scope as usual, but the effective
         # scope keeps the caller's whole department set: the sub-departments of a requested
         # department get rows too, and they are only known when the report runs.
         effective = replace(resolved.scope, department_ids=scope.department_ids)
         return replace(resolved, scope=effective)
 
-    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
-        return {"includeSubDepartments": params.include_sub_departments}
+    def resolve_parameters(
+        self, params: DepartmentSummaryParameters, now: datetime
+    ) -> DepartmentSummaryResolved:
+        return DepartmentSummaryResolved(
+            **self.resolved_fields(params, now),
+            include_sub_departments=params.include_sub_departments,
+        )
 
-    def _department_match(self, resolved: Mapping[str, Any], scope: DataScope) -> dict[str, Any]:
+    def _department_match(
+        self, resolved: DepartmentSummaryResolved, scope: DataScope
+    ) -> dict[str, Any]:
         conditions: list[dict[str, Any]] = []
-        requested = resolved.get("departmentIds")
+        requested = resolved.department_ids
         if requested is not None:
             ids = object_ids(requested)
-            if resolved.get("includeSubDepartments", True):
+            if resolved.include_sub_departments:
                 conditions.append({"$or": [{"_id": {"$in": ids}}, {"ancestor_ids": {"$in": ids}}]})
             else:
                 conditions.append({"_id": {"$in": ids}})
@@ -137,17 +153,17 @@ class DepartmentSummary(ReportDefinition):
             return {}
         return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
-    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int:
-        return await Department.get_pymongo_collection().count_documents(
-            self._department_match(resolved, scope)
-        )
+    async def count_stages(
+        self, resolved: DepartmentSummaryResolved, scope: DataScope
+    ) -> list[Stage]:
+        return [{"$match": self._department_match(resolved, scope)}]
 
-    def pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
-        in_range = range_match(resolved)
-        _start, end = resolved_range(resolved)
+    def pipeline(self, resolved: DepartmentSummaryResolved, scope: DataScope) -> list[Stage]:
+        in_range = range_match(resolved.date_range)
+        end = resolved.date_range.end
         # Course / learner scope still applies inside each department (defence in depth; the
         # roles allowed here have department scopes).
-        within = scope_match(resolved, scope, department_field=None)
+        within = scope_match(scope, department_field=None)
         enrollments = Enrollment.get_pymongo_collection().name
         events = LearningEvent.get_pymongo_collection().name
         return [
@@ -212,18 +228,10 @@ class DepartmentSummary(ReportDefinition):
             },
         ]
 
-    def fetch(
-        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
-    ) -> AsyncIterator[list[Row]]:
-        return stream(
-            Department.get_pymongo_collection(),
-            self.pipeline(resolved, scope),
-            batch_size,
-            _row,
-            collation=NAME_COLLATION,
-        )
+    async def plan(self, resolved: DepartmentSummaryResolved, scope: DataScope) -> Plan:
+        return Plan(self.pipeline(resolved, scope), _row, options={"collation": NAME_COLLATION})
 
-    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> DepartmentSummarySummary:
+    def summary(self, resolved: DepartmentSummaryResolved | None) -> DepartmentSummarySummary:
         return DepartmentSummarySummary()
 
 
@@ -254,12 +262,13 @@ class DepartmentSummarySummary:
         self.hours = 0.0
 
     def add(self, batch: Sequence[Row]) -> None:
+        at_enrollments, at_completions, at_hours, at_overdue = _SUMMARY_COLUMNS
         for row in batch:
             self.departments += 1
-            self.enrollments += row[2]
-            self.completions += row[3]
-            self.hours += row[7] or 0.0
-            self.overdue += row[8]
+            self.enrollments += row[at_enrollments]
+            self.completions += row[at_completions]
+            self.hours += row[at_hours] or 0.0
+            self.overdue += row[at_overdue]
 
     def figures(self) -> list[tuple[str, str]]:
         return [
@@ -273,3 +282,6 @@ class DepartmentSummarySummary:
 
 
 DEPARTMENT_SUMMARY = DepartmentSummary()
+_SUMMARY_COLUMNS = column_index(
+    DEPARTMENT_SUMMARY.columns, "enrollments", "completions", "learningHours", "overdue"
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -13,34 +13,42 @@ from app.lookups.validation import LookupCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.types.base import (
-    CLOSED_STATUSES,
-    COURSES,
-    COURSES_DESCRIPTION,
-    DATE_RANGE_DESCRIPTION,
-    DEPARTMENTS,
-    DEPARTMENTS_DESCRIPTION,
     LEARNER_COURSE_COLUMNS,
-    NAME_COLLATION,
-    USERS,
     Column,
-    IdList,
     ReportDefinition,
-    ReportParameters,
-    Row,
     column,
-    default_date_range,
+    column_index,
+)
+from app.reports.types.figures import (
     fmt_count,
     fmt_number,
     fmt_rate,
-    lookup_one,
     naive_utc,
     number,
-    range_match,
     rate,
-    resolved_now,
     round1,
+)
+from app.reports.types.parameters import (
+    COURSES_DESCRIPTION,
+    DATE_RANGE_DESCRIPTION,
+    DEPARTMENTS_DESCRIPTION,
+    FilteredRangeResolved,
+    IdList,
+    ReportParameters,
+    default_date_range,
+)
+from app.reports.types.query import (
+    CLOSED_STATUSES,
+    COURSES,
+    DEPARTMENTS,
+    NAME_COLLATION,
+    USERS,
+    Plan,
+    Row,
+    Stage,
+    lookup_one,
+    range_match,
     scope_match,
-    stream,
 )
 from app.security import DataScope, Role
 
@@ -93,7 +101,13 @@ class LearnerProgressParameters(ReportParameters):
     )
 
 
-class LearnerProgress(ReportDefinition):
+class LearnerProgressResolved(FilteredRangeResolved):
+    date_field: DateField = DateField.ENROLLED_AT
+    statuses: list[str] | None = None
+    overdue_only: bool = False
+
+
+class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgressResolved]):
     key = "learner-progress"
     name = "Learner progress"
     description = (
@@ -101,6 +115,8 @@ class LearnerProgress(ReportDefinition):
         "range: progress, score, dates and whether it is overdue."
     )
     parameters_model = LearnerProgressParameters
+    resolved_model = LearnerProgressResolved
+    source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
         column("status", "Status", "string"),
@@ -121,19 +137,25 @@ class LearnerProgress(ReportDefinition):
         "overdueOnly": "Overdue only",
     }
 
-    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
-        return {
-            "dateField": params.date_field.value,
-            "statuses": list(params.statuses) if params.statuses else None,
-            "overdueOnly": params.overdue_only,
-        }
+    def resolve_parameters(
+        self, params: LearnerProgressParameters, now: datetime
+    ) -> LearnerProgressResolved:
+        return LearnerProgressResolved(
+            **self.resolved_fields(params, now),
+            date_field=params.date_field,
+            statuses=list(params.statuses) if params.statuses else None,
+            overdue_only=params.overdue_only,
+        )
 
-    def _match(self, resolved: Mapping[str, Any], scope: DataScope) -> dict[str, Any]:
-        date_field = STORED_DATE_FIELD[DateField(resolved.get("dateField", "enrolledAt"))]
-        match: dict[str, Any] = {date_field: range_match(resolved), **scope_match(resolved, scope)}
-        statuses: list[str] | None = resolved.get("statuses")
-        if resolved.get("overdueOnly"):
-            match["due_at"] = {"$lt": resolved_now(resolved)}
+    def _match(self, resolved: LearnerProgressResolved, scope: DataScope) -> dict[str, Any]:
+        date_field = STORED_DATE_FIELD[resolved.date_field]
+        match: dict[str, Any] = {
+            date_field: range_match(resolved.date_range),
+            **scope_match(scope, departments=resolved.department_ids, courses=resolved.course_ids),
+        }
+        statuses = resolved.statuses
+        if resolved.overdue_only:
+            match["due_at"] = {"$lt": resolved.now}
             if statuses:
                 match["status"] = {"$in": [s for s in statuses if s not in CLOSED_STATUSES]}
             else:
@@ -142,12 +164,12 @@ class LearnerProgress(ReportDefinition):
             match["status"] = {"$in": statuses}
         return match
 
-    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int:
-        return await Enrollment.get_pymongo_collection().count_documents(
-            self._match(resolved, scope)
-        )
+    async def count_stages(
+        self, resolved: LearnerProgressResolved, scope: DataScope
+    ) -> list[Stage]:
+        return [{"$match": self._match(resolved, scope)}]
 
-    def pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
+    def pipeline(self, resolved: LearnerProgressResolved, scope: DataScope) -> list[Stage]:
         return [
             {"$match": self._match(resolved, scope)},
             *lookup_one(USERS, "user_id", "user", {"name": 1, "email": 1}),
@@ -173,10 +195,10 @@ class LearnerProgress(ReportDefinition):
             {"$sort": {"departmentName": 1, "learnerName": 1, "courseCode": 1, "_id": 1}},
         ]
 
-    def _index_hint(self, resolved: Mapping[str, Any], scope: DataScope) -> dict[str, int]:
+    def index_hint(self, resolved: LearnerProgressResolved, scope: DataScope) -> dict[str, int]:
         """The index that serves `_match`: (department_id, date) when departments are filtered
         and such an index exists, else the date field's own index."""
-        date_key = DateField(resolved.get("dateField", "enrolledAt"))
+        date_key = resolved.date_field
         date_field = STORED_DATE_FIELD[date_key]
         if date_key != DateField.LAST_ACTIVITY_AT and "department_id" in self._match(
             resolved, scope
@@ -184,11 +206,9 @@ class LearnerProgress(ReportDefinition):
             return {"department_id": 1, date_field: 1}
         return {date_field: -1 if date_key == DateField.LAST_ACTIVITY_AT else 1}
 
-    def fetch(
-        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
-    ) -> AsyncIterator[list[Row]]:
+    async def plan(self, resolved: LearnerProgressResolved, scope: DataScope) -> Plan:
         # Datetimes stay naive UTC as decoded (the renderers' contract): no per-value tzinfo.
-        now = resolved_now(resolved).astimezone(UTC).replace(tzinfo=None)
+        now = resolved.now.astimezone(UTC).replace(tzinfo=None)
         closed = CLOSED_STATUSES
 
         def to_row(doc: dict[str, Any]) -> Row:
@@ -217,19 +237,19 @@ class LearnerProgress(ReportDefinition):
                 due_at is not None and due_at < now and status not in closed,
             )
 
-        return stream(
-            Enrollment.get_pymongo_collection(),
+        return Plan(
             self.pipeline(resolved, scope),
-            batch_size,
             to_row,
             naive_datetimes=True,
-            collation=NAME_COLLATION,
-            # The collation (for the name sort) must not keep the $match off its index: some
-            # servers only use an index whose collation matches the query's.
-            hint=self._index_hint(resolved, scope),
+            options={
+                "collation": NAME_COLLATION,
+                # The collation (for the name sort) must not keep the $match off its index:
+                # some servers only use an index whose collation matches the query's.
+                "hint": self.index_hint(resolved, scope),
+            },
         )
 
-    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> LearnerProgressSummary:
+    def summary(self, resolved: LearnerProgressResolved | None) -> LearnerProgressSummary:
         return LearnerProgressSummary()
 
 
@@ -242,8 +262,9 @@ class LearnerProgressSummary:
         self.score_total, self.scored = 0.0, 0
 
     def add(self, batch: Sequence[Row]) -> None:
+        at_status, at_score, at_overdue = _SUMMARY_COLUMNS
         for row in batch:
-            status, score, overdue = row[5], row[7], row[13]
+            status, score, overdue = row[at_status], row[at_score], row[at_overdue]
             self.enrollments += 1
             if status == "completed":
                 self.completed += 1
@@ -267,3 +288,4 @@ class LearnerProgressSummary:
 
 
 LEARNER_PROGRESS = LearnerProgress()
+_SUMMARY_COLUMNS = column_index(LEARNER_PROGRESS.columns, "status", "score", "overdue")

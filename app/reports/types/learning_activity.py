@@ -7,7 +7,7 @@ starts on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -18,24 +18,18 @@ from app.common.time import zone
 from app.learning_events.models import LearningEvent
 from app.lookups.validation import LookupCode
 from app.reports.dates import DateRange
-from app.reports.types.base import (
+from app.reports.types.base import Column, ReportDefinition, column, column_index
+from app.reports.types.figures import fmt_count, utc
+from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
-    Column,
+    FilteredRangeResolved,
     IdList,
-    ReportDefinition,
     ReportParameters,
-    Row,
-    aggregate_count,
-    column,
     default_date_range,
-    fmt_count,
-    range_match,
-    scope_match,
-    stream,
-    utc,
 )
+from app.reports.types.query import Plan, Row, Stage, range_match, scope_match
 from app.security import DataScope
 
 
@@ -75,7 +69,12 @@ class LearningActivityParameters(ReportParameters):
     )
 
 
-class LearningActivity(ReportDefinition):
+class LearningActivityResolved(FilteredRangeResolved):
+    granularity: Granularity = Granularity.DAY
+    event_types: list[str] | None = None
+
+
+class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActivityResolved]):
     key = "learning-activity"
     name = "Learning activity"
     description = (
@@ -83,6 +82,8 @@ class LearningActivity(ReportDefinition):
         "type, with the number of distinct learners."
     )
     parameters_model = LearningActivityParameters
+    resolved_model = LearningActivityResolved
+    source = LearningEvent
     columns: ClassVar[list[Column]] = [
         column("periodStart", "Period start", "date"),
         column("eventType", "Event type", "string"),
@@ -95,22 +96,27 @@ class LearningActivity(ReportDefinition):
         "eventTypes": "Event types",
     }
 
-    def resolve_options(self, params: Any, now: datetime) -> dict[str, Any]:
-        return {
-            "granularity": params.granularity.value,
-            "eventTypes": list(params.event_types) if params.event_types else None,
-        }
+    def resolve_parameters(
+        self, params: LearningActivityParameters, now: datetime
+    ) -> LearningActivityResolved:
+        return LearningActivityResolved(
+            **self.resolved_fields(params, now),
+            granularity=params.granularity,
+            event_types=list(params.event_types) if params.event_types else None,
+        )
 
-    def _grouped(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
-        match: dict[str, Any] = {"occurred_at": range_match(resolved)}
-        if resolved.get("eventTypes"):
-            match["type"] = {"$in": list(resolved["eventTypes"])}
-        match.update(scope_match(resolved, scope))
-        granularity = Granularity(resolved.get("granularity", "day"))
+    def _grouped(self, resolved: LearningActivityResolved, scope: DataScope) -> list[Stage]:
+        match: dict[str, Any] = {"occurred_at": range_match(resolved.date_range)}
+        if resolved.event_types:
+            match["type"] = {"$in": list(resolved.event_types)}
+        match.update(
+            scope_match(scope, departments=resolved.department_ids, courses=resolved.course_ids)
+        )
+        granularity = resolved.granularity
         truncate: dict[str, Any] = {
             "date": "$occurred_at",
             "unit": granularity.value,
-            "timezone": resolved["timezone"],
+            "timezone": resolved.timezone,
         }
         if granularity == Granularity.WEEK:
             truncate["startOfWeek"] = "monday"
@@ -137,18 +143,13 @@ class LearningActivity(ReportDefinition):
             },
         ]
 
-    async def count(self, resolved: Mapping[str, Any], scope: DataScope) -> int:
-        return await aggregate_count(
-            LearningEvent.get_pymongo_collection(), self._grouped(resolved, scope)
-        )
+    async def count_stages(
+        self, resolved: LearningActivityResolved, scope: DataScope
+    ) -> list[Stage]:
+        return self._grouped(resolved, scope)
 
-    def pipeline(self, resolved: Mapping[str, Any], scope: DataScope) -> list[dict[str, Any]]:
-        return [*self._grouped(resolved, scope), {"$sort": {"_id.period": 1, "_id.type": 1}}]
-
-    def fetch(
-        self, resolved: Mapping[str, Any], scope: DataScope, batch_size: int
-    ) -> AsyncIterator[list[Row]]:
-        tz = zone(resolved["timezone"])
+    async def plan(self, resolved: LearningActivityResolved, scope: DataScope) -> Plan:
+        tz = zone(resolved.timezone)
 
         def to_row(doc: dict[str, Any]) -> Row:
             period = utc(doc["_id"]["period"])
@@ -159,14 +160,11 @@ class LearningActivity(ReportDefinition):
                 doc["learners"],
             )
 
-        return stream(
-            LearningEvent.get_pymongo_collection(),
-            self.pipeline(resolved, scope),
-            batch_size,
-            to_row,
+        return Plan(
+            [*self._grouped(resolved, scope), {"$sort": {"_id.period": 1, "_id.type": 1}}], to_row
         )
 
-    def summarizer(self, resolved: Mapping[str, Any] | None = None) -> LearningActivitySummary:
+    def summary(self, resolved: LearningActivityResolved | None) -> LearningActivitySummary:
         return LearningActivitySummary()
 
 
@@ -179,7 +177,9 @@ class LearningActivitySummary:
         self.by_type: dict[str, int] = {}
 
     def add(self, batch: Sequence[Row]) -> None:
-        for period, event_type, events, _learners in batch:
+        at_period, at_type, at_events = _SUMMARY_COLUMNS
+        for row in batch:
+            period, event_type, events = row[at_period], row[at_type], row[at_events]
             self.events += events
             self.periods.add(period)
             self.by_type[event_type] = self.by_type.get(event_type, 0) + events
@@ -195,3 +195,4 @@ class LearningActivitySummary:
 
 
 LEARNING_ACTIVITY = LearningActivity()
+_SUMMARY_COLUMNS = column_index(LEARNING_ACTIVITY.columns, "periodStart", "eventType", "events")

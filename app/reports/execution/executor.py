@@ -1,0 +1,80 @@
+"""``JobExecutor``: what the worker runs for one report job, composed of the lease
+(``lease``), the file's production (``pipeline``) and the attempt's outcome (``outcome``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import structlog
+
+from app.observability import JOB_DURATION, JOBS_ACTIVE, JOBS_FINISHED
+from app.reports.execution import lease, pipeline
+from app.reports.execution.lease import Run
+from app.reports.execution.outcome import Outcome
+from app.reports.jobs import repository
+from app.reports.jobs.models import JobStatus, ReportJob
+from app.runtime.resources import Resources
+
+log = structlog.get_logger(__name__)
+
+
+class JobExecutor:
+    def __init__(self, resources: Resources, worker_id: str, shutdown: asyncio.Event) -> None:
+        self.resources = resources
+        self.settings = resources.settings
+        self.worker_id = worker_id
+        self.shutdown = shutdown
+        self.claimed: ReportJob | None = None  # the job as claimed by the last `run`
+
+    async def run(self, job_id: str) -> JobStatus | None:
+        """Runs the job if it can be claimed; returns its final status (None if not ours)."""
+        run = await lease.claim(
+            job_id, owner=self.worker_id, lease_seconds=self.settings.job_lease_seconds
+        )
+        self.claimed = run.job if run else None
+        if run is None:
+            log.info("job_not_claimable", job_id=job_id)
+            return None
+        job = run.job
+        structlog.contextvars.bind_contextvars(job_id=job_id, request_id=job.request_id)
+        if job.attempt > job.max_attempts:
+            await repository.fail_over_attempts(
+                run.job_id,
+                run.token,
+                f"Gave up after {job.max_attempts} attempts (the worker running it stopped).",
+            )
+            return JobStatus.FAILED
+        started, cpu_started = time.monotonic(), time.process_time()
+        JOBS_ACTIVE.inc()
+        body = asyncio.create_task(pipeline.produce(run, self.resources))
+        beat = asyncio.create_task(lease.heartbeat(run, body, self.settings, self.shutdown))
+        try:
+            status = await Outcome(self.resources, run).settle(body, lambda: self._commit(run))
+        finally:
+            beat.cancel()
+            with contextlib.suppress(BaseException):
+                await beat
+            JOBS_ACTIVE.dec()
+        if status is not None:
+            JOBS_FINISHED.labels(status.value, job.format).inc()
+            JOB_DURATION.labels(job.format).observe(time.monotonic() - started)
+        log.info(
+            "job_finished",
+            status=status.value if status else "released",
+            attempt=job.attempt,
+            seconds=round(time.monotonic() - started, 3),
+            # CPU of the whole worker process meanwhile (other jobs running at once included).
+            process_cpu_seconds=round(time.process_time() - cpu_started, 3),
+            rows=run.progress.rows_processed,
+        )
+        return status
+
+    async def _commit(self, run: Run) -> bool:
+        return await lease.commit(
+            run, self.resources.storage, self.settings, pipeline.storage_prefix(run.job)
+        )
+
+
+__all__ = ["JobExecutor"]

@@ -1,0 +1,167 @@
+"""The lease on a running job: claiming it, the heartbeat that keeps the lease and watches for
+a cancel request, a lost lease or a shutdown, and the fenced commit of the finished file.
+
+Only the holder of the current lease (its token) can change the job; a commit that is refused
+(another worker took the job over) deletes the file this attempt stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from beanie import PydanticObjectId
+
+from app.common.time import utcnow
+from app.config import Settings
+from app.reports.jobs import repository
+from app.reports.jobs.models import JobStatus, ReportJob
+from app.storage import Storage
+
+log = structlog.get_logger(__name__)
+
+
+class StopReason(StrEnum):
+    CANCELLED = "cancelled"
+    LEASE_LOST = "lease-lost"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass
+class Progress:
+    step: str = "resolve"
+    percent: float = 0.0
+    rows_processed: int = 0
+    rows_total: int | None = None
+
+    def as_update(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "percent": round(self.percent, 1),
+            "rows_processed": self.rows_processed,
+            "rows_total": self.rows_total,
+        }
+
+
+@dataclass
+class Run:
+    """One attempt at a job, under one lease."""
+
+    job: ReportJob
+    token: str
+    progress: Progress = field(default_factory=Progress)
+    stop_reason: StopReason | None = None
+    stored_key: str | None = None  # the file this attempt stored, until it is committed
+
+    @property
+    def job_id(self) -> PydanticObjectId:
+        assert self.job.id is not None
+        return self.job.id
+
+
+async def claim(job_id: str, *, owner: str, lease_seconds: int) -> Run | None:
+    """Takes the job with a fresh lease token, or None if it cannot be claimed now."""
+    token = uuid.uuid4().hex
+    job = await repository.claim(
+        PydanticObjectId(job_id), token=token, owner=owner, lease_seconds=lease_seconds
+    )
+    return None if job is None else Run(job=job, token=token)
+
+
+async def heartbeat(
+    run: Run, body: asyncio.Task[Any], settings: Settings, shutdown: asyncio.Event
+) -> None:
+    """Renews the lease and saves progress every ``job_heartbeat_seconds`` until ``body`` is
+    done; cancels ``body`` (naming the reason in ``run.stop_reason``) on a cancel request, a
+    lost lease or a shutdown."""
+    interval = settings.job_heartbeat_seconds
+    while not body.done():
+        try:
+            await asyncio.wait_for(shutdown.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+        if body.done():
+            return
+        if shutdown.is_set():
+            run.stop_reason = StopReason.SHUTDOWN
+            body.cancel()
+            return
+        try:
+            doc = await repository.heartbeat(
+                run.job_id, run.token, settings.job_lease_seconds, run.progress.as_update()
+            )
+        except Exception as exc:  # database away: keep working while the lease lasts
+            log.warning("job_heartbeat_failed", error=str(exc)[:200])
+            continue
+        if doc is None:
+            run.stop_reason = StopReason.LEASE_LOST
+            body.cancel()
+            return
+        if doc.get("cancel_requested"):
+            run.stop_reason = StopReason.CANCELLED
+            body.cancel()
+            return
+
+
+async def discard_file(storage: Storage, run: Run) -> None:
+    """Deletes the file this attempt stored (not committed, or its commit was refused)."""
+    if run.stored_key:
+        with contextlib.suppress(Exception):
+            await storage.delete(run.stored_key)
+        run.stored_key = None
+
+
+async def commit(run: Run, storage: Storage, settings: Settings, prefix: str) -> bool:
+    """Marks the job completed with ``run.job.result`` if this attempt still holds the lease.
+
+    A refused commit deletes the stored file; an accepted one deletes the files earlier,
+    interrupted attempts left under ``prefix``.
+    """
+    job = run.job
+    assert job.result is not None
+    try:
+        ok = await _finish_completed(run, settings)
+    except Exception:
+        # The outcome is unknown (e.g. the write applied but its answer was lost): look.
+        stored = await repository.get(run.job_id)
+        ok = bool(
+            stored
+            and stored.status == JobStatus.COMPLETED
+            and stored.result
+            and stored.result.storage_key == job.result.storage_key
+        )
+        if not ok:
+            raise
+    if not ok:
+        log.warning("job_commit_refused")  # another worker holds the job now
+        await discard_file(storage, run)
+        return False
+    # Files of earlier, interrupted attempts of this job are not needed any more.
+    with contextlib.suppress(Exception):
+        for key in await storage.list_keys(prefix):
+            if key != job.result.storage_key:
+                await storage.delete(key)
+    return True
+
+
+async def _finish_completed(run: Run, settings: Settings) -> bool:
+    assert run.job.result is not None
+    now = utcnow()
+    return await repository.finish_held(
+        run.job_id,
+        run.token,
+        {
+            "status": JobStatus.COMPLETED.value,
+            "finished_at": now,
+            "expires_at": now + timedelta(days=settings.report_retention_days),
+            "result": run.job.result.model_dump(),
+            "error": None,
+            "progress": {**run.progress.as_update(), "step": "finish", "percent": 100.0},
+        },
+    )

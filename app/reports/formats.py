@@ -1,0 +1,135 @@
+"""The output formats (csv, xlsx, pdf): one ``FormatSpec`` each, the single description of a
+format that the metadata API, the executor and the download read.
+
+Adding a format is one spec here (with its ``RowSink`` in ``app/reports/rendering/``) plus its
+code in the ``report-format`` lookup values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config import Settings
+from app.reports.rendering import (
+    Column,
+    CsvRowWriter,
+    PdfSink,
+    RenderContext,
+    RowSink,
+    WriterSink,
+    XlsxRowWriter,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SinkOptions:
+    """What a sink may need besides the columns and the context (from settings and the job)."""
+
+    csv_bom: bool = False  # the job's ``options.csvBom``
+    pdf_chunk_rows: int = 500
+    render_processes: int = 1
+    max_rows: int | None = None  # rows the file keeps at most (a truncating format's cap)
+
+
+SinkFactory = Callable[[Path, Sequence[Column], RenderContext, SinkOptions], Awaitable[RowSink]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FormatSpec:
+    key: str  # the format code in the API and the ``report-format`` lookup
+    label: str
+    extension: str  # without the dot
+    content_type: str  # what the stored file and its download are served as
+    truncates: bool  # True: rows past the limit are dropped (PDF); False: the job fails
+    max_rows: Callable[[Settings], int]
+    streams: bool  # True: the file is written as rows arrive; False: mostly rendered after
+    open_sink: SinkFactory
+
+    def file_name(self, stem: str) -> str:
+        return f"{stem}.{self.extension}"
+
+    def row_limit(self, settings: Settings) -> int | None:
+        """The row count above which a job fails (None: the format truncates instead)."""
+        return None if self.truncates else self.max_rows(settings)
+
+    def row_cap(self, settings: Settings) -> int | None:
+        """The rows a truncating format keeps at most (None: it keeps every row)."""
+        return self.max_rows(settings) if self.truncates else None
+
+
+async def _csv_sink(
+    path: Path, columns: Sequence[Column], context: RenderContext, options: SinkOptions
+) -> RowSink:
+    # Opening creates the file: done in a thread like every other file write.
+    writer = await asyncio.to_thread(CsvRowWriter, path, columns, context, bom=options.csv_bom)
+    return WriterSink(writer)
+
+
+async def _xlsx_sink(
+    path: Path, columns: Sequence[Column], context: RenderContext, options: SinkOptions
+) -> RowSink:
+    return WriterSink(await asyncio.to_thread(XlsxRowWriter, path, columns, context))
+
+
+async def _pdf_sink(
+    path: Path, columns: Sequence[Column], context: RenderContext, options: SinkOptions
+) -> RowSink:
+    if options.max_rows is None:
+        raise ValueError("a PDF needs its row cap (SinkOptions.max_rows)")
+    return PdfSink(
+        path,
+        columns,
+        context,
+        chunk_rows=options.pdf_chunk_rows,
+        processes=options.render_processes,
+        max_rows=options.max_rows,
+    )
+
+
+FORMATS: dict[str, FormatSpec] = {
+    spec.key: spec
+    for spec in (
+        FormatSpec(
+            key="csv",
+            label="CSV",
+            extension="csv",
+            content_type="text/csv; charset=utf-8",
+            truncates=False,
+            max_rows=lambda settings: settings.csv_max_rows,
+            streams=True,
+            open_sink=_csv_sink,
+        ),
+        FormatSpec(
+            key="xlsx",
+            label="Excel",
+            extension="xlsx",
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            truncates=False,
+            max_rows=lambda settings: settings.xlsx_max_rows,
+            streams=True,
+            open_sink=_xlsx_sink,
+        ),
+        FormatSpec(
+            key="pdf",
+            label="PDF",
+            extension="pdf",
+            content_type="application/pdf",
+            truncates=True,
+            max_rows=lambda settings: settings.pdf_max_rows,
+            streams=False,
+            open_sink=_pdf_sink,
+        ),
+    )
+}
+
+
+def get_format(key: str) -> FormatSpec:
+    """The spec of format ``key`` (a ``KeyError`` for an unknown one: jobs are validated
+    against the report type's formats before they are stored)."""
+    return FORMATS[key]
+
+
+__all__ = ["FORMATS", "FormatSpec", "SinkFactory", "SinkOptions", "get_format"]

@@ -1,0 +1,58 @@
+"""PDF through WeasyPrint from an HTML template (``templates/report.html`` + ``report.css``).
+
+Page one: title, generated-at, timezone, requested-by, the parameters, a box of summary figures
+and, when the report has more rows than the PDF holds, a notice saying so. Then the detail table,
+its header repeated on every page, and "Page X of Y" in every footer.
+
+Why it is built this way (spec §8): WeasyPrint lays out a styled table at ~50-80 rows/s and keeps
+~0.23 MB per row in memory, so
+
+- the detail rows are rendered in chunks of ``chunk_rows`` rows, each chunk a separate document
+  rendered in a worker process (``ProcessPoolExecutor``, "spawn" context, ``processes`` workers),
+  which bounds the memory of each process and uses several cores; with ``StreamingPdf`` every
+  complete chunk after the first goes to the processes while later rows are still being
+  fetched, so laying out overlaps the database work (page one, which shows the summary, last);
+- the chunk files are joined with pypdf, and "Page X of Y" is stamped afterwards: a second, tiny
+  WeasyPrint document of N blank pages with the same page box and only the page-number margin
+  box is rendered and overlaid page by page (same font and position as the rest of the footer);
+- the CSS is lean (fixed table layout, separated borders, class selectors only) and cell text is
+  cut at ``CELL_MAX_CHARS`` characters, since one long text block lays out in quadratic time;
+- the caller's event loop only awaits futures: nothing heavy runs in its process. Cancelling the
+  awaiting task kills the worker processes at once.
+
+Each chunk after the first starts on a new page, so a page before a chunk boundary may be short.
+All cell text is HTML-escaped. The spawned workers import this module, so a program that renders
+PDFs must guard its entry point with ``if __name__ == "__main__":`` (as any multiprocessing user).
+
+Modules: ``layout`` (orientation, column widths, cell text), ``document`` (the HTML of a chunk
+and of the page-number stamp), ``processes`` (what runs in the render processes: laying out a
+chunk, joining and stamping), ``streaming`` (``StreamingPdf``, ``render_pdf``, ``PdfSink``).
+"""
+
+from app.reports.rendering.pdf.document import build_chunk_html
+from app.reports.rendering.pdf.layout import (
+    CELL_MAX_CHARS,
+    LANDSCAPE_MIN_COLUMNS,
+    Layout,
+    format_cell,
+    plan_layout,
+)
+from app.reports.rendering.pdf.streaming import (
+    PdfSink,
+    StreamingPdf,
+    balanced_chunk_size,
+    render_pdf,
+)
+
+__all__ = [
+    "CELL_MAX_CHARS",
+    "LANDSCAPE_MIN_COLUMNS",
+    "Layout",
+    "PdfSink",
+    "StreamingPdf",
+    "balanced_chunk_size",
+    "build_chunk_html",
+    "format_cell",
+    "plan_layout",
+    "render_pdf",
+]

@@ -1,0 +1,179 @@
+"""The HTML (and CSS) of one render chunk, from ``templates/report.html`` + ``report.css``,
+and of the page-number stamp laid over the joined PDF. All cell text is HTML-escaped."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import tzinfo
+from functools import cache
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from app.reports.rendering.base import Column, ColumnType, RenderContext
+from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell
+
+_TEMPLATES = Path(__file__).parent.parent / "templates"
+_NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.PERCENT})
+
+
+def _esc(text: str) -> str:
+    return html.escape(CONTROL_CHARS.sub(" ", text), quote=True)
+
+
+def _css_string(text: str) -> str:
+    """``text`` as the inside of a double-quoted CSS string."""
+    text = CONTROL_CHARS.sub(" ", text).replace("\n", " ").replace("\t", " ")
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template((_TEMPLATES / name).read_text(encoding="utf-8"))
+
+
+def _generated_text(context: RenderContext) -> str:
+    return context.generated_at_local.strftime("%Y-%m-%d %H:%M")
+
+
+def _document(context: RenderContext, layout: Layout, body: str, *, first: bool) -> str:
+    generated = _generated_text(context)
+    css = _template("report.css").substitute(
+        page_size="A4 landscape" if layout.landscape else "A4 portrait",
+        running_title=_css_string(context.title),
+        running_meta=_css_string(f"Generated {generated} ({context.timezone})"),
+        footer_left=_css_string(f"{context.title} · {generated} ({context.timezone})"),
+        first_page_rule=(
+            "@page :first { @top-left { content: none } @top-right { content: none } }"
+            if first
+            else ""
+        ),
+        data_font_size=f"{layout.font_size_pt}pt",
+    )
+    return _template("report.html").substitute(
+        title=_esc(context.title),
+        author=_esc(context.requested_by or ""),
+        css=css,
+        body=body,
+    )
+
+
+def _cover(context: RenderContext, shown_rows: int) -> str:
+    generated = _generated_text(context)
+    total = context.total_rows if context.total_rows is not None else shown_rows
+    meta = [
+        f"Generated <b>{_esc(generated)}</b>",
+        f"Timezone <b>{_esc(context.timezone)}</b> (all times)",
+    ]
+    if context.requested_by:
+        meta.append(f"Requested by <b>{_esc(context.requested_by)}</b>")
+    meta.append(f"<b>{total:,}</b> row{'s' if total != 1 else ''}")
+    params = "".join(
+        f"<tr><th>{_esc(label)}</th><td>{_esc(value)}</td></tr>"
+        for label, value in context.parameters
+    )
+    params += f"<tr><th>Timezone</th><td>{_esc(context.timezone)}</td></tr>"
+    if context.summary:
+        figures = "".join(
+            f'<div class="figure"><div class="v">{_esc(value)}</div>'
+            f'<div class="l">{_esc(label)}</div></div>'
+            for label, value in context.summary
+        )
+    else:
+        figures = '<p class="empty-note">No summary figures.</p>'
+    notice = ""
+    if context.total_rows is not None and context.total_rows > shown_rows:
+        notice = (
+            '<div class="notice"><b>Truncated:</b> showing the first '
+            f"{shown_rows:,} of {context.total_rows:,} rows. "
+            "Download the CSV or Excel file for all rows.</div>"
+        )
+    return (
+        '<div class="cover">'
+        f'<div class="kicker">{_esc(context.report_type.replace("-", " "))} report</div>'
+        f"<h1>{_esc(context.title)}</h1>"
+        f'<div class="meta">{" &nbsp;·&nbsp; ".join(meta)}</div>'
+        "</div>"
+        '<table class="facts"><tbody><tr>'
+        f'<td style="width:58%"><h2>Parameters</h2><table class="params"><tbody>{params}'
+        "</tbody></table></td>"
+        '<td class="gap"></td>'
+        f'<td><h2>Summary</h2><div class="summary">{figures}</div></td>'
+        "</tr></tbody></table>"
+        f"{notice}"
+    )
+
+
+def _table(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    layout: Layout,
+    tz: tzinfo,
+    row_offset: int,
+) -> str:
+    cols = "".join(f'<col style="width:{w}%">' for w in layout.widths)
+    numeric = [c.type in _NUMERIC for c in columns]
+    head = "".join(
+        f'<th class="n">{_esc(c.label)}</th>' if numeric[i] else f"<th>{_esc(c.label)}</th>"
+        for i, c in enumerate(columns)
+    )
+    types = [c.type for c in columns]
+    parts = [
+        f'<table class="data"><colgroup>{cols}</colgroup><thead><tr>{head}</tr></thead><tbody>'
+    ]
+    append = parts.append
+    for r, row in enumerate(rows, start=row_offset):
+        cells = []
+        for c, value in enumerate(row):
+            text = html.escape(format_cell(value, types[c], tz), quote=False)
+            cells.append(f'<td class="n">{text}</td>' if numeric[c] else f"<td>{text}</td>")
+        append('<tr class="z">' if r % 2 else "<tr>")
+        append("".join(cells))
+        append("</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def build_chunk_html(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    context: RenderContext,
+    layout: Layout,
+    *,
+    first: bool,
+    row_offset: int = 0,
+    shown_rows: int | None = None,
+) -> str:
+    """The HTML of one chunk: page one's cover (first chunk only) and a table of ``rows``.
+
+    ``shown_rows`` is how many rows the whole PDF holds (for page one; default ``len(rows)``).
+    """
+    body = ""
+    if first:
+        body += _cover(context, shown_rows=len(rows) if shown_rows is None else shown_rows)
+        if not rows:
+            body += '<p class="no-rows">No rows match these parameters.</p>'
+    if rows:
+        body += _table(columns, rows, layout, context.tz, row_offset)
+    return _document(context, layout, body, first=first)
+
+
+def stamp_html(context: RenderContext, layout: Layout, pages: int) -> str:
+    """N blank pages with the same page box, carrying only "Page X of Y" bottom right."""
+    css = (
+        f"@page {{ size: {'A4 landscape' if layout.landscape else 'A4 portrait'};"
+        " margin: 15mm 11mm 15mm 11mm;"
+        ' @bottom-right { content: "Page " counter(page) " of " counter(pages);'
+        ' font-family: "DejaVu Sans", sans-serif; font-size: 7pt; color: #64748b;'
+        " vertical-align: top; padding-top: 3mm; } }"
+        " body { margin: 0; } div { height: 1px; break-after: page; }"
+        " div:last-child { break-after: auto; }"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{css}</style></head>"
+        f"<body>{'<div></div>' * pages}</body></html>"
+    )

@@ -1,0 +1,149 @@
+"""Page orientation, font size and column widths of a PDF's detail table, and cell text.
+
+Computed once per PDF from the labels, the types and a sample of the rows, so that the pages of
+every render chunk line up.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
+
+from app.reports.rendering.base import Column, ColumnType, RenderContext
+
+CELL_MAX_CHARS = 500
+LAYOUT_SAMPLE = 1000  # rows that column widths are estimated from
+LANDSCAPE_MIN_COLUMNS = 7  # wider tables are printed on landscape A4
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Layout:
+    landscape: bool
+    widths: list[float]  # percent of the table width, one per column
+    font_size_pt: float
+
+
+_PAGE_WIDTH_MM = {False: 210.0 - 22.0, True: 297.0 - 22.0}  # A4 less the side margins
+_CELL_PADDING_MM = 2.6
+_PT_TO_MM = 25.4 / 72
+# Values of these types should never wrap; strings may (down to their longest label word).
+_UNBREAKABLE_FLOOR = {
+    ColumnType.BOOLEAN: 3,
+    ColumnType.DATE: 10,
+    ColumnType.DATETIME: 16,
+    ColumnType.INTEGER: 3,
+    ColumnType.NUMBER: 4,
+    ColumnType.PERCENT: 5,
+}
+
+
+def plan_layout(
+    columns: Sequence[Column], rows: Sequence[Sequence[Any]], context: RenderContext
+) -> Layout:
+    """Page orientation, font size and column widths, from the labels, the types and a sample
+    of the rows (computed once, so that every chunk's pages line up).
+
+    Dates, times, numbers and short codes get the width they need so they never wrap; long text
+    columns share what is left and wrap. Widths are estimated in em from per-glyph advances.
+    """
+    tz = context.tz
+    sample = rows[:LAYOUT_SAMPLE]
+    natural: list[float] = []  # em each column would like
+    minimum: list[float] = []  # em below which it should not go
+    for c, column in enumerate(columns):
+        label_word = max((_text_em(w) for w in column.label.split()), default=2.0) * 1.12  # bold
+        if column.width is not None:
+            natural.append(column.width * 0.55)
+            minimum.append(column.width * 0.55)
+            continue
+        ems = sorted(_text_em(format_cell(row[c], column.type, tz)) for row in sample)
+        typical = ems[int(len(ems) * 0.9)] if ems else 4.0
+        longest = ems[-1] if ems else 4.0
+        if column.type is ColumnType.STRING:
+            want = max(min(typical, 22.0), label_word, 2.0)
+            # Codes and statuses (every value up to ~14 characters) stay on one line.
+            floor = want if longest <= 7.5 else max(label_word, min(want, 6.5))
+        else:
+            want = max(longest, label_word, 2.0)
+            floor = want
+        natural.append(want)
+        minimum.append(floor)
+
+    landscape = len(columns) >= LANDSCAPE_MIN_COLUMNS
+    font_pt = 8.0 if len(columns) < 8 else 7.5 if len(columns) < 12 else 7.0
+    if not landscape and _table_mm(natural, font_pt) > _PAGE_WIDTH_MM[False]:
+        landscape = True
+    available = _PAGE_WIDTH_MM[landscape]
+    while font_pt > 6.0 and _table_mm(minimum, font_pt) > available:
+        font_pt -= 0.5
+
+    em_mm = font_pt * _PT_TO_MM
+    want_mm = [n * em_mm + _CELL_PADDING_MM for n in natural]
+    min_mm = [m * em_mm + _CELL_PADDING_MM for m in minimum]
+    if sum(want_mm) <= available:
+        widths_mm = want_mm  # everything fits: the spare width is shared out proportionally
+    elif sum(min_mm) >= available:
+        widths_mm = min_mm  # too wide even at the minimum: scaled down below
+    else:
+        spare = available - sum(min_mm)
+        stretch = [w - m for w, m in zip(want_mm, min_mm, strict=True)]
+        total_stretch = sum(stretch) or 1.0
+        widths_mm = [m + spare * s / total_stretch for m, s in zip(min_mm, stretch, strict=True)]
+    total = sum(widths_mm)
+    widths = [round(100 * w / total, 3) for w in widths_mm]
+    return Layout(landscape=landscape, widths=widths, font_size_pt=font_pt)
+
+
+def _table_mm(ems: Sequence[float], font_pt: float) -> float:
+    return sum(n * font_pt * _PT_TO_MM + _CELL_PADDING_MM for n in ems)
+
+
+# Approximate advances of DejaVu Sans Condensed, in em (close enough to size columns).
+_GLYPH_EM: dict[str, float] = {
+    **dict.fromkeys("0123456789", 0.573),
+    **dict.fromkeys(" ", 0.286),
+    **dict.fromkeys(".,:;'|!", 0.29),
+    **dict.fromkeys("ijlft", 0.3),
+    **dict.fromkeys("-()[]/r", 0.37),
+    **dict.fromkeys("mwMW@%", 0.85),
+    **dict.fromkeys("ABCDEFGHIJKLNOPQRSTUVXYZ", 0.64),
+}
+
+
+def _text_em(text: str) -> float:
+    get = _GLYPH_EM.get
+    return sum(get(ch, 0.53) for ch in text)
+
+
+# -- cell text -----------------------------------------------------------------------------
+
+
+def format_cell(value: Any, column_type: ColumnType, tz: tzinfo) -> str:
+    """The text a reader sees in the PDF for one value (not yet HTML-escaped)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            return ""
+        if column_type is ColumnType.PERCENT:
+            return f"{value:.1f}%"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return f"{value:,.1f}" if round(value, 1) == value else f"{value:,.2f}"
+    text = CONTROL_CHARS.sub(" ", str(value))
+    if len(text) > CELL_MAX_CHARS:
+        text = text[: CELL_MAX_CHARS - 1].rstrip() + "…"
+    return text

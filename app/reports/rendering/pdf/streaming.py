@@ -1,0 +1,238 @@
+"""Rendering a PDF in chunks in separate processes while its rows are still arriving."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import multiprocessing
+import shutil
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from app.reports.rendering.base import Column, RenderContext
+from app.reports.rendering.pdf.layout import LAYOUT_SAMPLE, Layout, plan_layout
+from app.reports.rendering.pdf.processes import (
+    RenderChunk,
+    kill_workers,
+    merge_and_stamp,
+    process_died,
+    render_chunk,
+    watch,
+)
+
+
+async def render_pdf(
+    path: Path,
+    columns: Sequence[Column],
+    rows: list[tuple[Any, ...]],
+    context: RenderContext,
+    *,
+    chunk_rows: int,
+    processes: int,
+) -> int:
+    """Renders ``rows`` (already capped by the caller) to ``path``; returns the page count.
+
+    ``context.total_rows`` larger than ``len(rows)`` puts a truncation notice on page one.
+    ``chunk_rows`` is the most rows one render process lays out at a time; ``processes`` how
+    many render processes run at once.
+    """
+    pdf = StreamingPdf(
+        columns, context, chunk_rows=chunk_rows, processes=processes, max_rows=len(rows)
+    )
+    try:
+        pdf.add(rows)
+        return await pdf.finish(path, context)
+    finally:
+        pdf.close()
+
+
+class StreamingPdf:
+    """A PDF whose detail chunks are laid out while its rows are still arriving.
+
+    ``add`` keeps up to ``max_rows`` rows and hands every complete chunk but the first to the
+    render processes at once, so rendering overlaps the database fetch; ``finish`` renders the
+    rest and the first chunk (page one shows the summary, known only at the end), joins the
+    chunks and stamps the page numbers. Column widths come from the first 1,000 rows (or all of
+    them if fewer), exactly as if the whole list had been known up front. ``close`` (always
+    call it; ``abort`` on failure) stops the render processes.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        context: RenderContext,
+        *,
+        chunk_rows: int,
+        processes: int,
+        max_rows: int,
+        expected_rows: int | None = None,
+    ) -> None:
+        if chunk_rows < 1 or processes < 1:
+            raise ValueError("chunk_rows and processes must be at least 1")
+        self.columns = list(columns)
+        if not self.columns:
+            raise ValueError("a report needs at least one column")
+        self.context = context
+        self.chunk_rows = chunk_rows
+        self.processes = processes
+        self.max_rows = max_rows
+        self.expected_rows = expected_rows
+        self.rows: list[tuple[Any, ...]] = []
+        self._layout: Layout | None = None
+        self._size = 0
+        self._submitted = 1  # chunks [1, _submitted) are with the render processes
+        self._work_dir = Path(tempfile.mkdtemp(prefix="pdf-render-"))
+        self._executor = ProcessPoolExecutor(
+            max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+        )
+        self._waiting: list[asyncio.Future[Any]] = []
+
+    def _chunk_path(self, index: int) -> str:
+        return str(self._work_dir / f"chunk-{index:05d}.pdf")
+
+    def _plan(self) -> None:
+        rows = len(self.rows)
+        expected = min(self.max_rows, max(rows, self.expected_rows or self.max_rows))
+        self._layout = plan_layout(self.columns, self.rows, self.context)
+        self._size = balanced_chunk_size(expected, self.chunk_rows, self.processes)
+
+    def _submit(self, index: int, *, first: bool, context: RenderContext) -> None:
+        assert self._layout is not None
+        size = self._size
+        chunk = RenderChunk(
+            self.columns,
+            self.rows[index * size : (index + 1) * size],
+            context,
+            self._layout,
+            first,
+            index * size,
+            len(self.rows),
+            self._chunk_path(index),
+        )
+        try:
+            work = self._executor.submit(render_chunk, chunk)
+        except BrokenProcessPool as exc:  # a render process died while the rows streamed
+            raise process_died() from exc
+        self._waiting.append(watch(work))
+
+    def _raise_early_failure(self) -> None:
+        """A chunk that failed fails the PDF now rather than after the whole fetch."""
+        for future in self._waiting:
+            if future.done() and not future.cancelled() and (error := future.exception()):
+                if isinstance(error, BrokenProcessPool):
+                    raise process_died() from error
+                raise error
+
+    def add(self, batch: Sequence[tuple[Any, ...]]) -> None:
+        self._raise_early_failure()
+        room = self.max_rows - len(self.rows)
+        if room <= 0:
+            return
+        self.rows.extend(batch[:room])
+        if self._layout is None:
+            if len(self.rows) < min(LAYOUT_SAMPLE, self.max_rows):
+                return
+            self._plan()
+        # Complete chunks after the first go now (``shown_rows`` only matters on page one).
+        while (self._submitted + 1) * self._size <= len(self.rows):
+            self._submit(self._submitted, first=False, context=self.context)
+            self._submitted += 1
+
+    async def finish(self, path: Path, context: RenderContext) -> int:
+        """Renders what is left with the final ``context`` (summary, total rows), writes
+        ``path`` and returns the page count."""
+        part = path.with_name(f".{path.name}.part")
+        try:
+            if self._layout is None:
+                self._plan()
+            chunks = max(1, math.ceil(len(self.rows) / self._size))
+            for index in range(self._submitted, chunks):
+                self._submit(index, first=False, context=context)
+            self._submit(0, first=True, context=context)
+            await asyncio.gather(*self._waiting)
+            paths = [self._chunk_path(i) for i in range(chunks)]
+            assert self._layout is not None
+            self._waiting = [
+                watch(
+                    self._executor.submit(
+                        merge_and_stamp, paths, str(part), str(path), context, self._layout
+                    )
+                )
+            ]
+            pages: int = await self._waiting[0]
+            await asyncio.to_thread(self._executor.shutdown, wait=True)  # idle workers exit
+            return pages
+        except BaseException as exc:
+            self.abort()
+            part.unlink(missing_ok=True)
+            if isinstance(exc, BrokenProcessPool):
+                raise process_died() from exc
+            raise
+
+    def abort(self) -> None:
+        """Stops the render processes now rather than after their chunk (failed, cancelled)."""
+        for future in self._waiting:
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: the failure that matters is raised elsewhere
+            future.cancel()
+        kill_workers(self._executor)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+        shutil.rmtree(self._work_dir, ignore_errors=True)
+
+
+def balanced_chunk_size(rows: int, chunk_rows: int, processes: int) -> int:
+    """Rows per chunk: at most ``chunk_rows`` (it bounds each process's memory), and evened out
+    so the last round of chunks keeps every process busy (5,000 rows, 1,000 per chunk, 2
+    processes: 6 chunks of 834 rather than 5 of 1,000 with one process idle at the end)."""
+    count = max(1, math.ceil(rows / chunk_rows))
+    if count > 1 and count % processes:
+        count += processes - count % processes
+    return max(1, math.ceil(rows / count))
+
+
+class PdfSink:
+    """A ``RowSink`` writing a PDF to ``path``: rows beyond ``max_rows`` are dropped (the
+    first page then says the PDF is truncated); chunks are laid out while the fetch runs."""
+
+    def __init__(
+        self,
+        path: Path,
+        columns: Sequence[Column],
+        context: RenderContext,
+        *,
+        chunk_rows: int,
+        processes: int,
+        max_rows: int,
+    ) -> None:
+        self.path = path
+        self.pdf = StreamingPdf(
+            columns, context, chunk_rows=chunk_rows, processes=processes, max_rows=max_rows
+        )
+        self.pages = 0
+
+    @property
+    def rows_written(self) -> int:
+        return len(self.pdf.rows)
+
+    def expect_rows(self, total: int | None) -> None:
+        if self.pdf.expected_rows is None:
+            self.pdf.expected_rows = total
+
+    async def add(self, batch: Sequence[tuple[Any, ...]]) -> None:
+        self.pdf.add(batch)
+
+    async def finish(self, context: RenderContext) -> None:
+        try:
+            self.pages = await self.pdf.finish(self.path, context)
+        finally:
+            self.pdf.close()
+
+    def abort(self) -> None:
+        self.pdf.abort()  # the render processes stop now, not after their chunk
+        self.pdf.close()

@@ -1,0 +1,68 @@
+"""Numbers and cells as every report type computes and prints them (spec §5.1).
+
+Averages ignore missing values and are rounded to 1 decimal (half up); rates are percentages
+0–100 rounded to 1 decimal; an average, rate, minimum or maximum over an empty set is `None` (an
+empty cell), while counts and sums over an empty set are 0.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from app.common.time import as_utc
+
+
+def round1(value: float | int | None) -> float | None:
+    """1 decimal, half up (12.25 -> 12.3); None and NaN stay empty."""
+    if value is None or value != value:
+        return None
+    return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def rate(part: int | float, whole: int | float) -> float | None:
+    """`part ÷ whole` as a percentage with 1 decimal; None when `whole` is 0."""
+    if not whole:
+        return None
+    return round1(100.0 * part / whole)
+
+
+def average(total: float, count: int) -> float | None:
+    return round1(total / count) if count else None
+
+
+def fmt_count(value: int) -> str:
+    return f"{value:,}"
+
+
+def fmt_number(value: float | None, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:,.1f}{suffix}"
+
+
+def fmt_rate(value: float | None) -> str:
+    return fmt_number(value, "%")
+
+
+def utc(value: Any) -> datetime | None:
+    """Aware UTC datetime from whatever MongoDB returned (None stays None)."""
+    if type(value) is datetime and value.tzinfo is None:  # the common case, made cheap
+        return value.replace(tzinfo=UTC)
+    return as_utc(value) if isinstance(value, datetime) else None
+
+
+def naive_utc(value: Any) -> datetime | None:
+    """A naive UTC datetime (what the renderers take) from whatever MongoDB returned; cheap
+    for the common case, a naive datetime decoded with ``tz_aware=False``."""
+    if value.__class__ is datetime:
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return as_utc(value).replace(tzinfo=None) if isinstance(value, datetime) else None
+
+
+def number(value: Any) -> float | None:
+    """A numeric cell, or None for missing / non-numeric values."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

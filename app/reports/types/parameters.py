@@ -1,0 +1,95 @@
+"""Parameter building blocks: what a request may ask for (`ReportParameters` models) and what a
+job stores once resolved (`ResolvedParameters` models).
+
+The limits (`max_filter_ids`, `max_date_range_days`) reach the validators through pydantic's
+validation context (see `app.reports.dates.limits_context`), never from global settings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
+
+from app.common.schemas import ApiInput
+from app.common.time import is_timezone
+from app.reports.dates import (
+    DatePreset,
+    DateRange,
+    StoredModel,
+    StoredRange,
+    UtcDateTime,
+    configured_limit,
+)
+
+
+def _check_timezone(value: str) -> str:
+    if not is_timezone(value):
+        raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Berlin)")
+    return value
+
+
+def _check_id_list(values: list[str], info: ValidationInfo) -> list[str]:
+    limit = configured_limit(info, "max_filter_ids")
+    if len(values) > limit:
+        raise ValueError(f"at most {limit} ids are allowed, got {len(values)}")
+    return list(dict.fromkeys(values))  # de-duplicated, order kept
+
+
+ObjectIdStr = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-fA-F]{24}$", to_lower=True),
+    Field(description="A 24-hex-digit ObjectId"),
+]
+IdList = Annotated[list[ObjectIdStr], Field(min_length=1), AfterValidator(_check_id_list)]
+Timezone = Annotated[str, AfterValidator(_check_timezone)]
+
+TIMEZONE_DESCRIPTION = (
+    "IANA timezone for the date range, the day / week / month buckets and the datetimes printed "
+    "in the file"
+)
+DEPARTMENTS_DESCRIPTION = (
+    "Only these departments (ObjectIds; at most MAX_FILTER_IDS, default 500). Omitted: every "
+    "department you may report on"
+)
+COURSES_DESCRIPTION = (
+    "Only these courses (ObjectIds; at most MAX_FILTER_IDS, default 500). Omitted: every course "
+    "you may report on"
+)
+DATE_RANGE_DESCRIPTION = "A date-range preset, or custom from / to dates (both included)"
+
+
+def default_date_range() -> DateRange:
+    return DateRange(preset=DatePreset.LAST_30_DAYS)
+
+
+class ReportParameters(ApiInput):
+    """Base of every parameters model: `timezone` is common to all report types."""
+
+    timezone: Timezone = Field(default="UTC", description=TIMEZONE_DESCRIPTION)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolved parameters: the typed form of what a job stores as `resolvedParameters`. Field order
+# is the stored key order: reportType, timezone, now, then dateRange, departmentIds, courseIds
+# where the type has them, then the type's own options.
+
+
+class ResolvedParameters(StoredModel):
+    report_type: str
+    timezone: str = "UTC"
+    now: UtcDateTime
+
+
+class RangeResolved(ResolvedParameters):
+    """Resolved parameters with a date range."""
+
+    date_range: StoredRange
+
+
+class FilteredRangeResolved(RangeResolved):
+    """Resolved parameters with a date range and the departments / courses filters (None: every
+    one in scope)."""
+
+    department_ids: list[str] | None = None
+    course_ids: list[str] | None = None

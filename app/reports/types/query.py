@@ -1,0 +1,160 @@
+"""The MongoDB side of a report: the filters the pipelines share, and running one.
+
+A report type describes its read as a `Plan` (pipeline, row builder, aggregate options); the
+base definition runs it with `stream` and counts with `count_rows`, so no type repeats that
+code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.collection import AsyncCollection
+
+from app.reports.dates import StoredRange
+from app.security import DataScope
+
+Row = tuple[Any, ...]
+Stage = dict[str, Any]
+
+# Collection names of the platform data (see app/platform/models.py).
+USERS, COURSES, DEPARTMENTS = "users", "courses", "departments"
+CLOSED_STATUSES = ("completed", "withdrawn")
+# Names sort the way people read them (case-insensitive), not by byte value. Only used where the
+# first $match works on ObjectId / date index fields, which a collation does not affect.
+NAME_COLLATION = {"locale": "en", "strength": 2}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One run's read: the aggregation `pipeline`, how a result document becomes a row, the
+    aggregate `options` (collation, hint) and whether datetimes may be decoded naive (only for
+    a `to_row` that treats naive datetimes as UTC)."""
+
+    pipeline: list[Stage]
+    to_row: Callable[[dict[str, Any]], Row]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    naive_datetimes: bool = False
+
+
+def object_ids(ids: Iterable[str]) -> list[ObjectId]:
+    return sorted(ObjectId(i) for i in ids if ObjectId.is_valid(i))
+
+
+def effective_ids(
+    requested: Sequence[str] | None, allowed: Iterable[str] | None
+) -> list[str] | None:
+    """The ids a fetch must stay within: the requested filter intersected with the scope;
+    None when neither restricts."""
+    sets = [set(x) for x in (requested, allowed) if x is not None]
+    if not sets:
+        return None
+    return sorted(set.intersection(*sets))
+
+
+def scope_match(
+    scope: DataScope,
+    *,
+    departments: Sequence[str] | None = None,
+    courses: Sequence[str] | None = None,
+    department_field: str | None = "department_id",
+    course_field: str | None = "course_id",
+    user_field: str | None = "user_id",
+) -> dict[str, Any]:
+    """`$match` conditions for the scope and the requested departments / courses filters."""
+    match: dict[str, Any] = {}
+    if department_field:
+        department_ids = effective_ids(departments, scope.department_ids)
+        if department_ids is not None:
+            match[department_field] = {"$in": object_ids(department_ids)}
+    if course_field:
+        course_ids = effective_ids(courses, scope.course_ids)
+        if course_ids is not None:
+            match[course_field] = {"$in": object_ids(course_ids)}
+    if user_field and scope.user_id is not None:
+        # A learner sees only its own data; an id that is not an ObjectId matches nothing.
+        match[user_field] = (
+            ObjectId(scope.user_id) if ObjectId.is_valid(scope.user_id) else {"$in": []}
+        )
+    return match
+
+
+def range_match(date_range: StoredRange) -> dict[str, datetime]:
+    return {"$gte": date_range.start, "$lt": date_range.end}
+
+
+def lookup_one(source: str, local_field: str, target: str, fields: Mapping[str, int]) -> list[Any]:
+    """Joins one document (by `_id`) and keeps only `fields`; a missing match leaves `target`
+    absent rather than dropping the row."""
+    return [
+        {
+            "$lookup": {
+                "from": source,
+                "localField": local_field,
+                "foreignField": "_id",
+                "pipeline": [{"$project": dict(fields)}],
+                "as": target,
+            }
+        },
+        {"$unwind": {"path": f"${target}", "preserveNullAndEmptyArrays": True}},
+    ]
+
+
+def count_stage() -> dict[str, Any]:
+    # `$group` rather than `$count` so the same building block works inside `$lookup`
+    # sub-pipelines on every server we run against.
+    return {"$group": {"_id": None, "n": {"$sum": 1}}}
+
+
+async def stream(
+    collection: AsyncCollection[Any],
+    pipeline: list[dict[str, Any]],
+    batch_size: int,
+    to_row: Callable[[dict[str, Any]], Row],
+    *,
+    naive_datetimes: bool = False,
+    **options: Any,
+) -> AsyncGenerator[list[Row]]:
+    """Runs `pipeline` with a server cursor and yields rows in batches of `batch_size`.
+
+    `naive_datetimes=True` decodes datetimes without a timezone (~30% cheaper BSON decoding);
+    only for a `to_row` that treats naive datetimes as UTC (`utc()` or `naive_utc()`)."""
+    if naive_datetimes:
+        collection = collection.with_options(
+            codec_options=collection.codec_options.with_options(tz_aware=False, tzinfo=None)
+        )
+    cursor = await collection.aggregate(
+        pipeline, batchSize=batch_size, allowDiskUse=True, **options
+    )
+    try:
+        # A batch at a time: `async for` over the cursor costs a coroutine chain per document.
+        # An empty batch from a cursor that is still open (possible on sharded clusters) is
+        # not the end.
+        while True:
+            docs = await cursor.to_list(batch_size)
+            if docs:
+                yield [to_row(doc) for doc in docs]
+            elif not cursor.alive:
+                break
+    finally:
+        await cursor.close()
+
+
+async def aggregate_count(
+    collection: AsyncCollection[Any], pipeline: list[dict[str, Any]], **options: Any
+) -> int:
+    cursor = await collection.aggregate([*pipeline, count_stage()], allowDiskUse=True, **options)
+    docs = await cursor.to_list()
+    return int(docs[0]["n"]) if docs else 0
+
+
+async def count_rows(collection: AsyncCollection[Any], stages: list[Stage]) -> int:
+    """The number of documents `stages` produce; a lone `$match` is counted with
+    `count_documents` (an index count, no aggregation)."""
+    if len(stages) == 1 and list(stages[0]) == ["$match"]:
+        return await collection.count_documents(stages[0]["$match"])
+    return await aggregate_count(collection, stages)
