@@ -29,7 +29,7 @@ from app.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import FileOptions, IdempotencyRecord, ReportJob, Requester
-from app.reports.types import ReportDefinition, get_report_type
+from app.reports.types import AnyReportDefinition, get_report_type
 from app.runtime.resources import Resources
 from app.security import Principal, resolve_scope
 
@@ -87,7 +87,7 @@ def prefixed_fields(prefix: str) -> Iterator[None]:
 
 def validate(
     report_type: str, fmt: str, parameters: Mapping[str, Any]
-) -> tuple[ReportDefinition, Any]:
+) -> tuple[AnyReportDefinition, Any]:
     """The report definition and the parsed parameters, or a 422."""
     definition = get_report_type(report_type, field="body.reportType")
     if fmt not in definition.formats:
@@ -99,7 +99,7 @@ def validate(
     return definition, definition.parse(parameters)
 
 
-def _check_role(principal: Principal, definition: ReportDefinition) -> None:
+def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
     if not definition.allows(principal):
         raise Forbidden(
             f"The role {principal.role.value!r} may not run {definition.key} reports.",
