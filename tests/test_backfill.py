@@ -4,7 +4,6 @@ resumes after being killed and counts every event exactly once."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from bson import ObjectId
 from app.learning_events.backfill import CHECKPOINT_COLLECTION, CHECKPOINT_ID, run_backfill
 from app.learning_events.models import LearningEvent
 from tests import factories as f
+from tests.helpers.settings import SESSION_SETTINGS, settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FILLERS = 40
@@ -138,7 +138,7 @@ def _script(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "scripts.backfill_events", "--no-progress", *args],
         cwd=ROOT,
-        env=os.environ.copy(),
+        env=settings_env(SESSION_SETTINGS),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

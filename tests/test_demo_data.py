@@ -17,6 +17,7 @@ from app.platform.models import Course, Department, Enrollment, User
 from app.security import decode_token
 from scripts.demo_data import DEMO_ACCOUNTS, generate, parse_scale, seed_demo
 from scripts.mint_token import demo_tokens
+from tests.helpers.settings import settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
@@ -137,6 +138,7 @@ async def test_seed_creates_demo_accounts_and_if_empty_keeps_it(
         subprocess.run,
         [sys.executable, "-m", "scripts.seed_demo", "--if-empty", "--no-progress"],
         cwd=ROOT,
+        env=settings_env(settings),
         capture_output=True,
         text=True,
         timeout=60,

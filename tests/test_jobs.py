@@ -17,7 +17,7 @@ from app.common.time import utcnow
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
 RANGE = {"preset": "custom", "from": "2026-01-01", "to": "2026-12-31"}
