@@ -16,7 +16,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
 from app.errors import Forbidden, Unauthorized
-from app.platform.repository import courses_taught_by, department_with_descendants
+from app.platform.repository import courses_taught_by
+
+# Re-exported: scope checks elsewhere expand a manager's departments the same way.
+from app.platform.repository import department_with_descendants as department_with_descendants
 
 
 class Role(StrEnum):
