@@ -10,15 +10,19 @@ T = TypeVar("T")
 
 
 async def wait_until(
-    predicate: Callable[[], Awaitable[T]], timeout: float, what: str = "the condition"
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float,
+    what: str = "the condition",
+    *,
+    interval: float = 0.2,
 ) -> T:
-    """Awaits `predicate()` every 0.2 s until it returns something truthy, and returns that;
-    fails the test naming `what` after `timeout` seconds."""
+    """Awaits `predicate()` every `interval` seconds until it returns something truthy, and
+    returns that; fails the test naming `what` after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         value = await predicate()
         if value:
             return value
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
