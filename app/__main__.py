@@ -9,8 +9,18 @@ import argparse
 import asyncio
 import sys
 
+import uvicorn
+from fastapi import FastAPI
+
 from app.config import describe_config_error, get_settings
+from app.main import create_app
 from app.runtime.resources import Resources, StartupError
+
+
+def app_from_environment() -> FastAPI:
+    """The app on the settings read from the environment: the factory uvicorn calls in each
+    server process (an import string, so `--workers N` can start several)."""
+    return create_app(get_settings())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"api: cannot start: {exc}", file=sys.stderr)
         return 1
 
-    import uvicorn
-
     uvicorn.run(
-        "app.main:create_app",
+        "app.__main__:app_from_environment",
         factory=True,
         host=args.host,
         port=args.port,

@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "local-development-secret-change-me"
@@ -125,8 +125,6 @@ def get_settings() -> Settings:
 
 def describe_config_error(exc: Exception) -> str:
     """One line naming each bad setting (by its environment variable) and why."""
-    from pydantic import ValidationError
-
     if isinstance(exc, ValidationError):
         parts = []
         for err in exc.errors():

@@ -4,43 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from beanie import Document, init_beanie
+from beanie import init_beanie
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.config import Settings
-
-
-def all_documents() -> list[type[Document]]:
-    """Every stored document type. A new domain adds its documents here."""
-    from app.learning_events.models import LearningEvent
-    from app.lookups.models import LookupValue
-    from app.platform.models import PLATFORM_DOCUMENTS
-    from app.reports.jobs.models import IdempotencyRecord, ReportJob
-    from app.runtime.models import WorkerProcess
-
-    documents: list[type[Document]] = [
-        *PLATFORM_DOCUMENTS,
-        LookupValue,
-        LearningEvent,
-        WorkerProcess,
-        ReportJob,
-        IdempotencyRecord,
-    ]
-    try:
-        from app.reports.templates.models import ReportTemplate
-
-        documents.append(ReportTemplate)
-    except ImportError:  # pragma: no cover - domain not installed yet
-        pass
-    try:
-        from app.reports.schedules.models import ReportSchedule
-
-        documents.append(ReportSchedule)
-    except ImportError:  # pragma: no cover
-        pass
-    return documents
-
+from app.runtime.documents import DOCUMENTS
 
 _HEARTBEAT_TIMEOUT_MS = 20_000  # PyMongo's default connectTimeoutMS
 
@@ -68,7 +37,7 @@ class Database:
 
     async def connect(self) -> None:
         await self.client.admin.command("ping")
-        await init_beanie(database=self.db, document_models=all_documents())
+        await init_beanie(database=self.db, document_models=list(DOCUMENTS))
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")

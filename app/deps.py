@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.runtime.resources import Resources
 
 
@@ -15,5 +15,11 @@ def get_resources(request: Request) -> Resources:
     return resources
 
 
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with (`create_app(settings)`), not the process's."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -9,9 +9,16 @@ import structlog
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
 
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.errors import install_error_handlers
+from app.health.router import router as health_router
+from app.learning_events.router import router as learning_events_router
+from app.lookups.seed import seed_lookups
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
+from app.reports.jobs.router import router as jobs_router
+from app.reports.metadata.router import router as metadata_router
+from app.reports.schedules.router import router as schedules_router
+from app.reports.templates.router import router as templates_router
 from app.runtime.resources import Resources
 
 log = structlog.get_logger(__name__)
@@ -31,9 +38,20 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None, *, resources: Resources | None = None) -> FastAPI:
-    """Builds the app. Pass `resources` to reuse already-open adapters (tests)."""
-    settings = settings or get_settings()
+ROUTERS: tuple[APIRouter, ...] = (
+    health_router,
+    learning_events_router,
+    jobs_router,
+    templates_router,
+    schedules_router,
+    metadata_router,
+)
+
+
+def create_app(settings: Settings, *, resources: Resources | None = None) -> FastAPI:
+    """Builds the app on `settings`: everything inside (token checks, limits, adapters) uses
+    this object, never the process's environment. Pass `resources` to reuse already-open
+    adapters (tests)."""
     configure_logging(settings)
 
     @asynccontextmanager
@@ -63,8 +81,9 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
             {"name": "health", "description": "Liveness, readiness, metrics"},
         ],
     )
+    app.state.settings = settings
     install_error_handlers(app)
-    for router in _routers():
+    for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware)
@@ -72,27 +91,4 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
 
 
 async def _on_startup(resources: Resources) -> None:
-    from app.lookups.seed import seed_lookups
-
     await seed_lookups()
-
-
-def _routers() -> list[APIRouter]:
-    from app.health.router import router as health
-
-    routers = [health]
-    for module in (
-        "app.learning_events.router",
-        "app.reports.jobs.router",
-        "app.reports.templates.router",
-        "app.reports.schedules.router",
-        "app.reports.metadata.router",
-    ):
-        try:
-            imported = __import__(module, fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        routers.append(imported.router)
-    return routers

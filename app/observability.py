@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -143,8 +144,6 @@ class BodySizeLimitMiddleware:
         return f"The request body is larger than {self.max_bytes} bytes."
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        import json
-
         body = json.dumps(
             {
                 "type": "https://errors.report-system.dev/payload-too-large",

@@ -118,9 +118,10 @@ class WorkerSpec:
 class _WakeableWorker(Worker):
     """arq's worker whose poll loop also wakes up on a message published to `wake_channel`.
 
-    `main` is arq's own (0.26–0.28) with its fixed-interval poll replaced by "poll, then wait
-    for a wake-up or `poll_delay`, whichever comes first". Without a subscription (Redis
-    refusing pub/sub, a dropped connection) it simply polls every `poll_delay`.
+    `main` is arq's own (0.28: pyproject pins the minor, and tests/test_queue.py fails when the
+    private methods copied or hooked here change) with its fixed-interval poll replaced by "poll,
+    then wait for a wake-up or `poll_delay`, whichever comes first". Without a subscription
+    (Redis refusing pub/sub, a dropped connection) it simply polls every `poll_delay`.
     """
 
     def __init__(self, *args: Any, wake_channel: str | None = None, **kwargs: Any) -> None:
@@ -183,7 +184,7 @@ class _WakeableWorker(Worker):
                 log.warning("queue wake-up subscription lost (retrying): %s", str(exc)[:200])
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: untyped
             self._wake.set()  # whatever was published meanwhile: look once
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)

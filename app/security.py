@@ -1,20 +1,25 @@
-"""Bearer JWT -> Principal, and the data scope each role may report on (spec §6)."""
+"""Bearer JWT -> Principal, and the data scope each role may report on (spec §6).
+
+The queries behind a scope live in `app.platform.repository`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
-from beanie import PydanticObjectId
-from bson import ObjectId
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.errors import Forbidden, Unauthorized
+from app.platform.repository import courses_taught_by
+
+# Re-exported: scope checks elsewhere expand a manager's departments the same way.
+from app.platform.repository import department_with_descendants as department_with_descendants
 
 
 class Role(StrEnum):
@@ -114,8 +119,6 @@ def mint_token(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """Signs a token the way the learning platform's identity service would."""
-    import time
-
     now = int(time.time())
     payload: dict[str, Any] = {
         "sub": sub,
@@ -146,7 +149,9 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized()
-    principal = Principal.from_claims(decode_token(credentials.credentials, get_settings()))
+    # The app's own settings (not the process's): two apps in one process check their own keys.
+    settings: Settings = request.app.state.settings
+    principal = Principal.from_claims(decode_token(credentials.credentials, settings))
     request.state.principal = principal
     return principal
 
@@ -208,23 +213,9 @@ class DataScope:
         return wanted
 
 
-async def department_with_descendants(ids: Iterable[str]) -> frozenset[str]:
-    from app.platform.models import Department
-
-    roots = [ObjectId(i) for i in ids if ObjectId.is_valid(i)]
-    if not roots:
-        return frozenset()
-    found = await Department.find(
-        {"$or": [{"_id": {"$in": roots}}, {"ancestor_ids": {"$in": roots}}]}
-    ).to_list()
-    return frozenset(str(d.id) for d in found)
-
-
 async def resolve_scope(principal: Principal) -> DataScope:
     """Turns the caller's role into the data it may report on, looked up now (so a scheduled
     run re-checks the owner's rights at run time)."""
-    from app.platform.models import Course
-
     role = principal.role
     if role == Role.ADMIN:
         return DataScope(description="all data (admin)")
@@ -235,13 +226,8 @@ async def resolve_scope(principal: Principal) -> DataScope:
             description="departments managed by the caller, with their sub-departments",
         )
     if role == Role.INSTRUCTOR:
-        if not ObjectId.is_valid(principal.user_id):
-            return DataScope(course_ids=frozenset(), description="courses the caller teaches")
-        courses = await Course.find(
-            {"instructor_ids": PydanticObjectId(principal.user_id)}
-        ).to_list()
         return DataScope(
-            course_ids=frozenset(str(c.id) for c in courses),
+            course_ids=await courses_taught_by(principal.user_id),
             description="courses the caller teaches",
         )
     return DataScope(user_id=principal.user_id, description="the caller's own learning")

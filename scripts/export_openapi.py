@@ -1,5 +1,5 @@
 """Writes the API contract: `openapi.json` at the repo root (and the Postman collection
-generated from it, when that generator is present).
+generated from it).
 
     python -m scripts.export_openapi [--check]
 
@@ -13,15 +13,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.config import Settings
+from app.main import create_app
+from scripts.postman import build_collection
+
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI = ROOT / "openapi.json"
 POSTMAN = ROOT / "docs" / "postman_collection.json"
 
 
 def current_openapi() -> dict[str, Any]:
-    from app.config import Settings
-    from app.main import create_app
-
     schema: dict[str, Any] = create_app(Settings()).openapi()
     return schema
 
@@ -33,10 +34,6 @@ def render(document: dict[str, Any]) -> str:
 def outputs() -> dict[Path, str]:
     schema = current_openapi()
     files = {OPENAPI: render(schema)}
-    try:
-        from scripts.postman import build_collection
-    except ImportError:
-        return files
     files[POSTMAN] = render(build_collection(schema))
     return files
 

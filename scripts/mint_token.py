@@ -14,14 +14,13 @@ import sys
 
 from app.config import Settings, get_settings
 from app.db import Database
-from app.platform.demo import DEMO_ACCOUNTS
+from app.platform.models import User
 from app.security import Role, mint_token
+from scripts.demo_data import DEMO_ACCOUNTS
 
 
 async def demo_tokens(settings: Settings, ttl_seconds: int) -> list[str]:
     """`role  name <email> (id)  token` for each demo account that exists."""
-    from app.platform.models import User
-
     lines = []
     for role, email in DEMO_ACCOUNTS.items():
         user = await User.find_one({"email": email})

@@ -13,6 +13,8 @@ environment). The output is deterministic: the same OpenAPI gives the same file.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
@@ -231,9 +233,6 @@ def _string_example(schema: dict[str, Any]) -> str:
 
 
 def main() -> None:  # pragma: no cover - convenience: python -m scripts.postman openapi.json
-    import sys
-    from pathlib import Path
-
     source = Path(sys.argv[1] if len(sys.argv) > 1 else "openapi.json")
     print(
         json.dumps(build_collection(json.loads(source.read_text())), indent=2, ensure_ascii=False)

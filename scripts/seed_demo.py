@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from app.config import get_settings
 from app.db import Database
-from app.platform.demo import (
+from scripts.demo_data import (
     DEMO_ACCOUNTS,
     existing_users,
     parse_scale,

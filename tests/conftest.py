@@ -1,6 +1,7 @@
 """Test infrastructure: real MongoDB-compatible, Redis and S3 (moto) servers, started once per
 session; each test starts from empty collections (lookups re-seeded) in a database of its own
-session, so parallel runs never meet."""
+session, so parallel runs never meet. Settings are built as objects (`tests.helpers.settings`):
+nothing here reads or changes environment variables beyond where the servers are."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,39 +19,29 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-_RUN = uuid.uuid4().hex[:10]
-_TMP = Path(tempfile.mkdtemp(prefix=f"reports-test-{_RUN}-"))
-os.environ.update(
-    {
-        "APP_ENV": "test",
-        "MONGODB_DB": f"test_reports_{_RUN}",
-        "QUEUE_NAME": f"test:{_RUN}:reports",
-        "SCHEDULER_QUEUE_NAME": f"test:{_RUN}:scheduler",
-        "LOCAL_STORAGE_DIR": str(_TMP / "files"),
-        "STORAGE_BACKEND": "local",
-        "LOG_LEVEL": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
-        "JOB_RETRY_BACKOFF_SECONDS": "0",
-    }
-)
-
-from app.config import Settings, get_settings  # noqa: E402
-from app.runtime.resources import Resources  # noqa: E402
-from app.security import mint_token  # noqa: E402
-
-get_settings.cache_clear()
+from app.config import Settings
+from app.lookups import validation
+from app.lookups.seed import seed_lookups
+from app.main import create_app
+from app.runtime.resources import Resources
+from app.storage import build_storage
+from tests.helpers.api import api_client
+from tests.helpers.processes import free_port
+from tests.helpers.settings import SESSION_RUN, SESSION_SETTINGS
+from tests.helpers.tokens import TokenFactory, token_factory
+from worker.main import run_worker as _run_worker
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return get_settings()
+    return SESSION_SETTINGS
 
 
 @pytest.fixture(scope="session")
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
     res = await Resources.open(settings)
-    from app.lookups.seed import seed_lookups
-
     await seed_lookups()
     yield res
     await res.database.client.drop_database(settings.mongodb_db)
@@ -71,65 +61,31 @@ async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     for name in await db.list_collection_names():
         if name != "lookup_values" and not name.startswith("system."):
             await db[name].delete_many({})
-    keys = await res.queue.pool.keys(f"*{_RUN}*")  # this session's queues and messages only
+    keys = await res.queue.pool.keys(f"*{SESSION_RUN}*")  # this session's queues and messages
     if keys:
         await res.queue.pool.delete(*keys)
-    from app.lookups import validation
-    from app.lookups.seed import seed_lookups
-
     await seed_lookups()
     await validation.refresh(force=True)
     yield
 
 
 @pytest.fixture
-async def app(resources: Resources, settings: Settings) -> AsyncIterator[Any]:
-    from app.main import create_app
-
+async def app(resources: Resources, settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings, resources=resources)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
-async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(app) as c:
         yield c
-
-
-TokenFactory = Callable[..., dict[str, str]]
 
 
 @pytest.fixture
 def auth(settings: Settings) -> TokenFactory:
     """`auth(role, sub=..., departments=[...])` -> Authorization headers for that caller."""
-
-    def make(
-        role: str = "admin",
-        *,
-        sub: str | None = None,
-        name: str | None = None,
-        departments: list[str] | None = None,
-        roles: list[str] | None = None,
-    ) -> dict[str, str]:
-        token = mint_token(
-            settings,
-            sub=sub or str(uuid.uuid4().hex[:24]),
-            name=name or f"Test {role.title()}",
-            email=f"{role}@example.test",
-            roles=roles or [role],
-            department_ids=departments or [],
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-    return make
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return token_factory(settings)
 
 
 @pytest.fixture(scope="session")
@@ -139,7 +95,7 @@ def moto_endpoint() -> Iterator[str]:
     if external:
         yield external
         return
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).with_name("moto_server")
     proc = subprocess.Popen(
         [str(exe), "-H", "127.0.0.1", "-p", str(port)],
@@ -181,8 +137,6 @@ def s3_settings(settings: Settings, moto_endpoint: str) -> Settings:
 async def s3_resources(s3_settings: Settings, resources: Resources) -> AsyncIterator[Resources]:
     """The session's database and queue with S3 (moto) storage. (A second `Resources.open`
     would re-bind the documents to another client.)"""
-    from app.storage import build_storage
-
     storage = await build_storage(s3_settings)
     yield Resources(
         settings=s3_settings, database=resources.database, queue=resources.queue, storage=storage
@@ -195,8 +149,6 @@ def run_worker(settings: Settings, resources: Resources) -> Callable[..., Any]:
     """Runs a real worker in burst mode until the queue is empty, sharing the test session's
     database and queue connections (Beanie binds documents to one client per process).
     Setting overrides apply to the worker; storage overrides give it its own storage."""
-    from app.storage import build_storage
-    from worker.main import run_worker as _run
 
     async def run(timeout: float = 60, **overrides: Any) -> None:
         cfg = (
@@ -212,7 +164,7 @@ def run_worker(settings: Settings, resources: Resources) -> Callable[..., Any]:
         )
         try:
             await asyncio.wait_for(
-                _run(cfg, burst=True, poll_delay=0.05, resources=shared), timeout
+                _run_worker(cfg, burst=True, poll_delay=0.05, resources=shared), timeout
             )
         finally:
             if storage is not resources.storage:
@@ -226,7 +178,7 @@ def doomed_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

@@ -13,7 +13,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.config import Settings
-from app.security import mint_token
+from app.errors import Unauthorized
+from app.main import create_app
+from app.runtime.resources import Resources
+from app.security import decode_token, mint_token
+from tests.helpers.api import api_client
+from tests.helpers.tokens import token_factory
 
 URL = "/api/v1/reports/jobs"
 
@@ -114,8 +119,6 @@ async def test_valid_token_is_accepted(client: httpx.AsyncClient, auth: object) 
 
 
 def test_rs256_tokens_verify_with_the_public_key(settings: Settings) -> None:
-    from app.security import decode_token
-
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -134,7 +137,25 @@ def test_rs256_tokens_verify_with_the_public_key(settings: Settings) -> None:
     assert decode_token(token, rs)["sub"] == "u1"
     # An HS256 token signed with the public key as secret (algorithm confusion) is refused.
     forged = jwt.encode(_claims(rs), "x" * 40, "HS256")
-    from app.errors import Unauthorized
-
     with pytest.raises(Unauthorized):
         decode_token(forged, rs)
+
+
+async def test_each_app_checks_tokens_against_its_own_settings(
+    resources: Resources, settings: Settings
+) -> None:
+    """Two apps in one process with different JWT secrets: each accepts only its own tokens
+    (the settings an app was built with, not the process's, decide)."""
+    first = settings.model_copy(update={"jwt_secret": "first-app-secret-" + "a" * 20})
+    second = settings.model_copy(update={"jwt_secret": "second-app-secret-" + "b" * 20})
+    first_token, second_token = token_factory(first)("admin"), token_factory(second)("admin")
+    for own, other, app_settings in (
+        (first_token, second_token, first),
+        (second_token, first_token, second),
+    ):
+        application = create_app(app_settings, resources=resources)
+        async with application.router.lifespan_context(application), api_client(application) as c:
+            assert (await c.get(URL, headers=own)).status_code == 200
+            refused = await c.get(URL, headers=other)
+            assert refused.status_code == 401
+            assert refused.json()["code"] == "unauthorized"

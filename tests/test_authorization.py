@@ -27,7 +27,7 @@ from app.reports.schedules.models import ReportSchedule
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 API = "/api/v1/reports"
 JOBS, TEMPLATES, SCHEDULES, META = (

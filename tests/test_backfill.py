@@ -4,7 +4,6 @@ resumes after being killed and counts every event exactly once."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from bson import ObjectId
 from app.learning_events.backfill import CHECKPOINT_COLLECTION, CHECKPOINT_ID, run_backfill
 from app.learning_events.models import LearningEvent
 from tests import factories as f
+from tests.helpers.polling import wait_until
+from tests.helpers.settings import SESSION_SETTINGS, settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FILLERS = 40
@@ -138,7 +139,7 @@ def _script(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "scripts.backfill_events", "--no-progress", *args],
         cwd=ROOT,
-        env=os.environ.copy(),
+        env=settings_env(SESSION_SETTINGS),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -166,11 +167,12 @@ async def test_crash_between_write_and_checkpoint_is_counted_once(legacy: dict[s
 async def test_sigkill_mid_run_then_resume(legacy: dict[str, Any]) -> None:
     proc = _script("--batch-size", "2", "--pause-ms", "150")
     db = LearningEvent.get_pymongo_collection().database
-    for _ in range(300):
+
+    async def past_three_batches() -> bool:
         checkpoint = await db[CHECKPOINT_COLLECTION].find_one({"_id": CHECKPOINT_ID})
-        if checkpoint and checkpoint["totals"]["scanned"] >= 6:
-            break
-        await asyncio.sleep(0.05)
+        return bool(checkpoint and checkpoint["totals"]["scanned"] >= 6)
+
+    await wait_until(past_three_batches, 15, "three checkpointed batches", interval=0.05)
     proc.send_signal(signal.SIGKILL)
     await asyncio.to_thread(proc.wait, 30)
     checkpoint = await db[CHECKPOINT_COLLECTION].find_one({"_id": CHECKPOINT_ID})

@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 
-from app.platform.demo import DEMO_ACCOUNTS, generate, parse_scale, seed_demo
+from app.learning_events.models import LearningEvent
+from app.platform.models import Course, Department, Enrollment, User
 from app.security import decode_token
+from scripts.demo_data import DEMO_ACCOUNTS, generate, parse_scale, seed_demo
+from scripts.mint_token import demo_tokens
+from tests.helpers.settings import settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
@@ -99,9 +103,6 @@ def test_generated_data_is_internally_consistent() -> None:
 async def test_seed_creates_demo_accounts_and_if_empty_keeps_it(
     resources: Any, settings: Any
 ) -> None:
-    from app.learning_events.models import LearningEvent
-    from app.platform.models import Course, Department, Enrollment, User
-
     report = await seed_demo(120, 3, now=NOW)
     assert report.counts["enrollments"] == 120 == await Enrollment.count()
     assert report.counts["learning_events"] == await LearningEvent.count() > 120
@@ -126,8 +127,6 @@ async def test_seed_creates_demo_accounts_and_if_empty_keeps_it(
     ).count()
     assert missing == 0
 
-    from scripts.mint_token import demo_tokens
-
     lines = await demo_tokens(settings, 600)
     assert [line.split()[0] for line in lines] == ["admin", "manager", "instructor", "learner"]
     claims = {line.split()[0]: decode_token(line.split()[-1], settings) for line in lines}
@@ -139,6 +138,7 @@ async def test_seed_creates_demo_accounts_and_if_empty_keeps_it(
         subprocess.run,
         [sys.executable, "-m", "scripts.seed_demo", "--if-empty", "--no-progress"],
         cwd=ROOT,
+        env=settings_env(settings),
         capture_output=True,
         text=True,
         timeout=60,

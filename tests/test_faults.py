@@ -8,7 +8,6 @@ test session's documents stay bound to the main server (Beanie binds them per pr
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import socket
@@ -29,7 +28,8 @@ from app.runtime.resources import Resources
 from app.security import mint_token
 from app.storage import build_storage
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.settings import settings_env
+from tests.helpers.tokens import TokenFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 SECANTUS = ROOT / ".tools" / "secantus" / "bin" / "secantusd-py"
@@ -123,7 +123,7 @@ def api_process(
     headers."""
     port = _free_port()
     env = {
-        **os.environ,
+        **settings_env(settings),
         "MONGODB_URL": f"mongodb://127.0.0.1:{second_database.port}/?directConnection=true",
         "MONGODB_DB": f"faults_{uuid.uuid4().hex[:8]}",
         "MONGODB_TIMEOUT_MS": "1000",

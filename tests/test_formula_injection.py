@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
 EVIL_NAMES = [

@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 CONTRACT = Path(__file__).resolve().parents[1] / "openapi.json"
 SCHEMA = schemathesis.openapi.from_path(str(CONTRACT))

@@ -5,6 +5,7 @@ import subprocess
 import httpx
 
 from app.config import Settings
+from app.main import create_app
 from app.queue import Queue
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources
@@ -57,8 +58,6 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: object
 async def test_readyz_is_503_naming_redis_while_it_is_down_and_200_after(
     resources: Resources, settings: Settings, doomed_redis: tuple[int, subprocess.Popen[bytes]]
 ) -> None:
-    from app.main import create_app
-
     port, proc = doomed_redis
     queue = await Queue.connect(
         settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})

@@ -24,7 +24,7 @@ from app.reports.requests import request_hash
 from app.reports.tasks import expire_files, reap
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
 RANGE = {"preset": "custom", "from": "2026-01-01", "to": "2026-12-31"}

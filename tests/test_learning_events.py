@@ -12,7 +12,7 @@ from beanie import PydanticObjectId
 from app.learning_events.models import LearningEvent
 from app.platform.models import Course, User
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 URL = "/api/v1/learning-events"
 ALL_TYPES = {

@@ -18,7 +18,7 @@ from app.runtime.resources import Resources
 from app.storage.base import validate_key
 from app.storage.local import LocalStorage
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 API = "/api/v1/reports"
 JOBS = f"{API}/jobs"

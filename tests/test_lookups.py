@@ -16,7 +16,7 @@ from app.lookups.seed import seed_lookups
 from app.lookups.validation import LookupCode, check_code
 from app.reports.types import REPORT_TYPES
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 SPEC_CODES = {
     "report-type": {"learner-progress", "course-completion", "department-summary",

@@ -16,7 +16,7 @@ from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.tasks import reap
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
 BODY = {

@@ -16,8 +16,9 @@ from app.common.time import utcnow
 from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.conftest import TokenFactory
-from tests.test_worker_process import _kill_group, _start_worker
+from tests.helpers.processes import kill_group as _kill_group
+from tests.helpers.processes import start_worker as _start_worker
+from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
 

@@ -5,8 +5,7 @@ loses the right or its runs keep failing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from beanie import PydanticObjectId
 
@@ -24,45 +23,7 @@ from app.reports.schedules.runner import record_job_outcome
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 from tests import factories
-
-PARAMS = {"dateRange": {"preset": "yesterday"}}
-
-
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
-
-
-async def owner(roles: list[str] | None = None, **kw: Any) -> User:
-    dept = await factories.department()
-    return await factories.user("Olivia Owner", dept=dept, roles=roles or ["manager"], **kw)
-
-
-def requester(user: User) -> Requester:
-    return Requester(
-        user_id=str(user.id),
-        name=user.name,
-        email=user.email,
-        roles=list(user.roles),
-        department_ids=[str(user.department_id)] if user.department_id else [],
-    )
-
-
-async def schedule_for(
-    user: User, next_run_at: datetime, *, time_of_day: str = "09:00", **kw: Any
-) -> ReportSchedule:
-    doc = ReportSchedule(
-        name=kw.pop("name", "Daily progress"),
-        report_type="learner-progress",
-        format="csv",
-        parameters=kw.pop("parameters", PARAMS),
-        frequency=kw.pop("frequency", Frequency.DAILY),
-        time_of_day=time_of_day,
-        timezone=kw.pop("timezone", "UTC"),
-        owner=requester(user),
-        next_run_at=next_run_at,
-        **kw,
-    )
-    return await doc.insert()
+from tests.helpers.schedules import PARAMS, at, owner, schedule_for
 
 
 async def jobs_of(schedule: ReportSchedule) -> list[ReportJob]:

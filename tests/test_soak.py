@@ -18,9 +18,11 @@ from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.conftest import TokenFactory
-from tests.test_scheduler import at, owner, schedule_for
-from tests.test_worker_process import _files_of, _kill_group, _start_worker, _wait_for
+from tests.helpers.jobs import files_of, finished_job
+from tests.helpers.polling import wait_until
+from tests.helpers.processes import kill_group, start_worker
+from tests.helpers.schedules import at, owner, schedule_for
+from tests.helpers.tokens import TokenFactory
 
 pytestmark = pytest.mark.soak
 JOBS = "/api/v1/reports/jobs"
@@ -64,7 +66,7 @@ async def test_sigkill_at_random_steps_over_20_runs(
             },
         }
         job_id = (await client.post(JOBS, json=body, headers=auth("admin"))).json()["id"]
-        victim = _start_worker(FETCH_BATCH_SIZE="100")
+        victim = start_worker(FETCH_BATCH_SIZE="100")
 
         async def reached(job_id: str = job_id, step: str = step) -> bool:
             job = await ReportJob.get(job_id)
@@ -76,19 +78,19 @@ async def test_sigkill_at_random_steps_over_20_runs(
             return current in STEPS and STEPS.index(current) >= STEPS.index(step)
 
         try:
-            await _wait_for(reached, 60, f"run {run}: step {step}")
+            await wait_until(reached, 60, f"run {run}: step {step}")
         except AssertionError:
             pass  # finished before the chosen step: still a valid run
-        _kill_group(victim, signal.SIGKILL)
+        kill_group(victim, signal.SIGKILL)
         victim.wait(10)
-        rescuer = _start_worker()
+        rescuer = start_worker()
         try:
-            done = await _wait_for(lambda job_id=job_id: _finished(job_id), 120, f"run {run}")
+            done = await wait_until(lambda job_id=job_id: finished_job(job_id), 120, f"run {run}")
         finally:
-            _kill_group(rescuer, signal.SIGTERM)
+            kill_group(rescuer, signal.SIGTERM)
             rescuer.wait(30)
         figures["runs"] += 1
-        files = await _files_of(resources, done)
+        files = await files_of(resources, done)
         if (
             done.status == JobStatus.COMPLETED
             and done.result
@@ -99,13 +101,6 @@ async def test_sigkill_at_random_steps_over_20_runs(
         figures["duplicates"] += await ReportJob.find({"retry_of_job_id": done.id}).count()
     print(f"\nsoak sigkill: {figures}")
     assert figures == {"runs": 20, "completed_once": 20, "duplicates": 0, "stray_files": 0}
-
-
-async def _finished(job_id: str) -> ReportJob | None:
-    job = await ReportJob.get(job_id)
-    if job and job.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
-        return job
-    return None
 
 
 async def test_three_schedulers_over_100_due_slots_make_exactly_100_jobs(
@@ -145,7 +140,7 @@ async def test_cancel_racing_completion_ends_in_one_consistent_state(
             assert job.result and await resources.storage.exists(job.result.storage_key)
         else:
             assert job.status == JobStatus.CANCELLED and job.result is None
-            assert await _files_of(resources, job) == []
+            assert await files_of(resources, job) == []
         outcomes[job.status.value] = outcomes.get(job.status.value, 0) + 1
     print(f"\nsoak cancel race: {outcomes}")
     assert sum(outcomes.values()) == 10

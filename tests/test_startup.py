@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.settings import SESSION_SETTINGS, settings_env
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _start(module: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "APP_ENV": "local", **env}
+    full_env = settings_env(SESSION_SETTINGS, **{"APP_ENV": "local", **env})
     return subprocess.run(
         [sys.executable, "-m", module, "--help" if module == "never" else "--port=18999"]
         if module == "app"

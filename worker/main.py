@@ -26,6 +26,7 @@ from app.common.time import utcnow
 from app.config import Settings, describe_config_error, get_settings
 from app.observability import JOBS_ACTIVE, configure_logging
 from app.queue import WorkerSpec, build_workers
+from app.reports.tasks import cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
 
@@ -73,8 +74,6 @@ async def run_worker(
 ) -> None:
     """Runs until SIGTERM / SIGINT (or, in burst mode, until the queue is empty). Pass
     `resources` to share already-open adapters (they are then left open)."""
-    from app.reports.tasks import cron_tasks, run_report_job
-
     owned = resources is None
     resources = resources or await Resources.open(settings)
     if owned:  # a process of its own (not sharing a test's or an app's interpreter)

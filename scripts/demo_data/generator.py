@@ -1,136 +1,29 @@
-"""Demo data: a realistic organisation with users, courses, enrollments and learning events.
-
-`generate(scale, seed, now)` is pure and deterministic (same seed and `now` -> the same documents,
-ids included); `seed_demo(...)` writes it in bulk (`insert_many` of raw dicts, unordered, ~10k
-per batch) so a million enrollments stream through in bounded memory.
-
-Consistency rules the data follows (tests check them):
-- every enrollment has one `course-enrolled` event at `enrolled_at`; `course-started` only when
-  started; `course-completed` and `certificate-issued` only for completed enrollments;
-- `quiz-submitted` carries `quizId` and `score`, followed by `quiz-passed` when the score reaches
-  the course's passing score and `quiz-failed` otherwise; completed enrollments end with a pass
-  (score >= passing score), failed ones with a fail;
-- `time_spent_minutes` is the enrollment's events' `durationSeconds` summed (rounded to minutes)
-  and `last_activity_at` its last event; nothing happens after `now`;
-- events carry the enrollment's course, the user's department and the enrollment id.
-"""
+"""`generate(scale, seed, now)`: the demo organisation as documents, pure and deterministic."""
 
 from __future__ import annotations
 
 import math
 import random
-import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 
-DEMO_DOMAIN = "demo.example"
-DEMO_ACCOUNTS: dict[str, str] = {
-    "admin": f"admin@{DEMO_DOMAIN}",
-    "manager": f"manager@{DEMO_DOMAIN}",
-    "instructor": f"instructor@{DEMO_DOMAIN}",
-    "learner": f"learner@{DEMO_DOMAIN}",
-}
-SCALES = {"tiny": 300, "small": 1_000, "medium": 100_000, "large": 1_000_000}
-
-Doc = dict[str, Any]
-
-# (code, name, parent code)
-DEPARTMENTS: list[tuple[str, str, str | None]] = [
-    ("ORG", "Organisation", None),
-    ("ENG", "Engineering", "ORG"),
-    ("ENG-PLAT", "Platform", "ENG"),
-    ("ENG-PROD", "Product Engineering", "ENG"),
-    ("ENG-DATA", "Data & Analytics", "ENG"),
-    ("ENG-SEC", "Security", "ENG"),
-    ("SALES", "Sales", "ORG"),
-    ("SALES-EMEA", "EMEA", "SALES"),
-    ("SALES-AMER", "Americas", "SALES"),
-    ("SALES-APAC", "APAC", "SALES"),
-    ("CS", "Customer Success", "ORG"),
-    ("CS-SUP", "Support", "CS"),
-    ("CS-ONB", "Onboarding", "CS"),
-    ("OPS", "Operations", "ORG"),
-    ("OPS-FIN", "Finance", "OPS"),
-    ("OPS-HR", "People", "OPS"),
-    ("OPS-LEG", "Legal", "OPS"),
-    ("MKT", "Marketing", "ORG"),
-]
-# Departments people work in (leaf teams), with a relative headcount weight.
-TEAMS: list[tuple[str, int]] = [
-    ("ENG-PLAT", 8), ("ENG-PROD", 14), ("ENG-DATA", 6), ("ENG-SEC", 3), ("SALES-EMEA", 9),
-    ("SALES-AMER", 10), ("SALES-APAC", 5), ("CS-SUP", 9), ("CS-ONB", 4), ("OPS-FIN", 3),
-    ("OPS-HR", 3), ("OPS-LEG", 2), ("MKT", 5),
-]  # fmt: skip
-
-# (category, code prefix, mandatory, titles)
-CATALOGUE: list[tuple[str, str, bool, list[str]]] = [
-    ("compliance", "CMP", True, [
-        "Information Security Awareness", "Data Protection and GDPR", "Anti-Bribery and Corruption",
-        "Code of Conduct", "Workplace Health and Safety",
-    ]),
-    ("engineering", "ENG", False, [
-        "Python Fundamentals", "Kubernetes in Production", "Secure Coding Practices",
-        "Observability with OpenTelemetry", "SQL for Analysts", "Designing REST APIs",
-        "Incident Response for Engineers", "Cloud Cost Management",
-    ]),
-    ("sales", "SAL", False, [
-        "Consultative Selling", "Negotiation Essentials", "Pipeline Management", "Product Demos that Convert",
-    ]),
-    ("leadership", "LDR", False, [
-        "First-time Manager", "Giving Feedback", "Running Effective 1:1s", "Hiring Without Bias",
-    ]),
-    ("customer-success", "CSX", False, [
-        "De-escalating Difficult Conversations", "Onboarding Playbook", "Writing Great Help Articles",
-    ]),
-    ("productivity", "PRD", False, [
-        "Time Management", "Presenting with Confidence", "Spreadsheet Skills", "Remote Collaboration",
-    ]),
-]  # fmt: skip
-LEVELS = ["", "Intermediate ", "Advanced ", "Masterclass: "]
-
-FIRST_NAMES = [
-    "Ada", "Alan", "Amara", "Amelia", "Andrea", "Anika", "Arjun", "Ava", "Ben", "Bianca",
-    "Carlos", "Chen", "Chloe", "Daniel", "David", "Diego", "Elena", "Elif", "Emma", "Ethan",
-    "Farah", "Fatima", "Felix", "Finn", "Grace", "Hana", "Hannah", "Hugo", "Ines", "Isaac",
-    "Isabel", "Ivan", "Jack", "James", "Jana", "Javier", "Julia", "Kai", "Karim", "Kenji",
-    "Lara", "Laura", "Leila", "Leo", "Liam", "Lina", "Lucas", "Luca", "Maria", "Mateo", "Maya",
-    "Mei", "Mia", "Mohammed", "Nadia", "Naomi", "Nina", "Noah", "Nora", "Oliver", "Omar",
-    "Oscar", "Paula", "Pedro", "Priya", "Rafael", "Rania", "Ravi", "Rosa", "Ruth", "Sam",
-    "Sara", "Sofia", "Sven", "Tariq", "Thomas", "Tom", "Valentina", "Victor", "Wei", "Yara",
-    "Yusuf", "Zara", "Zoe",
-]  # fmt: skip
-LAST_NAMES = [
-    "Abbott", "Adeyemi", "Ahmed", "Almeida", "Andersson", "Bauer", "Becker", "Bianchi",
-    "Brown", "Castro", "Chen", "Costa", "Cruz", "Dubois", "Edwards", "Fernandez", "Fischer",
-    "Garcia", "Gomez", "Green", "Gupta", "Hansen", "Haddad", "Hughes", "Ibrahim", "Ito",
-    "Jansen", "Johnson", "Kaur", "Khan", "Kim", "Kowalski", "Larsen", "Lee", "Lopez", "Martin",
-    "Meyer", "Moreau", "Murphy", "Nakamura", "Nguyen", "Novak", "Okafor", "Olsen", "Patel",
-    "Perez", "Petrov", "Rossi", "Santos", "Schmidt", "Silva", "Singh", "Smith", "Sousa",
-    "Suzuki", "Tanaka", "Taylor", "Thompson", "Walker", "Wang", "Weber", "Williams", "Wilson",
-    "Wong", "Yilmaz", "Zhang",
-]  # fmt: skip
-
-STATUS_WEIGHTS = {"completed": 44, "in-progress": 24, "enrolled": 12, "failed": 7, "withdrawn": 13}
-HISTORY_DAYS = 540
-
-
-def parse_scale(value: str) -> int:
-    """`small`, `medium`, `large`, `tiny` or a number of enrollments (`250000`, `250k`, `1m`)."""
-    key = value.strip().lower()
-    if key in SCALES:
-        return SCALES[key]
-    match = re.fullmatch(r"(\d+)(k|m)?(-enrollments)?", key.replace("_", ""))
-    if not match:
-        raise ValueError(f"scale must be one of {', '.join(SCALES)} or a number of enrollments")
-    n = int(match.group(1)) * {None: 1, "k": 1_000, "m": 1_000_000}[match.group(2)]
-    if n < 50:
-        raise ValueError("scale must be at least 50 enrollments")
-    return n
+from scripts.demo_data.catalogue import (
+    CATALOGUE,
+    DEMO_ACCOUNTS,
+    DEMO_DOMAIN,
+    DEPARTMENTS,
+    FIRST_NAMES,
+    HISTORY_DAYS,
+    LAST_NAMES,
+    LEVELS,
+    STATUS_WEIGHTS,
+    TEAMS,
+    Doc,
+)
 
 
 class _Ids:
@@ -480,100 +373,3 @@ def _enrollment(
         "updated_at": last_at,
     }
     return enrollment, events
-
-
-@dataclass
-class SeedReport:
-    counts: dict[str, int]
-    seconds: float
-    peak_rss_mb: float
-
-    @property
-    def rows(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
-
-
-PLATFORM_COLLECTIONS = ("departments", "users", "courses", "enrollments", "learning_events")
-
-
-def _collections() -> dict[str, Any]:
-    from app.learning_events.models import LearningEvent
-    from app.platform.models import Course, Department, Enrollment, User
-
-    return {
-        "departments": Department.get_pymongo_collection(),
-        "users": User.get_pymongo_collection(),
-        "courses": Course.get_pymongo_collection(),
-        "enrollments": Enrollment.get_pymongo_collection(),
-        "learning_events": LearningEvent.get_pymongo_collection(),
-    }
-
-
-async def existing_users() -> int:
-    from app.platform.models import User
-
-    return int(await User.get_pymongo_collection().count_documents({}, limit=1))
-
-
-async def reset_platform_data() -> None:
-    """Empties the platform collections and learning events (indexes kept)."""
-    for collection in _collections().values():
-        await collection.delete_many({})
-
-
-def _peak_rss_mb() -> float:
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-async def seed_demo(
-    scale: int,
-    seed: int = 42,
-    *,
-    now: datetime | None = None,
-    batch_size: int = 10_000,
-    progress: Callable[[int, int], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
-) -> SeedReport:
-    """Generates and inserts the demo organisation. `progress(enrollments, events)` is called
-    after each batch; `on_start(total_enrollments)` once before."""
-    import time
-
-    from app.common.time import utcnow
-    from app.lookups.seed import seed_lookups
-
-    started = time.perf_counter()
-    now = now or utcnow().replace(minute=0, second=0, microsecond=0)
-    await seed_lookups()
-    data = generate(scale, seed, now)
-    coll = _collections()
-    counts = dict.fromkeys(PLATFORM_COLLECTIONS, 0)
-
-    async def insert(name: str, docs: list[Doc]) -> None:
-        for start in range(0, len(docs), batch_size):
-            chunk = docs[start : start + batch_size]
-            await coll[name].insert_many(chunk, ordered=False)
-            counts[name] += len(chunk)
-
-    await insert("departments", data.departments)
-    await insert("users", data.users)
-    await insert("courses", data.courses)
-    if on_start:
-        on_start(data.enrollments_target)
-    # Sequential on purpose: the local MongoDB-compatible server gets several times slower
-    # with concurrent bulk inserts into indexed collections.
-    for enrollments, events in data.stream(batch_size):
-        await insert("enrollments", enrollments)
-        await insert("learning_events", events)
-        if progress:
-            progress(len(enrollments), len(events))
-    return SeedReport(
-        counts=counts, seconds=time.perf_counter() - started, peak_rss_mb=_peak_rss_mb()
-    )

@@ -1,0 +1,61 @@
+"""Real processes for tests: workers on the session's settings, throw-away Redis servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from app.config import Settings
+from tests.helpers.settings import SESSION_SETTINGS, settings_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_worker(settings: Settings = SESSION_SETTINGS, **env: str) -> subprocess.Popen[bytes]:
+    """`python -m worker` on `settings` with short leases and heartbeats (so a killed worker's
+    job is taken over quickly); `env` overrides any variable."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker"],
+        cwd=ROOT,
+        env=settings_env(
+            settings,
+            **{
+                "JOB_LEASE_SECONDS": "5",
+                "JOB_HEARTBEAT_SECONDS": "0.5",
+                "JOB_RETRY_BACKOFF_SECONDS": "0",
+                "RENDER_PROCESSES": "1",
+                "PDF_CHUNK_ROWS": "100",
+                **env,
+            },
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signals the process and its children (render processes); gone already is fine."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is not installed"
+    return subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
