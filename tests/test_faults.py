@@ -30,6 +30,7 @@ from app.storage import build_storage
 from tests import factories as f
 from tests.helpers.settings import settings_env
 from tests.helpers.tokens import TokenFactory
+from worker.main import run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 SECANTUS = ROOT / ".tools" / "secantus" / "bin" / "secantusd-py"
@@ -251,8 +252,6 @@ async def test_s3_down_during_upload_retries_and_completes_when_it_returns(
     flaky_s3: Server,
     flaky_s3_settings: Settings,
 ) -> None:
-    from worker.main import run_worker
-
     dept = await f.department()
     await f.enrollment(await f.user(dept=dept), await f.course(), enrolled_at=f.dt(2026, 3, 1))
     storage = await build_storage(flaky_s3_settings)  # the bucket exists; now S3 goes away

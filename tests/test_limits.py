@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from bson import ObjectId
+from pydantic import ValidationError
 
 from app.config import Settings
 from app.reports.jobs.models import JobStatus, ReportJob
@@ -286,8 +287,6 @@ async def test_a_request_id_header_is_not_echoed_unless_it_is_safe(
 def test_production_refuses_default_weak_or_missing_secrets(
     values: dict[str, Any], named: str
 ) -> None:
-    from pydantic import ValidationError
-
     with pytest.raises(ValidationError, match=named):
         Settings(app_env="production", **values)
     Settings(app_env="production", jwt_secret="x" * 32)  # a real secret is accepted

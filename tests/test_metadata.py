@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from app.lookups.models import LookupValue
 from tests import factories
+from tests.factories import dt
 
 BASE = "/api/v1/reports/metadata"
 
@@ -105,8 +107,6 @@ async def test_date_range_presets_resolve_now_in_the_timezone(
     presets = {p["preset"]: p for p in data["items"]}
     assert len(presets) == 11
     now = datetime.fromisoformat(data["now"])
-    from zoneinfo import ZoneInfo
-
     today = now.astimezone(ZoneInfo("Europe/Berlin")).date().isoformat()
     assert presets["today"]["from"] == today and presets["today"]["to"] == today
     assert presets["last-7-days"]["to"] == today
@@ -131,8 +131,6 @@ async def test_filter_options_are_scoped(client: httpx.AsyncClient, auth: Any) -
     algebra = await factories.course("ALG", title="Algebra", dept=north, instructors=[teacher])
     biology = await factories.course("BIO", title="Biology", dept=south)
     await factories.course("CHE", title="Chemistry", dept=south, instructors=[teacher])
-    from tests.factories import dt
-
     await factories.enrollment(bob, biology, enrolled_at=dt(2026, 1, 1))
     await factories.enrollment(carl, algebra, enrolled_at=dt(2026, 1, 1))
     await factories.enrollment(alice, algebra, enrolled_at=dt(2026, 1, 1))

@@ -4,6 +4,7 @@ leap years. Pure functions: no servers."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -226,8 +227,6 @@ def test_start_and_end_dates_are_local_days() -> None:
 
 
 def test_to_utc_gap_and_overlap() -> None:
-    from zoneinfo import ZoneInfo
-
     tz = ZoneInfo(BERLIN)
     assert to_utc(datetime(2026, 3, 29, 2, 0), tz) == utc(2026, 3, 29, 1, 0)
     assert to_utc(datetime(2026, 3, 29, 2, 59), tz) == utc(2026, 3, 29, 1, 0)

@@ -11,7 +11,7 @@ from beanie import PydanticObjectId
 
 from app.common.time import utcnow
 from app.platform.models import Department, User
-from app.reports.jobs.models import JobError, JobStatus, ReportJob, Requester
+from app.reports.jobs.models import JobError, JobStatus, ReportJob
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,

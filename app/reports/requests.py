@@ -25,6 +25,7 @@ from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
 from app.common.time import as_utc, utcnow
+from app.config import Settings
 from app.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
@@ -86,7 +87,7 @@ def prefixed_fields(prefix: str) -> Iterator[None]:
 
 
 def validate(
-    report_type: str, fmt: str, parameters: Mapping[str, Any]
+    settings: Settings, report_type: str, fmt: str, parameters: Mapping[str, Any]
 ) -> tuple[AnyReportDefinition, Any]:
     """The report definition and the parsed parameters, or a 422."""
     definition = get_report_type(report_type, field="body.reportType")
@@ -96,7 +97,7 @@ def validate(
             f"{fmt!r} is not available for {report_type}",
             allowed=list(definition.formats),
         )
-    return definition, definition.parse(parameters)
+    return definition, definition.parse(parameters, settings=settings)
 
 
 def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
@@ -108,6 +109,7 @@ def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
 
 
 async def check(
+    settings: Settings,
     principal: Principal,
     report_type: str,
     fmt: str,
@@ -120,10 +122,10 @@ async def check(
     with `field_prefix`), a report type the role may run (unless `role` is False: a template
     edit that keeps its report type is not re-checked for it), ids inside the data scope."""
     with prefixed_fields(field_prefix):
-        definition, params = validate(report_type, fmt, parameters)
+        definition, params = validate(settings, report_type, fmt, parameters)
     if role:
         _check_role(principal, definition)
-    definition.resolve(params, await resolve_scope(principal), utcnow())
+    definition.resolve(params, await resolve_scope(principal), utcnow(), settings=settings)
 
 
 def request_hash(report_type: str, fmt: str, parameters: Mapping[str, Any], extra: Any) -> str:
@@ -158,9 +160,13 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
     """Validates, checks the caller's right and scope *now*, stores the job and rings the
     worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
     settings = resources.settings
-    definition, params = validate(request.report_type, request.format, request.parameters)
+    definition, params = validate(
+        resources.settings, request.report_type, request.format, request.parameters
+    )
     _check_role(principal, definition)
-    resolved = definition.resolve(params, await resolve_scope(principal), utcnow())
+    resolved = definition.resolve(
+        params, await resolve_scope(principal), utcnow(), settings=settings
+    )
 
     key = request.idempotency_key
     hashed = _hash_of(request) if key else ""

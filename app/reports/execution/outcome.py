@@ -53,7 +53,7 @@ def error_kind(exc: Exception) -> str:
 
 def retry_delay(settings: Settings, attempt: int) -> float:
     """Seconds before attempt ``attempt + 1``: the back-off doubles with every attempt."""
-    return settings.job_retry_backoff_seconds * (2 ** (attempt - 1))
+    return float(settings.job_retry_backoff_seconds * 2 ** (attempt - 1))
 
 
 class Outcome:

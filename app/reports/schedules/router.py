@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
-from app.deps import ResourcesDep
+from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
 from app.reports.jobs.models import JobStatus
 from app.reports.jobs.responses import REPLAYED, accepted
@@ -47,9 +47,9 @@ def _out(schedule: ReportSchedule) -> ScheduleOut:
     responses=problem_responses(401, 403, 422),
 )
 async def create_schedule(
-    body: ScheduleCreate, response: Response, principal: CurrentPrincipal
+    body: ScheduleCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
-    schedule = await service.create_schedule(principal, body)
+    schedule = await service.create_schedule(settings, principal, body)
     response.headers["Location"] = f"{PREFIX}/{schedule.id}"
     return _out(schedule)
 
@@ -111,9 +111,9 @@ async def get_schedule(schedule_id: str, principal: CurrentPrincipal) -> Schedul
     responses=problem_responses(401, 403, 404, 422),
 )
 async def update_schedule(
-    schedule_id: str, body: ScheduleUpdate, principal: CurrentPrincipal
+    schedule_id: str, body: ScheduleUpdate, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
-    return _out(await service.update_schedule(principal, schedule_id, body))
+    return _out(await service.update_schedule(settings, principal, schedule_id, body))
 
 
 @router.delete(

@@ -90,11 +90,13 @@ async def _what_it_runs(schedule: ReportSchedule, principal: Principal) -> Repor
     )
 
 
-async def check_runnable(schedule: ReportSchedule, principal: Principal) -> None:
+async def check_runnable(
+    settings: Settings, schedule: ReportSchedule, principal: Principal
+) -> None:
     """Fails early (at create / update) with the errors a run would meet: invalid parameters,
     a report type the role may not run, ids outside the data scope."""
     request = await schedule_request(schedule, principal)
-    await check(principal, request.report_type, request.format, request.parameters)
+    await check(settings, principal, request.report_type, request.format, request.parameters)
 
 
 async def owner_principal(owner: Requester) -> Principal:

@@ -12,6 +12,7 @@ from bson import ObjectId
 from app.common.ids import parse_id
 from app.common.pagination import decode_position
 from app.common.time import utcnow
+from app.config import Settings
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.reports.jobs.models import ReportJob
 from app.reports.requests import Submission, requester_of
@@ -66,7 +67,9 @@ async def _template_of(principal: Principal, body: ScheduleCreate) -> ReportTemp
     return template
 
 
-async def create_schedule(principal: Principal, body: ScheduleCreate) -> ReportSchedule:
+async def create_schedule(
+    settings: Settings, principal: Principal, body: ScheduleCreate
+) -> ReportSchedule:
     sent = body.model_fields_set
     timing = build_timing({n: getattr(body, n) for n in TIMING_FIELDS}, sent)
     if body.template_id is not None:
@@ -93,7 +96,7 @@ async def create_schedule(principal: Principal, body: ScheduleCreate) -> ReportS
         missed_run_policy=body.missed_run_policy,
         **timing,
     )
-    await runner.check_runnable(schedule, principal)
+    await runner.check_runnable(settings, schedule, principal)
     schedule.next_run_at = first_run(schedule)
     return await repository.insert(schedule)
 
@@ -132,7 +135,7 @@ NOT_NULL = ("name", "recipients", "missed_run_policy", "parameters")
 
 
 async def update_schedule(
-    principal: Principal, schedule_id: str, body: ScheduleUpdate
+    settings: Settings, principal: Principal, schedule_id: str, body: ScheduleUpdate
 ) -> ReportSchedule:
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
@@ -156,7 +159,9 @@ async def update_schedule(
     candidate = schedule.model_copy(update=changes)
     if {"parameters", "format"} & changes.keys():
         # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).
-        await runner.check_runnable(candidate, await runner.runner_for(schedule, principal))
+        await runner.check_runnable(
+            settings, candidate, await runner.runner_for(schedule, principal)
+        )
     if timing_sent and candidate.status != ScheduleStatus.PAUSED:
         changes["next_run_at"] = first_run(candidate)
         if schedule.status == ScheduleStatus.ENDED:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Query, Response
 
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
-from app.deps import ResourcesDep
+from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
 from app.reports.jobs.responses import REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
@@ -49,9 +49,9 @@ def _out(template: ReportTemplate, principal: CurrentPrincipal) -> TemplateOut:
     responses=problem_responses(401, 403, 422),
 )
 async def create_template(
-    body: TemplateCreate, response: Response, principal: CurrentPrincipal
+    body: TemplateCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
 ) -> TemplateOut:
-    template = await service.create_template(principal, body)
+    template = await service.create_template(settings, principal, body)
     response.headers["Location"] = f"{PREFIX}/{template.id}"
     response.headers["ETag"] = service.etag(template)
     return _out(template, principal)
@@ -127,12 +127,13 @@ async def update_template(
     template_id: str,
     body: TemplateUpdate,
     response: Response,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     if_match: Annotated[
         str | None, Header(alias="If-Match", max_length=50, description='e.g. "3"')
     ] = None,
 ) -> TemplateOut:
-    template = await service.update_template(principal, template_id, body, if_match)
+    template = await service.update_template(settings, principal, template_id, body, if_match)
     response.headers["ETag"] = service.etag(template)
     return _out(template, principal)
 

@@ -11,6 +11,7 @@ from beanie import PydanticObjectId
 
 from app.common.ids import parse_id
 from app.common.pagination import decode_position
+from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from app.reports.requests import (
     ReportRequest,
@@ -87,8 +88,10 @@ def _check_visibility(principal: Principal, visibility: str) -> None:
         )
 
 
-async def create_template(principal: Principal, body: TemplateCreate) -> ReportTemplate:
-    await check(principal, body.report_type, body.format, body.parameters)
+async def create_template(
+    settings: Settings, principal: Principal, body: TemplateCreate
+) -> ReportTemplate:
+    await check(settings, principal, body.report_type, body.format, body.parameters)
     _check_visibility(principal, body.visibility)
     template = ReportTemplate(
         name=body.name,
@@ -129,7 +132,11 @@ async def list_templates(
 
 
 async def update_template(
-    principal: Principal, template_id: str, body: TemplateUpdate, if_match: str | None
+    settings: Settings,
+    principal: Principal,
+    template_id: str,
+    body: TemplateUpdate,
+    if_match: str | None,
 ) -> ReportTemplate:
     template = await _get_editable(principal, template_id)
     expected = parse_if_match(if_match)
@@ -153,6 +160,7 @@ async def update_template(
         return template
     if {"report_type", "format", "parameters"} & changes.keys():
         await check(
+            settings,
             principal,
             changes.get("report_type", template.report_type),
             changes.get("format", template.format),
