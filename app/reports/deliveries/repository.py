@@ -88,10 +88,12 @@ async def for_jobs(job_ids: Sequence[PydanticObjectId]) -> list[ReportDelivery]:
     return await ReportDelivery.find({"job_id": {"$in": list(job_ids)}}).to_list()
 
 
-async def resend(delivery_id: PydanticObjectId, *, max_attempts: int) -> bool:
+async def resend(
+    delivery_id: PydanticObjectId, *, max_attempts: int, now: datetime | None = None
+) -> bool:
     """A failed or cancelled delivery goes back to pending with a fresh attempt budget (same id:
     a receiver that got it already drops it)."""
-    now = utcnow()
+    now = now or utcnow()
     result = await _coll().update_one(
         {
             "_id": delivery_id,
