@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +40,7 @@ class FileMailbox:
     def _write(self, name: str, data: bytes) -> None:
         temp = self.directory / f".{name}.tmp"
         temp.write_bytes(data)
-        os.replace(temp, self.directory / f"{name}.eml")
+        temp.replace(self.directory / f"{name}.eml")
 
 
 async def serve(host: str, port: int, directory: Path) -> None:

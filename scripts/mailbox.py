@@ -1,7 +1,7 @@
 """Lists the messages the local mail server kept (newest last): date, from, to, subject.
 
-    .venv/bin/python -m scripts.mailbox             # .data/mail
-    .venv/bin/python -m scripts.mailbox --show 3    # print the third message's text part
+.venv/bin/python -m scripts.mailbox             # .data/mail
+.venv/bin/python -m scripts.mailbox --show 3    # print the third message's text part
 """
 
 from __future__ import annotations

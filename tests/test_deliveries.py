@@ -30,15 +30,9 @@ from app.reports.deliveries.sender import send_due
 from app.reports.deliveries.signing import generate_secret, verify
 from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
-from tests.deliveries_support import (  # noqa: F401 (fixtures)
-    NOW,
-    Mailbox,
-    Receiver,
-    completed_job,
-    delivery_resources,
-    http_receiver,
-    smtp_server,
-)
+from tests.deliveries_support import CONNECTIONS, NOW, Mailbox, Receiver, completed_job
+
+pytest_plugins = ["tests.deliveries_support"]  # smtp_server, http_receiver, delivery_resources
 
 ANN = Recipient(user_id="u-ann", address="ann@school.example")
 BOB = Recipient(address="bob@partner.example")
@@ -66,8 +60,13 @@ async def _plan(
         webhook_endpoint_ids=[e.id for e in endpoints if e.id],
     )
     planned = plan_deliveries(
-        job, config, endpoints, res.settings, report_name="Monthly progress",
-        figures=[("Learners", "42"), ("Completion rate", "73.5%")], now=NOW,
+        job,
+        config,
+        endpoints,
+        res.settings,
+        report_name="Monthly progress",
+        figures=[("Learners", "42"), ("Completion rate", "73.5%")],
+        now=NOW,
     )
     await repository.insert_many(planned)
     return planned
@@ -269,13 +268,14 @@ async def test_webhook_errors_retry_gone_disables_and_redirects_are_not_followed
     http_receiver.extra_headers = {}
 
     gone = await _endpoint(http_receiver.url("/gone"))
-    first, second = await _plan(res, job, recipients=[], endpoints=[gone, gone])
+    await _plan(res, job, recipients=[], endpoints=[gone, gone])
     http_receiver.statuses = [410]
     assert await send_due(res, worker_id="w1", now=NOW + timedelta(minutes=2), limit=1) == 1
     stored = await WebhookEndpoint.get(gone.id)
     assert stored and stored.disabled_at is not None and "410" in (stored.disabled_reason or "")
     statuses = {
-        d.id: d.status for d in await ReportDelivery.find({"recipient.endpoint_id": gone.id}).to_list()
+        d.id: d.status
+        for d in await ReportDelivery.find({"recipient.endpoint_id": gone.id}).to_list()
     }
     assert sorted(statuses.values()) == [DeliveryStatus.CANCELLED, DeliveryStatus.FAILED]
 
@@ -304,8 +304,6 @@ async def test_rotated_secret_signs_twice_during_the_overlap(
 async def test_a_private_webhook_address_is_refused_at_send_time(
     delivery_resources: Resources,
 ) -> None:
-    from tests.deliveries_support import CONNECTIONS
-
     res = delivery_resources
     job = await completed_job(res)
     endpoint = await _endpoint("http://10.0.0.1/hook")
@@ -371,4 +369,6 @@ async def test_deliveries_are_committed_with_the_job_or_not_at_all(
     planned = plan_deliveries(job, config, [], res.settings, report_name="R", now=NOW)
     assert await commit_with_deliveries(res.database.client, fenced("held"), planned)
     assert await ReportDelivery.find_all().count() == 1
-    assert (await ReportJob.get_pymongo_collection().find_one({"_id": job.id}))["status"] == "completed"
+    assert (await ReportJob.get_pymongo_collection().find_one({"_id": job.id}))[
+        "status"
+    ] == "completed"
