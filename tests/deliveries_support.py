@@ -1,29 +1,23 @@
-"""Real servers for the delivery tests, on free ports of 127.0.0.1: an SMTP server (aiosmtpd
-with the project's FileMailbox, a temporary directory per test) and an HTTP receiver for
-webhooks (records each request, answers with the statuses it is told)."""
+"""Helpers of the delivery tests: what the real servers received (a mailbox directory written
+by the project's FileMailbox, the requests of an HTTP receiver), a completed job with its file
+stored, and a record of every socket connect (to prove refused addresses are never reached).
+The fixtures that start the servers are in `deliveries_fixtures.py`."""
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import sys
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
-from beanie import PydanticObjectId, init_beanie
+from beanie import PydanticObjectId
 
-from app.reports.deliveries.models import DELIVERY_DOCUMENTS
 from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
 from app.runtime.resources import Resources
-from scripts.mail_server import FileMailbox
 from scripts.mailbox import list_mail, read
 
 
@@ -42,17 +36,6 @@ class Mailbox:
         return [read(mail.path) for mail in list_mail(self.directory)]
 
 
-@pytest.fixture
-def smtp_server(tmp_path: Path) -> Iterator[Mailbox]:
-    port = free_port()
-    controller = Controller(FileMailbox(tmp_path / "mail"), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Mailbox(tmp_path / "mail", port)
-    finally:
-        controller.stop()
-
-
 @dataclass
 class Received:
     path: str
@@ -69,65 +52,6 @@ class Receiver:
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[Receiver]:
-    receiver = Receiver(port=0)
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            with lock:
-                receiver.requests.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-            self.send_response(status)
-            for name, value in receiver.extra_headers.items():
-                self.send_header(name, value)
-            answer = b"ok " + b"x" * 500  # longer than the excerpt we keep
-            self.send_header("content-length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-async def delivery_resources(
-    resources: Resources, smtp_server: Mailbox
-) -> AsyncIterator[Resources]:
-    """The session's resources with delivery settings for the local servers (loopback allowed
-    for webhooks, short back-off) and the delivery documents bound to the test database."""
-    await init_beanie(database=resources.database.db, document_models=DELIVERY_DOCUMENTS)
-    settings = resources.settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp_server.port,
-            "smtp_timeout_seconds": 5.0,
-            "mail_from": "Reports <reports@school.example>",
-            "webhook_allowed_networks": "127.0.0.1/32",
-            "webhook_timeout_seconds": 3.0,
-            "delivery_backoff_seconds": 10.0,
-            "delivery_backoff_max_seconds": 60.0,
-            "delivery_max_attempts": 3,
-            "public_base_url": "https://reports.example",
-        }
-    )
-    yield dataclasses.replace(resources, settings=settings)
 
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

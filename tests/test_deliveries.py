@@ -8,10 +8,12 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from beanie import PydanticObjectId
 
-from app.reports.deliveries import repository
-from app.reports.deliveries.links import verify_link_token
+from app.errors import Conflict, Forbidden, Gone, NotFound
+from app.reports.deliveries import repository, service
+from app.reports.deliveries.links import issue_link_token, verify_link_token
 from app.reports.deliveries.models import (
     DeliveryMode,
     DeliveryStatus,
@@ -32,7 +34,7 @@ from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
 from tests.deliveries_support import CONNECTIONS, NOW, Mailbox, Receiver, completed_job
 
-pytest_plugins = ["tests.deliveries_support"]  # smtp_server, http_receiver, delivery_resources
+pytest_plugins = ["tests.deliveries_fixtures"]  # smtp_server, http_receiver, delivery_resources
 
 ANN = Recipient(user_id="u-ann", address="ann@school.example")
 BOB = Recipient(address="bob@partner.example")
@@ -372,3 +374,67 @@ async def test_deliveries_are_committed_with_the_job_or_not_at_all(
     assert (await ReportJob.get_pymongo_collection().find_one({"_id": job.id}))[
         "status"
     ] == "completed"
+
+
+async def test_a_delivery_link_opens_for_its_recipient_until_revoked_or_expired(
+    delivery_resources: Resources,
+) -> None:
+    res = delivery_resources
+    job = await completed_job(res)
+    ann, bob = await _plan(res, job, recipients=[ANN, BOB])
+    token = issue_link_token(
+        res.settings,
+        delivery_id=str(ann.id),
+        recipient=ann.recipient.key(),
+        expires_at=ann.link_expires_at,  # type: ignore[arg-type]
+    )
+    delivery, content = await service.open_link(res.settings, token, now=NOW)
+    assert delivery.id == ann.id and content.storage_key == job.result.storage_key  # type: ignore[union-attr]
+    chunks = b"".join([c async for c in await res.storage.open_stream(content.storage_key)])  # type: ignore[arg-type]
+    assert chunks == b"a,b\n1,2\n"
+
+    # Ann's delivery id with Bob's recipient key: not a link anyone was given.
+    stolen = issue_link_token(
+        res.settings,
+        delivery_id=str(ann.id),
+        recipient=bob.recipient.key(),
+        expires_at=ann.link_expires_at,  # type: ignore[arg-type]
+    )
+    with pytest.raises(NotFound):
+        await service.open_link(res.settings, stolen, now=NOW)
+    with pytest.raises(NotFound):
+        await service.open_link(res.settings, token[:-2] + "AA", now=NOW)
+    with pytest.raises(Gone) as expired:
+        await service.open_link(res.settings, token, now=NOW + timedelta(days=30))
+    assert expired.value.code == "delivery-link-expired"
+
+    assert await repository.revoke_links_for_schedule(job.schedule_id) == 2  # type: ignore[arg-type]
+    with pytest.raises(Gone) as revoked:
+        await service.open_link(res.settings, token, now=NOW)
+    assert revoked.value.code == "delivery-link-revoked"
+    cancelled = await repository.get(bob.id)  # type: ignore[arg-type]
+    assert cancelled and cancelled.status == DeliveryStatus.CANCELLED  # never sent after revoking
+
+
+async def test_only_the_owner_or_an_admin_resends_a_failed_delivery(
+    delivery_resources: Resources, smtp_server: Mailbox
+) -> None:
+    res = delivery_resources
+    job = await completed_job(res)
+    [planned] = await _plan(res, job, recipients=[ANN])
+    with pytest.raises(Conflict):  # pending: nothing to resend
+        await service.resend(res.settings, str(planned.id), user_id="owner-1", is_admin=False)
+    await ReportDelivery.get_pymongo_collection().update_one(
+        {"_id": planned.id}, {"$set": {"status": "failed", "attempts": 3}}
+    )
+    with pytest.raises(Forbidden):
+        await service.resend(res.settings, str(planned.id), user_id="someone", is_admin=False)
+    with pytest.raises(NotFound):
+        await service.resend(res.settings, "nope", user_id="owner-1", is_admin=True)
+    again = await service.resend(
+        res.settings, str(planned.id), user_id="owner-1", is_admin=False, now=NOW
+    )
+    assert again.status == DeliveryStatus.PENDING and again.attempts == 0
+    assert await send_due(res, worker_id="w1", now=NOW) == 1
+    [message] = smtp_server.messages()
+    assert message["Message-ID"] == f"<{planned.id}@school.example>"

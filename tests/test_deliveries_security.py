@@ -24,7 +24,7 @@ from app.runtime.resources import Resources
 from tests import factories
 from tests.deliveries_support import CONNECTIONS, Receiver
 
-pytest_plugins = ["tests.deliveries_support"]  # http_receiver
+pytest_plugins = ["tests.deliveries_fixtures"]  # http_receiver
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
