@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from beanie import PydanticObjectId
 
 from app.errors import Conflict, Forbidden, Gone, NotFound
@@ -32,7 +35,15 @@ from app.reports.deliveries.sender import send_due
 from app.reports.deliveries.signing import generate_secret, verify
 from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
-from tests.deliveries_support import CONNECTIONS, NOW, Mailbox, Receiver, completed_job
+from scripts.mail_server import FileMailbox
+from tests.deliveries_support import (
+    CONNECTIONS,
+    NOW,
+    Mailbox,
+    Receiver,
+    completed_job,
+    free_port,
+)
 
 pytest_plugins = ["tests.deliveries_fixtures"]  # smtp_server, http_receiver, delivery_resources
 
@@ -438,3 +449,41 @@ async def test_only_the_owner_or_an_admin_resends_a_failed_delivery(
     assert await send_due(res, worker_id="w1", now=NOW) == 1
     [message] = smtp_server.messages()
     assert message["Message-ID"] == f"<{planned.id}@school.example>"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_smtp_authentication_comes_from_the_settings(
+    delivery_resources: Resources, tmp_path: Path
+) -> None:
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> Any:
+        ok = auth.login == b"reports" and auth.password == b"right"
+        return AuthResult(success=ok)
+
+    port = free_port()
+    controller = Controller(
+        FileMailbox(tmp_path / "auth-mail"),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
+        auth_require_tls=False,  # the test server has no certificate
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        res = delivery_resources
+        res.settings.smtp_port = port
+        res.settings.smtp_username, res.settings.smtp_password = "reports", "wrong"
+        res.settings.smtp_timeout_seconds = 1.0
+        job = await completed_job(res)
+        [planned] = await _plan(res, job, recipients=[ANN])
+        await send_due(res, worker_id="w1", now=NOW)
+        refused = await repository.get(planned.id)  # type: ignore[arg-type]
+        assert refused and refused.status == DeliveryStatus.PENDING and refused.last_error
+        assert not list((tmp_path / "auth-mail").glob("*.eml"))
+        res.settings.smtp_password = "right"
+        await send_due(res, worker_id="w1", now=NOW + timedelta(minutes=1))
+        sent = await repository.get(planned.id)  # type: ignore[arg-type]
+        assert sent and sent.status == DeliveryStatus.SENT
+        assert len(list((tmp_path / "auth-mail").glob("*.eml"))) == 1
+    finally:
+        controller.stop()

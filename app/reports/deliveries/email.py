@@ -137,10 +137,14 @@ async def send_message(settings: Settings, msg: EmailMessage) -> SmtpOutcome:
         return SmtpOutcome(
             ok=False, permanent=exc.code >= 500, error=f"SMTP {exc.code}: {exc.message}"[:300]
         )
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+    except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+        return SmtpOutcome(ok=False, error="the SMTP server did not answer in time")
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as exc:
         return SmtpOutcome(
             ok=False, error=f"SMTP server unreachable: {type(exc).__name__}: {exc}"[:300]
         )
+    except aiosmtplib.SMTPException as exc:
+        return SmtpOutcome(ok=False, error=f"SMTP error: {type(exc).__name__}: {exc}"[:300])
     if errors:  # some recipients refused (there is only one per message)
         reason = "; ".join(f"{code} {text}" for code, text in errors.values())
         return SmtpOutcome(ok=False, permanent=True, error=f"recipient refused: {reason}")
