@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,3 +240,19 @@ async def test_webhook_urls_must_be_https_in_production_and_public(
     production = Settings(app_env=Environment.PRODUCTION, jwt_secret="p" * 40)
     with pytest.raises(ValidationFailed, match="scheme must be https"):
         await validate_webhook_url(production, "http://hooks.example/x")
+
+
+def test_the_receiver_sample_in_the_docs_verifies_our_signatures() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "delivery.md").read_text()
+    sample = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(sample, "docs/delivery.md", "exec"), namespace)
+    verify_webhook = namespace["verify_webhook"]
+    old, new = generate_secret(), generate_secret()
+    body = b'{"type":"report.completed","data":{}}'
+    headers = signature_headers([new, old], "msg_abc", body)
+    assert verify_webhook(old, headers, body) == verify_webhook(new, headers, body) == "msg_abc"
+    with pytest.raises(ValueError, match="no valid signature"):
+        verify_webhook(generate_secret(), headers, body)
+    with pytest.raises(ValueError, match="no valid signature"):
+        verify_webhook(new, headers, body + b"\n")
