@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,12 @@ from app.reports.deliveries.planning import (
     plan_deliveries,
     plan_notice,
 )
-from app.reports.deliveries.sender import send_due
+from app.reports.deliveries.sender import run_sender, send_due
 from app.reports.deliveries.signing import generate_secret, verify
 from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
 from scripts.mail_server import FileMailbox
+from scripts.mailbox import read
 from tests.deliveries_support import (
     CONNECTIONS,
     NOW,
@@ -487,3 +491,98 @@ async def test_smtp_authentication_comes_from_the_settings(
         assert len(list((tmp_path / "auth-mail").glob("*.eml"))) == 1
     finally:
         controller.stop()
+
+
+class SlowFirstReply(FileMailbox):
+    """Keeps the first message, then does not answer until released: a sender killed
+    meanwhile has sent the message but never learns it was accepted."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.release = threading.Event()
+        self.calls = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.to_thread(self.release.wait, 30)
+        return answer
+
+
+async def test_a_sender_killed_during_a_send_is_replaced_and_the_copy_has_the_same_id(
+    delivery_resources: Resources, tmp_path: Path
+) -> None:
+    handler = SlowFirstReply(tmp_path / "crash-mail")
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    child: asyncio.subprocess.Process | None = None
+    try:
+        res = delivery_resources
+        res.settings.smtp_port = port
+        res.settings.delivery_lease_seconds = 5
+        job = await completed_job(res)
+        [planned] = await _plan(res, job, recipients=[ANN])
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.deliveries_crash_child",
+            res.settings.model_dump_json(),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert child.stdout is not None
+        assert (await asyncio.wait_for(child.stdout.readline(), 30)).strip() == b"ready"
+        for _ in range(300):  # the message reached the server: the sender waits for its reply
+            if handler.calls:
+                break
+            await asyncio.sleep(0.05)
+        assert handler.calls == 1
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+        child = None
+        handler.release.set()
+
+        held = await repository.get(planned.id)  # type: ignore[arg-type]
+        assert held and held.status == DeliveryStatus.SENDING and held.lease_owner == "child"
+        assert held.lease_expires_at is not None
+        still_held = held.lease_expires_at - timedelta(seconds=1)
+        assert await send_due(res, worker_id="w2", now=still_held) == 0
+        later = held.lease_expires_at + timedelta(seconds=1)
+        assert await send_due(res, worker_id="w2", now=later) == 1
+        sent = await repository.get(planned.id)  # type: ignore[arg-type]
+        assert sent and sent.status == DeliveryStatus.SENT and sent.attempts == 2
+        first, second = (read(p) for p in sorted((tmp_path / "crash-mail").glob("*.eml")))
+        assert first["Message-ID"] == second["Message-ID"] == f"<{planned.id}@school.example>"
+    finally:
+        handler.release.set()
+        if child is not None:
+            child.kill()
+            await child.wait()
+        controller.stop()
+
+
+async def test_the_sender_loop_sends_when_woken_and_stops(
+    delivery_resources: Resources, smtp_server: Mailbox
+) -> None:
+    res = delivery_resources
+    stop, wake = asyncio.Event(), asyncio.Event()
+    loop = asyncio.create_task(
+        run_sender(res, worker_id="w1", stop=stop, wake=wake, interval_seconds=60)
+    )
+    try:
+        await asyncio.sleep(0.2)  # idle: nothing due, sleeping for a minute
+        job = await completed_job(res)
+        await _plan(res, job, recipients=[ANN, BOB])
+        await ReportDelivery.get_pymongo_collection().update_many(
+            {}, {"$set": {"next_attempt_at": NOW - timedelta(days=365)}}
+        )
+        wake.set()
+        for _ in range(100):
+            if len(smtp_server.messages()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(smtp_server.messages()) == 2
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 5)

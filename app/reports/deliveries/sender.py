@@ -11,6 +11,7 @@ the job's stored file.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 from dataclasses import dataclass
@@ -85,6 +86,33 @@ async def send_due(
         handled += 1
         await _handle(resources, delivery, token, clock)
     return handled
+
+
+async def run_sender(
+    resources: SenderResources,
+    *,
+    worker_id: str,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    interval_seconds: float = 5.0,
+) -> None:
+    """The worker's delivery loop: sends what is due, then sleeps `interval_seconds` or until
+    `wake` is set (after a commit that planned deliveries) or `stop` is. An error (the database
+    away) is logged and retried on the next round: it never ends the loop."""
+    wake = wake or asyncio.Event()
+    while not stop.is_set():
+        try:
+            handled = await send_due(resources, worker_id=worker_id)
+        except Exception:
+            log.exception("delivery_round_failed")
+            handled = 0
+        if handled >= DEFAULT_BATCH:
+            continue  # more may be due: no pause
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+        await asyncio.wait(waiters, timeout=interval_seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        wake.clear()
 
 
 async def _handle(
