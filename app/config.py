@@ -133,6 +133,7 @@ class Settings(BaseSettings):
         if (
             self.app_env == Environment.PRODUCTION
             and self.jwt_algorithm == "RS256"
+            and self.jwt_public_key  # without one, _refuse_default_secrets names it
             and not self.delivery_link_secret
         ):
             # Delivery links fall back to JWT_SECRET, which RS256 deployments do not set.

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from app.common.ssrf import UnsafeDestination, parse_networks, resolve_destination
 from app.config import Environment, Settings
@@ -256,3 +257,12 @@ def test_the_receiver_sample_in_the_docs_verifies_our_signatures() -> None:
         verify_webhook(generate_secret(), headers, body)
     with pytest.raises(ValueError, match="no valid signature"):
         verify_webhook(new, headers, body + b"\n")
+
+
+def test_delivery_settings_refuse_contradictions() -> None:
+    with pytest.raises(ValidationError, match="SMTP_TLS and SMTP_STARTTLS"):
+        Settings(smtp_tls=True, smtp_starttls=True)
+    rs256 = {"app_env": "production", "jwt_algorithm": "RS256", "jwt_public_key": "k"}
+    with pytest.raises(ValidationError, match="DELIVERY_LINK_SECRET is required"):
+        Settings(**rs256)  # type: ignore[arg-type]
+    assert Settings(**rs256, delivery_link_secret="d" * 40).delivery_link_secret  # type: ignore[arg-type]
