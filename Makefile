@@ -23,7 +23,7 @@ stop: ## stop the API, the worker and the local servers these scripts started
 	@scripts/stop.sh
 
 status: ## show which local servers are up
-	@scripts/servers.sh status mongo redis s3
+	@scripts/servers.sh status mongo redis s3 mail
 
 lint: ## ruff + mypy only
 	@.venv/bin/ruff check app worker scripts tests bench && .venv/bin/ruff format --check app worker scripts tests bench && .venv/bin/mypy app worker scripts

@@ -93,6 +93,53 @@ class Settings(BaseSettings):
 
     schedule_max_consecutive_failures: int = Field(default=3, ge=1)
 
+    # Delivery (app/reports/deliveries): e-mail over SMTP and signed webhooks, from an outbox.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_tls: bool = Field(default=False, description="implicit TLS from the first byte (465)")
+    smtp_starttls: bool = Field(default=False, description="upgrade with STARTTLS (587)")
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    mail_from: str = "Report System <reports@example.com>"
+    delivery_attachment_max_mb: float = Field(default=10.0, ge=0)
+    delivery_link_ttl_days: int = Field(default=7, ge=1)
+    delivery_link_secret: str | None = Field(
+        default=None, description="HMAC key of delivery links; JWT_SECRET when empty"
+    )
+    delivery_max_recipients: int = Field(default=50, ge=1)
+    allowed_recipient_domains: str = Field(
+        default="",
+        description="comma-separated; empty: the domains of existing platform users",
+    )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description=(
+            "comma-separated IPs / CIDRs a webhook may reach although they are private, "
+            "loopback or link-local (e.g. 127.0.0.1/32 for local development)"
+        ),
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_secret_overlap_hours: int = Field(default=24, ge=0)
+    delivery_max_attempts: int = Field(default=8, ge=1, le=30)
+    delivery_backoff_seconds: float = Field(default=30.0, ge=0)
+    delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    delivery_lease_seconds: int = Field(default=120, ge=5)
+
+    @model_validator(mode="after")
+    def _check_delivery(self) -> Settings:
+        if self.smtp_tls and self.smtp_starttls:
+            raise ValueError("SMTP_TLS and SMTP_STARTTLS exclude each other: choose one")
+        if (
+            self.app_env == Environment.PRODUCTION
+            and self.jwt_algorithm == "RS256"
+            and self.jwt_public_key  # without one, _refuse_default_secrets names it
+            and not self.delivery_link_secret
+        ):
+            # Delivery links fall back to JWT_SECRET, which RS256 deployments do not set.
+            raise ValueError("DELIVERY_LINK_SECRET is required when JWT_ALGORITHM=RS256")
+        return self
+
     @property
     def is_local(self) -> bool:
         return self.app_env in (Environment.LOCAL, Environment.TEST)

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 "$ROOT/scripts/install.sh"
-"$ROOT/scripts/servers.sh" start mongo redis
+"$ROOT/scripts/servers.sh" start mongo redis mail
 if [ "${STORAGE_BACKEND:-local}" = "s3" ]; then
   "$ROOT/scripts/servers.sh" start s3
   export S3_ENDPOINT_URL="${S3_ENDPOINT_URL:-http://$S3_HOST:$S3_PORT}"

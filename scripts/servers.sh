@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local servers: start | stop | status  [mongo] [redis] [s3]   (default: mongo redis)
+# Local servers: start | stop | status  [mongo] [redis] [s3] [mail]   (default: mongo redis)
 # A server already listening on its port is reused, never started twice. `stop` stops only
 # servers these scripts started (they have a pid file under .data/run).
 source "$(dirname "$0")/lib.sh"
@@ -50,6 +50,19 @@ start_s3() {
   wait_port "$S3_HOST" "$S3_PORT" 30 "moto S3 server"
 }
 
+start_mail() {
+  if port_open "$MAIL_HOST" "$MAIL_PORT"; then
+    say "SMTP server already listening on $MAIL_HOST:$MAIL_PORT: reusing it"
+    return 0
+  fi
+  mkdir -p "$DATA/mail"
+  say "starting the local mail server on $MAIL_HOST:$MAIL_PORT (messages in $DATA/mail)"
+  nohup "$PY" -m scripts.mail_server --host "$MAIL_HOST" --port "$MAIL_PORT" \
+    --dir "$DATA/mail" >"$LOG_DIR/mail.log" 2>&1 &
+  echo $! >"$RUN_DIR/mail.pid"
+  wait_port "$MAIL_HOST" "$MAIL_PORT" 20 "mail server"
+}
+
 status_one() { # name host port
   if port_open "$2" "$3"; then
     local who="external"; pid_alive "$RUN_DIR/$1.pid" && who="pid $(cat "$RUN_DIR/$1.pid")"
@@ -64,10 +77,12 @@ for svc in "${services[@]}"; do
     start:mongo) start_mongo ;;
     start:redis) start_redis ;;
     start:s3) start_s3 ;;
-    stop:mongo|stop:redis|stop:s3) stop_pidfile "$RUN_DIR/$svc.pid" "$svc" ;;
+    start:mail) (cd "$ROOT" && start_mail) ;;
+    stop:mongo|stop:redis|stop:s3|stop:mail) stop_pidfile "$RUN_DIR/$svc.pid" "$svc" ;;
     status:mongo) status_one mongo "$MONGO_HOST" "$MONGO_PORT" ;;
     status:redis) status_one redis "$REDIS_HOST" "$REDIS_PORT" ;;
     status:s3) status_one s3 "$S3_HOST" "$S3_PORT" ;;
-    *) echo "usage: scripts/servers.sh start|stop|status [mongo] [redis] [s3]" >&2; exit 2 ;;
+    status:mail) status_one mail "$MAIL_HOST" "$MAIL_PORT" ;;
+    *) echo "usage: scripts/servers.sh start|stop|status [mongo] [redis] [s3] [mail]" >&2; exit 2 ;;
   esac
 done

@@ -3,4 +3,4 @@
 source "$(dirname "$0")/lib.sh"
 stop_pidfile "$RUN_DIR/worker.pid" worker
 stop_pidfile "$RUN_DIR/api.pid" api
-"$ROOT/scripts/servers.sh" stop mongo redis s3
+"$ROOT/scripts/servers.sh" stop mongo redis s3 mail

@@ -11,6 +11,7 @@ from beanie import Document
 from app.learning_events.models import LearningEvent
 from app.lookups.models import LookupValue
 from app.platform.models import PLATFORM_DOCUMENTS
+from app.reports.deliveries.models import DELIVERY_DOCUMENTS
 from app.reports.jobs.models import IdempotencyRecord, ReportJob
 from app.reports.schedules.models import ReportSchedule
 from app.reports.templates.models import ReportTemplate
@@ -25,4 +26,5 @@ DOCUMENTS: tuple[type[Document], ...] = (
     IdempotencyRecord,
     ReportTemplate,
     ReportSchedule,
+    *DELIVERY_DOCUMENTS,
 )

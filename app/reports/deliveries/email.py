@@ -1,0 +1,151 @@
+"""The e-mail channel: a multipart text + HTML message sent with aiosmtplib.
+
+The Message-ID is `<delivery id@sender's domain>` on every attempt, so a mailbox (or a person)
+can tell a resend after a crash from a new message.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, parseaddr
+
+import aiosmtplib
+
+from app.common.time import as_utc, utcnow, zone
+from app.config import Settings
+from app.reports.deliveries.models import DeliveryContent, DeliveryKind, ReportDelivery
+
+
+@dataclass(frozen=True)
+class SmtpOutcome:
+    ok: bool
+    permanent: bool = False
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+def message_id(settings: Settings, delivery: ReportDelivery) -> str:
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "report-system.local"
+    return f"<{delivery.idempotency_id}@{domain}>"
+
+
+def _local(value: datetime, tz: str) -> str:
+    try:
+        return as_utc(value).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def period_text(content: DeliveryContent) -> str | None:
+    if content.period_start is None or content.period_end is None:
+        return None
+    start = _local(content.period_start, content.timezone)
+    end = _local(content.period_end, content.timezone)
+    return f"{start} to {end} ({content.timezone})"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{max(1, round(n / 1024))} KB"
+
+
+def build_message(
+    settings: Settings,
+    delivery: ReportDelivery,
+    *,
+    link: str | None,
+    attachment: bytes | None,
+) -> EmailMessage:
+    content = delivery.content
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = delivery.recipient.address or ""
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = message_id(settings, delivery)
+    msg["X-Report-Delivery-Id"] = delivery.idempotency_id
+    lines: list[str]
+    if delivery.kind == DeliveryKind.NOTICE:
+        msg["Subject"] = content.subject or content.report_name
+        lines = [content.text or ""]
+    else:
+        msg["Subject"] = f"Report: {content.report_name}"
+        lines = [f"Your report {content.report_name!r} is ready."]
+        period = period_text(content)
+        if period:
+            lines.append(f"Period: {period}")
+        if content.row_count is not None:
+            lines.append(f"Rows: {content.row_count}")
+        lines += [f"{f.label}: {f.value}" for f in content.figures]
+        if attachment is not None and content.file_name:
+            lines.append(f"The file {content.file_name} is attached.")
+        elif content.size_bytes is not None and delivery.mode != "link":
+            lines.append(
+                f"The file ({_size(content.size_bytes)}) is too large to attach: "
+                "download it with the link below."
+            )
+        if link:
+            lines.append(f"Download: {link}")
+            lines.append("The link is for you only and expires; do not forward it.")
+    text = "\n".join(lines) + "\n"
+    msg.set_content(text)
+    body = "".join(
+        f'<p><a href="{html.escape(link)}">Download the report</a></p>'
+        if link and line.startswith("Download: ")
+        else f"<p>{html.escape(line)}</p>"
+        for line in lines
+    )
+    msg.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
+    if attachment is not None and content.file_name:
+        maintype, _, subtype = (content.content_type or "application/octet-stream").partition("/")
+        subtype = subtype.split(";")[0].strip() or "octet-stream"
+        msg.add_attachment(
+            attachment, maintype=maintype, subtype=subtype, filename=content.file_name
+        )
+    return msg
+
+
+def _sender(settings: Settings) -> str:
+    return parseaddr(settings.mail_from)[1]
+
+
+async def send_message(settings: Settings, msg: EmailMessage) -> SmtpOutcome:
+    """Sends one message; a refusal of every recipient or a 5xx reply to the data is
+    permanent, anything else (server down, 4xx, timeout) is worth another attempt."""
+    recipients = [addr for _, addr in getaddresses(msg.get_all("To", []))]
+    try:
+        errors, response = await aiosmtplib.send(
+            msg,
+            sender=_sender(settings),
+            recipients=recipients,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            use_tls=settings.smtp_tls,
+            start_tls=settings.smtp_starttls,
+            username=settings.smtp_username or None,
+            password=settings.smtp_password or None,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        permanent = all(r.code >= 500 for r in exc.recipients)
+        reason = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        return SmtpOutcome(ok=False, permanent=permanent, error=f"recipient refused: {reason}")
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        return SmtpOutcome(ok=False, error=f"SMTP authentication failed: {exc.code} {exc.message}")
+    except aiosmtplib.SMTPResponseException as exc:
+        return SmtpOutcome(
+            ok=False, permanent=exc.code >= 500, error=f"SMTP {exc.code}: {exc.message}"[:300]
+        )
+    except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+        return SmtpOutcome(ok=False, error="the SMTP server did not answer in time")
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+        return SmtpOutcome(
+            ok=False, error=f"SMTP server unreachable: {type(exc).__name__}: {exc}"[:300]
+        )
+    except aiosmtplib.SMTPException as exc:
+        return SmtpOutcome(ok=False, error=f"SMTP error: {type(exc).__name__}: {exc}"[:300])
+    if errors:  # some recipients refused (there is only one per message)
+        reason = "; ".join(f"{code} {text}" for code, text in errors.values())
+        return SmtpOutcome(ok=False, permanent=True, error=f"recipient refused: {reason}")
+    return SmtpOutcome(ok=True, provider_message_id=response[:200])

@@ -1,0 +1,171 @@
+"""The delivery outbox (`report_deliveries`) and webhook endpoints (`webhook_endpoints`).
+
+A `ReportDelivery` is one message to one recipient: an e-mail address or a webhook endpoint.
+State machine: pending -> sending -> sent | pending (retry) | failed; pending -> cancelled.
+A `sending` delivery is held by one sender through a lease; an expired lease makes it
+claimable again (the sender died between claiming and recording: the message may have gone
+out, hence the stable `idempotency_id` every message carries).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from beanie import PydanticObjectId
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.common.documents import TimestampedDocument
+from app.common.time import as_utc
+
+
+class DeliveryChannel(StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DeliveryKind(StrEnum):
+    REPORT = "report"  # the finished report: file and / or link
+    NOTICE = "notice"  # a short message without a file (no rows, failed run, paused schedule)
+
+
+class DeliveryMode(StrEnum):
+    """How an e-mail carries the file (per schedule)."""
+
+    ATTACH = "attach"  # attached when under the size limit, else a link
+    LINK = "link"
+    BOTH = "both"  # attached when under the size limit, and a link
+
+
+class EmptyResultPolicy(StrEnum):
+    SEND = "send"
+    SKIP = "skip"
+    NOTICE = "notice"
+
+
+class Recipient(BaseModel):
+    """Who receives one delivery: an e-mail address (of a platform user or not) or a webhook
+    endpoint. The URL is a snapshot; the signing secrets are read from the endpoint at send
+    time, so a rotation applies to deliveries already waiting."""
+
+    user_id: str | None = None
+    address: str | None = None
+    endpoint_id: PydanticObjectId | None = None
+    url: str | None = None
+
+    def key(self) -> str:
+        """What a delivery link is issued to (checked when the link is used)."""
+        if self.endpoint_id is not None:
+            return f"endpoint:{self.endpoint_id}"
+        return f"user:{self.user_id}" if self.user_id else f"email:{self.address}"
+
+
+class Figure(BaseModel):
+    label: str
+    value: str
+
+
+class DeliveryContent(BaseModel):
+    """What the message says, fixed when the job finishes (the job may expire later)."""
+
+    report_name: str
+    report_type: str
+    format: str
+    job_status: str
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    timezone: str = "UTC"
+    figures: list[Figure] = Field(default_factory=list)
+    file_name: str | None = None
+    content_type: str | None = None
+    size_bytes: int | None = None
+    row_count: int | None = None
+    checksum_sha256: str | None = None
+    storage_key: str | None = None
+    file_expires_at: datetime | None = None
+    subject: str | None = None  # notices: their own subject and text
+    text: str | None = None
+
+
+class ReportDelivery(TimestampedDocument):
+    job_id: PydanticObjectId | None = None
+    schedule_id: PydanticObjectId | None = None
+    owner_user_id: str | None = None  # the schedule's owner / the requester (resend rights)
+    channel: DeliveryChannel
+    kind: DeliveryKind = DeliveryKind.REPORT
+    mode: DeliveryMode = DeliveryMode.BOTH
+    recipient: Recipient
+    content: DeliveryContent
+    # Derived from the id, the same on every attempt: e-mail Message-ID <id@domain>, webhook-id
+    # msg_<id>. Receivers drop duplicates by it.
+    idempotency_id: str
+
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    max_attempts: int = 8
+    next_attempt_at: datetime
+    lease_owner: str | None = None
+    lease_token: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    failed_at: datetime | None = None
+    provider_message_id: str | None = None  # the SMTP server's answer to DATA
+    http_status: int | None = None
+    response_excerpt: str | None = None  # at most 200 characters of the webhook's answer
+    link_expires_at: datetime | None = None
+    link_revoked_at: datetime | None = None
+
+    class Settings:
+        name = "report_deliveries"
+        indexes = [
+            # The sender's claim: due pending deliveries, and sending ones whose lease expired.
+            IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
+            IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)]),
+            IndexModel([("job_id", ASCENDING)]),
+            IndexModel([("schedule_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("recipient.endpoint_id", ASCENDING), ("status", ASCENDING)]),
+        ]
+
+
+class EndpointSecret(BaseModel):
+    secret: str  # whsec_<base64>; kept in clear: signing needs it
+    created_at: datetime
+    expires_at: datetime | None = None  # set when rotated away: signs until then
+
+
+class WebhookEndpoint(TimestampedDocument):
+    """A URL a user registered, with its signing secrets. Gone (HTTP 410) disables it."""
+
+    owner_user_id: str
+    url: str
+    description: str | None = None
+    secrets: list[EndpointSecret] = Field(default_factory=list)
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
+
+    class Settings:
+        name = "webhook_endpoints"
+        indexes = [IndexModel([("owner_user_id", ASCENDING), ("created_at", DESCENDING)])]
+
+    def live_secrets(self, now: datetime) -> list[EndpointSecret]:
+        """The secrets that sign now: the newest first, then any still in its overlap window."""
+        live = [s for s in self.secrets if s.expires_at is None or as_utc(s.expires_at) > now]
+        live.sort(key=lambda s: as_utc(s.created_at), reverse=True)
+        return live
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        return [s.secret for s in self.live_secrets(now)]
+
+
+DELIVERY_DOCUMENTS: list[Any] = [ReportDelivery, WebhookEndpoint]

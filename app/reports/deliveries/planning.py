@@ -1,0 +1,226 @@
+"""Turning a finished job into outbox entries, and committing them with the job.
+
+Nothing is sent from inside a job: the executor plans the deliveries (`plan_deliveries`, pure)
+and inserts them in the same transaction as its fenced commit (`commit_with_deliveries`), so a
+job is completed with its deliveries or not at all. The sender (`sender.send_due`) does the
+rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from beanie import PydanticObjectId
+from pydantic import BaseModel, Field
+from pymongo import AsyncMongoClient
+
+from app.common.time import as_utc, utcnow
+from app.config import Settings
+from app.reports.deliveries import repository
+from app.reports.deliveries.models import (
+    DeliveryChannel,
+    DeliveryContent,
+    DeliveryKind,
+    DeliveryMode,
+    EmptyResultPolicy,
+    Figure,
+    Recipient,
+    ReportDelivery,
+    WebhookEndpoint,
+)
+from app.reports.jobs.models import JobStatus, ReportJob
+
+
+class DeliveryConfig(BaseModel):
+    """What a schedule (or an on-demand job) asks for; recipients already validated
+    (`recipients.validate_recipients`) so each has its address."""
+
+    mode: DeliveryMode = DeliveryMode.BOTH
+    empty_result: EmptyResultPolicy = EmptyResultPolicy.SEND
+    recipients: list[Recipient] = Field(default_factory=list)
+    webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
+
+
+def content_for(
+    job: ReportJob, *, report_name: str, figures: Sequence[tuple[str, str]] = ()
+) -> DeliveryContent:
+    """The message's facts, taken from the job (its result and resolved parameters)."""
+    resolved = job.resolved_parameters or {}
+    date_range = resolved.get("dateRange") or {}
+    result = job.result
+    return DeliveryContent(
+        report_name=report_name,
+        report_type=job.report_type,
+        format=job.format,
+        job_status=job.status.value,
+        period_start=_parse(date_range.get("start")),
+        period_end=_parse(date_range.get("end")),
+        timezone=str(resolved.get("timezone") or "UTC"),
+        figures=[Figure(label=label, value=value) for label, value in figures],
+        file_name=result.file_name if result else None,
+        content_type=result.content_type if result else None,
+        size_bytes=result.size_bytes if result else None,
+        row_count=result.row_count if result else None,
+        checksum_sha256=result.checksum_sha256 if result else None,
+        storage_key=result.storage_key if result else None,
+        file_expires_at=job.expires_at,
+    )
+
+
+def _parse(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, str) and value:
+        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return None
+
+
+def _entry(
+    settings: Settings,
+    job: ReportJob | None,
+    *,
+    channel: DeliveryChannel,
+    kind: DeliveryKind,
+    mode: DeliveryMode,
+    recipient: Recipient,
+    content: DeliveryContent,
+    owner_user_id: str | None,
+    schedule_id: PydanticObjectId | None,
+    link_expires_at: datetime | None,
+    now: datetime,
+) -> ReportDelivery:
+    delivery_id = PydanticObjectId()
+    return ReportDelivery(
+        id=delivery_id,
+        job_id=job.id if job else None,
+        schedule_id=schedule_id,
+        owner_user_id=owner_user_id,
+        channel=channel,
+        kind=kind,
+        mode=mode,
+        recipient=recipient,
+        content=content,
+        idempotency_id=str(delivery_id),
+        max_attempts=settings.delivery_max_attempts,
+        next_attempt_at=now,
+        link_expires_at=link_expires_at,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def plan_deliveries(
+    job: ReportJob,
+    config: DeliveryConfig,
+    endpoints: Sequence[WebhookEndpoint],
+    settings: Settings,
+    *,
+    report_name: str,
+    figures: Sequence[tuple[str, str]] = (),
+    now: datetime | None = None,
+) -> list[ReportDelivery]:
+    """One delivery per e-mail recipient and per enabled webhook endpoint for a COMPLETED job
+    (pure: nothing is read or written). `job.result` and `job.expires_at` must be those the
+    commit stores. An empty result follows `config.empty_result`: skip plans nothing, notice
+    plans a short message without a file to every recipient and webhook."""
+    assert job.status == JobStatus.COMPLETED and job.result is not None, "a completed job"
+    now = now or utcnow()
+    file_expires = as_utc(job.expires_at) if job.expires_at else None
+    link_expires = now + timedelta(days=settings.delivery_link_ttl_days)
+    if file_expires is not None:
+        link_expires = min(link_expires, file_expires)  # never outlives the file
+    content = content_for(job, report_name=report_name, figures=figures)
+    kind = DeliveryKind.REPORT
+    if job.result.row_count == 0:
+        if config.empty_result == EmptyResultPolicy.SKIP:
+            return []
+        if config.empty_result == EmptyResultPolicy.NOTICE:
+            kind = DeliveryKind.NOTICE
+            content.subject = f"{report_name}: no rows this period"
+            content.text = (
+                f"The report {report_name!r} ran and found no rows for this period, "
+                "so no file is sent."
+            )
+    common: dict[str, Any] = {
+        "kind": kind,
+        "mode": config.mode,
+        "content": content,
+        "owner_user_id": job.requested_by.user_id,
+        "schedule_id": job.schedule_id,
+        "link_expires_at": link_expires if kind == DeliveryKind.REPORT else None,
+        "now": now,
+    }
+    planned = [
+        _entry(settings, job, channel=DeliveryChannel.EMAIL, recipient=r, **common)
+        for r in config.recipients
+        if r.address
+    ]
+    wanted = set(config.webhook_endpoint_ids)
+    for endpoint in endpoints:
+        if endpoint.id in wanted and endpoint.disabled_at is None:
+            recipient = Recipient(endpoint_id=endpoint.id, url=endpoint.url)
+            planned.append(
+                _entry(
+                    settings, job, channel=DeliveryChannel.WEBHOOK, recipient=recipient, **common
+                )
+            )
+    return planned
+
+
+def plan_notice(
+    settings: Settings,
+    *,
+    recipient: Recipient,
+    subject: str,
+    text: str,
+    report_name: str,
+    report_type: str,
+    job: ReportJob | None = None,
+    schedule_id: PydanticObjectId | None = None,
+    now: datetime | None = None,
+) -> ReportDelivery:
+    """A short e-mail without a file: a scheduled run that failed for good, a schedule that
+    paused itself (say why and how to resume in `text`)."""
+    content = DeliveryContent(
+        report_name=report_name,
+        report_type=report_type,
+        format=job.format if job else "",
+        job_status=job.status.value if job else "",
+        subject=subject,
+        text=text,
+    )
+    return _entry(
+        settings,
+        job,
+        channel=DeliveryChannel.EMAIL,
+        kind=DeliveryKind.NOTICE,
+        mode=DeliveryMode.LINK,
+        recipient=recipient,
+        content=content,
+        owner_user_id=recipient.user_id,
+        schedule_id=schedule_id or (job.schedule_id if job else None),
+        link_expires_at=None,
+        now=now or utcnow(),
+    )
+
+
+FencedUpdate = Callable[[Any], Awaitable[bool]]
+
+
+async def commit_with_deliveries(
+    client: AsyncMongoClient[Any], fenced_update: FencedUpdate, deliveries: Sequence[ReportDelivery]
+) -> bool:
+    """Runs the job's fenced commit and inserts its deliveries in one transaction.
+    `fenced_update(session)` is the executor's compare-and-set on the job (passing `session`
+    to its update) and says whether it applied; when it did not (another worker holds the job)
+    nothing is written."""
+    if not deliveries:
+        return await fenced_update(None)
+    async with client.start_session() as session, await session.start_transaction():
+        if not await fenced_update(session):
+            await session.abort_transaction()
+            return False
+        await repository.insert_many(deliveries, session=session)
+    return True

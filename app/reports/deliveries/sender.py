@@ -1,0 +1,269 @@
+"""The delivery sender: claims due deliveries one at a time with a lease, sends, records.
+
+Guarantee: at least once, with a stable id. A delivery is recorded `sent` only after the SMTP
+server or the webhook accepted it; a sender that dies after the message left but before the
+record is written leaves the delivery `sending` with a lease that expires, and the next sender
+sends it again with the same Message-ID / webhook-id, so receivers can drop the duplicate.
+Failures are retried with exponential back-off and jitter up to `max_attempts`, then the
+delivery is `failed` with the reason. Nothing here blocks report jobs: the sender only reads
+the job's stored file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from app.common.time import as_utc, utcnow
+from app.config import Settings
+from app.reports.deliveries import email, repository, webhook
+from app.reports.deliveries.links import issue_link_token, link_url
+from app.reports.deliveries.models import (
+    DeliveryChannel,
+    DeliveryKind,
+    DeliveryMode,
+    DeliveryStatus,
+    ReportDelivery,
+)
+from app.storage import Storage
+
+log = structlog.get_logger(__name__)
+DEFAULT_BATCH = 20
+
+
+class SenderResources(Protocol):
+    """What the sender needs of `app.runtime.resources.Resources`."""
+
+    settings: Settings
+    storage: Storage
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    permanent: bool = False
+    error: str | None = None
+    provider_message_id: str | None = None
+    http_status: int | None = None
+    excerpt: str | None = None
+
+
+def backoff_seconds(settings: Settings, attempt: int, rng: random.Random | None = None) -> float:
+    """Exponential from DELIVERY_BACKOFF_SECONDS, capped, with "equal jitter": half fixed, half
+    random, so a burst of failures does not come back as a burst."""
+    base: float = min(
+        settings.delivery_backoff_seconds * 2 ** max(0, attempt - 1),
+        settings.delivery_backoff_max_seconds,
+    )
+    jitter: float = (rng or random).uniform(0, base / 2)
+    return base / 2 + jitter
+
+
+async def send_due(
+    resources: SenderResources,
+    *,
+    worker_id: str,
+    now: datetime | None = None,
+    limit: int = DEFAULT_BATCH,
+) -> int:
+    """Sends up to `limit` due deliveries; returns how many it handled (sent, retried or
+    failed). `now` is for tests: it decides what is due and when a retry comes back."""
+    settings = resources.settings
+    handled = 0
+    while handled < limit:
+        clock = now or utcnow()
+        token = secrets.token_hex(8)
+        delivery = await repository.claim_next(
+            owner=worker_id, token=token, lease_seconds=settings.delivery_lease_seconds, now=clock
+        )
+        if delivery is None:
+            break
+        handled += 1
+        await _handle(resources, delivery, token, clock)
+    return handled
+
+
+async def run_sender(
+    resources: SenderResources,
+    *,
+    worker_id: str,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    interval_seconds: float = 5.0,
+) -> None:
+    """The worker's delivery loop: sends what is due, then sleeps `interval_seconds` or until
+    `wake` is set (after a commit that planned deliveries) or `stop` is. An error (the database
+    away) is logged and retried on the next round: it never ends the loop."""
+    wake = wake or asyncio.Event()
+    while not stop.is_set():
+        try:
+            handled = await send_due(resources, worker_id=worker_id)
+        except Exception:
+            log.exception("delivery_round_failed")
+            handled = 0
+        if handled >= DEFAULT_BATCH:
+            continue  # more may be due: no pause
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+        await asyncio.wait(waiters, timeout=interval_seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        wake.clear()
+
+
+async def _handle(
+    resources: SenderResources, delivery: ReportDelivery, token: str, now: datetime
+) -> None:
+    assert delivery.id is not None
+    bound = log.bind(delivery_id=str(delivery.id), channel=delivery.channel.value)
+    if delivery.attempts > delivery.max_attempts:
+        # Its last sender died while sending: the message may or may not have left.
+        await _record(
+            delivery,
+            token,
+            now,
+            Outcome(
+                ok=False,
+                permanent=True,
+                error=(
+                    f"gave up after {delivery.max_attempts} attempts; the last one was interrupted"
+                ),
+            ),
+        )
+        return
+    try:
+        outcome = await _send(resources, delivery, now)
+    except Exception as exc:  # a bug or a storage error: counted as a failed attempt
+        bound.exception("delivery_send_crashed")
+        outcome = Outcome(ok=False, error=f"internal error: {type(exc).__name__}")
+    await _record(delivery, token, now, outcome, settings=resources.settings)
+    bound.info("delivery_attempt", ok=outcome.ok, error=outcome.error, attempt=delivery.attempts)
+
+
+async def _record(
+    delivery: ReportDelivery,
+    token: str,
+    now: datetime,
+    outcome: Outcome,
+    *,
+    settings: Settings | None = None,
+) -> None:
+    assert delivery.id is not None
+    facts = {
+        "http_status": outcome.http_status,
+        "response_excerpt": outcome.excerpt,
+    }
+    if outcome.ok:
+        changes = {
+            **facts,
+            "status": DeliveryStatus.SENT.value,
+            "sent_at": now,
+            "last_error": None,
+            "provider_message_id": outcome.provider_message_id,
+        }
+    elif outcome.permanent or delivery.attempts >= delivery.max_attempts or settings is None:
+        error = outcome.error or "unknown error"
+        if not outcome.permanent and delivery.attempts >= delivery.max_attempts:
+            error = f"gave up after {delivery.attempts} attempts; last error: {error}"
+        changes = {
+            **facts,
+            "status": DeliveryStatus.FAILED.value,
+            "failed_at": now,
+            "last_error": error,
+        }
+    else:
+        delay = backoff_seconds(settings, delivery.attempts)
+        changes = {
+            **facts,
+            "status": DeliveryStatus.PENDING.value,
+            "next_attempt_at": now + timedelta(seconds=delay),
+            "last_error": outcome.error,
+        }
+    if not await repository.finish_held(delivery.id, token, changes):
+        log.warning("delivery_record_refused", delivery_id=str(delivery.id))
+
+
+def _link(settings: Settings, delivery: ReportDelivery, now: datetime) -> str | None:
+    if delivery.kind != DeliveryKind.REPORT or delivery.link_expires_at is None:
+        return None
+    expires = as_utc(delivery.link_expires_at)
+    if expires <= now or delivery.link_revoked_at is not None:
+        return None
+    token = issue_link_token(
+        settings,
+        delivery_id=str(delivery.id),
+        recipient=delivery.recipient.key(),
+        expires_at=expires,
+    )
+    return link_url(settings, token)
+
+
+async def _send(resources: SenderResources, delivery: ReportDelivery, now: datetime) -> Outcome:
+    settings = resources.settings
+    if delivery.channel == DeliveryChannel.WEBHOOK:
+        return await _send_webhook(settings, delivery, now)
+    attachment = None
+    content = delivery.content
+    limit = int(settings.delivery_attachment_max_mb * 1_048_576)
+    wants_file = delivery.mode in (DeliveryMode.ATTACH, DeliveryMode.BOTH)
+    if (
+        delivery.kind == DeliveryKind.REPORT
+        and wants_file
+        and content.storage_key
+        and content.size_bytes is not None
+        and content.size_bytes <= limit
+    ):
+        attachment = await _read(resources.storage, content.storage_key, limit)
+    link = _link(settings, delivery, now)
+    if delivery.mode == DeliveryMode.ATTACH and attachment is not None:
+        link = None  # attached: no link wanted
+    if delivery.kind == DeliveryKind.REPORT and attachment is None and link is None:
+        return Outcome(ok=False, permanent=True, error="the file is no longer available")
+    message = email.build_message(settings, delivery, link=link, attachment=attachment)
+    result = await email.send_message(settings, message)
+    return Outcome(
+        ok=result.ok,
+        permanent=result.permanent,
+        error=result.error,
+        provider_message_id=result.provider_message_id,
+    )
+
+
+async def _read(storage: Storage, key: str, limit: int) -> bytes | None:
+    """The stored file, or None when it is gone (expired) or larger than announced."""
+    data = bytearray()
+    try:
+        async for chunk in await storage.open_stream(key):
+            data += chunk
+            if len(data) > limit:
+                return None
+    except FileNotFoundError:
+        return None
+    return bytes(data)
+
+
+async def _send_webhook(settings: Settings, delivery: ReportDelivery, now: datetime) -> Outcome:
+    endpoint_id = delivery.recipient.endpoint_id
+    endpoint = await repository.get_endpoint(endpoint_id) if endpoint_id else None
+    if endpoint is None or endpoint.disabled_at is not None:
+        reason = endpoint.disabled_reason if endpoint else None
+        return Outcome(
+            ok=False, permanent=True, error=f"the endpoint is disabled: {reason or 'deleted'}"
+        )
+    body = webhook.payload(delivery, _link(settings, delivery, now))
+    result = await webhook.call(settings, delivery, endpoint.signing_secrets(now), body)
+    if result.gone:
+        assert endpoint.id is not None
+        await repository.disable_endpoint(endpoint.id, "the endpoint answered 410 Gone")
+    return Outcome(
+        ok=result.ok,
+        permanent=result.permanent,
+        error=result.error,
+        http_status=result.http_status,
+        excerpt=result.excerpt,
+    )

@@ -1,0 +1,108 @@
+"""Helpers of the delivery tests: what the real servers received (a mailbox directory written
+by the project's FileMailbox, the requests of an HTTP receiver), a completed job with its file
+stored, and a record of every socket connect (to prove refused addresses are never reached).
+The fixtures that start the servers are in `deliveries_fixtures.py`."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from beanie import PydanticObjectId
+
+from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
+from app.runtime.resources import Resources
+from scripts.mailbox import list_mail, read
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Mailbox:
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory = directory
+        self.port = port
+
+    def messages(self) -> list[EmailMessage]:
+        return [read(mail.path) for mail in list_mail(self.directory)]
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    port: int
+    requests: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers in order, then 200
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+async def completed_job(
+    resources: Resources, *, content: bytes = b"a,b\n1,2\n", rows: int = 1
+) -> ReportJob:
+    """A completed job (not inserted) whose file is really stored."""
+    job_id = PydanticObjectId()
+    key = f"reports/2026-11-30/{job_id}/a1/learner-progress.csv"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield content
+
+    stored = await resources.storage.write_stream(key, chunks(), "text/csv")
+    return ReportJob(
+        id=job_id,
+        report_type="learner-progress",
+        format="csv",
+        requested_by=Requester(user_id="owner-1", name="Owner", email="owner@school.example"),
+        schedule_id=PydanticObjectId(),
+        status=JobStatus.COMPLETED,
+        resolved_parameters={
+            "timezone": "Europe/Berlin",
+            "dateRange": {"start": "2026-10-31T23:00:00Z", "end": "2026-11-30T23:00:00Z"},
+        },
+        result=JobResult(
+            file_name="learner-progress.csv",
+            content_type="text/csv; charset=utf-8",
+            size_bytes=stored.size_bytes,
+            row_count=rows,
+            checksum_sha256=stored.checksum_sha256,
+            storage_key=key,
+        ),
+        expires_at=NOW + timedelta(days=3),
+    )
+
+
+class ConnectionLog:
+    """Every socket connect of this process while `active` (a Python audit hook: hooks cannot
+    be removed, so it is installed once and switched on per test)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.addresses: list[Any] = []
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.active and event == "socket.connect":
+            self.addresses.append(args[1])
+
+
+CONNECTIONS = ConnectionLog()
