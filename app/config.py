@@ -126,6 +126,24 @@ class Settings(BaseSettings):
     delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
     delivery_lease_seconds: int = Field(default=120, ge=5)
 
+    # Crash safety (docs/reliability.md).
+    redis_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    redis_socket_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how long a queue call in a request waits for a hung Redis before giving up",
+    )
+    reaper_batch_size: int = Field(
+        default=100, ge=1, description="jobs the reaper requeues or re-rings per run at most"
+    )
+    temp_sweep_minutes: float = Field(
+        default=10.0, gt=0, description="how often a worker sweeps dead workers' temporary files"
+    )
+    max_request_header_bytes: int = Field(
+        default=65_536, ge=4096, description="request line + headers; larger requests get a 431"
+    )
+
     @model_validator(mode="after")
     def _check_delivery(self) -> Settings:
         if self.smtp_tls and self.smtp_starttls:

@@ -50,12 +50,19 @@ class Queue:
     async def connect(cls, settings: Settings) -> Queue:
         redis = RedisSettings.from_dsn(settings.redis_url)
         redis.conn_retries = 0  # fail fast at start-up; callers decide whether to retry
-        redis.conn_timeout = 3
+        redis.conn_timeout = settings.redis_connect_timeout_seconds  # type: ignore[assignment]
         pool = await create_pool(
             redis,
             default_queue_name=settings.queue_name,
             retry=0,
         )
+        # arq's settings have no socket timeout: a hung Redis (accepting connections, answering
+        # nothing) would hold a request for as long as it hangs. Connections made from now on
+        # give up after this many seconds; the job is in MongoDB and the reaper rings again.
+        pool.connection_pool.connection_kwargs["socket_timeout"] = (
+            settings.redis_socket_timeout_seconds
+        )
+        await pool.connection_pool.disconnect()  # the start-up ping's connection had none
         return cls(settings, pool)
 
     async def ping(self) -> None:
@@ -68,13 +75,15 @@ class Queue:
     async def dispatch_report_job(
         self, job_id: str, dispatch_no: int, *, defer_seconds: float = 0
     ) -> None:
-        await self.pool.enqueue_job(
+        queued = await self.pool.enqueue_job(
             RUN_REPORT_JOB,
             job_id,
             _job_id=self._message_id(job_id, dispatch_no),
             _queue_name=self.settings.queue_name,
             _defer_by=timedelta(seconds=defer_seconds) if defer_seconds > 0 else None,
         )
+        if queued is None:  # arq kept keys under this id: never true for a fresh dispatch number
+            raise RuntimeError(f"the queue refused message {self._message_id(job_id, dispatch_no)}")
         if defer_seconds <= 0:
             try:
                 await self.pool.publish(wake_channel(self.settings.queue_name), job_id)
@@ -82,9 +91,16 @@ class Queue:
                 log.info("queue wake-up not published: %s", str(exc)[:200])
 
     async def is_pending(self, job_id: str, dispatch_no: int) -> bool:
-        """True while that dispatch's message is still queued or being run."""
+        """True while that dispatch's message waits in the queue for a worker (due now or
+        deferred). A message some worker took (its in-progress key exists) is not waiting: a
+        live worker claims a queued job within milliseconds of taking its message, so one taken
+        long ago belongs to a run that died, and its keys (kept for hours) mean nothing."""
         arq_id = self._message_id(job_id, dispatch_no)
-        return bool(await self.pool.exists(f"arq:job:{arq_id}", f"arq:in-progress:{arq_id}"))
+        async with self.pool.pipeline(transaction=False) as pipe:
+            pipe.zscore(self.settings.queue_name, arq_id)
+            pipe.exists(f"arq:in-progress:{arq_id}")
+            score, taken = await pipe.execute()
+        return score is not None and not taken
 
     async def close(self) -> None:
         await self.pool.aclose()

@@ -17,19 +17,26 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+MAX_TIMEZONE_LENGTH = 64  # the longest IANA name is 32 characters
+
+
 def zone(name: str) -> ZoneInfo:
+    if len(name) > MAX_TIMEZONE_LENGTH:
+        raise ValueError(f"a timezone name has at most {MAX_TIMEZONE_LENGTH} characters")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
         raise ValueError(f"unknown IANA timezone {name!r}") from exc
 
 
 def is_timezone(name: str) -> bool:
     if not name or name != name.strip() or ".." in name or name.startswith("/"):
         return False
+    if len(name) > MAX_TIMEZONE_LENGTH:
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return name in _known_zones() or name == "UTC"
 

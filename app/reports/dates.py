@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -51,6 +52,23 @@ from app.common.time import zone
 from app.config import Settings
 
 Limit = Literal["max_filter_ids", "max_date_range_days"]
+
+# Every date a request may name lies in this window: beyond it, local midnights and the runs of
+# a schedule would overflow what datetimes (and MongoDB) can hold.
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
+
+def _in_window(value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(
+            f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
+        )
+    return value
+
+
+BoundedDate = Annotated[date, AfterValidator(_in_window)]
+"""A date inside the supported window (1970-01-01 … 2100-12-31)."""
 
 
 class DatePreset(StrEnum):
@@ -269,12 +287,12 @@ class DateRange(ApiInput):
     preset: DatePreset = Field(
         description="A date-range-preset code; `custom` needs `from` and `to`"
     )
-    from_: date | None = Field(
+    from_: BoundedDate | None = Field(
         default=None,
         alias="from",
         description="First day (local date, included); only with preset `custom`",
     )
-    to: date | None = Field(
+    to: BoundedDate | None = Field(
         default=None,
         description="Last day (local date, included in full); only with preset `custom`",
     )

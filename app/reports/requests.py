@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -175,16 +175,44 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
         if existing:
             return Submission(existing, replayed=True)
 
-    if request.enforce_quota:
-        active = await repository.count_active_for_user(principal.user_id)
-        if active >= settings.max_active_jobs_per_user:
-            raise TooManyRequests(
-                f"You already have {active} reports queued or running "
-                f"(limit {settings.max_active_jobs_per_user}); try again when one finishes.",
-                retry_after=30,
-                code="job-quota-exceeded",
-            )
+    async with AsyncExitStack() as stack:
+        if request.enforce_quota:
+            # Count and store under the user's lock: a burst never overshoots the quota.
+            if not await stack.enter_async_context(repository.user_quota_lock(principal.user_id)):
+                raise TooManyRequests(
+                    "Too many reports are being requested at once; try again shortly.",
+                    retry_after=1,
+                    code="job-quota-exceeded",
+                )
+            active = await repository.count_active_for_user(principal.user_id)
+            if active >= settings.max_active_jobs_per_user:
+                raise TooManyRequests(
+                    f"You already have {active} reports queued or running "
+                    f"(limit {settings.max_active_jobs_per_user}); try again when one finishes.",
+                    retry_after=30,
+                    code="job-quota-exceeded",
+                )
+        submission = await _store(settings, principal, request, resolved, key, hashed)
+    if submission.replayed:
+        return submission
+    job = submission.job
+    await dispatch(resources, job)
+    log.info(
+        "job_created", job_id=str(job.id), report_type=request.report_type, format=request.format
+    )
+    return Submission(job)
 
+
+async def _store(
+    settings: Settings,
+    principal: Principal,
+    request: ReportRequest,
+    resolved: Any,
+    key: str | None,
+    hashed: str,
+) -> Submission:
+    """Stores the job (and its Idempotency-Key record); an earlier job for the same key is
+    answered again instead."""
     job = ReportJob(
         report_type=request.report_type,
         format=request.format,
@@ -224,10 +252,6 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
                 "A job for this schedule and time already exists.", code="schedule-slot-taken"
             ) from exc
         raise
-    await dispatch(resources, job)
-    log.info(
-        "job_created", job_id=str(job.id), report_type=request.report_type, format=request.format
-    )
     return Submission(job)
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -19,8 +20,14 @@ from app.reports.jobs.models import ReportJob
 from app.reports.schedules.runner import record_job_outcome
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
+from app.runtime.workers import live_worker_ids
 
 log = structlog.get_logger(__name__)
+
+REAPER_TIMEOUT_SECONDS = 14
+# The reaper starts no new dispatch after this: each takes at most the Redis socket timeout, so
+# a run finishes well inside its cron timeout and is never cut between two steps.
+REAPER_BUDGET_SECONDS = 8.0
 
 
 async def run_report_job(ctx: dict[str, Any], job_id: str) -> str | None:
@@ -50,18 +57,31 @@ async def _record_schedule_outcome(resources: Resources, job: ReportJob) -> None
 
 async def reap(ctx: dict[str, Any]) -> dict[str, int]:
     """Requeues jobs whose worker died (expired lease) and rings again for queued jobs whose
-    doorbell was lost (Redis flushed or restarted, a dispatch that failed)."""
+    doorbell was lost (Redis flushed or restarted, a dispatch that failed or was cut short, a
+    message taken by a run that died).
+
+    Every step is complete on its own (a requeue counts its dispatch in the same write), and the
+    work per run is bounded (`REAPER_BATCH_SIZE` jobs, a time budget well inside the cron
+    timeout), so a run cut short leaves nothing half done: the next run carries on."""
     resources: Resources = ctx["resources"]
     settings = resources.settings
+    deadline = time.monotonic() + REAPER_BUDGET_SECONDS
     cancelled = await repository.cancel_orphaned(utcnow())
-    requeued = await repository.requeue_expired_leases()
+    live = await live_worker_ids(settings)
+    requeued = await repository.requeue_expired_leases(
+        live_owners=live, limit=settings.reaper_batch_size
+    )
     for job in requeued:
         log.warning("job_lease_expired_requeued", job_id=str(job.id), attempt=job.attempt)
-        await dispatch(resources, job)
+        if time.monotonic() < deadline:
+            await dispatch(resources, job)
+    requeued_ids = {job.id for job in requeued}
     cutoff = utcnow() - timedelta(seconds=settings.job_dispatch_grace_seconds)
     redispatched = 0
-    for job in await repository.queued_jobs_dispatched_before(cutoff):
-        if any(j.id == job.id for j in requeued):
+    for job in await repository.queued_jobs_dispatched_before(
+        cutoff, limit=settings.reaper_batch_size
+    ):
+        if job.id in requeued_ids or time.monotonic() >= deadline:
             continue
         if job.dispatch_count and await resources.queue.is_pending(str(job.id), job.dispatch_count):
             continue  # its doorbell is still waiting in Redis
@@ -105,7 +125,11 @@ def cron_tasks(settings: Settings) -> list[CronTask]:
         CronTask("scheduler_tick", scheduler_tick, second=0, run_at_startup=True),
         # Every 15 s, so a dead worker's job is taken over soon after its lease expires.
         CronTask(
-            "reap_jobs", reap, second={5, 20, 35, 50}, run_at_startup=True, timeout_seconds=14
+            "reap_jobs",
+            reap,
+            second={5, 20, 35, 50},
+            run_at_startup=True,
+            timeout_seconds=REAPER_TIMEOUT_SECONDS,
         ),
         CronTask("expire_files", expire_files, second=40, every_minutes=5),
     ]

@@ -26,6 +26,8 @@ from app.storage import Storage
 
 log = structlog.get_logger(__name__)
 
+HEARTBEAT_RETRY_SECONDS = 0.5
+
 
 class StopReason(StrEnum):
     CANCELLED = "cancelled"
@@ -81,9 +83,12 @@ async def heartbeat(
     done; cancels ``body`` (naming the reason in ``run.stop_reason``) on a cancel request, a
     lost lease or a shutdown."""
     interval = settings.job_heartbeat_seconds
+    # After a failed renewal, try again soon: a short database stall must not cost the lease.
+    retry = min(interval, HEARTBEAT_RETRY_SECONDS)
+    delay = interval
     while not body.done():
         try:
-            await asyncio.wait_for(shutdown.wait(), timeout=interval)
+            await asyncio.wait_for(shutdown.wait(), timeout=delay)
         except TimeoutError:
             pass
         if body.done():
@@ -98,7 +103,9 @@ async def heartbeat(
             )
         except Exception as exc:  # database away: keep working while the lease lasts
             log.warning("job_heartbeat_failed", error=str(exc)[:200])
+            delay = retry
             continue
+        delay = interval
         if doc is None:
             run.stop_reason = StopReason.LEASE_LOST
             body.cancel()
@@ -118,9 +125,11 @@ async def discard_file(storage: Storage, run: Run) -> None:
 
 
 async def commit(run: Run, storage: Storage, settings: Settings, prefix: str) -> bool:
-    """Marks the job completed with ``run.job.result`` if this attempt still holds the lease.
+    """Marks the job completed with ``run.job.result`` if this attempt still holds the lease
+    and no cancel was asked for (an accepted cancel always wins over a finished file).
 
-    A refused commit deletes the stored file; an accepted one deletes the files earlier,
+    A refused commit deletes the stored file (when a cancel refused it, ``run.stop_reason``
+    says so and the caller ends the job cancelled); an accepted one deletes the files earlier,
     interrupted attempts left under ``prefix``.
     """
     job = run.job
@@ -139,7 +148,11 @@ async def commit(run: Run, storage: Storage, settings: Settings, prefix: str) ->
         if not ok:
             raise
     if not ok:
-        log.warning("job_commit_refused")  # another worker holds the job now
+        stored = await repository.get(run.job_id)
+        if stored and stored.cancel_requested and stored.lease_token == run.token:
+            run.stop_reason = StopReason.CANCELLED
+        else:
+            log.warning("job_commit_refused")  # another worker holds the job now
         await discard_file(storage, run)
         return False
     # Files of earlier, interrupted attempts of this job are not needed any more.
@@ -164,4 +177,5 @@ async def _finish_completed(run: Run, settings: Settings) -> bool:
             "error": None,
             "progress": {**run.progress.as_update(), "step": "finish", "percent": 100.0},
         },
+        only_if={"cancel_requested": {"$ne": True}},
     )

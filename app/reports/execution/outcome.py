@@ -71,7 +71,10 @@ class Outcome:
         run = self.run
         try:
             await body
-            return JobStatus.COMPLETED if await commit() else None
+            if await commit():
+                return JobStatus.COMPLETED
+            # Refused: a cancel came first (the job ends cancelled) or the lease is gone.
+            return await self.stopped() if run.stop_reason == StopReason.CANCELLED else None
         except asyncio.CancelledError:
             if run.stop_reason is None:  # the worker itself is being cancelled
                 run.stop_reason = StopReason.SHUTDOWN

@@ -3,11 +3,18 @@ so two processes can never both move a job on."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from app.common.time import utcnow
 from app.reports.jobs.models import ACTIVE_STATUSES, JobStatus, ReportJob
@@ -31,6 +38,51 @@ async def count_active_for_user(user_id: str) -> int:
             {"requested_by.user_id": user_id, "status": {"$in": [s.value for s in ACTIVE_STATUSES]}}
         )
     )
+
+
+QUOTA_LOCK_SECONDS = 10
+QUOTA_LOCK_WAIT_SECONDS = 5.0
+
+
+def _quota_locks() -> Any:
+    return _coll().database["job_quota_locks"]
+
+
+@asynccontextmanager
+async def user_quota_lock(user_id: str) -> AsyncIterator[bool]:
+    """Serialises "count the user's active jobs, then store one" per user, so a burst of
+    requests can never all see room under the limit. Yields False when the lock could not be
+    had within `QUOTA_LOCK_WAIT_SECONDS`.
+
+    The count is taken from the jobs themselves, so nothing needs healing: a lock whose holder
+    died expires after `QUOTA_LOCK_SECONDS`."""
+    token = uuid.uuid4().hex
+    locks = _quota_locks()
+    deadline = time.monotonic() + QUOTA_LOCK_WAIT_SECONDS
+    acquired = False
+    while True:
+        now = utcnow()
+        try:
+            await locks.insert_one(
+                {
+                    "_id": user_id,
+                    "token": token,
+                    "expires_at": now + timedelta(seconds=QUOTA_LOCK_SECONDS),
+                }
+            )
+            acquired = True
+            break
+        except DuplicateKeyError:
+            # Held; take it over only if its holder died (expired).
+            await locks.delete_one({"_id": user_id, "expires_at": {"$lt": now}})
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(random.uniform(0.005, 0.03))
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            await locks.delete_one({"_id": user_id, "token": token})
 
 
 async def mark_dispatched(job_id: PydanticObjectId) -> int:
@@ -207,22 +259,34 @@ async def fail_over_attempts(job_id: PydanticObjectId, token: str, message: str)
     )
 
 
-async def requeue_expired_leases(grace_seconds: float = 0) -> list[ReportJob]:
-    """Running jobs whose holder stopped heart-beating go back to the queue (the crashed attempt
-    counts). Returns them so the caller can ring the doorbell."""
-    cutoff = utcnow() - timedelta(seconds=grace_seconds)
+async def requeue_expired_leases(
+    *, live_owners: set[str] | None = None, limit: int = 100
+) -> list[ReportJob]:
+    """Running jobs whose holder stopped heart-beating go back to the queue. Returns them so the
+    caller can ring the doorbell.
+
+    The requeue itself counts a new dispatch (and clears `dispatched_at`), so the next doorbell
+    gets a message id no dead run's arq keys can block, and a doorbell that is never rung (the
+    caller cut short) is rung by the next reaper run at once. The crashed attempt counts, unless
+    its holder is in `live_owners` (a worker still reporting itself: a stall, not a crash).
+    At most `limit` jobs per call, so a caller with a deadline never stops half-way through one.
+    """
+    now = utcnow()
+    live = live_owners or set()
     requeued: list[ReportJob] = []
     cursor = _coll().find(
-        {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": cutoff}},
-        {"_id": 1, "lease_token": 1},
+        {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": now}},
+        {"_id": 1, "lease_token": 1, "lease_owner": 1},
+        limit=limit,
     )
     async for doc in cursor:
+        stalled = doc.get("lease_owner") in live
         updated = await _coll().find_one_and_update(
             {
                 "_id": doc["_id"],
                 "status": JobStatus.RUNNING.value,
                 "lease_token": doc.get("lease_token"),
-                "lease_expires_at": {"$lt": cutoff},
+                "lease_expires_at": {"$lt": now},
             },
             {
                 "$set": {
@@ -231,9 +295,13 @@ async def requeue_expired_leases(grace_seconds: float = 0) -> list[ReportJob]:
                     "lease_owner": None,
                     "lease_expires_at": None,
                     "available_at": None,
+                    "dispatched_at": None,
                     "updated_at": utcnow(),
                     "progress.step": "queued",
-                }
+                },
+                # A stall spends no attempt; the attempt number still moves on, so the stalled
+                # holder's files (under its own attempt) never collide with the next attempt's.
+                "$inc": {"dispatch_count": 1, **({"max_attempts": 1} if stalled else {})},
             },
             return_document=ReturnDocument.AFTER,
         )

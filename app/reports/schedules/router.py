@@ -21,7 +21,6 @@ from app.reports.schedules.schemas import (
     SchedulePause,
     ScheduleUpdate,
 )
-from app.reports.schedules.timing import preview
 from app.security import CurrentPrincipal
 
 PREFIX = "/api/v1/reports/schedules"
@@ -29,7 +28,7 @@ router = APIRouter(prefix=PREFIX, tags=["report-schedules"])
 
 
 def _out(schedule: ReportSchedule) -> ScheduleOut:
-    return ScheduleOut.from_document(schedule, preview(schedule))
+    return service.schedule_out(schedule)
 
 
 @router.post(

@@ -11,6 +11,7 @@ from pydantic import EmailStr, Field, field_validator
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import is_timezone
 from app.lookups.codes import FormatCode, FrequencyCode, ReportTypeCode
+from app.reports.dates import BoundedDate
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -99,8 +100,12 @@ class _Timing(ApiInput):
         description="IANA timezone the timing is in",
         examples=["Europe/Berlin"],
     )
-    start_date: date | None = Field(default=None, description="First local day a run may happen")
-    end_date: date | None = Field(default=None, description="Last local day a run may happen")
+    start_date: BoundedDate | None = Field(
+        default=None, description="First local day a run may happen"
+    )
+    end_date: BoundedDate | None = Field(
+        default=None, description="Last local day a run may happen"
+    )
 
     @field_validator("day_of_week", mode="before")
     @classmethod
@@ -253,9 +258,16 @@ class ScheduleOut(ApiModel):
     )
     created_at: datetime
     updated_at: datetime
+    error: str | None = Field(
+        default=None,
+        description="Why this stored schedule cannot run under the current rules (its run "
+        "times are then not shown); null when it is fine",
+    )
 
     @classmethod
-    def from_document(cls, doc: ReportSchedule, next_runs: list[RunTime]) -> ScheduleOut:
+    def from_document(
+        cls, doc: ReportSchedule, next_runs: list[RunTime], *, error: str | None = None
+    ) -> ScheduleOut:
         return cls(
             id=str(doc.id),
             name=doc.name,
@@ -287,4 +299,5 @@ class ScheduleOut(ApiModel):
             missed_runs=doc.missed_runs,
             created_at=doc.created_at,
             updated_at=doc.updated_at,
+            error=error,
         )

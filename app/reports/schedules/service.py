@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from beanie import PydanticObjectId
 from bson import ObjectId
 
@@ -19,18 +20,21 @@ from app.reports.requests import Submission, requester_of
 from app.reports.schedules import repository, runner
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.recurrence import next_run
-from app.reports.schedules.schemas import ScheduleCreate, ScheduleUpdate
+from app.reports.schedules.schemas import ScheduleCreate, ScheduleOut, ScheduleUpdate
 from app.reports.schedules.timing import (
     TIMING_FIELDS,
     body_field,
     build_timing,
     first_run,
+    preview,
     updated_timing,
 )
 from app.reports.templates import service as templates
 from app.reports.templates.models import ReportTemplate
 from app.runtime.resources import Resources
 from app.security import Principal
+
+log = structlog.get_logger(__name__)
 
 
 def parse_schedule_id(value: str) -> PydanticObjectId:
@@ -65,6 +69,22 @@ async def _template_of(principal: Principal, body: ScheduleCreate) -> ReportTemp
     if template.archived:
         raise ValidationFailed.one("body.templateId", "the template is archived")
     return template
+
+
+def schedule_out(schedule: ReportSchedule) -> ScheduleOut:
+    """The schedule as the API shows it. One stored under older, looser rules (e.g. a date far
+    beyond what run times can reach) is shown with an error note instead of failing the list,
+    the get or the pause that answers it."""
+    try:
+        return ScheduleOut.from_document(schedule, preview(schedule))
+    except (ValueError, OverflowError, ArithmeticError) as exc:
+        log.warning("schedule_not_previewable", schedule_id=str(schedule.id), error=str(exc)[:200])
+        return ScheduleOut.from_document(
+            schedule,
+            [],
+            error="Its timing is not valid under the current rules "
+            f"({str(exc)[:200]}); edit or delete it.",
+        )
 
 
 async def create_schedule(

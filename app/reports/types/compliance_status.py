@@ -24,7 +24,13 @@ from pydantic import ConfigDict, Field
 
 from app.common.time import zone
 from app.platform.models import Course, Enrollment
-from app.reports.dates import StoredModel, UtcDateTime, local_midnight, local_today
+from app.reports.dates import (
+    BoundedDate,
+    StoredModel,
+    UtcDateTime,
+    local_midnight,
+    local_today,
+)
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     Column,
@@ -65,7 +71,7 @@ class ComplianceState(StrEnum):
 
 
 class ComplianceStatusParameters(ReportParameters):
-    as_of_date: date | None = Field(
+    as_of_date: BoundedDate | None = Field(
         default=None,
         description="Local date the status is computed for (at its end). Omitted: today in the "
         "report's timezone, fixed when the report is requested",
