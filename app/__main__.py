@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from app.config import describe_config_error, get_settings
 from app.main import create_app
+from app.runtime.http import BoundedHeadersProtocol
 from app.runtime.resources import Resources, StartupError
 
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
+        http=BoundedHeadersProtocol,  # request line + headers capped: 431 past the limit
         log_level=settings.log_level.lower(),
         access_log=False,
     )

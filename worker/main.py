@@ -14,10 +14,13 @@ import asyncio
 import contextlib
 import gc
 import os
+import shutil
 import signal
 import socket
 import sys
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -29,13 +32,22 @@ from app.queue import WorkerSpec, build_workers
 from app.reports.tasks import cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
+from app.runtime.scratch import claim_scratch, sweep
 
 log = structlog.get_logger("worker")
+
+MIN_HEARTBEATS_PER_LEASE = 3
 
 
 async def _heartbeat(ctx: dict[str, Any], settings: Settings) -> None:
     collection = WorkerProcess.get_pymongo_collection()
+    sweep_every = settings.temp_sweep_minutes * 60
+    swept_at = time.monotonic()
     while True:
+        scratch: Path | None = ctx.get("scratch")
+        if scratch is not None and time.monotonic() - swept_at >= sweep_every:
+            swept_at = time.monotonic()
+            await asyncio.to_thread(sweep, scratch.parent, own=scratch)
         try:
             await collection.update_one(
                 {"worker_id": ctx["worker_id"]},
@@ -76,8 +88,12 @@ async def run_worker(
     `resources` to share already-open adapters (they are then left open)."""
     owned = resources is None
     resources = resources or await Resources.open(settings)
+    scratch: Path | None = None
     if owned:  # a process of its own (not sharing a test's or an app's interpreter)
         tune_gc()
+        # Temporary files go under a directory of this process; dead processes' are removed.
+        scratch = claim_scratch()
+        await asyncio.to_thread(sweep, scratch.parent, own=scratch)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     shutdown = asyncio.Event()
     ctx: dict[str, Any] = {
@@ -85,6 +101,7 @@ async def run_worker(
         "worker_id": worker_id,
         "shutdown": shutdown,
         "running": set(),
+        "scratch": scratch,
     }
     JOBS_ACTIVE.set(0)
     spec = WorkerSpec(
@@ -145,6 +162,8 @@ async def run_worker(
             await WorkerProcess.get_pymongo_collection().delete_one({"worker_id": worker_id})
         if owned:
             await resources.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         log.info("worker_stopped", worker_id=worker_id)
 
 
@@ -175,6 +194,17 @@ async def _wait_for_queue(resources: Resources, shutdown: asyncio.Event) -> None
             delay = min(delay * 2, 10.0)
 
 
+def settings_problem(settings: Settings) -> str | None:
+    """Why these settings cannot run a worker safely, or None."""
+    if settings.job_lease_seconds < MIN_HEARTBEATS_PER_LEASE * settings.job_heartbeat_seconds:
+        # One slow or failed renewal must not cost a live job its lease.
+        return (
+            f"JOB_LEASE_SECONDS ({settings.job_lease_seconds}) must be at least "
+            f"{MIN_HEARTBEATS_PER_LEASE} x JOB_HEARTBEAT_SECONDS ({settings.job_heartbeat_seconds})"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
@@ -183,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
     except Exception as exc:
         print(f"worker: configuration error: {describe_config_error(exc)}", file=sys.stderr)
+        return 2
+    problem = settings_problem(settings)
+    if problem:
+        print(f"worker: configuration error: {problem}", file=sys.stderr)
         return 2
     configure_logging(settings)
     try:
