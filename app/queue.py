@@ -57,12 +57,16 @@ class Queue:
             retry=0,
         )
         # arq's settings have no socket timeout: a hung Redis (accepting connections, answering
-        # nothing) would hold a request for as long as it hangs. Connections made from now on
-        # give up after this many seconds; the job is in MongoDB and the reaper rings again.
-        pool.connection_pool.connection_kwargs["socket_timeout"] = (
-            settings.redis_socket_timeout_seconds
+        # nothing) would hold a request for as long as it hangs. The pool is rebuilt with one
+        # (the start-up ping's connection, made without it, goes with the old pool); the job is
+        # in MongoDB and the reaper rings again.
+        old = pool.connection_pool
+        pool.connection_pool = type(old)(
+            connection_class=old.connection_class,
+            max_connections=old.max_connections,
+            **{**old.connection_kwargs, "socket_timeout": settings.redis_socket_timeout_seconds},
         )
-        await pool.connection_pool.disconnect()  # the start-up ping's connection had none
+        await old.disconnect()
         return cls(settings, pool)
 
     async def ping(self) -> None:
@@ -75,18 +79,21 @@ class Queue:
     async def dispatch_report_job(
         self, job_id: str, dispatch_no: int, *, defer_seconds: float = 0
     ) -> None:
-        queued = await self.pool.enqueue_job(
-            RUN_REPORT_JOB,
-            job_id,
-            _job_id=self._message_id(job_id, dispatch_no),
-            _queue_name=self.settings.queue_name,
-            _defer_by=timedelta(seconds=defer_seconds) if defer_seconds > 0 else None,
-        )
+        # A hard bound over the several round trips of an enqueue, whatever the driver does.
+        async with asyncio.timeout(self.settings.redis_socket_timeout_seconds * 1.5):
+            queued = await self.pool.enqueue_job(
+                RUN_REPORT_JOB,
+                job_id,
+                _job_id=self._message_id(job_id, dispatch_no),
+                _queue_name=self.settings.queue_name,
+                _defer_by=timedelta(seconds=defer_seconds) if defer_seconds > 0 else None,
+            )
         if queued is None:  # arq kept keys under this id: never true for a fresh dispatch number
             raise RuntimeError(f"the queue refused message {self._message_id(job_id, dispatch_no)}")
         if defer_seconds <= 0:
             try:
-                await self.pool.publish(wake_channel(self.settings.queue_name), job_id)
+                async with asyncio.timeout(self.settings.redis_socket_timeout_seconds):
+                    await self.pool.publish(wake_channel(self.settings.queue_name), job_id)
             except Exception as exc:  # the message is queued: a worker's poll finds it
                 log.info("queue wake-up not published: %s", str(exc)[:200])
 

@@ -3,7 +3,13 @@ length, row limits, and safe file names and storage keys."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +21,13 @@ from pydantic import ValidationError
 from app.config import Settings
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.jobs.router import content_disposition
+from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
 from app.storage.base import validate_key
 from app.storage.local import LocalStorage
 from tests import factories as f
+from tests.helpers.processes import ROOT, free_port
+from tests.helpers.settings import settings_env
 from tests.helpers.tokens import TokenFactory
 
 API = "/api/v1/reports"
@@ -290,3 +299,148 @@ def test_production_refuses_default_weak_or_missing_secrets(
     with pytest.raises(ValidationError, match=named):
         Settings(app_env="production", **values)
     Settings(app_env="production", jwt_secret="x" * 32)  # a real secret is accepted
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounds on dates and timezones: a 422 naming the field, never a 500
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (report(timezone="A" * 256), "body.parameters.timezone"),
+        (report(timezone="Europe/" + "x" * 60), "body.parameters.timezone"),
+        (
+            report(dateRange={"preset": "custom", "from": "2026-01-01", "to": "9999-12-31"}),
+            "body.parameters.dateRange.to",
+        ),
+        (
+            report(dateRange={"preset": "custom", "from": "0001-01-01", "to": "2026-01-01"}),
+            "body.parameters.dateRange.from",
+        ),
+        (
+            {
+                "reportType": "compliance-status",
+                "format": "csv",
+                "parameters": {"asOfDate": "9999-12-31"},
+            },
+            "body.parameters.asOfDate",
+        ),
+    ],
+)
+async def test_dates_outside_the_window_and_long_timezones_are_422(
+    client: httpx.AsyncClient, auth: TokenFactory, body: dict[str, Any], field: str
+) -> None:
+    await f.department()
+    for path in (JOBS, f"{API}/templates"):
+        sent = {**body, "name": "Bounds"} if path.endswith("templates") else body
+        response = await client.post(path, json=sent, headers=auth("admin"))
+        assert response.status_code == 422, (path, response.status_code, response.text)
+        assert field in field_errors(response), (path, response.json())
+    assert await ReportJob.find_all().count() == 0
+
+
+SCHEDULE = {
+    "name": "Nightly",
+    "reportType": "learner-progress",
+    "format": "csv",
+    "parameters": {"dateRange": {"preset": "yesterday"}},
+    "frequency": "daily",
+    "timeOfDay": "02:30",
+    "timezone": "UTC",
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"startDate": "9999-12-31"}, "body.startDate"),
+        ({"endDate": "2101-01-01"}, "body.endDate"),
+        ({"timezone": "A" * 256}, "body.timezone"),
+    ],
+)
+async def test_a_schedule_with_dates_outside_the_window_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, auth: TokenFactory, extra: dict[str, Any], field: str
+) -> None:
+    await f.department()
+    path = f"{API}/schedules"
+    response = await client.post(path, json={**SCHEDULE, **extra}, headers=auth("admin"))
+    assert response.status_code == 422, response.text
+    assert field in field_errors(response)
+    assert (await client.get(path, headers=auth("admin"))).json()["items"] == []
+
+
+async def test_a_stored_schedule_invalid_under_newer_rules_never_breaks_the_api(
+    client: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    """Stored when the window did not exist yet: listed, read and paused with an error note."""
+    await f.department()
+    headers = auth("admin")
+    path = f"{API}/schedules"
+    good = await client.post(path, json=SCHEDULE, headers=headers)
+    assert good.status_code == 201, good.text
+    collection = ReportSchedule.get_pymongo_collection()
+    bad = dict(await collection.find_one({}))
+    bad.pop("_id")
+    bad.update(
+        name="Old",
+        start_date="9999-12-31",
+        next_run_at=datetime(9999, 12, 31, 2, 30, tzinfo=UTC),
+    )
+    bad_id = str((await collection.insert_one(bad)).inserted_id)
+    listed = await client.get(path, headers=headers)
+    assert listed.status_code == 200, listed.text
+    by_id = {s["id"]: s for s in listed.json()["items"]}
+    assert by_id[good.json()["id"]]["error"] is None
+    assert by_id[bad_id]["error"] and by_id[bad_id]["nextRuns"] == []
+    assert (await client.get(f"{path}/{bad_id}", headers=headers)).status_code == 200
+    paused = await client.post(f"{path}/{bad_id}/pause", json={}, headers=headers)
+    assert paused.status_code == 200, paused.text
+    assert (await client.delete(f"{path}/{bad_id}", headers=headers)).status_code == 204
+
+
+# ---------------------------------------------------------------------------------------------
+# Header size (a real server process: the cap is in the HTTP protocol, before the app)
+
+
+def test_headers_over_the_cap_are_431_from_a_real_server(settings: Settings) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "--port", str(port)],
+        cwd=ROOT,
+        env=settings_env(settings, MAX_REQUEST_HEADER_BYTES="65536"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.2)
+
+        def ask(header_bytes: int) -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                request = (
+                    b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: "
+                    + b"a" * header_bytes
+                    + b"\r\n\r\n"
+                )
+                with contextlib.suppress(OSError):  # the server may stop reading early
+                    s.sendall(request)
+                return s.recv(4096)
+
+        assert ask(1000).startswith(b"HTTP/1.1 200")
+        assert ask(40_000).startswith(b"HTTP/1.1 200")
+        for size in (70_000, 8_000_000):
+            answer = ask(size)
+            assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+            assert b"request-header-too-large" in answer
+        # The server still answers afterwards.
+        assert ask(100).startswith(b"HTTP/1.1 200")
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -7,6 +7,7 @@ import asyncio
 import random
 import signal
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from tests.helpers.jobs import files_of, finished_job
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.schedules import at, owner, schedule_for
+from tests.helpers.storm import kill_storm, takeover_bound
 from tests.helpers.tokens import TokenFactory
 
 pytestmark = pytest.mark.soak
@@ -145,3 +147,19 @@ async def test_cancel_racing_completion_ends_in_one_consistent_state(
     print(f"\nsoak cancel race: {outcomes}")
     assert sum(outcomes.values()) == 10
     assert outcomes.get("cancelled", 0) >= 1  # the race really happened
+
+
+async def test_20_random_kills_of_two_workers_with_a_10s_lease(
+    client: httpx.AsyncClient, auth: TokenFactory, resources: Resources, tmp_path: Path
+) -> None:
+    """Ten jobs, two workers, a 10 s lease, 20 SIGKILLs: every job ends completed exactly once
+    or failed after its attempts, and no dead worker's job waits longer than lease + reaper
+    interval + 5 s."""
+    figures = await kill_storm(
+        client, auth, resources, tmp_path, jobs=10, kills=20, lease_seconds=10
+    )
+    print(f"\nsoak kill storm: {figures.summary()}")
+    assert figures.completed_once + figures.failed_after_attempts == 10, figures.other
+    assert figures.stray_files == 0 and figures.duplicates == 0
+    assert max(figures.takeovers, default=0) <= takeover_bound(10), figures.takeovers
+    assert figures.temp_dirs_left == 0
