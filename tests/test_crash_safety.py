@@ -22,8 +22,6 @@ from bson import ObjectId
 
 from app.common.time import utcnow
 from app.config import Settings
-from app.main import create_app
-from app.queue import Queue
 from app.reports.execution import lease, pipeline
 from app.reports.execution.outcome import Outcome
 from app.reports.jobs import repository
@@ -36,6 +34,7 @@ from tests import factories as f
 from tests.helpers.jobs import files_of
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import ROOT, kill_group, start_worker
+from tests.helpers.queues import api_on_redis
 from tests.helpers.settings import settings_env
 from tests.helpers.storm import kill_storm, scratch_dirs, takeover_bound
 from tests.helpers.tokens import TokenFactory
@@ -247,17 +246,8 @@ async def test_creating_a_job_while_redis_hangs_answers_within_2_seconds(
     run_worker: Any,
 ) -> None:
     port, proc = doomed_redis
-    other = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
-    queue = await Queue.connect(other)
-    hung = Resources(
-        settings=settings, database=resources.database, queue=queue, storage=resources.storage
-    )
-    application = create_app(settings, resources=hung)
     await f.department()
-    async with (
-        application.router.lifespan_context(application),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c,
-    ):
+    async with api_on_redis(settings, resources, port) as c:
         os.kill(proc.pid, signal.SIGSTOP)
         try:
             timings = []
@@ -268,7 +258,6 @@ async def test_creating_a_job_while_redis_hangs_answers_within_2_seconds(
                 assert response.status_code == 202, response.text
         finally:
             os.kill(proc.pid, signal.SIGCONT)
-    await queue.close()
     print(f"\nPOST /jobs with Redis stopped: {[round(t, 2) for t in timings]} s")
     assert max(timings) < 2, timings
     job_id = response.json()["id"]

@@ -308,15 +308,15 @@ def test_production_refuses_default_weak_or_missing_secrets(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (report(timezone="A" * 256), "body.parameters.timezone"),
-        (report(timezone="Europe/" + "x" * 60), "body.parameters.timezone"),
+        (report(timezone="A" * 256), "parameters.timezone"),
+        (report(timezone="Europe/" + "x" * 60), "parameters.timezone"),
         (
             report(dateRange={"preset": "custom", "from": "2026-01-01", "to": "9999-12-31"}),
-            "body.parameters.dateRange.to",
+            "parameters.dateRange.to",
         ),
         (
             report(dateRange={"preset": "custom", "from": "0001-01-01", "to": "2026-01-01"}),
-            "body.parameters.dateRange.from",
+            "parameters.dateRange.from",
         ),
         (
             {
@@ -324,7 +324,7 @@ def test_production_refuses_default_weak_or_missing_secrets(
                 "format": "csv",
                 "parameters": {"asOfDate": "9999-12-31"},
             },
-            "body.parameters.asOfDate",
+            "parameters.asOfDate",
         ),
     ],
 )
@@ -336,7 +336,8 @@ async def test_dates_outside_the_window_and_long_timezones_are_422(
         sent = {**body, "name": "Bounds"} if path.endswith("templates") else body
         response = await client.post(path, json=sent, headers=auth("admin"))
         assert response.status_code == 422, (path, response.status_code, response.text)
-        assert field in field_errors(response), (path, response.json())
+        named = field_errors(response)
+        assert any(name.endswith(field) for name in named), (path, named)
     assert await ReportJob.find_all().count() == 0
 
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from app.common.time import utcnow
 from app.config import Settings
-from app.main import create_app
-from app.queue import Queue
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.tasks import reap
 from app.runtime.resources import Resources
 from tests import factories as f
+from tests.helpers.jobs import finished_job
+from tests.helpers.polling import wait_until
+from tests.helpers.processes import kill_group, start_worker
+from tests.helpers.queues import api_on_redis
+from tests.helpers.storm import seed_rows
 from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
@@ -79,17 +85,8 @@ async def test_creating_a_job_while_redis_is_down_still_stores_it(
     run_worker: Any,
 ) -> None:
     port, proc = doomed_redis
-    other = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
-    queue = await Queue.connect(other)
-    flaky = Resources(
-        settings=settings, database=resources.database, queue=queue, storage=resources.storage
-    )
-    application = create_app(settings, resources=flaky)
     await f.department()
-    async with (
-        application.router.lifespan_context(application),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c,
-    ):
+    async with api_on_redis(settings, resources, port) as c:
         proc.kill()
         proc.wait()
         response = await c.post(JOBS, json=BODY, headers=auth("admin"))
@@ -100,3 +97,53 @@ async def test_creating_a_job_while_redis_is_down_still_stores_it(
     await run_worker()
     job = await ReportJob.get(job_id)
     assert job and job.status == JobStatus.COMPLETED
+
+
+@pytest.mark.slow
+async def test_a_job_requeued_without_its_doorbell_after_a_kill_runs_again(
+    client: httpx.AsyncClient, auth: TokenFactory, resources: Resources
+) -> None:
+    """The stale-key case: a worker is killed mid-job (its arq keys stay for hours under the
+    message id of that dispatch), the job is set back to queued as an older reaper did, without
+    a new dispatch; a new worker's reaper rings again and the job completes."""
+    await seed_rows(600)
+    body = {**BODY, "format": "pdf"}
+    job_id = (await client.post(JOBS, json=body, headers=auth("admin"))).json()["id"]
+    victim = start_worker()
+    try:
+        await wait_until(lambda: _running(job_id), 60, "the job to run")
+    finally:
+        kill_group(victim, signal.SIGKILL)
+        victim.wait(10)
+    job = await ReportJob.get(job_id)
+    assert job is not None and job.status == JobStatus.RUNNING
+    message = f"{resources.settings.queue_name}:report:{job_id}:{job.dispatch_count}"
+    assert await resources.queue.pool.exists(f"arq:in-progress:{message}")
+    await ReportJob.get_pymongo_collection().update_one(
+        {"_id": job.id},
+        {
+            "$set": {
+                "status": JobStatus.QUEUED.value,
+                "lease_token": None,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "available_at": None,
+                "progress.step": "queued",
+            }
+        },
+    )
+    started = time.monotonic()
+    rescuer = start_worker(JOB_DISPATCH_GRACE_SECONDS="1")
+    try:
+        done = await wait_until(lambda: finished_job(job_id), 90, "the job to complete")
+    finally:
+        kill_group(rescuer, signal.SIGTERM)
+        rescuer.wait(30)
+    print(f"\nstale keys: completed {time.monotonic() - started:.1f} s after the new worker")
+    assert done.status == JobStatus.COMPLETED, done.error
+    assert done.dispatch_count > job.dispatch_count  # rung under a new message id
+
+
+async def _running(job_id: str) -> bool:
+    job = await ReportJob.get(job_id)
+    return job is not None and job.status == JobStatus.RUNNING

@@ -12,18 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from beanie import PydanticObjectId
 
-from app.platform.models import Enrollment
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
-from tests import factories as f
 from tests.helpers.jobs import files_of, finished_job
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.schedules import at, owner, schedule_for
-from tests.helpers.storm import kill_storm, takeover_bound
+from tests.helpers.storm import kill_storm, seed_rows, takeover_bound
 from tests.helpers.tokens import TokenFactory
 
 pytestmark = pytest.mark.soak
@@ -31,30 +28,11 @@ JOBS = "/api/v1/reports/jobs"
 STEPS = ("count", "fetch", "render", "store", "finish")
 
 
-async def _seed_rows(n: int) -> None:
-    dept = await f.department("Soak", code="SOAK")
-    course = await f.course("SOAK-1")
-    await Enrollment.get_pymongo_collection().insert_many(
-        [
-            {
-                "user_id": PydanticObjectId(),
-                "course_id": course.id,
-                "department_id": dept.id,
-                "status": "in-progress",
-                "enrolled_at": f.dt(2026, 2, 1, 8),
-                "progress_percent": float(i % 100),
-                "time_spent_minutes": i,
-            }
-            for i in range(n)
-        ]
-    )
-
-
 async def test_sigkill_at_random_steps_over_20_runs(
     client: httpx.AsyncClient, auth: TokenFactory, resources: Resources
 ) -> None:
     """Every job completes exactly once, and no stray file remains, however the worker dies."""
-    await _seed_rows(400)
+    await seed_rows(400)
     rng = random.Random(20)
     figures = {"runs": 0, "completed_once": 0, "duplicates": 0, "stray_files": 0}
     for run in range(20):
@@ -122,7 +100,7 @@ async def test_three_schedulers_over_100_due_slots_make_exactly_100_jobs(
 async def test_cancel_racing_completion_ends_in_one_consistent_state(
     client: httpx.AsyncClient, auth: TokenFactory, resources: Resources, run_worker: Any
 ) -> None:
-    await _seed_rows(50)
+    await seed_rows(50)
     headers = auth("admin", sub="65f0000000000000000000cc")
     outcomes: dict[str, int] = {}
     rng = random.Random(7)

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
 
 from app.common.schemas import ApiInput
-from app.common.time import is_timezone
+from app.common.time import MAX_TIMEZONE_LENGTH, is_timezone
 from app.reports.dates import (
     DatePreset,
     DateRange,
@@ -24,6 +24,8 @@ from app.reports.dates import (
 
 
 def _check_timezone(value: str) -> str:
+    if len(value) > MAX_TIMEZONE_LENGTH:
+        raise ValueError(f"at most {MAX_TIMEZONE_LENGTH} characters")
     if not is_timezone(value):
         raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Berlin)")
     return value
