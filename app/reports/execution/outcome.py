@@ -129,6 +129,9 @@ class Outcome:
                 f"A temporary {error_kind(exc)} error interrupted the report "
                 f"(request id {job.request_id or 'n/a'})."
             )
+        # An accepted cancel wins over a failure too: the job ends as the user asked.
+        if await repository.finish_cancelled_if_requested(run.job_id, run.token):
+            return JobStatus.CANCELLED
         if permanent or job.attempt >= job.max_attempts:
             if not permanent:
                 message = f"Gave up after {job.attempt} attempts; last error: {message}"
@@ -145,8 +148,6 @@ class Outcome:
                 },
             )
             return JobStatus.FAILED if ok else None
-        if await repository.finish_cancelled_if_requested(run.job_id, run.token):
-            return JobStatus.CANCELLED
         delay = retry_delay(self.resources.settings, job.attempt)
         log.warning("job_retry_scheduled", error=message, attempt=job.attempt, delay=delay)
         ok = await repository.finish_held(
