@@ -126,6 +126,38 @@ class Settings(BaseSettings):
     delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
     delivery_lease_seconds: int = Field(default=120, ge=5)
 
+    # Operations: audit trail, metrics, logs, live lookups, public links.
+    audit_retention_days: int = Field(
+        default=400, ge=1, description="audit events older than this are removed (TTL index)"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "comma-separated IPs / CIDRs of reverse proxies whose X-Forwarded-For is believed "
+            "for the client address recorded in the audit trail"
+        ),
+    )
+    access_log: bool = Field(
+        default=True, description="uvicorn's access log (JSON with the request id in production)"
+    )
+    worker_metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="the worker's Prometheus port; 0 turns it off"
+    )
+    worker_metrics_host: str = "127.0.0.1"
+    lookup_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="how stale a process's copy of the lookup table may become",
+    )
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "the S3 endpoint as a browser reaches it, for presigned links "
+            "(S3_ENDPOINT_URL when empty)"
+        ),
+    )
+
     @model_validator(mode="after")
     def _check_delivery(self) -> Settings:
         if self.smtp_tls and self.smtp_starttls:

@@ -9,10 +9,14 @@ import structlog
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
 
+from app.audit.middleware import AuditMiddleware
+from app.audit.router import router as audit_router
 from app.config import Settings
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.learning_events.router import router as learning_events_router
+from app.lookups import validation
+from app.lookups.router import router as lookups_router
 from app.lookups.seed import seed_lookups
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
 from app.reports.jobs.router import router as jobs_router
@@ -45,6 +49,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     templates_router,
     schedules_router,
     metadata_router,
+    audit_router,
+    lookups_router,
 )
 
 
@@ -61,7 +67,8 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
         await _on_startup(app.state.resources)
         log.info("api_started", env=settings.app_env.value, storage=settings.storage_backend.value)
         try:
-            yield
+            async with validation.kept_fresh(settings.lookup_refresh_seconds):
+                yield
         finally:
             if owned:
                 await app.state.resources.close()
@@ -78,6 +85,7 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
             {"name": "report-schedules", "description": "Recurring reports"},
             {"name": "report-metadata", "description": "What the report form needs"},
             {"name": "learning-events", "description": "Record learning activity"},
+            {"name": "report-audit", "description": "Who did what, allowed or denied"},
             {"name": "health", "description": "Liveness, readiness, metrics"},
         ],
     )
@@ -85,6 +93,7 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(AuditMiddleware, settings=settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
