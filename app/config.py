@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "local-development-secret-change-me"
@@ -131,10 +132,10 @@ class Settings(BaseSettings):
         default=400, ge=1, description="audit events older than this are removed (TTL index)"
     )
     trusted_proxies: str = Field(
-        default="",
+        default="127.0.0.1",
         description=(
             "comma-separated IPs / CIDRs of reverse proxies whose X-Forwarded-For is believed "
-            "for the client address recorded in the audit trail"
+            "for the client address (uvicorn's forwarded-allow-ips and the audit trail)"
         ),
     )
     access_log: bool = Field(
@@ -157,6 +158,17 @@ class Settings(BaseSettings):
             "(S3_ENDPOINT_URL when empty)"
         ),
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        for part in (p.strip() for p in value.split(",")):
+            if part:
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"'{part}' is not an IP address or CIDR") from exc
+        return value
 
     @model_validator(mode="after")
     def _check_delivery(self) -> Settings:
