@@ -93,8 +93,8 @@ def _access_fields(
 ) -> MutableMapping[str, Any]:
     """Uvicorn's access line as fields: client, method, path, status."""
     record = event_dict.get("_record")
+    args = event_dict.pop("positional_args", None)  # the record's own args are cleared by then
     if record is not None and record.name == "uvicorn.access":
-        args = record.args
         if isinstance(args, tuple) and len(args) == 5:
             client, method, path, http_version, status = args
             event_dict.update(
@@ -135,6 +135,7 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
+        pass_foreign_args=True,
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, _access_fields],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,

@@ -82,12 +82,12 @@ class AuditMiddleware:
         route = scope.get("route")
         name = getattr(route, "name", None) or "unmatched"
         path_params: dict[str, Any] = scope.get("path_params") or {}
-        object_type, object_id = next(iter(path_params.items()), (None, None))
+        action = ROUTE_ACTIONS.get(name)
         event = build_event(
-            ROUTE_ACTIONS.get(name, name),
+            action or name,
             None,
-            object_type=object_type.removesuffix("_id").replace("_", "-") if object_type else None,
-            object_id=str(object_id) if object_id is not None else None,
+            object_type=action.value.split(".")[0] if action else None,
+            object_id="/".join(str(v) for v in path_params.values()) or None,
             outcome=AuditOutcome.DENIED,
             reason=str(problem.get("detail") or problem.get("title") or "forbidden"),
             details={"code": problem.get("code", "forbidden")},

@@ -56,3 +56,19 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
+
+
+def start_api(
+    port: int, settings: Settings = SESSION_SETTINGS, **env: str
+) -> subprocess.Popen[bytes]:
+    """`python -m app --port <port>` on `settings`; `env` overrides any variable. Its log goes
+    to a pipe (read it when it fails to start)."""
+    SESSION_SERVERS.wait()
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "--port", str(port)],
+        cwd=ROOT,
+        env=settings_env(settings, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
