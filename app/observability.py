@@ -94,17 +94,17 @@ def _access_fields(
     """Uvicorn's access line as fields: client, method, path, status."""
     record = event_dict.get("_record")
     args = event_dict.pop("positional_args", None)  # the record's own args are cleared by then
-    if record is not None and record.name == "uvicorn.access":
-        if isinstance(args, tuple) and len(args) == 5:
-            client, method, path, http_version, status = args
-            event_dict.update(
-                event="http_access",
-                client=client,
-                method=method,
-                path=path,
-                http_version=http_version,
-                status=status,
-            )
+    is_access = record is not None and record.name == "uvicorn.access"
+    if is_access and isinstance(args, tuple) and len(args) == 5:
+        client, method, path, http_version, status = args
+        event_dict.update(
+            event="http_access",
+            client=client,
+            method=method,
+            path=path,
+            http_version=http_version,
+            status=status,
+        )
     return event_dict
 
 

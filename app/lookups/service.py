@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.audit import AuditAction, record
 from app.common.schemas import ApiInput
@@ -17,6 +17,10 @@ from app.security import Principal
 
 
 class LookupUpdate(ApiInput):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"isActive": False}, {"label": "Last 12 months"}]}
+    )
+
     label: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     is_active: bool | None = Field(
