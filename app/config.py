@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.common.ssrf import parse_networks
 
 DEFAULT_JWT_SECRET = "local-development-secret-change-me"
 
@@ -162,12 +163,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_trusted_proxies(cls, value: str) -> str:
-        for part in (p.strip() for p in value.split(",")):
-            if part:
-                try:
-                    ipaddress.ip_network(part, strict=False)
-                except ValueError as exc:
-                    raise ValueError(f"'{part}' is not an IP address or CIDR") from exc
+        parse_networks(value)  # a ValueError naming the bad entry
         return value
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.audit.context import client_address, parse_networks
+from app.audit.context import client_address, trusted_networks
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.runtime.resources import Resources
@@ -31,6 +31,18 @@ async def org(resources: Resources) -> dict[str, Any]:
         await f.enrollment(learner, course, enrolled_at=f.dt(2026, 3, 1, 9))
     manager = await f.user("Maria Manager", dept=a, roles=["manager"])
     return {"a": str(a.id), "b": str(b.id), "manager": str(manager.id)}
+
+
+async def _template(
+    client: httpx.AsyncClient, headers: dict[str, str], name: str, preset: str
+) -> httpx.Response:
+    body = {
+        "name": name,
+        "reportType": "learner-progress",
+        "format": "csv",
+        "parameters": {"dateRange": {"preset": preset}},
+    }
+    return await client.post(TEMPLATES, json=body, headers=headers)
 
 
 async def _events(client: httpx.AsyncClient, auth: TokenFactory, **params: str) -> list[Any]:
@@ -86,16 +98,7 @@ async def test_a_template_edit_is_audited_and_filters_narrow_the_trail(
     client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any]
 ) -> None:
     author = auth("manager", sub="a" * 24, name="Alice", departments=[org["a"]])
-    created = await client.post(
-        TEMPLATES,
-        json={
-            "name": "Weekly",
-            "reportType": "learner-progress",
-            "format": "csv",
-            "parameters": {"dateRange": {"preset": "last-7-days"}},
-        },
-        headers=author,
-    )
+    created = await _template(client, author, "Weekly", "last-7-days")
     assert created.status_code == 201, created.text
     template_id = created.json()["id"]
     edited = await client.patch(
@@ -147,16 +150,7 @@ async def test_pages_follow_the_cursor_newest_first(
 ) -> None:
     admin = auth("admin", sub="root")
     for n in range(5):
-        r = await client.post(
-            TEMPLATES,
-            json={
-                "name": f"T{n}",
-                "reportType": "learner-progress",
-                "format": "csv",
-                "parameters": {"dateRange": {"preset": "yesterday"}},
-            },
-            headers=admin,
-        )
+        r = await _template(client, admin, f"T{n}", "yesterday")
         assert r.status_code == 201
     seen: list[str] = []
     cursor: str | None = None
@@ -184,23 +178,14 @@ async def test_an_action_that_cannot_be_audited_fails_with_503(
         raise ConnectionError("audit store away")
 
     monkeypatch.setattr(AuditEvent, "insert", broken)
-    r = await client.post(
-        TEMPLATES,
-        json={
-            "name": "Unaudited",
-            "reportType": "learner-progress",
-            "format": "csv",
-            "parameters": {"dateRange": {"preset": "yesterday"}},
-        },
-        headers=auth("admin"),
-    )
+    r = await _template(client, auth("admin"), "Unaudited", "yesterday")
     assert r.status_code == 503
     assert r.json()["code"] == "audit-unavailable"
     assert r.headers["content-type"] == "application/problem+json"
 
 
 def test_the_client_address_comes_through_trusted_proxies_only() -> None:
-    networks = parse_networks("10.0.0.0/8, 127.0.0.1")
+    networks = trusted_networks("10.0.0.0/8, 127.0.0.1")
 
     def scope(peer: str, forwarded: str | None = None) -> dict[str, Any]:
         headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
@@ -213,6 +198,6 @@ def test_the_client_address_comes_through_trusted_proxies_only() -> None:
     assert client_address(scope("127.0.0.1"), networks) == "127.0.0.1"
     assert client_address({"headers": []}, networks) is None
     with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
-        parse_networks("10.0.0.0/8, not-an-ip")
+        trusted_networks("10.0.0.0/8, not-an-ip")
     with pytest.raises(ValueError, match="not-an-ip"):
         Settings(_env_file=None, trusted_proxies="not-an-ip")  # type: ignore[call-arg]

@@ -10,9 +10,10 @@ from typing import Any
 
 from starlette.types import Scope
 
+from app.common.ssrf import IPNetwork, parse_networks
 from app.config import Settings
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Network = IPNetwork
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,12 @@ class RequestInfo:
 current_request: ContextVar[RequestInfo | None] = ContextVar("audit_request", default=None)
 
 
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """`TRUSTED_PROXIES` ("10.0.0.0/8, 127.0.0.1") as networks; a bad entry is a startup error
-    of the caller (ValueError naming it)."""
-    networks = []
-    for part in (p.strip() for p in text.split(",")):
-        if part:
-            try:
-                networks.append(ipaddress.ip_network(part, strict=False))
-            except ValueError as exc:
-                raise ValueError(f"TRUSTED_PROXIES: '{part}' is not an IP or CIDR") from exc
-    return tuple(networks)
+def trusted_networks(text: str) -> tuple[Network, ...]:
+    """`TRUSTED_PROXIES` ("10.0.0.0/8, 127.0.0.1") as networks (ValueError naming a bad one)."""
+    try:
+        return tuple(parse_networks(text))
+    except ValueError as exc:
+        raise ValueError(f"TRUSTED_PROXIES: {exc}") from exc
 
 
 def _trusted(address: str, networks: tuple[Network, ...]) -> bool:

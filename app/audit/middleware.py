@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.audit.context import current_request, parse_networks, request_info
+from app.audit.context import current_request, request_info, trusted_networks
 from app.audit.models import AuditAction, AuditOutcome
 from app.audit.service import build_event, write
 from app.config import Settings
@@ -45,7 +45,7 @@ class AuditMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.networks = parse_networks(settings.trusted_proxies)
+        self.networks = trusted_networks(settings.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
