@@ -3,6 +3,7 @@ up` relies on — links a browser can follow, health checks the slim image can r
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,12 @@ def test_the_dockerfile_builds_one_image_for_api_worker_and_seeding() -> None:
         assert copied in text
     assert "USER reports" in text and "EXPOSE 8000 9101" in text
     assert 'CMD ["python", "-m", "app", "--host", "0.0.0.0", "--port", "8000"]' in text
+
+
+def test_make_test_enforces_a_coverage_floor_and_leaves_shared_servers_alone() -> None:
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    floor = re.search(r'COVERAGE_FLOOR="\$\{COVERAGE_FLOOR:-(\d+)\}"', script)
+    assert floor and int(floor.group(1)) >= 93
+    assert '--cov-fail-under="$COVERAGE_FLOOR"' in script
+    # The tests start their own servers: the script neither starts nor stops any.
+    assert "servers.sh" not in script

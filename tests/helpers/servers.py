@@ -7,6 +7,7 @@ the session still isolates itself there by database and queue names."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -80,6 +81,18 @@ def redis_argv(port: int, data_dir: Path) -> list[str]:
     ]
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: the server gets SIGTERM when the test process dies, even by SIGKILL (a timeout),
+    so no server outlives its session."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 class Server:
     """A process listening on one port that can be stopped and started again on it."""
 
@@ -93,7 +106,8 @@ class Server:
             self.argv,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            cwd=tempfile.gettempdir(),
+            cwd=tempfile.gettempdir(),  # away from any secantusd.toml in the working directory
+            preexec_fn=_die_with_parent,
         )
 
     def wait(self, timeout: float = 60) -> None:
