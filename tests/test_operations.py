@@ -92,7 +92,7 @@ async def test_the_worker_serves_job_queue_and_scheduler_metrics_after_a_schedul
         worker.wait(30)
     assert _sample(text, "report_scheduler_lag_seconds_count") == 1.0
     lag = _sample(text, "report_scheduler_lag_seconds_sum")
-    assert lag is not None and 25 <= lag < 120
+    assert lag is not None and 0 < lag < 120  # fired 30 s late (at most), seen once
     assert _sample(text, "report_job_duration_seconds_count", report_type="learner-progress") == 1
     assert _sample(text, "report_job_rows_count", format="csv") == 1.0
     assert _sample(text, "report_queue_oldest_age_seconds") == 0.0
