@@ -37,7 +37,7 @@ from app.observability import (
     configure_logging,
 )
 from app.queue import WorkerSpec, build_workers
-from app.reports.jobs.models import JobStatus, ReportJob
+from app.reports.jobs import repository as jobs_repository
 from app.reports.tasks import cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
@@ -87,17 +87,11 @@ def start_metrics_server(settings: Settings) -> Any | None:
 async def sample_queue() -> None:
     """Queue depth, the age of the oldest job due to run, and jobs running anywhere (read from
     MongoDB, so every worker reports the same figures: aggregate with max)."""
-    collection = ReportJob.get_pymongo_collection()
     now = utcnow()
-    due = {
-        "status": JobStatus.QUEUED.value,
-        "$or": [{"available_at": None}, {"available_at": {"$lte": now}}],
-    }
-    QUEUE_DEPTH.set(await collection.count_documents({"status": JobStatus.QUEUED.value}))
-    oldest = await collection.find_one(due, {"created_at": 1}, sort=[("created_at", 1)])
-    age = (now - as_utc(oldest["created_at"])).total_seconds() if oldest else 0.0
-    QUEUE_OLDEST_AGE.set(max(age, 0.0))
-    JOBS_LEASED.set(await collection.count_documents({"status": JobStatus.RUNNING.value}))
+    queued, oldest, running = await jobs_repository.queue_figures(now)
+    QUEUE_DEPTH.set(queued)
+    QUEUE_OLDEST_AGE.set(max((now - as_utc(oldest)).total_seconds(), 0.0) if oldest else 0.0)
+    JOBS_LEASED.set(running)
 
 
 async def _sample_queue_every(interval: float) -> None:

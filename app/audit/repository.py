@@ -42,6 +42,11 @@ class AuditFilters:
         return query
 
 
+async def add(event: AuditEvent) -> None:
+    """Appends an event (events are never updated)."""
+    await event.insert()
+
+
 async def find_events(
     filters: AuditFilters, *, limit: int, position: Position | None
 ) -> tuple[list[AuditEvent], str | None]:

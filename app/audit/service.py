@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from app.audit import repository
 from app.audit.context import current_request
 from app.audit.models import Actor, AuditAction, AuditEvent, AuditOutcome
 from app.common.time import utcnow
@@ -73,7 +74,7 @@ def build_event(
 async def write(event: AuditEvent) -> None:
     """Inserts the event; any failure is a 503 (`audit-unavailable`)."""
     try:
-        await event.insert()
+        await repository.add(event)
     except Exception as exc:
         log.error("audit_write_failed", action=event.action, error=str(exc)[:200])
         raise ServiceUnavailable(
