@@ -28,11 +28,4 @@ async def update_lookup(
     category: str, code: str, body: LookupUpdate, principal: CurrentPrincipal
 ) -> LookupValueOut:
     value = await service.update_lookup(principal, category, code, body)
-    return LookupValueOut(
-        code=value.code,
-        label=value.label,
-        description=value.description,
-        sort_order=value.sort_order,
-        is_active=value.is_active,
-        metadata=value.metadata,
-    )
+    return LookupValueOut.model_validate(value)
