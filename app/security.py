@@ -168,6 +168,9 @@ class DataScope:
     user_id: str | None = None
     description: str = "all data"
     extra: dict[str, Any] = field(default_factory=dict)
+    # The departments a learner may name in a filter (its own): its rows are bound to
+    # `user_id` whatever it names, but naming another department is out of scope all the same.
+    own_department_ids: frozenset[str] | None = None
 
     @property
     def unrestricted(self) -> bool:
@@ -201,9 +204,12 @@ class DataScope:
         if requested is None:
             return allowed
         wanted = frozenset(requested)
-        if allowed is None:
+        nameable = allowed
+        if field_name == "departmentIds" and allowed is None:
+            nameable = self.own_department_ids
+        if nameable is None:
             return wanted
-        outside = sorted(wanted - allowed)
+        outside = sorted(wanted - nameable)
         if outside:
             raise Forbidden(
                 f"{field_name} outside your data scope: {', '.join(outside)}",
@@ -230,4 +236,8 @@ async def resolve_scope(principal: Principal) -> DataScope:
             course_ids=await courses_taught_by(principal.user_id),
             description="courses the caller teaches",
         )
-    return DataScope(user_id=principal.user_id, description="the caller's own learning")
+    return DataScope(
+        user_id=principal.user_id,
+        description="the caller's own learning",
+        own_department_ids=frozenset(principal.department_ids),
+    )
