@@ -140,7 +140,15 @@ def mint_token(
     return jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT issued by the learning platform")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description=(
+        "A JWT issued by the learning platform; paste the token alone (no `Bearer `). Locally, "
+        "`make run` prints one per demo role, `.venv/bin/python -m scripts.mint_token --demo` "
+        "prints them again, and `.venv/bin/python -m scripts.mint_token --sub <user id> --role "
+        "manager --department <department id>` signs one with the claims you choose."
+    ),
+)
 
 
 async def current_principal(
