@@ -68,11 +68,12 @@ fi
 OPENAPI_PYTHON_CLIENT_VERSION="0.29.1"
 CLIENT_TOOLS="$TOOLS/openapi-python-client"
 if [ ! -x "$CLIENT_TOOLS/bin/openapi-python-client" ] || \
-   ! "$CLIENT_TOOLS/bin/python" -c "import importlib.metadata as m,sys; sys.exit(m.version('openapi-python-client')!='$OPENAPI_PYTHON_CLIENT_VERSION')" 2>/dev/null; then
+   ! "$CLIENT_TOOLS/bin/python" -c "import importlib.metadata as m,sys,dateutil; sys.exit(m.version('openapi-python-client')!='$OPENAPI_PYTHON_CLIENT_VERSION')" 2>/dev/null; then
   say "installing openapi-python-client $OPENAPI_PYTHON_CLIENT_VERSION (client checks) in $CLIENT_TOOLS"
   mkdir -p "$TOOLS"
   uv venv --quiet --allow-existing --python 3.11 "$CLIENT_TOOLS"
+  # python-dateutil: what a generated client needs besides httpx and attrs, to run it here.
   uv pip install --quiet --python "$CLIENT_TOOLS/bin/python" \
-    "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION"
+    "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION" "python-dateutil>=2.9"
 fi
 say "install complete"
