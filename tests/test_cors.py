@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -16,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser
 
 from app.config import LOCAL_DEV_ORIGINS, Settings
 from app.main import CORS_EXPOSED_HEADERS, create_app
@@ -25,6 +23,7 @@ from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
 from tests.helpers.api_server import running_api
+from tests.helpers.browser import chromium
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.settings import make_settings
 from tests.helpers.tokens import TokenFactory
@@ -131,7 +130,7 @@ def serve_page(directory: Path) -> Iterator[str]:
         server.server_close()
 
 
-async def _outcome(browser: Any, url: str) -> dict[str, Any]:
+async def _outcome(browser: Browser, url: str) -> dict[str, Any]:
     page = await browser.new_page()
     try:
         await page.goto(url)
@@ -145,9 +144,6 @@ async def _outcome(browser: Any, url: str) -> dict[str, Any]:
 async def test_a_page_on_another_origin_runs_a_report_in_headless_chromium(
     settings: Settings, resources: Resources, auth: TokenFactory, tmp_path: Path
 ) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("chromium is missing: run scripts/install.sh (make install)")
     dept = await f.department("Browsers")
     learner = await f.user("Tim Berners-Lee", dept=dept)
     course = await f.course("WEB-101", dept=dept)
@@ -162,15 +158,10 @@ async def test_a_page_on_another_origin_runs_a_report_in_headless_chromium(
             serve_page(tmp_path) as stranger_origin,
             running_api(settings, CORS_ALLOW_ORIGINS=page_origin) as api,
         ):
-            async with async_playwright() as playwright:
-                # The system's Chromium: Playwright downloads no browser of its own.
-                browser = await playwright.chromium.launch(executable_path=chromium)
-                try:
-                    fragment = f"#api={api}&token={token}"
-                    outcome = await _outcome(browser, f"{page_origin}/index.html{fragment}")
-                    blocked = await _outcome(browser, f"{stranger_origin}/index.html{fragment}")
-                finally:
-                    await browser.close()
+            async with chromium() as browser:
+                fragment = f"#api={api}&token={token}"
+                outcome = await _outcome(browser, f"{page_origin}/index.html{fragment}")
+                blocked = await _outcome(browser, f"{stranger_origin}/index.html{fragment}")
     finally:
         kill_group(worker, signal.SIGTERM)
         await asyncio.to_thread(worker.wait, 30)
