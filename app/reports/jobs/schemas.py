@@ -104,6 +104,7 @@ def document_job_bodies(openapi: dict[str, Any]) -> None:
         if schemas.setdefault(name, schema) != schema:
             raise RuntimeError(f"two different schemas named {name} in the contract")
     shared = {k: v for k, v in job["properties"].items() if k not in ("templateId", "reportType")}
+    also_required = [name for name in job.get("required", []) if name in shared]
     variants = []
     for definition in definitions:
         name = job_variant_name(definition)
@@ -132,7 +133,7 @@ def document_job_bodies(openapi: dict[str, Any]) -> None:
             "title": name,
             "description": f"Run the {definition.name} report.",
             "properties": properties,
-            "required": ["reportType", "format"],
+            "required": ["reportType", "format", *also_required],
             "additionalProperties": False,
         }
         variants.append({"$ref": _SCHEMAS + name})
@@ -149,7 +150,7 @@ def document_job_bodies(openapi: dict[str, Any]) -> None:
             },
             **shared,
         },
-        "required": ["templateId"],
+        "required": ["templateId", *also_required],
         "additionalProperties": False,
     }
     variants.append({"$ref": _SCHEMAS + TEMPLATE_JOB})
