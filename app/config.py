@@ -12,6 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.common.ssrf import parse_networks
 
 DEFAULT_JWT_SECRET = "local-development-secret-change-me"
+# Where a frontend's dev server usually runs (Vite, its preview, Create React App / Next.js,
+# Angular, Vue CLI / webpack): allowed by default outside production.
+LOCAL_DEV_ORIGINS = tuple(
+    f"http://{host}:{port}"
+    for host in ("localhost", "127.0.0.1")
+    for port in (5173, 4173, 3000, 4200, 8080)
+)
 
 
 class Environment(StrEnum):
@@ -166,6 +173,15 @@ class Settings(BaseSettings):
         parse_networks(value)  # a ValueError naming the bad entry
         return value
 
+    # Browser frontends on other origins (CORS).
+    cors_allow_origins: str | None = Field(
+        default=None,
+        description=(
+            "comma-separated origins (`*` for any) a browser page may call the API from; "
+            "unset: the usual local dev-server origins outside production, none in production"
+        ),
+    )
+
     @model_validator(mode="after")
     def _check_delivery(self) -> Settings:
         if self.smtp_tls and self.smtp_starttls:
@@ -183,6 +199,12 @@ class Settings(BaseSettings):
     @property
     def is_local(self) -> bool:
         return self.app_env in (Environment.LOCAL, Environment.TEST)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        if self.cors_allow_origins is None:
+            return [] if self.app_env == Environment.PRODUCTION else list(LOCAL_DEV_ORIGINS)
+        return [o.strip().rstrip("/") for o in self.cors_allow_origins.split(",") if o.strip()]
 
     @property
     def json_logs(self) -> bool:
