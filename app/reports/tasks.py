@@ -12,6 +12,7 @@ import structlog
 
 from app.common.time import utcnow
 from app.config import Settings
+from app.observability import LEASE_TAKEOVERS
 from app.queue import CronTask
 from app.reports.execution import JobExecutor, storage_prefix
 from app.reports.jobs import repository
@@ -71,6 +72,7 @@ async def reap(ctx: dict[str, Any]) -> dict[str, int]:
     requeued = await repository.requeue_expired_leases(
         live_owners=live, limit=settings.reaper_batch_size
     )
+    LEASE_TAKEOVERS.inc(len(requeued))
     for job in requeued:
         log.warning("job_lease_expired_requeued", job_id=str(job.id), attempt=job.attempt)
         if time.monotonic() < deadline:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
+from app.audit import AuditAction, record, record_job
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
@@ -49,6 +50,7 @@ async def create_schedule(
     body: ScheduleCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
     schedule = await service.create_schedule(settings, principal, body)
+    await record(AuditAction.SCHEDULE_CREATED, principal, object_id=schedule.id)
     response.headers["Location"] = f"{PREFIX}/{schedule.id}"
     return _out(schedule)
 
@@ -112,7 +114,9 @@ async def get_schedule(schedule_id: str, principal: CurrentPrincipal) -> Schedul
 async def update_schedule(
     schedule_id: str, body: ScheduleUpdate, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
-    return _out(await service.update_schedule(settings, principal, schedule_id, body))
+    schedule = await service.update_schedule(settings, principal, schedule_id, body)
+    await record(AuditAction.SCHEDULE_UPDATED, principal, object_id=schedule.id)
+    return _out(schedule)
 
 
 @router.delete(
@@ -125,6 +129,7 @@ async def update_schedule(
 )
 async def delete_schedule(schedule_id: str, principal: CurrentPrincipal) -> Response:
     await service.delete_schedule(principal, schedule_id)
+    await record(AuditAction.SCHEDULE_DELETED, principal, object_id=schedule_id)
     return Response(status_code=204)
 
 
@@ -141,7 +146,9 @@ async def pause_schedule(
     body: Annotated[SchedulePause | None, Body()] = None,
 ) -> ScheduleOut:
     reason = body.reason if body else None
-    return _out(await service.pause_schedule(principal, schedule_id, reason))
+    schedule = await service.pause_schedule(principal, schedule_id, reason)
+    await record(AuditAction.SCHEDULE_PAUSED, principal, object_id=schedule.id)
+    return _out(schedule)
 
 
 @router.post(
@@ -152,7 +159,9 @@ async def pause_schedule(
     responses=problem_responses(401, 404, 409),
 )
 async def resume_schedule(schedule_id: str, principal: CurrentPrincipal) -> ScheduleOut:
-    return _out(await service.resume_schedule(principal, schedule_id))
+    schedule = await service.resume_schedule(principal, schedule_id)
+    await record(AuditAction.SCHEDULE_RESUMED, principal, object_id=schedule.id)
+    return _out(schedule)
 
 
 @router.post(
@@ -182,6 +191,7 @@ async def run_now(
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
+    await record_job(AuditAction.SCHEDULE_RUN_NOW, principal, submission.job)
     return accepted(response, submission)
 
 
