@@ -3,7 +3,8 @@
 
 `passed` is `payload.score ≥ the course's passingScore`; a submission without a numeric score
 (or without a known course) has an empty `passed` and matches neither `result` filter. Grouped:
-`passRate` and `averageScore` are over the attempts that have a score.
+`passRate` is over the attempts that could be judged (empty when none could: a course without
+a passing score) and `averageScore`, `minScore`, `maxScore` over the numeric scores.
 """
 
 from __future__ import annotations
@@ -24,7 +25,19 @@ from app.reports.types.base import (
     column,
     column_index,
 )
-from app.reports.types.figures import average, fmt_count, fmt_number, fmt_rate, number, rate, utc
+from app.reports.types.figures import (
+    Mean,
+    exact_average,
+    fmt_count,
+    fmt_number,
+    fmt_rate,
+    is_numeric,
+    number,
+    numeric,
+    rate,
+    scaled,
+    utc,
+)
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
@@ -212,7 +225,7 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     def _course_pipeline(
         self, resolved: AssessmentResultsResolved, scope: DataScope
     ) -> list[Stage]:
-        scored = {"$cond": [{"$isNumber": "$payload.score"}, 1, 0]}
+        score = "$payload.score"
         return [
             {"$match": self._match(resolved, scope)},
             *self._judged(resolved),
@@ -223,10 +236,12 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
                     "title": {"$first": "$course.title"},
                     "attempts": {"$sum": 1},
                     "passed": {"$sum": {"$cond": [{"$eq": ["$passed", True]}, 1, 0]}},
-                    "scored": {"$sum": scored},
-                    "total": {"$sum": "$payload.score"},
-                    "min": {"$min": "$payload.score"},
-                    "max": {"$max": "$payload.score"},
+                    # Submissions that could be judged (a numeric score and a passing score).
+                    "judged": {"$sum": {"$cond": [{"$eq": [{"$type": "$passed"}, "bool"]}, 1, 0]}},
+                    "scored": {"$sum": is_numeric(score)},
+                    "total": {"$sum": scaled(score)},
+                    "min": {"$min": numeric(score)},
+                    "max": {"$max": numeric(score)},
                 }
             },
             {
@@ -237,6 +252,7 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
                     "attempts": {"$sum": "$attempts"},
                     "learners": {"$sum": 1},
                     "passed": {"$sum": "$passed"},
+                    "judged": {"$sum": "$judged"},
                     "scored": {"$sum": "$scored"},
                     "total": {"$sum": "$total"},
                     "min": {"$min": "$min"},
@@ -277,8 +293,8 @@ def _course_row(doc: dict[str, Any]) -> Row:
         doc.get("title"),
         doc["attempts"],
         doc["learners"],
-        rate(doc["passed"], scored),
-        average(doc["total"], scored),
+        rate(doc["passed"], doc["judged"]),
+        exact_average(doc["total"], scored),
         number(doc.get("min")),
         number(doc.get("max")),
     )
@@ -291,8 +307,8 @@ class AssessmentSummary:
 
     def __init__(self, *, grouped: bool | None = None) -> None:
         self.grouped = grouped
-        self.rows = self.attempts = self.passed = self.scored = 0
-        self.total = 0.0
+        self.rows = self.attempts = self.passed = self.judged = 0
+        self.score = Mean()
         self.low: float | None = None
         self.high: float | None = None
 
@@ -313,9 +329,9 @@ class AssessmentSummary:
             at_score, at_passed = _DETAIL_SUMMARY_COLUMNS
             score, passed = row[at_score], row[at_passed]
             self.attempts += 1
-            if score is not None:
-                self.scored += 1
-                self.total += score
+            self.score.add(score)
+            if passed is not None:
+                self.judged += 1
             if passed:
                 self.passed += 1
 
@@ -330,8 +346,8 @@ class AssessmentSummary:
         return [
             ("Submissions", fmt_count(self.attempts)),
             ("Passed", fmt_count(self.passed)),
-            ("Pass rate", fmt_rate(rate(self.passed, self.scored))),
-            ("Average score", fmt_number(average(self.total, self.scored))),
+            ("Pass rate", fmt_rate(rate(self.passed, self.judged))),
+            ("Average score", fmt_number(self.score.value())),
         ]
 
 

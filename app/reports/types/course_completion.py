@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.types.base import Column, ReportDefinition, column, column_index
-from app.reports.types.figures import fmt_count, fmt_rate, rate, round1
+from app.reports.types.figures import exact_average, fmt_count, fmt_rate, is_numeric, rate, scaled
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
@@ -32,8 +32,19 @@ def _count_status(status: str) -> dict[str, Any]:
 
 
 def _when_completed(expression: Any) -> dict[str, Any]:
-    """`expression` for completed enrollments, null otherwise (so `$avg` skips the rest)."""
+    """`expression` for completed enrollments, null otherwise (so `$sum` skips the rest)."""
     return {"$cond": [{"$eq": ["$status", "completed"]}, expression, None]}
+
+
+def _completion_ms() -> dict[str, Any]:
+    """Milliseconds from enrollment to completion (null without a completion datetime)."""
+    return {
+        "$cond": [
+            {"$eq": [{"$type": "$completed_at"}, "date"]},
+            {"$subtract": ["$completed_at", "$enrolled_at"]},
+            None,
+        ]
+    }
 
 
 class CourseCompletionParameters(ReportParameters):
@@ -126,23 +137,12 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
                     "completed": _count_status("completed"),
                     "failed": _count_status("failed"),
                     "withdrawn": _count_status("withdrawn"),
-                    "averageScore": {"$avg": _when_completed("$score")},
-                    "averageDays": {
-                        "$avg": _when_completed(
-                            {
-                                "$cond": [
-                                    {"$eq": [{"$type": "$completed_at"}, "date"]},
-                                    {
-                                        "$divide": [
-                                            {"$subtract": ["$completed_at", "$enrolled_at"]},
-                                            MS_PER_DAY,
-                                        ]
-                                    },
-                                    None,
-                                ]
-                            }
-                        )
-                    },
+                    # Exact averages: integer sums (scores in millionths, days in ms) divided
+                    # once when the row is built.
+                    "scoreTotal": {"$sum": _when_completed(scaled("$score"))},
+                    "scored": {"$sum": _when_completed(is_numeric("$score"))},
+                    "msTotal": {"$sum": _when_completed(_completion_ms())},
+                    "timed": {"$sum": _when_completed(is_numeric(_completion_ms()))},
                 }
             },
             {
@@ -188,8 +188,8 @@ def _row(doc: dict[str, Any]) -> Row:
         doc["failed"],
         withdrawn,
         rate(completed, enrolled - withdrawn),
-        round1(doc.get("averageScore")),
-        round1(doc.get("averageDays")),
+        exact_average(doc.get("scoreTotal"), doc.get("scored", 0)),
+        exact_average(doc.get("msTotal"), doc.get("timed", 0), MS_PER_DAY),
     )
 
 

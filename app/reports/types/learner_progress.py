@@ -23,6 +23,7 @@ from app.reports.types.figures import (
     fmt_count,
     fmt_number,
     fmt_rate,
+    Mean,
     naive_utc,
     number,
     rate,
@@ -259,7 +260,7 @@ class LearnerProgressSummary:
 
     def __init__(self) -> None:
         self.enrollments = self.completed = self.withdrawn = self.overdue = 0
-        self.score_total, self.scored = 0.0, 0
+        self.score = Mean()
 
     def add(self, batch: Sequence[Row]) -> None:
         at_status, at_score, at_overdue = _SUMMARY_COLUMNS
@@ -268,21 +269,18 @@ class LearnerProgressSummary:
             self.enrollments += 1
             if status == "completed":
                 self.completed += 1
-                if score is not None:
-                    self.score_total += score
-                    self.scored += 1
+                self.score.add(score)
             elif status == "withdrawn":
                 self.withdrawn += 1
             if overdue:
                 self.overdue += 1
 
     def figures(self) -> list[tuple[str, str]]:
-        average = round1(self.score_total / self.scored) if self.scored else None
         return [
             ("Enrollments", fmt_count(self.enrollments)),
             ("Completed", fmt_count(self.completed)),
             ("Completion rate", fmt_rate(rate(self.completed, self.enrollments - self.withdrawn))),
-            ("Average score (completed)", fmt_number(average)),
+            ("Average score (completed)", fmt_number(self.score.value())),
             ("Overdue", fmt_count(self.overdue)),
         ]
 
