@@ -32,8 +32,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from app.common.time import utcnow
 from app.learning_events.models import LearningEvent
-from app.learning_events.service import COURSE_EVENT_TYPES
 from app.learning_events.scores import numeric_string
+from app.learning_events.service import COURSE_EVENT_TYPES
 from app.lookups import validation
 from app.lookups.validation import suggest_kebab
 from app.platform.models import Course, Enrollment, User

@@ -35,6 +35,10 @@ class Column:
     label: str
     type: ColumnType = ColumnType.STRING
     width: int | None = None  # preferred width in characters; estimated when None
+    # Only in CSV (for machines): PDF and Excel leave it out (the department tree's `level` and
+    # `parentCode`, which PDF and Excel show by indenting the first column instead).
+    csv_only: bool = False
+    description: str = ""  # what the figure means (the metadata API and the Definitions block)
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,12 @@ P = TypeVar("P", bound=ReportParameters)
 R = TypeVar("R", bound=ResolvedParameters)
 
 
-def column(key: str, label: str, type: ColumnTypeName) -> Column:
+def column(
+    key: str, label: str, type: ColumnTypeName, description: str = "", *, csv_only: bool = False
+) -> Column:
     """A report column; the same `Column` the renderers take (percent = 0–100, not a
     fraction)."""
-    return Column(key, label, ColumnType(type))
+    return Column(key, label, ColumnType(type), csv_only=csv_only, description=description)
 
 
 def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:

@@ -66,7 +66,7 @@ def exact_average(scaled_total: Any, count: int, divisor: int = SCALE) -> float 
     rounded half up to 1 decimal with exact arithmetic; None over an empty set."""
     if not count or scaled_total is None:
         return None
-    mean = Decimal(int(round(scaled_total))) / (Decimal(count) * divisor)
+    mean = Decimal(round(scaled_total)) / (Decimal(count) * divisor)
     return float(mean.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 

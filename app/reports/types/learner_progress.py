@@ -20,14 +20,13 @@ from app.reports.types.base import (
     column_index,
 )
 from app.reports.types.figures import (
+    Mean,
     fmt_count,
     fmt_number,
     fmt_rate,
-    Mean,
     naive_utc,
     number,
     rate,
-    round1,
 )
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
