@@ -9,6 +9,7 @@ from app.learning_events.models import LearningEvent
 from app.platform.models import Course
 from app.runtime.resources import Resources
 from tests import factories as f
+from tests.reports_fixture import NOW, build_dataset
 from tests.test_report_types import run
 
 DAY = {"preset": "custom", "from": "2025-01-15", "to": "2025-01-15"}
@@ -89,3 +90,27 @@ async def test_non_numeric_scores_are_left_out_of_min_max_average(resources: Res
     rows, _, _ = await run("assessment-results", {"dateRange": DAY, "groupBy": "course"})
     assert rows == [("LG", crs.title, 3, 1, 50.0, 75.0, 60.0, 90.0)]
     assert await LearningEvent.find_all().count() == 3
+
+
+async def test_a_department_filter_covers_its_subtree_in_every_type(resources: Resources) -> None:
+    data = await build_dataset()
+    eng = [data.id(data.eng)]
+    march = {"preset": "custom", "from": "2026-03-01", "to": "2026-03-31"}
+    expected = {
+        # type: (rows with the subtree, rows for Engineering's own data only)
+        "learner-progress": (7, 4),  # e1-e4, and Platform's e5, e6, e9
+        "course-completion": (3, 2),  # SEC101, PY201, and NEG301 through Platform's e9
+        "learning-activity": (7, 5),  # (day, event type) pairs
+        "assessment-results": (5, 4),
+        "compliance-status": (3, 2),
+    }
+    for key, (with_subtree, own) in expected.items():
+        params: dict[str, Any] = {"departmentIds": eng}
+        if key != "compliance-status":
+            params["dateRange"] = march
+        rows, stored, _ = await run(key, params, now=NOW)
+        assert stored["includeSubDepartments"] is True
+        got = [len(rows)]
+        rows, _, _ = await run(key, {**params, "includeSubDepartments": False}, now=NOW)
+        got.append(len(rows))
+        assert tuple(got) == (with_subtree, own), key

@@ -42,6 +42,7 @@ from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     FilteredRangeResolved,
     IdList,
     ReportParameters,
@@ -79,6 +80,7 @@ class AssessmentResultsParameters(ReportParameters):
         description=DATE_RANGE_DESCRIPTION + "; applies to the submission time",
     )
     department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
     group_by: GroupBy = Field(
         default=GroupBy.NONE,

@@ -23,6 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from app.config import Settings
 from app.errors import FieldError, Forbidden, ValidationFailed, validation_errors
+from app.platform.models import Department
 from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
 
 # Re-exported: the report types take `Column` from here, so only this module knows where the
@@ -30,7 +31,7 @@ from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, l
 from app.reports.rendering.base import Column as Column
 from app.reports.rendering.base import ColumnType
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
-from app.reports.types.query import Plan, Row, Stage, count_rows, stream
+from app.reports.types.query import Plan, Row, Stage, count_rows, object_ids, stream
 from app.security import DataScope, Principal, Role
 
 ColumnTypeName = Literal["string", "integer", "number", "percent", "boolean", "date", "datetime"]
@@ -99,6 +100,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     roles: ClassVar[tuple[Role, ...]] = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR)
     # Labels of the type-specific resolved parameters, in the order `describe` prints them.
     option_labels: ClassVar[dict[str, str]] = {}
+    # Whether a departmentIds filter covers the named departments' subtrees (see
+    # `with_subtrees`); department-summary builds its tree itself.
+    expands_departments: ClassVar[bool] = True
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -179,8 +183,14 @@ class ReportDefinition(ABC, Generic[P, R]):
             raise Forbidden(f"Learners may not run the {self.key} report.", code="forbidden")
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
+        departments = scope.narrow("departmentIds", _requested(params, "department_ids"))
+        if getattr(params, "include_sub_departments", False):
+            # The requested departments are checked against the scope as usual, but the
+            # effective scope keeps the caller's whole set: the filter then covers the requested
+            # departments' subtrees, which are only known when the report runs.
+            departments = scope.department_ids
         effective = DataScope(
-            department_ids=scope.narrow("departmentIds", _requested(params, "department_ids")),
+            department_ids=departments,
             course_ids=scope.narrow("courseIds", _requested(params, "course_ids")),
             user_id=scope.user_id,
             description=scope.description,
@@ -204,6 +214,8 @@ class ReportDefinition(ABC, Generic[P, R]):
             if name in type(params).model_fields:
                 ids = _requested(params, name)
                 fields[name] = sorted(ids) if ids is not None else None
+        if "include_sub_departments" in type(params).model_fields:
+            fields["include_sub_departments"] = getattr(params, "include_sub_departments", True)
         return fields
 
     def typed(self, resolved: Mapping[str, Any] | R) -> R:
@@ -214,15 +226,31 @@ class ReportDefinition(ABC, Generic[P, R]):
 
     # -- running (the executor's side: stored resolved parameters in) ----------------------
 
+    async def with_subtrees(self, resolved: R) -> R:
+        """`resolved` with its departmentIds filter widened to the named departments' subtrees
+        (when `includeSubDepartments`, the default): known only when the report runs, as
+        departments move."""
+        ids = getattr(resolved, "department_ids", None)
+        if not ids or not self.expands_departments:
+            return resolved
+        if not getattr(resolved, "include_sub_departments", True):
+            return resolved
+        below = await Department.get_pymongo_collection().distinct(
+            "_id", {"ancestor_ids": {"$in": object_ids(ids)}}
+        )
+        return resolved.model_copy(
+            update={"department_ids": sorted({*ids, *(str(i) for i in below)})}
+        )
+
     async def count(self, resolved: Mapping[str, Any] | R, scope: DataScope) -> int:
-        stages = await self.count_stages(self.typed(resolved), scope)
+        stages = await self.count_stages(await self.with_subtrees(self.typed(resolved)), scope)
         return await count_rows(self.source.get_pymongo_collection(), stages)
 
     async def fetch(
         self, resolved: Mapping[str, Any] | R, scope: DataScope, batch_size: int
     ) -> AsyncIterator[list[Row]]:
         """The rows in batches of at most `batch_size`, streamed from a server cursor."""
-        plan = await self.plan(self.typed(resolved), scope)
+        plan = await self.plan(await self.with_subtrees(self.typed(resolved)), scope)
         batches = stream(
             self.source.get_pymongo_collection(),
             plan.pipeline,

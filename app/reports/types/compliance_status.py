@@ -36,6 +36,7 @@ from app.reports.types.figures import fmt_count, fmt_rate, rate, utc
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     IdList,
     ReportParameters,
     ResolvedParameters,
@@ -81,6 +82,7 @@ class ComplianceStatusParameters(ReportParameters):
         default=None, min_length=1, description="Only these compliance states. Omitted: all"
     )
     department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(
         default=None, description=COURSES_DESCRIPTION + " (non-mandatory ones give no rows)"
     )
@@ -113,6 +115,7 @@ class AsOf(StoredModel):
 
 class ComplianceStatusResolved(ResolvedParameters):
     department_ids: list[str] | None = None
+    include_sub_departments: bool = True
     course_ids: list[str] | None = None
     as_of_date: date
     due_within_days: int = 30

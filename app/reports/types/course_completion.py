@@ -16,6 +16,7 @@ from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     FilteredRangeResolved,
     IdList,
     ReportParameters,
@@ -55,6 +56,7 @@ class CourseCompletionParameters(ReportParameters):
     department_ids: IdList | None = Field(
         default=None, description=DEPARTMENTS_DESCRIPTION + " (the enrollment's department)"
     )
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
     category: str | None = Field(
         default=None, min_length=1, max_length=100, description="Only courses of this category"

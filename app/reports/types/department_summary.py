@@ -10,16 +10,14 @@ of the enrollments enrolled in range, completed ÷ (enrolled − withdrawn).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from app.config import Settings
 from app.platform.models import Department
 from app.reports.dates import DateRange
-from app.reports.types.base import Column, ReportDefinition, Resolved, column, column_index
+from app.reports.types.base import Column, ReportDefinition, column, column_index
 from app.reports.types.department_tree import own_figures, tree_rows
 from app.reports.types.figures import fmt_count, fmt_number, fmt_rate, rate, round1
 from app.reports.types.parameters import (
@@ -115,29 +113,13 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     # Instructors' scope is a set of courses, not departments.
     roles = (Role.ADMIN, Role.MANAGER)
     option_labels: ClassVar[dict[str, str]] = {"includeSubDepartments": "Include sub-departments"}
-
-    def resolve(
-        self,
-        params: BaseModel | Mapping[str, Any],
-        scope: DataScope,
-        now: datetime,
-        *,
-        settings: Settings | None = None,
-    ) -> Resolved:
-        resolved = super().resolve(params, scope, now, settings=settings)
-        # The requested departments are checked against the scope as usual, but the effective
-        # scope keeps the caller's whole department set: the sub-departments of a requested
-        # department get rows too, and they are only known when the report runs.
-        effective = replace(resolved.scope, department_ids=scope.department_ids)
-        return replace(resolved, scope=effective)
+    # The tree is built from the requested departments themselves (see `_department_match`).
+    expands_departments = False
 
     def resolve_parameters(
         self, params: DepartmentSummaryParameters, now: datetime
     ) -> DepartmentSummaryResolved:
-        return DepartmentSummaryResolved(
-            **self.resolved_fields(params, now),
-            include_sub_departments=params.include_sub_departments,
-        )
+        return DepartmentSummaryResolved(**self.resolved_fields(params, now))
 
     def _department_match(
         self, resolved: DepartmentSummaryResolved, scope: DataScope

@@ -32,6 +32,7 @@ from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     FilteredRangeResolved,
     IdList,
     ReportParameters,
@@ -75,6 +76,7 @@ class LearnerProgressParameters(ReportParameters):
         description="Which enrollment datetime must fall in the date range",
     )
     department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
     statuses: list[LookupCode("enrollment-status")] | None = Field(  # type: ignore[valid-type]
         default=None,
