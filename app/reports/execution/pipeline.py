@@ -41,8 +41,11 @@ def storage_prefix(job: ReportJob) -> str:
 
 
 def file_name_for(job: ReportJob) -> str:
+    """`learner-progress-20261130-1443-9f3a2c.xlsx`: type, time, and the job id's last six hex
+    digits (its counter part), so two jobs of the same minute never share a name."""
     stamp = (job.scheduled_for or job.created_at).strftime("%Y%m%d-%H%M")
-    return get_format(job.format).file_name(f"{_slug(job.report_type)}-{stamp}")
+    short_id = str(job.id)[-6:] if job.id is not None else "report"
+    return get_format(job.format).file_name(f"{_slug(job.report_type)}-{stamp}-{short_id}")
 
 
 async def produce(run: Run, resources: Resources) -> None:
