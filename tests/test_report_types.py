@@ -605,5 +605,6 @@ async def test_describe_resolved_parameters(data: Dataset) -> None:
     assert pairs["Date range"] == "2026-03-14 – 2026-03-20 (Last 7 days)"
     assert "Timezone" not in pairs  # each file states the timezone itself, once
     assert pairs["Departments"] == "All in scope"
-    assert pairs["Statuses"] == "enrolled"
+    assert pairs["Statuses"] == "Enrolled"  # the lookup label, not the code
+    assert pairs["Date field"] == "Enrolled"
     assert pairs["Overdue only"] == "No"

@@ -18,12 +18,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.common.time import utcnow
+from app.lookups import validation
 from app.observability import JOB_ROWS
 from app.reports.execution.lease import Progress, Run
 from app.reports.execution.outcome import PermanentJobError
 from app.reports.formats import FormatSpec, SinkOptions, get_format
 from app.reports.jobs.models import JobResult, ReportJob
 from app.reports.rendering import RenderContext, RowSink
+from app.reports.rendering.present import Presentation
 from app.reports.types import get_report_type
 from app.runtime.resources import Resources
 from app.security import DataScope
@@ -67,7 +69,16 @@ async def produce(run: Run, resources: Resources) -> None:
         progress,
     )
     try:
+        await validation.refresh()  # the labels files print come from the lookup table
         columns = definition.columns_for(resolved)
+        # PDF and Excel are for people: labels for codes, no machine-only columns; CSV keeps
+        # codes unless the job asked for labels.
+        presentation = Presentation.of(
+            columns,
+            {c.lookup: validation.labels(c.lookup) for c in columns if c.lookup},
+            for_people=job.format != "csv",
+            with_labels=True if job.options.labels else None,
+        )
         context = RenderContext(
             title=definition.name,
             report_type=definition.key,
@@ -91,7 +102,7 @@ async def produce(run: Run, resources: Resources) -> None:
         try:
             path = workdir / file_name_for(job)
             progress.step, progress.percent = "fetch", 5.0
-            sink = await spec.open_sink(path, columns, context, options)
+            sink = await spec.open_sink(path, presentation.columns, context, options)
             sink.expect_rows(rows.known_total())
             fetch_share = 85.0 if spec.streams else 40.0
             if spec.streams:
@@ -101,7 +112,7 @@ async def produce(run: Run, resources: Resources) -> None:
                     summarizer.add(batch)
                     rows.add(len(batch))
                     sink.expect_rows(rows.known_total())
-                    await sink.add(batch)
+                    await sink.add(presentation.rows(batch))
                     progress.percent = 5.0 + fetch_share * rows.ratio()
                 if not spec.streams:
                     progress.step, progress.percent = "render", 45.0

@@ -39,6 +39,7 @@ class Column:
     # `parentCode`, which PDF and Excel show by indenting the first column instead).
     csv_only: bool = False
     description: str = ""  # what the figure means (the metadata API and the Definitions block)
+    lookup: str | None = None  # the lookup category whose labels PDF and Excel print for codes
 
 
 @dataclass(frozen=True)

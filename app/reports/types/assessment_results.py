@@ -142,6 +142,10 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
     option_labels: ClassVar[dict[str, str]] = {"groupBy": "Group by", "result": "Result"}
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {
+        "groupBy": {"none": "Submission", "course": "Course"},
+        "result": {"passed": "Passed", "failed": "Failed"},
+    }
 
     def resolve_parameters(
         self, params: AssessmentResultsParameters, now: datetime

@@ -23,6 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from app.config import Settings
 from app.errors import FieldError, Forbidden, ValidationFailed, validation_errors
+from app.lookups import validation
 from app.platform.models import Department
 from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
 
@@ -43,11 +44,19 @@ R = TypeVar("R", bound=ResolvedParameters)
 
 
 def column(
-    key: str, label: str, type: ColumnTypeName, description: str = "", *, csv_only: bool = False
+    key: str,
+    label: str,
+    type: ColumnTypeName,
+    description: str = "",
+    *,
+    csv_only: bool = False,
+    lookup: str | None = None,
 ) -> Column:
     """A report column; the same `Column` the renderers take (percent = 0–100, not a
-    fraction)."""
-    return Column(key, label, ColumnType(type), csv_only=csv_only, description=description)
+    fraction). `lookup`: the category whose labels the files print for the column's codes."""
+    return Column(
+        key, label, ColumnType(type), csv_only=csv_only, description=description, lookup=lookup
+    )
 
 
 def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
@@ -100,6 +109,8 @@ class ReportDefinition(ABC, Generic[P, R]):
     roles: ClassVar[tuple[Role, ...]] = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR)
     # Labels of the type-specific resolved parameters, in the order `describe` prints them.
     option_labels: ClassVar[dict[str, str]] = {}
+    # How the files print an option's codes: a lookup category, or code -> label.
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {}
     # Whether a departmentIds filter covers the named departments' subtrees (see
     # `with_subtrees`); department-summary builds its tree itself.
     expands_departments: ClassVar[bool] = True
@@ -284,8 +295,18 @@ class ReportDefinition(ABC, Generic[P, R]):
                 pairs.append((label, _describe_ids(resolved.get(key))))
         for key, label in self.option_labels.items():
             if key in resolved:
-                pairs.append((label, _describe_value(resolved[key])))
+                pairs.append((label, _describe_value(self._labelled(key, resolved[key]))))
         return pairs
+
+    def _labelled(self, key: str, value: Any) -> Any:
+        """An option's codes as the labels people read ("enrolledAt" -> "Enrolled")."""
+        names = self.option_values.get(key)
+        if names is None:
+            return value
+        table = validation.labels(names) if isinstance(names, str) else names
+        if isinstance(value, list):
+            return [table.get(v, v) if isinstance(v, str) else v for v in value]
+        return table.get(value, value) if isinstance(value, str) else value
 
     def to_document(self) -> dict[str, Any]:
         """The definition as the metadata API serves it."""

@@ -136,9 +136,9 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
         column("dueAt", "Due", "datetime"),
-        column("status", "Status", "string"),
+        column("status", "Status", "string", lookup="enrollment-status"),
         column("completedAt", "Completed", "datetime"),
-        column("complianceState", "Compliance", "string"),
+        column("complianceState", "Compliance", "string", lookup="compliance-state"),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
@@ -146,6 +146,7 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
         "dueWithinDays": "Due soon within (days)",
         "states": "States",
     }
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {"states": "compliance-state"}
 
     def resolve_parameters(
         self, params: ComplianceStatusParameters, now: datetime

@@ -121,7 +121,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("status", "Status", "string"),
+        column("status", "Status", "string", lookup="enrollment-status"),
         column("progressPercent", "Progress", "percent"),
         column("score", "Score", "number"),
         column("enrolledAt", "Enrolled", "datetime"),
@@ -137,6 +137,14 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
         "dateField": "Date field",
         "statuses": "Statuses",
         "overdueOnly": "Overdue only",
+    }
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {
+        "dateField": {
+            "enrolledAt": "Enrolled",
+            "completedAt": "Completed",
+            "lastActivityAt": "Last activity",
+        },
+        "statuses": "enrollment-status",
     }
 
     def resolve_parameters(

@@ -88,7 +88,7 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     source = LearningEvent
     columns: ClassVar[list[Column]] = [
         column("periodStart", "Period start", "date"),
-        column("eventType", "Event type", "string"),
+        column("eventType", "Event type", "string", lookup="learning-event-type"),
         column("events", "Events", "integer"),
         column("uniqueLearners", "Unique learners", "integer"),
     ]
@@ -96,6 +96,10 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     option_labels: ClassVar[dict[str, str]] = {
         "granularity": "Granularity",
         "eventTypes": "Event types",
+    }
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {
+        "granularity": {"day": "Day", "week": "Week", "month": "Month"},
+        "eventTypes": "learning-event-type",
     }
 
     def resolve_parameters(
