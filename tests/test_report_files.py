@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import openpyxl
+import pytest
 from pypdf import PdfReader
 
 from tests.helpers.tokens import TokenFactory
@@ -50,8 +51,9 @@ def _pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
 
 
+@pytest.mark.usefixtures("org")
 async def test_labels_in_pdf_and_excel_codes_in_csv(
-    client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any], run_worker: Any
+    client: httpx.AsyncClient, auth: TokenFactory, run_worker: Any
 ) -> None:
     headers = auth("admin")
     plain = _csv_cells(await _file(client, headers, run_worker, "learner-progress", "csv"))
@@ -69,8 +71,9 @@ async def test_labels_in_pdf_and_excel_codes_in_csv(
     assert "Date field" in text and "Enrolled" in text
 
 
+@pytest.mark.usefixtures("org")
 async def test_department_tree_in_every_format(
-    client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any], run_worker: Any
+    client: httpx.AsyncClient, auth: TokenFactory, run_worker: Any
 ) -> None:
     headers = auth("admin")
     rows = _csv_cells(await _file(client, headers, run_worker, "department-summary", "csv"))
