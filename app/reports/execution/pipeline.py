@@ -25,7 +25,7 @@ from app.reports.execution.outcome import PermanentJobError
 from app.reports.formats import FormatSpec, SinkOptions, get_format
 from app.reports.jobs.models import JobResult, ReportJob
 from app.reports.rendering import RenderContext, RowSink
-from app.reports.rendering.present import Presentation
+from app.reports.rendering.present import Presentation, definitions
 from app.reports.types import get_report_type
 from app.runtime.resources import Resources
 from app.security import DataScope
@@ -87,6 +87,7 @@ async def produce(run: Run, resources: Resources) -> None:
             generated_at=utcnow(),
             parameters=definition.describe(resolved),
             summary=[],
+            definitions=definitions(presentation.columns),
             total_rows=None,
             row_cap=spec.row_cap(settings),
             requested_by=job.requested_by.name,

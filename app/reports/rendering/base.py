@@ -53,6 +53,8 @@ class RenderContext:
     generated_at: datetime  # aware
     parameters: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
     summary: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
+    # What the figures mean: (column label, description), stated after the summary.
+    definitions: list[tuple[str, str]] = field(default_factory=list)
     total_rows: int | None = None  # rows the full report has (for the PDF truncation notice)
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.reports.rendering.base import Column
+from app.reports.rendering.base import Column, ColumnType
 
 # Em spaces: not collapsed by HTML (the PDF) and as wide as a letter in a spreadsheet cell.
 INDENT = "\u2003\u2003"
@@ -69,3 +69,16 @@ class Presentation:
                 row[0] = INDENT * int(row[self.level_at]) + str(row[0])
             out.append(tuple(row[i] for i in self.keep) if self.keep is not None else tuple(row))
         return out
+
+
+# Columns that say who or when need no definition; figures, flags and states do.
+_SELF_EXPLAINING = frozenset({ColumnType.STRING, ColumnType.DATE, ColumnType.DATETIME})
+
+
+def definitions(columns: Sequence[Column]) -> list[tuple[str, str]]:
+    """(label, description) of the shown columns whose meaning a reader needs spelled out."""
+    return [
+        (c.label, c.description)
+        for c in columns
+        if c.description and (c.type not in _SELF_EXPLAINING or c.lookup)
+    ]

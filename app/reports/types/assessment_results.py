@@ -103,20 +103,47 @@ class AssessmentResultsParameters(ReportParameters):
 
 DETAIL_COLUMNS = [
     *LEARNER_COURSE_COLUMNS,
-    column("quizId", "Quiz", "string"),
-    column("score", "Score", "number"),
-    column("passed", "Passed", "boolean"),
-    column("submittedAt", "Submitted", "datetime"),
+    column("quizId", "Quiz", "string", "The quiz the submission answered (payload.quizId)"),
+    column(
+        "score", "Score", "number", "The submitted score; empty when none was stored as a number"
+    ),
+    column(
+        "passed",
+        "Passed",
+        "boolean",
+        "Score ≥ the course's passing score; empty when it cannot be judged (no numeric score or no passing score)",
+    ),
+    column(
+        "submittedAt",
+        "Submitted",
+        "datetime",
+        "When the quiz was submitted (in the report's timezone)",
+    ),
 ]
 COURSE_COLUMNS = [
-    column("courseCode", "Course code", "string"),
-    column("courseTitle", "Course", "string"),
-    column("attempts", "Attempts", "integer"),
-    column("uniqueLearners", "Unique learners", "integer"),
-    column("passRate", "Pass rate", "percent"),
-    column("averageScore", "Average score", "number"),
-    column("minScore", "Lowest score", "number"),
-    column("maxScore", "Highest score", "number"),
+    column("courseCode", "Course code", "string", "The course's code"),
+    column("courseTitle", "Course", "string", "The course's title"),
+    column("attempts", "Attempts", "integer", "Quiz submissions in the range"),
+    column(
+        "uniqueLearners",
+        "Unique learners",
+        "integer",
+        "Distinct learners who submitted in the range",
+    ),
+    column(
+        "passRate",
+        "Pass rate",
+        "percent",
+        "Passed ÷ the submissions that could be judged (a numeric score and a passing score), as a percentage; empty when none could",
+    ),
+    column(
+        "averageScore",
+        "Average score",
+        "number",
+        "Mean of the numeric scores (1 decimal, half up); non-numeric scores are ignored",
+    ),
+    column("minScore", "Lowest score", "number", "Lowest numeric score"),
+    column("maxScore", "Highest score", "number", "Highest numeric score"),
 ]
 
 

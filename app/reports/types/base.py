@@ -68,16 +68,21 @@ def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
 
 # Who and what a per-enrollment row is about: the first columns of several report types.
 LEARNER_COURSE_COLUMNS: list[Column] = [
-    column("learnerName", "Learner", "string"),
-    column("learnerEmail", "Email", "string"),
-    column("departmentName", "Department", "string"),
-    column("courseCode", "Course code", "string"),
-    column("courseTitle", "Course", "string"),
+    column("learnerName", "Learner", "string", "The learner's name"),
+    column("learnerEmail", "Email", "string", "The learner's e-mail address"),
+    column("departmentName", "Department", "string", "The department the record belongs to"),
+    column("courseCode", "Course code", "string", "The course's code"),
+    column("courseTitle", "Course", "string", "The course's title"),
 ]
 
 
 def column_document(col: Column) -> dict[str, str]:
-    return {"key": col.key, "label": col.label, "type": col.type.value}
+    return {
+        "key": col.key,
+        "label": col.label,
+        "type": col.type.value,
+        "description": col.description,
+    }
 
 
 @dataclass(frozen=True)

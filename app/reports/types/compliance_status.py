@@ -135,10 +135,16 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("dueAt", "Due", "datetime"),
-        column("status", "Status", "string", lookup="enrollment-status"),
-        column("completedAt", "Completed", "datetime"),
-        column("complianceState", "Compliance", "string", lookup="compliance-state"),
+        column("dueAt", "Due", "datetime", "When the course is due"),
+        column("status", "Status", "string", "The enrollment's status", lookup="enrollment-status"),
+        column("completedAt", "Completed", "datetime", "When the course was completed"),
+        column(
+            "complianceState",
+            "Compliance",
+            "string",
+            "As of the date: Compliant (completed by the due date, or no due date), Completed late, Overdue (not completed, due before the date), Due soon (due within the window), Not due",
+            lookup="compliance-state",
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     option_labels: ClassVar[dict[str, str]] = {

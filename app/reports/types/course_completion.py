@@ -92,18 +92,33 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
     resolved_model = CourseCompletionResolved
     source = Enrollment
     columns: ClassVar[list[Column]] = [
-        column("courseCode", "Course code", "string"),
-        column("courseTitle", "Course", "string"),
-        column("category", "Category", "string"),
-        column("isMandatory", "Mandatory", "boolean"),
-        column("enrolled", "Enrolled", "integer"),
-        column("inProgress", "In progress", "integer"),
-        column("completed", "Completed", "integer"),
-        column("failed", "Failed", "integer"),
-        column("withdrawn", "Withdrawn", "integer"),
-        column("completionRate", "Completion rate", "percent"),
-        column("averageScore", "Average score", "number"),
-        column("averageDaysToComplete", "Average days to complete", "number"),
+        column("courseCode", "Course code", "string", "The course's code"),
+        column("courseTitle", "Course", "string", "The course's title"),
+        column("category", "Category", "string", "The course's category"),
+        column("isMandatory", "Mandatory", "boolean", "Whether the course is mandatory"),
+        column("enrolled", "Enrolled", "integer", "Enrollments enrolled in the range (the cohort)"),
+        column("inProgress", "In progress", "integer", "Of the cohort, in progress"),
+        column("completed", "Completed", "integer", "Of the cohort, completed"),
+        column("failed", "Failed", "integer", "Of the cohort, failed"),
+        column("withdrawn", "Withdrawn", "integer", "Of the cohort, withdrawn"),
+        column(
+            "completionRate",
+            "Completion rate",
+            "percent",
+            "Completed ÷ (enrolled − withdrawn) over the cohort, as a percentage",
+        ),
+        column(
+            "averageScore",
+            "Average score",
+            "number",
+            "Mean score of the cohort's completed enrollments (1 decimal, half up)",
+        ),
+        column(
+            "averageDaysToComplete",
+            "Average days to complete",
+            "number",
+            "Mean of completed − enrolled, in days, over the cohort's completed enrollments",
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["courseCode"]
     option_labels: ClassVar[dict[str, str]] = {

@@ -96,18 +96,67 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     resolved_model = DepartmentSummaryResolved
     source = Department
     columns: ClassVar[list[Column]] = [
-        column("departmentName", "Department", "string"),
-        column("departmentCode", "Code", "string"),
-        column("enrollments", "Enrollments", "integer"),
-        column("completions", "Completions", "integer"),
-        column("completionRate", "Completion rate", "percent"),
-        column("averageScore", "Average score", "number"),
-        column("activeLearners", "Active learners", "integer"),
-        column("learningHours", "Learning hours", "number"),
-        column("overdue", "Overdue", "integer"),
+        column(
+            "departmentName", "Department", "string", "The department (indented under its parent)"
+        ),
+        column("departmentCode", "Code", "string", "The department's code"),
+        column(
+            "enrollments",
+            "Enrollments",
+            "integer",
+            "Enrollments enrolled in the range (the cohort), the whole subtree included",
+        ),
+        column(
+            "completions",
+            "Completions",
+            "integer",
+            "Enrollments completed in the range, whenever enrolled",
+        ),
+        column(
+            "completionRate",
+            "Completion rate",
+            "percent",
+            "Of the cohort, completed ÷ (enrolled − withdrawn), as a percentage",
+        ),
+        column(
+            "averageScore",
+            "Average score",
+            "number",
+            "Mean score of the enrollments completed in the range (1 decimal, half up)",
+        ),
+        column(
+            "activeLearners",
+            "Active learners",
+            "integer",
+            "Distinct learners with a learning event in the range",
+        ),
+        column(
+            "learningHours",
+            "Learning hours",
+            "number",
+            "Sum of the range's learning events' durations ÷ 3600",
+        ),
+        column(
+            "overdue",
+            "Overdue",
+            "integer",
+            "Enrollments not completed or withdrawn whose due date is before the range's end",
+        ),
         # The tree (CSV only: PDF and Excel indent the department's name instead).
-        column("level", "Level", "integer", csv_only=True),
-        column("parentCode", "Parent code", "string", csv_only=True),
+        column(
+            "level",
+            "Level",
+            "integer",
+            "Depth in the department tree (0: a top-level row)",
+            csv_only=True,
+        ),
+        column(
+            "parentCode",
+            "Parent code",
+            "string",
+            "The code of the parent department's row (empty for a top-level row)",
+            csv_only=True,
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName"]
     # Instructors' scope is a set of courses, not departments.

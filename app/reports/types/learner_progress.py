@@ -121,15 +121,32 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("status", "Status", "string", lookup="enrollment-status"),
-        column("progressPercent", "Progress", "percent"),
-        column("score", "Score", "number"),
-        column("enrolledAt", "Enrolled", "datetime"),
-        column("dueAt", "Due", "datetime"),
-        column("completedAt", "Completed", "datetime"),
-        column("timeSpentMinutes", "Time spent (min)", "integer"),
-        column("lastActivityAt", "Last activity", "datetime"),
-        column("overdue", "Overdue", "boolean"),
+        column("status", "Status", "string", "The enrollment's status", lookup="enrollment-status"),
+        column(
+            "progressPercent", "Progress", "percent", "How much of the course the learner has done"
+        ),
+        column("score", "Score", "number", "The enrollment's score"),
+        column("enrolledAt", "Enrolled", "datetime", "When the learner enrolled"),
+        column("dueAt", "Due", "datetime", "When the course is due"),
+        column("completedAt", "Completed", "datetime", "When the course was completed"),
+        column(
+            "timeSpentMinutes",
+            "Time spent (min)",
+            "integer",
+            "Time spent in the course, in minutes",
+        ),
+        column(
+            "lastActivityAt",
+            "Last activity",
+            "datetime",
+            "The learner's last activity in the course",
+        ),
+        column(
+            "overdue",
+            "Overdue",
+            "boolean",
+            "Due before the report's time and neither completed nor withdrawn",
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)

@@ -87,10 +87,26 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     resolved_model = LearningActivityResolved
     source = LearningEvent
     columns: ClassVar[list[Column]] = [
-        column("periodStart", "Period start", "date"),
-        column("eventType", "Event type", "string", lookup="learning-event-type"),
-        column("events", "Events", "integer"),
-        column("uniqueLearners", "Unique learners", "integer"),
+        column(
+            "periodStart",
+            "Period start",
+            "date",
+            "The day, the ISO week's Monday or the month's first day (in the report's timezone)",
+        ),
+        column(
+            "eventType",
+            "Event type",
+            "string",
+            "The kind of learning event",
+            lookup="learning-event-type",
+        ),
+        column("events", "Events", "integer", "Learning events of that type in the period"),
+        column(
+            "uniqueLearners",
+            "Unique learners",
+            "integer",
+            "Distinct learners with such an event in the period",
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
     option_labels: ClassVar[dict[str, str]] = {

@@ -92,6 +92,16 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
             f"{shown_rows:,} of {context.total_rows:,} rows. "
             "Download the CSV or Excel file for all rows.</div>"
         )
+    definitions = ""
+    if context.definitions:
+        rows = "".join(
+            f"<tr><th>{_esc(label)}</th><td>{_esc(text)}</td></tr>"
+            for label, text in context.definitions
+        )
+        definitions = (
+            '<div class="definitions"><h2>Definitions</h2>'
+            f'<table class="params"><tbody>{rows}</tbody></table></div>'
+        )
     return (
         '<div class="cover">'
         f'<div class="kicker">{_esc(context.report_type.replace("-", " "))} report</div>'
@@ -104,6 +114,7 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
         '<td class="gap"></td>'
         f'<td><h2>Summary</h2><div class="summary">{figures}</div></td>'
         "</tr></tbody></table>"
+        f"{definitions}"
         f"{notice}"
     )
 
