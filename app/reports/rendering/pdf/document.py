@@ -12,7 +12,7 @@ from string import Template
 from typing import Any
 
 from app.reports.rendering.base import Column, ColumnType, RenderContext
-from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell
+from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell, wrap_points
 
 _TEMPLATES = Path(__file__).parent.parent / "templates"
 _NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.PERCENT})
@@ -140,7 +140,7 @@ def _table(
     for r, row in enumerate(rows, start=row_offset):
         cells = []
         for c, value in enumerate(row):
-            text = html.escape(format_cell(value, types[c], tz), quote=False)
+            text = html.escape(wrap_points(format_cell(value, types[c], tz)), quote=False)
             cells.append(f'<td class="n">{text}</td>' if numeric[c] else f"<td>{text}</td>")
         append('<tr class="z">' if r % 2 else "<tr>")
         append("".join(cells))
