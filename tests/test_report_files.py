@@ -3,8 +3,10 @@ asked), the department tree indented, the definitions stated."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,8 +14,13 @@ import openpyxl
 import pytest
 from pypdf import PdfReader
 
+from app.reports.execution.lease import Progress
+from app.reports.execution.pipeline import follow_layout
+from app.reports.rendering import PdfSink
+from app.reports.rendering.pdf.layout import words, wrap_points
 from tests.helpers.tokens import TokenFactory
 from tests.test_jobs import JOBS, RANGE, org  # noqa: F401  (the org fixture)
+from tests.test_rendering import PDF_COLUMNS, make_context, pdf_rows
 
 
 async def _file(
@@ -89,3 +96,38 @@ async def test_department_tree_in_every_format(
     names = [r[0] for r in sheet if r and isinstance(r[0], str) and "Alpha" in r[0]]
     assert names == ["Alpha", "\u2003\u2003Alpha One"]
     assert not any("parentCode" in str(c) or "Parent code" in str(c) for r in sheet for c in r)
+
+
+async def test_pdf_progress_follows_the_rows_laid_out(tmp_path: Path) -> None:
+    sink = PdfSink(
+        tmp_path / "r.pdf",
+        PDF_COLUMNS,
+        make_context(format="pdf"),
+        chunk_rows=40,
+        processes=1,
+        max_rows=1000,
+    )
+    progress = Progress(percent=45.0)
+    await sink.add(pdf_rows(120))
+    follow = asyncio.create_task(follow_layout(sink, progress, 45.0))
+    seen: list[float] = []
+    finishing = asyncio.create_task(sink.finish(make_context(format="pdf")))
+    while not finishing.done():
+        seen.append(progress.percent)
+        await asyncio.sleep(0.05)
+    await finishing
+    await asyncio.sleep(0.3)
+    follow.cancel()
+    assert sink.rows_laid_out == 120
+    assert progress.percent == 98.0
+    # It moved in steps as chunks were laid out, not from 45 straight to the end.
+    assert len({p for p in seen if 45.0 < p < 98.0}) >= 1
+
+
+def test_pdf_cells_wrap_between_words_only() -> None:
+    assert words("ada.lovelace@demo.example") == ["ada.", "lovelace@", "demo.", "example"]
+    assert words("Ada King Lovelace") == ["Ada", "King", "Lovelace"]
+    assert wrap_points("ada.lovelace@demo.example") == (
+        "ada.\u200blovelace@\u200bdemo.\u200bexample"
+    )
+    assert wrap_points("v1.2 release") == "v1.2 release"  # not an e-mail: untouched

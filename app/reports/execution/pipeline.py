@@ -120,7 +120,11 @@ async def produce(run: Run, resources: Resources) -> None:
                 final = replace(
                     context, summary=summarizer.figures(), total_rows=progress.rows_processed
                 )
-                await sink.finish(final)
+                follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
+                try:
+                    await sink.finish(final)
+                finally:
+                    follow.cancel()
             except BaseException:
                 sink.abort()  # failed or cancelled: render processes and temporary files go now
                 raise
@@ -156,6 +160,20 @@ async def _store(
     )
 
 
+LAYOUT_POLL_SECONDS = 0.25
+
+
+async def follow_layout(sink: RowSink, progress: Progress, start: float) -> None:
+    """Moves the progress from `start` towards 98 % as the sink lays the rows out (a PDF's
+    render chunks finish one by one after the fetch)."""
+    while True:
+        total = sink.rows_written
+        if total:
+            share = min(1.0, sink.rows_laid_out / total)
+            progress.percent = max(progress.percent, start + (98.0 - start) * share)
+        await asyncio.sleep(LAYOUT_POLL_SECONDS)
+
+
 class RowTotal:
     """The report's row count, arriving while the rows stream in."""
 
@@ -166,6 +184,15 @@ class RowTotal:
         self.limit = limit
         self.fmt = fmt
         self.progress = progress
+        # The total shows in the job's progress as soon as the count is back, not only with
+        # the next batch of rows.
+        counting.add_done_callback(self._counted)
+
+    def _counted(self, counting: asyncio.Task[int]) -> None:
+        if counting.cancelled() or counting.exception() is not None:
+            return  # a failed count fails the job with the next batch (see `add`)
+        if self.progress.rows_total is None:
+            self.progress.rows_total = counting.result()
 
     def add(self, batch_rows: int) -> None:
         progress = self.progress

@@ -164,6 +164,12 @@ class RowSink(Protocol):
     @property
     def rows_written(self) -> int: ...
 
+    @property
+    def rows_laid_out(self) -> int:
+        """Rows already turned into the file (a PDF lays rows out in chunks, after the fetch
+        for the most part); the job's progress follows it."""
+        ...
+
     def expect_rows(self, total: int | None) -> None:
         """The report's row count, once known (a PDF sizes its render chunks from it)."""
         ...
@@ -184,6 +190,10 @@ class WriterSink:
 
     @property
     def rows_written(self) -> int:
+        return self.writer.rows_written
+
+    @property
+    def rows_laid_out(self) -> int:
         return self.writer.rows_written
 
     def expect_rows(self, total: int | None) -> None:
