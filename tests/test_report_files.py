@@ -131,3 +131,16 @@ def test_pdf_cells_wrap_between_words_only() -> None:
         "ada.\u200blovelace@\u200bdemo.\u200bexample"
     )
     assert wrap_points("v1.2 release") == "v1.2 release"  # not an e-mail: untouched
+
+
+async def test_every_column_has_a_description_in_the_metadata_api(
+    client: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    headers = auth("admin")
+    base = "/api/v1/reports/metadata/report-types"
+    for summary in (await client.get(base, headers=headers)).json():
+        detail = (await client.get(f"{base}/{summary['key']}", headers=headers)).json()
+        assert all(c["description"] for c in detail["columns"]), summary["key"]
+    course = (await client.get(f"{base}/course-completion", headers=headers)).json()
+    rate = next(c for c in course["columns"] if c["key"] == "completionRate")
+    assert rate["description"].startswith("Completed ÷ (enrolled − withdrawn)")
