@@ -250,6 +250,7 @@ def test_xlsx_typed_cells_header_and_parameters(tmp_path: Path) -> None:
     assert ws.print_title_rows == "$1:$1"
     assert "Learner progress" in (ws.oddHeader.center.text or "")
     assert ws.oddFooter.right.text == "Page &P of &N"
+    assert (ws.oddFooter.left.text or "").startswith("Generated 2024-06-03 09:15")
 
     params = {row[0]: row[1] for row in wb["Parameters"].iter_rows(values_only=True) if row[0]}
     assert "Learner progress" in params

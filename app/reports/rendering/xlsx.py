@@ -228,7 +228,9 @@ class XlsxRowWriter:
         sheet.fit_to_pages(1, 0)
         sheet.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.6)
         sheet.set_header(f'&C&"-,Bold"{_header_text(self.context.title)}', {"margin": 0.3})
-        sheet.set_footer("&LGenerated &D&RPage &P of &N", {"margin": 0.3})
+        generated = self.context.generated_at_local.strftime("%Y-%m-%d %H:%M")
+        stamp = _header_text(f"Generated {generated} ({self.context.timezone})")
+        sheet.set_footer(f"&L{stamp}&RPage &P of &N", {"margin": 0.3})
 
     def _finish_sheet(self, sheet: Worksheet, data_rows: int) -> None:
         sheet.autofilter(0, 0, max(data_rows, 1), len(self.columns) - 1)
