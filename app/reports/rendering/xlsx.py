@@ -246,7 +246,7 @@ class XlsxRowWriter:
             label = max((len(word) for word in column.label.split()), default=0) * 1.1 + 3
             label = max(label, min(len(column.label) * 1.1 + 3, 24))
             if column.type in (ColumnType.STRING,):
-                lengths = sorted(len(str(row[c])) for row in sample if row[c] is not None)
+                lengths = sorted(_text_width(str(row[c])) for row in sample if row[c] is not None)
                 # The 90th percentile: a few very long values should not make a huge column.
                 data = (
                     lengths[int(len(lengths) * 0.9)] + 1 if lengths else _TYPE_WIDTHS[column.type]
@@ -336,6 +336,11 @@ class XlsxRowWriter:
             put([("Definitions", section), ("", section)])
             for name, value in ctx.definitions:
                 put([(name, label), (value, text)])
+
+
+def _text_width(text: str) -> int:
+    """Characters a value needs; an em space (a tree row's indent) is two wide."""
+    return len(text) + text.count("\u2003")
 
 
 def _header_text(text: str) -> str:
