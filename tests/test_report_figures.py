@@ -30,22 +30,18 @@ async def test_averages_that_land_halfway_round_up(resources: Resources) -> None
     dept = await f.department("Sales")
     ada, bob = await f.user("Ada", dept=dept), await f.user("Bob", dept=dept)
     crs = await f.course("Q1", passing_score=60.35)
-    e1 = await f.enrollment(
-        ada,
-        crs,
-        enrolled_at=f.dt(2025, 1, 2),
-        status="completed",
-        score=60.3,
-        completed_at=f.dt(2025, 1, 2, 12),
-    )
-    e2 = await f.enrollment(
-        bob,
-        crs,
-        enrolled_at=f.dt(2025, 1, 2),
-        status="completed",
-        score=60.4,
-        completed_at=f.dt(2025, 1, 2, 12),
-    )
+    # Each completed half a day after enrolling, scoring 60.3 and 60.4 (a mean of 60.35).
+    e1, e2 = [
+        await f.enrollment(
+            who,
+            crs,
+            enrolled_at=f.dt(2025, 1, 2),
+            status="completed",
+            score=score,
+            completed_at=f.dt(2025, 1, 2, 12),
+        )
+        for who, score in ((ada, 60.3), (bob, 60.4))
+    ]
     await _quiz(ada, e1, 60.3)
     await _quiz(bob, e2, 60.4, hour=11)
 
