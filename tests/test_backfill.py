@@ -192,3 +192,33 @@ async def test_sigkill_mid_run_then_resume(legacy: dict[str, Any]) -> None:
     )
     assert totals["reasons"] == EXPECTED_REASONS
     await _assert_fixed(legacy)
+
+
+async def test_backfill_converts_numeric_string_scores(resources: Any) -> None:
+    dept = await f.department("Sales")
+    ada = await f.user("Ada", dept=dept)
+    c1 = await f.course("C1")
+    e1 = await f.enrollment(ada, c1, enrolled_at=f.dt(2025, 1, 1))
+    ids = {"course_id": c1.id, "department_id": dept.id, "enrollment_id": e1.id}
+    scores: list[Any] = ["85", " 72.5", "n/a", 90, "nan"]
+    docs = [
+        {
+            "_id": ObjectId(),
+            "type": "quiz-submitted",
+            "user_id": ada.id,
+            "occurred_at": f.dt(2025, 2, 1),
+            "payload": {"quizId": "q1", "score": score},
+            **ids,
+        }
+        for score in scores
+    ]
+    await LearningEvent.get_pymongo_collection().insert_many(docs)
+    result = await run_backfill()
+    assert (result.run.updated, result.run.already_ok) == (2, 3)
+    stored = {
+        d["_id"]: d["payload"]["score"]
+        async for d in LearningEvent.get_pymongo_collection().find({})
+    }
+    assert [stored[d["_id"]] for d in docs] == [85, 72.5, "n/a", 90, "nan"]
+    again = await run_backfill(restart=True)
+    assert again.run.updated == 0

@@ -100,6 +100,8 @@ async def test_manager_report_end_to_end_shows_only_its_departments(
     assert result["sizeBytes"] > 0 and len(result["checksumSha256"]) == 64
     assert result["fileName"].startswith("learner-progress-")
     assert result["fileName"].endswith(f".{fmt}") and ".." not in result["fileName"]
+    # Unique per job: the job id's last six hex digits before the extension.
+    assert result["fileName"].endswith(f"-{job['id'][-6:]}.{fmt}")
 
     response = await _download(client, job["id"], headers)
     assert response.status_code == 200

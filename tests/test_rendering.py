@@ -231,18 +231,26 @@ def test_xlsx_typed_cells_header_and_parameters(tmp_path: Path) -> None:
     assert first[0] == 'Zoë "Z" O\'Brien, Jr.'
     assert first[1] == 95 and isinstance(first[1], int)
     assert first[2] == 88.5 and isinstance(first[2], float)
-    assert first[3] == 50
+    assert first[3] == 0.5  # a percentage is stored as the fraction, shown as 50.0 %
     assert first[4] is False
     assert first[5] == datetime(2024, 4, 1)  # an Excel date
     assert first[6] == datetime(2024, 3, 31, 1, 30)  # local (Paris) time, naive
     assert ws["G3"].value == datetime(2024, 3, 31, 3, 30)
-    assert ws["D2"].number_format == '0.0"%"'
+    assert ws["D2"].number_format == "0.0%"
     assert ws["G2"].number_format == "yyyy-mm-dd hh:mm"
     assert ws["F2"].number_format == "yyyy-mm-dd"
     assert ws["A3"].value == "line one\nline two"
-    assert ws["C3"].value is None and ws["D4"].value == 100
+    assert ws["C3"].value is None and ws["D4"].value == 1
     assert ws["B4"].value == -5 and ws["E3"].value is True
     assert ws.column_dimensions["G"].width >= 16  # a datetime fits
+    # Print-ready: one page wide, the header row on every page, title on top, page numbers.
+    # (fitToWidth 1 is the file format's default, so it is not written)
+    assert (ws.page_setup.fitToWidth or 1) == 1 and ws.page_setup.fitToHeight == 0
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.print_title_rows == "$1:$1"
+    assert "Learner progress" in (ws.oddHeader.center.text or "")
+    assert ws.oddFooter.right.text == "Page &P of &N"
+    assert (ws.oddFooter.left.text or "").startswith("Generated 2024-06-03 09:15")
 
     params = {row[0]: row[1] for row in wb["Parameters"].iter_rows(values_only=True) if row[0]}
     assert "Learner progress" in params

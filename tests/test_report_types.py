@@ -331,18 +331,21 @@ async def test_course_completion_empty_set_gives_empty_cells(data: Dataset) -> N
 async def test_department_summary(data: Dataset) -> None:
     rows, _, figures = await run("department-summary", {"dateRange": MARCH})
     assert rows == [
-        # e1-e4 enrolled; e1, e3 completed (82.5); Alice and Bob active, 3600 s; e2 overdue.
-        ("Engineering", "ENG", 4, 2, 50.0, 82.5, 2, 1.0, 1),
+        # Engineering rolls up Platform: e1-e6, e9 enrolled, e4 withdrawn, e1, e3, e6 completed
+        # (3 ÷ 6); completed in range e1, e3, e6 ((90 + 75 + 70) ÷ 3 = 78.3); Alice, Bob, Carol
+        # active, 9000 s; e2 overdue.
+        ("Engineering", "ENG", 7, 3, 50.0, 78.3, 3, 2.5, 1, 0, None),
         # e5, e6, e9 enrolled; e6 completed (70); Carol active, 3600 + 1800 s; none overdue.
-        ("Platform", "PLT", 3, 1, 33.3, 70.0, 1, 1.5, 0),
+        ("Platform", "PLT", 3, 1, 33.3, 70.0, 1, 1.5, 0, 1, "ENG"),
         # e8 enrolled; nothing completed (no average); Dave active (v10); e7 overdue.
-        ("Sales", "SAL", 1, 0, 0.0, None, 1, 0.0, 1),
+        ("Sales", "SAL", 1, 0, 0.0, None, 1, 0.0, 1, 0, None),
     ]
     assert figures == [
         ("Departments", "3"),
         ("Enrollments", "8"),
         ("Completions", "3"),
-        ("Completion rate", "37.5%"),
+        # Each enrollment once (Platform's are in Engineering's row): 3 ÷ (8 − 1).
+        ("Completion rate", "42.9%"),
         ("Learning hours", "2.5"),
         ("Overdue", "2"),
     ]
@@ -361,6 +364,8 @@ async def test_department_summary_scope_and_sub_departments(data: Dataset) -> No
         manager,
     )
     assert [r[0] for r in rows] == ["Engineering"]
+    # Its own figures only: e1-e4 enrolled, e4 withdrawn, e1 and e3 completed (2 ÷ 3).
+    assert rows[0][2:6] == (4, 2, 66.7, 82.5)
     with pytest.raises(Forbidden) as info:
         get_report_type("department-summary").resolve(
             {"departmentIds": [data.id(data.sales)]}, manager, NOW
@@ -372,9 +377,9 @@ async def test_department_summary_empty_range(data: Dataset) -> None:
     january = {"preset": "custom", "from": "2026-01-01", "to": "2026-01-31"}
     rows, _, _ = await run("department-summary", {"dateRange": january})
     assert rows == [
-        ("Engineering", "ENG", 0, 0, None, None, 0, 0.0, 0),
-        ("Platform", "PLT", 0, 0, None, None, 0, 0.0, 0),
-        ("Sales", "SAL", 0, 0, None, None, 0, 0.0, 0),
+        ("Engineering", "ENG", 0, 0, None, None, 0, 0.0, 0, 0, None),
+        ("Platform", "PLT", 0, 0, None, None, 0, 0.0, 0, 1, "ENG"),
+        ("Sales", "SAL", 0, 0, None, None, 0, 0.0, 0, 0, None),
     ]
 
 
@@ -600,5 +605,6 @@ async def test_describe_resolved_parameters(data: Dataset) -> None:
     assert pairs["Date range"] == "2026-03-14 – 2026-03-20 (Last 7 days)"
     assert "Timezone" not in pairs  # each file states the timezone itself, once
     assert pairs["Departments"] == "All in scope"
-    assert pairs["Statuses"] == "enrolled"
+    assert pairs["Statuses"] == "Enrolled"  # the lookup label, not the code
+    assert pairs["Date field"] == "Enrolled"
     assert pairs["Overdue only"] == "No"

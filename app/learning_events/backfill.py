@@ -1,6 +1,7 @@
 """Backfill of learning events stored before API-ISS-035: fills the denormalized course_id,
 department_id and enrollment_id and rewrites legacy type spellings (`COURSE_COMPLETED`,
-`courseCompleted`, `course_completed`) to the kebab-case code.
+`courseCompleted`, `course_completed`) to the kebab-case code and numeric string scores
+(`payload.score: "85"`) to numbers.
 
 How it stays correct when run on a live database and killed at any moment:
 
@@ -31,6 +32,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from app.common.time import utcnow
 from app.learning_events.models import LearningEvent
+from app.learning_events.scores import numeric_string
 from app.learning_events.service import COURSE_EVENT_TYPES
 from app.lookups import validation
 from app.lookups.validation import suggest_kebab
@@ -39,6 +41,8 @@ from app.platform.models import Course, Enrollment, User
 CHECKPOINT_COLLECTION = "backfill_checkpoints"
 CHECKPOINT_ID = "learning-events-denormalize-v1"
 EVENT_TYPE_CATEGORY = "learning-event-type"
+# Legacy events stored quiz scores as strings ("85"); reports only read numbers.
+SCORE_FIELD = "payload.score"
 COUNTERS = ("scanned", "updated", "already_ok", "unresolvable", "partially_updated")
 
 Mongo = dict[str, Any]
@@ -204,6 +208,12 @@ async def _plan_batch(docs: list[Mongo]) -> _Plan:
             elif "unknown-user" not in problems and "unknown-course" not in problems:
                 problems.append("no-enrollment")
 
+        score = (doc.get("payload") or {}).get("score")
+        converted = numeric_string(score)
+        if converted is not None:
+            to_set[SCORE_FIELD] = converted
+            change["score_from"] = score
+
         counts = plan.counts
         counts.scanned += 1
         if to_set:
@@ -228,7 +238,16 @@ def _operations(changes: list[Mongo]) -> list[UpdateOne]:
     for change in changes:
         stage: Mongo = {}
         for name, value in change["set"].items():
-            if name == "type":
+            if name == SCORE_FIELD:
+                # Only while the stored score is still the string that was read.
+                stage[name] = {
+                    "$cond": [
+                        {"$eq": [f"${name}", {"$literal": change["score_from"]}]},
+                        {"$literal": value},
+                        f"${name}",
+                    ]
+                }
+            elif name == "type":
                 stage["type"] = {
                     "$cond": [
                         {"$eq": ["$type", {"$literal": change["type_from"]}]},
@@ -348,6 +367,7 @@ async def run_backfill(
                     "department_id": 1,
                     "enrollment_id": 1,
                     "payload.courseId": 1,
+                    "payload.score": 1,
                 },
             )
             .sort("_id", 1)

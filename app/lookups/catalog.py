@@ -1,4 +1,5 @@
-"""The 8 lookup categories and their codes (spec §3). Codes are kebab-case.
+"""The lookup categories and their codes (spec §3; `compliance-state` gives the compliance-status
+report's states their labels). Codes are kebab-case.
 
 Most categories list their codes here. A category whose codes belong to another part of the
 service has no `values`: that part supplies them with `provide` (the `report-type` codes come
@@ -110,6 +111,16 @@ CATEGORIES: dict[str, dict[str, Any]] = {
             ("completed", "Completed"),
             ("failed", "Failed"),
             ("withdrawn", "Withdrawn"),
+        ),
+    },
+    "compliance-state": {
+        "label": "Compliance state",
+        "values": _codes(
+            ("compliant", "Compliant"),
+            ("completed-late", "Completed late"),
+            ("overdue", "Overdue"),
+            ("due-soon", "Due soon"),
+            ("not-due", "Not due"),
         ),
     },
 }

@@ -132,6 +132,14 @@ def label_of(category: str, code: str) -> str | None:
     return entry.label if entry else None
 
 
+def labels(category: str) -> dict[str, str]:
+    """Code -> label of a category (inactive codes too: old rows still print their label); the
+    stored labels over the built-in ones."""
+    builtin = {code: label for code, label, _d, _m in category_values(category)}
+    stored = _snapshot.values.get(category, {})
+    return {**builtin, **{code: entry.label for code, entry in stored.items()}}
+
+
 def suggest_kebab(value: str) -> str:
     """`COURSE_COMPLETED`, `courseCompleted`, `course_completed` -> `course-completed`."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", value.strip())

@@ -18,12 +18,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.common.time import utcnow
+from app.lookups import validation
 from app.observability import observe_rows
 from app.reports.execution.lease import Progress, Run
 from app.reports.execution.outcome import PermanentJobError
 from app.reports.formats import FormatSpec, SinkOptions, get_format
 from app.reports.jobs.models import JobResult, ReportJob
 from app.reports.rendering import RenderContext, RowSink
+from app.reports.rendering.present import Presentation, definitions
 from app.reports.types import get_report_type
 from app.runtime.resources import Resources
 from app.security import DataScope
@@ -41,8 +43,11 @@ def storage_prefix(job: ReportJob) -> str:
 
 
 def file_name_for(job: ReportJob) -> str:
+    """`learner-progress-20261130-1443-9f3a2c.xlsx`: type, time, and the job id's last six hex
+    digits (its counter part), so two jobs of the same minute never share a name."""
     stamp = (job.scheduled_for or job.created_at).strftime("%Y%m%d-%H%M")
-    return get_format(job.format).file_name(f"{_slug(job.report_type)}-{stamp}")
+    short_id = str(job.id)[-6:] if job.id is not None else "report"
+    return get_format(job.format).file_name(f"{_slug(job.report_type)}-{stamp}-{short_id}")
 
 
 async def produce(run: Run, resources: Resources) -> None:
@@ -64,7 +69,16 @@ async def produce(run: Run, resources: Resources) -> None:
         progress,
     )
     try:
+        await validation.refresh()  # the labels files print come from the lookup table
         columns = definition.columns_for(resolved)
+        # PDF and Excel are for people: labels for codes, no machine-only columns; CSV keeps
+        # codes unless the job asked for labels.
+        presentation = Presentation.of(
+            columns,
+            {c.lookup: validation.labels(c.lookup) for c in columns if c.lookup},
+            for_people=job.format != "csv",
+            with_labels=True if job.options.labels else None,
+        )
         context = RenderContext(
             title=definition.name,
             report_type=definition.key,
@@ -73,6 +87,7 @@ async def produce(run: Run, resources: Resources) -> None:
             generated_at=utcnow(),
             parameters=definition.describe(resolved),
             summary=[],
+            definitions=definitions(presentation.columns),
             total_rows=None,
             row_cap=spec.row_cap(settings),
             requested_by=job.requested_by.name,
@@ -88,7 +103,7 @@ async def produce(run: Run, resources: Resources) -> None:
         try:
             path = workdir / file_name_for(job)
             progress.step, progress.percent = "fetch", 5.0
-            sink = await spec.open_sink(path, columns, context, options)
+            sink = await spec.open_sink(path, presentation.columns, context, options)
             sink.expect_rows(rows.known_total())
             fetch_share = 85.0 if spec.streams else 40.0
             if spec.streams:
@@ -98,14 +113,18 @@ async def produce(run: Run, resources: Resources) -> None:
                     summarizer.add(batch)
                     rows.add(len(batch))
                     sink.expect_rows(rows.known_total())
-                    await sink.add(batch)
+                    await sink.add(presentation.rows(batch))
                     progress.percent = 5.0 + fetch_share * rows.ratio()
                 if not spec.streams:
                     progress.step, progress.percent = "render", 45.0
                 final = replace(
                     context, summary=summarizer.figures(), total_rows=progress.rows_processed
                 )
-                await sink.finish(final)
+                follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
+                try:
+                    await sink.finish(final)
+                finally:
+                    follow.cancel()
             except BaseException:
                 sink.abort()  # failed or cancelled: render processes and temporary files go now
                 raise
@@ -141,6 +160,20 @@ async def _store(
     )
 
 
+LAYOUT_POLL_SECONDS = 0.25
+
+
+async def follow_layout(sink: RowSink, progress: Progress, start: float) -> None:
+    """Moves the progress from `start` towards 98 % as the sink lays the rows out (a PDF's
+    render chunks finish one by one after the fetch)."""
+    while True:
+        total = sink.rows_written
+        if total:
+            share = min(1.0, sink.rows_laid_out / total)
+            progress.percent = max(progress.percent, start + (98.0 - start) * share)
+        await asyncio.sleep(LAYOUT_POLL_SECONDS)
+
+
 class RowTotal:
     """The report's row count, arriving while the rows stream in."""
 
@@ -151,6 +184,15 @@ class RowTotal:
         self.limit = limit
         self.fmt = fmt
         self.progress = progress
+        # The total shows in the job's progress as soon as the count is back, not only with
+        # the next batch of rows.
+        counting.add_done_callback(self._counted)
+
+    def _counted(self, counting: asyncio.Task[int]) -> None:
+        if counting.cancelled() or counting.exception() is not None:
+            return  # a failed count fails the job with the next batch (see `add`)
+        if self.progress.rows_total is None:
+            self.progress.rows_total = counting.result()
 
     def add(self, batch_rows: int) -> None:
         progress = self.progress

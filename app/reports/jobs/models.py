@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from beanie import PydanticObjectId
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
@@ -76,6 +76,16 @@ class JobResult(BaseModel):
 
 class FileOptions(BaseModel):
     csv_bom: bool = False
+    labels: bool = False  # CSV cells hold labels instead of codes (PDF and Excel always do)
+
+    @model_serializer(mode="wrap")
+    def _without_default_labels(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `labels` is left out while false, so the idempotency hash and the stored form of
+        # every request that does not ask for it stay what they were before it existed.
+        data: dict[str, Any] = handler(self)
+        if not self.labels:
+            data.pop("labels", None)
+        return data
 
 
 class ReportJob(TimestampedDocument):

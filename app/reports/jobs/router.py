@@ -61,7 +61,7 @@ async def create_job(
             report_type=body.report_type,
             format=body.format,
             parameters=body.parameters or {},
-            options=FileOptions(csv_bom=body.options.csv_bom),
+            options=FileOptions(csv_bom=body.options.csv_bom, labels=body.options.labels),
             idempotency_key=idempotency_key,
             request_id=request_id,
         ),

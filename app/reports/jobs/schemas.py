@@ -20,6 +20,11 @@ class FileOptionsIn(ApiInput):
         description="Start a CSV file with a UTF-8 byte-order mark (helps older Excel versions "
         "detect UTF-8)",
     )
+    labels: bool = Field(
+        default=False,
+        description='CSV cells hold labels ("In progress") instead of codes (`in-progress`); '
+        "PDF and Excel always print labels",
+    )
 
 
 class JobCreate(ApiInput):
@@ -239,7 +244,10 @@ class JobOut(ApiModel):
             format=job.format,
             status=job.status,
             parameters=job.parameters,
-            options={"csvBom": job.options.csv_bom},
+            options={
+                "csvBom": job.options.csv_bom,
+                **({"labels": True} if job.options.labels else {}),
+            },
             resolved_parameters=job.resolved_parameters,
             scope=job.scope,
             requested_by=RequesterOut(user_id=job.requested_by.user_id, name=job.requested_by.name),

@@ -14,6 +14,9 @@ class ColumnOut(ApiModel):
     key: str
     label: str
     type: str = Field(description="string, integer, number, percent, boolean, date or datetime")
+    description: str = Field(
+        default="", description="What the column means (how a figure is computed)"
+    )
 
 
 class FormatOut(ApiModel):

@@ -96,7 +96,10 @@ async def report_type(principal: Principal, key: str, settings: Settings) -> Rep
         name=definition.name,
         description=definition.description,
         parameters_schema=definition.parameters_schema(),
-        columns=[ColumnOut(key=c.key, label=c.label, type=c.type) for c in definition.columns],
+        columns=[
+            ColumnOut(key=c.key, label=c.label, type=c.type, description=c.description)
+            for c in definition.columns
+        ],
         default_sort=list(definition.default_sort),
         formats=[all_formats[f] for f in definition.formats if f in all_formats],
         roles=[r.value for r in definition.roles],

@@ -35,6 +35,11 @@ class Column:
     label: str
     type: ColumnType = ColumnType.STRING
     width: int | None = None  # preferred width in characters; estimated when None
+    # Only in CSV (for machines): PDF and Excel leave it out (the department tree's `level` and
+    # `parentCode`, which PDF and Excel show by indenting the first column instead).
+    csv_only: bool = False
+    description: str = ""  # what the figure means (the metadata API and the Definitions block)
+    lookup: str | None = None  # the lookup category whose labels PDF and Excel print for codes
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class RenderContext:
     generated_at: datetime  # aware
     parameters: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
     summary: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
+    # What the figures mean: (column label, description), stated after the summary.
+    definitions: list[tuple[str, str]] = field(default_factory=list)
     total_rows: int | None = None  # rows the full report has (for the PDF truncation notice)
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None
@@ -157,6 +164,12 @@ class RowSink(Protocol):
     @property
     def rows_written(self) -> int: ...
 
+    @property
+    def rows_laid_out(self) -> int:
+        """Rows already turned into the file (a PDF lays rows out in chunks, after the fetch
+        for the most part); the job's progress follows it."""
+        ...
+
     def expect_rows(self, total: int | None) -> None:
         """The report's row count, once known (a PDF sizes its render chunks from it)."""
         ...
@@ -177,6 +190,10 @@ class WriterSink:
 
     @property
     def rows_written(self) -> int:
+        return self.writer.rows_written
+
+    @property
+    def rows_laid_out(self) -> int:
         return self.writer.rows_written
 
     def expect_rows(self, total: int | None) -> None:

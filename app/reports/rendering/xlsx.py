@@ -2,9 +2,11 @@
 
 - Typed cells: numbers are numbers, dates and datetimes are Excel dates (datetimes as the naive
   local time in the report timezone, since Excel has no timezones; the "Parameters" sheet names
-  the timezone), booleans are booleans, percent columns hold the percentage
-  (85.3) shown with one decimal and a literal ``%`` (format ``0.0"%"``), so the cell value is the
-  same number as in CSV and JSON.
+  the timezone), booleans are booleans, percent columns hold the fraction (0.853 for the rows'
+  85.3) with Excel's percent format ``0.0%``, so formulas over them work as Excel users expect.
+- Print-ready: each data sheet prints one page wide (landscape when the columns are wide), the
+  header row repeated on every page, the report title in the page header and "Page X of Y" in
+  the footer.
 - Each data sheet has a bold header row, frozen, with an autofilter over its rows, and column
   widths estimated from the column type, the label and the first batch of rows (constant-memory
   mode cannot look at rows already written).
@@ -52,7 +54,7 @@ PARAMETERS_SHEET_NAME = "Parameters"
 _NUMBER_FORMATS: dict[ColumnType, str] = {
     ColumnType.INTEGER: "#,##0",
     ColumnType.NUMBER: "#,##0.0##",
-    ColumnType.PERCENT: '0.0"%"',
+    ColumnType.PERCENT: "0.0%",
     ColumnType.DATE: "yyyy-mm-dd",
     ColumnType.DATETIME: "yyyy-mm-dd hh:mm",
 }
@@ -68,6 +70,8 @@ _TYPE_WIDTHS: dict[ColumnType, int] = {
     ColumnType.DATETIME: 17,
 }
 _MIN_WIDTH, _MAX_WIDTH = 6, 60
+# Column widths (characters) a portrait A4 page holds at 100 %; wider sheets print landscape.
+PORTRAIT_WIDTH = 100
 _TRIGGER_CHARS = "".join(FORMULA_TRIGGERS)
 
 
@@ -119,6 +123,9 @@ class XlsxRowWriter:
             self._formats.append(
                 wb.add_format({"num_format": number_format}) if number_format else None
             )
+        self._percents = frozenset(
+            i for i, c in enumerate(self.columns) if c.type is ColumnType.PERCENT
+        )
         self._widths: list[float] | None = None
         self._sheet: Worksheet | None = None
         self._sheet_rows = 0  # data rows on the current sheet
@@ -134,6 +141,7 @@ class XlsxRowWriter:
             self._widths = self._estimate_widths(rows)
         width = len(self.columns)
         formats = self._formats
+        percents = self._percents
         local_time = self._times.naive
         for row in rows:
             if len(row) != width:
@@ -157,6 +165,8 @@ class XlsxRowWriter:
                 elif kind is int or kind is float:
                     if kind is float and not math.isfinite(value):
                         continue
+                    if c in percents:
+                        value = value / 100
                     rc = sheet.write_number(r, c, value, formats[c])
                 elif kind is bool:
                     rc = sheet.write_boolean(r, c, value, formats[c])
@@ -178,7 +188,7 @@ class XlsxRowWriter:
         if isinstance(value, bool):
             return int(sheet.write_boolean(r, c, bool(value), fmt))
         if isinstance(value, int | float):
-            number = float(value)
+            number = float(value) / (100 if c in self._percents else 1)
             return 0 if not math.isfinite(number) else int(sheet.write_number(r, c, number, fmt))
         if isinstance(value, datetime):
             return int(sheet.write_datetime(r, c, self._times.naive(value), fmt))
@@ -201,8 +211,26 @@ class XlsxRowWriter:
             if rc != 0:
                 raise RenderError(f"XlsxWriter refused the header cell {c + 1} (return code {rc})")
         sheet.freeze_panes(1, 0)
+        self._print_setup(sheet, landscape=self._is_wide())
+        sheet.repeat_rows(0)
         self._sheet = sheet
         self._sheet_rows = 0
+
+    def _is_wide(self) -> bool:
+        widths = self._widths or [_TYPE_WIDTHS[c.type] for c in self.columns]
+        return sum(widths) > PORTRAIT_WIDTH
+
+    def _print_setup(self, sheet: Worksheet, *, landscape: bool) -> None:
+        """One page wide, as many long as needed; the title on top, "Page X of Y" below."""
+        if landscape:
+            sheet.set_landscape()
+        sheet.set_paper(9)  # A4 (Letter users' printers scale it)
+        sheet.fit_to_pages(1, 0)
+        sheet.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.6)
+        sheet.set_header(f'&C&"-,Bold"{_header_text(self.context.title)}', {"margin": 0.3})
+        generated = self.context.generated_at_local.strftime("%Y-%m-%d %H:%M")
+        stamp = _header_text(f"Generated {generated} ({self.context.timezone})")
+        sheet.set_footer(f"&L{stamp}&RPage &P of &N", {"margin": 0.3})
 
     def _finish_sheet(self, sheet: Worksheet, data_rows: int) -> None:
         sheet.autofilter(0, 0, max(data_rows, 1), len(self.columns) - 1)
@@ -218,7 +246,7 @@ class XlsxRowWriter:
             label = max((len(word) for word in column.label.split()), default=0) * 1.1 + 3
             label = max(label, min(len(column.label) * 1.1 + 3, 24))
             if column.type in (ColumnType.STRING,):
-                lengths = sorted(len(str(row[c])) for row in sample if row[c] is not None)
+                lengths = sorted(_text_width(str(row[c])) for row in sample if row[c] is not None)
                 # The 90th percentile: a few very long values should not make a huge column.
                 data = (
                     lengths[int(len(lengths) * 0.9)] + 1 if lengths else _TYPE_WIDTHS[column.type]
@@ -263,6 +291,7 @@ class XlsxRowWriter:
         count = wb.add_format({"num_format": "#,##0", "align": "left"})
         sheet.set_column(0, 0, 28)
         sheet.set_column(1, 1, 70)
+        self._print_setup(sheet, landscape=False)
 
         row = 0
 
@@ -302,6 +331,22 @@ class XlsxRowWriter:
             put([("Summary", section), ("", section)])
             for name, value in summary:
                 put([(name, label), (value, text)])
+        if ctx.definitions:
+            row += 1
+            put([("Definitions", section), ("", section)])
+            for name, value in ctx.definitions:
+                put([(name, label), (value, text)])
+
+
+def _text_width(text: str) -> int:
+    """Characters a value needs; an em space (a tree row's indent) is two wide."""
+    return len(text) + text.count("\u2003")
+
+
+def _header_text(text: str) -> str:
+    """Text for a page header: `&` is a control character there, and Excel caps a header at
+    255 characters."""
+    return text.replace("&", "&&")[:200]
 
 
 def _fit_string(text: str) -> str:

@@ -3,7 +3,8 @@
 
 `passed` is `payload.score ≥ the course's passingScore`; a submission without a numeric score
 (or without a known course) has an empty `passed` and matches neither `result` filter. Grouped:
-`passRate` and `averageScore` are over the attempts that have a score.
+`passRate` is over the attempts that could be judged (empty when none could: a course without
+a passing score) and `averageScore`, `minScore`, `maxScore` over the numeric scores.
 """
 
 from __future__ import annotations
@@ -24,11 +25,24 @@ from app.reports.types.base import (
     column,
     column_index,
 )
-from app.reports.types.figures import average, fmt_count, fmt_number, fmt_rate, number, rate, utc
+from app.reports.types.figures import (
+    Mean,
+    exact_average,
+    fmt_count,
+    fmt_number,
+    fmt_rate,
+    is_numeric,
+    number,
+    numeric,
+    rate,
+    scaled,
+    utc,
+)
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     FilteredRangeResolved,
     IdList,
     ReportParameters,
@@ -66,6 +80,7 @@ class AssessmentResultsParameters(ReportParameters):
         description=DATE_RANGE_DESCRIPTION + "; applies to the submission time",
     )
     department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
     group_by: GroupBy = Field(
         default=GroupBy.NONE,
@@ -88,20 +103,47 @@ class AssessmentResultsParameters(ReportParameters):
 
 DETAIL_COLUMNS = [
     *LEARNER_COURSE_COLUMNS,
-    column("quizId", "Quiz", "string"),
-    column("score", "Score", "number"),
-    column("passed", "Passed", "boolean"),
-    column("submittedAt", "Submitted", "datetime"),
+    column("quizId", "Quiz", "string", "The quiz the submission answered (payload.quizId)"),
+    column(
+        "score", "Score", "number", "The submitted score; empty when none was stored as a number"
+    ),
+    column(
+        "passed",
+        "Passed",
+        "boolean",
+        "Score ≥ the course's passing score; empty when it cannot be judged (no numeric score or no passing score)",
+    ),
+    column(
+        "submittedAt",
+        "Submitted",
+        "datetime",
+        "When the quiz was submitted (in the report's timezone)",
+    ),
 ]
 COURSE_COLUMNS = [
-    column("courseCode", "Course code", "string"),
-    column("courseTitle", "Course", "string"),
-    column("attempts", "Attempts", "integer"),
-    column("uniqueLearners", "Unique learners", "integer"),
-    column("passRate", "Pass rate", "percent"),
-    column("averageScore", "Average score", "number"),
-    column("minScore", "Lowest score", "number"),
-    column("maxScore", "Highest score", "number"),
+    column("courseCode", "Course code", "string", "The course's code"),
+    column("courseTitle", "Course", "string", "The course's title"),
+    column("attempts", "Attempts", "integer", "Quiz submissions in the range"),
+    column(
+        "uniqueLearners",
+        "Unique learners",
+        "integer",
+        "Distinct learners who submitted in the range",
+    ),
+    column(
+        "passRate",
+        "Pass rate",
+        "percent",
+        "Passed ÷ the submissions that could be judged (a numeric score and a passing score), as a percentage; empty when none could",
+    ),
+    column(
+        "averageScore",
+        "Average score",
+        "number",
+        "Mean of the numeric scores (1 decimal, half up); non-numeric scores are ignored",
+    ),
+    column("minScore", "Lowest score", "number", "Lowest numeric score"),
+    column("maxScore", "Highest score", "number", "Highest numeric score"),
 ]
 
 
@@ -127,6 +169,10 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
     option_labels: ClassVar[dict[str, str]] = {"groupBy": "Group by", "result": "Result"}
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {
+        "groupBy": {"none": "Submission", "course": "Course"},
+        "result": {"passed": "Passed", "failed": "Failed"},
+    }
 
     def resolve_parameters(
         self, params: AssessmentResultsParameters, now: datetime
@@ -212,7 +258,7 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     def _course_pipeline(
         self, resolved: AssessmentResultsResolved, scope: DataScope
     ) -> list[Stage]:
-        scored = {"$cond": [{"$isNumber": "$payload.score"}, 1, 0]}
+        score = "$payload.score"
         return [
             {"$match": self._match(resolved, scope)},
             *self._judged(resolved),
@@ -223,10 +269,12 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
                     "title": {"$first": "$course.title"},
                     "attempts": {"$sum": 1},
                     "passed": {"$sum": {"$cond": [{"$eq": ["$passed", True]}, 1, 0]}},
-                    "scored": {"$sum": scored},
-                    "total": {"$sum": "$payload.score"},
-                    "min": {"$min": "$payload.score"},
-                    "max": {"$max": "$payload.score"},
+                    # Submissions that could be judged (a numeric score and a passing score).
+                    "judged": {"$sum": {"$cond": [{"$eq": [{"$type": "$passed"}, "bool"]}, 1, 0]}},
+                    "scored": {"$sum": is_numeric(score)},
+                    "total": {"$sum": scaled(score)},
+                    "min": {"$min": numeric(score)},
+                    "max": {"$max": numeric(score)},
                 }
             },
             {
@@ -237,6 +285,7 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
                     "attempts": {"$sum": "$attempts"},
                     "learners": {"$sum": 1},
                     "passed": {"$sum": "$passed"},
+                    "judged": {"$sum": "$judged"},
                     "scored": {"$sum": "$scored"},
                     "total": {"$sum": "$total"},
                     "min": {"$min": "$min"},
@@ -277,8 +326,8 @@ def _course_row(doc: dict[str, Any]) -> Row:
         doc.get("title"),
         doc["attempts"],
         doc["learners"],
-        rate(doc["passed"], scored),
-        average(doc["total"], scored),
+        rate(doc["passed"], doc["judged"]),
+        exact_average(doc["total"], scored),
         number(doc.get("min")),
         number(doc.get("max")),
     )
@@ -291,8 +340,8 @@ class AssessmentSummary:
 
     def __init__(self, *, grouped: bool | None = None) -> None:
         self.grouped = grouped
-        self.rows = self.attempts = self.passed = self.scored = 0
-        self.total = 0.0
+        self.rows = self.attempts = self.passed = self.judged = 0
+        self.score = Mean()
         self.low: float | None = None
         self.high: float | None = None
 
@@ -313,9 +362,9 @@ class AssessmentSummary:
             at_score, at_passed = _DETAIL_SUMMARY_COLUMNS
             score, passed = row[at_score], row[at_passed]
             self.attempts += 1
-            if score is not None:
-                self.scored += 1
-                self.total += score
+            self.score.add(score)
+            if passed is not None:
+                self.judged += 1
             if passed:
                 self.passed += 1
 
@@ -330,8 +379,8 @@ class AssessmentSummary:
         return [
             ("Submissions", fmt_count(self.attempts)),
             ("Passed", fmt_count(self.passed)),
-            ("Pass rate", fmt_rate(rate(self.passed, self.scored))),
-            ("Average score", fmt_number(average(self.total, self.scored))),
+            ("Pass rate", fmt_rate(rate(self.passed, self.judged))),
+            ("Average score", fmt_number(self.score.value())),
         ]
 
 

@@ -23,6 +23,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from app.config import Settings
 from app.errors import FieldError, Forbidden, ValidationFailed, validation_errors
+from app.lookups import validation
+from app.platform.models import Department
 from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
 
 # Re-exported: the report types take `Column` from here, so only this module knows where the
@@ -30,7 +32,7 @@ from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, l
 from app.reports.rendering.base import Column as Column
 from app.reports.rendering.base import ColumnType
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
-from app.reports.types.query import Plan, Row, Stage, count_rows, stream
+from app.reports.types.query import Plan, Row, Stage, count_rows, object_ids, stream
 from app.security import DataScope, Principal, Role
 
 ColumnTypeName = Literal["string", "integer", "number", "percent", "boolean", "date", "datetime"]
@@ -41,10 +43,20 @@ P = TypeVar("P", bound=ReportParameters)
 R = TypeVar("R", bound=ResolvedParameters)
 
 
-def column(key: str, label: str, type: ColumnTypeName) -> Column:
+def column(
+    key: str,
+    label: str,
+    type: ColumnTypeName,
+    description: str = "",
+    *,
+    csv_only: bool = False,
+    lookup: str | None = None,
+) -> Column:
     """A report column; the same `Column` the renderers take (percent = 0–100, not a
-    fraction)."""
-    return Column(key, label, ColumnType(type))
+    fraction). `lookup`: the category whose labels the files print for the column's codes."""
+    return Column(
+        key, label, ColumnType(type), csv_only=csv_only, description=description, lookup=lookup
+    )
 
 
 def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
@@ -56,16 +68,21 @@ def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
 
 # Who and what a per-enrollment row is about: the first columns of several report types.
 LEARNER_COURSE_COLUMNS: list[Column] = [
-    column("learnerName", "Learner", "string"),
-    column("learnerEmail", "Email", "string"),
-    column("departmentName", "Department", "string"),
-    column("courseCode", "Course code", "string"),
-    column("courseTitle", "Course", "string"),
+    column("learnerName", "Learner", "string", "The learner's name"),
+    column("learnerEmail", "Email", "string", "The learner's e-mail address"),
+    column("departmentName", "Department", "string", "The department the record belongs to"),
+    column("courseCode", "Course code", "string", "The course's code"),
+    column("courseTitle", "Course", "string", "The course's title"),
 ]
 
 
 def column_document(col: Column) -> dict[str, str]:
-    return {"key": col.key, "label": col.label, "type": col.type.value}
+    return {
+        "key": col.key,
+        "label": col.label,
+        "type": col.type.value,
+        "description": col.description,
+    }
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,11 @@ class ReportDefinition(ABC, Generic[P, R]):
     roles: ClassVar[tuple[Role, ...]] = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR)
     # Labels of the type-specific resolved parameters, in the order `describe` prints them.
     option_labels: ClassVar[dict[str, str]] = {}
+    # How the files print an option's codes: a lookup category, or code -> label.
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {}
+    # Whether a departmentIds filter covers the named departments' subtrees (see
+    # `with_subtrees`); department-summary builds its tree itself.
+    expands_departments: ClassVar[bool] = True
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -177,8 +199,14 @@ class ReportDefinition(ABC, Generic[P, R]):
             raise Forbidden(f"Learners may not run the {self.key} report.", code="forbidden")
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
+        departments = scope.narrow("departmentIds", _requested(params, "department_ids"))
+        if getattr(params, "include_sub_departments", False):
+            # The requested departments are checked against the scope as usual, but the
+            # effective scope keeps the caller's whole set: the filter then covers the requested
+            # departments' subtrees, which are only known when the report runs.
+            departments = scope.department_ids
         effective = DataScope(
-            department_ids=scope.narrow("departmentIds", _requested(params, "department_ids")),
+            department_ids=departments,
             course_ids=scope.narrow("courseIds", _requested(params, "course_ids")),
             user_id=scope.user_id,
             description=scope.description,
@@ -202,6 +230,8 @@ class ReportDefinition(ABC, Generic[P, R]):
             if name in type(params).model_fields:
                 ids = _requested(params, name)
                 fields[name] = sorted(ids) if ids is not None else None
+        if "include_sub_departments" in type(params).model_fields:
+            fields["include_sub_departments"] = getattr(params, "include_sub_departments", True)
         return fields
 
     def typed(self, resolved: Mapping[str, Any] | R) -> R:
@@ -212,15 +242,31 @@ class ReportDefinition(ABC, Generic[P, R]):
 
     # -- running (the executor's side: stored resolved parameters in) ----------------------
 
+    async def with_subtrees(self, resolved: R) -> R:
+        """`resolved` with its departmentIds filter widened to the named departments' subtrees
+        (when `includeSubDepartments`, the default): known only when the report runs, as
+        departments move."""
+        ids = getattr(resolved, "department_ids", None)
+        if not ids or not self.expands_departments:
+            return resolved
+        if not getattr(resolved, "include_sub_departments", True):
+            return resolved
+        below = await Department.get_pymongo_collection().distinct(
+            "_id", {"ancestor_ids": {"$in": object_ids(ids)}}
+        )
+        return resolved.model_copy(
+            update={"department_ids": sorted({*ids, *(str(i) for i in below)})}
+        )
+
     async def count(self, resolved: Mapping[str, Any] | R, scope: DataScope) -> int:
-        stages = await self.count_stages(self.typed(resolved), scope)
+        stages = await self.count_stages(await self.with_subtrees(self.typed(resolved)), scope)
         return await count_rows(self.source.get_pymongo_collection(), stages)
 
     async def fetch(
         self, resolved: Mapping[str, Any] | R, scope: DataScope, batch_size: int
     ) -> AsyncIterator[list[Row]]:
         """The rows in batches of at most `batch_size`, streamed from a server cursor."""
-        plan = await self.plan(self.typed(resolved), scope)
+        plan = await self.plan(await self.with_subtrees(self.typed(resolved)), scope)
         batches = stream(
             self.source.get_pymongo_collection(),
             plan.pipeline,
@@ -254,8 +300,18 @@ class ReportDefinition(ABC, Generic[P, R]):
                 pairs.append((label, _describe_ids(resolved.get(key))))
         for key, label in self.option_labels.items():
             if key in resolved:
-                pairs.append((label, _describe_value(resolved[key])))
+                pairs.append((label, _describe_value(self._labelled(key, resolved[key]))))
         return pairs
+
+    def _labelled(self, key: str, value: Any) -> Any:
+        """An option's codes as the labels people read ("enrolledAt" -> "Enrolled")."""
+        names = self.option_values.get(key)
+        if names is None:
+            return value
+        table = validation.labels(names) if isinstance(names, str) else names
+        if isinstance(value, list):
+            return [table.get(v, v) if isinstance(v, str) else v for v in value]
+        return table.get(value, value) if isinstance(value, str) else value
 
     def to_document(self) -> dict[str, Any]:
         """The definition as the metadata API serves it."""

@@ -42,6 +42,7 @@ from app.reports.types.figures import fmt_count, fmt_rate, rate, utc
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     IdList,
     ReportParameters,
     ResolvedParameters,
@@ -87,6 +88,7 @@ class ComplianceStatusParameters(ReportParameters):
         default=None, min_length=1, description="Only these compliance states. Omitted: all"
     )
     department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(
         default=None, description=COURSES_DESCRIPTION + " (non-mandatory ones give no rows)"
     )
@@ -119,6 +121,7 @@ class AsOf(StoredModel):
 
 class ComplianceStatusResolved(ResolvedParameters):
     department_ids: list[str] | None = None
+    include_sub_departments: bool = True
     course_ids: list[str] | None = None
     as_of_date: date
     due_within_days: int = 30
@@ -138,10 +141,16 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("dueAt", "Due", "datetime"),
-        column("status", "Status", "string"),
-        column("completedAt", "Completed", "datetime"),
-        column("complianceState", "Compliance", "string"),
+        column("dueAt", "Due", "datetime", "When the course is due"),
+        column("status", "Status", "string", "The enrollment's status", lookup="enrollment-status"),
+        column("completedAt", "Completed", "datetime", "When the course was completed"),
+        column(
+            "complianceState",
+            "Compliance",
+            "string",
+            "As of the date: Compliant (completed by the due date, or no due date), Completed late, Overdue (not completed, due before the date), Due soon (due within the window), Not due",
+            lookup="compliance-state",
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
@@ -149,6 +158,7 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
         "dueWithinDays": "Due soon within (days)",
         "states": "States",
     }
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {"states": "compliance-state"}
 
     def resolve_parameters(
         self, params: ComplianceStatusParameters, now: datetime

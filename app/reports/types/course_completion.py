@@ -11,11 +11,12 @@ from pydantic import ConfigDict, Field
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.types.base import Column, ReportDefinition, column, column_index
-from app.reports.types.figures import fmt_count, fmt_rate, rate, round1
+from app.reports.types.figures import exact_average, fmt_count, fmt_rate, is_numeric, rate, scaled
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     FilteredRangeResolved,
     IdList,
     ReportParameters,
@@ -32,8 +33,19 @@ def _count_status(status: str) -> dict[str, Any]:
 
 
 def _when_completed(expression: Any) -> dict[str, Any]:
-    """`expression` for completed enrollments, null otherwise (so `$avg` skips the rest)."""
+    """`expression` for completed enrollments, null otherwise (so `$sum` skips the rest)."""
     return {"$cond": [{"$eq": ["$status", "completed"]}, expression, None]}
+
+
+def _completion_ms() -> dict[str, Any]:
+    """Milliseconds from enrollment to completion (null without a completion datetime)."""
+    return {
+        "$cond": [
+            {"$eq": [{"$type": "$completed_at"}, "date"]},
+            {"$subtract": ["$completed_at", "$enrolled_at"]},
+            None,
+        ]
+    }
 
 
 class CourseCompletionParameters(ReportParameters):
@@ -44,6 +56,7 @@ class CourseCompletionParameters(ReportParameters):
     department_ids: IdList | None = Field(
         default=None, description=DEPARTMENTS_DESCRIPTION + " (the enrollment's department)"
     )
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
     category: str | None = Field(
         default=None, min_length=1, max_length=100, description="Only courses of this category"
@@ -79,18 +92,33 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
     resolved_model = CourseCompletionResolved
     source = Enrollment
     columns: ClassVar[list[Column]] = [
-        column("courseCode", "Course code", "string"),
-        column("courseTitle", "Course", "string"),
-        column("category", "Category", "string"),
-        column("isMandatory", "Mandatory", "boolean"),
-        column("enrolled", "Enrolled", "integer"),
-        column("inProgress", "In progress", "integer"),
-        column("completed", "Completed", "integer"),
-        column("failed", "Failed", "integer"),
-        column("withdrawn", "Withdrawn", "integer"),
-        column("completionRate", "Completion rate", "percent"),
-        column("averageScore", "Average score", "number"),
-        column("averageDaysToComplete", "Average days to complete", "number"),
+        column("courseCode", "Course code", "string", "The course's code"),
+        column("courseTitle", "Course", "string", "The course's title"),
+        column("category", "Category", "string", "The course's category"),
+        column("isMandatory", "Mandatory", "boolean", "Whether the course is mandatory"),
+        column("enrolled", "Enrolled", "integer", "Enrollments enrolled in the range (the cohort)"),
+        column("inProgress", "In progress", "integer", "Of the cohort, in progress"),
+        column("completed", "Completed", "integer", "Of the cohort, completed"),
+        column("failed", "Failed", "integer", "Of the cohort, failed"),
+        column("withdrawn", "Withdrawn", "integer", "Of the cohort, withdrawn"),
+        column(
+            "completionRate",
+            "Completion rate",
+            "percent",
+            "Completed ÷ (enrolled − withdrawn) over the cohort, as a percentage",
+        ),
+        column(
+            "averageScore",
+            "Average score",
+            "number",
+            "Mean score of the cohort's completed enrollments (1 decimal, half up)",
+        ),
+        column(
+            "averageDaysToComplete",
+            "Average days to complete",
+            "number",
+            "Mean of completed − enrolled, in days, over the cohort's completed enrollments",
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
@@ -126,23 +154,12 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
                     "completed": _count_status("completed"),
                     "failed": _count_status("failed"),
                     "withdrawn": _count_status("withdrawn"),
-                    "averageScore": {"$avg": _when_completed("$score")},
-                    "averageDays": {
-                        "$avg": _when_completed(
-                            {
-                                "$cond": [
-                                    {"$eq": [{"$type": "$completed_at"}, "date"]},
-                                    {
-                                        "$divide": [
-                                            {"$subtract": ["$completed_at", "$enrolled_at"]},
-                                            MS_PER_DAY,
-                                        ]
-                                    },
-                                    None,
-                                ]
-                            }
-                        )
-                    },
+                    # Exact averages: integer sums (scores in millionths, days in ms) divided
+                    # once when the row is built.
+                    "scoreTotal": {"$sum": _when_completed(scaled("$score"))},
+                    "scored": {"$sum": _when_completed(is_numeric("$score"))},
+                    "msTotal": {"$sum": _when_completed(_completion_ms())},
+                    "timed": {"$sum": _when_completed(is_numeric(_completion_ms()))},
                 }
             },
             {
@@ -188,8 +205,8 @@ def _row(doc: dict[str, Any]) -> Row:
         doc["failed"],
         withdrawn,
         rate(completed, enrolled - withdrawn),
-        round1(doc.get("averageScore")),
-        round1(doc.get("averageDays")),
+        exact_average(doc.get("scoreTotal"), doc.get("scored", 0)),
+        exact_average(doc.get("msTotal"), doc.get("timed", 0), MS_PER_DAY),
     )
 
 

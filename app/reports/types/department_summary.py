@@ -1,25 +1,24 @@
 """department-summary: one row per department in scope (spec §5.1).
 
-Each row holds that department's own figures (the enrollments and events denormalised onto it);
-`includeSubDepartments` decides whether the sub-departments of the requested `departmentIds` get
-rows of their own, it does not roll their figures up into the parent's row. With no
-`departmentIds` every department in scope gets a row.
+With `includeSubDepartments` (default) the rows form the tree of the departments in scope (or of
+the requested ones and everything under them): each row rolls up its whole subtree, children
+follow their parent by name, `level` and `parentCode` say where a row sits. Without it, each row
+holds the department's own figures, sorted by name. The completion rate is the one definition:
+of the enrollments enrolled in range, completed ÷ (enrolled − withdrawn).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from app.config import Settings
-from app.learning_events.models import LearningEvent
-from app.platform.models import Department, Enrollment
+from app.platform.models import Department
 from app.reports.dates import DateRange
-from app.reports.types.base import Column, ReportDefinition, Resolved, column, column_index
+from app.reports.types.base import Column, ReportDefinition, column, column_index
+from app.reports.types.department_tree import own_figures, tree_rows
 from app.reports.types.figures import fmt_count, fmt_number, fmt_rate, rate, round1
 from app.reports.types.parameters import (
     DATE_RANGE_DESCRIPTION,
@@ -30,13 +29,11 @@ from app.reports.types.parameters import (
     default_date_range,
 )
 from app.reports.types.query import (
-    CLOSED_STATUSES,
     NAME_COLLATION,
     Plan,
     Row,
     Stage,
     object_ids,
-    range_match,
     scope_match,
 )
 from app.security import DataScope, Role
@@ -50,8 +47,9 @@ class DepartmentSummaryParameters(ReportParameters):
     include_sub_departments: bool = Field(
         default=True,
         description=(
-            "Also give a row to every sub-department of the requested departmentIds (figures are "
-            "never rolled up into the parent's row)"
+            "Rows form the department tree: the requested departments and everything under "
+            "them, each row rolling up its whole subtree. false: only the requested departments, "
+            "each with its own figures"
         ),
     )
 
@@ -98,43 +96,79 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     resolved_model = DepartmentSummaryResolved
     source = Department
     columns: ClassVar[list[Column]] = [
-        column("departmentName", "Department", "string"),
-        column("departmentCode", "Code", "string"),
-        column("enrollments", "Enrollments", "integer"),
-        column("completions", "Completions", "integer"),
-        column("completionRate", "Completion rate", "percent"),
-        column("averageScore", "Average score", "number"),
-        column("activeLearners", "Active learners", "integer"),
-        column("learningHours", "Learning hours", "number"),
-        column("overdue", "Overdue", "integer"),
+        column(
+            "departmentName", "Department", "string", "The department (indented under its parent)"
+        ),
+        column("departmentCode", "Code", "string", "The department's code"),
+        column(
+            "enrollments",
+            "Enrollments",
+            "integer",
+            "Enrollments enrolled in the range (the cohort), the whole subtree included",
+        ),
+        column(
+            "completions",
+            "Completions",
+            "integer",
+            "Enrollments completed in the range, whenever enrolled",
+        ),
+        column(
+            "completionRate",
+            "Completion rate",
+            "percent",
+            "Of the cohort, completed ÷ (enrolled − withdrawn), as a percentage",
+        ),
+        column(
+            "averageScore",
+            "Average score",
+            "number",
+            "Mean score of the enrollments completed in the range (1 decimal, half up)",
+        ),
+        column(
+            "activeLearners",
+            "Active learners",
+            "integer",
+            "Distinct learners with a learning event in the range",
+        ),
+        column(
+            "learningHours",
+            "Learning hours",
+            "number",
+            "Sum of the range's learning events' durations ÷ 3600",
+        ),
+        column(
+            "overdue",
+            "Overdue",
+            "integer",
+            "Enrollments not completed or withdrawn whose due date is before the range's end",
+        ),
+        # The tree (CSV only: PDF and Excel indent the department's name instead).
+        column(
+            "level",
+            "Level",
+            "integer",
+            "Depth in the department tree (0: a top-level row)",
+            csv_only=True,
+        ),
+        column(
+            "parentCode",
+            "Parent code",
+            "string",
+            "The code of the parent department's row (empty for a top-level row)",
+            csv_only=True,
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName"]
     # Instructors' scope is a set of courses, not departments.
     roles = (Role.ADMIN, Role.MANAGER)
     option_labels: ClassVar[dict[str, str]] = {"includeSubDepartments": "Include sub-departments"}
-
-    def resolve(
-        self,
-        params: BaseModel | Mapping[str, Any],
-        scope: DataScope,
-        now: datetime,
-        *,
-        settings: Settings | None = None,
-    ) -> Resolved:
-        resolved = super().resolve(params, scope, now, settings=settings)
-        # The requested departments are checked against the scope as usual, but the effective
-        # scope keeps the caller's whole department set: the sub-departments of a requested
-        # department get rows too, and they are only known when the report runs.
-        effective = replace(resolved.scope, department_ids=scope.department_ids)
-        return replace(resolved, scope=effective)
+    # The tree is built from the requested departments themselves (see `_department_match`).
+    expands_departments = False
 
     def resolve_parameters(
         self, params: DepartmentSummaryParameters, now: datetime
     ) -> DepartmentSummaryResolved:
-        return DepartmentSummaryResolved(
-            **self.resolved_fields(params, now),
-            include_sub_departments=params.include_sub_departments,
-        )
+        return DepartmentSummaryResolved(**self.resolved_fields(params, now))
 
     def _department_match(
         self, resolved: DepartmentSummaryResolved, scope: DataScope
@@ -159,123 +193,76 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
         return [{"$match": self._department_match(resolved, scope)}]
 
     def pipeline(self, resolved: DepartmentSummaryResolved, scope: DataScope) -> list[Stage]:
-        in_range = range_match(resolved.date_range)
-        end = resolved.date_range.end
-        # Course / learner scope still applies inside each department (defence in depth; the
-        # roles allowed here have department scopes).
-        within = scope_match(scope, department_field=None)
-        enrollments = Enrollment.get_pymongo_collection().name
-        events = LearningEvent.get_pymongo_collection().name
+        """The departments the rows are about (their figures are read in `fetch`)."""
         return [
             {"$match": self._department_match(resolved, scope)},
             {"$sort": {"name": 1, "_id": 1}},
-            _sub_lookup(
-                enrollments,
-                "enrolled",
-                [
-                    {"$match": {"enrolled_at": in_range, **within}},
-                    {"$group": {"_id": None, "n": {"$sum": 1}}},
-                ],
-            ),
-            _sub_lookup(
-                enrollments,
-                "completed",
-                [
-                    {"$match": {"completed_at": in_range, **within}},
-                    {"$group": {"_id": None, "n": {"$sum": 1}, "avgScore": {"$avg": "$score"}}},
-                ],
-            ),
-            _sub_lookup(
-                enrollments,
-                "overdue",
-                [
-                    # Two stages: the indexed range first, the status filter after (one
-                    # $match with a $nin makes some planners give up the index).
-                    {"$match": {"due_at": {"$lt": end}, **within}},
-                    {"$match": {"status": {"$nin": list(CLOSED_STATUSES)}}},
-                    {"$group": {"_id": None, "n": {"$sum": 1}}},
-                ],
-            ),
-            _sub_lookup(
-                events,
-                "activity",
-                [
-                    {"$match": {"occurred_at": in_range, **within}},
-                    {
-                        "$group": {
-                            "_id": "$user_id",
-                            "seconds": {"$sum": "$payload.durationSeconds"},
-                        }
-                    },
-                    {
-                        "$group": {
-                            "_id": None,
-                            "learners": {"$sum": 1},
-                            "seconds": {"$sum": "$seconds"},
-                        }
-                    },
-                ],
-            ),
-            {
-                "$project": {
-                    "name": 1,
-                    "code": 1,
-                    "enrolled": {"$first": "$enrolled"},
-                    "completed": {"$first": "$completed"},
-                    "overdue": {"$first": "$overdue"},
-                    "activity": {"$first": "$activity"},
-                }
-            },
+            {"$project": {"name": 1, "code": 1, "parent_id": 1}},
         ]
 
     async def plan(self, resolved: DepartmentSummaryResolved, scope: DataScope) -> Plan:
-        return Plan(self.pipeline(resolved, scope), _row, options={"collation": NAME_COLLATION})
+        return Plan(self.pipeline(resolved, scope), _department, options=_NAME_ORDER)
+
+    async def fetch(
+        self,
+        resolved: Mapping[str, Any] | DepartmentSummaryResolved,
+        scope: DataScope,
+        batch_size: int,
+    ) -> AsyncIterator[list[Row]]:
+        """The rows in tree order: the departments are few, so their figures are read in four
+        grouped aggregations and rolled up here."""
+        typed = self.typed(resolved)
+        plan = await self.plan(typed, scope)
+        cursor = await Department.get_pymongo_collection().aggregate(plan.pipeline, **plan.options)
+        departments = list(await cursor.to_list())
+        # Course / learner scope still applies inside each department (defence in depth; the
+        # roles allowed here have department scopes).
+        within = scope_match(scope, department_field=None)
+        figures = await own_figures([d["_id"] for d in departments], typed.date_range, within)
+        rows = list(tree_rows(departments, figures, roll_up=typed.include_sub_departments))
+        for start in range(0, len(rows), batch_size):
+            yield rows[start : start + batch_size]
 
     def summary(self, resolved: DepartmentSummaryResolved | None) -> DepartmentSummarySummary:
         return DepartmentSummarySummary()
 
 
-def _row(doc: dict[str, Any]) -> Row:
-    enrolled = (doc.get("enrolled") or {}).get("n", 0)
-    completed = doc.get("completed") or {}
-    activity = doc.get("activity") or {}
-    completions = completed.get("n", 0)
-    return (
-        doc.get("name"),
-        doc.get("code"),
-        enrolled,
-        completions,
-        rate(completions, enrolled),
-        round1(completed.get("avgScore")),
-        activity.get("learners", 0),
-        round1(activity.get("seconds", 0) / 3600),
-        (doc.get("overdue") or {}).get("n", 0),
-    )
+def _department(doc: dict[str, Any]) -> Row:
+    return (doc.get("name"), doc.get("code"))
 
 
 class DepartmentSummarySummary:
-    """Departments, enrollments, completions, overall completion rate, learning hours,
-    overdue."""
+    """Departments, enrollments, completions, overall completion rate, learning hours, overdue;
+    every enrollment counted once (top-level rows only, each rolls up its own subtree)."""
 
     def __init__(self) -> None:
         self.departments = self.enrollments = self.completions = self.overdue = 0
+        self.withdrawn = self.completed = 0
         self.hours = 0.0
 
     def add(self, batch: Sequence[Row]) -> None:
-        at_enrollments, at_completions, at_hours, at_overdue = _SUMMARY_COLUMNS
+        at_enrollments, at_completions, at_hours, at_overdue, at_level = _SUMMARY_COLUMNS
         for row in batch:
             self.departments += 1
+            if row[at_level]:
+                continue  # already counted in its parent's row
             self.enrollments += row[at_enrollments]
             self.completions += row[at_completions]
             self.hours += row[at_hours] or 0.0
             self.overdue += row[at_overdue]
+            _, withdrawn, completed = getattr(row, "cohort", (0, 0, 0))
+            self.withdrawn += withdrawn
+            self.completed += completed
 
     def figures(self) -> list[tuple[str, str]]:
         return [
             ("Departments", fmt_count(self.departments)),
             ("Enrollments", fmt_count(self.enrollments)),
             ("Completions", fmt_count(self.completions)),
-            ("Completion rate", fmt_rate(rate(self.completions, self.enrollments))),
+            (
+                "Completion rate",
+                fmt_rate(rate(self.completed, self.enrollments - self.withdrawn)),
+            ),
             ("Learning hours", fmt_number(round1(self.hours))),
             ("Overdue", fmt_count(self.overdue)),
         ]
@@ -283,5 +270,6 @@ class DepartmentSummarySummary:
 
 DEPARTMENT_SUMMARY = DepartmentSummary()
 _SUMMARY_COLUMNS = column_index(
-    DEPARTMENT_SUMMARY.columns, "enrollments", "completions", "learningHours", "overdue"
+    DEPARTMENT_SUMMARY.columns, "enrollments", "completions", "learningHours", "overdue", "level"
 )
+_NAME_ORDER = {"collation": NAME_COLLATION}

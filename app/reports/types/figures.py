@@ -32,6 +32,44 @@ def average(total: float, count: int) -> float | None:
     return round1(total / count) if count else None
 
 
+# Scores and other averaged values are summed on the server as integers of this many
+# millionths, so an average is one exact division (binary floating-point sums turn 60.35 into
+# 60.349999…, which rounds down).
+SCALE = 1_000_000
+
+
+def scaled(expression: Any) -> dict[str, Any]:
+    """`expression` in millionths, rounded to an integer; null when it is not a number (so
+    `$sum` skips it and the `numeric` count leaves it out)."""
+    return {
+        "$cond": [
+            {"$isNumber": expression},
+            {"$round": [{"$multiply": [expression, SCALE]}, 0]},
+            None,
+        ]
+    }
+
+
+def numeric(expression: Any) -> dict[str, Any]:
+    """`expression` when it is a number, null otherwise: `$min` / `$max` / `$avg` skip it (a
+    legacy string score would otherwise sort above every number)."""
+    return {"$cond": [{"$isNumber": expression}, expression, None]}
+
+
+def is_numeric(expression: Any) -> dict[str, Any]:
+    """1 when `expression` is a number, else 0 (for counting the values an average is over)."""
+    return {"$cond": [{"$isNumber": expression}, 1, 0]}
+
+
+def exact_average(scaled_total: Any, count: int, divisor: int = SCALE) -> float | None:
+    """The mean of `count` values summed as integers (`scaled_total` ÷ `divisor` per unit),
+    rounded half up to 1 decimal with exact arithmetic; None over an empty set."""
+    if not count or scaled_total is None:
+        return None
+    mean = Decimal(round(scaled_total)) / (Decimal(count) * divisor)
+    return float(mean.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
 def fmt_count(value: int) -> str:
     return f"{value:,}"
 
@@ -66,3 +104,26 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+class Mean:
+    """A running mean of numeric values, summed exactly (each float as the decimal it prints
+    as), rounded half up to 1 decimal; non-numbers are ignored."""
+
+    __slots__ = ("count", "total")
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+        self.count = 0
+
+    def add(self, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            return
+        self.total += Decimal(repr(value))
+        self.count += 1
+
+    def value(self) -> float | None:
+        if not self.count:
+            return None
+        mean = self.total / self.count
+        return float(mean.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))

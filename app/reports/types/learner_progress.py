@@ -20,18 +20,19 @@ from app.reports.types.base import (
     column_index,
 )
 from app.reports.types.figures import (
+    Mean,
     fmt_count,
     fmt_number,
     fmt_rate,
     naive_utc,
     number,
     rate,
-    round1,
 )
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     FilteredRangeResolved,
     IdList,
     ReportParameters,
@@ -75,6 +76,7 @@ class LearnerProgressParameters(ReportParameters):
         description="Which enrollment datetime must fall in the date range",
     )
     department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
     statuses: list[LookupCode("enrollment-status")] | None = Field(  # type: ignore[valid-type]
         default=None,
@@ -119,15 +121,32 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("status", "Status", "string"),
-        column("progressPercent", "Progress", "percent"),
-        column("score", "Score", "number"),
-        column("enrolledAt", "Enrolled", "datetime"),
-        column("dueAt", "Due", "datetime"),
-        column("completedAt", "Completed", "datetime"),
-        column("timeSpentMinutes", "Time spent (min)", "integer"),
-        column("lastActivityAt", "Last activity", "datetime"),
-        column("overdue", "Overdue", "boolean"),
+        column("status", "Status", "string", "The enrollment's status", lookup="enrollment-status"),
+        column(
+            "progressPercent", "Progress", "percent", "How much of the course the learner has done"
+        ),
+        column("score", "Score", "number", "The enrollment's score"),
+        column("enrolledAt", "Enrolled", "datetime", "When the learner enrolled"),
+        column("dueAt", "Due", "datetime", "When the course is due"),
+        column("completedAt", "Completed", "datetime", "When the course was completed"),
+        column(
+            "timeSpentMinutes",
+            "Time spent (min)",
+            "integer",
+            "Time spent in the course, in minutes",
+        ),
+        column(
+            "lastActivityAt",
+            "Last activity",
+            "datetime",
+            "The learner's last activity in the course",
+        ),
+        column(
+            "overdue",
+            "Overdue",
+            "boolean",
+            "Due before the report's time and neither completed nor withdrawn",
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
@@ -135,6 +154,14 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
         "dateField": "Date field",
         "statuses": "Statuses",
         "overdueOnly": "Overdue only",
+    }
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {
+        "dateField": {
+            "enrolledAt": "Enrolled",
+            "completedAt": "Completed",
+            "lastActivityAt": "Last activity",
+        },
+        "statuses": "enrollment-status",
     }
 
     def resolve_parameters(
@@ -259,7 +286,7 @@ class LearnerProgressSummary:
 
     def __init__(self) -> None:
         self.enrollments = self.completed = self.withdrawn = self.overdue = 0
-        self.score_total, self.scored = 0.0, 0
+        self.score = Mean()
 
     def add(self, batch: Sequence[Row]) -> None:
         at_status, at_score, at_overdue = _SUMMARY_COLUMNS
@@ -268,21 +295,18 @@ class LearnerProgressSummary:
             self.enrollments += 1
             if status == "completed":
                 self.completed += 1
-                if score is not None:
-                    self.score_total += score
-                    self.scored += 1
+                self.score.add(score)
             elif status == "withdrawn":
                 self.withdrawn += 1
             if overdue:
                 self.overdue += 1
 
     def figures(self) -> list[tuple[str, str]]:
-        average = round1(self.score_total / self.scored) if self.scored else None
         return [
             ("Enrollments", fmt_count(self.enrollments)),
             ("Completed", fmt_count(self.completed)),
             ("Completion rate", fmt_rate(rate(self.completed, self.enrollments - self.withdrawn))),
-            ("Average score (completed)", fmt_number(average)),
+            ("Average score (completed)", fmt_number(self.score.value())),
             ("Overdue", fmt_count(self.overdue)),
         ]
 

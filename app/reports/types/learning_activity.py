@@ -24,6 +24,7 @@ from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
     FilteredRangeResolved,
     IdList,
     ReportParameters,
@@ -53,6 +54,7 @@ class LearningActivityParameters(ReportParameters):
         description="Only these learning-event-type codes. Omitted: all",
     )
     department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
+    include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
 
     model_config = ConfigDict(
@@ -85,15 +87,35 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     resolved_model = LearningActivityResolved
     source = LearningEvent
     columns: ClassVar[list[Column]] = [
-        column("periodStart", "Period start", "date"),
-        column("eventType", "Event type", "string"),
-        column("events", "Events", "integer"),
-        column("uniqueLearners", "Unique learners", "integer"),
+        column(
+            "periodStart",
+            "Period start",
+            "date",
+            "The day, the ISO week's Monday or the month's first day (in the report's timezone)",
+        ),
+        column(
+            "eventType",
+            "Event type",
+            "string",
+            "The kind of learning event",
+            lookup="learning-event-type",
+        ),
+        column("events", "Events", "integer", "Learning events of that type in the period"),
+        column(
+            "uniqueLearners",
+            "Unique learners",
+            "integer",
+            "Distinct learners with such an event in the period",
+        ),
     ]
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
     option_labels: ClassVar[dict[str, str]] = {
         "granularity": "Granularity",
         "eventTypes": "Event types",
+    }
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {
+        "granularity": {"day": "Day", "week": "Week", "month": "Month"},
+        "eventTypes": "learning-event-type",
     }
 
     def resolve_parameters(

@@ -58,6 +58,10 @@ COURSES_DESCRIPTION = (
     "Only these courses (ObjectIds; at most MAX_FILTER_IDS, default 500). Omitted: every course "
     "you may report on"
 )
+SUB_DEPARTMENTS_DESCRIPTION = (
+    "A departmentIds filter also covers every department under the named ones (false: only the "
+    "named departments themselves)"
+)
 DATE_RANGE_DESCRIPTION = "A date-range preset, or custom from / to dates (both included)"
 
 
@@ -95,3 +99,4 @@ class FilteredRangeResolved(RangeResolved):
 
     department_ids: list[str] | None = None
     course_ids: list[str] | None = None
+    include_sub_departments: bool = True

@@ -12,7 +12,7 @@ from string import Template
 from typing import Any
 
 from app.reports.rendering.base import Column, ColumnType, RenderContext
-from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell
+from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell, wrap_points
 
 _TEMPLATES = Path(__file__).parent.parent / "templates"
 _NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.PERCENT})
@@ -92,6 +92,16 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
             f"{shown_rows:,} of {context.total_rows:,} rows. "
             "Download the CSV or Excel file for all rows.</div>"
         )
+    definitions = ""
+    if context.definitions:
+        rows = "".join(
+            f"<tr><th>{_esc(label)}</th><td>{_esc(text)}</td></tr>"
+            for label, text in context.definitions
+        )
+        definitions = (
+            '<div class="definitions"><h2>Definitions</h2>'
+            f'<table class="params"><tbody>{rows}</tbody></table></div>'
+        )
     return (
         '<div class="cover">'
         f'<div class="kicker">{_esc(context.report_type.replace("-", " "))} report</div>'
@@ -104,6 +114,7 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
         '<td class="gap"></td>'
         f'<td><h2>Summary</h2><div class="summary">{figures}</div></td>'
         "</tr></tbody></table>"
+        f"{definitions}"
         f"{notice}"
     )
 
@@ -129,7 +140,7 @@ def _table(
     for r, row in enumerate(rows, start=row_offset):
         cells = []
         for c, value in enumerate(row):
-            text = html.escape(format_cell(value, types[c], tz), quote=False)
+            text = html.escape(wrap_points(format_cell(value, types[c], tz)), quote=False)
             cells.append(f'<td class="n">{text}</td>' if numeric[c] else f"<td>{text}</td>")
         append('<tr class="z">' if r % 2 else "<tr>")
         append("".join(cells))

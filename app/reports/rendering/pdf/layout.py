@@ -18,6 +18,8 @@ from app.reports.rendering.base import Column, ColumnType, RenderContext
 CELL_MAX_CHARS = 500
 LAYOUT_SAMPLE = 1000  # rows that column widths are estimated from
 LANDSCAPE_MIN_COLUMNS = 7  # wider tables are printed on landscape A4
+SHORT_LABEL_EM = 7.0
+LONGEST_WORD_EM = 24.0  # a column grows to fit a word up to this long
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -57,17 +59,30 @@ def plan_layout(
     minimum: list[float] = []  # em below which it should not go
     for c, column in enumerate(columns):
         label_word = max((_text_em(w) for w in column.label.split()), default=2.0) * 1.12  # bold
+        label_full = _text_em(column.label) * 1.12
+        if label_full <= SHORT_LABEL_EM:  # a short label ("Course code") stays on one line
+            label_word = label_full
         if column.width is not None:
             natural.append(column.width * 0.55)
             minimum.append(column.width * 0.55)
             continue
-        ems = sorted(_text_em(format_cell(row[c], column.type, tz)) for row in sample)
+        texts = [format_cell(row[c], column.type, tz) for row in sample]
+        ems = sorted(_text_em(t) for t in texts)
         typical = ems[int(len(ems) * 0.9)] if ems else 4.0
         longest = ems[-1] if ems else 4.0
         if column.type is ColumnType.STRING:
-            want = max(min(typical, 22.0), label_word, 2.0)
-            # Codes and statuses (every value up to ~14 characters) stay on one line.
-            floor = want if longest <= 7.5 else max(label_word, min(want, 6.5))
+            # A cell only wraps between words (e-mails after "@" and "."), so the column is at
+            # least as wide as its longest word; e-mails and short values want their whole width.
+            word = max((_text_em(w) for t in texts for w in words(t)), default=2.0)
+            word = min(word, LONGEST_WORD_EM)  # longer "words" (ids, junk) break anywhere
+            emails = bool(texts) and all(is_email(t) for t in texts if t)
+            cap = 30.0 if emails else 22.0
+            want = max(min(longest if longest <= cap else typical, cap), label_word, word, 2.0)
+            # Short values (codes, names, e-mails, departments: every value up to ~25
+            # characters) stay on one line; long text (titles) takes what is left and wraps.
+            floor = want if longest <= 13.0 or emails else max(label_word, word, min(want, 6.5))
+            if emails:  # the glyph table is an estimate: room so an e-mail estimated to fit does
+                want = floor = want * 1.06
         else:
             want = max(longest, label_word, 2.0)
             floor = want
@@ -79,6 +94,11 @@ def plan_layout(
     if not landscape and _table_mm(natural, font_pt) > _PAGE_WIDTH_MM[False]:
         landscape = True
     available = _PAGE_WIDTH_MM[landscape]
+    # A row that wraps takes two lines or more: a slightly smaller font that keeps rows on one
+    # line prints about half the pages. Down to 6.5 pt for that, to 6 pt only when even the
+    # narrowest widths do not fit.
+    while font_pt > 6.5 and _table_mm(natural, font_pt) > available:
+        font_pt -= 0.5
     while font_pt > 6.0 and _table_mm(minimum, font_pt) > available:
         font_pt -= 0.5
 
@@ -121,6 +141,27 @@ def _text_em(text: str) -> float:
 
 
 # -- cell text -----------------------------------------------------------------------------
+
+ZERO_WIDTH_SPACE = "\u200b"
+_EMAIL = re.compile(r"^[^\s@]+@[^\s@]+$")
+_EMAIL_BREAKS = re.compile(r"(?<=[@.])")
+
+
+def is_email(text: str) -> bool:
+    return bool(_EMAIL.match(text))
+
+
+def words(text: str) -> list[str]:
+    """The pieces a cell may wrap between: words at spaces, e-mails after "@" and "."."""
+    if is_email(text):
+        return [w for w in _EMAIL_BREAKS.split(text) if w]
+    return text.split()
+
+
+def wrap_points(text: str) -> str:
+    """`text` with a zero-width space after each "@" and "." of an e-mail, where it may wrap
+    (the table never breaks inside a word)."""
+    return _EMAIL_BREAKS.sub(ZERO_WIDTH_SPACE, text) if is_email(text) else text
 
 
 def format_cell(value: Any, column_type: ColumnType, tz: tzinfo) -> str:

@@ -90,6 +90,8 @@ class StreamingPdf:
             max_workers=processes, mp_context=multiprocessing.get_context("spawn")
         )
         self._waiting: list[asyncio.Future[Any]] = []
+        # Rows of the chunks the render processes have laid out (for the job's progress).
+        self.rows_laid_out = 0
 
     def _chunk_path(self, index: int) -> str:
         return str(self._work_dir / f"chunk-{index:05d}.pdf")
@@ -117,7 +119,15 @@ class StreamingPdf:
             work = self._executor.submit(render_chunk, chunk)
         except BrokenProcessPool as exc:  # a render process died while the rows streamed
             raise process_died() from exc
-        self._waiting.append(watch(work))
+        mirror = watch(work)
+        rows = len(chunk.rows)
+
+        def laid_out(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self.rows_laid_out += rows
+
+        mirror.add_done_callback(laid_out)
+        self._waiting.append(mirror)
 
     def _raise_early_failure(self) -> None:
         """A chunk that failed fails the PDF now rather than after the whole fetch."""
@@ -219,6 +229,10 @@ class PdfSink:
     @property
     def rows_written(self) -> int:
         return len(self.pdf.rows)
+
+    @property
+    def rows_laid_out(self) -> int:
+        return self.pdf.rows_laid_out
 
     def expect_rows(self, total: int | None) -> None:
         if self.pdf.expected_rows is None:

@@ -1,0 +1,112 @@
+"""Figures that outside testing found wrong: averages landing halfway, pass rates nothing can be
+judged by, legacy string scores; and department trees in every report type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.learning_events.models import LearningEvent
+from app.platform.models import Course
+from app.runtime.resources import Resources
+from tests import factories as f
+from tests.reports_fixture import NOW, build_dataset
+from tests.test_report_types import run
+
+DAY = {"preset": "custom", "from": "2025-01-15", "to": "2025-01-15"}
+JANUARY = {"preset": "custom", "from": "2025-01-01", "to": "2025-01-31"}
+
+
+async def _quiz(learner: Any, enr: Any, score: Any, hour: int = 10) -> None:
+    await f.event(
+        "quiz-submitted",
+        learner,
+        occurred_at=f.dt(2025, 1, 15, hour),
+        enr=enr,
+        payload={"quizId": "q1", "score": score},
+    )
+
+
+async def test_averages_that_land_halfway_round_up(resources: Resources) -> None:
+    dept = await f.department("Sales")
+    ada, bob = await f.user("Ada", dept=dept), await f.user("Bob", dept=dept)
+    crs = await f.course("Q1", passing_score=60.35)
+    # Each completed half a day after enrolling, scoring 60.3 and 60.4 (a mean of 60.35).
+    e1, e2 = [
+        await f.enrollment(
+            who,
+            crs,
+            enrolled_at=f.dt(2025, 1, 2),
+            status="completed",
+            score=score,
+            completed_at=f.dt(2025, 1, 2, 12),
+        )
+        for who, score in ((ada, 60.3), (bob, 60.4))
+    ]
+    await _quiz(ada, e1, 60.3)
+    await _quiz(bob, e2, 60.4, hour=11)
+
+    params = {"dateRange": DAY, "timezone": "UTC", "groupBy": "course"}
+    rows, _, _ = await run("assessment-results", params)
+    assert rows == [("Q1", crs.title, 2, 2, 50.0, 60.4, 60.3, 60.4)]
+    _, _, figures = await run("assessment-results", {"dateRange": DAY})
+    assert ("Average score", "60.4") in figures
+
+    rows, _, _ = await run("course-completion", {"dateRange": JANUARY})
+    # 0.5 days each: an average of exactly 0.5 days, and scores averaging 60.35.
+    assert rows[0][-2:] == (60.4, 0.5)
+    rows, _, _ = await run("department-summary", {"dateRange": JANUARY})
+    assert [r[5] for r in rows] == [60.4]
+
+
+async def test_pass_rate_is_empty_when_nothing_can_be_judged(resources: Resources) -> None:
+    dept = await f.department("Sales")
+    ada = await f.user("Ada", dept=dept)
+    crs = await f.course("NP")
+    await Course.get_pymongo_collection().update_one(
+        {"_id": crs.id}, {"$set": {"passing_score": None}}
+    )
+    enr = await f.enrollment(ada, crs, enrolled_at=f.dt(2025, 1, 2))
+    await _quiz(ada, enr, 80)
+
+    rows, _, _ = await run("assessment-results", {"dateRange": DAY, "groupBy": "course"})
+    assert rows == [("NP", crs.title, 1, 1, None, 80.0, 80.0, 80.0)]
+    _, _, figures = await run("assessment-results", {"dateRange": DAY})
+    assert ("Pass rate", "—") in figures
+
+
+async def test_non_numeric_scores_are_left_out_of_min_max_average(resources: Resources) -> None:
+    dept = await f.department("Sales")
+    ada = await f.user("Ada", dept=dept)
+    crs = await f.course("LG", passing_score=70)
+    enr = await f.enrollment(ada, crs, enrolled_at=f.dt(2025, 1, 2))
+    await _quiz(ada, enr, 60)
+    await _quiz(ada, enr, 90, hour=11)
+    await _quiz(ada, enr, "85", hour=12)  # legacy: stored as a string
+
+    rows, _, _ = await run("assessment-results", {"dateRange": DAY, "groupBy": "course"})
+    assert rows == [("LG", crs.title, 3, 1, 50.0, 75.0, 60.0, 90.0)]
+    assert await LearningEvent.find_all().count() == 3
+
+
+async def test_a_department_filter_covers_its_subtree_in_every_type(resources: Resources) -> None:
+    data = await build_dataset()
+    eng = [data.id(data.eng)]
+    march = {"preset": "custom", "from": "2026-03-01", "to": "2026-03-31"}
+    expected = {
+        # type: (rows with the subtree, rows for Engineering's own data only)
+        "learner-progress": (7, 4),  # e1-e4, and Platform's e5, e6, e9
+        "course-completion": (3, 2),  # SEC101, PY201, and NEG301 through Platform's e9
+        "learning-activity": (7, 5),  # (day, event type) pairs
+        "assessment-results": (5, 4),
+        "compliance-status": (3, 2),
+    }
+    for key, (with_subtree, own) in expected.items():
+        params: dict[str, Any] = {"departmentIds": eng}
+        if key != "compliance-status":
+            params["dateRange"] = march
+        rows, stored, _ = await run(key, params, now=NOW)
+        assert stored["includeSubDepartments"] is True
+        got = [len(rows)]
+        rows, _, _ = await run(key, {**params, "includeSubDepartments": False}, now=NOW)
+        got.append(len(rows))
+        assert tuple(got) == (with_subtree, own), key
