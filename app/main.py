@@ -15,6 +15,7 @@ from app.health.router import router as health_router
 from app.learning_events.router import router as learning_events_router
 from app.lookups.seed import seed_lookups
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
+from app.reports.deliveries.router import router as deliveries_router
 from app.reports.jobs.router import router as jobs_router
 from app.reports.metadata.router import router as metadata_router
 from app.reports.schedules.router import router as schedules_router
@@ -45,6 +46,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     templates_router,
     schedules_router,
     metadata_router,
+    deliveries_router,
 )
 
 
@@ -77,6 +79,10 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
             {"name": "report-templates", "description": "Saved, shareable report definitions"},
             {"name": "report-schedules", "description": "Recurring reports"},
             {"name": "report-metadata", "description": "What the report form needs"},
+            {
+                "name": "report-deliveries",
+                "description": "Delivery links, resending, webhook endpoints",
+            },
             {"name": "learning-events", "description": "Record learning activity"},
             {"name": "health", "description": "Liveness, readiness, metrics"},
         ],

@@ -26,6 +26,8 @@ from app.common.time import utcnow
 from app.config import Settings, describe_config_error, get_settings
 from app.observability import JOBS_ACTIVE, configure_logging
 from app.queue import WorkerSpec, build_workers
+from app.reports.deliveries import outbox
+from app.reports.deliveries.sender import run_sender
 from app.reports.tasks import cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
@@ -95,6 +97,13 @@ async def run_worker(
         poll_delay=poll_delay if poll_delay is not None else settings.worker_poll_seconds,
     )
     heartbeat = asyncio.create_task(_heartbeat(ctx, settings))
+    # The delivery sender runs beside arq's runners (it only reads stored files, so a slow
+    # SMTP server never holds report jobs); commits that plan deliveries wake it at once.
+    sender_stop, sender_wake = asyncio.Event(), asyncio.Event()
+    outbox.register_waker(sender_wake)
+    sender = asyncio.create_task(
+        run_sender(resources, worker_id=worker_id, stop=sender_stop, wake=sender_wake)
+    )
     loop = asyncio.get_running_loop()
     current: list[Any] = []  # the arq workers of this round
 
@@ -138,6 +147,10 @@ async def run_worker(
     finally:
         stop_wait.cancel()
         await _abandon(current, runners, close=True)
+        sender_stop.set()
+        outbox.unregister_waker(sender_wake)
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(sender, timeout=30)
         heartbeat.cancel()
         with contextlib.suppress(BaseException):
             await heartbeat

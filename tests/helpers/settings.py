@@ -43,6 +43,8 @@ def make_settings(**overrides: Any) -> Settings:
         "local_storage_dir": SESSION_TMP / "files",
         "log_level": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
         "job_retry_backoff_seconds": 0,
+        # Schedules in the tests send to these (platform users are on example.test).
+        "allowed_recipient_domains": "example.org,example.com,example.test",
         **overrides,
     }
     return Settings(_env_file=None, **values)

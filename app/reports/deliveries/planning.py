@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
-from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 
 from app.common.time import as_utc, utcnow
@@ -21,6 +20,7 @@ from app.config import Settings
 from app.reports.deliveries import repository
 from app.reports.deliveries.models import (
     DeliveryChannel,
+    DeliveryConfig,
     DeliveryContent,
     DeliveryKind,
     DeliveryMode,
@@ -31,16 +31,6 @@ from app.reports.deliveries.models import (
     WebhookEndpoint,
 )
 from app.reports.jobs.models import JobStatus, ReportJob
-
-
-class DeliveryConfig(BaseModel):
-    """What a schedule (or an on-demand job) asks for; recipients already validated
-    (`recipients.validate_recipients`) so each has its address."""
-
-    mode: DeliveryMode = DeliveryMode.BOTH
-    empty_result: EmptyResultPolicy = EmptyResultPolicy.SEND
-    recipients: list[Recipient] = Field(default_factory=list)
-    webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
 
 
 def content_for(

@@ -1,19 +1,21 @@
-"""The rules behind the delivery endpoints (the routers stay thin): opening a delivery link and
-resending a failed delivery."""
+"""The rules behind the delivery endpoints (the routers stay thin): opening a delivery link,
+resending a failed delivery, a caller's webhook endpoints (register, rotate, use on a job)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
 from bson.errors import InvalidId
 
 from app.common.time import as_utc, utcnow
 from app.config import Settings
-from app.errors import Conflict, Forbidden, Gone, NotFound
+from app.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from app.reports.deliveries import repository
 from app.reports.deliveries.links import LinkError, verify_link_token
-from app.reports.deliveries.models import DeliveryContent, ReportDelivery
+from app.reports.deliveries.models import DeliveryContent, ReportDelivery, WebhookEndpoint
+from app.reports.deliveries.recipients import validate_webhook_url
+from app.reports.deliveries.signing import generate_secret
 
 _NOT_A_LINK = "This delivery link is not valid."
 
@@ -77,3 +79,63 @@ async def resend(
     fresh = await repository.get(oid)
     assert fresh is not None  # a sender may hold it already: its status is whatever it is now
     return fresh
+
+
+# Webhook endpoints of a caller ---------------------------------------------------------------
+
+
+async def register_endpoint(
+    settings: Settings, user_id: str, url: str, description: str | None
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint of the caller (SSRF-checked) and its signing secret, to show once."""
+    await validate_webhook_url(settings, url, field="body.url")
+    secret = generate_secret()
+    endpoint = await repository.create_endpoint(
+        owner_user_id=user_id, url=url, secret=secret, description=description
+    )
+    return endpoint, secret
+
+
+async def owned_endpoint(endpoint_id: str, *, user_id: str, is_admin: bool) -> WebhookEndpoint:
+    try:
+        endpoint = await repository.get_endpoint(PydanticObjectId(endpoint_id))
+    except InvalidId:
+        endpoint = None
+    if endpoint is None or not (is_admin or endpoint.owner_user_id == user_id):
+        raise NotFound("No such webhook endpoint.", code="webhook-not-found")
+    return endpoint
+
+
+async def rotate_secret(
+    settings: Settings, endpoint_id: str, *, user_id: str, is_admin: bool
+) -> tuple[WebhookEndpoint, str]:
+    """A new secret signs from now on; the old one keeps signing for
+    WEBHOOK_SECRET_OVERLAP_HOURS (both signatures are sent meanwhile)."""
+    endpoint = await owned_endpoint(endpoint_id, user_id=user_id, is_admin=is_admin)
+    assert endpoint.id is not None
+    secret = generate_secret()
+    await repository.add_secret(
+        endpoint.id,
+        secret,
+        overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
+        now=utcnow(),
+    )
+    return endpoint, secret
+
+
+async def endpoint_for_job(settings: Settings, user_id: str, url: str) -> PydanticObjectId:
+    """An on-demand job's `webhookUrl`: one of the caller's endpoints (registered with
+    POST /api/v1/reports/webhooks or by one of their schedules), so it is signed with a secret
+    the caller already holds; checked again now (SSRF)."""
+    endpoint = await WebhookEndpoint.find_one(
+        {"owner_user_id": user_id, "url": url, "disabled_at": None}
+    )
+    if endpoint is None or endpoint.id is None:
+        raise ValidationFailed.one(
+            "body.webhookUrl",
+            f"{url!r} is not one of your webhook endpoints: register it first with "
+            "POST /api/v1/reports/webhooks (the answer holds its signing secret)",
+            type="unknown-webhook",
+        )
+    await validate_webhook_url(settings, url, field="body.webhookUrl")
+    return endpoint.id

@@ -105,6 +105,7 @@ async def produce(run: Run, resources: Resources) -> None:
                 final = replace(
                     context, summary=summarizer.figures(), total_rows=progress.rows_processed
                 )
+                run.figures = list(final.summary)  # the delivery messages quote them
                 await sink.finish(final)
             except BaseException:
                 sink.abort()  # failed or cancelled: render processes and temporary files go now
