@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from app.common.schemas import ApiInput, ApiModel
+from app.config import Settings
 from app.reports.deliveries.models import (
     DeliveryChannel,
     DeliveryKind,
@@ -14,6 +15,7 @@ from app.reports.deliveries.models import (
     ReportDelivery,
     WebhookEndpoint,
 )
+from app.reports.deliveries.recipients import allowed_domains
 
 
 class DeliveryOut(ApiModel):
@@ -92,4 +94,57 @@ class WebhookOut(ApiModel):
             disabled=endpoint.disabled_at is not None,
             disabled_reason=endpoint.disabled_reason,
             secret=secret,
+        )
+
+
+class OptionOut(ApiModel):
+    code: str
+    description: str
+
+
+class DeliveryOptionsOut(ApiModel):
+    """What a schedule's (and a job's) delivery fields accept, and the limits that apply."""
+
+    modes: list[OptionOut] = Field(description="A schedule's `delivery`")
+    empty_result_policies: list[OptionOut] = Field(description="A schedule's `emptyResult`")
+    audiences: list[OptionOut] = Field(description="A schedule's `audience`")
+    max_recipients: int
+    allowed_recipient_domains: list[str] = Field(
+        description="Domains external addresses may have; empty: those of the platform's users"
+    )
+    attachment_max_mb: float = Field(description="Larger files are sent as a link")
+    link_ttl_days: int = Field(description="Delivery links expire then (or with the file)")
+    webhook_signature: str
+    max_attempts: int = Field(description="Sending attempts before a delivery is `failed`")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryOptionsOut:
+        return cls(
+            modes=[
+                OptionOut(code="attach", description="the file attached (a link when too big)"),
+                OptionOut(code="link", description="a signed, expiring download link only"),
+                OptionOut(code="both", description="the file attached and a link"),
+            ],
+            empty_result_policies=[
+                OptionOut(code="send", description="send as usual (an empty file)"),
+                OptionOut(code="skip", description="record the run, send nothing"),
+                OptionOut(code="notice", description="a short 'no rows this period' message"),
+            ],
+            audiences=[
+                OptionOut(
+                    code="owner",
+                    description="one run in the owner's scope, sent to every recipient",
+                ),
+                OptionOut(
+                    code="recipient",
+                    description="each platform-user recipient gets a run in their own scope",
+                ),
+            ],
+            max_recipients=settings.delivery_max_recipients,
+            allowed_recipient_domains=sorted(allowed_domains(settings)),
+            attachment_max_mb=settings.delivery_attachment_max_mb,
+            link_ttl_days=settings.delivery_link_ttl_days,
+            webhook_signature="Standard Webhooks: webhook-id, webhook-timestamp, "
+            "webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))",
+            max_attempts=settings.delivery_max_attempts,
         )

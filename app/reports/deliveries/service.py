@@ -6,14 +6,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
+from bson import ObjectId
 from bson.errors import InvalidId
 
 from app.common.time import as_utc, utcnow
 from app.config import Settings
 from app.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from app.platform.models import User
 from app.reports.deliveries import repository
 from app.reports.deliveries.links import LinkError, verify_link_token
-from app.reports.deliveries.models import DeliveryContent, ReportDelivery, WebhookEndpoint
+from app.reports.deliveries.models import (
+    DeliveryConfig,
+    DeliveryContent,
+    DeliveryMode,
+    Recipient,
+    ReportDelivery,
+    WebhookEndpoint,
+)
 from app.reports.deliveries.recipients import validate_webhook_url
 from app.reports.deliveries.signing import generate_secret
 
@@ -139,3 +148,27 @@ async def endpoint_for_job(settings: Settings, user_id: str, url: str) -> Pydant
         )
     await validate_webhook_url(settings, url, field="body.webhookUrl")
     return endpoint.id
+
+
+async def on_demand_config(
+    settings: Settings,
+    *,
+    user_id: str,
+    email: str | None,
+    notify_email: bool,
+    webhook_url: str | None,
+) -> DeliveryConfig | None:
+    """What POST /jobs `notify` / `webhookUrl` ask for (None: nothing)."""
+    if not notify_email and not webhook_url:
+        return None
+    config = DeliveryConfig(mode=DeliveryMode.LINK)
+    if notify_email:
+        # The address the platform holds now (the token's may be stale).
+        user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
+        email = user.email if user is not None else email
+        if not email:
+            raise ValidationFailed.one("body.notify.email", "your account has no e-mail address")
+        config.recipients = [Recipient(user_id=user_id, address=email)]
+    if webhook_url:
+        config.webhook_endpoint_ids = [await endpoint_for_job(settings, user_id, webhook_url)]
+    return config

@@ -78,7 +78,9 @@ async def _endpoints(
 ) -> tuple[list[PydanticObjectId], dict[PydanticObjectId, str]]:
     """The endpoints of `wanted`: a URL the schedule has already keeps its endpoint (and
     secret); a new one is checked (SSRF) and created with a fresh secret."""
-    existing = {e.url: e for e in await endpoints_of(current.webhook_endpoint_ids)} if current else {}
+    existing = (
+        {e.url: e for e in await endpoints_of(current.webhook_endpoint_ids)} if current else {}
+    )
     for index, hook in enumerate(wanted):
         if hook.url not in existing:
             await validate_webhook_url(settings, hook.url, field=f"body.webhooks.{index}.url")
@@ -119,7 +121,9 @@ async def webhooks_of(
     for schedule in schedules:
         assert schedule.id is not None
         out[schedule.id] = [
-            WebhookOut.from_document(found[i], shown.get(i)) for i in schedule.webhook_endpoint_ids if i in found
+            WebhookOut.from_document(found[i], shown.get(i))
+            for i in schedule.webhook_endpoint_ids
+            if i in found
         ]
     return out
 

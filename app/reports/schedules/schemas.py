@@ -82,9 +82,7 @@ RECIPIENTS_DESCRIPTION = (
 class WebhookIn(ApiInput):
     """An endpoint called with a signed POST (Standard Webhooks) after every run."""
 
-    url: str = Field(
-        min_length=8, max_length=2000, examples=["https://hooks.example.com/reports"]
-    )
+    url: str = Field(min_length=8, max_length=2000, examples=["https://hooks.example.com/reports"])
     description: str | None = Field(default=None, max_length=200)
 
 
