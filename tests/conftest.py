@@ -33,6 +33,9 @@ from tests.helpers.settings import SESSION_RUN, SESSION_SETTINGS
 from tests.helpers.tokens import TokenFactory, token_factory
 from worker.main import run_worker as _run_worker
 
+# The delivery servers (SMTP mailbox, webhook receiver) and resources with delivery settings.
+pytest_plugins = ["tests.helpers.delivery_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:

@@ -1,11 +1,10 @@
 """Helpers of the delivery tests: what the real servers received (a mailbox directory written
 by the project's FileMailbox, the requests of an HTTP receiver), a completed job with its file
 stored, and a record of every socket connect (to prove refused addresses are never reached).
-The fixtures that start the servers are in `deliveries_fixtures.py`."""
+The fixtures that start the servers are in `delivery_fixtures.py`."""
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,12 +18,6 @@ from beanie import PydanticObjectId
 from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
 from app.runtime.resources import Resources
 from scripts.mailbox import list_mail, read
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Mailbox:
