@@ -98,12 +98,15 @@ async def run_worker(
     )
     heartbeat = asyncio.create_task(_heartbeat(ctx, settings))
     # The delivery sender runs beside arq's runners (it only reads stored files, so a slow
-    # SMTP server never holds report jobs); commits that plan deliveries wake it at once.
+    # SMTP server never holds report jobs); commits that plan deliveries wake it at once. A
+    # burst run only empties the report queue: the next long-running worker sends.
     sender_stop, sender_wake = asyncio.Event(), asyncio.Event()
-    outbox.register_waker(sender_wake)
-    sender = asyncio.create_task(
-        run_sender(resources, worker_id=worker_id, stop=sender_stop, wake=sender_wake)
-    )
+    sender: asyncio.Task[None] | None = None
+    if not burst:
+        outbox.register_waker(sender_wake)
+        sender = asyncio.create_task(
+            run_sender(resources, worker_id=worker_id, stop=sender_stop, wake=sender_wake)
+        )
     loop = asyncio.get_running_loop()
     current: list[Any] = []  # the arq workers of this round
 
@@ -149,8 +152,9 @@ async def run_worker(
         await _abandon(current, runners, close=True)
         sender_stop.set()
         outbox.unregister_waker(sender_wake)
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(sender, timeout=30)
+        if sender is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(sender, timeout=30)
         heartbeat.cancel()
         with contextlib.suppress(BaseException):
             await heartbeat

@@ -12,8 +12,10 @@ from datetime import datetime
 
 import structlog
 from beanie import PydanticObjectId
+from bson import ObjectId
 
 from app.config import Settings
+from app.platform.models import User
 from app.reports.deliveries import repository
 from app.reports.deliveries.models import Recipient, ReportDelivery, WebhookEndpoint
 from app.reports.deliveries.planning import (
@@ -103,16 +105,20 @@ async def commit_completed(
     return await _commit(fenced_update, deliveries)
 
 
-def _owner(requester: Requester) -> Recipient | None:
-    if not requester.email:
-        return None
-    return Recipient(user_id=requester.user_id, address=requester.email)
+async def _owner(requester: Requester) -> Recipient | None:
+    """The owner's address as the platform holds it now (the token's may be stale)."""
+    user_id = requester.user_id
+    user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
+    address = user.email if user is not None else requester.email
+    return Recipient(user_id=user_id, address=address) if address else None
 
 
-def plan_failed(job: ReportJob, settings: Settings, reason: str) -> list[ReportDelivery]:
+async def plan_failed(job: ReportJob, settings: Settings, reason: str) -> list[ReportDelivery]:
     """A scheduled run that failed for good: a notice to the schedule's owner."""
-    owner = _owner(job.requested_by)
-    if job.delivery is None or not job.delivery.notify_owner_on_failure or owner is None:
+    if job.delivery is None or not job.delivery.notify_owner_on_failure:
+        return []
+    owner = await _owner(job.requested_by)
+    if owner is None:
         return []
     name = _report_name(job)
     text = (
@@ -138,7 +144,7 @@ async def commit_failed(
     job: ReportJob, settings: Settings, reason: str, fenced_update: FencedUpdate
 ) -> bool:
     """The executor's failing-for-good commit, with the owner's failure notice."""
-    return await _commit(fenced_update, plan_failed(job, settings, reason))
+    return await _commit(fenced_update, await plan_failed(job, settings, reason))
 
 
 async def insert_pause_notice(
@@ -152,7 +158,7 @@ async def insert_pause_notice(
 ) -> ReportDelivery | None:
     """A schedule paused itself (failures, owner lost rights): its owner is told why and how
     to resume. Written after the pause (a lost notice is a lost e-mail, not a lost state)."""
-    recipient = _owner(owner)
+    recipient = await _owner(owner)
     if recipient is None:
         return None
     notice = plan_notice(
