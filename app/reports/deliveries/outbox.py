@@ -106,10 +106,13 @@ async def commit_completed(
 
 
 async def _owner(requester: Requester) -> Recipient | None:
-    """The owner's address as the platform holds it now (the token's may be stale)."""
-    user_id = requester.user_id
+    return await _user_recipient(requester.user_id, requester.email)
+
+
+async def _user_recipient(user_id: str, fallback: str | None = None) -> Recipient | None:
+    """A user's address as the platform holds it now (a token's may be stale)."""
     user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
-    address = user.email if user is not None else requester.email
+    address = user.email if user is not None else fallback
     return Recipient(user_id=user_id, address=address) if address else None
 
 
@@ -179,9 +182,34 @@ async def insert_pause_notice(
     return notice
 
 
+async def insert_endpoint_gone_notice(
+    settings: Settings, endpoint: WebhookEndpoint, delivery: ReportDelivery
+) -> None:
+    """A webhook answered 410 Gone and was disabled: its owner is told (once, by the sender
+    that disabled it)."""
+    recipient = await _user_recipient(endpoint.owner_user_id)
+    if recipient is None:
+        return
+    notice = plan_notice(
+        settings,
+        recipient=recipient,
+        subject="A webhook endpoint was disabled",
+        text=(
+            f"The webhook endpoint {endpoint.url} answered 410 Gone, so it was disabled and "
+            "receives no more calls. Register the new address (the schedule's `webhooks`, or "
+            "POST /api/v1/reports/webhooks) to receive reports again."
+        ),
+        report_name=delivery.content.report_name,
+        report_type=delivery.content.report_type,
+        schedule_id=delivery.schedule_id,
+    )
+    await repository.insert_many([notice])
+
+
 __all__ = [
     "commit_completed",
     "commit_failed",
+    "insert_endpoint_gone_notice",
     "insert_pause_notice",
     "plan_completed",
     "plan_failed",
