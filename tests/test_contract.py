@@ -64,7 +64,7 @@ def _schema_has_examples(
     return any(_schema_has_examples(o, components) for o in options)
 
 
-def test_the_contract_lists_the_29_report_endpoints_each_with_examples() -> None:
+def test_the_contract_lists_the_35_report_endpoints_each_with_examples() -> None:
     schema = json.loads(OPENAPI.read_text())
     components = schema["components"]["schemas"]
     groups: dict[str, int] = {}
@@ -83,13 +83,16 @@ def test_the_contract_lists_the_29_report_endpoints_each_with_examples() -> None
                     missing_examples.append(f"{method.upper()} {path}")
             for status, response in operation["responses"].items():
                 assert response.get("description"), f"{method} {path} {status} undocumented"
-    assert {k: groups[k] for k in ("jobs", "templates", "schedules", "metadata")} == {
+    report_groups = ("jobs", "templates", "schedules", "metadata", "deliveries", "webhooks")
+    assert {k: groups[k] for k in report_groups} == {
         "jobs": 6,
         "templates": 7,
         "schedules": 9,
-        "metadata": 7,
+        "metadata": 8,
+        "deliveries": 2,
+        "webhooks": 3,
     }
     assert groups["learning-events"] == 1 and groups["batch"] == 1
     assert {"healthz", "readyz", "metrics"} <= set(groups)
-    assert sum(groups.values()) == 29 + 2 + 3
+    assert sum(groups.values()) == 35 + 2 + 3
     assert not missing_examples, missing_examples
