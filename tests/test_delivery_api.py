@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from beanie import PydanticObjectId
 
 from app.common.time import utcnow
 from app.main import create_app
@@ -401,3 +402,63 @@ async def test_a_schedule_that_pauses_itself_tells_its_owner_why_and_how_to_resu
     assert message["Subject"] == "Weekly progress: the schedule paused itself"
     text = str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
     assert reason in text and f"/schedules/{schedule.id}/resume" in text
+
+
+async def test_a_scheduled_run_failing_for_good_tells_the_owner_in_its_commit(
+    delivery_client: httpx.AsyncClient,
+    delivery_resources: Resources,
+    auth: TokenFactory,
+    run_worker: Callable[..., Any],
+    smtp_server: Mailbox,
+) -> None:
+    owner, ann, _ = await _people()
+    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    schedule = (
+        await delivery_client.post(
+            SCHEDULES, json=_schedule(recipients=[str(ann.id)]), headers=headers
+        )
+    ).json()
+    run = (
+        await delivery_client.post(f"{SCHEDULES}/{schedule['id']}/run-now", headers=headers)
+    ).json()
+    # The report type disappears before the worker runs it: a failure no retry can fix.
+    await ReportJob.get_pymongo_collection().update_one(
+        {"_id": PydanticObjectId(run["id"])}, {"$set": {"report_type": "no-such-type"}}
+    )
+    await run_worker()
+    job = await ReportJob.get(run["id"])
+    assert job is not None and job.status == JobStatus.FAILED
+    [notice] = await ReportDelivery.find({"job_id": job.id}).to_list()
+    assert notice.kind == "notice" and notice.recipient.address == "olga@example.test"
+    await _deliver(delivery_resources)
+    [message] = smtp_server.messages()
+    assert message["Subject"] == "Weekly progress: the scheduled run failed"
+
+
+async def test_updating_webhooks_keeps_known_urls_and_shows_only_new_secrets(
+    delivery_client: httpx.AsyncClient, auth: TokenFactory, http_receiver: Receiver
+) -> None:
+    owner, _, _ = await _people()
+    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    first, second = http_receiver.url("/a"), http_receiver.url("/b")
+    created = (
+        await delivery_client.post(
+            SCHEDULES, json=_schedule(webhooks=[{"url": first}]), headers=headers
+        )
+    ).json()
+    [kept] = created["webhooks"]
+    updated = await delivery_client.patch(
+        f"{SCHEDULES}/{created['id']}",
+        json={"webhooks": [{"url": first}, {"url": second}], "emptyResult": "skip"},
+        headers=headers,
+    )
+    assert updated.status_code == 200, updated.text
+    hooks = updated.json()["webhooks"]
+    assert [h["url"] for h in hooks] == [first, second]
+    assert hooks[0]["id"] == kept["id"] and hooks[0]["secret"] is None
+    assert hooks[1]["secret"].startswith("whsec_")
+    assert updated.json()["emptyResult"] == "skip"
+    bad = await delivery_client.patch(
+        f"{SCHEDULES}/{created['id']}", json={"delivery": None}, headers=headers
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.delivery"
