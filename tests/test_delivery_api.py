@@ -17,7 +17,6 @@ from beanie import PydanticObjectId
 
 from app.common.time import utcnow
 from app.main import create_app
-from app.platform.models import User
 from app.reports.deliveries import service
 from app.reports.deliveries.links import issue_link_token
 from app.reports.deliveries.models import DeliveryStatus, ReportDelivery
@@ -30,7 +29,13 @@ from app.runtime.resources import Resources
 from scripts.mail_server import FileMailbox
 from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import CONNECTIONS, Mailbox, Receiver
+from tests.helpers.deliveries import (
+    CONNECTIONS,
+    Mailbox,
+    Receiver,
+    delivery_people,
+    schedule_body,
+)
 from tests.helpers.processes import free_port
 from tests.helpers.tokens import TokenFactory
 
@@ -47,27 +52,24 @@ async def delivery_client(delivery_resources: Resources) -> AsyncIterator[httpx.
         yield c
 
 
-async def _people() -> tuple[User, User, User]:
-    dept = await f.department("Finance", code="FIN")
-    owner = await f.user("Olga Owner", dept=dept, roles=["admin"], email="olga@example.test")
-    ann = await f.user("Ann Admin", dept=dept, roles=["admin"], email="ann@example.test")
-    ben = await f.user("Ben Boss", dept=dept, roles=["manager"], email="ben@example.test")
-    learner = await f.user("Lars Learner", dept=dept)
-    await f.enrollment(learner, await f.course("FIN-1"), enrolled_at=utcnow() - timedelta(days=2))
-    return owner, ann, ben
+async def _create(client: httpx.AsyncClient, headers: dict[str, str], **extra: Any) -> Any:
+    response = await client.post(SCHEDULES, json=schedule_body(**extra), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
-def _schedule(**extra: Any) -> dict[str, Any]:
-    return {
-        "name": "Weekly progress",
-        "reportType": "learner-progress",
-        "format": "csv",
-        "parameters": {"dateRange": {"preset": "last-7-days"}},
-        "frequency": "daily",
-        "timeOfDay": "05:00",
-        "timezone": "UTC",
-        **extra,
-    }
+async def _run_and_send(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    schedule: dict[str, Any],
+    run_worker: Callable[..., Any],
+    resources: Resources,
+) -> None:
+    """Run-now, the job run by a worker, then what it planned sent."""
+    run = await client.post(f"{SCHEDULES}/{schedule['id']}/run-now", headers=headers)
+    assert run.status_code == 202, run.text
+    await run_worker()
+    await _deliver(resources)
 
 
 async def _deliver(resources: Resources, rounds: int = 3) -> None:
@@ -83,11 +85,11 @@ async def test_a_run_reaches_every_recipient_and_the_run_history_shows_it_sent(
     smtp_server: Mailbox,
     http_receiver: Receiver,
 ) -> None:
-    owner, ann, ben = await _people()
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    people = await delivery_people(auth)
+    ann, ben, headers = people.ann, people.ben, people.headers
     created = await delivery_client.post(
         SCHEDULES,
-        json=_schedule(
+        json=schedule_body(
             recipients=[str(ann.id), str(ben.id), "partner@example.org"],
             delivery="both",
             webhooks=[{"url": http_receiver.url()}],
@@ -134,16 +136,10 @@ async def test_the_delivery_link_downloads_for_its_recipient_only_until_deleted(
     run_worker: Callable[..., Any],
     smtp_server: Mailbox,
 ) -> None:
-    owner, ann, _ = await _people()
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
-    schedule = (
-        await delivery_client.post(
-            SCHEDULES, json=_schedule(recipients=[str(ann.id)], delivery="link"), headers=headers
-        )
-    ).json()
-    await delivery_client.post(f"{SCHEDULES}/{schedule['id']}/run-now", headers=headers)
-    await run_worker()
-    await _deliver(delivery_resources)
+    people = await delivery_people(auth)
+    ann, headers = people.ann, people.headers
+    schedule = await _create(delivery_client, headers, recipients=[str(ann.id)], delivery="link")
+    await _run_and_send(delivery_client, headers, schedule, run_worker, delivery_resources)
     [message] = smtp_server.messages()
     assert not list(message.iter_attachments())  # link mode
     text = str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
@@ -188,14 +184,13 @@ async def test_the_delivery_link_downloads_for_its_recipient_only_until_deleted(
 async def test_private_webhook_urls_are_refused_on_create_without_a_connection(
     client: httpx.AsyncClient, auth: TokenFactory, http_receiver: Receiver, url: str
 ) -> None:
-    owner, _, _ = await _people()
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    headers = (await delivery_people(auth)).headers
     CONNECTIONS.addresses.clear()
     CONNECTIONS.active = True
     try:
         response = await client.post(
             SCHEDULES,
-            json=_schedule(webhooks=[{"url": url.format(port=http_receiver.port)}]),
+            json=schedule_body(webhooks=[{"url": url.format(port=http_receiver.port)}]),
             headers=headers,
         )
     finally:
@@ -211,19 +206,21 @@ async def test_private_webhook_urls_are_refused_on_create_without_a_connection(
 async def test_recipients_are_checked_and_a_recipient_audience_refuses_addresses(
     client: httpx.AsyncClient, auth: TokenFactory
 ) -> None:
-    owner, ann, _ = await _people()
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    people = await delivery_people(auth)
+    ann, headers = people.ann, people.headers
     for recipients, field in (
         (["eve@evil.example"], "body.recipients.0"),
         ([str(ann.id), "0123456789abcdef01234567"], "body.recipients.1"),
         (["x@example.org"] * 51, "body.recipients"),
     ):
-        bad = await client.post(SCHEDULES, json=_schedule(recipients=recipients), headers=headers)
+        bad = await client.post(
+            SCHEDULES, json=schedule_body(recipients=recipients), headers=headers
+        )
         assert bad.status_code == 422, bad.text
         assert bad.json()["errors"][0]["field"] == field
     external = await client.post(
         SCHEDULES,
-        json=_schedule(recipients=[str(ann.id), "x@example.org"], audience="recipient"),
+        json=schedule_body(recipients=[str(ann.id), "x@example.org"], audience="recipient"),
         headers=headers,
     )
     assert external.status_code == 422
@@ -237,22 +234,17 @@ async def test_a_recipient_audience_runs_each_scope_once(
     run_worker: Callable[..., Any],
     smtp_server: Mailbox,
 ) -> None:
-    owner, ann, ben = await _people()
+    people = await delivery_people(auth)
+    ann, ben, headers = people.ann, people.ben, people.headers
     dept = await f.department("Sales", code="SAL")
     cleo = await f.user("Cleo Admin", dept=dept, roles=["admin"], email="cleo@example.test")
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
-    schedule = (
-        await delivery_client.post(
-            SCHEDULES,
-            json=_schedule(
-                recipients=[str(ann.id), str(ben.id), str(cleo.id)], audience="recipient"
-            ),
-            headers=headers,
-        )
-    ).json()
-    await delivery_client.post(f"{SCHEDULES}/{schedule['id']}/run-now", headers=headers)
-    await run_worker()
-    await _deliver(delivery_resources)
+    schedule = await _create(
+        delivery_client,
+        headers,
+        recipients=[str(ann.id), str(ben.id), str(cleo.id)],
+        audience="recipient",
+    )
+    await _run_and_send(delivery_client, headers, schedule, run_worker, delivery_resources)
     jobs = await ReportJob.find({"schedule_id": {"$exists": True}}).to_list()
     # Ann and Cleo are admins (one scope: all data), Ben a manager: two runs.
     assert len(jobs) == 2 and {j.status for j in jobs} == {JobStatus.COMPLETED}
@@ -273,8 +265,8 @@ async def test_resend_and_on_demand_notify_and_webhook(
     smtp_server: Mailbox,
     http_receiver: Receiver,
 ) -> None:
-    owner, ann, _ = await _people()
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    people = await delivery_people(auth)
+    ann, headers = people.ann, people.headers
     unknown = await delivery_client.post(
         JOBS,
         json={
@@ -345,18 +337,16 @@ async def test_smtp_down_then_back_deliveries_go_out_while_jobs_keep_completing(
     run_worker: Callable[..., Any],
     tmp_path: Any,
 ) -> None:
-    owner, ann, _ = await _people()
+    people = await delivery_people(auth)
+    ann, headers = people.ann, people.headers
     port = free_port()  # nothing listens yet: the SMTP server is down
     settings = delivery_resources.settings.model_copy(
         update={"smtp_port": port, "delivery_backoff_seconds": 1.0, "smtp_timeout_seconds": 2.0}
     )
     res = dataclasses.replace(delivery_resources, settings=settings)
     application = create_app(settings, resources=res)
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
     async with application.router.lifespan_context(application), api_client(application) as c:
-        schedule = (
-            await c.post(SCHEDULES, json=_schedule(recipients=[str(ann.id)]), headers=headers)
-        ).json()
+        schedule = await _create(c, headers, recipients=[str(ann.id)])
         await c.post(f"{SCHEDULES}/{schedule['id']}/run-now", headers=headers)
         await run_worker()
         await send_due(res, worker_id="test-sender")
@@ -387,10 +377,10 @@ async def test_a_schedule_that_pauses_itself_tells_its_owner_why_and_how_to_resu
     auth: TokenFactory,
     smtp_server: Mailbox,
 ) -> None:
-    owner, ann, _ = await _people()
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    people = await delivery_people(auth)
+    ann, headers = people.ann, people.headers
     created = await delivery_client.post(
-        SCHEDULES, json=_schedule(recipients=[str(ann.id)]), headers=headers
+        SCHEDULES, json=schedule_body(recipients=[str(ann.id)]), headers=headers
     )
     schedule = await ReportSchedule.get(created.json()["id"])
     assert schedule is not None
@@ -411,13 +401,9 @@ async def test_a_scheduled_run_failing_for_good_tells_the_owner_in_its_commit(
     run_worker: Callable[..., Any],
     smtp_server: Mailbox,
 ) -> None:
-    owner, ann, _ = await _people()
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
-    schedule = (
-        await delivery_client.post(
-            SCHEDULES, json=_schedule(recipients=[str(ann.id)]), headers=headers
-        )
-    ).json()
+    people = await delivery_people(auth)
+    ann, headers = people.ann, people.headers
+    schedule = await _create(delivery_client, headers, recipients=[str(ann.id)])
     run = (
         await delivery_client.post(f"{SCHEDULES}/{schedule['id']}/run-now", headers=headers)
     ).json()
@@ -438,14 +424,9 @@ async def test_a_scheduled_run_failing_for_good_tells_the_owner_in_its_commit(
 async def test_updating_webhooks_keeps_known_urls_and_shows_only_new_secrets(
     delivery_client: httpx.AsyncClient, auth: TokenFactory, http_receiver: Receiver
 ) -> None:
-    owner, _, _ = await _people()
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    headers = (await delivery_people(auth)).headers
     first, second = http_receiver.url("/a"), http_receiver.url("/b")
-    created = (
-        await delivery_client.post(
-            SCHEDULES, json=_schedule(webhooks=[{"url": first}]), headers=headers
-        )
-    ).json()
+    created = await _create(delivery_client, headers, webhooks=[{"url": first}])
     [kept] = created["webhooks"]
     updated = await delivery_client.patch(
         f"{SCHEDULES}/{created['id']}",

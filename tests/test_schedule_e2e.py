@@ -19,7 +19,7 @@ from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, Receiver
+from tests.helpers.deliveries import Mailbox, Receiver, delivery_people, schedule_body
 from tests.helpers.processes import kill_group as _kill_group
 from tests.helpers.processes import start_worker as _start_worker
 from tests.helpers.tokens import TokenFactory
@@ -98,13 +98,8 @@ async def test_a_due_schedule_delivers_once_to_every_recipient_with_three_worker
     gets exactly one message, the webhook one call whose signature verifies, and the run
     history shows every delivery `sent`."""
     settings = delivery_resources.settings
-    dept = await f.department("Finance", code="FIN")
-    owner = await f.user("Olga Owner", dept=dept, roles=["admin"], email="olga@example.test")
-    ann = await f.user("Ann Admin", dept=dept, roles=["admin"], email="ann@example.test")
-    ben = await f.user("Ben Boss", dept=dept, roles=["manager"], email="ben@example.test")
-    learner = await f.user("Lars Learner", dept=dept)
-    await f.enrollment(learner, await f.course("FIN-1"), enrolled_at=utcnow() - timedelta(days=2))
-    headers = auth("admin", sub=str(owner.id), name="Olga Owner")
+    people = await delivery_people(auth)
+    ann, ben, headers = people.ann, people.ben, people.headers
     application = create_app(settings, resources=delivery_resources)
 
     workers = [_start_worker(settings) for _ in range(3)]
@@ -113,17 +108,11 @@ async def test_a_due_schedule_delivers_once_to_every_recipient_with_three_worker
             slot = (utcnow() + timedelta(seconds=80)).replace(second=0, microsecond=0)
             created = await c.post(
                 SCHEDULES,
-                json={
-                    "name": "Daily progress",
-                    "reportType": "learner-progress",
-                    "format": "csv",
-                    "parameters": {"dateRange": {"preset": "last-7-days"}},
-                    "frequency": "daily",
-                    "timeOfDay": slot.strftime("%H:%M"),
-                    "timezone": "UTC",
-                    "recipients": [str(ann.id), str(ben.id), "partner@example.org"],
-                    "webhooks": [{"url": http_receiver.url()}],
-                },
+                json=schedule_body(
+                    timeOfDay=slot.strftime("%H:%M"),
+                    recipients=[str(ann.id), str(ben.id), "partner@example.org"],
+                    webhooks=[{"url": http_receiver.url()}],
+                ),
                 headers=headers,
             )
             assert created.status_code == 201, created.text
