@@ -4,6 +4,7 @@ an SMTP outage. Real servers only (aiosmtpd mailbox, an HTTP receiver, MongoDB, 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import AsyncIterator, Callable
@@ -19,12 +20,13 @@ from app.common.time import utcnow
 from app.main import create_app
 from app.reports.deliveries import service
 from app.reports.deliveries.links import issue_link_token
-from app.reports.deliveries.models import DeliveryStatus, ReportDelivery
+from app.reports.deliveries.models import Audience, DeliveryStatus, Recipient, ReportDelivery
 from app.reports.deliveries.sender import send_due
 from app.reports.deliveries.signing import verify
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.schedules import runner
 from app.reports.schedules.models import ReportSchedule
+from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 from scripts.mail_server import FileMailbox
 from tests import factories as f
@@ -37,6 +39,7 @@ from tests.helpers.deliveries import (
     schedule_body,
 )
 from tests.helpers.processes import free_port
+from tests.helpers.schedules import at, schedule_for
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
@@ -443,3 +446,26 @@ async def test_updating_webhooks_keeps_known_urls_and_shows_only_new_secrets(
         f"{SCHEDULES}/{created['id']}", json={"delivery": None}, headers=headers
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.delivery"
+
+
+async def test_a_recipient_audience_slot_makes_one_job_per_scope_under_concurrent_ticks(
+    resources: Resources,
+) -> None:
+    dept = await f.department("Finance", code="FIN")
+    owner = await f.user("Olga Owner", dept=dept, roles=["admin"], email="olga@example.test")
+    ann = await f.user("Ann Admin", dept=dept, roles=["admin"], email="ann@example.test")
+    ben = await f.user("Ben Boss", dept=dept, roles=["manager"], email="ben@example.test")
+    slot = at(2026, 12, 1, 9)
+    schedule = await schedule_for(
+        owner,
+        slot,
+        audience=Audience.RECIPIENT,
+        recipients=[str(ann.id), str(ben.id)],
+        delivery_recipients=[Recipient(user_id=str(u.id), address=u.email) for u in (ann, ben)],
+    )
+    now = slot + timedelta(seconds=5)
+    await asyncio.gather(*(run_due_schedules(resources, now=now) for _ in range(3)))
+    jobs = await ReportJob.find({"schedule_id": schedule.id}).sort("scheduled_for").to_list()
+    assert len(jobs) == 2 and {j.requested_by.user_id for j in jobs} == {str(ann.id), str(ben.id)}
+    assert [j.scheduled_for for j in jobs] == [slot, slot + timedelta(milliseconds=1)]
+    assert all(j.delivery and len(j.delivery.recipients) == 1 for j in jobs)
