@@ -208,9 +208,14 @@ async def commit_with_deliveries(
     nothing is written."""
     if not deliveries:
         return await fenced_update(None)
-    async with client.start_session() as session, await session.start_transaction():
+
+    async def in_transaction(session: Any) -> bool:
         if not await fenced_update(session):
-            await session.abort_transaction()
-            return False
+            return False  # nothing was written: the (empty) transaction commits as nothing
         await repository.insert_many(deliveries, session=session)
-    return True
+        return True
+
+    # `with_transaction` retries a transient conflict (the job's heartbeat renewing the lease
+    # at the same moment), so a race with our own heartbeat never fails the job.
+    async with client.start_session() as session:
+        return bool(await session.with_transaction(in_transaction))
