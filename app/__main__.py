@@ -1,7 +1,8 @@
 """Runs the API: `python -m app [--host H] [--port P] [--workers N]`.
 
 Settings and every dependency are checked first, so a bad configuration stops start-up with one
-clear line instead of a traceback."""
+clear line instead of a traceback. Uvicorn's own lines (the access log included, unless
+`ACCESS_LOG=false`) go through the app's log format: JSON in production, with the request id."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 
 from app.config import describe_config_error, get_settings
 from app.main import create_app
+from app.observability import configure_logging
 from app.runtime.resources import Resources, StartupError
 
 
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"api: configuration error: {describe_config_error(exc)}", file=sys.stderr)
         return 2
 
+    configure_logging(settings)
+
     async def probe() -> None:
         resources = await Resources.open(settings)
         await resources.close()
@@ -52,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies or "",
         log_level=settings.log_level.lower(),
-        access_log=False,
+        log_config=None,  # configure_logging routes uvicorn's loggers through our formatter
+        access_log=settings.access_log,
     )
     return 0
 

@@ -6,10 +6,19 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.common.ssrf import parse_networks
+
 DEFAULT_JWT_SECRET = "local-development-secret-change-me"
+# Where a frontend's dev server usually runs (Vite, its preview, Create React App / Next.js,
+# Angular, Vue CLI / webpack): allowed by default outside production.
+LOCAL_DEV_ORIGINS = tuple(
+    f"http://{host}:{port}"
+    for host in ("localhost", "127.0.0.1")
+    for port in (5173, 4173, 3000, 4200, 8080)
+)
 
 
 class Environment(StrEnum):
@@ -126,6 +135,53 @@ class Settings(BaseSettings):
     delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
     delivery_lease_seconds: int = Field(default=120, ge=5)
 
+    # Operations: audit trail, metrics, logs, live lookups, public links.
+    audit_retention_days: int = Field(
+        default=400, ge=1, description="audit events older than this are removed (TTL index)"
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description=(
+            "comma-separated IPs / CIDRs of reverse proxies whose X-Forwarded-For is believed "
+            "for the client address (uvicorn's forwarded-allow-ips and the audit trail)"
+        ),
+    )
+    access_log: bool = Field(
+        default=True, description="uvicorn's access log (JSON with the request id in production)"
+    )
+    worker_metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="the worker's Prometheus port; 0 turns it off"
+    )
+    worker_metrics_host: str = "127.0.0.1"
+    lookup_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="how stale a process's copy of the lookup table may become",
+    )
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "the S3 endpoint as a browser reaches it, for presigned links "
+            "(S3_ENDPOINT_URL when empty)"
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        parse_networks(value)  # a ValueError naming the bad entry
+        return value
+
+    # Browser frontends on other origins (CORS).
+    cors_allow_origins: str | None = Field(
+        default=None,
+        description=(
+            "comma-separated origins (`*` for any) a browser page may call the API from; "
+            "unset: the usual local dev-server origins outside production, none in production"
+        ),
+    )
+
     @model_validator(mode="after")
     def _check_delivery(self) -> Settings:
         if self.smtp_tls and self.smtp_starttls:
@@ -143,6 +199,12 @@ class Settings(BaseSettings):
     @property
     def is_local(self) -> bool:
         return self.app_env in (Environment.LOCAL, Environment.TEST)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        if self.cors_allow_origins is None:
+            return [] if self.app_env == Environment.PRODUCTION else list(LOCAL_DEV_ORIGINS)
+        return [o.strip().rstrip("/") for o in self.cors_allow_origins.split(",") if o.strip()]
 
     @property
     def json_logs(self) -> bool:

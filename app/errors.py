@@ -107,6 +107,10 @@ class PayloadTooLarge(AppError):
     status, code, title = 413, "payload-too-large", "Payload too large"
 
 
+class UnsupportedMediaType(AppError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class ValidationFailed(AppError):
     status, code, title = 422, "validation-failed", "Validation failed"
 
@@ -189,6 +193,31 @@ def validation_errors(raw: Sequence[Any]) -> list[FieldError]:
     return errors
 
 
+def unsupported_body(request: Request) -> UnsupportedMediaType:
+    sent = request.headers.get("content-type")
+    return UnsupportedMediaType(
+        f"The body must be JSON sent as `Content-Type: application/json`, not {sent!r}."
+        if sent
+        else "The body must be JSON sent as `Content-Type: application/json` (none was given).",
+    )
+
+
+def _json_error(document: Any, error: FieldError) -> FieldError | None:
+    """A body that is not JSON, named by where the parser stopped (FastAPI reports the character
+    offset as the second part of the location)."""
+    if error.type != "json_invalid" or not isinstance(document, str):
+        return None
+    offset = error.field.partition(".")[2]
+    position = int(offset) if offset.isdigit() else len(document)
+    line = document.count("\n", 0, position) + 1
+    column = position - (document.rfind("\n", 0, position) + 1) + 1
+    return FieldError(
+        field="body",
+        message=f"the body is not valid JSON (line {line}, column {column})",
+        type="json_invalid",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -205,7 +234,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc.errors())
+        if isinstance(exc.body, bytes) and exc.body:
+            # FastAPI hands a body it did not parse as JSON (another or no Content-Type) to
+            # validation as bytes; that is the wrong media type, not an invalid field.
+            return await _app_error(request, unsupported_body(request))
+        errors = [_json_error(exc.body, e) or e for e in validation_errors(exc.errors())]
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
         return problem_response(
             request,
@@ -280,22 +313,58 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+PROBLEM_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, expired or invalid bearer token",
+    403: "The caller may not do this, or asked for data outside its scope",
+    404: "Not found (or not visible to the caller)",
+    409: "Conflict with the current state",
+    410: "Gone (expired)",
+    412: "The If-Match version is stale",
+    413: "Request body too large",
+    415: "The body is not sent as `application/json`",
+    422: "Invalid input; `errors` names each field and why",
+    429: "Too many active jobs; see Retry-After",
+    503: "A backing service is unavailable",
+}
+
+
 # Error responses to document on routes, keyed by status.
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Bad request",
-        401: "Missing, expired or invalid bearer token",
-        403: "The caller may not do this, or asked for data outside its scope",
-        404: "Not found (or not visible to the caller)",
-        409: "Conflict with the current state",
-        410: "Gone (expired)",
-        412: "The If-Match version is stale",
-        413: "Request body too large",
-        422: "Invalid input; `errors` names each field and why",
-        429: "Too many active jobs; see Retry-After",
-        503: "A backing service is unavailable",
-    }
     return {
-        s: {"model": Problem, "description": descriptions[s], "content": {PROBLEM_JSON: {}}}
+        s: {"model": Problem, "description": PROBLEM_DESCRIPTIONS[s], "content": {PROBLEM_JSON: {}}}
         for s in statuses
     }
+
+
+_SCHEMAS = "#/components/schemas/"
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+
+
+def document_problems(openapi: dict[str, Any]) -> None:
+    """Declares every error response of `openapi` as what the handlers above send:
+    `application/problem+json` with the `Problem` schema (FastAPI documents a route's responses
+    under its own media type, and adds its `HTTPValidationError` 422 to every route with
+    parameters). Operations taking a JSON body also document the 415 for another media type.
+    Error bodies of their own (the readiness report) stay as declared."""
+    problem = {PROBLEM_JSON: {"schema": {"$ref": f"{_SCHEMAS}Problem"}}}
+    replaced = {f"{_SCHEMAS}{name}" for name in ("Problem", *_FASTAPI_VALIDATION)}
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            responses: dict[str, Any] = operation.get("responses", {})
+            for status, response in responses.items():
+                if not status.startswith(("4", "5")):
+                    continue
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if schema is not None and schema.get("$ref") not in replaced:
+                    continue
+                response["content"] = problem
+                if status == "422":
+                    response["description"] = PROBLEM_DESCRIPTIONS[422]
+            body = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in body and "415" not in responses:
+                responses["415"] = {"description": PROBLEM_DESCRIPTIONS[415], "content": problem}
+                operation["responses"] = dict(sorted(responses.items()))
+    schemas = openapi.get("components", {}).get("schemas", {})
+    for name in _FASTAPI_VALIDATION:
+        schemas.pop(name, None)

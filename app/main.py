@@ -7,12 +7,19 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute, APIRouter
 
+from app.apidocs import install_docs
+from app.audit.middleware import AuditMiddleware
+from app.audit.router import router as audit_router
 from app.config import Settings
+from app.contract import ReportApi
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.learning_events.router import router as learning_events_router
+from app.lookups import validation
+from app.lookups.router import router as lookups_router
 from app.lookups.seed import seed_lookups
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
 from app.reports.deliveries.router import router as deliveries_router
@@ -28,11 +35,33 @@ DESCRIPTION = """
 Turns learning data (enrollments, course completions, quiz results, learning events) into
 PDF, Excel and CSV reports: on demand, from saved templates and on recurring schedules.
 
-* Authenticate with `Authorization: Bearer <JWT>` issued by the learning platform.
+* Authenticate with `Authorization: Bearer <JWT>` issued by the learning platform (locally:
+  `make run` prints a token per demo role; see **Authorize**).
 * Long-running work answers **202** with a `Location` to poll.
 * Errors are `application/problem+json` (RFC 9457) with a stable `code`; validation errors
   name each field in `errors`.
 """
+
+
+# What a page on another origin may send and read (bearer tokens, never cookies: so no
+# credentials mode).
+CORS_METHODS = ("GET", "POST", "PATCH", "DELETE")
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "X-Request-ID",
+)
+CORS_EXPOSED_HEADERS = (
+    "Location",
+    "Retry-After",
+    "ETag",
+    "Content-Disposition",
+    "Idempotent-Replayed",
+    "X-Request-ID",
+)
+CORS_MAX_AGE_SECONDS = 600
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -46,6 +75,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     templates_router,
     schedules_router,
     metadata_router,
+    audit_router,
+    lookups_router,
     deliveries_router,
 )
 
@@ -63,17 +94,20 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
         await _on_startup(app.state.resources)
         log.info("api_started", env=settings.app_env.value, storage=settings.storage_backend.value)
         try:
-            yield
+            async with validation.kept_fresh(settings.lookup_refresh_seconds):
+                yield
         finally:
             if owned:
                 await app.state.resources.close()
 
-    app = FastAPI(
+    app = ReportApi(
         title=settings.app_name,
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
         openapi_tags=[
             {"name": "report-jobs", "description": "Run reports and download their files"},
             {"name": "report-templates", "description": "Saved, shareable report definitions"},
@@ -84,6 +118,7 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
                 "description": "Delivery links, resending, webhook endpoints",
             },
             {"name": "learning-events", "description": "Record learning activity"},
+            {"name": "report-audit", "description": "Who did what, allowed or denied"},
             {"name": "health", "description": "Liveness, readiness, metrics"},
         ],
     )
@@ -91,8 +126,21 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(AuditMiddleware, settings=settings)
+    install_docs(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost, so preflights never reach the routes and every answer (a 401, a 413) carries
+    # the CORS headers a browser needs to show it to the page.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=CORS_METHODS,
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+        allow_credentials=False,
+        max_age=CORS_MAX_AGE_SECONDS,
+    )
     return app
 
 

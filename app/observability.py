@@ -1,4 +1,5 @@
-"""Structured logging, request ids and Prometheus metrics."""
+"""Structured logging (ours and the standard library's, one format), request ids and the
+Prometheus metrics of the API and the worker."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import sys
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -25,29 +27,105 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-JOBS_FINISHED = Counter("report_jobs_finished_total", "Report jobs finished", ["status", "format"])
+# Worker metrics (served by the worker on WORKER_METRICS_PORT; see docs/operations.md).
+JOBS_FINISHED = Counter(
+    "report_jobs_finished_total",
+    "Report jobs finished, by report type, format and outcome",
+    ["report_type", "format", "outcome"],
+)
 JOB_ROWS = Counter("report_rows_written_total", "Rows written into report files", ["format"])
+JOB_ROW_COUNT = Histogram(
+    "report_job_rows",
+    "Rows per report file",
+    ["report_type", "format"],
+    buckets=(0, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000),
+)
 JOB_DURATION = Histogram(
     "report_job_duration_seconds",
-    "Report job run time",
-    ["format"],
+    "Report job run time (one attempt)",
+    ["report_type", "format"],
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 JOBS_ACTIVE = Gauge("report_jobs_running", "Report jobs running in this process")
+QUEUE_DEPTH = Gauge("report_queue_depth", "Queued report jobs (all workers; retries included)")
+QUEUE_OLDEST_AGE = Gauge(
+    "report_queue_oldest_age_seconds", "Age of the oldest queued report job (0: queue empty)"
+)
+JOBS_LEASED = Gauge("report_jobs_leased", "Report jobs running on any worker")
+LEASE_TAKEOVERS = Counter(
+    "report_job_lease_takeovers_total", "Jobs requeued because their worker's lease expired"
+)
+JOB_RETRIES = Counter("report_job_retries_total", "Failed attempts queued again for a retry")
+SCHEDULER_LAG = Histogram(
+    "report_scheduler_lag_seconds",
+    "From a schedule's fire time to its job's creation",
+    buckets=(0.5, 1, 5, 15, 30, 60, 120, 300, 900, 3600),
+)
+SCHEDULE_FAILURES = Counter("report_schedule_failures_total", "Scheduled runs that failed")
+SCHEDULE_AUTO_PAUSES = Counter(
+    "report_schedule_auto_pauses_total", "Schedules that paused themselves"
+)
+DELIVERIES = Counter(
+    "report_deliveries_total", "Delivery attempts by channel and outcome", ["channel", "outcome"]
+)
+# report_render_process_restarts_total lives with the render processes
+# (app/reports/rendering/pdf/processes.py), which must not import the web stack.
+
+
+def observe_job(report_type: str, fmt: str, outcome: str, seconds: float) -> None:
+    JOBS_FINISHED.labels(report_type, fmt, outcome).inc()
+    JOB_DURATION.labels(report_type, fmt).observe(seconds)
+
+
+def observe_rows(report_type: str, fmt: str, rows: int) -> None:
+    JOB_ROWS.labels(fmt).inc(rows)
+    JOB_ROW_COUNT.labels(report_type, fmt).observe(rows)
+
+
+_HANDLER_MARK = "_report_system_handler"
+NOISY_LOGGERS = ("pymongo", "botocore", "aiobotocore", "fontTools", "weasyprint", "urllib3")
+# Loggers that install handlers of their own: their lines go through the root's formatter.
+ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "arq.worker")
+
+
+def _access_fields(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Uvicorn's access line as fields: client, method, path, status."""
+    record = event_dict.get("_record")
+    args = event_dict.pop("positional_args", None)  # the record's own args are cleared by then
+    is_access = record is not None and record.name == "uvicorn.access"
+    if is_access and isinstance(args, tuple) and len(args) == 5:
+        client, method, path, http_version, status = args
+        event_dict.update(
+            event="http_access",
+            client=client,
+            method=method,
+            path=path,
+            http_version=http_version,
+            status=status,
+        )
+    return event_dict
 
 
 def configure_logging(settings: Settings) -> None:
+    """structlog for our own events; the standard library's records (arq, uvicorn, the queue
+    module) go through the same processors and renderer via `ProcessorFormatter`, so production
+    logs are JSON end to end, each line with the request or job id bound at the time."""
     level = getattr(logging, settings.log_level.upper(), logging.INFO)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if settings.json_logs
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
@@ -56,8 +134,28 @@ def configure_logging(settings: Settings) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("pymongo", "botocore", "aiobotocore", "fontTools", "weasyprint", "urllib3"):
+    formatter = structlog.stdlib.ProcessorFormatter(
+        pass_foreign_args=True,
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, _access_fields],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)  # ours from an earlier call; others' (a test runner's) stay
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ROUTED_LOGGERS:
+        routed = logging.getLogger(name)
+        routed.handlers.clear()
+        routed.propagate = True
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

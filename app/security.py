@@ -140,7 +140,15 @@ def mint_token(
     return jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT issued by the learning platform")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description=(
+        "A JWT issued by the learning platform; paste the token alone (no `Bearer `). Locally, "
+        "`make run` prints one per demo role, `.venv/bin/python -m scripts.mint_token --demo` "
+        "prints them again, and `.venv/bin/python -m scripts.mint_token --sub <user id> --role "
+        "manager --department <department id>` signs one with the claims you choose."
+    ),
+)
 
 
 async def current_principal(
@@ -168,6 +176,9 @@ class DataScope:
     user_id: str | None = None
     description: str = "all data"
     extra: dict[str, Any] = field(default_factory=dict)
+    # The departments a learner may name in a filter (its own): its rows are bound to
+    # `user_id` whatever it names, but naming another department is out of scope all the same.
+    own_department_ids: frozenset[str] | None = None
 
     @property
     def unrestricted(self) -> bool:
@@ -201,9 +212,12 @@ class DataScope:
         if requested is None:
             return allowed
         wanted = frozenset(requested)
-        if allowed is None:
+        nameable = allowed
+        if field_name == "departmentIds" and allowed is None:
+            nameable = self.own_department_ids
+        if nameable is None:
             return wanted
-        outside = sorted(wanted - allowed)
+        outside = sorted(wanted - nameable)
         if outside:
             raise Forbidden(
                 f"{field_name} outside your data scope: {', '.join(outside)}",
@@ -230,4 +244,8 @@ async def resolve_scope(principal: Principal) -> DataScope:
             course_ids=await courses_taught_by(principal.user_id),
             description="courses the caller teaches",
         )
-    return DataScope(user_id=principal.user_id, description="the caller's own learning")
+    return DataScope(
+        user_id=principal.user_id,
+        description="the caller's own learning",
+        own_department_ids=frozenset(principal.department_ids),
+    )

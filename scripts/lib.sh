@@ -35,6 +35,14 @@ wait_port() { # host port seconds name
   return 1
 }
 
+ensure_redis_server() { # installs Debian's redis-server when missing (tests and `make run`)
+  command -v redis-server >/dev/null 2>&1 && return 0
+  say "installing redis-server from Debian"
+  local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+}
+
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 stop_pidfile() { # pidfile name

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local servers: start | stop | status  [mongo] [redis] [s3] [mail]   (default: mongo redis)
 # A server already listening on its port is reused, never started twice. `stop` stops only
-# servers these scripts started (they have a pid file under .data/run).
+# servers these scripts started (they have a pid file under .data/run). The tests never use
+# these: they start their own on free ports (tests/helpers/servers.py).
 source "$(dirname "$0")/lib.sh"
 
 action="${1:-status}"; shift || true
@@ -26,11 +27,7 @@ start_redis() {
     say "Redis already listening on $REDIS_HOST:$REDIS_PORT: reusing it"
     return 0
   fi
-  if ! command -v redis-server >/dev/null 2>&1; then
-    say "installing redis-server from Debian"
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
-  fi
+  ensure_redis_server
   mkdir -p "$DATA/redis"
   say "starting Redis on $REDIS_HOST:$REDIS_PORT"
   redis-server --daemonize yes --bind "$REDIS_HOST" --port "$REDIS_PORT" --save "" \

@@ -1,23 +1,17 @@
 #!/usr/bin/env bash
-# make test: install what is missing, start the servers the tests need (reusing running ones),
-# run ruff, mypy and the whole pytest suite with coverage, then stop what this script started.
+# make test: install what is missing, run ruff, mypy and the whole pytest suite with coverage
+# (failing below COVERAGE_FLOOR).
+#
+# The tests start their own SecantusDB and Redis on free ports with temporary data directories
+# (tests/helpers/servers.py) and stop them at the end: a `make run` on this machine (from this
+# clone or another) is never used, stopped or flushed, whichever starts first. Idempotent.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-"$ROOT/scripts/install.sh"
+COVERAGE_FLOOR="${COVERAGE_FLOOR:-93}"  # the total measured when it was set: 93.2 %
 
-started=()
-for svc in mongo redis; do
-  if ! port_open "$( [ $svc = mongo ] && echo "$MONGO_HOST" || echo "$REDIS_HOST")" \
-                 "$( [ $svc = mongo ] && echo "$MONGO_PORT" || echo "$REDIS_PORT")"; then
-    started+=("$svc")
-  fi
-done
-cleanup() {
-  if ((${#started[@]})); then "$ROOT/scripts/servers.sh" stop "${started[@]}" || true; fi
-}
-trap cleanup EXIT
-"$ROOT/scripts/servers.sh" start mongo redis
+"$ROOT/scripts/install.sh"
+ensure_redis_server
 
 say "ruff"
 code_dirs=(); for d in app worker scripts tests bench; do [ -d "$d" ] && code_dirs+=("$d"); done
@@ -25,10 +19,12 @@ code_dirs=(); for d in app worker scripts tests bench; do [ -d "$d" ] && code_di
 .venv/bin/ruff format --check "${code_dirs[@]}"
 say "mypy"
 .venv/bin/mypy app worker scripts
-say "pytest"
+say "pytest (own database and Redis on free ports)"
+cov=(--cov=app --cov=worker --cov-report=term:skip-covered --cov-report=xml:.data/coverage.xml
+     --cov-fail-under="$COVERAGE_FLOOR")
+for arg in "$@"; do [ "$arg" = "--no-cov" ] && cov=(); done
 set +e
-.venv/bin/pytest -m "not soak" --cov=app --cov=worker --cov-report=term:skip-covered \
-  --cov-report=xml:.data/coverage.xml -p no:cacheprovider "$@"
+.venv/bin/pytest -m "not soak" "${cov[@]}" -p no:cacheprovider "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi

@@ -1,6 +1,7 @@
-"""Test infrastructure: real MongoDB-compatible, Redis and S3 (moto) servers, started once per
-session; each test starts from empty collections (lookups re-seeded) in a database of its own
-session, so parallel runs never meet. Settings are built as objects (`tests.helpers.settings`):
+"""Test infrastructure: real MongoDB-compatible, Redis and S3 (moto) servers of the session's
+own, on free ports with temporary data (`tests.helpers.servers`), so a running `make run` is
+never used, stopped or flushed; each test starts from empty collections (lookups re-seeded) in a
+database of its own session, so parallel runs never meet. Settings are built as objects (`tests.helpers.settings`):
 nothing here reads or changes environment variables beyond where the servers are."""
 
 from __future__ import annotations
@@ -22,19 +23,27 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.lookups import validation
 from app.lookups.seed import seed_lookups
 from app.main import create_app
 from app.runtime.resources import Resources
 from app.storage import build_storage
 from tests.helpers.api import api_client
 from tests.helpers.processes import free_port
+from tests.helpers.servers import SESSION_SERVERS
 from tests.helpers.settings import SESSION_RUN, SESSION_SETTINGS
 from tests.helpers.tokens import TokenFactory, token_factory
 from worker.main import run_worker as _run_worker
 
 # The delivery servers (SMTP mailbox, webhook receiver) and resources with delivery settings.
 pytest_plugins = ["tests.helpers.delivery_fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    SESSION_SERVERS.spawn()  # they start while the tests are collected
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    SESSION_SERVERS.stop()
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +53,7 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    SESSION_SERVERS.wait()
     res = await Resources.open(settings)
     await seed_lookups()
     yield res
@@ -67,8 +77,7 @@ async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     keys = await res.queue.pool.keys(f"*{SESSION_RUN}*")  # this session's queues and messages
     if keys:
         await res.queue.pool.delete(*keys)
-    await seed_lookups()
-    await validation.refresh(force=True)
+    await seed_lookups()  # the table itself; each process's copy refreshes on its own
     yield
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,64 +26,25 @@ from app.runtime.resources import Resources
 from app.security import mint_token
 from app.storage import build_storage
 from tests import factories as f
+from tests.helpers.servers import (
+    SECANTUS,
+    Server,
+    free_port,
+    secantus_argv,
+    stop_process,
+    wait_for_port,
+)
 from tests.helpers.settings import settings_env
 from tests.helpers.tokens import TokenFactory
 from worker.main import run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
-SECANTUS = ROOT / ".tools" / "secantus" / "bin" / "secantusd-py"
 JOBS = "/api/v1/reports/jobs"
 BODY = {
     "reportType": "learner-progress",
     "format": "csv",
     "parameters": {"dateRange": {"preset": "custom", "from": "2026-01-01", "to": "2026-12-31"}},
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class Server:
-    """A process listening on one port that can be stopped and started again on it."""
-
-    def __init__(self, argv: list[str], port: int) -> None:
-        self.argv, self.port = argv, port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        _wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            _stop(self.proc)
-            self.proc = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,21 +55,8 @@ class Server:
 def second_database(tmp_path: Path) -> Iterator[Server]:
     if not SECANTUS.exists():
         pytest.skip(f"{SECANTUS} is missing: run scripts/install.sh to get the local database")
-    port = _free_port()
-    server = Server(
-        [
-            str(SECANTUS),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            str(tmp_path / "db"),
-            "--log-level",
-            "WARNING",
-        ],
-        port,
-    )
+    port = free_port()
+    server = Server(secantus_argv(port, tmp_path / "db"), port)
     server.start()
     yield server
     server.stop()
@@ -122,7 +68,7 @@ def api_process(
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """`python -m app` on a free port, on the second database; yields its URL and admin
     headers."""
-    port = _free_port()
+    port = free_port()
     env = {
         **settings_env(settings),
         "MONGODB_URL": f"mongodb://127.0.0.1:{second_database.port}/?directConnection=true",
@@ -139,7 +85,7 @@ def api_process(
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_for_port(port, timeout=60)
+        wait_for_port(port, timeout=60)
     except RuntimeError:
         proc.kill()
         raise RuntimeError(
@@ -147,7 +93,7 @@ def api_process(
         ) from None
     token = mint_token(settings, sub="a" * 24, name="Root", email=None, roles=["admin"])
     yield f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
-    _stop(proc)
+    stop_process(proc)
 
 
 async def _until(check: Any, timeout: float) -> None:
@@ -219,7 +165,7 @@ def flaky_s3() -> Iterator[Server]:
     exe = Path(sys.executable).with_name("moto_server")
     if not exe.exists() and shutil.which("moto_server") is None:
         pytest.skip("moto_server is not installed")
-    port = _free_port()
+    port = free_port()
     server = Server([str(exe), "-H", "127.0.0.1", "-p", str(port)], port)
     server.start()
     yield server

@@ -3,8 +3,10 @@
     python -m worker [--burst]
 
 It opens the same adapters as the API (`app.runtime.resources`), records itself in MongoDB
-every few seconds so operators and `/readyz` can see it, and shuts down cleanly on SIGTERM:
-running jobs hand their lease back without spending an attempt.
+every few seconds so operators and `/readyz` can see it, serves its Prometheus metrics on
+`WORKER_METRICS_PORT` (jobs, queue, scheduler, deliveries: docs/operations.md), keeps its copy of
+the lookup table fresh, and shuts down cleanly on SIGTERM: running jobs hand their lease back
+without spending an attempt.
 """
 
 from __future__ import annotations
@@ -18,16 +20,26 @@ import signal
 import socket
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
+from prometheus_client import start_http_server
 
-from app.common.time import utcnow
+from app.common.time import as_utc, utcnow
 from app.config import Settings, describe_config_error, get_settings
-from app.observability import JOBS_ACTIVE, configure_logging
+from app.lookups import validation
+from app.observability import (
+    JOBS_ACTIVE,
+    JOBS_LEASED,
+    QUEUE_DEPTH,
+    QUEUE_OLDEST_AGE,
+    configure_logging,
+)
 from app.queue import WorkerSpec, build_workers
 from app.reports.deliveries import outbox
 from app.reports.deliveries.sender import run_sender
+from app.reports.jobs import repository as jobs_repository
 from app.reports.tasks import cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
@@ -56,6 +68,59 @@ async def _heartbeat(ctx: dict[str, Any], settings: Settings) -> None:
         except Exception as exc:  # MongoDB away: keep trying, jobs keep their own leases
             log.warning("worker_heartbeat_failed", error=str(exc)[:200])
         await asyncio.sleep(settings.worker_heartbeat_seconds)
+
+
+def start_metrics_server(settings: Settings) -> Any | None:
+    """prometheus-client's own HTTP server (a daemon thread) on `WORKER_METRICS_PORT`; None when
+    turned off (0) or when the port is taken (the worker still works, unobserved)."""
+    if not settings.worker_metrics_port:
+        return None
+    try:
+        server, _thread = start_http_server(
+            settings.worker_metrics_port, addr=settings.worker_metrics_host
+        )
+    except OSError as exc:
+        log.warning("worker_metrics_unavailable", port=settings.worker_metrics_port, error=str(exc))
+        return None
+    log.info("worker_metrics_serving", port=settings.worker_metrics_port)
+    return server
+
+
+async def sample_queue() -> None:
+    """Queue depth, the age of the oldest job due to run, and jobs running anywhere (read from
+    MongoDB, so every worker reports the same figures: aggregate with max)."""
+    now = utcnow()
+    queued, oldest, running = await jobs_repository.queue_figures(now)
+    QUEUE_DEPTH.set(queued)
+    QUEUE_OLDEST_AGE.set(max((now - as_utc(oldest)).total_seconds(), 0.0) if oldest else 0.0)
+    JOBS_LEASED.set(running)
+
+
+async def _sample_queue_every(interval: float) -> None:
+    while True:
+        try:
+            await sample_queue()
+        except Exception as exc:  # MongoDB away: the gauges keep their last values
+            log.warning("queue_sample_failed", error=str(exc)[:200])
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def operations(settings: Settings) -> AsyncIterator[None]:
+    """What makes the worker observable and current: the metrics endpoint, the queue gauges,
+    the lookup table refreshed every `LOOKUP_REFRESH_SECONDS`."""
+    server = start_metrics_server(settings)
+    sampler = asyncio.create_task(_sample_queue_every(settings.worker_heartbeat_seconds))
+    try:
+        async with validation.kept_fresh(settings.lookup_refresh_seconds):
+            yield
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        if server is not None:
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
 
 
 def tune_gc() -> None:
@@ -97,6 +162,8 @@ async def run_worker(
         poll_delay=poll_delay if poll_delay is not None else settings.worker_poll_seconds,
     )
     heartbeat = asyncio.create_task(_heartbeat(ctx, settings))
+    observed = contextlib.AsyncExitStack()
+    await observed.enter_async_context(operations(settings))
     # The delivery sender runs beside arq's runners (it only reads stored files, so a slow
     # SMTP server never holds report jobs); commits that plan deliveries wake it at once. A
     # burst run only empties the report queue: the next long-running worker sends.
@@ -158,6 +225,7 @@ async def run_worker(
         heartbeat.cancel()
         with contextlib.suppress(BaseException):
             await heartbeat
+        await observed.aclose()
         with contextlib.suppress(Exception):
             await WorkerProcess.get_pymongo_collection().delete_one({"worker_id": worker_id})
         if owned:

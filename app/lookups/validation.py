@@ -2,17 +2,23 @@
 
 Validators in Pydantic models are synchronous, so they read an in-memory snapshot of the
 lookup table. The snapshot starts from the built-in catalogue, is loaded from MongoDB at start-up
-and refreshed when it is older than `REFRESH_SECONDS` (or at once after a change in this
-process), so every process converges on the stored values without having to agree in memory.
+and reloaded every `LOOKUP_REFRESH_SECONDS` by `kept_fresh` (the API's lifespan and the worker
+run it), and at once after a change made through this process: a code switched off in the
+table, by the API or directly in the database, is refused everywhere within that interval.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import structlog
 from pydantic import AfterValidator, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -22,6 +28,9 @@ from app.lookups.catalog import CATEGORIES, category_values
 from app.lookups.models import LookupValue
 
 REFRESH_SECONDS = 30.0
+"""How old the snapshot may be before `refresh()` reloads it (`kept_fresh` sets its interval)."""
+
+log = structlog.get_logger(__name__)
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -44,6 +53,7 @@ class _Snapshot:
     def __init__(self) -> None:
         self.stored: dict[str, dict[str, _Entry]] | None = None  # None: not loaded yet
         self.loaded_at = 0.0
+        self.max_age = REFRESH_SECONDS
         self._builtin: tuple[int, dict[str, dict[str, _Entry]]] | None = None
 
     @property
@@ -55,7 +65,7 @@ class _Snapshot:
         return self._builtin[1]
 
     def stale(self) -> bool:
-        return time.monotonic() - self.loaded_at > REFRESH_SECONDS
+        return time.monotonic() - self.loaded_at > self.max_age
 
 
 _snapshot = _Snapshot()
@@ -82,6 +92,31 @@ async def refresh(force: bool = False) -> None:
     _snapshot.loaded_at = time.monotonic()
 
 
+async def _refresh_every(interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await refresh(force=True)
+        except Exception as exc:  # database away: keep the last snapshot, try again later
+            log.warning("lookup_refresh_failed", error=str(exc)[:200])
+
+
+@asynccontextmanager
+async def kept_fresh(interval: float) -> AsyncIterator[None]:
+    """Loads the snapshot now and reloads it every `interval` seconds while the block runs
+    (several blocks in one process each keep it fresh; the snapshot is shared)."""
+    _snapshot.max_age = min(_snapshot.max_age, interval)
+    with contextlib.suppress(Exception):  # start-up checks already proved the database is up
+        await refresh(force=True)
+    task = asyncio.create_task(_refresh_every(interval))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def allowed_codes(category: str, *, include_inactive: bool = False) -> list[str]:
     entries = _snapshot.values.get(category, {})
     return [code for code, entry in entries.items() if include_inactive or entry.is_active]
@@ -90,6 +125,11 @@ def allowed_codes(category: str, *, include_inactive: bool = False) -> list[str]
 def is_valid(category: str, code: str, *, include_inactive: bool = False) -> bool:
     entry = _snapshot.values.get(category, {}).get(code)
     return entry is not None and (include_inactive or entry.is_active)
+
+
+def label_of(category: str, code: str) -> str | None:
+    entry = _snapshot.values.get(category, {}).get(code)
+    return entry.label if entry else None
 
 
 def suggest_kebab(value: str) -> str:

@@ -49,6 +49,7 @@ from pydantic.alias_generators import to_camel
 from app.common.schemas import ApiInput
 from app.common.time import zone
 from app.config import Settings
+from app.lookups import validation
 
 Limit = Literal["max_filter_ids", "max_date_range_days"]
 
@@ -300,6 +301,13 @@ class DateRange(ApiInput):
             data.setdefault("to", None)
         return data
 
+    @field_validator("preset")
+    @classmethod
+    def _active_preset(cls, value: DatePreset) -> DatePreset:
+        # The lookup table decides which presets are offered (`custom` is structural).
+        validation.check_code("date-range-preset", value.value)
+        return value
+
     @field_validator("from_")
     @classmethod
     def _check_from(cls, value: date | None, info: ValidationInfo) -> date | None:
@@ -343,9 +351,12 @@ def preset_catalogue(timezone: str, now: datetime) -> list[dict[str, Any]]:
     today = local_today(now, tz)
     items: list[dict[str, Any]] = []
     for preset in DatePreset:
+        if not validation.is_valid("date-range-preset", preset.value):
+            continue  # switched off in the lookup table
         item: dict[str, Any] = {
             "preset": preset.value,
-            "label": PRESET_LABELS[preset],
+            "label": validation.label_of("date-range-preset", preset.value)
+            or PRESET_LABELS[preset],
             "from": None,
             "to": None,
             "start": None,

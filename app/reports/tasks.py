@@ -11,6 +11,7 @@ import structlog
 
 from app.common.time import utcnow
 from app.config import Settings
+from app.observability import LEASE_TAKEOVERS
 from app.queue import CronTask
 from app.reports.execution import JobExecutor, storage_prefix
 from app.reports.jobs import repository
@@ -55,6 +56,7 @@ async def reap(ctx: dict[str, Any]) -> dict[str, int]:
     settings = resources.settings
     cancelled = await repository.cancel_orphaned(utcnow())
     requeued = await repository.requeue_expired_leases()
+    LEASE_TAKEOVERS.inc(len(requeued))
     for job in requeued:
         log.warning("job_lease_expired_requeued", job_id=str(job.id), attempt=job.attempt)
         await dispatch(resources, job)

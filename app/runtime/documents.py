@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from beanie import Document
 
+from app.audit.models import AuditEvent
 from app.learning_events.models import LearningEvent
 from app.lookups.models import LookupValue
 from app.platform.models import PLATFORM_DOCUMENTS
@@ -27,4 +28,5 @@ DOCUMENTS: tuple[type[Document], ...] = (
     ReportTemplate,
     ReportSchedule,
     *DELIVERY_DOCUMENTS,
+    AuditEvent,
 )

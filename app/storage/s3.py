@@ -1,4 +1,8 @@
-"""S3 storage through aioboto3: multipart streaming upload, presigned downloads."""
+"""S3 storage through aioboto3: multipart streaming upload, presigned downloads.
+
+Presigned links are signed for `S3_PUBLIC_ENDPOINT_URL` when set (the host a browser reaches,
+e.g. http://localhost:9000 in compose, where the service itself talks to http://minio:9000): the
+signature covers the host, so the link cannot be rewritten afterwards."""
 
 from __future__ import annotations
 
@@ -18,11 +22,14 @@ from app.storage.base import READ_CHUNK, Hasher, StorageError, StoredObject, val
 class S3Storage:
     name = "s3"
 
-    def __init__(self, settings: Settings, client: Any, stack: AsyncExitStack) -> None:
+    def __init__(
+        self, settings: Settings, client: Any, stack: AsyncExitStack, signer: Any = None
+    ) -> None:
         self.settings = settings
         self.bucket = settings.s3_bucket
         self.part_size = settings.s3_part_size_mb * 1024 * 1024
         self._client = client
+        self._signer = signer or client  # signs presigned links (no request is sent)
         self._stack = stack
 
     @classmethod
@@ -33,19 +40,22 @@ class S3Storage:
             region_name=settings.s3_region,
         )
         stack = AsyncExitStack()
-        client = await stack.enter_async_context(
-            session.client(
-                "s3",
-                endpoint_url=settings.s3_endpoint_url,
-                config=Config(
-                    signature_version="s3v4",
-                    retries={"max_attempts": 3, "mode": "standard"},
-                    connect_timeout=5,
-                    read_timeout=60,
-                ),
-            )
+        config = Config(
+            signature_version="s3v4",
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
         )
-        storage = cls(settings, client, stack)
+        client = await stack.enter_async_context(
+            session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config)
+        )
+        signer = None
+        public = settings.s3_public_endpoint_url
+        if public and public != settings.s3_endpoint_url:
+            signer = await stack.enter_async_context(
+                session.client("s3", endpoint_url=public, config=config)
+            )
+        storage = cls(settings, client, stack, signer)
         if settings.s3_create_bucket:
             await storage.ensure_bucket()
         return storage
@@ -128,7 +138,7 @@ class S3Storage:
     ) -> str | None:
         validate_key(key)
         disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
-        url: str = await self._client.generate_presigned_url(
+        url: str = await self._signer.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,

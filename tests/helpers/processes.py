@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from app.config import Settings
+from tests.helpers.servers import SESSION_SERVERS, free_port
 from tests.helpers.settings import SESSION_SETTINGS, settings_env
 
+__all__ = ["free_port", "kill_group", "start_redis", "start_worker"]
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_worker(settings: Settings = SESSION_SETTINGS, **env: str) -> subprocess.Popen[bytes]:
     """`python -m worker` on `settings` with short leases and heartbeats (so a killed worker's
     job is taken over quickly); `env` overrides any variable."""
+    SESSION_SERVERS.wait()
     return subprocess.Popen(
         [sys.executable, "-m", "worker"],
         cwd=ROOT,
@@ -58,4 +55,20 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
+    )
+
+
+def start_api(
+    port: int, settings: Settings = SESSION_SETTINGS, **env: str
+) -> subprocess.Popen[bytes]:
+    """`python -m app --port <port>` on `settings`; `env` overrides any variable. Its log goes
+    to a pipe (read it when it fails to start)."""
+    SESSION_SERVERS.wait()
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "--port", str(port)],
+        cwd=ROOT,
+        env=settings_env(settings, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )

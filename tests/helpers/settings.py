@@ -1,5 +1,6 @@
-"""The test session's settings, built as an object: the environment is read for nothing but
-where the servers are (MONGODB_URL, REDIS_URL, as any deployment) and never changed.
+"""The test session's settings, built as an object: the database and Redis are the session's
+own servers (`tests.helpers.servers`); the environment is read for nothing else and never
+changed.
 
 Child processes (a worker, `python -m app`, a script) get their settings the only way a process
 can: as their environment, built from a `Settings` object by `settings_env`."""
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Settings
+from tests.helpers.servers import SESSION_SERVERS
 
 SESSION_RUN = uuid.uuid4().hex[:10]
 """Names this session's database and queues, so concurrent runs never meet."""
@@ -34,8 +36,8 @@ def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         **_defaults(),
         "app_env": "test",
-        "mongodb_url": os.environ.get("MONGODB_URL", Settings.model_fields["mongodb_url"].default),
-        "redis_url": os.environ.get("REDIS_URL", Settings.model_fields["redis_url"].default),
+        "mongodb_url": SESSION_SERVERS.mongodb_url,
+        "redis_url": SESSION_SERVERS.redis_url,
         "mongodb_db": f"test_reports_{SESSION_RUN}",
         "queue_name": f"test:{SESSION_RUN}:reports",
         "scheduler_queue_name": f"test:{SESSION_RUN}:scheduler",
@@ -43,6 +45,7 @@ def make_settings(**overrides: Any) -> Settings:
         "local_storage_dir": SESSION_TMP / "files",
         "log_level": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
         "job_retry_backoff_seconds": 0,
+        "worker_metrics_port": 0,  # many workers per session: a test that scrapes one sets it
         # Schedules in the tests send to these (platform users are on example.test).
         "allowed_recipient_domains": "example.org,example.com,example.test",
         **overrides,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
+from app.audit import AuditAction, record
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import Gone, problem_responses
 from app.reports.deliveries import service
@@ -33,8 +34,15 @@ router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
     response_class=Response,
 )
 async def download(token: str, resources: ResourcesDep) -> Response:
-    _, content = await service.open_link(resources.settings, token)
+    delivery, content = await service.open_link(resources.settings, token)
     assert content.storage_key is not None and content.file_name is not None
+    await record(
+        AuditAction.DELIVERY_LINK_USED,
+        None,
+        object_type="delivery",
+        object_id=delivery.id,
+        details={"recipient": delivery.recipient.key(), "jobId": str(delivery.job_id)},
+    )
     try:
         chunks = await resources.storage.open_stream(content.storage_key)
     except FileNotFoundError as exc:

@@ -22,6 +22,7 @@ import structlog
 
 from app.common.time import as_utc, utcnow
 from app.config import Settings
+from app.observability import DELIVERIES
 from app.reports.deliveries import email, outbox, repository, webhook
 from app.reports.deliveries.links import issue_link_token, link_url
 from app.reports.deliveries.models import (
@@ -142,6 +143,7 @@ async def _handle(
         bound.exception("delivery_send_crashed")
         outcome = Outcome(ok=False, error=f"internal error: {type(exc).__name__}")
     await _record(delivery, token, now, outcome, settings=resources.settings)
+    DELIVERIES.labels(delivery.channel.value, "sent" if outcome.ok else "failed").inc()
     bound.info("delivery_attempt", ok=outcome.ok, error=outcome.error, attempt=delivery.attempts)
 
 

@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from app.observability import JOB_DURATION, JOBS_ACTIVE, JOBS_FINISHED
+from app.observability import JOBS_ACTIVE, observe_job
 from app.reports.execution import lease, pipeline
 from app.reports.execution.lease import Run
 from app.reports.execution.outcome import Outcome
@@ -58,8 +58,7 @@ class JobExecutor:
                 await beat
             JOBS_ACTIVE.dec()
         if status is not None:
-            JOBS_FINISHED.labels(status.value, job.format).inc()
-            JOB_DURATION.labels(job.format).observe(time.monotonic() - started)
+            observe_job(job.report_type, job.format, status.value, time.monotonic() - started)
         log.info(
             "job_finished",
             status=status.value if status else "released",

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from app.common.time import utcnow
 from app.config import Settings
 from app.errors import AppError
+from app.observability import JOB_RETRIES
 from app.reports.deliveries import outbox
 from app.reports.execution.lease import Run, StopReason, discard_file
 from app.reports.jobs import repository
@@ -152,6 +153,7 @@ class Outcome:
             return JobStatus.CANCELLED
         delay = retry_delay(self.resources.settings, job.attempt)
         log.warning("job_retry_scheduled", error=message, attempt=job.attempt, delay=delay)
+        JOB_RETRIES.inc()
         ok = await repository.finish_held(
             run.job_id,
             run.token,

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.common.time import utcnow
-from app.observability import JOB_ROWS
+from app.observability import observe_rows
 from app.reports.execution.lease import Progress, Run
 from app.reports.execution.outcome import PermanentJobError
 from app.reports.formats import FormatSpec, SinkOptions, get_format
@@ -112,7 +112,7 @@ async def produce(run: Run, resources: Resources) -> None:
                 raise
             if progress.rows_total is None:  # streamed before the count came back
                 progress.rows_total = progress.rows_processed
-            JOB_ROWS.labels(job.format).inc(sink.rows_written)
+            observe_rows(job.report_type, job.format, sink.rows_written)
             await _store(run, resources, spec, path, sink)
             progress.step, progress.percent = "finish", 99.0
         finally:

@@ -272,3 +272,16 @@ async def mark_expired(job_id: PydanticObjectId) -> bool:
         {"$set": {"status": JobStatus.EXPIRED.value, "updated_at": utcnow()}},
     )
     return bool(result.modified_count)
+
+
+async def queue_figures(now: datetime) -> tuple[int, datetime | None, int]:
+    """For the worker's metrics: queued jobs (deferred retries included), the creation time of
+    the oldest one due to run, and jobs running on any worker (all on status indexes)."""
+    queued = await _coll().count_documents({"status": JobStatus.QUEUED.value})
+    due = {
+        "status": JobStatus.QUEUED.value,
+        "$or": [{"available_at": None}, {"available_at": {"$lte": now}}],
+    }
+    oldest = await _coll().find_one(due, {"created_at": 1}, sort=[("created_at", 1)])
+    running = await _coll().count_documents({"status": JobStatus.RUNNING.value})
+    return queued, oldest["created_at"] if oldest else None, running

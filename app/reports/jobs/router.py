@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
+from app.audit import AuditAction, record_job
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep
@@ -59,6 +60,7 @@ async def create_job(
             request_id=request_id,
             delivery=delivery,
         )
+        await record_job(AuditAction.JOB_CREATED, principal, submission.job)
         return accepted(response, submission)
     assert body.report_type and body.format  # checked by JobCreate
     submission = await submit(
@@ -74,6 +76,7 @@ async def create_job(
             delivery=delivery,
         ),
     )
+    await record_job(AuditAction.JOB_CREATED, principal, submission.job)
     return accepted(response, submission)
 
 
@@ -127,7 +130,9 @@ async def get_job(job_id: str, principal: CurrentPrincipal) -> JobOut:
     responses=problem_responses(401, 404, 409),
 )
 async def cancel_job(job_id: str, principal: CurrentPrincipal) -> JobOut:
-    return JobOut.from_document(await service.cancel_job(principal, job_id))
+    job = await service.cancel_job(principal, job_id)
+    await record_job(AuditAction.JOB_CANCELLED, principal, job)
+    return JobOut.from_document(job)
 
 
 @router.post(
@@ -141,7 +146,9 @@ async def cancel_job(job_id: str, principal: CurrentPrincipal) -> JobOut:
 async def retry_job(
     job_id: str, response: Response, resources: ResourcesDep, principal: CurrentPrincipal
 ) -> JobOut:
-    return accepted(response, await service.retry_job(resources, principal, job_id))
+    submission = await service.retry_job(resources, principal, job_id)
+    await record_job(AuditAction.JOB_RETRIED, principal, submission.job)
+    return accepted(response, submission)
 
 
 @router.get(
@@ -162,6 +169,7 @@ async def retry_job(
 )
 async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrincipal) -> Response:
     prepared = await service.prepare_download(resources, principal, job_id)
+    await record_job(AuditAction.JOB_DOWNLOADED, principal, prepared.job)
     result = prepared.job.result
     assert result is not None
     if prepared.url:

@@ -7,6 +7,7 @@ from typing import Annotated
 from beanie import PydanticObjectId
 from fastapi import APIRouter, Body, Query, Response
 
+from app.audit import AuditAction, record, record_job
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
@@ -70,6 +71,7 @@ async def create_schedule(
     body: ScheduleCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
     schedule, secrets = await service.create_schedule(settings, principal, body)
+    await record(AuditAction.SCHEDULE_CREATED, principal, object_id=schedule.id)
     response.headers["Location"] = f"{PREFIX}/{schedule.id}"
     return await _out(schedule, secrets)
 
@@ -134,6 +136,7 @@ async def update_schedule(
     schedule_id: str, body: ScheduleUpdate, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
     schedule, secrets = await service.update_schedule(settings, principal, schedule_id, body)
+    await record(AuditAction.SCHEDULE_UPDATED, principal, object_id=schedule.id)
     return await _out(schedule, secrets)
 
 
@@ -147,6 +150,7 @@ async def update_schedule(
 )
 async def delete_schedule(schedule_id: str, principal: CurrentPrincipal) -> Response:
     await service.delete_schedule(principal, schedule_id)
+    await record(AuditAction.SCHEDULE_DELETED, principal, object_id=schedule_id)
     return Response(status_code=204)
 
 
@@ -163,7 +167,9 @@ async def pause_schedule(
     body: Annotated[SchedulePause | None, Body()] = None,
 ) -> ScheduleOut:
     reason = body.reason if body else None
-    return await _out(await service.pause_schedule(principal, schedule_id, reason))
+    schedule = await service.pause_schedule(principal, schedule_id, reason)
+    await record(AuditAction.SCHEDULE_PAUSED, principal, object_id=schedule.id)
+    return await _out(schedule)
 
 
 @router.post(
@@ -174,7 +180,9 @@ async def pause_schedule(
     responses=problem_responses(401, 404, 409),
 )
 async def resume_schedule(schedule_id: str, principal: CurrentPrincipal) -> ScheduleOut:
-    return await _out(await service.resume_schedule(principal, schedule_id))
+    schedule = await service.resume_schedule(principal, schedule_id)
+    await record(AuditAction.SCHEDULE_RESUMED, principal, object_id=schedule.id)
+    return await _out(schedule)
 
 
 @router.post(
@@ -204,6 +212,7 @@ async def run_now(
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
+    await record_job(AuditAction.SCHEDULE_RUN_NOW, principal, submission.job)
     return accepted(response, submission)
 
 

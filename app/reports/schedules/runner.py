@@ -16,6 +16,7 @@ from bson import ObjectId
 from app.common.time import utcnow
 from app.config import Settings
 from app.errors import Conflict, Forbidden
+from app.observability import SCHEDULE_AUTO_PAUSES, SCHEDULE_FAILURES
 from app.platform.models import User
 from app.reports.deliveries import outbox
 from app.reports.deliveries import repository as deliveries
@@ -274,6 +275,7 @@ async def pause_for(
     if updated is None:
         return False
     log.warning("schedule_paused", schedule_id=str(schedule.id), reason=reason)
+    SCHEDULE_AUTO_PAUSES.inc()
     await deliveries.revoke_links_for_schedule(schedule.id)
     await outbox.insert_pause_notice(
         settings,
@@ -297,6 +299,7 @@ async def record_job_outcome(settings: Settings, job: ReportJob) -> None:
         return
     if job.status != JobStatus.FAILED:
         return  # cancelled by someone: neither a success nor the schedule's fault
+    SCHEDULE_FAILURES.inc()
     schedule = await repository.record_outcome(job.schedule_id, job.id, failed=True)
     limit = settings.schedule_max_consecutive_failures
     if schedule is None or schedule.consecutive_failures < limit:

@@ -30,6 +30,7 @@ from beanie import PydanticObjectId
 
 from app.common.time import as_utc, utcnow
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from app.observability import SCHEDULER_LAG
 from app.reports.schedules import repository
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
@@ -108,6 +109,7 @@ async def _run_schedule(resources: Resources, schedule: ReportSchedule, now: dat
         try:
             job_id = await run_slot(resources, schedule, slot)
             created = 1
+            SCHEDULER_LAG.observe((utcnow() - slot).total_seconds())
         except Conflict as exc:
             if exc.code != "schedule-slot-taken":
                 return await _pause(resources, schedule, due_at, exc)

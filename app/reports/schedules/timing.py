@@ -122,12 +122,12 @@ def first_run(schedule: ReportSchedule, now: datetime | None = None) -> datetime
 
 
 def preview(schedule: ReportSchedule, now: datetime | None = None) -> list[RunTime]:
-    """The next 5 runs: from nextRunAt when active, from now when paused (what resuming would
-    give); none once ended."""
-    if schedule.status == ScheduleStatus.ENDED:
+    """The next 5 runs of an active schedule (from nextRunAt); none while paused (nothing will
+    run until it is resumed, and resuming computes them afresh) or once ended."""
+    if schedule.status != ScheduleStatus.ACTIVE:
         return []
     rule = schedule.recurrence()
-    if schedule.status == ScheduleStatus.ACTIVE and schedule.next_run_at:
+    if schedule.next_run_at:
         first = schedule.next_run_at
         runs = [first, *next_runs(rule, first, PREVIEW_RUNS - 1)]
     else:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
+from app.audit import AuditAction, record, record_job
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
@@ -52,6 +53,7 @@ async def create_template(
     body: TemplateCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
 ) -> TemplateOut:
     template = await service.create_template(settings, principal, body)
+    await record(AuditAction.TEMPLATE_CREATED, principal, object_id=template.id)
     response.headers["Location"] = f"{PREFIX}/{template.id}"
     response.headers["ETag"] = service.etag(template)
     return _out(template, principal)
@@ -134,6 +136,12 @@ async def update_template(
     ] = None,
 ) -> TemplateOut:
     template = await service.update_template(settings, principal, template_id, body, if_match)
+    await record(
+        AuditAction.TEMPLATE_UPDATED,
+        principal,
+        object_id=template.id,
+        details={"version": template.version},
+    )
     response.headers["ETag"] = service.etag(template)
     return _out(template, principal)
 
@@ -149,6 +157,7 @@ async def update_template(
 )
 async def delete_template(template_id: str, principal: CurrentPrincipal) -> Response:
     await service.delete_template(principal, template_id, in_use=refuse_template_in_use)
+    await record(AuditAction.TEMPLATE_DELETED, principal, object_id=template_id)
     return Response(status_code=204)
 
 
@@ -167,6 +176,7 @@ async def duplicate_template(
     body: Annotated[TemplateDuplicate | None, Body()] = None,
 ) -> TemplateOut:
     template = await service.duplicate_template(principal, template_id, body.name if body else None)
+    await record(AuditAction.TEMPLATE_DUPLICATED, principal, object_id=template.id)
     response.headers["Location"] = f"{PREFIX}/{template.id}"
     response.headers["ETag"] = service.etag(template)
     return _out(template, principal)
@@ -202,4 +212,5 @@ async def run_template(
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
+    await record_job(AuditAction.TEMPLATE_RUN, principal, submission.job)
     return accepted(response, submission)

@@ -10,6 +10,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
 from pypdf import PdfReader, PdfWriter
 
 from app.reports.rendering.base import Column, RenderContext, RenderError
@@ -78,7 +79,14 @@ def merge_and_stamp(
     return pages
 
 
+RENDER_PROCESS_RESTARTS = Counter(
+    "report_render_process_restarts_total",
+    "PDF render processes that died (the next PDF starts new ones)",
+)
+
+
 def process_died() -> RenderError:
+    RENDER_PROCESS_RESTARTS.inc()
     return RenderError("a PDF render process died (out of memory?); the PDF was not produced")
 
 

@@ -1,0 +1,80 @@
+"""AuditEvent: one action by one caller on one object, allowed or denied."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from beanie import Document
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.common.time import utcnow
+
+
+class AuditAction(StrEnum):
+    JOB_CREATED = "job.created"
+    JOB_CANCELLED = "job.cancelled"
+    JOB_RETRIED = "job.retried"
+    JOB_DOWNLOADED = "job.downloaded"
+    DELIVERY_LINK_USED = "delivery-link.used"
+    TEMPLATE_CREATED = "template.created"
+    TEMPLATE_UPDATED = "template.updated"
+    TEMPLATE_DELETED = "template.deleted"
+    TEMPLATE_DUPLICATED = "template.duplicated"
+    TEMPLATE_RUN = "template.run"
+    SCHEDULE_CREATED = "schedule.created"
+    SCHEDULE_UPDATED = "schedule.updated"
+    SCHEDULE_DELETED = "schedule.deleted"
+    SCHEDULE_PAUSED = "schedule.paused"
+    SCHEDULE_RESUMED = "schedule.resumed"
+    SCHEDULE_RUN_NOW = "schedule.run-now"
+    LOOKUP_CHANGED = "lookup.changed"
+    AUDIT_READ = "audit.read"
+
+
+class AuditOutcome(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+
+
+class Actor(BaseModel):
+    """The caller as its token named it (`user_id` is the token subject)."""
+
+    user_id: str
+    subject: str
+    name: str | None = None
+    role: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    department_ids: list[str] = Field(default_factory=list)
+
+
+class AuditEvent(Document):
+    """Append-only: written once, never updated; removed by the TTL index on `expires_at`."""
+
+    created_at: datetime = Field(default_factory=utcnow)
+    action: str
+    outcome: AuditOutcome = AuditOutcome.ALLOWED
+    reason: str | None = None
+    actor: Actor | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    scope: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    request_id: str | None = None
+    client_address: str | None = None
+    method: str | None = None
+    path: str | None = None
+    expires_at: datetime
+
+    class Settings:
+        name = "audit_events"
+        indexes = [
+            IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
+            IndexModel([("actor.user_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("action", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("object_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        ]

@@ -1,0 +1,78 @@
+"""The OpenAPI document the app serves: FastAPI's, completed where FastAPI cannot say it
+itself, so clients generated from it are typed end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.errors import document_problems
+from app.reports.jobs.schemas import document_job_bodies
+
+_SCHEMAS = "#/components/schemas/"
+
+
+class ReportApi(FastAPI):
+    """FastAPI whose contract declares error bodies as problem+json (`document_problems`),
+    the job body per report type (`document_job_bodies`) and request defaults as optional
+    (`optional_request_defaults`)."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = super().openapi()
+            document_problems(document)
+            document_job_bodies(document)
+            optional_request_defaults(document)
+        return super().openapi()  # the document just completed, cached
+
+
+def _refs(node: Any) -> Iterator[str]:
+    """The component schemas `node` refers to."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_SCHEMAS):
+            yield ref.removeprefix(_SCHEMAS)
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _reachable(roots: Any, schemas: dict[str, Any]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(_refs(roots))
+    while todo:
+        name = todo.pop()
+        if name not in seen and name in schemas:
+            seen.add(name)
+            todo.extend(_refs(schemas[name]))
+    return seen
+
+
+def optional_request_defaults(openapi: dict[str, Any]) -> None:
+    """Moves the defaults of the schemas only requests use into their descriptions.
+
+    The server fills a default in when the field is left out, so a client may leave it out;
+    but generators read `default` as "always present" (right for a response), which would make
+    a TypeScript client demand every defaulted field of a request body. The schemas responses
+    use keep their defaults."""
+    schemas: dict[str, Any] = openapi.get("components", {}).get("schemas", {})
+    operations = [op for item in openapi.get("paths", {}).values() for op in item.values()]
+    requests = _reachable([op.get("requestBody", {}) for op in operations], schemas)
+    responses = _reachable([op.get("responses", {}) for op in operations], schemas)
+    for name in sorted(requests - responses):
+        for prop in schemas[name].get("properties", {}).values():
+            if "default" not in prop:
+                continue
+            default = prop.pop("default")
+            if default is None:
+                continue  # optional and null mean the same here
+            shown = default if isinstance(default, str) else json.dumps(default, ensure_ascii=False)
+            said = f"Default: `{shown}`."
+            prop["description"] = (
+                f"{prop['description'].rstrip('.')}. {said}" if prop.get("description") else said
+            )
