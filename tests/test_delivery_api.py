@@ -16,6 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from beanie import PydanticObjectId
 
+from app.audit.models import AuditEvent
 from app.common.time import utcnow
 from app.main import create_app
 from app.reports.deliveries import service
@@ -469,3 +470,17 @@ async def test_a_recipient_audience_slot_makes_one_job_per_scope_under_concurren
     assert len(jobs) == 2 and {j.requested_by.user_id for j in jobs} == {str(ann.id), str(ben.id)}
     assert [j.scheduled_for for j in jobs] == [slot, slot + timedelta(milliseconds=1)]
     assert all(j.delivery and len(j.delivery.recipients) == 1 for j in jobs)
+
+
+async def test_delivery_actions_are_in_the_audit_trail(
+    delivery_client: httpx.AsyncClient, auth: TokenFactory, http_receiver: Receiver
+) -> None:
+    headers = (await delivery_people(auth)).headers
+    hook = await delivery_client.post(
+        "/api/v1/reports/webhooks", json={"url": http_receiver.url()}, headers=headers
+    )
+    await delivery_client.post(
+        f"/api/v1/reports/webhooks/{hook.json()['id']}/rotate", headers=headers
+    )
+    actions = [e.action for e in await AuditEvent.find_all().sort("created_at").to_list()]
+    assert actions == ["webhook.created", "webhook.rotated"]

@@ -77,6 +77,7 @@ async def resend(
     delivery = await service.resend(
         settings, delivery_id, user_id=principal.user_id, is_admin=principal.is_admin
     )
+    await record(AuditAction.DELIVERY_RESENT, principal, object_id=delivery.id)
     return DeliveryOut.from_document(delivery)
 
 
@@ -100,6 +101,7 @@ async def create_webhook(
     endpoint, secret = await service.register_endpoint(
         settings, principal.user_id, body.url, body.description
     )
+    await record(AuditAction.WEBHOOK_CREATED, principal, object_id=endpoint.id)
     return WebhookOut.from_document(endpoint, secret)
 
 
@@ -138,4 +140,5 @@ async def rotate_webhook(
     endpoint, secret = await service.rotate_secret(
         settings, endpoint_id, user_id=principal.user_id, is_admin=principal.is_admin
     )
+    await record(AuditAction.WEBHOOK_ROTATED, principal, object_id=endpoint.id)
     return WebhookOut.from_document(endpoint, secret)
