@@ -22,6 +22,7 @@ from app.lookups import validation
 from app.lookups.router import router as lookups_router
 from app.lookups.seed import seed_lookups
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
+from app.reports.deliveries.router import router as deliveries_router
 from app.reports.jobs.router import router as jobs_router
 from app.reports.metadata.router import router as metadata_router
 from app.reports.schedules.router import router as schedules_router
@@ -76,6 +77,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     metadata_router,
     audit_router,
     lookups_router,
+    deliveries_router,
 )
 
 
@@ -111,6 +113,10 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
             {"name": "report-templates", "description": "Saved, shareable report definitions"},
             {"name": "report-schedules", "description": "Recurring reports"},
             {"name": "report-metadata", "description": "What the report form needs"},
+            {
+                "name": "report-deliveries",
+                "description": "Delivery links, resending, webhook endpoints",
+            },
             {"name": "learning-events", "description": "Record learning activity"},
             {"name": "report-audit", "description": "Who did what, allowed or denied"},
             {"name": "health", "description": "Liveness, readiness, metrics"},

@@ -8,6 +8,8 @@ cd "$ROOT"
 
 "$ROOT/scripts/install.sh"
 "$ROOT/scripts/servers.sh" start mongo redis mail
+# Local development: webhooks may call a receiver on this machine (docs/delivery.md, SSRF).
+export WEBHOOK_ALLOWED_NETWORKS="${WEBHOOK_ALLOWED_NETWORKS:-127.0.0.1/32}"
 if [ "${STORAGE_BACKEND:-local}" = "s3" ]; then
   "$ROOT/scripts/servers.sh" start s3
   export S3_ENDPOINT_URL="${S3_ENDPOINT_URL:-http://$S3_HOST:$S3_PORT}"

@@ -34,6 +34,9 @@ from tests.helpers.settings import SESSION_RUN, SESSION_SETTINGS
 from tests.helpers.tokens import TokenFactory, token_factory
 from worker.main import run_worker as _run_worker
 
+# The delivery servers (SMTP mailbox, webhook receiver) and resources with delivery settings.
+pytest_plugins = ["tests.helpers.delivery_fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     SESSION_SERVERS.spawn()  # they start while the tests are collected

@@ -40,16 +40,14 @@ from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
 from scripts.mail_server import FileMailbox
 from scripts.mailbox import read
-from tests.deliveries_support import (
+from tests.helpers.deliveries import (
     CONNECTIONS,
     NOW,
     Mailbox,
     Receiver,
     completed_job,
-    free_port,
 )
-
-pytest_plugins = ["tests.deliveries_fixtures"]  # smtp_server, http_receiver, delivery_resources
+from tests.helpers.processes import free_port
 
 ANN = Recipient(user_id="u-ann", address="ann@school.example")
 BOB = Recipient(address="bob@partner.example")
@@ -527,7 +525,7 @@ async def test_a_sender_killed_during_a_send_is_replaced_and_the_copy_has_the_sa
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.deliveries_crash_child",
+            "tests.helpers.delivery_crash_child",
             res.settings.model_dump_json(),
             stdout=asyncio.subprocess.PIPE,
         )

@@ -25,9 +25,7 @@ from app.reports.deliveries.signing import (
 )
 from app.runtime.resources import Resources
 from tests import factories
-from tests.deliveries_support import CONNECTIONS, Receiver
-
-pytest_plugins = ["tests.deliveries_fixtures"]  # http_receiver
+from tests.helpers.deliveries import CONNECTIONS, Receiver
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -40,6 +40,8 @@ from app.observability import (
     configure_logging,
 )
 from app.queue import WorkerSpec, build_workers
+from app.reports.deliveries import outbox
+from app.reports.deliveries.sender import run_sender
 from app.reports.jobs import repository as jobs_repository
 from app.reports.tasks import cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
@@ -179,6 +181,16 @@ async def run_worker(
     heartbeat = asyncio.create_task(_heartbeat(ctx, settings))
     observed = contextlib.AsyncExitStack()
     await observed.enter_async_context(operations(settings))
+    # The delivery sender runs beside arq's runners (it only reads stored files, so a slow
+    # SMTP server never holds report jobs); commits that plan deliveries wake it at once. A
+    # burst run only empties the report queue: the next long-running worker sends.
+    sender_stop, sender_wake = asyncio.Event(), asyncio.Event()
+    sender: asyncio.Task[None] | None = None
+    if not burst:
+        outbox.register_waker(sender_wake)
+        sender = asyncio.create_task(
+            run_sender(resources, worker_id=worker_id, stop=sender_stop, wake=sender_wake)
+        )
     loop = asyncio.get_running_loop()
     current: list[Any] = []  # the arq workers of this round
 
@@ -222,6 +234,11 @@ async def run_worker(
     finally:
         stop_wait.cancel()
         await _abandon(current, runners, close=True)
+        sender_stop.set()
+        outbox.unregister_waker(sender_wake)
+        if sender is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(sender, timeout=30)
         heartbeat.cancel()
         with contextlib.suppress(BaseException):
             await heartbeat

@@ -35,6 +35,10 @@ ROUTE_ACTIONS: dict[str, AuditAction] = {
     "schedules_run_now": AuditAction.SCHEDULE_RUN_NOW,
     "lookups_update": AuditAction.LOOKUP_CHANGED,
     "audit_list": AuditAction.AUDIT_READ,
+    "deliveries_download": AuditAction.DELIVERY_LINK_USED,
+    "deliveries_resend": AuditAction.DELIVERY_RESENT,
+    "webhooks_create": AuditAction.WEBHOOK_CREATED,
+    "webhooks_rotate": AuditAction.WEBHOOK_ROTATED,
 }
 
 DENIED_STATUS = 403

@@ -27,6 +27,7 @@ from pymongo.errors import DuplicateKeyError
 from app.common.time import as_utc, utcnow
 from app.config import Settings
 from app.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
+from app.reports.deliveries.models import DeliveryConfig
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import FileOptions, IdempotencyRecord, ReportJob, Requester
@@ -54,6 +55,7 @@ class ReportRequest:
     idempotency_key: str | None = None
     request_id: str | None = None
     enforce_quota: bool = True  # scheduled runs do not count against the caller's quota
+    delivery: DeliveryConfig | None = None  # who is told when the job ends
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,7 @@ async def _store(
         scheduled_for=request.scheduled_for,
         retry_of_job_id=request.retry_of_job_id,
         request_id=request.request_id,
+        delivery=request.delivery,
         max_attempts=settings.job_max_attempts,
     )
     job.id = PydanticObjectId()

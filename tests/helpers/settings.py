@@ -46,6 +46,8 @@ def make_settings(**overrides: Any) -> Settings:
         "log_level": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
         "job_retry_backoff_seconds": 0,
         "worker_metrics_port": 0,  # many workers per session: a test that scrapes one sets it
+        # Schedules in the tests send to these (platform users are on example.test).
+        "allowed_recipient_domains": "example.org,example.com,example.test",
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -70,6 +70,25 @@ class Recipient(BaseModel):
         return f"user:{self.user_id}" if self.user_id else f"email:{self.address}"
 
 
+class Audience(StrEnum):
+    """In whose scope a schedule runs for its recipients."""
+
+    OWNER = "owner"  # one run in the owner's scope, sent to every recipient
+    RECIPIENT = "recipient"  # each platform-user recipient gets a run in their own scope
+
+
+class DeliveryConfig(BaseModel):
+    """What a schedule (or an on-demand job) asks for, stored on the job when it is created;
+    recipients already validated (`recipients.validate_recipients`) so each has its address."""
+
+    mode: DeliveryMode = DeliveryMode.BOTH
+    empty_result: EmptyResultPolicy = EmptyResultPolicy.SEND
+    recipients: list[Recipient] = Field(default_factory=list)
+    webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
+    title: str | None = None  # the messages' report name (the schedule's); else the type's
+    notify_owner_on_failure: bool = False  # scheduled runs: a run failing for good is told
+
+
 class Figure(BaseModel):
     label: str
     value: str

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
-from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 
 from app.common.time import as_utc, utcnow
@@ -21,6 +20,7 @@ from app.config import Settings
 from app.reports.deliveries import repository
 from app.reports.deliveries.models import (
     DeliveryChannel,
+    DeliveryConfig,
     DeliveryContent,
     DeliveryKind,
     DeliveryMode,
@@ -31,16 +31,6 @@ from app.reports.deliveries.models import (
     WebhookEndpoint,
 )
 from app.reports.jobs.models import JobStatus, ReportJob
-
-
-class DeliveryConfig(BaseModel):
-    """What a schedule (or an on-demand job) asks for; recipients already validated
-    (`recipients.validate_recipients`) so each has its address."""
-
-    mode: DeliveryMode = DeliveryMode.BOTH
-    empty_result: EmptyResultPolicy = EmptyResultPolicy.SEND
-    recipients: list[Recipient] = Field(default_factory=list)
-    webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
 
 
 def content_for(
@@ -218,9 +208,14 @@ async def commit_with_deliveries(
     nothing is written."""
     if not deliveries:
         return await fenced_update(None)
-    async with client.start_session() as session, await session.start_transaction():
+
+    async def in_transaction(session: Any) -> bool:
         if not await fenced_update(session):
-            await session.abort_transaction()
-            return False
+            return False  # nothing was written: the (empty) transaction commits as nothing
         await repository.insert_many(deliveries, session=session)
-    return True
+        return True
+
+    # `with_transaction` retries a transient conflict (the job's heartbeat renewing the lease
+    # at the same moment), so a race with our own heartbeat never fails the job.
+    async with client.start_session() as session:
+        return bool(await session.with_transaction(in_transaction))

@@ -12,6 +12,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from app.common.time import utcnow
 from app.reports.deliveries.models import (
+    DeliveryKind,
     DeliveryStatus,
     EndpointSecret,
     ReportDelivery,
@@ -114,11 +115,15 @@ async def resend(
 
 
 async def revoke_links_for_schedule(schedule_id: PydanticObjectId) -> int:
-    """Schedule paused or deleted: its delivery links stop working; unsent deliveries are
-    cancelled."""
+    """Schedule paused or deleted: its delivery links stop working; unsent reports are
+    cancelled (notices to the owner still go: they say why it stopped)."""
     now = utcnow()
     await _coll().update_many(
-        {"schedule_id": schedule_id, "status": DeliveryStatus.PENDING.value},
+        {
+            "schedule_id": schedule_id,
+            "status": DeliveryStatus.PENDING.value,
+            "kind": DeliveryKind.REPORT.value,
+        },
         {"$set": {"status": DeliveryStatus.CANCELLED.value, "last_error": "schedule stopped"}},
     )
     result = await _coll().update_many(

@@ -23,7 +23,7 @@ import structlog
 from app.common.time import as_utc, utcnow
 from app.config import Settings
 from app.observability import DELIVERIES
-from app.reports.deliveries import email, repository, webhook
+from app.reports.deliveries import email, outbox, repository, webhook
 from app.reports.deliveries.links import issue_link_token, link_url
 from app.reports.deliveries.models import (
     DeliveryChannel,
@@ -261,7 +261,8 @@ async def _send_webhook(settings: Settings, delivery: ReportDelivery, now: datet
     result = await webhook.call(settings, delivery, endpoint.signing_secrets(now), body)
     if result.gone:
         assert endpoint.id is not None
-        await repository.disable_endpoint(endpoint.id, "the endpoint answered 410 Gone")
+        if await repository.disable_endpoint(endpoint.id, "the endpoint answered 410 Gone"):
+            await outbox.insert_endpoint_gone_notice(settings, endpoint, delivery)
     return Outcome(
         ok=result.ok,
         permanent=result.permanent,

@@ -1,19 +1,30 @@
-"""The rules behind the delivery endpoints (the routers stay thin): opening a delivery link and
-resending a failed delivery."""
+"""The rules behind the delivery endpoints (the routers stay thin): opening a delivery link,
+resending a failed delivery, a caller's webhook endpoints (register, rotate, use on a job)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
+from bson import ObjectId
 from bson.errors import InvalidId
 
 from app.common.time import as_utc, utcnow
 from app.config import Settings
-from app.errors import Conflict, Forbidden, Gone, NotFound
+from app.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from app.platform.models import User
 from app.reports.deliveries import repository
 from app.reports.deliveries.links import LinkError, verify_link_token
-from app.reports.deliveries.models import DeliveryContent, ReportDelivery
+from app.reports.deliveries.models import (
+    DeliveryConfig,
+    DeliveryContent,
+    DeliveryMode,
+    Recipient,
+    ReportDelivery,
+    WebhookEndpoint,
+)
+from app.reports.deliveries.recipients import validate_webhook_url
+from app.reports.deliveries.signing import generate_secret
 
 _NOT_A_LINK = "This delivery link is not valid."
 
@@ -77,3 +88,87 @@ async def resend(
     fresh = await repository.get(oid)
     assert fresh is not None  # a sender may hold it already: its status is whatever it is now
     return fresh
+
+
+# Webhook endpoints of a caller ---------------------------------------------------------------
+
+
+async def register_endpoint(
+    settings: Settings, user_id: str, url: str, description: str | None
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint of the caller (SSRF-checked) and its signing secret, to show once."""
+    await validate_webhook_url(settings, url, field="body.url")
+    secret = generate_secret()
+    endpoint = await repository.create_endpoint(
+        owner_user_id=user_id, url=url, secret=secret, description=description
+    )
+    return endpoint, secret
+
+
+async def owned_endpoint(endpoint_id: str, *, user_id: str, is_admin: bool) -> WebhookEndpoint:
+    try:
+        endpoint = await repository.get_endpoint(PydanticObjectId(endpoint_id))
+    except InvalidId:
+        endpoint = None
+    if endpoint is None or not (is_admin or endpoint.owner_user_id == user_id):
+        raise NotFound("No such webhook endpoint.", code="webhook-not-found")
+    return endpoint
+
+
+async def rotate_secret(
+    settings: Settings, endpoint_id: str, *, user_id: str, is_admin: bool
+) -> tuple[WebhookEndpoint, str]:
+    """A new secret signs from now on; the old one keeps signing for
+    WEBHOOK_SECRET_OVERLAP_HOURS (both signatures are sent meanwhile)."""
+    endpoint = await owned_endpoint(endpoint_id, user_id=user_id, is_admin=is_admin)
+    assert endpoint.id is not None
+    secret = generate_secret()
+    await repository.add_secret(
+        endpoint.id,
+        secret,
+        overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
+        now=utcnow(),
+    )
+    return endpoint, secret
+
+
+async def endpoint_for_job(settings: Settings, user_id: str, url: str) -> PydanticObjectId:
+    """An on-demand job's `webhookUrl`: one of the caller's endpoints (registered with
+    POST /api/v1/reports/webhooks or by one of their schedules), so it is signed with a secret
+    the caller already holds; checked again now (SSRF)."""
+    endpoint = await WebhookEndpoint.find_one(
+        {"owner_user_id": user_id, "url": url, "disabled_at": None}
+    )
+    if endpoint is None or endpoint.id is None:
+        raise ValidationFailed.one(
+            "body.webhookUrl",
+            f"{url!r} is not one of your webhook endpoints: register it first with "
+            "POST /api/v1/reports/webhooks (the answer holds its signing secret)",
+            type="unknown-webhook",
+        )
+    await validate_webhook_url(settings, url, field="body.webhookUrl")
+    return endpoint.id
+
+
+async def on_demand_config(
+    settings: Settings,
+    *,
+    user_id: str,
+    email: str | None,
+    notify_email: bool,
+    webhook_url: str | None,
+) -> DeliveryConfig | None:
+    """What POST /jobs `notify` / `webhookUrl` ask for (None: nothing)."""
+    if not notify_email and not webhook_url:
+        return None
+    config = DeliveryConfig(mode=DeliveryMode.LINK)
+    if notify_email:
+        # The address the platform holds now (the token's may be stale).
+        user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
+        email = user.email if user is not None else email
+        if not email:
+            raise ValidationFailed.one("body.notify.email", "your account has no e-mail address")
+        config.recipients = [Recipient(user_id=user_id, address=email)]
+    if webhook_url:
+        config.webhook_endpoint_ids = [await endpoint_for_job(settings, user_id, webhook_url)]
+    return config

@@ -20,6 +20,7 @@ from beanie import PydanticObjectId
 
 from app.common.time import utcnow
 from app.config import Settings
+from app.reports.deliveries import outbox
 from app.reports.jobs import repository
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.storage import Storage
@@ -60,6 +61,7 @@ class Run:
     progress: Progress = field(default_factory=Progress)
     stop_reason: StopReason | None = None
     stored_key: str | None = None  # the file this attempt stored, until it is committed
+    figures: list[tuple[str, str]] = field(default_factory=list)  # the summary's, for delivery
 
     @property
     def job_id(self) -> PydanticObjectId:
@@ -164,18 +166,31 @@ async def commit(run: Run, storage: Storage, settings: Settings, prefix: str) ->
 
 
 async def _finish_completed(run: Run, settings: Settings) -> bool:
-    assert run.job.result is not None
+    result = run.job.result
+    assert result is not None
     now = utcnow()
-    return await repository.finish_held(
-        run.job_id,
-        run.token,
-        {
-            "status": JobStatus.COMPLETED.value,
-            "finished_at": now,
-            "expires_at": now + timedelta(days=settings.report_retention_days),
-            "result": run.job.result.model_dump(),
-            "error": None,
-            "progress": {**run.progress.as_update(), "step": "finish", "percent": 100.0},
-        },
-        only_if={"cancel_requested": {"$ne": True}},
+    expires_at = now + timedelta(days=settings.report_retention_days)
+    fields = {
+        "status": JobStatus.COMPLETED.value,
+        "finished_at": now,
+        "expires_at": expires_at,
+        "result": result.model_dump(),
+        "error": None,
+        "progress": {**run.progress.as_update(), "step": "finish", "percent": 100.0},
+    }
+    # The job's deliveries are inserted in the same transaction as this fenced update.
+    return await outbox.commit_completed(
+        run.job,
+        result,
+        expires_at,
+        settings,
+        # An accepted cancel wins: the job completes only while no cancel was requested.
+        lambda session: repository.finish_held(
+            run.job_id,
+            run.token,
+            fields,
+            only_if={"cancel_requested": {"$ne": True}},
+            session=session,
+        ),
+        figures=run.figures,
     )

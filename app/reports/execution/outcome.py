@@ -22,6 +22,7 @@ from app.common.time import utcnow
 from app.config import Settings
 from app.errors import AppError
 from app.observability import JOB_RETRIES
+from app.reports.deliveries import outbox
 from app.reports.execution.lease import Run, StopReason, discard_file
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
@@ -139,14 +140,19 @@ class Outcome:
                 log.error("job_failed", error=message, exc_info=exc)
             else:
                 log.warning("job_failed", code=code, error=message)
-            ok = await repository.finish_held(
-                run.job_id,
-                run.token,
-                {
-                    "status": JobStatus.FAILED.value,
-                    "finished_at": utcnow(),
-                    "error": {"code": code, "message": message, "transient": not permanent},
-                },
+            fields = {
+                "status": JobStatus.FAILED.value,
+                "finished_at": utcnow(),
+                "error": {"code": code, "message": message, "transient": not permanent},
+            }
+            # A scheduled run's owner is told, in the same transaction as this fenced update.
+            ok = await outbox.commit_failed(
+                job,
+                self.resources.settings,
+                message,
+                lambda session: repository.finish_held(
+                    run.job_id, run.token, fields, session=session
+                ),
             )
             return JobStatus.FAILED if ok else None
         delay = retry_delay(self.resources.settings, job.attempt)

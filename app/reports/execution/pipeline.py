@@ -120,6 +120,7 @@ async def produce(run: Run, resources: Resources) -> None:
                 final = replace(
                     context, summary=summarizer.figures(), total_rows=progress.rows_processed
                 )
+                run.figures = list(final.summary)  # the delivery messages quote them
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:
                     await sink.finish(final)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_seri
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
+from app.reports.deliveries.models import DeliveryConfig
 
 
 class JobStatus(StrEnum):
@@ -102,6 +103,9 @@ class ReportJob(TimestampedDocument):
     scheduled_for: datetime | None = None
     retry_of_job_id: PydanticObjectId | None = None
     request_id: str | None = None
+    # Who is told when it ends (schedule recipients, on-demand notify / webhook): planned into
+    # the delivery outbox by the job's final commit.
+    delivery: DeliveryConfig | None = None
 
     status: JobStatus = JobStatus.QUEUED
     progress: JobProgress = Field(default_factory=JobProgress)

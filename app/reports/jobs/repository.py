@@ -160,9 +160,10 @@ async def finish_held(
     *,
     inc: dict[str, int] | None = None,
     only_if: dict[str, Any] | None = None,
+    session: Any = None,
 ) -> bool:
     """Moves a running job on, only if `token` still holds its lease (fenced commit) and the
-    job matches `only_if`."""
+    job matches `only_if`; inside `session`'s transaction when given (deliveries with it)."""
     update: dict[str, Any] = {
         "$set": {
             **fields,
@@ -177,6 +178,7 @@ async def finish_held(
     result = await _coll().update_one(
         {"_id": job_id, "lease_token": token, "status": JobStatus.RUNNING.value, **(only_if or {})},
         update,
+        session=session,
     )
     return bool(result.modified_count)
 

@@ -14,6 +14,7 @@ from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep
 from app.errors import Gone, problem_responses
+from app.reports.deliveries import service as deliveries
 from app.reports.jobs import service
 from app.reports.jobs.models import FileOptions, JobStatus
 from app.reports.jobs.responses import JOBS_PREFIX, REPLAYED, accepted
@@ -42,6 +43,13 @@ async def create_job(
     request_id: RequestId,
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
+    delivery = await deliveries.on_demand_config(
+        resources.settings,
+        user_id=principal.user_id,
+        email=principal.email,
+        notify_email=bool(body.notify and body.notify.email),
+        webhook_url=body.webhook_url,
+    )
     if body.template_id:
         submission = await templates.run_template(
             resources,
@@ -50,6 +58,7 @@ async def create_job(
             TemplateRun(parameters=body.parameters, format=body.format),
             idempotency_key=idempotency_key,
             request_id=request_id,
+            delivery=delivery,
         )
         await record_job(AuditAction.JOB_CREATED, principal, submission.job)
         return accepted(response, submission)
@@ -64,6 +73,7 @@ async def create_job(
             options=FileOptions(csv_bom=body.options.csv_bom, labels=body.options.labels),
             idempotency_key=idempotency_key,
             request_id=request_id,
+            delivery=delivery,
         ),
     )
     await record_job(AuditAction.JOB_CREATED, principal, submission.job)

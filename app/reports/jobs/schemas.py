@@ -27,6 +27,12 @@ class FileOptionsIn(ApiInput):
     )
 
 
+class NotifyIn(ApiInput):
+    email: bool = Field(
+        default=False, description="E-mail the result to your own address (from the platform)"
+    )
+
+
 class JobCreate(ApiInput):
     """Run a report: `reportType` + `format` + `parameters`, or `templateId` (with optional
     `format` / `parameters` overrides merged over the template's)."""
@@ -45,6 +51,16 @@ class JobCreate(ApiInput):
         description="Parameters of the report type (see GET /api/v1/reports/metadata/report-types/{key})",
     )
     options: FileOptionsIn = Field(default_factory=FileOptionsIn, description="File options")
+    notify: NotifyIn | None = Field(
+        default=None, description='Be told when the report is ready: `{"email": true}`'
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Call this endpoint (signed, Standard Webhooks) when the report is ready. "
+        "It must be one of your endpoints (POST /api/v1/reports/webhooks returns its signing "
+        "secret once); SSRF rules apply",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> JobCreate:
@@ -78,6 +94,13 @@ class JobCreate(ApiInput):
                     "options": {"csvBom": True},
                 },
                 {"templateId": "6650f1c2a1b2c3d4e5f60718", "format": "pdf"},
+                {
+                    "reportType": "learner-progress",
+                    "format": "csv",
+                    "parameters": {"dateRange": {"preset": "last-7-days"}},
+                    "notify": {"email": True},
+                    "webhookUrl": "https://hooks.example.com/reports",
+                },
             ]
         }
     }

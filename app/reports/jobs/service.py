@@ -100,6 +100,7 @@ async def retry_job(resources: Resources, principal: Principal, job_id: str) -> 
             template_version=job.template_version,
             schedule_id=job.schedule_id,
             retry_of_job_id=job.id,
+            delivery=job.delivery,
         ),
     )
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from app.common.schemas import Page
 from app.deps import SettingsDep
 from app.errors import problem_responses
+from app.reports.deliveries.schemas import DeliveryOptionsOut
 from app.reports.metadata import service
 from app.reports.metadata.schemas import (
     DatePresetList,
@@ -144,3 +145,16 @@ async def list_filter_options(
         principal, kind.value, q=q, limit=limit, cursor=cursor
     )
     return Page[FilterOption](items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/delivery-options",
+    name="metadata_delivery_options",
+    summary="What schedules and jobs may ask for delivery, and its limits",
+    response_model=DeliveryOptionsOut,
+    responses=problem_responses(401),
+)
+async def delivery_options(
+    principal: CurrentPrincipal, settings: SettingsDep
+) -> DeliveryOptionsOut:
+    return DeliveryOptionsOut.from_settings(settings)

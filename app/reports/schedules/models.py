@@ -16,6 +16,13 @@ from pydantic import Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
+from app.reports.deliveries.models import (
+    Audience,
+    DeliveryConfig,
+    DeliveryMode,
+    EmptyResultPolicy,
+    Recipient,
+)
 from app.reports.jobs.models import Requester
 from app.reports.schedules.recurrence import Frequency, Recurrence
 
@@ -60,7 +67,14 @@ class ReportSchedule(TimestampedDocument):
     ended_at: datetime | None = None
     # The owner's identity as it was at creation; re-checked against `users` at each run.
     owner: Requester
+    # As given (platform user ids and / or addresses); `delivery_recipients` holds them
+    # validated, with their addresses (`app.reports.deliveries.recipients`).
     recipients: list[str] = Field(default_factory=list)
+    delivery_recipients: list[Recipient] = Field(default_factory=list)
+    delivery: DeliveryMode = DeliveryMode.BOTH
+    empty_result: EmptyResultPolicy = EmptyResultPolicy.SEND
+    audience: Audience = Audience.OWNER
+    webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy = MissedRunPolicy.SKIP
 
     next_run_at: datetime | None = None
@@ -92,4 +106,15 @@ class ReportSchedule(TimestampedDocument):
             cron_expression=self.cron_expression,
             start_date=date.fromisoformat(self.start_date) if self.start_date else None,
             end_date=date.fromisoformat(self.end_date) if self.end_date else None,
+        )
+
+    def delivery_config(self, recipients: list[Recipient] | None = None) -> DeliveryConfig:
+        """What a run of the schedule delivers, to `recipients` (default: all of them)."""
+        return DeliveryConfig(
+            mode=self.delivery,
+            empty_result=self.empty_result,
+            recipients=self.delivery_recipients if recipients is None else recipients,
+            webhook_endpoint_ids=self.webhook_endpoint_ids,
+            title=self.name,
+            notify_owner_on_failure=True,
         )

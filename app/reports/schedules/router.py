@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from beanie import PydanticObjectId
 from fastapi import APIRouter, Body, Query, Response
 
 from app.audit import AuditAction, record, record_job
@@ -11,15 +12,19 @@ from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
+from app.reports.deliveries import repository as deliveries
+from app.reports.deliveries.schemas import DeliveryOut
 from app.reports.jobs.models import JobStatus
 from app.reports.jobs.responses import REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules import service
+from app.reports.schedules.delivery import webhooks_of
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.schemas import (
     ScheduleCreate,
     ScheduleOut,
     SchedulePause,
+    ScheduleRunOut,
     ScheduleUpdate,
 )
 from app.security import CurrentPrincipal
@@ -28,8 +33,17 @@ PREFIX = "/api/v1/reports/schedules"
 router = APIRouter(prefix=PREFIX, tags=["report-schedules"])
 
 
-def _out(schedule: ReportSchedule) -> ScheduleOut:
-    return service.schedule_out(schedule)
+async def _out(
+    schedule: ReportSchedule, secrets: dict[PydanticObjectId, str] | None = None
+) -> ScheduleOut:
+    return (await _outs([schedule], secrets))[0]
+
+
+async def _outs(
+    schedules: list[ReportSchedule], secrets: dict[PydanticObjectId, str] | None = None
+) -> list[ScheduleOut]:
+    webhooks = await webhooks_of(schedules, secrets)
+    return [service.schedule_out(s, webhooks.get(s.id) if s.id else None) for s in schedules]
 
 
 @router.post(
@@ -40,7 +54,10 @@ def _out(schedule: ReportSchedule) -> ScheduleOut:
         "From a `templateId` (with optional `parameters` / `format` overrides) or an inline "
         "`reportType` + `parameters` + `format`. The schedule runs as you: your role and data "
         "scope are checked again at every run, and if you lose them the schedule pauses "
-        "itself. Recipients are stored only; e-mail delivery is not part of this service."
+        "itself. After every run the `recipients` get an e-mail and the `webhooks` a signed call "
+        "(through an outbox, at least once with a stable id). Recipients receive what YOU can "
+        "see (audience `owner`), unless audience is `recipient`: then each platform-user "
+        "recipient gets a run in their own scope. New webhook secrets are in this answer, once."
     ),
     status_code=201,
     response_model=ScheduleOut,
@@ -49,10 +66,10 @@ def _out(schedule: ReportSchedule) -> ScheduleOut:
 async def create_schedule(
     body: ScheduleCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
-    schedule = await service.create_schedule(settings, principal, body)
+    schedule, secrets = await service.create_schedule(settings, principal, body)
     await record(AuditAction.SCHEDULE_CREATED, principal, object_id=schedule.id)
     response.headers["Location"] = f"{PREFIX}/{schedule.id}"
-    return _out(schedule)
+    return await _out(schedule, secrets)
 
 
 @router.get(
@@ -84,7 +101,7 @@ async def list_schedules(
         limit=limit,
         cursor=cursor,
     )
-    return Page[ScheduleOut](items=[_out(s) for s in items], next_cursor=next_cursor, total=total)
+    return Page[ScheduleOut](items=await _outs(items), next_cursor=next_cursor, total=total)
 
 
 @router.get(
@@ -95,7 +112,7 @@ async def list_schedules(
     responses=problem_responses(401, 404),
 )
 async def get_schedule(schedule_id: str, principal: CurrentPrincipal) -> ScheduleOut:
-    return _out(await service.get_visible(principal, schedule_id))
+    return await _out(await service.get_visible(principal, schedule_id))
 
 
 @router.patch(
@@ -114,9 +131,9 @@ async def get_schedule(schedule_id: str, principal: CurrentPrincipal) -> Schedul
 async def update_schedule(
     schedule_id: str, body: ScheduleUpdate, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
-    schedule = await service.update_schedule(settings, principal, schedule_id, body)
+    schedule, secrets = await service.update_schedule(settings, principal, schedule_id, body)
     await record(AuditAction.SCHEDULE_UPDATED, principal, object_id=schedule.id)
-    return _out(schedule)
+    return await _out(schedule, secrets)
 
 
 @router.delete(
@@ -148,7 +165,7 @@ async def pause_schedule(
     reason = body.reason if body else None
     schedule = await service.pause_schedule(principal, schedule_id, reason)
     await record(AuditAction.SCHEDULE_PAUSED, principal, object_id=schedule.id)
-    return _out(schedule)
+    return await _out(schedule)
 
 
 @router.post(
@@ -161,7 +178,7 @@ async def pause_schedule(
 async def resume_schedule(schedule_id: str, principal: CurrentPrincipal) -> ScheduleOut:
     schedule = await service.resume_schedule(principal, schedule_id)
     await record(AuditAction.SCHEDULE_RESUMED, principal, object_id=schedule.id)
-    return _out(schedule)
+    return await _out(schedule)
 
 
 @router.post(
@@ -200,9 +217,11 @@ async def run_now(
     name="schedules_runs",
     summary="The jobs this schedule created, newest first",
     description=(
-        "Scheduled runs carry `scheduledFor`; run-now jobs and retries (`retryOfJobId`) have none."
+        "Scheduled runs carry `scheduledFor`; run-now jobs and retries (`retryOfJobId`) have none. "
+        "Each run lists its deliveries (e-mails, webhook calls, notices) with their status; a "
+        "failed one can be sent again with POST /api/v1/reports/deliveries/{id}/resend."
     ),
-    response_model=Page[JobOut],
+    response_model=Page[ScheduleRunOut],
     responses=problem_responses(401, 404, 422),
 )
 async def list_runs(
@@ -211,7 +230,7 @@ async def list_runs(
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> Page[JobOut]:
+) -> Page[ScheduleRunOut]:
     jobs, next_cursor, total = await service.list_runs(
         principal,
         schedule_id,
@@ -219,6 +238,15 @@ async def list_runs(
         limit=limit,
         cursor=cursor,
     )
-    return Page[JobOut](
-        items=[JobOut.from_document(j) for j in jobs], next_cursor=next_cursor, total=total
+    planned = await deliveries.for_jobs([j.id for j in jobs if j.id is not None])
+    by_job: dict[PydanticObjectId | None, list[DeliveryOut]] = {}
+    for delivery in sorted(planned, key=lambda d: d.created_at):
+        by_job.setdefault(delivery.job_id, []).append(DeliveryOut.from_document(delivery))
+    return Page[ScheduleRunOut](
+        items=[
+            ScheduleRunOut(**JobOut.from_document(j).model_dump(), deliveries=by_job.get(j.id, []))
+            for j in jobs
+        ],
+        next_cursor=next_cursor,
+        total=total,
     )

@@ -4,8 +4,9 @@ request road (`app.reports.requests.submit`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -17,13 +18,16 @@ from app.config import Settings
 from app.errors import Conflict, Forbidden
 from app.observability import SCHEDULE_AUTO_PAUSES, SCHEDULE_FAILURES
 from app.platform.models import User
+from app.reports.deliveries import outbox
+from app.reports.deliveries import repository as deliveries
+from app.reports.deliveries.models import Audience, DeliveryConfig, Recipient
 from app.reports.jobs.models import JobStatus, ReportJob, Requester
 from app.reports.requests import ReportRequest, Submission, check, submit
 from app.reports.schedules import repository
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.templates import repository as templates
 from app.runtime.resources import Resources
-from app.security import Principal, Role, department_with_descendants
+from app.security import Principal, Role, department_with_descendants, resolve_scope
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +66,7 @@ async def schedule_request(
         idempotency_key=idempotency_key,
         request_id=request_id,
         enforce_quota=scheduled_for is None,
+        delivery=schedule.delivery_config(),
     )
 
 
@@ -162,12 +167,21 @@ async def run_now(
     idempotency_key: str | None,
     request_id: str | None,
 ) -> Submission:
-    """One run at once, outside the timetable (no scheduled slot), as the owner."""
+    """One run at once, outside the timetable (no scheduled slot), as the owner (a recipient
+    audience: one run per recipient scope; the first is answered)."""
     runner = await runner_for(schedule, principal)
     request = await schedule_request(
         schedule, runner, idempotency_key=idempotency_key, request_id=request_id
     )
-    return await submit(resources, runner, request)
+    if schedule.audience != Audience.RECIPIENT:
+        return await submit(resources, runner, request)
+    submissions = [
+        await submit(resources, as_whom, replace(request, delivery=config, idempotency_key=key))
+        for as_whom, config, key in await _recipient_runs(schedule, idempotency_key)
+    ]
+    if not submissions:
+        raise ScheduleBroken("None of its recipients is an active platform user.")
+    return submissions[0]
 
 
 async def run_slot(
@@ -177,24 +191,101 @@ async def run_slot(
     already ran is a `schedule-slot-taken` 409."""
     principal = await owner_principal(schedule.owner)
     request = await schedule_request(schedule, principal, scheduled_for=slot)
-    submission = await submit(resources, principal, request)
-    return submission.job.id
+    if schedule.audience != Audience.RECIPIENT:
+        submission = await submit(resources, principal, request)
+        return submission.job.id
+    first: PydanticObjectId | None = None
+    taken: Conflict | None = None
+    for index, (as_whom, config, _) in enumerate(await _recipient_runs(schedule, None)):
+        # One job per (schedule, slot) is the index that makes a slot run once: each scope of
+        # a recipient audience is its own slot, `index` milliseconds after the scheduled time.
+        scoped_slot = slot + timedelta(milliseconds=index)
+        try:
+            submission = await submit(
+                resources,
+                as_whom,
+                replace(request, delivery=config, scheduled_for=scoped_slot),
+            )
+        except Conflict as exc:
+            taken = exc  # another worker made this scope's job: the others may be missing
+            continue
+        first = first or submission.job.id
+    if first is None and taken is not None:
+        raise taken
+    return first
+
+
+async def _recipient_runs(
+    schedule: ReportSchedule, idempotency_key: str | None
+) -> list[tuple[Principal, DeliveryConfig, str | None]]:
+    """A recipient audience: each active platform-user recipient as a caller, grouped by their
+    data scope (identical scopes run once, sent to all of them), in a stable order."""
+    groups: dict[str, tuple[Principal, list[Recipient]]] = {}
+    for recipient in schedule.delivery_recipients:
+        if recipient.user_id is None:
+            continue  # refused when the schedule was saved
+        as_whom = await _user_principal(recipient.user_id)
+        if as_whom is None:
+            log.warning("schedule_recipient_skipped", user_id=recipient.user_id)
+            continue
+        scope = await resolve_scope(as_whom)
+        key = json.dumps([as_whom.role.value, scope.to_document()], sort_keys=True, default=str)
+        groups.setdefault(key, (as_whom, []))[1].append(recipient)
+    return [
+        (
+            as_whom,
+            schedule.delivery_config(recipients),
+            f"{idempotency_key}:{index}" if idempotency_key else None,
+        )
+        for index, (_, (as_whom, recipients)) in enumerate(sorted(groups.items()))
+    ]
+
+
+async def _user_principal(user_id: str) -> Principal | None:
+    user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
+    if user is None or user.status != "active":
+        return None
+    roles = tuple(Role(r) for r in user.roles if r in Role._value2member_map_)
+    if not roles:
+        return None
+    return Principal(
+        user_id=user_id,
+        name=user.name,
+        email=user.email,
+        roles=roles,
+        department_ids=(str(user.department_id),) if user.department_id else (),
+    )
 
 
 async def pause_for(
-    schedule: ReportSchedule, reason: str, *, where: dict[str, Any] | None = None
+    settings: Settings,
+    schedule: ReportSchedule,
+    reason: str,
+    *,
+    where: dict[str, Any] | None = None,
 ) -> bool:
-    """Pauses an active schedule by itself, saying why."""
+    """Pauses an active schedule by itself, saying why: its delivery links stop working and
+    its owner gets an e-mail saying why and how to resume."""
     assert schedule.id is not None
     updated = await repository.set_fields(
         schedule.id,
         {"status": ScheduleStatus.PAUSED.value, "paused_reason": reason, "paused_at": utcnow()},
         where={"status": ScheduleStatus.ACTIVE.value, **(where or {})},
     )
-    if updated is not None:
-        log.warning("schedule_paused", schedule_id=str(schedule.id), reason=reason)
-        SCHEDULE_AUTO_PAUSES.inc()
-    return updated is not None
+    if updated is None:
+        return False
+    log.warning("schedule_paused", schedule_id=str(schedule.id), reason=reason)
+    SCHEDULE_AUTO_PAUSES.inc()
+    await deliveries.revoke_links_for_schedule(schedule.id)
+    await outbox.insert_pause_notice(
+        settings,
+        owner=schedule.owner,
+        schedule_id=schedule.id,
+        schedule_name=schedule.name,
+        report_type=schedule.report_type,
+        reason=reason,
+    )
+    return True
 
 
 async def record_job_outcome(settings: Settings, job: ReportJob) -> None:
@@ -215,6 +306,7 @@ async def record_job_outcome(settings: Settings, job: ReportJob) -> None:
         return
     error = f" The last error: {job.error.code}: {job.error.message}" if job.error else ""
     await pause_for(
+        settings,
         schedule,
         f"Paused after {schedule.consecutive_failures} consecutive failed runs.{error}"[:1000],
     )

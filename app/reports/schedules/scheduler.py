@@ -112,11 +112,11 @@ async def _run_schedule(resources: Resources, schedule: ReportSchedule, now: dat
             SCHEDULER_LAG.observe((utcnow() - slot).total_seconds())
         except Conflict as exc:
             if exc.code != "schedule-slot-taken":
-                return await _pause(schedule, due_at, exc)
+                return await _pause(resources, schedule, due_at, exc)
             existing = await repository.job_for_slot(schedule.id, slot)
             job_id = existing.id if existing else None  # another worker ran it
         except (Forbidden, NotFound, ValidationFailed) as exc:
-            return await _pause(schedule, due_at, exc)
+            return await _pause(resources, schedule, due_at, exc)
 
     changes: dict[str, object] = {"next_run_at": upcoming}
     if slot is not None:
@@ -148,7 +148,9 @@ async def _run_schedule(resources: Resources, schedule: ReportSchedule, now: dat
     return created
 
 
-async def _pause(schedule: ReportSchedule, due_at: datetime, exc: AppError) -> int:
+async def _pause(
+    resources: Resources, schedule: ReportSchedule, due_at: datetime, exc: AppError
+) -> int:
     """The owner lost the right, or what the schedule runs is gone or no longer valid: the
     schedule stops by itself and says why (it resumes once fixed)."""
     if isinstance(exc, OwnerUnavailable | ScheduleBroken):
@@ -156,5 +158,10 @@ async def _pause(schedule: ReportSchedule, due_at: datetime, exc: AppError) -> i
     else:
         reason = f"Paused automatically: running it as its owner failed ({exc.code}): {exc.detail}"
     assert schedule.next_run_at is not None
-    await pause_for(schedule, reason[:1000], where={"next_run_at": schedule.next_run_at})
+    await pause_for(
+        resources.settings,
+        schedule,
+        reason[:1000],
+        where={"next_run_at": schedule.next_run_at},
+    )
     return 0

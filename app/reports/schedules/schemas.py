@@ -6,12 +6,15 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import is_timezone
 from app.lookups.codes import FormatCode, FrequencyCode, ReportTypeCode
 from app.reports.dates import BoundedDate
+from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy
+from app.reports.deliveries.schemas import DeliveryOut, WebhookOut
+from app.reports.jobs.schemas import JobOut
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -68,13 +71,47 @@ def check_timezone(value: str | None) -> str | None:
     return value
 
 
-def clean_recipients(value: list[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    seen: dict[str, str] = {}
-    for email in value:
-        seen.setdefault(email.lower(), email)
-    return list(seen.values())
+RECIPIENTS_DESCRIPTION = (
+    "Platform user ids (24 hex characters; the message goes to their address) and / or e-mail "
+    "addresses on a domain in ALLOWED_RECIPIENT_DOMAINS (default: the domains of the platform's "
+    "users); anything else is a 422 naming the entry. With audience `owner` every recipient "
+    "receives what the schedule's OWNER can see (the run uses the owner's scope); with audience "
+    "`recipient` each platform user gets a run in their own scope and addresses are refused."
+)
+
+
+class WebhookIn(ApiInput):
+    """An endpoint called with a signed POST (Standard Webhooks) after every run."""
+
+    url: str = Field(min_length=8, max_length=2000, examples=["https://hooks.example.com/reports"])
+    description: str | None = Field(default=None, max_length=200)
+
+
+class _Delivery(ApiInput):
+    delivery: DeliveryMode | None = Field(
+        default=None,
+        description="E-mail: `attach` the file (a link when over the size limit), send a "
+        "`link` only, or `both`",
+    )
+    empty_result: EmptyResultPolicy | None = Field(
+        default=None,
+        description="No rows: `send` as usual, `skip` (the run is recorded, nothing is sent) "
+        "or `notice` (a short message without a file)",
+    )
+    audience: Audience | None = Field(
+        default=None,
+        description="`owner`: one run in the owner's scope, sent to every recipient; "
+        "`recipient`: each platform-user recipient gets a run in their own scope (identical "
+        "scopes run once); external addresses are refused",
+    )
+    webhooks: list[WebhookIn] | None = Field(
+        default=None,
+        max_length=10,
+        description="Endpoints called after every run (SSRF-checked: no private, loopback, "
+        "link-local or metadata address; https in production). Each new one gets a signing "
+        "secret, shown once in the response. On update the list replaces the endpoints: a URL "
+        "kept keeps its endpoint and secret.",
+    )
 
 
 class _Timing(ApiInput):
@@ -123,7 +160,7 @@ class _Timing(ApiInput):
         return check_timezone(value)
 
 
-class ScheduleCreate(_Timing):
+class ScheduleCreate(_Timing, _Delivery):
     """A recurring report: `templateId` (optionally with `parameters` / `format` overrides) or
     an inline `reportType` + `parameters` + `format`. Frequencies daily, weekly, monthly and
     quarterly need `timeOfDay` (HH:MM, local); weekly also `dayOfWeek` (1 = Monday … 7 =
@@ -149,10 +186,8 @@ class ScheduleCreate(_Timing):
         description="After downtime: `skip` missed runs (only the next one happens) or "
         "`run-once` (one run for the latest missed time)",
     )
-    recipients: list[EmailStr] = Field(
-        default_factory=list,
-        max_length=50,
-        description="Stored with the schedule; e-mail delivery is not part of this service",
+    recipients: list[str] = Field(
+        default_factory=list, max_length=1000, description=RECIPIENTS_DESCRIPTION
     )
 
     model_config = {
@@ -168,15 +203,15 @@ class ScheduleCreate(_Timing):
                     "timeOfDay": "07:30",
                     "timezone": "Europe/Berlin",
                     "missedRunPolicy": "run-once",
+                    "recipients": ["64b7f0c2a1b2c3d4e5f60718", "team@example.org"],
+                    "delivery": "both",
+                    "emptyResult": "notice",
+                    "audience": "owner",
+                    "webhooks": [{"url": "https://hooks.example.com/reports"}],
                 }
             ]
         }
     }
-
-    @field_validator("recipients")
-    @classmethod
-    def _recipients(cls, value: list[str]) -> list[str]:
-        return clean_recipients(value) or []
 
     @field_validator("name")
     @classmethod
@@ -187,7 +222,7 @@ class ScheduleCreate(_Timing):
         return value
 
 
-class ScheduleUpdate(_Timing):
+class ScheduleUpdate(_Timing, _Delivery):
     """Only the fields sent change; changing the timing recomputes `nextRunAt`."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -195,16 +230,22 @@ class ScheduleUpdate(_Timing):
     parameters: dict[str, Any] | None = None
     format: FormatCode | None = None
     missed_run_policy: MissedRunPolicy | None = None
-    recipients: list[EmailStr] | None = Field(default=None, max_length=50)
+    recipients: list[str] | None = Field(
+        default=None, max_length=1000, description=RECIPIENTS_DESCRIPTION
+    )
 
     model_config = {
-        "json_schema_extra": {"examples": [{"timeOfDay": "06:00", "recipients": ["a@example.org"]}]}
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "timeOfDay": "06:00",
+                    "recipients": ["a@example.org"],
+                    "delivery": "link",
+                    "emptyResult": "skip",
+                }
+            ]
+        }
     }
-
-    @field_validator("recipients")
-    @classmethod
-    def _recipients(cls, value: list[str] | None) -> list[str] | None:
-        return clean_recipients(value)
 
 
 class SchedulePause(ApiInput):
@@ -243,7 +284,13 @@ class ScheduleOut(ApiModel):
     paused_reason: str | None = None
     paused_at: datetime | None = None
     owner: OwnerOut
-    recipients: list[str] = Field(description="Stored only; delivery is out of scope")
+    recipients: list[str] = Field(
+        description="User ids and addresses that receive every run (by e-mail)"
+    )
+    delivery: DeliveryMode
+    empty_result: EmptyResultPolicy
+    audience: Audience
+    webhooks: list[WebhookOut] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy
     next_run_at: datetime | None = Field(description="UTC; null when paused past its end or ended")
     next_runs: list[RunTime] = Field(description="The next 5 run times (empty unless active)")
@@ -266,7 +313,12 @@ class ScheduleOut(ApiModel):
 
     @classmethod
     def from_document(
-        cls, doc: ReportSchedule, next_runs: list[RunTime], *, error: str | None = None
+        cls,
+        doc: ReportSchedule,
+        next_runs: list[RunTime],
+        webhooks: list[WebhookOut] | None = None,
+        *,
+        error: str | None = None,
     ) -> ScheduleOut:
         return cls(
             id=str(doc.id),
@@ -289,6 +341,10 @@ class ScheduleOut(ApiModel):
             paused_at=doc.paused_at,
             owner=OwnerOut(user_id=doc.owner.user_id, name=doc.owner.name),
             recipients=doc.recipients,
+            delivery=doc.delivery,
+            empty_result=doc.empty_result,
+            audience=doc.audience,
+            webhooks=webhooks or [],
             missed_run_policy=doc.missed_run_policy,
             next_run_at=doc.next_run_at,
             next_runs=next_runs,
@@ -301,3 +357,9 @@ class ScheduleOut(ApiModel):
             updated_at=doc.updated_at,
             error=error,
         )
+
+
+class ScheduleRunOut(JobOut):
+    """A run of the schedule: its job, with the deliveries it planned."""
+
+    deliveries: list[DeliveryOut] = Field(default_factory=list)

@@ -15,9 +15,12 @@ from app.common.pagination import decode_position
 from app.common.time import utcnow
 from app.config import Settings
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.reports.deliveries import repository as deliveries
+from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.models import ReportJob
 from app.reports.requests import Submission, requester_of
 from app.reports.schedules import repository, runner
+from app.reports.schedules.delivery import delivery_changes
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.recurrence import next_run
 from app.reports.schedules.schemas import ScheduleCreate, ScheduleOut, ScheduleUpdate
@@ -71,17 +74,18 @@ async def _template_of(principal: Principal, body: ScheduleCreate) -> ReportTemp
     return template
 
 
-def schedule_out(schedule: ReportSchedule) -> ScheduleOut:
+def schedule_out(schedule: ReportSchedule, webhooks: list[WebhookOut] | None = None) -> ScheduleOut:
     """The schedule as the API shows it. One stored under older, looser rules (e.g. a date far
     beyond what run times can reach) is shown with an error note instead of failing the list,
     the get or the pause that answers it."""
     try:
-        return ScheduleOut.from_document(schedule, preview(schedule))
+        return ScheduleOut.from_document(schedule, preview(schedule), webhooks)
     except (ValueError, OverflowError, ArithmeticError) as exc:
         log.warning("schedule_not_previewable", schedule_id=str(schedule.id), error=str(exc)[:200])
         return ScheduleOut.from_document(
             schedule,
             [],
+            webhooks,
             error="Its timing is not valid under the current rules "
             f"({str(exc)[:200]}); edit or delete it.",
         )
@@ -89,7 +93,8 @@ def schedule_out(schedule: ReportSchedule) -> ScheduleOut:
 
 async def create_schedule(
     settings: Settings, principal: Principal, body: ScheduleCreate
-) -> ReportSchedule:
+) -> tuple[ReportSchedule, dict[PydanticObjectId, str]]:
+    """The new schedule and the signing secrets of its new webhook endpoints (shown once)."""
     sent = body.model_fields_set
     timing = build_timing({n: getattr(body, n) for n in TIMING_FIELDS}, sent)
     if body.template_id is not None:
@@ -112,13 +117,14 @@ async def create_schedule(
         parameters=body.parameters or {},
         format=body.format,
         owner=requester_of(principal),
-        recipients=list(body.recipients),
         missed_run_policy=body.missed_run_policy,
         **timing,
     )
     await runner.check_runnable(settings, schedule, principal)
+    delivery = await delivery_changes(settings, body, principal.user_id, None)
+    schedule = schedule.model_copy(update=delivery.fields)
     schedule.next_run_at = first_run(schedule)
-    return await repository.insert(schedule)
+    return await repository.insert(schedule), delivery.secrets
 
 
 async def list_schedules(
@@ -151,17 +157,18 @@ async def list_schedules(
     return items, next_cursor, await repository.count(query)
 
 
-NOT_NULL = ("name", "recipients", "missed_run_policy", "parameters")
+NOT_NULL = ("name", "missed_run_policy", "parameters")
 
 
 async def update_schedule(
     settings: Settings, principal: Principal, schedule_id: str, body: ScheduleUpdate
-) -> ReportSchedule:
+) -> tuple[ReportSchedule, dict[PydanticObjectId, str]]:
+    """The changed schedule and the signing secrets of its new webhook endpoints."""
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
     sent = body.model_fields_set
     changes: dict[str, Any] = {}
-    for name in ("name", "description", "recipients", "missed_run_policy", "parameters", "format"):
+    for name in ("name", "description", "missed_run_policy", "parameters", "format"):
         if name in sent:
             value = getattr(body, name)
             if value is None and name in NOT_NULL:
@@ -173,9 +180,11 @@ async def update_schedule(
     timing_sent = sent & set(TIMING_FIELDS)
     if timing_sent:
         changes.update(updated_timing(schedule, body, timing_sent))
+    delivery = await delivery_changes(settings, body, schedule.owner.user_id, schedule)
+    changes.update(delivery.fields)
 
     if not changes:
-        return schedule
+        return schedule, {}
     candidate = schedule.model_copy(update=changes)
     if {"parameters", "format"} & changes.keys():
         # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).
@@ -186,21 +195,24 @@ async def update_schedule(
         changes["next_run_at"] = first_run(candidate)
         if schedule.status == ScheduleStatus.ENDED:
             changes.update(status=ScheduleStatus.ACTIVE.value, ended_at=None)
-    for key in ("frequency", "missed_run_policy"):
+    for key in ("frequency", "missed_run_policy", "delivery", "empty_result", "audience"):
         if key in changes and changes[key] is not None:
             changes[key] = str(
                 changes[key].value if hasattr(changes[key], "value") else changes[key]
             )
+    if "delivery_recipients" in changes:
+        changes["delivery_recipients"] = [r.model_dump() for r in changes["delivery_recipients"]]
     updated = await repository.set_fields(schedule.id, changes)
     if updated is None:
         raise NotFound(f"No schedule with id {schedule_id!r}.", code="schedule-not-found")
-    return updated
+    return updated, delivery.secrets
 
 
 async def delete_schedule(principal: Principal, schedule_id: str) -> None:
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
     await repository.delete(schedule.id)
+    await deliveries.revoke_links_for_schedule(schedule.id)
 
 
 async def pause_schedule(
@@ -221,6 +233,7 @@ async def pause_schedule(
         },
     )
     assert updated is not None
+    await deliveries.revoke_links_for_schedule(schedule.id)
     return updated
 
 

@@ -13,6 +13,7 @@ from app.common.ids import parse_id
 from app.common.pagination import decode_position
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from app.reports.deliveries.models import DeliveryConfig
 from app.reports.requests import (
     ReportRequest,
     Submission,
@@ -233,9 +234,10 @@ async def run_template(
     *,
     idempotency_key: str | None,
     request_id: str | None,
+    delivery: DeliveryConfig | None = None,
 ) -> Submission:
     """Runs a template as the caller: the caller's role and data scope apply, never the
-    author's."""
+    author's. `delivery`: who is told when it ends (POST /jobs `notify` / `webhookUrl`)."""
     template = await get_visible(principal, template_id)
     if template.archived:
         raise Conflict(
@@ -253,6 +255,7 @@ async def run_template(
         template_version=template.version,
         idempotency_key=idempotency_key,
         request_id=request_id,
+        delivery=delivery,
     )
     with prefixed_fields("body."):
         return await submit(resources, principal, request)

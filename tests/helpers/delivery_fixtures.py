@@ -1,5 +1,4 @@
-"""Fixtures of the delivery tests (a pytest plugin: `pytest_plugins = [...]` in the test
-modules): real servers on free ports of 127.0.0.1 and resources with delivery settings."""
+"""Fixtures of the delivery tests (registered by tests/conftest.py): real servers on free ports of 127.0.0.1 and resources with delivery settings."""
 
 from __future__ import annotations
 
@@ -17,7 +16,8 @@ from beanie import init_beanie
 from app.reports.deliveries.models import DELIVERY_DOCUMENTS
 from app.runtime.resources import Resources
 from scripts.mail_server import FileMailbox
-from tests.deliveries_support import Mailbox, Received, Receiver, free_port
+from tests.helpers.deliveries import Mailbox, Received, Receiver
+from tests.helpers.processes import free_port
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A sender in a process of its own, for the crash tests: `python -m tests.deliveries_crash_child
+"""A sender in a process of its own, for the crash tests: `python -m tests.helpers.delivery_crash_child
 '<settings JSON>'` connects to the test database and runs the delivery loop until killed."""
 
 from __future__ import annotations

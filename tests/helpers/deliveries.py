@@ -1,11 +1,10 @@
 """Helpers of the delivery tests: what the real servers received (a mailbox directory written
 by the project's FileMailbox, the requests of an HTTP receiver), a completed job with its file
 stored, and a record of every socket connect (to prove refused addresses are never reached).
-The fixtures that start the servers are in `deliveries_fixtures.py`."""
+The fixtures that start the servers are in `delivery_fixtures.py`."""
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,15 +15,13 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
+from app.common.time import utcnow
+from app.platform.models import User
 from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
 from app.runtime.resources import Resources
 from scripts.mailbox import list_mail, read
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests import factories as f
+from tests.helpers.tokens import TokenFactory
 
 
 class Mailbox:
@@ -106,3 +103,38 @@ class ConnectionLog:
 
 
 CONNECTIONS = ConnectionLog()
+
+
+@dataclass
+class People:
+    """The owner of a schedule (an admin) and two platform recipients, with a learner whose
+    progress the reports show."""
+
+    owner: User
+    ann: User  # an admin
+    ben: User  # a manager
+    headers: dict[str, str]  # the owner's
+
+
+async def delivery_people(auth: TokenFactory) -> People:
+    dept = await f.department("Finance", code="FIN")
+    owner = await f.user("Olga Owner", dept=dept, roles=["admin"], email="olga@example.test")
+    ann = await f.user("Ann Admin", dept=dept, roles=["admin"], email="ann@example.test")
+    ben = await f.user("Ben Boss", dept=dept, roles=["manager"], email="ben@example.test")
+    learner = await f.user("Lars Learner", dept=dept)
+    await f.enrollment(learner, await f.course("FIN-1"), enrolled_at=utcnow() - timedelta(days=2))
+    return People(owner, ann, ben, auth("admin", sub=str(owner.id), name="Olga Owner"))
+
+
+def schedule_body(**extra: Any) -> dict[str, Any]:
+    """A daily learner-progress CSV schedule (`extra` adds or overrides fields)."""
+    return {
+        "name": "Weekly progress",
+        "reportType": "learner-progress",
+        "format": "csv",
+        "parameters": {"dateRange": {"preset": "last-7-days"}},
+        "frequency": "daily",
+        "timeOfDay": "05:00",
+        "timezone": "UTC",
+        **extra,
+    }

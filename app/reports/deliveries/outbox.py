@@ -1,0 +1,219 @@
+"""Where the rest of the application meets the outbox: the executor's final commit plans the
+job's deliveries and inserts them in the same transaction (`commit_completed`,
+`commit_failed`); a schedule that pauses itself tells its owner (`insert_pause_notice`); every
+sender loop of this process is woken after a commit that planned something (`wake_senders`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+import structlog
+from beanie import PydanticObjectId
+from bson import ObjectId
+
+from app.config import Settings
+from app.platform.models import User
+from app.reports.deliveries import repository
+from app.reports.deliveries.models import Recipient, ReportDelivery, WebhookEndpoint
+from app.reports.deliveries.planning import (
+    FencedUpdate,
+    commit_with_deliveries,
+    plan_deliveries,
+    plan_notice,
+)
+from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
+from app.reports.types import get_report_type
+
+log = structlog.get_logger(__name__)
+
+# The sender loops running in this process (the worker's), woken after a commit that planned
+# deliveries so they go out at once rather than at the next poll.
+_WAKERS: set[asyncio.Event] = set()
+
+
+def register_waker(event: asyncio.Event) -> None:
+    _WAKERS.add(event)
+
+
+def unregister_waker(event: asyncio.Event) -> None:
+    _WAKERS.discard(event)
+
+
+def wake_senders() -> None:
+    for event in list(_WAKERS):
+        event.set()
+
+
+def _report_name(job: ReportJob) -> str:
+    if job.delivery is not None and job.delivery.title:
+        return job.delivery.title
+    try:
+        return str(get_report_type(job.report_type).name)
+    except Exception:  # a type removed since: its key still names it
+        return job.report_type
+
+
+async def _commit(fenced_update: FencedUpdate, deliveries: Sequence[ReportDelivery]) -> bool:
+    client = ReportJob.get_pymongo_collection().database.client
+    ok = await commit_with_deliveries(client, fenced_update, deliveries)
+    if ok and deliveries:
+        log.info("deliveries_planned", count=len(deliveries))
+        wake_senders()
+    return ok
+
+
+async def plan_completed(
+    job: ReportJob,
+    result: JobResult,
+    expires_at: datetime,
+    settings: Settings,
+    *,
+    figures: Sequence[tuple[str, str]] = (),
+) -> list[ReportDelivery]:
+    """The deliveries of a job completing with `result` (none without a delivery config)."""
+    config = job.delivery
+    if config is None or not (config.recipients or config.webhook_endpoint_ids):
+        return []
+    endpoints: list[WebhookEndpoint] = []
+    if config.webhook_endpoint_ids:
+        endpoints = await WebhookEndpoint.find(
+            {"_id": {"$in": list(config.webhook_endpoint_ids)}}
+        ).to_list()
+    done = job.model_copy(
+        update={"status": JobStatus.COMPLETED, "result": result, "expires_at": expires_at}
+    )
+    return plan_deliveries(
+        done, config, endpoints, settings, report_name=_report_name(job), figures=figures
+    )
+
+
+async def commit_completed(
+    job: ReportJob,
+    result: JobResult,
+    expires_at: datetime,
+    settings: Settings,
+    fenced_update: FencedUpdate,
+    *,
+    figures: Sequence[tuple[str, str]] = (),
+) -> bool:
+    """The executor's completing commit: `fenced_update(session)` with the job's deliveries,
+    in one transaction (or the bare update when there are none)."""
+    deliveries = await plan_completed(job, result, expires_at, settings, figures=figures)
+    return await _commit(fenced_update, deliveries)
+
+
+async def _owner(requester: Requester) -> Recipient | None:
+    return await _user_recipient(requester.user_id, requester.email)
+
+
+async def _user_recipient(user_id: str, fallback: str | None = None) -> Recipient | None:
+    """A user's address as the platform holds it now (a token's may be stale)."""
+    user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
+    address = user.email if user is not None else fallback
+    return Recipient(user_id=user_id, address=address) if address else None
+
+
+async def plan_failed(job: ReportJob, settings: Settings, reason: str) -> list[ReportDelivery]:
+    """A scheduled run that failed for good: a notice to the schedule's owner."""
+    if job.delivery is None or not job.delivery.notify_owner_on_failure:
+        return []
+    owner = await _owner(job.requested_by)
+    if owner is None:
+        return []
+    name = _report_name(job)
+    text = (
+        f"The scheduled report {name!r} failed and will not be retried: {reason}\n\n"
+        "The schedule keeps running at its next time. To run it again now, use the schedule's "
+        "run-now (POST /api/v1/reports/schedules/{id}/run-now) or retry the job "
+        f"(POST /api/v1/reports/jobs/{job.id}/retry)."
+    )
+    return [
+        plan_notice(
+            settings,
+            recipient=owner,
+            subject=f"{name}: the scheduled run failed",
+            text=text,
+            report_name=name,
+            report_type=job.report_type,
+            job=job.model_copy(update={"status": JobStatus.FAILED}),
+        )
+    ]
+
+
+async def commit_failed(
+    job: ReportJob, settings: Settings, reason: str, fenced_update: FencedUpdate
+) -> bool:
+    """The executor's failing-for-good commit, with the owner's failure notice."""
+    return await _commit(fenced_update, await plan_failed(job, settings, reason))
+
+
+async def insert_pause_notice(
+    settings: Settings,
+    *,
+    owner: Requester,
+    schedule_id: PydanticObjectId,
+    schedule_name: str,
+    report_type: str,
+    reason: str,
+) -> ReportDelivery | None:
+    """A schedule paused itself (failures, owner lost rights): its owner is told why and how
+    to resume. Written after the pause (a lost notice is a lost e-mail, not a lost state)."""
+    recipient = await _owner(owner)
+    if recipient is None:
+        return None
+    notice = plan_notice(
+        settings,
+        recipient=recipient,
+        subject=f"{schedule_name}: the schedule paused itself",
+        text=(
+            f"The schedule {schedule_name!r} paused itself. {reason}\n\n"
+            "Fix the cause, then resume it: POST /api/v1/reports/schedules/"
+            f"{schedule_id}/resume (the next run is computed from then)."
+        ),
+        report_name=schedule_name,
+        report_type=report_type,
+        schedule_id=schedule_id,
+    )
+    await repository.insert_many([notice])
+    wake_senders()
+    return notice
+
+
+async def insert_endpoint_gone_notice(
+    settings: Settings, endpoint: WebhookEndpoint, delivery: ReportDelivery
+) -> None:
+    """A webhook answered 410 Gone and was disabled: its owner is told (once, by the sender
+    that disabled it)."""
+    recipient = await _user_recipient(endpoint.owner_user_id)
+    if recipient is None:
+        return
+    notice = plan_notice(
+        settings,
+        recipient=recipient,
+        subject="A webhook endpoint was disabled",
+        text=(
+            f"The webhook endpoint {endpoint.url} answered 410 Gone, so it was disabled and "
+            "receives no more calls. Register the new address (the schedule's `webhooks`, or "
+            "POST /api/v1/reports/webhooks) to receive reports again."
+        ),
+        report_name=delivery.content.report_name,
+        report_type=delivery.content.report_type,
+        schedule_id=delivery.schedule_id,
+    )
+    await repository.insert_many([notice])
+
+
+__all__ = [
+    "commit_completed",
+    "commit_failed",
+    "insert_endpoint_gone_notice",
+    "insert_pause_notice",
+    "plan_completed",
+    "plan_failed",
+    "register_waker",
+    "unregister_waker",
+    "wake_senders",
+]

@@ -1,0 +1,144 @@
+"""Delivery endpoints: downloading through a delivery link, resending a failed delivery, and a
+caller's webhook endpoints (register, list, rotate the signing secret)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import StreamingResponse
+
+from app.audit import AuditAction, record
+from app.deps import ResourcesDep, SettingsDep
+from app.errors import Gone, problem_responses
+from app.reports.deliveries import service
+from app.reports.deliveries.models import WebhookEndpoint
+from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
+from app.reports.jobs.router import content_disposition
+from app.security import CurrentPrincipal
+
+router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
+
+
+@router.get(
+    "/deliveries/{token}",
+    name="deliveries_download",
+    summary="Download a report through a delivery link (the link is the credential)",
+    description=(
+        "The signed, expiring link of one recipient's delivery (sent by e-mail or in a "
+        "webhook's payload); no bearer token. 404 for a link that is not valid, 410 once it "
+        "expired, its schedule was paused or deleted, or the file passed its retention."
+    ),
+    responses={
+        200: {"description": "The file", "content": {"application/octet-stream": {}}},
+        **problem_responses(404, 410),
+    },
+    response_class=Response,
+)
+async def download(token: str, resources: ResourcesDep) -> Response:
+    delivery, content = await service.open_link(resources.settings, token)
+    assert content.storage_key is not None and content.file_name is not None
+    await record(
+        AuditAction.DELIVERY_LINK_USED,
+        None,
+        object_type="delivery",
+        object_id=delivery.id,
+        details={"recipient": delivery.recipient.key(), "jobId": str(delivery.job_id)},
+    )
+    try:
+        chunks = await resources.storage.open_stream(content.storage_key)
+    except FileNotFoundError as exc:
+        raise Gone("The report file is no longer available.", code="report-file-missing") from exc
+    headers = {
+        "Content-Disposition": content_disposition(content.file_name),
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if content.size_bytes is not None:
+        headers["Content-Length"] = str(content.size_bytes)
+    return StreamingResponse(
+        chunks, media_type=content.content_type or "application/octet-stream", headers=headers
+    )
+
+
+@router.post(
+    "/deliveries/{delivery_id}/resend",
+    name="deliveries_resend",
+    summary="Send a failed delivery again (its owner or an admin)",
+    description=(
+        "A failed or cancelled delivery goes back to the outbox with a fresh attempt budget and "
+        "the same idempotency id (a receiver that got it already drops the copy)."
+    ),
+    status_code=202,
+    response_model=DeliveryOut,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def resend(
+    delivery_id: str, settings: SettingsDep, principal: CurrentPrincipal
+) -> DeliveryOut:
+    delivery = await service.resend(
+        settings, delivery_id, user_id=principal.user_id, is_admin=principal.is_admin
+    )
+    await record(AuditAction.DELIVERY_RESENT, principal, object_id=delivery.id)
+    return DeliveryOut.from_document(delivery)
+
+
+@router.post(
+    "/webhooks",
+    name="webhooks_create",
+    summary="Register a webhook endpoint for on-demand jobs (its secret is shown once)",
+    description=(
+        "The URL is checked against SSRF rules (no loopback, private, link-local or metadata "
+        "address unless WEBHOOK_ALLOWED_NETWORKS permits it; https in production). The answer "
+        "holds the signing secret, once: keep it to verify the `webhook-signature` header "
+        "(Standard Webhooks). A job's `webhookUrl` must be one of your endpoints."
+    ),
+    status_code=201,
+    response_model=WebhookOut,
+    responses=problem_responses(401, 422),
+)
+async def create_webhook(
+    body: WebhookCreate, settings: SettingsDep, principal: CurrentPrincipal
+) -> WebhookOut:
+    endpoint, secret = await service.register_endpoint(
+        settings, principal.user_id, body.url, body.description
+    )
+    await record(AuditAction.WEBHOOK_CREATED, principal, object_id=endpoint.id)
+    return WebhookOut.from_document(endpoint, secret)
+
+
+@router.get(
+    "/webhooks",
+    name="webhooks_list",
+    summary="Your webhook endpoints (secrets are not shown again)",
+    response_model=list[WebhookOut],
+    responses=problem_responses(401),
+)
+async def list_webhooks(principal: CurrentPrincipal) -> list[WebhookOut]:
+    endpoints = (
+        await WebhookEndpoint.find({"owner_user_id": principal.user_id})
+        .sort("-created_at")
+        .limit(200)
+        .to_list()
+    )
+    return [WebhookOut.from_document(e) for e in endpoints]
+
+
+@router.post(
+    "/webhooks/{endpoint_id}/rotate",
+    name="webhooks_rotate",
+    summary="Rotate an endpoint's signing secret (the old one signs during the overlap)",
+    description=(
+        "The new secret (in the answer, once) signs from now on; the previous one keeps "
+        "signing for WEBHOOK_SECRET_OVERLAP_HOURS, so the header carries both signatures "
+        "meanwhile and a receiver can switch without missing a call."
+    ),
+    response_model=WebhookOut,
+    responses=problem_responses(401, 404),
+)
+async def rotate_webhook(
+    endpoint_id: str, settings: SettingsDep, principal: CurrentPrincipal
+) -> WebhookOut:
+    endpoint, secret = await service.rotate_secret(
+        settings, endpoint_id, user_id=principal.user_id, is_admin=principal.is_admin
+    )
+    await record(AuditAction.WEBHOOK_ROTATED, principal, object_id=endpoint.id)
+    return WebhookOut.from_document(endpoint, secret)

@@ -1,0 +1,133 @@
+"""Who a schedule's runs reach and how: recipients (validated with the delivery rules), the
+e-mail mode, the empty-result policy, the audience and its webhook endpoints (created here, the
+new secrets returned once)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from beanie import PydanticObjectId
+
+from app.config import Settings
+from app.errors import ValidationFailed
+from app.reports.deliveries import repository as deliveries
+from app.reports.deliveries import signing
+from app.reports.deliveries.models import Audience, Recipient, WebhookEndpoint
+from app.reports.deliveries.recipients import validate_recipients, validate_webhook_url
+from app.reports.deliveries.schemas import WebhookOut
+from app.reports.schedules.models import ReportSchedule
+from app.reports.schedules.schemas import WebhookIn
+
+DELIVERY_FIELDS = ("recipients", "delivery", "empty_result", "audience", "webhooks")
+
+
+@dataclass
+class DeliveryChanges:
+    fields: dict[str, Any] = field(default_factory=dict)  # what the schedule document gets
+    secrets: dict[PydanticObjectId, str] = field(default_factory=dict)  # shown once
+
+
+def check_audience(audience: Audience, recipients: Sequence[Recipient]) -> None:
+    if audience != Audience.RECIPIENT:
+        return
+    for index, recipient in enumerate(recipients):
+        if recipient.user_id is None:
+            raise ValidationFailed.one(
+                f"body.recipients.{index}",
+                f"{recipient.address!r}: with audience `recipient` every recipient must be a "
+                "platform user (a run in their own scope); external addresses are refused",
+                type="external-recipient",
+            )
+
+
+async def delivery_changes(
+    settings: Settings, body: Any, owner_user_id: str, current: ReportSchedule | None
+) -> DeliveryChanges:
+    """The delivery fields `body` sets (all of them on create, `current` None; those sent on
+    update), checked: 422 naming the field for a refused recipient or webhook URL."""
+    sent = body.model_fields_set if current is not None else set(DELIVERY_FIELDS)
+    changes = DeliveryChanges()
+    for name in ("delivery", "empty_result", "audience"):
+        value = getattr(body, name)
+        if name in sent and value is not None:
+            changes.fields[name] = value
+        elif name in sent and current is not None:
+            raise ValidationFailed.one(f"body.{_camel(name)}", "must not be null")
+    recipients = current.delivery_recipients if current else []
+    if "recipients" in sent:
+        if body.recipients is None:
+            raise ValidationFailed.one("body.recipients", "must not be null")
+        recipients = await validate_recipients(body.recipients, settings)
+        changes.fields["recipients"] = [r.user_id or r.address for r in recipients]
+        changes.fields["delivery_recipients"] = recipients
+    audience = changes.fields.get("audience") or (current.audience if current else Audience.OWNER)
+    check_audience(Audience(audience), recipients)
+    if "webhooks" in sent and body.webhooks is not None:
+        ids, changes.secrets = await _endpoints(settings, body.webhooks, owner_user_id, current)
+        changes.fields["webhook_endpoint_ids"] = ids
+    return changes
+
+
+async def _endpoints(
+    settings: Settings,
+    wanted: Sequence[WebhookIn],
+    owner_user_id: str,
+    current: ReportSchedule | None,
+) -> tuple[list[PydanticObjectId], dict[PydanticObjectId, str]]:
+    """The endpoints of `wanted`: a URL the schedule has already keeps its endpoint (and
+    secret); a new one is checked (SSRF) and created with a fresh secret."""
+    existing = (
+        {e.url: e for e in await endpoints_of(current.webhook_endpoint_ids)} if current else {}
+    )
+    for index, hook in enumerate(wanted):
+        if hook.url not in existing:
+            await validate_webhook_url(settings, hook.url, field=f"body.webhooks.{index}.url")
+    ids: list[PydanticObjectId] = []
+    secrets: dict[PydanticObjectId, str] = {}
+    for hook in wanted:
+        endpoint = existing.get(hook.url)
+        if endpoint is None:
+            secret = signing.generate_secret()
+            endpoint = await deliveries.create_endpoint(
+                owner_user_id=owner_user_id,
+                url=hook.url,
+                secret=secret,
+                description=hook.description,
+            )
+            assert endpoint.id is not None
+            secrets[endpoint.id] = secret
+        assert endpoint.id is not None
+        if endpoint.id not in ids:
+            ids.append(endpoint.id)
+    return ids, secrets
+
+
+async def endpoints_of(ids: Sequence[PydanticObjectId]) -> list[WebhookEndpoint]:
+    if not ids:
+        return []
+    return await WebhookEndpoint.find({"_id": {"$in": list(ids)}}).to_list()
+
+
+async def webhooks_of(
+    schedules: Sequence[ReportSchedule], secrets: dict[PydanticObjectId, str] | None = None
+) -> dict[PydanticObjectId, list[WebhookOut]]:
+    """Each schedule's endpoints (one query for a page of schedules), new secrets shown."""
+    wanted = [i for s in schedules for i in s.webhook_endpoint_ids]
+    found = {e.id: e for e in await endpoints_of(wanted)}
+    shown = secrets or {}
+    out: dict[PydanticObjectId, list[WebhookOut]] = {}
+    for schedule in schedules:
+        assert schedule.id is not None
+        out[schedule.id] = [
+            WebhookOut.from_document(found[i], shown.get(i))
+            for i in schedule.webhook_endpoint_ids
+            if i in found
+        ]
+    return out
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
