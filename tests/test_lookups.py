@@ -14,6 +14,7 @@ from app.lookups.codes import ReportTypeCode
 from app.lookups.models import LookupValue
 from app.lookups.seed import seed_lookups
 from app.lookups.validation import LookupCode, check_code
+from app.reports.formats import FORMATS
 from app.reports.types import REPORT_TYPES
 from tests import factories as f
 from tests.helpers.tokens import TokenFactory
@@ -149,6 +150,23 @@ async def test_the_report_type_codes_are_the_report_type_registry(resources: Any
     assert stored == expected
     assert validation.allowed_codes("report-type") == list(REPORT_TYPES)
     assert list(validation.builtin_values()["report-type"]) == list(REPORT_TYPES)
+
+
+async def test_the_report_format_codes_are_the_format_registry(resources: Any) -> None:
+    """Seeded from the format specs (key, label, description, content type), never typed twice:
+    the lookup, the metadata API and the download name one content type per format."""
+    stored = [
+        (d["code"], d["label"], d["description"], d["metadata"])
+        for d in await LookupValue.get_pymongo_collection()
+        .find({"category": "report-format"})
+        .sort("sort_order")
+        .to_list()
+    ]
+    expected = [
+        (s.key, s.label, s.description, {"contentType": s.content_type}) for s in FORMATS.values()
+    ]
+    assert stored == expected
+    assert validation.allowed_codes("report-format") == list(FORMATS)
 
 
 def test_a_report_type_code_field_lists_the_registered_types_in_its_schema() -> None:

@@ -91,7 +91,7 @@ async def test_lookup_categories_and_values(client: httpx.AsyncClient, auth: Any
         "metadata": {},
     }
     formats = (await client.get(f"{BASE}/lookups/report-format", headers=headers)).json()
-    assert formats[0]["metadata"] == {"contentType": "text/csv"}
+    assert formats[0]["metadata"] == {"contentType": "text/csv; charset=utf-8"}
     unknown = await client.get(f"{BASE}/lookups/colours", headers=headers)
     assert unknown.status_code == 404 and unknown.json()["code"] == "lookup-category-not-found"
 

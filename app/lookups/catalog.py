@@ -3,7 +3,8 @@ report's states their labels). Codes are kebab-case.
 
 Most categories list their codes here. A category whose codes belong to another part of the
 service has no `values`: that part supplies them with `provide` (the `report-type` codes come
-from the report-type registry, which imports this package and so cannot be imported by it).
+from the report-type registry, the `report-format` codes from the format registry; both import
+this package and so cannot be imported by it).
 """
 
 from __future__ import annotations
@@ -37,23 +38,8 @@ CATEGORIES: dict[str, dict[str, Any]] = {
             ("expired", "Expired"),
         ),
     },
-    "report-format": {
-        "label": "Report format",
-        "values": [
-            ("csv", "CSV", "Comma-separated values (RFC 4180)", {"contentType": "text/csv"}),
-            (
-                "xlsx",
-                "Excel",
-                "Excel workbook",
-                {
-                    "contentType": (
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-                    )
-                },
-            ),
-            ("pdf", "PDF", "Printable PDF document", {"contentType": "application/pdf"}),
-        ],
-    },
+    # Supplied by the format registry (app/reports/formats.py).
+    "report-format": {"label": "Report format"},
     "template-visibility": {
         "label": "Template visibility",
         "values": _codes(

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from pymongo import UpdateOne
 
-# Imported for its registry: it supplies the report-type codes to the catalogue. (The report
-# types import `app.lookups.validation`, never this module, so there is no cycle.)
+# Imported for their registries: they supply the report-type and report-format codes to the
+# catalogue. (They import `app.lookups.validation` / `catalog`, never this module: no cycle.)
+import app.reports.formats
 import app.reports.types  # noqa: F401
 from app.common.time import utcnow
 from app.lookups import validation

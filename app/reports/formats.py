@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.config import Settings
+from app.lookups import catalog
+from app.lookups.catalog import LookupSeed
 from app.reports.rendering import (
     Column,
     CsvRowWriter,
@@ -41,6 +43,7 @@ SinkFactory = Callable[[Path, Sequence[Column], RenderContext, SinkOptions], Awa
 class FormatSpec:
     key: str  # the format code in the API and the ``report-format`` lookup
     label: str
+    description: str
     extension: str  # without the dot
     content_type: str  # what the stored file and its download are served as
     truncates: bool  # True: rows past the limit are dropped (PDF); False: the job fails
@@ -95,6 +98,7 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec(
             key="csv",
             label="CSV",
+            description="Comma-separated values (RFC 4180)",
             extension="csv",
             content_type="text/csv; charset=utf-8",
             truncates=False,
@@ -105,6 +109,7 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec(
             key="xlsx",
             label="Excel",
+            description="Excel workbook",
             extension="xlsx",
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             truncates=False,
@@ -115,6 +120,7 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec(
             key="pdf",
             label="PDF",
+            description="Printable PDF document",
             extension="pdf",
             content_type="application/pdf",
             truncates=True,
@@ -124,6 +130,17 @@ FORMATS: dict[str, FormatSpec] = {
         ),
     )
 }
+
+
+def _lookup_values() -> list[LookupSeed]:
+    """The ``report-format`` lookup codes: one per spec, with the content type it is served as."""
+    return [
+        (spec.key, spec.label, spec.description, {"contentType": spec.content_type})
+        for spec in FORMATS.values()
+    ]
+
+
+catalog.provide("report-format", _lookup_values)
 
 
 def get_format(key: str) -> FormatSpec:
