@@ -484,3 +484,23 @@ async def test_delivery_actions_are_in_the_audit_trail(
     )
     actions = [e.action for e in await AuditEvent.find_all().sort("created_at").to_list()]
     assert actions == ["webhook.created", "webhook.rotated"]
+
+
+async def test_who_is_told_is_part_of_an_idempotent_request(
+    delivery_client: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    people = await delivery_people(auth)
+    body: dict[str, Any] = {
+        "reportType": "learner-progress",
+        "format": "csv",
+        "parameters": {"dateRange": {"preset": "last-7-days"}},
+        "notify": {"email": True},
+    }
+    headers = {**people.headers, "Idempotency-Key": "told-once"}
+    first = await delivery_client.post(JOBS, json=body, headers=headers)
+    assert first.status_code == 202, first.text
+    replay = await delivery_client.post(JOBS, json=body, headers=headers)
+    assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
+    untold = {k: v for k, v in body.items() if k != "notify"}
+    other = await delivery_client.post(JOBS, json=untold, headers=headers)
+    assert other.status_code == 409 and other.json()["code"] == "idempotency-key-reused"

@@ -142,12 +142,13 @@ def request_hash(report_type: str, fmt: str, parameters: Mapping[str, Any], extr
 
 def _hash_of(request: ReportRequest) -> str:
     options = request.options.model_dump() if request.options else None
-    return request_hash(
-        request.report_type,
-        request.format,
-        dict(request.parameters),
-        [str(request.template_id), options],
-    )
+    extra: list[Any] = [str(request.template_id), options]
+    if request.delivery is not None:
+        # Who is told is part of the request: the same key with another `notify` or
+        # `webhookUrl` is a 409, not a replay. (Appended only when set, so the hashes of
+        # requests without deliveries stay what they were.)
+        extra.append(request.delivery.model_dump(mode="json"))
+    return request_hash(request.report_type, request.format, dict(request.parameters), extra)
 
 
 def _in_progress() -> Conflict:
