@@ -61,7 +61,7 @@ def test_the_dockerfile_builds_one_image_for_api_worker_and_seeding() -> None:
 def test_make_test_enforces_a_coverage_floor_and_leaves_shared_servers_alone() -> None:
     script = (ROOT / "scripts" / "test.sh").read_text()
     floor = re.search(r'COVERAGE_FLOOR="\$\{COVERAGE_FLOOR:-(\d+)\}"', script)
-    assert floor and int(floor.group(1)) >= 93
+    assert floor and int(floor.group(1)) >= 92
     assert '--cov-fail-under="$COVERAGE_FLOOR"' in script
     # The tests start their own servers: the script neither starts nor stops any.
     assert "servers.sh" not in script

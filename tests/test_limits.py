@@ -445,3 +445,33 @@ def test_headers_over_the_cap_are_431_from_a_real_server(settings: Settings) -> 
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59Z"]
+)
+async def test_datetimes_outside_the_window_are_422_everywhere(
+    client: httpx.AsyncClient, auth: TokenFactory, moment: str
+) -> None:
+    """Datetimes whose UTC value overflows (or lies past the window) are a 422 naming the
+    field, in query strings and in bodies alike; no learning event is stored."""
+    user = await f.user()
+    admin = auth("admin")
+    for path, field in (
+        (f"{JOBS}?createdFrom={moment}", "createdFrom"),
+        (f"{API}/audit?to={moment}", "to"),
+    ):
+        answer = await client.get(path.replace("+", "%2B"), headers=admin)
+        assert answer.status_code == 422, (path, answer.text)
+        assert any(name.endswith(field) for name in field_errors(answer)), answer.text
+    event = {"type": "course-enrolled", "userId": str(user.id), "occurredAt": moment}
+    answer = await client.post("/api/v1/learning-events", json=event, headers=admin)
+    assert answer.status_code == 422, answer.text
+    assert any(name.endswith("occurredAt") for name in field_errors(answer)), answer.text
+    batch = await client.post(
+        "/api/v1/learning-events/batch", json={"events": [event]}, headers=admin
+    )
+    assert batch.status_code == 200, batch.text
+    [result] = batch.json()["results"]
+    assert result["status"] == "rejected"
+    assert result["errors"][0]["field"] == "body.events.0.occurredAt"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import AfterValidator
 
 
 def utcnow() -> datetime:
@@ -16,6 +19,36 @@ def as_utc(value: datetime) -> datetime:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
+
+# Every date and datetime a request may name lies in this window: beyond it, local midnights,
+# UTC conversions and the runs of a schedule would overflow what datetimes (and MongoDB) hold.
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_END = datetime(2100, 12, 31, tzinfo=UTC) + timedelta(days=1)
+WINDOW = f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
+
+
+def _utc_in_window(value: datetime) -> datetime:
+    try:
+        moment = as_utc(value)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 lies past year 9999 in UTC
+        raise ValueError(WINDOW) from None
+    if not _EARLIEST <= moment < _END:
+        raise ValueError(WINDOW)
+    return moment
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-01-31T00:00:00Z")
+    return value
+
+
+BoundedDateTime = Annotated[datetime, AfterValidator(_utc_in_window)]
+"""A datetime inside the supported window, as aware UTC (one without an offset is UTC)."""
+AwareBoundedDateTime = Annotated[datetime, AfterValidator(_aware), AfterValidator(_utc_in_window)]
+"""The same, but a datetime without a UTC offset is refused (it would be ambiguous)."""
 
 MAX_TIMEZONE_LENGTH = 64  # the longest IANA name is 32 characters
 

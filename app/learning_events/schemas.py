@@ -5,14 +5,15 @@ Event types are kebab-case `learning-event-type` lookup codes only; legacy spell
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from beanie import PydanticObjectId
-from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
 from app.common.schemas import ApiInput, ApiModel
+from app.common.time import BoundedDateTime
 from app.errors import FieldError
 from app.lookups.validation import LookupCode
 
@@ -86,17 +87,13 @@ class LearningEventCreate(ApiInput):
     course_id: ObjectIdStr | None = Field(
         default=None, description="Required for course events (all built-in event types)"
     )
-    occurred_at: datetime = Field(
-        description="When it happened (ISO 8601; a time without an offset is taken as UTC)"
+    occurred_at: BoundedDateTime = Field(
+        description=(
+            "When it happened (ISO 8601; a time without an offset is taken as UTC; "
+            "between 1970-01-01 and 2100-12-31)"
+        )
     )
     payload: EventPayload = Field(default_factory=EventPayload)
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class LearningEventOut(ApiModel):

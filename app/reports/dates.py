@@ -48,23 +48,16 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from app.common.schemas import ApiInput
-from app.common.time import zone
+from app.common.time import EARLIEST_DATE, LATEST_DATE, WINDOW, zone
 from app.config import Settings
 from app.lookups import validation
 
 Limit = Literal["max_filter_ids", "max_date_range_days"]
 
-# Every date a request may name lies in this window: beyond it, local midnights and the runs of
-# a schedule would overflow what datetimes (and MongoDB) can hold.
-EARLIEST_DATE = date(1970, 1, 1)
-LATEST_DATE = date(2100, 12, 31)
-
 
 def _in_window(value: date) -> date:
     if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValueError(
-            f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
-        )
+        raise ValueError(WINDOW)
     return value
 
 

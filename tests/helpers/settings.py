@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -30,6 +31,16 @@ def _defaults() -> dict[str, Any]:
     }
 
 
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+_UNUSED_PORT = _unused_port()
+
+
 def make_settings(**overrides: Any) -> Settings:
     """Settings with every field given explicitly (defaults, then the test session's values,
     then `overrides`), so no environment variable or `.env` file changes them."""
@@ -46,6 +57,9 @@ def make_settings(**overrides: Any) -> Settings:
         "log_level": os.environ.get("TEST_LOG_LEVEL", "WARNING"),
         "job_retry_backoff_seconds": 0,
         "worker_metrics_port": 0,  # many workers per session: a test that scrapes one sets it
+        # Nothing listens here: a worker that sends mail without a test's own SMTP server must
+        # never reach the one `make run` keeps on 1025 (its sends fail and are retried).
+        "smtp_port": _UNUSED_PORT,
         # Schedules in the tests send to these (platform users are on example.test).
         "allowed_recipient_domains": "example.org,example.com,example.test",
         **overrides,

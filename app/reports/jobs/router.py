@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -12,6 +11,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from app.audit import AuditAction, record_job
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
+from app.common.time import BoundedDateTime
 from app.deps import ResourcesDep
 from app.errors import Gone, problem_responses
 from app.reports.deliveries import service as deliveries
@@ -92,8 +92,8 @@ async def list_jobs(
     status: JobStatus | None = None,
     report_type: Annotated[str | None, Query(alias="reportType", max_length=64)] = None,
     format: Annotated[str | None, Query(max_length=8)] = None,
-    created_from: Annotated[datetime | None, Query(alias="createdFrom")] = None,
-    created_to: Annotated[datetime | None, Query(alias="createdTo")] = None,
+    created_from: Annotated[BoundedDateTime | None, Query(alias="createdFrom")] = None,
+    created_to: Annotated[BoundedDateTime | None, Query(alias="createdTo")] = None,
     user_id: Annotated[str | None, Query(alias="userId", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
