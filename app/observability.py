@@ -15,6 +15,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.common.redaction import redact_path
 from app.config import Settings
 from app.errors import PayloadTooLarge
 
@@ -101,7 +102,7 @@ def _access_fields(
             event="http_access",
             client=client,
             method=method,
-            path=path,
+            path=redact_path(str(path)),
             http_version=http_version,
             status=status,
         )

@@ -155,6 +155,11 @@ async def test_the_delivery_link_downloads_for_its_recipient_only_until_deleted(
     assert file.status_code == 200, file.text
     assert "Lars Learner" in file.content.decode("utf-8-sig")
     assert file.headers["cache-control"] == "no-store"
+    # Its use is audited, but the token (a credential while valid) is never written down.
+    [used] = await AuditEvent.find({"action": "delivery-link.used"}).to_list()
+    token = path.rsplit("/", 1)[1]
+    assert used.path == "/api/v1/reports/deliveries/<token>"
+    assert token not in used.model_dump_json()
 
     # The same delivery's link issued to someone else, and a forged one: not a link.
     [delivery] = await ReportDelivery.find_all().to_list()

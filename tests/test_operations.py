@@ -16,6 +16,7 @@ import httpx
 import pytest
 import structlog
 
+from app.common.redaction import redact_path
 from app.common.time import utcnow
 from app.config import Settings
 from app.lookups.models import LookupValue
@@ -266,3 +267,12 @@ def test_the_postman_collection_is_what_make_openapi_generates() -> None:
         "docs/postman_collection.json differs from what `make openapi` generates: run it and "
         "commit the result"
     )
+
+
+def test_delivery_link_tokens_never_reach_the_access_log() -> None:
+    assert redact_path("/api/v1/reports/deliveries/eyJhIjoxfQ.c2ln") == (
+        "/api/v1/reports/deliveries/<token>"
+    )
+    resend = "/api/v1/reports/deliveries/6b0db450aa0d3c1e8f2ba3e2/resend"
+    assert redact_path(resend) == resend
+    assert redact_path("/api/v1/reports/jobs/x") == "/api/v1/reports/jobs/x"

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import Scope
 
+from app.common.redaction import redact_path
 from app.common.ssrf import IPNetwork, parse_networks
 from app.config import Settings
 
@@ -74,5 +75,5 @@ def request_info(scope: Scope, settings: Settings, networks: tuple[Network, ...]
         state=scope.setdefault("state", {}),
         client_address=client_address(scope, networks),
         method=str(scope.get("method", "")),
-        path=str(scope.get("path", "")),
+        path=redact_path(str(scope.get("path", ""))),
     )

@@ -91,7 +91,10 @@ class AuditMiddleware:
             action or name,
             None,
             object_type=action.value.split(".")[0] if action else None,
-            object_id="/".join(str(v) for v in path_params.values()) or None,
+            # A delivery link's token is a credential: never recorded (see app/common/redaction.py).
+            object_id=None
+            if "token" in path_params
+            else "/".join(str(v) for v in path_params.values()) or None,
             outcome=AuditOutcome.DENIED,
             reason=str(problem.get("detail") or problem.get("title") or "forbidden"),
             details={"code": problem.get("code", "forbidden")},
