@@ -112,7 +112,7 @@ async def test_every_recipient_gets_one_message_and_the_webhook_one_signed_call(
         assert message["Message-ID"] == f"<{delivery.id}@school.example>"
         assert message["Subject"] == "Report: Monthly progress"
         text = _text(message)
-        assert "Period: 2026-11-01 00:00 to 2026-12-01 00:00 (Europe/Berlin)" in text
+        assert "Period: 2026-11-01 – 2026-11-30 (Europe/Berlin)" in text
         assert "Completion rate: 73.5%" in text
         assert message.get_body(preferencelist=("html",)) is not None
         [attachment] = list(message.iter_attachments())

@@ -74,7 +74,13 @@ async def completed_job(
         status=JobStatus.COMPLETED,
         resolved_parameters={
             "timezone": "Europe/Berlin",
-            "dateRange": {"start": "2026-10-31T23:00:00Z", "end": "2026-11-30T23:00:00Z"},
+            "dateRange": {
+                "preset": "last-month",
+                "from": "2026-11-01",
+                "to": "2026-11-30",
+                "start": "2026-10-31T23:00:00Z",
+                "end": "2026-11-30T23:00:00Z",
+            },
         },
         result=JobResult(
             file_name="learner-progress.csv",

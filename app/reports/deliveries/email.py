@@ -40,6 +40,10 @@ def _local(value: datetime, tz: str) -> str:
 
 
 def period_text(content: DeliveryContent) -> str | None:
+    """The period as the file states it (first – last day, both included, local dates)."""
+    if content.period_first_day and content.period_last_day:
+        first, last = content.period_first_day, content.period_last_day
+        return f"{first} – {last} ({content.timezone})"
     if content.period_start is None or content.period_end is None:
         return None
     start = _local(content.period_start, content.timezone)

@@ -103,6 +103,9 @@ class DeliveryContent(BaseModel):
     job_status: str
     period_start: datetime | None = None
     period_end: datetime | None = None
+    # The same period as the file states it: first and last local day, both included.
+    period_first_day: str | None = None
+    period_last_day: str | None = None
     timezone: str = "UTC"
     figures: list[Figure] = Field(default_factory=list)
     file_name: str | None = None

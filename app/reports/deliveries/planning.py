@@ -47,6 +47,8 @@ def content_for(
         job_status=job.status.value,
         period_start=_parse(date_range.get("start")),
         period_end=_parse(date_range.get("end")),
+        period_first_day=date_range.get("from"),
+        period_last_day=date_range.get("to"),
         timezone=str(resolved.get("timezone") or "UTC"),
         figures=[Figure(label=label, value=value) for label, value in figures],
         file_name=result.file_name if result else None,
