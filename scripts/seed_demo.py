@@ -107,7 +107,7 @@ async def main_async(args: argparse.Namespace) -> int:
     print(
         "demo accounts: "
         + ", ".join(DEMO_ACCOUNTS.values())
-        + "  (tokens: python -m scripts.mint_token --demo)"
+        + "  (tokens: .venv/bin/python -m scripts.mint_token --demo)"
     )
     return 0
 
