@@ -35,6 +35,7 @@ from app.storage import BytePipe, build_storage
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3ObjectWriter, S3Storage
 from tests import factories as f
+from tests.helpers.jobs import files_of, finished_job
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.tokens import TokenFactory
@@ -218,11 +219,13 @@ def test_the_stale_upload_sweep_runs_hourly(settings: Settings) -> None:
 # Jobs
 
 
-async def _seed_enrollments(rows: int) -> None:
+async def _seed_enrollments(rows: int, *, wide: bool = False) -> None:
     """`rows` learner-progress rows in 2026, inserted in bulk (one course, one department; each
-    row its own learner, whose user document the report does not need)."""
-    dept = await f.department("Operations", code="OPS")
-    course = await f.course("OPS-1", title="Operations handbook for streamed reports")
+    row its own learner, whose user document the report does not need). `wide` rows carry
+    about 4 KB of names, so a few thousand of them fill several 5 MiB parts."""
+    filler = " ".join(["streamed"] * 220) if wide else "streamed reports"
+    dept = await f.department(f"Operations {filler}", code="OPS")
+    course = await f.course("OPS-1", title=f"Operations handbook {filler}")
     collection = Enrollment.get_pymongo_collection()
     batch = 20_000
     for start in range(0, rows, batch):
@@ -255,7 +258,7 @@ async def test_a_csv_job_streams_to_s3_and_a_cancelled_one_leaves_nothing(
     """In-process: the pipeline's parts are up before the fetch ends; a cancel in the middle
     aborts the upload; the same job run to the end stores a file whose checksum and size are
     those of the bytes stored."""
-    await _seed_enrollments(60_000)
+    await _seed_enrollments(4_000, wide=True)
     storage = s3_resources.storage
     assert isinstance(storage, S3Storage)
     job_id = await _create_job(client, auth)
@@ -275,11 +278,11 @@ async def test_a_csv_job_streams_to_s3_and_a_cancelled_one_leaves_nothing(
     assert run is not None
     await pipeline.produce(run, s3_resources)
     result = run.job.result
-    assert result is not None and result.row_count == 60_000
+    assert result is not None and result.row_count == 4_000
     data = b"".join([c async for c in await storage.open_stream(result.storage_key)])
-    assert len(data) == result.size_bytes > 5 * MiB  # more than one part
+    assert len(data) == result.size_bytes > 2 * 5 * MiB  # several parts
     assert hashlib.sha256(data).hexdigest() == result.checksum_sha256
-    assert data.count(b"\r\n") == 60_001
+    assert data.count(b"\r\n") == 4_001
     assert await _open_uploads(storage) == []
 
 
@@ -289,8 +292,10 @@ async def _kill_mid_upload_then_sweep(
     s3_resources: Resources,
     rows: int,
     parts_before_kill: int,
+    *,
+    wide: bool,
 ) -> None:
-    await _seed_enrollments(rows)
+    await _seed_enrollments(rows, wide=wide)
     storage = s3_resources.storage
     assert isinstance(storage, S3Storage)
     s3_settings = s3_resources.settings
@@ -314,7 +319,6 @@ async def _kill_mid_upload_then_sweep(
     killed_after = time.monotonic() - started
     job = await ReportJob.get(job_id)
     assert job is not None and job.status == JobStatus.RUNNING  # it died mid-upload
-    assert job.progress.rows_processed < rows
     left = await _open_uploads(storage, "reports/")
     assert [u["UploadId"] for u in left] == [upload["UploadId"]]  # billed until aborted
 
@@ -326,15 +330,35 @@ async def _kill_mid_upload_then_sweep(
     assert await _open_uploads(storage) == []
     print(
         f"\nSIGKILL after {killed_after:.1f} s with {parts}+ parts up "
-        f"({job.progress.rows_processed} of {rows} rows): the sweep aborted {swept} upload"
+        f"(about {job.progress.rows_processed} of {rows} rows): the sweep aborted {swept} upload"
     )
+
+    # Another worker takes the job over and stores it whole; nothing else stays.
+    second = start_worker(s3_settings)
+    try:
+        done = await wait_until(lambda: finished_job(job_id), 900, "another worker to finish")
+    finally:
+        kill_group(second, signal.SIGTERM)
+        second.wait(30)
+    assert done.status == JobStatus.COMPLETED, done.error
+    assert done.attempt == 2 and done.result is not None
+    assert done.result.row_count == rows
+    sha, size = hashlib.sha256(), 0
+    async for chunk in await storage.open_stream(done.result.storage_key):
+        sha.update(chunk)
+        size += len(chunk)
+    assert (size, sha.hexdigest()) == (done.result.size_bytes, done.result.checksum_sha256)
+    assert await files_of(s3_resources, done) == [done.result.storage_key]
+    assert await _open_uploads(storage) == []
 
 
 @pytest.mark.slow
 async def test_sigkill_during_a_csv_upload_leaves_no_upload_after_the_sweep(
     client: httpx.AsyncClient, auth: TokenFactory, s3_resources: Resources
 ) -> None:
-    await _kill_mid_upload_then_sweep(client, auth, s3_resources, rows=80_000, parts_before_kill=2)
+    await _kill_mid_upload_then_sweep(
+        client, auth, s3_resources, rows=12_000, parts_before_kill=2, wide=True
+    )
 
 
 @pytest.mark.soak
@@ -342,5 +366,5 @@ async def test_sigkill_during_a_million_row_csv_upload_leaves_no_upload_after_th
     client: httpx.AsyncClient, auth: TokenFactory, s3_resources: Resources
 ) -> None:
     await _kill_mid_upload_then_sweep(
-        client, auth, s3_resources, rows=1_000_000, parts_before_kill=3
+        client, auth, s3_resources, rows=1_000_000, parts_before_kill=3, wide=False
     )
