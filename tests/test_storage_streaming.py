@@ -23,10 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-from beanie import PydanticObjectId
 
 from app.config import Settings
-from app.platform.models import Enrollment
 from app.reports.execution import lease, pipeline
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.tasks import cron_tasks, sweep_stale_uploads
@@ -35,7 +33,7 @@ from app.storage import BytePipe, build_storage
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3ObjectWriter, S3Storage
 from tests import factories as f
-from tests.helpers.jobs import files_of, finished_job
+from tests.helpers.jobs import files_of, finished_job, insert_enrollments
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.tokens import TokenFactory
@@ -226,24 +224,7 @@ async def _seed_enrollments(rows: int, *, wide: bool = False) -> None:
     filler = " ".join(["streamed"] * 220) if wide else "streamed reports"
     dept = await f.department(f"Operations {filler}", code="OPS")
     course = await f.course("OPS-1", title=f"Operations handbook {filler}")
-    collection = Enrollment.get_pymongo_collection()
-    batch = 20_000
-    for start in range(0, rows, batch):
-        await collection.insert_many(
-            [
-                {
-                    "user_id": PydanticObjectId(),
-                    "course_id": course.id,
-                    "department_id": dept.id,
-                    "status": "in-progress",
-                    "enrolled_at": f.dt(2026, 2, 1, 8),
-                    "progress_percent": float(i % 100),
-                    "time_spent_minutes": i,
-                }
-                for i in range(start, min(rows, start + batch))
-            ],
-            ordered=False,
-        )
+    await insert_enrollments(course, dept, rows)
 
 
 async def _create_job(client: httpx.AsyncClient, auth: TokenFactory) -> str:
@@ -292,10 +273,7 @@ async def _kill_mid_upload_then_sweep(
     s3_resources: Resources,
     rows: int,
     parts_before_kill: int,
-    *,
-    wide: bool,
 ) -> None:
-    await _seed_enrollments(rows, wide=wide)
     storage = s3_resources.storage
     assert isinstance(storage, S3Storage)
     s3_settings = s3_resources.settings
@@ -353,18 +331,20 @@ async def _kill_mid_upload_then_sweep(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("rows", "parts_before_kill", "wide"),
+    [
+        pytest.param(12_000, 2, True, id="12000-wide-rows"),
+        pytest.param(1_000_000, 3, False, id="1000000-rows", marks=pytest.mark.soak),
+    ],
+)
 async def test_sigkill_during_a_csv_upload_leaves_no_upload_after_the_sweep(
-    client: httpx.AsyncClient, auth: TokenFactory, s3_resources: Resources
+    client: httpx.AsyncClient,
+    auth: TokenFactory,
+    s3_resources: Resources,
+    rows: int,
+    parts_before_kill: int,
+    wide: bool,
 ) -> None:
-    await _kill_mid_upload_then_sweep(
-        client, auth, s3_resources, rows=12_000, parts_before_kill=2, wide=True
-    )
-
-
-@pytest.mark.soak
-async def test_sigkill_during_a_million_row_csv_upload_leaves_no_upload_after_the_sweep(
-    client: httpx.AsyncClient, auth: TokenFactory, s3_resources: Resources
-) -> None:
-    await _kill_mid_upload_then_sweep(
-        client, auth, s3_resources, rows=1_000_000, parts_before_kill=3, wide=False
-    )
+    await _seed_enrollments(rows, wide=wide)
+    await _kill_mid_upload_then_sweep(client, auth, s3_resources, rows, parts_before_kill)
