@@ -26,6 +26,9 @@ import pytest
 
 from app.config import Settings
 from app.reports.execution import lease, pipeline
+from app.reports.execution.outcome import PermanentJobError
+from app.reports.execution.storing import FileUpload
+from app.reports.formats import FORMATS
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.tasks import cron_tasks, sweep_stale_uploads
 from app.runtime.resources import Resources
@@ -348,3 +351,29 @@ async def test_sigkill_during_a_csv_upload_leaves_no_upload_after_the_sweep(
 ) -> None:
     await _seed_enrollments(rows, wide=wide)
     await _kill_mid_upload_then_sweep(client, auth, s3_resources, rows, parts_before_kill)
+
+
+async def test_an_excel_file_past_its_temporary_space_fails_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    storage = LocalStorage(tmp_path / "files")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    path = workdir / "report.xlsx"
+    path.write_bytes(b"x" * (2 * MiB))
+    upload = FileUpload(storage, "reports/x/a1/report.xlsx", FORMATS["xlsx"], path, 1)
+    assert upload.pipe is None  # Excel is assembled at close: written to disk first
+    with pytest.raises(PermanentJobError) as raised:
+        await upload.after_batch()
+    assert raised.value.code == "file-too-large"
+    with pytest.raises(PermanentJobError):
+        await upload.complete()
+    await upload.abort()
+    assert await storage.list_keys("reports/") == []
+
+    path.write_bytes(b"x" * 1000)
+    stored = await FileUpload(
+        storage, "reports/x/a1/report.xlsx", FORMATS["xlsx"], path, 1
+    ).complete()
+    assert stored.size_bytes == 1000 and not path.exists()  # uploaded, then deleted at once
+    assert await storage.list_keys("reports/") == ["reports/x/a1/report.xlsx"]
