@@ -200,6 +200,24 @@ class Settings(BaseSettings):
         default=65_536, ge=4096, description="request line + headers; larger requests get a 431"
     )
 
+    # Storing files as they are produced (docs/architecture.md, storage).
+    stale_upload_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "unfinished uploads (S3 multipart uploads, local partial files) older than this are "
+            "aborted by the worker's hourly sweep: what a killed worker left behind"
+        ),
+    )
+    report_scratch_max_mb: int = Field(
+        default=4096,
+        ge=16,
+        description=(
+            "temporary disk space one Excel or PDF file may take while it is written before "
+            "its upload (CSV goes to storage as it is written and takes none)"
+        ),
+    )
+
     @model_validator(mode="after")
     def _check_delivery(self) -> Settings:
         if self.smtp_tls and self.smtp_starttls:

@@ -9,16 +9,14 @@ import subprocess
 
 import httpx
 import pytest
-from beanie import PydanticObjectId
 
 from app.learning_events.models import LearningEvent  # noqa: F401 - documents registered
-from app.platform.models import Enrollment
 from app.queue import Queue, wake_channel
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.helpers.jobs import files_of, finished_job
+from tests.helpers.jobs import files_of, finished_job, insert_enrollments
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_redis, start_worker
 from tests.helpers.tokens import TokenFactory
@@ -31,20 +29,7 @@ async def big_pdf_job(client: httpx.AsyncClient, auth: TokenFactory, resources: 
     """A PDF job with enough rows that rendering takes several seconds."""
     dept = await f.department("Operations", code="OPS")
     course = await f.course("OPS-1", title="Operations handbook " * 3)
-    # Each row its own learner (the user documents are not needed for this test).
-    docs = [
-        {
-            "user_id": PydanticObjectId(),
-            "course_id": course.id,
-            "department_id": dept.id,
-            "status": "in-progress",
-            "enrolled_at": f.dt(2026, 2, 1, 8),
-            "progress_percent": float(i % 100),
-            "time_spent_minutes": i,
-        }
-        for i in range(600)
-    ]
-    await Enrollment.get_pymongo_collection().insert_many(docs)
+    await insert_enrollments(course, dept, 600)
     body = {
         "reportType": "learner-progress",
         "format": "pdf",

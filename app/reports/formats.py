@@ -24,6 +24,7 @@ from app.reports.rendering import (
     WriterSink,
     XlsxRowWriter,
 )
+from app.storage import BytePipe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +35,8 @@ class SinkOptions:
     pdf_chunk_rows: int = 500
     render_processes: int = 1
     max_rows: int | None = None  # rows the file keeps at most (a truncating format's cap)
+    # Where a format that ``streams_bytes`` writes its bytes instead of creating the file.
+    output: BytePipe | None = None
 
 
 SinkFactory = Callable[[Path, Sequence[Column], RenderContext, SinkOptions], Awaitable[RowSink]]
@@ -50,6 +53,10 @@ class FormatSpec:
     max_rows: Callable[[Settings], int]
     streams: bool  # True: the file is written as rows arrive; False: mostly rendered after
     open_sink: SinkFactory
+    # True: the bytes are final as they are written (CSV), so they go to storage as the rows
+    # arrive (``SinkOptions.output``); False: the library assembles the file when it is closed
+    # (an Excel zip, a PDF), so it is written to a temporary file and uploaded then.
+    streams_bytes: bool = False
 
     def file_name(self, stem: str) -> str:
         return f"{stem}.{self.extension}"
@@ -67,7 +74,9 @@ async def _csv_sink(
     path: Path, columns: Sequence[Column], context: RenderContext, options: SinkOptions
 ) -> RowSink:
     # Opening creates the file: done in a thread like every other file write.
-    writer = await asyncio.to_thread(CsvRowWriter, path, columns, context, bom=options.csv_bom)
+    writer = await asyncio.to_thread(
+        CsvRowWriter, path, columns, context, bom=options.csv_bom, output=options.output
+    )
     return WriterSink(writer)
 
 
@@ -105,6 +114,7 @@ FORMATS: dict[str, FormatSpec] = {
             max_rows=lambda settings: settings.csv_max_rows,
             streams=True,
             open_sink=_csv_sink,
+            streams_bytes=True,
         ),
         FormatSpec(
             key="xlsx",

@@ -14,7 +14,7 @@ from app.common.time import utcnow
 from app.config import Settings
 from app.observability import LEASE_TAKEOVERS
 from app.queue import CronTask
-from app.reports.execution import JobExecutor, storage_prefix
+from app.reports.execution import REPORTS_PREFIX, JobExecutor, storage_prefix
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import ReportJob
@@ -117,6 +117,19 @@ async def expire_files(ctx: dict[str, Any]) -> int:
     return expired
 
 
+async def sweep_stale_uploads(ctx: dict[str, Any]) -> int:
+    """Aborts the uploads of report files left unfinished for over `STALE_UPLOAD_HOURS` (a
+    killed worker's open S3 multipart upload, billed until aborted; a local partial file)."""
+    resources: Resources = ctx["resources"]
+    hours = resources.settings.stale_upload_hours
+    aborted = await resources.storage.abort_stale_uploads(
+        REPORTS_PREFIX, older_than=timedelta(hours=hours)
+    )
+    if aborted:
+        log.info("stale_uploads_aborted", uploads=aborted, older_than_hours=hours)
+    return aborted
+
+
 async def scheduler_tick(ctx: dict[str, Any]) -> int:
     """Turns due schedules into jobs (exactly one per schedule and scheduled time)."""
     return await run_due_schedules(ctx["resources"])
@@ -134,4 +147,5 @@ def cron_tasks(settings: Settings) -> list[CronTask]:
             timeout_seconds=REAPER_TIMEOUT_SECONDS,
         ),
         CronTask("expire_files", expire_files, second=40, every_minutes=5),
+        CronTask("sweep_stale_uploads", sweep_stale_uploads, second=45, every_minutes=60),
     ]

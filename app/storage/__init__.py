@@ -4,7 +4,14 @@ The factory lives here rather than in ``base`` so the interface imports no backe
 """
 
 from app.config import Settings, StorageBackend
-from app.storage.base import Storage, StorageError, StoredObject, file_chunks
+from app.storage.base import (
+    BytePipe,
+    ObjectWriter,
+    Storage,
+    StorageError,
+    StoredObject,
+    file_chunks,
+)
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3Storage
 
@@ -17,7 +24,9 @@ async def build_storage(settings: Settings) -> Storage:
 
 
 __all__ = [
+    "BytePipe",
     "LocalStorage",
+    "ObjectWriter",
     "S3Storage",
     "Storage",
     "StorageError",

@@ -1,14 +1,27 @@
-"""The storage interface. Every method streams: nothing holds a whole file in memory."""
+"""The storage interface. Every method streams: nothing holds a whole file in memory.
+
+A file is written through an ``ObjectWriter`` (``Storage.open_writer``): bytes go in as they are
+produced, ``commit`` makes the object appear whole (never a partial object under its key),
+``abort`` leaves nothing behind. What a killed process could not abort (an open S3 multipart
+upload, a local ``.partial-`` file) is removed by ``abort_stale_uploads``, run periodically.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import io
 import re
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 READ_CHUNK = 1024 * 1024
 _KEY_PART = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -25,8 +38,23 @@ class StorageError(Exception):
     """A storage operation failed; transient unless said otherwise."""
 
 
+class ObjectWriter(Protocol):
+    """One object being written: ``write`` as bytes are produced, then ``commit`` once (the
+    object appears whole under its key) or ``abort`` (nothing is left; never raises)."""
+
+    key: str
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self) -> StoredObject: ...
+
+    async def abort(self) -> None: ...
+
+
 class Storage(Protocol):
     name: str
+
+    async def open_writer(self, key: str, content_type: str) -> ObjectWriter: ...
 
     async def write_stream(
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
@@ -45,6 +73,11 @@ class Storage(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def list_keys(self, prefix: str) -> list[str]: ...
+
+    async def abort_stale_uploads(self, prefix: str, older_than: timedelta | None = None) -> int:
+        """Removes unfinished writes under ``prefix`` started more than ``older_than`` ago (all
+        of them when None) that a killed process left behind; returns how many went."""
+        ...
 
     async def ping(self) -> None: ...
 
@@ -85,3 +118,51 @@ class Hasher:
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
+
+
+async def write_chunks(writer: ObjectWriter, chunks: AsyncIterator[bytes]) -> StoredObject:
+    """Writes every chunk and commits; aborts the write on any failure or cancellation."""
+    try:
+        async for chunk in chunks:
+            await writer.write(chunk)
+        return await writer.commit()
+    except BaseException:
+        await abort_quietly(writer)
+        raise
+
+
+async def abort_quietly(writer: ObjectWriter) -> None:
+    """Aborts ``writer`` to the end even when the caller is being cancelled (the abort is what
+    keeps a cancelled job from leaving an open upload behind)."""
+    with contextlib.suppress(BaseException):
+        await asyncio.shield(writer.abort())
+
+
+class BytePipe(io.RawIOBase):
+    """A binary stream that blocking code (a renderer in a thread) writes into and async code
+    empties with ``take``: the bytes of a file on their way to an ``ObjectWriter``, with no
+    copy on disk. It holds what was written since the last ``take`` (one batch of rows), and
+    can still be emptied after it is closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._data = bytearray()
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int:
+        view = memoryview(data)
+        with self._lock:
+            self._data += view
+        return view.nbytes
+
+    @property
+    def pending(self) -> int:
+        return len(self._data)
+
+    def take(self) -> bytes:
+        with self._lock:
+            data, self._data = bytes(self._data), bytearray()
+        return data

@@ -1,17 +1,66 @@
-"""Local-directory storage: atomic writes (temp file + rename), streamed reads."""
+"""Local-directory storage: atomic writes (a ``.partial-`` temp file beside the target, renamed
+when committed), streamed reads."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO
 
-from app.storage.base import Hasher, StoredObject, file_chunks, validate_key
+from app.storage.base import (
+    Hasher,
+    StoredObject,
+    file_chunks,
+    validate_key,
+    write_chunks,
+)
 
 _PARTIAL = ".partial-"
+
+
+class LocalObjectWriter:
+    """Writes a temp file beside the target; ``commit`` syncs it and renames it into place."""
+
+    def __init__(self, key: str, target: Path, temp: Path, handle: BinaryIO) -> None:
+        self.key = key
+        self._target = target
+        self._temp = temp
+        self._handle = handle
+        self._hasher = Hasher()
+
+    @classmethod
+    async def open(cls, key: str, target: Path) -> LocalObjectWriter:
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        temp = target.with_name(f"{target.name}{_PARTIAL}{uuid.uuid4().hex}")
+        handle = await asyncio.to_thread(temp.open, "wb")
+        return cls(key, target, temp, handle)
+
+    async def write(self, data: bytes) -> None:
+        self._hasher.update(data)
+        await asyncio.to_thread(self._handle.write, data)
+
+    async def commit(self) -> StoredObject:
+        handle = self._handle
+        await asyncio.to_thread(handle.flush)
+        await asyncio.to_thread(os.fsync, handle.fileno())
+        await asyncio.to_thread(handle.close)
+        await asyncio.to_thread(os.replace, self._temp, self._target)
+        return StoredObject(
+            key=self.key, size_bytes=self._hasher.size, checksum_sha256=self._hasher.hexdigest()
+        )
+
+    async def abort(self) -> None:
+        def drop() -> None:
+            self._handle.close()
+            self._temp.unlink(missing_ok=True)
+
+        await asyncio.to_thread(drop)
 
 
 class LocalStorage:
@@ -27,27 +76,13 @@ class LocalStorage:
             raise ValueError(f"unsafe storage key {key!r}")
         return path
 
+    async def open_writer(self, key: str, content_type: str) -> LocalObjectWriter:
+        return await LocalObjectWriter.open(key, self.path_for(key))
+
     async def write_stream(
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
     ) -> StoredObject:
-        target = self.path_for(key)
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        temp = target.with_name(f"{target.name}{_PARTIAL}{uuid.uuid4().hex}")
-        hasher = Hasher()
-        handle = await asyncio.to_thread(temp.open, "wb")
-        try:
-            async for chunk in chunks:
-                hasher.update(chunk)
-                await asyncio.to_thread(handle.write, chunk)
-            await asyncio.to_thread(handle.flush)
-            await asyncio.to_thread(os.fsync, handle.fileno())
-            await asyncio.to_thread(handle.close)
-            await asyncio.to_thread(os.replace, temp, target)
-        except BaseException:
-            handle.close()
-            temp.unlink(missing_ok=True)
-            raise
-        return StoredObject(key=key, size_bytes=hasher.size, checksum_sha256=hasher.hexdigest())
+        return await write_chunks(await self.open_writer(key, content_type), chunks)
 
     async def open_stream(self, key: str) -> AsyncIterator[bytes]:
         path = self.path_for(key)
@@ -80,6 +115,25 @@ class LocalStorage:
             )
 
         return await asyncio.to_thread(walk)
+
+    async def abort_stale_uploads(self, prefix: str, older_than: timedelta | None = None) -> int:
+        """Removes the ``.partial-`` files under ``prefix`` that a killed process left (those
+        older than ``older_than``; all when None)."""
+        base = self.path_for(prefix.rstrip("/"))
+        cutoff = time.time() - (older_than.total_seconds() if older_than is not None else 0.0)
+
+        def sweep() -> int:
+            removed = 0
+            for path in base.rglob(f"*{_PARTIAL}*") if base.is_dir() else ():
+                try:
+                    if path.is_file() and (older_than is None or path.stat().st_mtime < cutoff):
+                        path.unlink()
+                        removed += 1
+                except OSError:  # gone meanwhile
+                    continue
+            return removed
+
+        return await asyncio.to_thread(sweep)
 
     async def ping(self) -> None:
         def probe() -> None:

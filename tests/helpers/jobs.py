@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from beanie import PydanticObjectId
+
+from app.platform.models import Course, Department, Enrollment
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.runtime.resources import Resources
+from tests import factories as f
+
+_INSERT_BATCH = 20_000
 
 
 async def files_of(resources: Resources, job: ReportJob) -> list[str]:
@@ -18,3 +24,24 @@ async def finished_job(job_id: str) -> ReportJob | None:
     if job and job.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
         return job
     return None
+
+
+async def insert_enrollments(course: Course, dept: Department, count: int) -> None:
+    """`count` in-progress enrollments of 2026-02-01 in `course`, each its own learner (whose
+    user document the reports do not need), inserted in bulk."""
+    collection = Enrollment.get_pymongo_collection()
+    for start in range(0, count, _INSERT_BATCH):
+        await collection.insert_many(
+            [
+                {
+                    "user_id": PydanticObjectId(),
+                    "course_id": course.id,
+                    "department_id": dept.id,
+                    "status": "in-progress",
+                    "enrolled_at": f.dt(2026, 2, 1, 8),
+                    "progress_percent": float(i % 100),
+                    "time_spent_minutes": i,
+                }
+                for i in range(start, min(count, start + _INSERT_BATCH))
+            ]
+        )

@@ -13,15 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from beanie import PydanticObjectId
 from bson import ObjectId
 
-from app.platform.models import Enrollment
 from app.reports.jobs.models import FINAL_STATUSES, JobStatus, ReportJob
 from app.runtime import scratch
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.helpers.jobs import files_of
+from tests.helpers.jobs import files_of, insert_enrollments
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.tokens import TokenFactory
@@ -33,20 +31,7 @@ REAPER_INTERVAL_SECONDS = 15  # app.reports.tasks: every 15 s
 async def seed_rows(n: int) -> None:
     dept = await f.department("Storm", code="STORM")
     course = await f.course("STORM-1")
-    await Enrollment.get_pymongo_collection().insert_many(
-        [
-            {
-                "user_id": PydanticObjectId(),
-                "course_id": course.id,
-                "department_id": dept.id,
-                "status": "in-progress",
-                "enrolled_at": f.dt(2026, 2, 1, 8),
-                "progress_percent": float(i % 100),
-                "time_spent_minutes": i,
-            }
-            for i in range(n)
-        ]
-    )
+    await insert_enrollments(course, dept, n)
 
 
 @dataclass

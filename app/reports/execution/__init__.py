@@ -9,12 +9,13 @@ the holder of the current lease can commit; a refused commit deletes the file it
 
 - ``lease``: claim, heartbeat, the fenced commit;
 - ``pipeline``: rows from the report definition into the format's ``RowSink``, then storage;
+- ``storing``: the file on its way to storage as it is produced (aborted unless committed);
 - ``outcome``: completed / failed / cancelled / released, retries with back-off;
 - ``executor``: ``JobExecutor``, composing the three.
 """
 
 from app.reports.execution.executor import JobExecutor
 from app.reports.execution.outcome import PermanentJobError
-from app.reports.execution.pipeline import file_name_for, storage_prefix
+from app.reports.execution.pipeline import REPORTS_PREFIX, file_name_for, storage_prefix
 
-__all__ = ["JobExecutor", "PermanentJobError", "file_name_for", "storage_prefix"]
+__all__ = ["REPORTS_PREFIX", "JobExecutor", "PermanentJobError", "file_name_for", "storage_prefix"]

@@ -3,6 +3,10 @@ format's ``RowSink`` (CSV, Excel or PDF alike); the file is then stored.
 
 resolve -> count (alongside the fetch) -> fetch + render -> store -> finish
 
+The file goes to storage as it is produced (``storing``): a CSV's bytes while the rows arrive
+(its ``store`` step only sends the last part), an Excel or PDF file from a bounded temporary
+directory once it is complete.
+
 Progress: ``count`` 2 %, then ``fetch``; a format that streams (CSV, Excel) is written while
 the rows arrive (step ``render`` from the start, 5-90 %), a PDF is mostly laid out after the
 fetch (``fetch`` 5-45 %, then ``render`` from 45 %); ``store`` 92 %, ``finish`` 99 %.
@@ -22,6 +26,7 @@ from app.lookups import validation
 from app.observability import observe_rows
 from app.reports.execution.lease import Progress, Run
 from app.reports.execution.outcome import PermanentJobError
+from app.reports.execution.storing import FileUpload
 from app.reports.formats import FormatSpec, SinkOptions, get_format
 from app.reports.jobs.models import JobResult, ReportJob
 from app.reports.rendering import RenderContext, RowSink
@@ -29,17 +34,19 @@ from app.reports.rendering.present import Presentation, definitions
 from app.reports.types import get_report_type
 from app.runtime.resources import Resources
 from app.security import DataScope
-from app.storage.base import file_chunks
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "report"
 
 
+REPORTS_PREFIX = "reports/"  # every report file is stored below it
+
+
 def storage_prefix(job: ReportJob) -> str:
     """Where every attempt of ``job`` stores its file (``a<attempt>/<file name>`` below it)."""
     created = job.created_at
-    return f"reports/{created:%Y/%m/%d}/{job.id}/"
+    return f"{REPORTS_PREFIX}{created:%Y/%m/%d}/{job.id}/"
 
 
 def file_name_for(job: ReportJob) -> str:
@@ -100,9 +107,12 @@ async def produce(run: Run, resources: Resources) -> None:
         )
         summarizer = definition.summarizer(resolved)
         workdir = Path(tempfile.mkdtemp(prefix=f"report-{job.id}-"))
+        path = workdir / file_name_for(job)
+        key = f"{storage_prefix(job)}a{job.attempt}/{path.name}"
+        upload = FileUpload(resources.storage, key, spec, path, settings.report_scratch_max_mb)
         try:
-            path = workdir / file_name_for(job)
             progress.step, progress.percent = "fetch", 5.0
+            options = replace(options, output=upload.pipe)  # where a CSV's bytes go
             sink = await spec.open_sink(path, presentation.columns, context, options)
             sink.expect_rows(rows.known_total())
             fetch_share = 85.0 if spec.streams else 40.0
@@ -114,6 +124,7 @@ async def produce(run: Run, resources: Resources) -> None:
                     rows.add(len(batch))
                     sink.expect_rows(rows.known_total())
                     await sink.add(presentation.rows(batch))
+                    await upload.after_batch()
                     progress.percent = 5.0 + fetch_share * rows.ratio()
                 if not spec.streams:
                     progress.step, progress.percent = "render", 45.0
@@ -132,30 +143,33 @@ async def produce(run: Run, resources: Resources) -> None:
             if progress.rows_total is None:  # streamed before the count came back
                 progress.rows_total = progress.rows_processed
             observe_rows(job.report_type, job.format, sink.rows_written)
-            await _store(run, resources, spec, path, sink)
+            await _store(run, spec, path.name, sink, upload)
             progress.step, progress.percent = "finish", 99.0
         finally:
+            # Not committed (an error, a cancel): no object and no open upload stay behind.
+            await upload.abort()
             await asyncio.to_thread(shutil.rmtree, workdir, True)
     finally:
         rows.cancel()
 
 
 async def _store(
-    run: Run, resources: Resources, spec: FormatSpec, path: Path, sink: RowSink
+    run: Run, spec: FormatSpec, file_name: str, sink: RowSink, upload: FileUpload
 ) -> None:
     job, progress = run.job, run.progress
     progress.step, progress.percent = "store", 92.0
-    key = f"{storage_prefix(job)}a{job.attempt}/{path.name}"
-    run.stored_key = key
-    stored = await resources.storage.write_stream(key, file_chunks(path), spec.content_type)
+    # Named before the upload is committed: whatever happens from here on (a failed or refused
+    # commit, a cancel), the object under this key is deleted.
+    run.stored_key = upload.key
+    stored = await upload.complete()
     written = sink.rows_written
     job.result = JobResult(
-        file_name=path.name,
+        file_name=file_name,
         content_type=spec.content_type,
         size_bytes=stored.size_bytes,
         row_count=written,
         checksum_sha256=stored.checksum_sha256,
-        storage_key=key,
+        storage_key=upload.key,
         truncated=spec.truncates and progress.rows_processed > written,
         total_rows=progress.rows_processed,
     )
@@ -228,4 +242,4 @@ class RowTotal:
             self.counting.exception()  # retrieved, so a failed count is never "unobserved"
 
 
-__all__ = ["RowTotal", "file_name_for", "produce", "storage_prefix"]
+__all__ = ["REPORTS_PREFIX", "RowTotal", "file_name_for", "produce", "storage_prefix"]

@@ -12,12 +12,14 @@ which otherwise guesses a legacy code page for non-ASCII text.
 Formula injection: a *string* value starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
 return gets a leading ``'`` so a spreadsheet shows it as text instead of evaluating it. Numbers
 are never touched (``-5`` stays ``-5``). Rows go through a buffered file handle as they come, so
-memory stays constant however many rows are written.
+memory stays constant however many rows are written. Given ``output`` (a binary stream), the
+writer writes there instead of creating ``path``: the bytes go on to storage as they are made.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -105,6 +107,7 @@ class CsvRowWriter:
         context: RenderContext,
         *,
         bom: bool = False,
+        output: io.RawIOBase | None = None,
     ) -> None:
         self.path = path
         self.columns = list(columns)
@@ -113,13 +116,15 @@ class CsvRowWriter:
         self._width = len(self.columns)
         times = LocalTimes(context.timezone)
         self._converters = [_column_converter(c.type, times) for c in self.columns]
-        self._file = open(  # noqa: SIM115 - closed in close()
-            path,
-            "w",
-            encoding="utf-8-sig" if bom else "utf-8",
-            newline="",
-            buffering=_BUFFER_BYTES,
-        )
+        encoding = "utf-8-sig" if bom else "utf-8"
+        self._file: io.TextIOWrapper
+        if output is not None:
+            buffered = io.BufferedWriter(output, _BUFFER_BYTES)
+            self._file = io.TextIOWrapper(buffered, encoding=encoding, newline="")
+        else:
+            self._file = open(  # noqa: SIM115 - closed in close()
+                path, "w", encoding=encoding, newline="", buffering=_BUFFER_BYTES
+            )
         # The "excel" dialect is RFC 4180: comma, double-quote escaping, QUOTE_MINIMAL.
         self._writer = csv.writer(self._file, dialect="excel", lineterminator="\r\n")
         self._writer.writerow([neutralise_formula(c.label) for c in self.columns])

@@ -99,7 +99,8 @@ class XlsxRowWriter:
         self._times = LocalTimes(context.timezone)
         self._closed = False
         # Constant-memory mode keeps one temp file per sheet; own them so abort() can clean up.
-        self._tmp = tempfile.TemporaryDirectory(prefix="xlsx-render-")
+        # They sit beside the workbook, so a job's temporary space is one directory to measure.
+        self._tmp = tempfile.TemporaryDirectory(prefix="xlsx-render-", dir=path.parent)
         self._workbook = Workbook(
             str(path),
             {

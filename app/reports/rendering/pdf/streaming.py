@@ -70,6 +70,7 @@ class StreamingPdf:
         processes: int,
         max_rows: int,
         expected_rows: int | None = None,
+        scratch_dir: Path | None = None,
     ) -> None:
         if chunk_rows < 1 or processes < 1:
             raise ValueError("chunk_rows and processes must be at least 1")
@@ -85,7 +86,7 @@ class StreamingPdf:
         self._layout: Layout | None = None
         self._size = 0
         self._submitted = 1  # chunks [1, _submitted) are with the render processes
-        self._work_dir = Path(tempfile.mkdtemp(prefix="pdf-render-"))
+        self._work_dir = Path(tempfile.mkdtemp(prefix="pdf-render-", dir=scratch_dir))
         self._executor = ProcessPoolExecutor(
             max_workers=processes, mp_context=multiprocessing.get_context("spawn")
         )
@@ -221,8 +222,14 @@ class PdfSink:
         max_rows: int,
     ) -> None:
         self.path = path
+        # The chunks are laid out beside the PDF: a job's temporary space is one directory.
         self.pdf = StreamingPdf(
-            columns, context, chunk_rows=chunk_rows, processes=processes, max_rows=max_rows
+            columns,
+            context,
+            chunk_rows=chunk_rows,
+            processes=processes,
+            max_rows=max_rows,
+            scratch_dir=path.parent,
         )
         self.pages = 0
 
