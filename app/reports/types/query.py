@@ -1,8 +1,9 @@
-"""The MongoDB side of a report: the filters the pipelines share, and running one.
+"""The MongoDB side of a report: the filters the reads share, and running one.
 
-A report type describes its read as a `Plan` (pipeline, row builder, aggregate options); the
-base definition runs it with `stream` and counts with `count_rows`, so no type repeats that
-code.
+A report type describes its read as a `Plan`: either an aggregation the server reduces (pipeline,
+row builder, aggregate options), or a `FactRead` — one indexed `find()` of the fact collection
+whose dimension data (users, courses, departments) is joined in the worker (`facts.py`). The base
+definition runs either, and counts with `count_rows`, so no type repeats that code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ExecutionTimeout
 
 from app.reports.dates import StoredRange
 from app.security import DataScope
@@ -27,18 +29,61 @@ CLOSED_STATUSES = ("completed", "withdrawn")
 # Names sort the way people read them (case-insensitive), not by byte value. Only used where the
 # first $match works on ObjectId / date index fields, which a collation does not affect.
 NAME_COLLATION = {"locale": "en", "strength": 2}
+# How long a row count may run on the server before it counts as not cheap (see `count_rows`).
+COUNT_BUDGET_MS = 1500
+
+
+@dataclass(frozen=True)
+class Join:
+    """Dimension documents a fact read needs: `collection` documents whose `_id` is the fact's
+    `field`, with `fields` only. The row builder gets them as a mapping id -> document."""
+
+    field: str
+    collection: str
+    fields: tuple[str, ...]
+
+
+# The dimension documents of one fact batch, one mapping per `Join`, in the plan's order.
+Dimensions = Sequence[Mapping[Any, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class FactRead:
+    """One indexed read of the fact collection: `filter` on indexed fields, a `projection`, an
+    optional `sort` the index serves; no collation, no `$lookup`. `joins` name the dimension
+    data `to_row(doc, dimensions)` needs; `order(doc, dimensions)`, when set, is the key the
+    worker sorts the rows by (in bounded memory, `ordering.py`)."""
+
+    filter: dict[str, Any]
+    projection: dict[str, Any]
+    joins: tuple[Join, ...]
+    to_row: Callable[[dict[str, Any], Dimensions], Row]
+    order: Callable[[dict[str, Any], Dimensions], Any] | None = None
+    sort: dict[str, int] | None = None
+    # Only for a `to_row` that treats naive datetimes as UTC (cheaper BSON decoding).
+    naive_datetimes: bool = False
 
 
 @dataclass(frozen=True)
 class Plan:
     """One run's read: the aggregation `pipeline`, how a result document becomes a row, the
     aggregate `options` (collation, hint) and whether datetimes may be decoded naive (only for
-    a `to_row` that treats naive datetimes as UTC)."""
+    a `to_row` that treats naive datetimes as UTC). With `facts`, the read is that `FactRead`
+    instead (and `pipeline` / `to_row` are unused)."""
 
     pipeline: list[Stage]
     to_row: Callable[[dict[str, Any]], Row]
     options: Mapping[str, Any] = field(default_factory=dict)
     naive_datetimes: bool = False
+    facts: FactRead | None = None
+
+    @classmethod
+    def of_facts(cls, facts: FactRead) -> Plan:
+        return cls([], _no_row, facts=facts)
+
+
+def _no_row(doc: dict[str, Any]) -> Row:
+    raise TypeError("a fact read builds its rows with its dimensions (FactRead.to_row)")
 
 
 def object_ids(ids: Iterable[str]) -> list[ObjectId]:
@@ -152,9 +197,15 @@ async def aggregate_count(
     return int(docs[0]["n"]) if docs else 0
 
 
-async def count_rows(collection: AsyncCollection[Any], stages: list[Stage]) -> int:
-    """The number of documents `stages` produce; a lone `$match` is counted with
-    `count_documents` (an index count, no aggregation)."""
+async def count_rows(collection: AsyncCollection[Any], stages: list[Stage]) -> int | None:
+    """The number of documents `stages` produce, or None when that is not cheap to know.
+
+    A lone `$match` is counted with `count_documents` (an index count, no aggregation), given
+    `COUNT_BUDGET_MS` on the server: past that the count would be a second full scan competing
+    with the read itself, so it is dropped and the total is known when the rows are in."""
     if len(stages) == 1 and list(stages[0]) == ["$match"]:
-        return await collection.count_documents(stages[0]["$match"])
+        try:
+            return await collection.count_documents(stages[0]["$match"], maxTimeMS=COUNT_BUDGET_MS)
+        except ExecutionTimeout:
+            return None
     return await aggregate_count(collection, stages)

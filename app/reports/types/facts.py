@@ -1,0 +1,148 @@
+"""Running a `FactRead`: one indexed `find()` of the fact collection, its dimension data fetched
+by `_id $in` as new ids appear and joined here, in the worker.
+
+The database then does one index walk per report, whatever the joins; the per-row work (joins,
+row building, the name order) runs in the worker, which scales out with the workers. The next
+batch of facts is read while the current one is joined, and a dimension document is fetched once
+per job (while it stays in the job's bounded cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing, suppress
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.reports.types.ordering import sorted_rows
+from app.reports.types.query import FactRead, Join, Row
+
+# Ids per `$in` of a dimension fetch.
+IN_BATCH = 1000
+# Dimension documents a job keeps per join (least recently used go first). At least two fact
+# batches' worth, so a batch's documents are never evicted while it is joined.
+CACHE_SIZE = 50_000
+
+
+class DimensionCache:
+    """One join's documents by `_id`, bounded (least recently used out first)."""
+
+    def __init__(self, collection: AsyncCollection[Any], join: Join, size: int = CACHE_SIZE):
+        self.collection = collection
+        self.projection = dict.fromkeys(join.fields, 1)
+        self.field = join.field
+        self.size = size
+        self.docs: OrderedDict[Any, dict[str, Any]] = OrderedDict()
+        self.fetched = 0  # documents read (for tests and the benchmark)
+        self.queries = 0
+
+    async def load(self, ids: Iterable[Any]) -> None:
+        """Makes sure every one of `ids` is cached (an id without a document is cached as an
+        empty one: a missing user still gives a row, with empty name cells)."""
+        docs = self.docs
+        wanted = set(ids)
+        wanted.discard(None)
+        missing = []
+        for i in wanted:
+            if i in docs:
+                docs.move_to_end(i)
+            else:
+                missing.append(i)
+        if not missing:
+            return
+        missing.sort()  # a sorted $in walks the _id index in one direction
+        found: dict[Any, dict[str, Any]] = {}
+        for start in range(0, len(missing), IN_BATCH):
+            chunk = missing[start : start + IN_BATCH]
+            self.queries += 1
+            cursor = self.collection.find({"_id": {"$in": chunk}}, self.projection)
+            for doc in await cursor.to_list(None):
+                found[doc["_id"]] = doc
+        self.fetched += len(found)
+        overflow = len(docs) + len(missing) - self.size
+        for _ in range(max(0, overflow)):
+            docs.popitem(last=False)
+        for i in missing:
+            docs[i] = found.get(i) or {}
+
+
+async def _fact_batches(
+    collection: AsyncCollection[Any], facts: FactRead, batch_size: int
+) -> AsyncGenerator[list[dict[str, Any]]]:
+    """The fact documents in batches, the next batch read while the caller works on one."""
+    cursor = collection.find(
+        facts.filter, facts.projection, sort=list((facts.sort or {}).items()) or None
+    ).batch_size(batch_size)
+    pending: asyncio.Task[list[dict[str, Any]]] | None = None
+    try:
+        pending = asyncio.ensure_future(cursor.to_list(batch_size))
+        while True:
+            docs = await pending
+            pending = None
+            if not docs and not cursor.alive:
+                break
+            if cursor.alive:
+                pending = asyncio.ensure_future(cursor.to_list(batch_size))
+            if docs:
+                yield docs
+            if pending is None:
+                break
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await pending
+        await cursor.close()
+
+
+async def _joined(
+    collection: AsyncCollection[Any],
+    facts: FactRead,
+    batch_size: int,
+    caches: list[DimensionCache],
+) -> AsyncGenerator[list[dict[str, Any]]]:
+    """Fact batches whose dimension documents are all in `caches`."""
+    async with aclosing(_fact_batches(collection, facts, batch_size)) as batches:
+        async for docs in batches:
+            for cache in caches:
+                field = cache.field
+                await cache.load(doc.get(field) for doc in docs)
+            yield docs
+
+
+def dimension_caches(database: AsyncDatabase[Any], facts: FactRead) -> list[DimensionCache]:
+    return [DimensionCache(database[j.collection], j) for j in facts.joins]
+
+
+async def stream_facts(
+    collection: AsyncCollection[Any], facts: FactRead, batch_size: int
+) -> AsyncIterator[list[Row]]:
+    """The rows of `facts` in batches of at most `batch_size`: in `facts.order` when set (an
+    external merge sort), else as read."""
+    if facts.naive_datetimes:
+        collection = collection.with_options(
+            codec_options=collection.codec_options.with_options(tz_aware=False, tzinfo=None)
+        )
+    caches = dimension_caches(collection.database, facts)
+    dims = [c.docs for c in caches]
+    to_row = facts.to_row
+    joined = _joined(collection, facts, batch_size, caches)
+    order = facts.order
+    if order is None:
+        async with aclosing(joined):
+            async for docs in joined:
+                yield [to_row(doc, dims) for doc in docs]
+        return
+
+    async def keyed() -> AsyncGenerator[list[tuple[Any, Row]]]:
+        async for docs in joined:
+            yield [(order(doc, dims), to_row(doc, dims)) for doc in docs]
+
+    pairs = keyed()
+    async with aclosing(joined), aclosing(pairs), aclosing(sorted_rows(pairs, batch_size)) as rows:
+        async for batch in rows:
+            yield batch
