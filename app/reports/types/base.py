@@ -31,7 +31,7 @@ from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, l
 # renderers define it.
 from app.reports.rendering.base import Column as Column
 from app.reports.rendering.base import ColumnType
-from app.reports.types.facts import stream_facts
+from app.reports.types.facts import count_facts, stream_facts
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
 from app.reports.types.ordering import name_key
 from app.reports.types.query import (
@@ -296,8 +296,12 @@ class ReportDefinition(ABC, Generic[P, R]):
     async def count(self, resolved: Mapping[str, Any] | R, scope: DataScope) -> int | None:
         """The number of rows, or None when counting is not cheap on the server (see
         `query.count_rows`)."""
-        stages = await self.count_stages(await self.with_subtrees(self.typed(resolved)), scope)
-        return await count_rows(self.source.get_pymongo_collection(), stages)
+        typed = await self.with_subtrees(self.typed(resolved))
+        collection = self.source.get_pymongo_collection()
+        plan = await self.plan(typed, scope)
+        if plan.facts is not None:
+            return await count_facts(collection, plan.facts)
+        return await count_rows(collection, await self.count_stages(typed, scope))
 
     async def fetch(
         self, resolved: Mapping[str, Any] | R, scope: DataScope, batch_size: int

@@ -17,15 +17,18 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ExecutionTimeout
 
 from app.reports.types.ordering import sorted_rows
-from app.reports.types.query import FactRead, Join, Row
+from app.reports.types.query import COUNT_BUDGET_MS, FactRead, Join, Row
 
 # Ids per `$in` of a dimension fetch.
 IN_BATCH = 1000
 # Dimension documents a job keeps per join (least recently used go first). At least two fact
 # batches' worth, so a batch's documents are never evicted while it is joined.
 CACHE_SIZE = 50_000
+# A range this small is read to count the rows a worker-side filter keeps.
+KEEP_COUNT_ROWS = 5000
 
 
 class DimensionCache:
@@ -73,30 +76,60 @@ class DimensionCache:
 async def _fact_batches(
     collection: AsyncCollection[Any], facts: FactRead, batch_size: int
 ) -> AsyncGenerator[list[dict[str, Any]]]:
-    """The fact documents in batches, the next batch read while the caller works on one."""
-    cursor = collection.find(
-        facts.filter, facts.projection, sort=list((facts.sort or {}).items()) or None
-    ).batch_size(batch_size)
-    pending: asyncio.Task[list[dict[str, Any]]] | None = None
-    try:
-        pending = asyncio.ensure_future(cursor.to_list(batch_size))
-        while True:
-            docs = await pending
-            pending = None
-            if not docs and not cursor.alive:
-                break
-            if cursor.alive:
-                pending = asyncio.ensure_future(cursor.to_list(batch_size))
-            if docs:
-                yield docs
-            if pending is None:
-                break
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await pending
-        await cursor.close()
+    """The fact documents the report keeps, in batches, each read's next batch read while the
+    caller works on one."""
+    keep = facts.keep
+    sort = list((facts.sort or {}).items()) or None
+    for read in facts.reads:
+        cursor = collection.find(read, facts.projection, sort=sort).batch_size(batch_size)
+        pending: asyncio.Future[list[dict[str, Any]]] | None = None
+        try:
+            pending = asyncio.ensure_future(cursor.to_list(batch_size))
+            while pending is not None:
+                docs = await pending
+                pending = None
+                if cursor.alive or docs:
+                    # An empty batch from a cursor still open is not the end.
+                    pending = asyncio.ensure_future(cursor.to_list(batch_size))
+                if keep is not None:
+                    docs = [doc for doc in docs if keep(doc)]
+                if docs:
+                    yield docs
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with suppress(asyncio.CancelledError, Exception):
+                    await pending
+            await cursor.close()
+
+
+async def count_facts(collection: AsyncCollection[Any], facts: FactRead) -> int | None:
+    """The rows of `facts` while that is cheap, else None: the index ranges are counted within
+    `COUNT_BUDGET_MS`; with a worker-side filter, a range of at most `KEEP_COUNT_ROWS` is read
+    and filtered (a larger one is counted by the rows as they arrive)."""
+    total = 0
+    for read in facts.reads:
+        try:
+            total += await collection.count_documents(read, maxTimeMS=COUNT_BUDGET_MS)
+        except ExecutionTimeout:
+            return None
+    if facts.keep is None:
+        return total
+    if total > KEEP_COUNT_ROWS:
+        return None
+    kept = 0
+    async with aclosing(_fact_batches(_decoding(collection, facts), facts, KEEP_COUNT_ROWS)) as b:
+        async for docs in b:
+            kept += len(docs)
+    return kept
+
+
+def _decoding(collection: AsyncCollection[Any], facts: FactRead) -> AsyncCollection[Any]:
+    if not facts.naive_datetimes:
+        return collection
+    return collection.with_options(
+        codec_options=collection.codec_options.with_options(tz_aware=False, tzinfo=None)
+    )
 
 
 async def _joined(
@@ -123,10 +156,7 @@ async def stream_facts(
 ) -> AsyncIterator[list[Row]]:
     """The rows of `facts` in batches of at most `batch_size`: in `facts.order` when set (an
     external merge sort), else as read."""
-    if facts.naive_datetimes:
-        collection = collection.with_options(
-            codec_options=collection.codec_options.with_options(tz_aware=False, tzinfo=None)
-        )
+    collection = _decoding(collection, facts)
     caches = dimension_caches(collection.database, facts)
     dims = [c.docs for c in caches]
     to_row = facts.to_row

@@ -49,6 +49,7 @@ from app.reports.types.query import (
     Stage,
     range_match,
     scope_match,
+    split_match,
 )
 from app.security import DataScope, Role
 
@@ -233,14 +234,30 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
                 due_at is not None and due_at < now and status not in closed,
             )
 
+        match = self._match(resolved, scope)
+        reads, keep = split_match(match, self._index(resolved, match), naive=True)
         return FactRead(
-            filter=self._match(resolved, scope),
+            reads=reads,
+            keep=keep,
             projection=_FACT_FIELDS,
             joins=LEARNER_COURSE_JOINS,
             to_row=to_row,
             order=learner_course_order,
             naive_datetimes=True,
         )
+
+    def _index(self, resolved: LearnerProgressResolved, match: dict[str, Any]) -> tuple[str, ...]:
+        """The fields of the index the read walks: a learner's own enrollments, else the
+        departments' or courses' ranges of the date field when filtered and so indexed, else
+        the date field's range."""
+        date_field = STORED_DATE_FIELD[resolved.date_field]
+        if "user_id" in match:
+            return ("user_id",)
+        if "department_id" in match and resolved.date_field != DateField.LAST_ACTIVITY_AT:
+            return ("department_id", date_field)
+        if "course_id" in match and resolved.date_field == DateField.ENROLLED_AT:
+            return ("course_id", date_field)
+        return (date_field,)
 
     async def plan(self, resolved: LearnerProgressResolved, scope: DataScope) -> Plan:
         return Plan.of_facts(self.facts(resolved, scope))

@@ -4,18 +4,21 @@
 (ICU, case-insensitive, accent-sensitive), written in Python because PyICU ships no wheels on
 PyPI (it builds against the system's ICU):
 
-- primary: the casefolded text (`ß` → `ss`) decomposed (NFD) with the combining marks dropped,
-  so `é`, `E` and `e` compare equal at first; ASCII punctuation and spaces are mapped to the
-  order ICU's root collation gives them (whitespace, then `_ - , ; : ! ? . ' " ( ) …`, all
-  before digits and letters);
+- primary: the casefolded text (`ß` → `ss`) decomposed (NFKD: `ĳ` → `ij`) with the combining
+  marks dropped, so `é`, `E` and `e` compare equal at first (`ø`, `ł`, `đ`, `ħ` as their base
+  letter); ASCII punctuation, spaces and typographic apostrophes are mapped to the order ICU's
+  root collation gives them (whitespace, then `_ - , ; : ! ? . ' ‘ ’ " ( ) …`, all before
+  digits and letters);
 - secondary: the same text with its marks kept, which breaks primary ties the way ICU's
   secondary (accent) level does for English: unaccented first, then by the first accent's
   position (`cote` < `coté` < `côte`);
 - case is ignored (strength 2): `müller` and `Müller` tie, and the next sort field or the
   document's `_id` decides, as on the server.
 
-Letters outside Latin with a decomposition (`ø`, `ł`, `æ`) sort by code point after `z` here,
-where ICU puts them next to their base letter; no such names exist in our reports' data.
+Letters ICU treats as their own (`æ`, `œ`, `þ`) and non-Latin scripts sort by code point here
+(after `z`). The local MongoDB-compatible test server approximates the collation more coarsely
+(ASCII order for punctuation, `ß` and `’` by code point); real MongoDB uses ICU, which this key
+follows.
 
 `sorted_rows` sorts (key, row) pairs: runs of `RUN_ROWS` are sorted in memory and spilled to a
 temporary directory (the worker's scratch, see app/runtime/scratch.py) in pickled chunks;
@@ -40,8 +43,11 @@ from typing import Any, BinaryIO
 from app.reports.types.query import Row
 
 # ICU root collation order of the ASCII characters that are neither digits nor letters.
-_ICU_PUNCTUATION = "\t\n\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$"
+_ICU_PUNCTUATION = "\t\n\r _-,;:!?.'\u2018\u2019\"()[]{}@*/\\&#%`^+<=>|~$"
 _PUNCTUATION = str.maketrans({c: chr(1 + i) for i, c in enumerate(_ICU_PUNCTUATION)})
+# Letters with a stroke have no Unicode decomposition; the root collation sorts them as their
+# base letter with an accent (a secondary difference).
+_STROKES = str.maketrans({"ø": "o\u0338", "ł": "l\u0337", "đ": "d\u0335", "ħ": "h\u0335"})
 
 NameKey = tuple[int, str, str]
 _NONE_KEY: NameKey = (0, "", "")  # null and missing sort first, as on the server
@@ -56,7 +62,8 @@ def _text_key(value: str) -> NameKey:
     if value.isascii():
         folded = value.lower().translate(_PUNCTUATION)
         return (1, folded, folded)
-    decomposed = unicodedata.normalize("NFD", value.casefold()).translate(_PUNCTUATION)
+    decomposed = unicodedata.normalize("NFKD", value.casefold().translate(_STROKES))
+    decomposed = decomposed.translate(_PUNCTUATION)
     primary = "".join(c for c in decomposed if not unicodedata.combining(c))
     return (1, primary, decomposed)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+import operator
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ExecutionTimeout
 
 from app.reports.dates import StoredRange
 from app.security import DataScope
@@ -29,7 +29,8 @@ CLOSED_STATUSES = ("completed", "withdrawn")
 # Names sort the way people read them (case-insensitive), not by byte value. Only used where the
 # first $match works on ObjectId / date index fields, which a collation does not affect.
 NAME_COLLATION = {"locale": "en", "strength": 2}
-# How long a row count may run on the server before it counts as not cheap (see `count_rows`).
+# How long a fact read's row count may run on the server before it counts as not cheap: past
+# that it would be a second full scan competing with the read itself (`facts.count_facts`).
 COUNT_BUDGET_MS = 1500
 
 
@@ -49,12 +50,16 @@ Dimensions = Sequence[Mapping[Any, dict[str, Any]]]
 
 @dataclass(frozen=True)
 class FactRead:
-    """One indexed read of the fact collection: `filter` on indexed fields, a `projection`, an
-    optional `sort` the index serves; no collation, no `$lookup`. `joins` name the dimension
-    data `to_row(doc, dimensions)` needs; `order(doc, dimensions)`, when set, is the key the
-    worker sorts the rows by (in bounded memory, `ordering.py`)."""
+    """One indexed read of the fact collection: `reads` are its filters, each exactly the
+    fields of one index (an equality per id of a `$in`, so every part is one index range;
+    their documents are disjoint), `keep` the rest of the report's filter, applied in the worker
+    (see `split_match`); a `projection`, an optional `sort` the index serves; no collation, no
+    `$lookup`. `joins` name the dimension data `to_row(doc, dimensions)` needs;
+    `order(doc, dimensions)`, when set, is the key the worker sorts the rows by (in bounded
+    memory, `ordering.py`)."""
 
-    filter: dict[str, Any]
+    reads: tuple[dict[str, Any], ...]
+    keep: Callable[[dict[str, Any]], bool] | None
     projection: dict[str, Any]
     joins: tuple[Join, ...]
     to_row: Callable[[dict[str, Any], Dimensions], Row]
@@ -84,6 +89,75 @@ class Plan:
 
 def _no_row(doc: dict[str, Any]) -> Row:
     raise TypeError("a fact read builds its rows with its dimensions (FactRead.to_row)")
+
+
+def split_match(
+    match: dict[str, Any], index: Sequence[str], *, naive: bool = False
+) -> tuple[tuple[dict[str, Any], ...], Callable[[dict[str, Any]], bool] | None]:
+    """`match` as index reads over the fields `index` (in its key order) plus a predicate
+    for the rest: a `$in` on an index field becomes one read per value, so every read is an
+    equality prefix and a range the index answers alone (servers then never fall back to a
+    scan, and no hint is needed). `naive`: datetimes are decoded naive UTC, so bounds are too."""
+    reads: list[dict[str, Any]] = [{}]
+    for name in index:
+        cond = match[name]
+        values = cond["$in"] if isinstance(cond, dict) and "$in" in cond else None
+        if values is None:
+            reads = [{**r, name: cond} for r in reads]
+        else:
+            reads = [{**r, name: v} for r in reads for v in sorted(set(values))]
+    tests = [_test(name, cond, naive) for name, cond in match.items() if name not in index]
+    if not tests:
+        return tuple(reads), None
+
+    def keep(doc: dict[str, Any]) -> bool:
+        return all(t(doc) for t in tests)
+
+    return tuple(reads), keep
+
+
+def _bound(value: Any, naive: bool) -> Any:
+    if naive and isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _test(name: str, cond: Any, naive: bool) -> Callable[[dict[str, Any]], bool]:
+    """One field's `$match` condition as Python, as the server compares: equality, `$in`,
+    `$nin` and range bounds (a value of another type than the bound never matches)."""
+    if not isinstance(cond, dict):
+        return lambda doc: doc.get(name) == cond
+    checks: list[Callable[[Any], bool]] = []
+    for op, arg in cond.items():
+        if op == "$in":
+            allowed = set(arg)
+            checks.append(lambda v, a=allowed: v in a)
+        elif op == "$nin":
+            barred = set(arg)
+            checks.append(lambda v, b=barred: v not in b)
+        elif op in _RANGE:
+            bound = _bound(arg, naive)
+            kind = datetime if isinstance(bound, datetime) else type(bound)
+            compare = _RANGE[op]
+            checks.append(
+                lambda v, b=bound, k=kind, c=compare: isinstance(v, k) and c(v, b)  # type: ignore[misc]
+            )
+        else:
+            raise ValueError(f"no worker-side test for {op}")
+
+    def test(doc: dict[str, Any]) -> bool:
+        value = doc.get(name)
+        return all(check(value) for check in checks)
+
+    return test
+
+
+_RANGE: dict[str, Callable[[Any, Any], bool]] = {
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
 
 
 def object_ids(ids: Iterable[str]) -> list[ObjectId]:
@@ -197,15 +271,10 @@ async def aggregate_count(
     return int(docs[0]["n"]) if docs else 0
 
 
-async def count_rows(collection: AsyncCollection[Any], stages: list[Stage]) -> int | None:
-    """The number of documents `stages` produce, or None when that is not cheap to know.
-
-    A lone `$match` is counted with `count_documents` (an index count, no aggregation), given
-    `COUNT_BUDGET_MS` on the server: past that the count would be a second full scan competing
-    with the read itself, so it is dropped and the total is known when the rows are in."""
+async def count_rows(collection: AsyncCollection[Any], stages: list[Stage]) -> int:
+    """The number of documents `stages` produce; a lone `$match` is counted with
+    `count_documents` (an index count, no aggregation). Fact reads count with
+    `facts.count_facts` instead."""
     if len(stages) == 1 and list(stages[0]) == ["$match"]:
-        try:
-            return await collection.count_documents(stages[0]["$match"], maxTimeMS=COUNT_BUDGET_MS)
-        except ExecutionTimeout:
-            return None
+        return await collection.count_documents(stages[0]["$match"])
     return await aggregate_count(collection, stages)
