@@ -191,6 +191,19 @@ async def seed(rows: int, events: int) -> dict[str, Any]:
         await database.close()
 
 
+async def enrollments() -> int:
+    """How many enrollments are seeded (the bench_meta marker)."""
+    from app.config import get_settings
+    from app.db import Database
+
+    database = Database(get_settings())
+    try:
+        marker = await database.db["bench_meta"].find_one({"_id": "enrollments"})
+        return int(marker["n"]) if marker else 0
+    finally:
+        await database.close()
+
+
 async def settle_jobs() -> int:
     """Cancels report jobs an earlier phase left queued or running (P6 creates jobs faster than
     one worker runs them), so that no phase's worker starts by draining another's backlog."""

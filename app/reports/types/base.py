@@ -32,8 +32,8 @@ from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, l
 from app.reports.rendering.base import Column as Column
 from app.reports.rendering.base import ColumnType
 from app.reports.types.facts import count_facts, stream_facts
-from app.reports.types.parameters import ReportParameters, ResolvedParameters
 from app.reports.types.ordering import name_key
+from app.reports.types.parameters import ReportParameters, ResolvedParameters
 from app.reports.types.query import (
     COURSES,
     DEPARTMENTS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing, suppress
 from typing import Any
 
@@ -153,7 +153,7 @@ def dimension_caches(database: AsyncDatabase[Any], facts: FactRead) -> list[Dime
 
 async def stream_facts(
     collection: AsyncCollection[Any], facts: FactRead, batch_size: int
-) -> AsyncIterator[list[Row]]:
+) -> AsyncGenerator[list[Row]]:
     """The rows of `facts` in batches of at most `batch_size`: in `facts.order` when set (an
     external merge sort), else as read."""
     collection = _decoding(collection, facts)

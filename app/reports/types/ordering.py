@@ -33,7 +33,7 @@ import pickle
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
@@ -105,7 +105,7 @@ def _merged(paths: list[Path]) -> Iterator[tuple[Any, Row]]:
 
 async def sorted_rows(
     pairs: AsyncIterable[list[tuple[Any, Row]]], batch_size: int, *, run_rows: int = RUN_ROWS
-) -> AsyncIterator[list[Row]]:
+) -> AsyncGenerator[list[Row]]:
     """The rows of `pairs` ((key, row) batches) in key order, in batches of `batch_size`. At
     most `run_rows` pairs are held while reading, plus `CHUNK_ROWS` per merged run after."""
     run: list[tuple[Any, Row]] = []

@@ -8,9 +8,9 @@ definition runs either, and counts with `count_rows`, so no type repeats that co
 
 from __future__ import annotations
 
+import operator
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-import operator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,29 +127,28 @@ def _test(name: str, cond: Any, naive: bool) -> Callable[[dict[str, Any]], bool]
     `$nin` and range bounds (a value of another type than the bound never matches)."""
     if not isinstance(cond, dict):
         return lambda doc: doc.get(name) == cond
-    checks: list[Callable[[Any], bool]] = []
-    for op, arg in cond.items():
-        if op == "$in":
-            allowed = set(arg)
-            checks.append(lambda v, a=allowed: v in a)
-        elif op == "$nin":
-            barred = set(arg)
-            checks.append(lambda v, b=barred: v not in b)
-        elif op in _RANGE:
-            bound = _bound(arg, naive)
-            kind = datetime if isinstance(bound, datetime) else type(bound)
-            compare = _RANGE[op]
-            checks.append(
-                lambda v, b=bound, k=kind, c=compare: isinstance(v, k) and c(v, b)  # type: ignore[misc]
-            )
-        else:
-            raise ValueError(f"no worker-side test for {op}")
+    checks = [_check(op, arg, naive) for op, arg in cond.items()]
 
     def test(doc: dict[str, Any]) -> bool:
         value = doc.get(name)
         return all(check(value) for check in checks)
 
     return test
+
+
+def _check(op: str, arg: Any, naive: bool) -> Callable[[Any], bool]:
+    if op == "$in":
+        allowed = set(arg)
+        return lambda value: value in allowed
+    if op == "$nin":
+        barred = set(arg)
+        return lambda value: value not in barred
+    if op in _RANGE:
+        bound = _bound(arg, naive)
+        kind = datetime if isinstance(bound, datetime) else type(bound)
+        compare = _RANGE[op]
+        return lambda value: isinstance(value, kind) and compare(value, bound)
+    raise ValueError(f"no worker-side test for {op}")
 
 
 _RANGE: dict[str, Callable[[Any, Any], bool]] = {
