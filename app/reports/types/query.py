@@ -31,7 +31,7 @@ CLOSED_STATUSES = ("completed", "withdrawn")
 NAME_COLLATION = {"locale": "en", "strength": 2}
 # How long a fact read's row count may run on the server before it counts as not cheap: past
 # that it would be a second full scan competing with the read itself (`facts.count_facts`).
-COUNT_BUDGET_MS = 1500
+COUNT_BUDGET_MS = 250
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def _bound(value: Any, naive: bool) -> Any:
 
 def _test(name: str, cond: Any, naive: bool) -> Callable[[dict[str, Any]], bool]:
     """One field's `$match` condition as Python, as the server compares: equality, `$in`,
-    `$nin` and range bounds (a value of another type than the bound never matches)."""
+    `$nin`, `$ne` and range bounds (a value of another type than the bound never matches)."""
     if not isinstance(cond, dict):
         return lambda doc: doc.get(name) == cond
     checks = [_check(op, arg, naive) for op, arg in cond.items()]
@@ -143,6 +143,8 @@ def _check(op: str, arg: Any, naive: bool) -> Callable[[Any], bool]:
     if op == "$nin":
         barred = set(arg)
         return lambda value: value not in barred
+    if op == "$ne":
+        return lambda value: value != arg
     if op in _RANGE:
         bound = _bound(arg, naive)
         kind = datetime if isinstance(bound, datetime) else type(bound)
