@@ -57,7 +57,7 @@ CHUNK_ROWS = 100  # rows per pickled chunk of a run file (what the merge holds p
 FAN_IN = 128  # runs merged at once (1,000,000 rows: one merge of 100 runs)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _text_key(value: str) -> NameKey:
     if value.isascii():
         folded = value.lower().translate(_PUNCTUATION)
