@@ -99,6 +99,21 @@ LEARNER_COURSE_JOINS = (
 _NO_DOC: dict[str, Any] = {}
 
 
+def learner_course_cells(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ...]:
+    """The LEARNER_COURSE_COLUMNS cells of a record joined with LEARNER_COURSE_JOINS' documents
+    (a missing document gives empty cells, as `$lookup` + `$unwind` kept them)."""
+    users, courses, departments = dims
+    user = users.get(doc.get("user_id")) or _NO_DOC
+    course = courses.get(doc.get("course_id")) or _NO_DOC
+    return (
+        user.get("name"),
+        user.get("email"),
+        (departments.get(doc.get("department_id")) or _NO_DOC).get("name"),
+        course.get("code"),
+        course.get("title"),
+    )
+
+
 def learner_course_order(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ...]:
     """... and their order: department, learner and course names under the name collation,
     then the record's `_id` (what `$sort` gave under NAME_COLLATION)."""

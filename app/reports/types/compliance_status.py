@@ -38,6 +38,7 @@ from app.reports.types.base import (
     ReportDefinition,
     column,
     column_index,
+    learner_course_cells,
     learner_course_order,
 )
 from app.reports.types.figures import fmt_count, fmt_rate, rate, utc
@@ -214,16 +215,8 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
             return (rest is None or rest(doc)) and (wanted is None or state_of(doc) in wanted)
 
         def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
-            users, courses, departments = dims
-            user = users.get(doc.get("user_id")) or _NONE
-            course = courses.get(doc.get("course_id")) or _NONE
-            department = departments.get(doc.get("department_id")) or _NONE
             return (
-                user.get("name"),
-                user.get("email"),
-                department.get("name"),
-                course.get("code"),
-                course.get("title"),
+                *learner_course_cells(doc, dims),
                 utc(doc.get("due_at")),
                 doc.get("status"),
                 utc(doc.get("completed_at")),
@@ -270,7 +263,6 @@ def _instant(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-_NONE: dict[str, Any] = {}
 _FACT_FIELDS = dict.fromkeys(
     ("user_id", "course_id", "department_id", "due_at", "status", "completed_at"), 1
 )

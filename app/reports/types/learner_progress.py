@@ -19,6 +19,7 @@ from app.reports.types.base import (
     ReportDefinition,
     column,
     column_index,
+    learner_course_cells,
     learner_course_order,
 )
 from app.reports.types.figures import (
@@ -206,10 +207,6 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
 
         def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
             get = doc.get
-            users, courses, departments = dims
-            user = users.get(get("user_id")) or _NONE
-            course = courses.get(get("course_id")) or _NONE
-            department = departments.get(get("department_id")) or _NONE
             due_at = naive_utc(get("due_at"))
             status = get("status")
             progress, score, minutes = (
@@ -218,11 +215,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
                 get("time_spent_minutes"),
             )
             return (
-                user.get("name"),
-                user.get("email"),
-                department.get("name"),
-                course.get("code"),
-                course.get("title"),
+                *learner_course_cells(doc, dims),
                 status,
                 progress if progress.__class__ is float else number(progress),
                 score if score.__class__ is float else number(score),
@@ -297,7 +290,6 @@ class LearnerProgressSummary:
         ]
 
 
-_NONE: dict[str, Any] = {}
 _FACT_FIELDS = dict.fromkeys(
     (
         "user_id",
