@@ -465,10 +465,13 @@ async def _explain_facts(db: Any, coll_name: str, facts: Any) -> tuple[bool, lis
     if len(facts.reads) > 3:
         plans.append(f"(+{len(facts.reads) - 3} reads of the same shape)")
     for join in facts.joins:
-        sample = [
-            d[join.field]
-            async for d in db[coll_name].find({join.field: {"$ne": None}}, {join.field: 1}).limit(5)
-        ]
+        # Ids from the report's own first read (an index range), not a scan of the collection.
+        first = (
+            await db[coll_name].find(facts.reads[0], {join.field: 1}).to_list(5)
+            if facts.reads
+            else []
+        )
+        sample = [d[join.field] for d in first if d.get(join.field) is not None]
         explain = await db.command(
             "explain",
             {"find": join.collection, "filter": {"_id": {"$in": sample}},
