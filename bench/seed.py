@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo.errors import BulkWriteError
 
 ROWS_PER_DAY = 1000
 BASE_DAY = date(2023, 1, 2)
@@ -38,6 +39,7 @@ LAST = ("Andersen", "Barros", "Chen", "Dubois", "Eriksen", "Fischer", "García",
         "Ito", "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrov")  # fmt: skip
 DEPARTMENTS = ("Engineering", "Platform", "Product", "Data", "Security", "Sales EMEA",
                "Sales Americas", "Support", "Onboarding", "Finance", "People", "Marketing")  # fmt: skip
+DUPLICATE_KEY = 11000
 KIND = {"department": 1, "user": 2, "course": 3, "enrollment": 4, "event": 5}
 
 
@@ -153,7 +155,13 @@ async def _extend(db: Any, name: str, want: int, make: Any, batch: int = 5000) -
     coll = db[name]
     for lo in range(have, want, batch):
         hi = min(want, lo + batch)
-        await coll.insert_many([make(i) for i in range(lo, hi)], ordered=False)
+        try:
+            await coll.insert_many([make(i) for i in range(lo, hi)], ordered=False)
+        except BulkWriteError as exc:
+            # A batch inserted before its marker was saved (a run stopped in between, or a
+            # retried write after a lost connection) is there already: only that is tolerated.
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
         await meta.update_one({"_id": name}, {"$set": {"n": hi}}, upsert=True)
     return want - have, time.perf_counter() - started
 
@@ -187,6 +195,19 @@ async def seed(rows: int, events: int) -> dict[str, Any]:
             "docs_per_s": inserted / seconds if seconds else None,
             "detail": {k: {"inserted": n, "seconds": round(s, 1)} for k, (n, s) in done.items()},
         }
+    finally:
+        await database.close()
+
+
+async def enrollments() -> int:
+    """How many enrollments are seeded (the bench_meta marker)."""
+    from app.config import get_settings
+    from app.db import Database
+
+    database = Database(get_settings())
+    try:
+        marker = await database.db["bench_meta"].find_one({"_id": "enrollments"})
+        return int(marker["n"]) if marker else 0
     finally:
         await database.close()
 

@@ -1,9 +1,14 @@
-"""Baseline: the minimum that produces the same report rows — a bare synchronous PyMongo cursor
-over the learner-progress aggregation (the very pipeline the product runs), piped straight into
-`csv.writer`, raw XlsxWriter (constant-memory mode) or one single-process WeasyPrint document
-with a plain HTML table.
+"""Baselines for learner-progress files, each a bare synchronous PyMongo cursor piped straight
+into `csv.writer`, raw XlsxWriter (constant-memory mode) or one single-process WeasyPrint
+document with a plain HTML table:
 
-    python -m bench.baselines.bare_dump --format csv|xlsx|pdf --rows N --out PATH
+- `--source read` (the read limit, default): a bare `find()` of the same enrollment documents
+  the product reads — the same filters on the same index, the same projection — with no joins
+  and no ordering: what the database can hand out, the floor for any report over these rows;
+- `--source aggregation` (information only): the aggregation the product ran before its joins
+  moved to the worker (`$match` → 3 × `$lookup` → `$sort` under the name collation, hinted).
+
+    python -m bench.baselines.bare_dump --format csv|xlsx|pdf --rows N --out PATH [--source S]
 
 Prints one JSON line: wall seconds, CPU seconds of this process, rows, peak RSS (MB).
 """
@@ -19,25 +24,46 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from pymongo import MongoClient
 
 
-def pipeline(rows: int) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+def _fact_read(rows: int) -> Any:
     from app.reports.types.learner_progress import LEARNER_PROGRESS
-    from app.reports.types.query import NAME_COLLATION
     from app.security import DataScope
     from bench.seed import report_range
 
     params = {"dateRange": report_range(rows), "timezone": "UTC"}
     resolved = LEARNER_PROGRESS.resolve(params, DataScope(), datetime.now(UTC))
-    p, s = LEARNER_PROGRESS.typed(resolved.parameters), resolved.scope
-    # The same query as the product: pipeline, collation and index hint.
-    return LEARNER_PROGRESS.pipeline(p, s), NAME_COLLATION, LEARNER_PROGRESS.index_hint(p, s)
+    return LEARNER_PROGRESS.facts(LEARNER_PROGRESS.typed(resolved.parameters), resolved.scope)
 
 
-FIELDS = ("learnerName", "learnerEmail", "departmentName", "courseCode", "courseTitle", "status",
-          "progress_percent", "score", "enrolled_at", "due_at", "completed_at",
-          "time_spent_minutes", "last_activity_at")  # fmt: skip
+def aggregation(rows: int) -> list[dict[str, Any]]:
+    """The learner-progress aggregation as the product ran it before (joins on the server)."""
+    from app.reports.types.query import COURSES, DEPARTMENTS, USERS, lookup_one
+
+    facts = _fact_read(rows)
+    (match,) = facts.reads
+    return [
+        {"$match": match},
+        *lookup_one(USERS, "user_id", "user", {"name": 1, "email": 1}),
+        *lookup_one(COURSES, "course_id", "course", {"code": 1, "title": 1}),
+        *lookup_one(DEPARTMENTS, "department_id", "department", {"name": 1}),
+        {"$project": {**AGG_NAMES, **dict.fromkeys(FACT_FIELDS, 1)}},
+        {"$sort": {"departmentName": 1, "learnerName": 1, "courseCode": 1, "_id": 1}},
+    ]
+
+
+AGG_NAMES = {"learnerName": "$user.name", "learnerEmail": "$user.email",
+             "departmentName": "$department.name", "courseCode": "$course.code",
+             "courseTitle": "$course.title"}  # fmt: skip
+FACT_FIELDS = ("user_id", "course_id", "department_id", "status", "progress_percent", "score",
+               "enrolled_at", "due_at", "completed_at", "time_spent_minutes",
+               "last_activity_at")  # fmt: skip
+
+
+def _cell(value: Any) -> Any:
+    return str(value) if isinstance(value, ObjectId) else value
 
 
 def main() -> None:
@@ -45,47 +71,60 @@ def main() -> None:
     parser.add_argument("--format", choices=("csv", "xlsx", "pdf"), required=True)
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--source", choices=("read", "aggregation"), default="read")
     args = parser.parse_args()
 
     from app.config import get_settings
+    from app.reports.types.query import NAME_COLLATION
 
     settings = get_settings()
-    stages, collation, hint = pipeline(args.rows)
-    if args.format == "pdf":
-        stages.append({"$limit": args.rows})
     client = MongoClient(settings.mongodb_url)
     coll = client[settings.mongodb_db]["enrollments"]
     if args.format == "pdf":
         from weasyprint import HTML  # imported before the clock starts, like a warm worker
 
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    cursor = coll.aggregate(
-        stages, batchSize=2000, allowDiskUse=True, collation=collation, hint=hint
-    )
+    cursor: Any
+    if args.source == "read":
+        facts = _fact_read(args.rows)
+        (read,) = facts.reads  # the same filter, so the same index, as the product's read
+        fields: tuple[str, ...] = FACT_FIELDS
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        cursor = coll.find(read, facts.projection, batch_size=2000)
+    else:
+        stages = aggregation(args.rows)
+        fields = (*AGG_NAMES, *FACT_FIELDS[3:])
+        hint = {"enrolled_at": 1}  # what the product hinted under the collation
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        cursor = coll.aggregate(
+            stages, batchSize=2000, allowDiskUse=True, collation=NAME_COLLATION, hint=hint
+        )
     n = 0
     if args.format == "csv":
         with open(args.out, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(FIELDS)
+            writer.writerow(fields)
             for doc in cursor:
-                writer.writerow([doc.get(f) for f in FIELDS])
+                writer.writerow([doc.get(f) for f in fields])
                 n += 1
     elif args.format == "xlsx":
         from xlsxwriter import Workbook
 
         wb = Workbook(args.out, {"constant_memory": True})
         ws = wb.add_worksheet()
-        ws.write_row(0, 0, FIELDS)
+        ws.write_row(0, 0, fields)
         for doc in cursor:
             n += 1
-            ws.write_row(n, 0, [doc.get(f) for f in FIELDS])
+            # XlsxWriter takes no ObjectId: the ids are written as text.
+            ws.write_row(n, 0, [_cell(doc.get(f)) for f in fields])
         wb.close()
     else:
         parts = ["<html><body><table><thead><tr>"]
-        parts += [f"<th>{f}</th>" for f in FIELDS]
+        parts += [f"<th>{f}</th>" for f in fields]
         parts.append("</tr></thead><tbody>")
         for doc in cursor:
-            cells = "".join(f"<td>{html.escape(str(doc.get(f, '')))}</td>" for f in FIELDS)
+            if n >= args.rows:
+                break
+            cells = "".join(f"<td>{html.escape(str(doc.get(f, '')))}</td>" for f in fields)
             parts.append(f"<tr>{cells}</tr>")
             n += 1
         parts.append("</tbody></table></body></html>")

@@ -193,7 +193,7 @@ class RowTotal:
     """The report's row count, arriving while the rows stream in."""
 
     def __init__(
-        self, counting: asyncio.Task[int], limit: int | None, fmt: str, progress: Progress
+        self, counting: asyncio.Task[int | None], limit: int | None, fmt: str, progress: Progress
     ) -> None:
         self.counting = counting
         self.limit = limit
@@ -203,7 +203,7 @@ class RowTotal:
         # the next batch of rows.
         counting.add_done_callback(self._counted)
 
-    def _counted(self, counting: asyncio.Task[int]) -> None:
+    def _counted(self, counting: asyncio.Task[int | None]) -> None:
         if counting.cancelled() or counting.exception() is not None:
             return  # a failed count fails the job with the next batch (see `add`)
         if self.progress.rows_total is None:

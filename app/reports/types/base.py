@@ -31,8 +31,22 @@ from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, l
 # renderers define it.
 from app.reports.rendering.base import Column as Column
 from app.reports.rendering.base import ColumnType
+from app.reports.types.facts import count_facts, stream_facts
+from app.reports.types.ordering import name_key
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
-from app.reports.types.query import Plan, Row, Stage, count_rows, object_ids, stream
+from app.reports.types.query import (
+    COURSES,
+    DEPARTMENTS,
+    USERS,
+    Dimensions,
+    Join,
+    Plan,
+    Row,
+    Stage,
+    count_rows,
+    object_ids,
+    stream,
+)
 from app.security import DataScope, Principal, Role
 
 ColumnTypeName = Literal["string", "integer", "number", "percent", "boolean", "date", "datetime"]
@@ -74,6 +88,42 @@ LEARNER_COURSE_COLUMNS: list[Column] = [
     column("courseCode", "Course code", "string", "The course's code"),
     column("courseTitle", "Course", "string", "The course's title"),
 ]
+
+
+# Their dimension data, joined in the worker (users, courses, departments, in this order) ...
+LEARNER_COURSE_JOINS = (
+    Join("user_id", USERS, ("name", "email")),
+    Join("course_id", COURSES, ("code", "title")),
+    Join("department_id", DEPARTMENTS, ("name",)),
+)
+_NO_DOC: dict[str, Any] = {}
+
+
+def learner_course_cells(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ...]:
+    """The LEARNER_COURSE_COLUMNS cells of a record joined with LEARNER_COURSE_JOINS' documents
+    (a missing document gives empty cells, as `$lookup` + `$unwind` kept them)."""
+    users, courses, departments = dims
+    user = users.get(doc.get("user_id")) or _NO_DOC
+    course = courses.get(doc.get("course_id")) or _NO_DOC
+    return (
+        user.get("name"),
+        user.get("email"),
+        (departments.get(doc.get("department_id")) or _NO_DOC).get("name"),
+        course.get("code"),
+        course.get("title"),
+    )
+
+
+def learner_course_order(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ...]:
+    """... and their order: department, learner and course names under the name collation,
+    then the record's `_id` (what `$sort` gave under NAME_COLLATION)."""
+    users, courses, departments = dims
+    return (
+        name_key((departments.get(doc.get("department_id")) or _NO_DOC).get("name")),
+        name_key((users.get(doc.get("user_id")) or _NO_DOC).get("name")),
+        name_key((courses.get(doc.get("course_id")) or _NO_DOC).get("code")),
+        doc["_id"],
+    )
 
 
 def column_document(col: Column) -> dict[str, str]:
@@ -258,23 +308,32 @@ class ReportDefinition(ABC, Generic[P, R]):
             update={"department_ids": sorted({*ids, *(str(i) for i in below)})}
         )
 
-    async def count(self, resolved: Mapping[str, Any] | R, scope: DataScope) -> int:
-        stages = await self.count_stages(await self.with_subtrees(self.typed(resolved)), scope)
-        return await count_rows(self.source.get_pymongo_collection(), stages)
+    async def count(self, resolved: Mapping[str, Any] | R, scope: DataScope) -> int | None:
+        """The number of rows, or None when counting is not cheap on the server (see
+        `query.count_rows`)."""
+        typed = await self.with_subtrees(self.typed(resolved))
+        collection = self.source.get_pymongo_collection()
+        plan = await self.plan(typed, scope)
+        if plan.facts is not None:
+            return await count_facts(collection, plan.facts)
+        return await count_rows(collection, await self.count_stages(typed, scope))
 
     async def fetch(
         self, resolved: Mapping[str, Any] | R, scope: DataScope, batch_size: int
     ) -> AsyncIterator[list[Row]]:
         """The rows in batches of at most `batch_size`, streamed from a server cursor."""
         plan = await self.plan(await self.with_subtrees(self.typed(resolved)), scope)
-        batches = stream(
-            self.source.get_pymongo_collection(),
-            plan.pipeline,
-            batch_size,
-            plan.to_row,
-            naive_datetimes=plan.naive_datetimes,
-            **plan.options,
-        )
+        if plan.facts is not None:
+            batches = stream_facts(self.source.get_pymongo_collection(), plan.facts, batch_size)
+        else:
+            batches = stream(
+                self.source.get_pymongo_collection(),
+                plan.pipeline,
+                batch_size,
+                plan.to_row,
+                naive_datetimes=plan.naive_datetimes,
+                **plan.options,
+            )
         async with aclosing(batches):  # the cursor closes even when the caller stops early
             async for batch in batches:
                 yield batch

@@ -15,7 +15,7 @@ Withdrawn enrollments are left out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -33,10 +33,13 @@ from app.reports.dates import (
 )
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
+    LEARNER_COURSE_JOINS,
     Column,
     ReportDefinition,
     column,
     column_index,
+    learner_course_cells,
+    learner_course_order,
 )
 from app.reports.types.figures import fmt_count, fmt_rate, rate, utc
 from app.reports.types.parameters import (
@@ -48,17 +51,15 @@ from app.reports.types.parameters import (
     ResolvedParameters,
 )
 from app.reports.types.query import (
-    COURSES,
-    DEPARTMENTS,
-    NAME_COLLATION,
-    USERS,
+    Dimensions,
+    FactRead,
     Plan,
     Row,
     Stage,
     effective_ids,
-    lookup_one,
     object_ids,
     scope_match,
+    split_match,
 )
 from app.security import DataScope
 
@@ -189,117 +190,82 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
         cursor = Course.get_pymongo_collection().find(query, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
 
-    async def _stages(self, resolved: ComplianceStatusResolved, scope: DataScope) -> list[Stage]:
-        as_of = resolved.as_of
-        day_start, day_end, due_soon_end = as_of.day_start, as_of.day_end, as_of.due_soon_end
-        match: dict[str, Any] = {
+    async def _match(self, resolved: ComplianceStatusResolved, scope: DataScope) -> dict[str, Any]:
+        return {
             **scope_match(scope, departments=resolved.department_ids, course_field=None),
             "course_id": {"$in": await self._mandatory_course_ids(resolved, scope)},
             "status": {"$ne": "withdrawn"},
-            "enrolled_at": {"$lt": day_end},
+            "enrolled_at": {"$lt": resolved.as_of.day_end},
         }
-        done = {
-            "$and": [
-                {"$eq": ["$status", "completed"]},
-                {
-                    "$or": [
-                        {"$not": [_is_set("$completed_at")]},
-                        {"$lt": ["$completed_at", day_end]},
-                    ]
-                },
-            ]
-        }
-        due = _is_set("$due_at")
-        state = {
-            "$switch": {
-                "branches": [
-                    {
-                        "case": {
-                            "$and": [
-                                "$$done",
-                                due,
-                                _is_set("$completed_at"),
-                                {"$gt": ["$completed_at", "$due_at"]},
-                            ]
-                        },
-                        "then": ComplianceState.COMPLETED_LATE.value,
-                    },
-                    {"case": "$$done", "then": ComplianceState.COMPLIANT.value},
-                    {
-                        "case": {"$and": [due, {"$lt": ["$due_at", day_start]}]},
-                        "then": ComplianceState.OVERDUE.value,
-                    },
-                    {
-                        "case": {"$and": [due, {"$lt": ["$due_at", due_soon_end]}]},
-                        "then": ComplianceState.DUE_SOON.value,
-                    },
-                ],
-                "default": ComplianceState.NOT_DUE.value,
-            }
-        }
-        stages: list[dict[str, Any]] = [
-            {"$match": match},
-            {"$set": {"complianceState": {"$let": {"vars": {"done": done}, "in": state}}}},
-        ]
-        if resolved.states:
-            states = [s.value for s in resolved.states]
-            stages.append({"$match": {"complianceState": {"$in": states}}})
-        return stages
 
     async def count_stages(
         self, resolved: ComplianceStatusResolved, scope: DataScope
     ) -> list[Stage]:
-        return await self._stages(resolved, scope)
-
-    async def pipeline(self, resolved: ComplianceStatusResolved, scope: DataScope) -> list[Stage]:
-        return [
-            *await self._stages(resolved, scope),
-            *lookup_one(USERS, "user_id", "user", {"name": 1, "email": 1}),
-            *lookup_one(COURSES, "course_id", "course", {"code": 1, "title": 1}),
-            *lookup_one(DEPARTMENTS, "department_id", "department", {"name": 1}),
-            {
-                "$project": {
-                    "learnerName": "$user.name",
-                    "learnerEmail": "$user.email",
-                    "departmentName": "$department.name",
-                    "courseCode": "$course.code",
-                    "courseTitle": "$course.title",
-                    "due_at": 1,
-                    "status": 1,
-                    "completed_at": 1,
-                    "complianceState": 1,
-                }
-            },
-            {"$sort": {"departmentName": 1, "learnerName": 1, "courseCode": 1, "_id": 1}},
-        ]
+        return [{"$match": await self._match(resolved, scope)}]
 
     async def plan(self, resolved: ComplianceStatusResolved, scope: DataScope) -> Plan:
-        return Plan(
-            await self.pipeline(resolved, scope),
-            _row,
-            options={
-                "collation": NAME_COLLATION,
-                # Keeps the $match on its index under the name collation (see learner_progress).
-                "hint": {"course_id": 1, "enrolled_at": 1},
-            },
+        """One indexed read per mandatory course (course_id, enrolled_at); the state is
+        computed and filtered here, learner / course / department joined and the rows ordered
+        by their names in the worker."""
+        state_of = _state_function(resolved.as_of)
+        wanted = {s.value for s in resolved.states} if resolved.states else None
+        reads, rest = split_match(await self._match(resolved, scope), ("course_id", "enrolled_at"))
+
+        def keep(doc: dict[str, Any]) -> bool:
+            return (rest is None or rest(doc)) and (wanted is None or state_of(doc) in wanted)
+
+        def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
+            return (
+                *learner_course_cells(doc, dims),
+                utc(doc.get("due_at")),
+                doc.get("status"),
+                utc(doc.get("completed_at")),
+                state_of(doc),
+            )
+
+        return Plan.of_facts(
+            FactRead(
+                reads=reads,
+                keep=keep if rest is not None or wanted is not None else None,
+                projection=_FACT_FIELDS,
+                joins=LEARNER_COURSE_JOINS,
+                to_row=to_row,
+                order=learner_course_order,
+            )
         )
 
     def summary(self, resolved: ComplianceStatusResolved | None) -> ComplianceSummary:
         return ComplianceSummary()
 
 
-def _row(doc: dict[str, Any]) -> Row:
-    return (
-        doc.get("learnerName"),
-        doc.get("learnerEmail"),
-        doc.get("departmentName"),
-        doc.get("courseCode"),
-        doc.get("courseTitle"),
-        utc(doc.get("due_at")),
-        doc.get("status"),
-        utc(doc.get("completed_at")),
-        doc.get("complianceState"),
-    )
+def _state_function(as_of: AsOf) -> Callable[[dict[str, Any]], str]:
+    """An enrollment's compliance state as of the date (the module docstring's rules): a date
+    that is not stored as a datetime counts as unset, as on the server."""
+    day_start, day_end, due_soon_end = as_of.day_start, as_of.day_end, as_of.due_soon_end
+
+    def state_of(doc: dict[str, Any]) -> str:
+        completed_at, due_at = _instant(doc.get("completed_at")), _instant(doc.get("due_at"))
+        done = doc.get("status") == "completed" and (completed_at is None or completed_at < day_end)
+        if done:
+            if due_at is not None and completed_at is not None and completed_at > due_at:
+                return ComplianceState.COMPLETED_LATE.value
+            return ComplianceState.COMPLIANT.value
+        if due_at is not None and due_at < day_start:
+            return ComplianceState.OVERDUE.value
+        if due_at is not None and due_at < due_soon_end:
+            return ComplianceState.DUE_SOON.value
+        return ComplianceState.NOT_DUE.value
+
+    return state_of
+
+
+def _instant(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+_FACT_FIELDS = dict.fromkeys(
+    ("user_id", "course_id", "department_id", "due_at", "status", "completed_at"), 1
+)
 
 
 class ComplianceSummary:

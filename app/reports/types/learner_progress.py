@@ -14,10 +14,13 @@ from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
+    LEARNER_COURSE_JOINS,
     Column,
     ReportDefinition,
     column,
     column_index,
+    learner_course_cells,
+    learner_course_order,
 )
 from app.reports.types.figures import (
     Mean,
@@ -40,16 +43,14 @@ from app.reports.types.parameters import (
 )
 from app.reports.types.query import (
     CLOSED_STATUSES,
-    COURSES,
-    DEPARTMENTS,
-    NAME_COLLATION,
-    USERS,
+    Dimensions,
+    FactRead,
     Plan,
     Row,
     Stage,
-    lookup_one,
     range_match,
     scope_match,
+    split_match,
 )
 from app.security import DataScope, Role
 
@@ -196,49 +197,15 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
     ) -> list[Stage]:
         return [{"$match": self._match(resolved, scope)}]
 
-    def pipeline(self, resolved: LearnerProgressResolved, scope: DataScope) -> list[Stage]:
-        return [
-            {"$match": self._match(resolved, scope)},
-            *lookup_one(USERS, "user_id", "user", {"name": 1, "email": 1}),
-            *lookup_one(COURSES, "course_id", "course", {"code": 1, "title": 1}),
-            *lookup_one(DEPARTMENTS, "department_id", "department", {"name": 1}),
-            {
-                "$project": {
-                    "learnerName": "$user.name",
-                    "learnerEmail": "$user.email",
-                    "departmentName": "$department.name",
-                    "courseCode": "$course.code",
-                    "courseTitle": "$course.title",
-                    "status": 1,
-                    "progress_percent": 1,
-                    "score": 1,
-                    "enrolled_at": 1,
-                    "due_at": 1,
-                    "completed_at": 1,
-                    "time_spent_minutes": 1,
-                    "last_activity_at": 1,
-                }
-            },
-            {"$sort": {"departmentName": 1, "learnerName": 1, "courseCode": 1, "_id": 1}},
-        ]
-
-    def index_hint(self, resolved: LearnerProgressResolved, scope: DataScope) -> dict[str, int]:
-        """The index that serves `_match`: (department_id, date) when departments are filtered
-        and such an index exists, else the date field's own index."""
-        date_key = resolved.date_field
-        date_field = STORED_DATE_FIELD[date_key]
-        if date_key != DateField.LAST_ACTIVITY_AT and "department_id" in self._match(
-            resolved, scope
-        ):
-            return {"department_id": 1, date_field: 1}
-        return {date_field: -1 if date_key == DateField.LAST_ACTIVITY_AT else 1}
-
-    async def plan(self, resolved: LearnerProgressResolved, scope: DataScope) -> Plan:
+    def facts(self, resolved: LearnerProgressResolved, scope: DataScope) -> FactRead:
+        """One indexed read of the enrollments (no collation: nothing on the server needs it);
+        learner, course and department joined in the worker, ordered there by department,
+        learner and course names the way the name collation orders them."""
         # Datetimes stay naive UTC as decoded (the renderers' contract): no per-value tzinfo.
         now = resolved.now.astimezone(UTC).replace(tzinfo=None)
         closed = CLOSED_STATUSES
 
-        def to_row(doc: dict[str, Any]) -> Row:
+        def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
             get = doc.get
             due_at = naive_utc(get("due_at"))
             status = get("status")
@@ -248,11 +215,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
                 get("time_spent_minutes"),
             )
             return (
-                get("learnerName"),
-                get("learnerEmail"),
-                get("departmentName"),
-                get("courseCode"),
-                get("courseTitle"),
+                *learner_course_cells(doc, dims),
                 status,
                 progress if progress.__class__ is float else number(progress),
                 score if score.__class__ is float else number(score),
@@ -264,17 +227,33 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
                 due_at is not None and due_at < now and status not in closed,
             )
 
-        return Plan(
-            self.pipeline(resolved, scope),
-            to_row,
+        match = self._match(resolved, scope)
+        reads, keep = split_match(match, self._index(resolved, match), naive=True)
+        return FactRead(
+            reads=reads,
+            keep=keep,
+            projection=_FACT_FIELDS,
+            joins=LEARNER_COURSE_JOINS,
+            to_row=to_row,
+            order=learner_course_order,
             naive_datetimes=True,
-            options={
-                "collation": NAME_COLLATION,
-                # The collation (for the name sort) must not keep the $match off its index:
-                # some servers only use an index whose collation matches the query's.
-                "hint": self.index_hint(resolved, scope),
-            },
         )
+
+    def _index(self, resolved: LearnerProgressResolved, match: dict[str, Any]) -> tuple[str, ...]:
+        """The fields of the index the read walks: a learner's own enrollments, else the
+        departments' or courses' ranges of the date field when filtered and so indexed, else
+        the date field's range."""
+        date_field = STORED_DATE_FIELD[resolved.date_field]
+        if "user_id" in match:
+            return ("user_id",)
+        if "department_id" in match and resolved.date_field != DateField.LAST_ACTIVITY_AT:
+            return ("department_id", date_field)
+        if "course_id" in match and resolved.date_field == DateField.ENROLLED_AT:
+            return ("course_id", date_field)
+        return (date_field,)
+
+    async def plan(self, resolved: LearnerProgressResolved, scope: DataScope) -> Plan:
+        return Plan.of_facts(self.facts(resolved, scope))
 
     def summary(self, resolved: LearnerProgressResolved | None) -> LearnerProgressSummary:
         return LearnerProgressSummary()
@@ -311,5 +290,21 @@ class LearnerProgressSummary:
         ]
 
 
+_FACT_FIELDS = dict.fromkeys(
+    (
+        "user_id",
+        "course_id",
+        "department_id",
+        "status",
+        "progress_percent",
+        "score",
+        "enrolled_at",
+        "due_at",
+        "completed_at",
+        "time_spent_minutes",
+        "last_activity_at",
+    ),
+    1,
+)
 LEARNER_PROGRESS = LearnerProgress()
 _SUMMARY_COLUMNS = column_index(LEARNER_PROGRESS.columns, "status", "score", "overdue")

@@ -1,15 +1,17 @@
-"""The MongoDB side of a report: the filters the pipelines share, and running one.
+"""The MongoDB side of a report: the filters the reads share, and running one.
 
-A report type describes its read as a `Plan` (pipeline, row builder, aggregate options); the
-base definition runs it with `stream` and counts with `count_rows`, so no type repeats that
-code.
+A report type describes its read as a `Plan`: either an aggregation the server reduces (pipeline,
+row builder, aggregate options), or a `FactRead` — one indexed `find()` of the fact collection
+whose dimension data (users, courses, departments) is joined in the worker (`facts.py`). The base
+definition runs either, and counts with `count_rows`, so no type repeats that code.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -27,18 +29,136 @@ CLOSED_STATUSES = ("completed", "withdrawn")
 # Names sort the way people read them (case-insensitive), not by byte value. Only used where the
 # first $match works on ObjectId / date index fields, which a collation does not affect.
 NAME_COLLATION = {"locale": "en", "strength": 2}
+# How long a fact read's row count may run on the server before it counts as not cheap: past
+# that it would be a second full scan competing with the read itself (`facts.count_facts`).
+COUNT_BUDGET_MS = 250
+
+
+@dataclass(frozen=True)
+class Join:
+    """Dimension documents a fact read needs: `collection` documents whose `_id` is the fact's
+    `field`, with `fields` only. The row builder gets them as a mapping id -> document."""
+
+    field: str
+    collection: str
+    fields: tuple[str, ...]
+
+
+# The dimension documents of one fact batch, one mapping per `Join`, in the plan's order.
+Dimensions = Sequence[Mapping[Any, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class FactRead:
+    """One indexed read of the fact collection: `reads` are its filters, each exactly the
+    fields of one index (an equality per id of a `$in`, so every part is one index range;
+    their documents are disjoint), `keep` the rest of the report's filter, applied in the worker
+    (see `split_match`); a `projection`, an optional `sort` the index serves; no collation, no
+    `$lookup`. `joins` name the dimension data `to_row(doc, dimensions)` needs;
+    `order(doc, dimensions)`, when set, is the key the worker sorts the rows by (in bounded
+    memory, `ordering.py`)."""
+
+    reads: tuple[dict[str, Any], ...]
+    keep: Callable[[dict[str, Any]], bool] | None
+    projection: dict[str, Any]
+    joins: tuple[Join, ...]
+    to_row: Callable[[dict[str, Any], Dimensions], Row]
+    order: Callable[[dict[str, Any], Dimensions], Any] | None = None
+    sort: dict[str, int] | None = None
+    # Only for a `to_row` that treats naive datetimes as UTC (cheaper BSON decoding).
+    naive_datetimes: bool = False
 
 
 @dataclass(frozen=True)
 class Plan:
     """One run's read: the aggregation `pipeline`, how a result document becomes a row, the
     aggregate `options` (collation, hint) and whether datetimes may be decoded naive (only for
-    a `to_row` that treats naive datetimes as UTC)."""
+    a `to_row` that treats naive datetimes as UTC). With `facts`, the read is that `FactRead`
+    instead (and `pipeline` / `to_row` are unused)."""
 
     pipeline: list[Stage]
     to_row: Callable[[dict[str, Any]], Row]
     options: Mapping[str, Any] = field(default_factory=dict)
     naive_datetimes: bool = False
+    facts: FactRead | None = None
+
+    @classmethod
+    def of_facts(cls, facts: FactRead) -> Plan:
+        return cls([], _no_row, facts=facts)
+
+
+def _no_row(doc: dict[str, Any]) -> Row:
+    raise TypeError("a fact read builds its rows with its dimensions (FactRead.to_row)")
+
+
+def split_match(
+    match: dict[str, Any], index: Sequence[str], *, naive: bool = False
+) -> tuple[tuple[dict[str, Any], ...], Callable[[dict[str, Any]], bool] | None]:
+    """`match` as index reads over the fields `index` (in its key order) plus a predicate
+    for the rest: a `$in` on an index field becomes one read per value, so every read is an
+    equality prefix and a range the index answers alone (servers then never fall back to a
+    scan, and no hint is needed). `naive`: datetimes are decoded naive UTC, so bounds are too."""
+    reads: list[dict[str, Any]] = [{}]
+    for name in index:
+        cond = match[name]
+        values = cond["$in"] if isinstance(cond, dict) and "$in" in cond else None
+        if values is None:
+            reads = [{**r, name: cond} for r in reads]
+        else:
+            reads = [{**r, name: v} for r in reads for v in sorted(set(values))]
+    tests = [_test(name, cond, naive) for name, cond in match.items() if name not in index]
+    if not tests:
+        return tuple(reads), None
+
+    def keep(doc: dict[str, Any]) -> bool:
+        return all(t(doc) for t in tests)
+
+    return tuple(reads), keep
+
+
+def _bound(value: Any, naive: bool) -> Any:
+    if naive and isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _test(name: str, cond: Any, naive: bool) -> Callable[[dict[str, Any]], bool]:
+    """One field's `$match` condition as Python, as the server compares: equality, `$in`,
+    `$nin`, `$ne` and range bounds (a value of another type than the bound never matches)."""
+    if not isinstance(cond, dict):
+        return lambda doc: doc.get(name) == cond
+    checks = [_check(op, arg, naive) for op, arg in cond.items()]
+
+    def test(doc: dict[str, Any]) -> bool:
+        value = doc.get(name)
+        return all(check(value) for check in checks)
+
+    return test
+
+
+def _check(op: str, arg: Any, naive: bool) -> Callable[[Any], bool]:
+    if op == "$in":
+        allowed = set(arg)
+        return lambda value: value in allowed
+    if op == "$nin":
+        barred = set(arg)
+        return lambda value: value not in barred
+    if op == "$ne":
+        return lambda value: value != arg
+    if op in _RANGE:
+        bound = _bound(arg, naive)
+        kind = datetime if isinstance(bound, datetime) else type(bound)
+        compare = _RANGE[op]
+        return lambda value: isinstance(value, kind) and compare(value, bound)
+    raise ValueError(f"no worker-side test for {op}")
+
+
+_RANGE: dict[str, Callable[[Any, Any], bool]] = {
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
 
 
 def object_ids(ids: Iterable[str]) -> list[ObjectId]:
@@ -154,7 +274,8 @@ async def aggregate_count(
 
 async def count_rows(collection: AsyncCollection[Any], stages: list[Stage]) -> int:
     """The number of documents `stages` produce; a lone `$match` is counted with
-    `count_documents` (an index count, no aggregation)."""
+    `count_documents` (an index count, no aggregation). Fact reads count with
+    `facts.count_facts` instead."""
     if len(stages) == 1 and list(stages[0]) == ["$match"]:
         return await collection.count_documents(stages[0]["$match"])
     return await aggregate_count(collection, stages)
