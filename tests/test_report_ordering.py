@@ -4,19 +4,22 @@ worker-side part of a fact read's filter, and the bounded dimension cache."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
+from app.platform.models import Enrollment, User
 from app.reports.types import facts, ordering
 from app.reports.types.ordering import name_key, sorted_rows
-from app.reports.types.query import Join, split_match
+from app.reports.types.query import FactRead, Join, split_match
+from app.runtime.resources import Resources
 
 
 def test_names_order_case_insensitively_and_accents_after_their_letter() -> None:
@@ -128,39 +131,114 @@ def test_the_worker_side_filter_compares_as_the_server_does() -> None:
     assert empty == ()  # nothing to read
 
 
-class _Cursor:
-    def __init__(self, docs: list[dict[str, Any]]) -> None:
-        self.docs = docs
-
-    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
-        return self.docs
-
-
-class _Users:
-    def __init__(self, ids: list[ObjectId]) -> None:
-        self.known = set(ids)
-        self.asked: list[int] = []
-
-    def find(self, query: dict[str, Any], projection: dict[str, Any]) -> _Cursor:
-        wanted = query["_id"]["$in"]
-        self.asked.append(len(wanted))
-        return _Cursor([{"_id": i, "name": str(i)} for i in wanted if i in self.known])
+async def _users(resources: Resources, n: int) -> list[ObjectId]:
+    ids = sorted(ObjectId() for _ in range(n))
+    await User.get_pymongo_collection().insert_many(
+        [{"_id": i, "name": f"user {k}", "email": f"u{k}@example.com"} for k, i in enumerate(ids)]
+    )
+    return ids
 
 
 async def test_dimension_cache_fetches_new_ids_once_in_batches_and_stays_bounded(
-    monkeypatch: pytest.MonkeyPatch,
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(facts, "IN_BATCH", 4)
-    ids = [ObjectId() for _ in range(10)]
-    users = _Users(ids[:9])  # the last one has no document
-    cache = facts.DimensionCache(users, Join("user_id", "users", ("name",)), size=8)  # type: ignore[arg-type]
+    monkeypatch.setattr(facts, "SCAN_SHARE", 1.0)  # never worth reading the collection whole
+    ids = [*await _users(resources, 9), ObjectId()]  # the last one has no document
+    users = User.get_pymongo_collection()
+    cache = facts.DimensionCache(users, Join("user_id", "users", ("name",)), size=8)
     await cache.load(ids[:6])
-    assert users.asked == [4, 2]  # $in batches of at most IN_BATCH ids
+    assert (cache.queries, cache.asked) == (2, 6)  # $in batches of at most IN_BATCH ids
     await cache.load([*ids[:6], None])
-    assert users.asked == [4, 2]  # nothing new: no query
+    assert cache.queries == 2  # nothing new: no query
     await cache.load(ids[6:])
-    assert cache.docs[ids[9]] == {}  # a missing document joins as empty cells
-    assert cache.docs[ids[6]]["name"] == str(ids[6])
+    assert cache.docs[ids[9]] == (None,)  # a missing document joins as empty cells
+    assert cache.docs[ids[6]] == ("user 6",)
     assert len(cache.docs) == 8  # the least recently used went
     assert all(i in cache.docs for i in ids[6:])  # the ones in use stay
     assert sum(i in cache.docs for i in ids[:6]) == 4
+    assert not cache.scanned
+
+
+async def test_a_report_needing_much_of_a_dimension_reads_it_once_instead_of_id_by_id(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(facts, "IN_BATCH", 10)
+    ids = await _users(resources, 80)  # SCAN_SHARE 1/8: the 10th id asked for tips it
+    users = User.get_pymongo_collection()
+    cache = facts.DimensionCache(users, Join("user_id", "users", ("name", "email")))
+    await cache.load(ids[:6])
+    assert (cache.queries, cache.scanned) == (1, False)  # 6 ids: one $in
+    await cache.load(ids[6:12])
+    assert cache.scanned and cache.queries == 2  # then the collection, in one read
+    assert len(cache.docs) == 80 and cache.fetched == 6 + 80
+    await cache.load(ids[40:])
+    assert cache.queries == 2  # all there
+    assert cache.docs[ids[79]] == ("user 79", "u79@example.com")
+    # A user added since is still found, by id; one that does not exist joins empty.
+    late, absent = ObjectId(), ObjectId()
+    await users.insert_one({"_id": late, "name": "late", "email": "late@example.com"})
+    await cache.load([late, absent])
+    assert cache.docs[late] == ("late", "late@example.com")
+    assert cache.docs[absent] == (None, None)
+    assert cache.queries == 3
+
+
+async def test_a_collection_larger_than_the_cache_is_never_read_whole(
+    resources: Resources,
+) -> None:
+    ids = await _users(resources, 40)
+    cache = facts.DimensionCache(
+        User.get_pymongo_collection(), Join("user_id", "users", ("name",)), size=30
+    )
+    await cache.load(ids[:30])
+    assert not cache.scanned and cache.asked == 30 and len(cache.docs) == 30
+
+
+async def test_a_date_range_is_read_in_slices_that_hold_every_document_exactly_once(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents bunched, spread out, on slice-boundary milliseconds and sharing one instant:
+    each read once, with several slices and a slice size that follows the density."""
+    monkeypatch.setattr(facts, "SLICE_DOCS", 50)
+    start = datetime(2026, 1, 1)
+    instants = [start + timedelta(milliseconds=7 * k) for k in range(300)]  # dense at first
+    instants += [start + timedelta(hours=h, microseconds=999) for h in range(1, 240)]  # sparse
+    instants += [start + timedelta(days=5)] * 120  # 120 enrollments at one instant
+    collection = Enrollment.get_pymongo_collection()
+    await collection.insert_many(
+        [
+            {"enrolled_at": t, "n": k, "user_id": ObjectId(), "course_id": ObjectId()}
+            for k, t in enumerate(instants)
+        ]
+    )
+    read = {"enrolled_at": {"$gte": start, "$lt": start + timedelta(days=10)}}
+    queries: list[dict[str, Any]] = []
+    real_find = collection.find
+
+    def find(query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        queries.append(query["enrolled_at"])
+        return real_find(query, *args, **kwargs)
+
+    monkeypatch.setattr(collection, "find", find)
+    plan = FactRead(
+        reads=(read,),
+        keep=None,
+        projection={"n": 1},
+        joins=(),
+        to_row=lambda doc, dims: (doc["n"],),
+        slice_field="enrolled_at",
+    )
+    got = [row[0] async for batch in facts.stream_facts(collection, plan, 40) for row in batch]
+    assert sorted(got) == list(range(len(instants)))  # every document, once
+    assert len(queries) >= 8  # sliced
+    assert queries[0]["$gte"] == start and queries[-1]["$lt"] == start + timedelta(days=10)
+    for before, after in itertools.pairwise(queries):
+        assert before["$lt"] == after["$gte"]  # contiguous, no gap, no overlap
+        assert after["$gte"].microsecond % 1000 == 0  # on whole milliseconds
+
+
+def test_a_read_without_a_closed_range_is_one_query() -> None:
+    slices = facts._Slices({"enrolled_at": {"$lt": datetime(2026, 2, 1)}}, "enrolled_at")
+    assert slices.next(0) == {"enrolled_at": {"$lt": datetime(2026, 2, 1)}}
+    assert slices.next(8) is None

@@ -78,7 +78,10 @@ def main() -> None:
     from app.reports.types.query import NAME_COLLATION
 
     settings = get_settings()
-    client = MongoClient(settings.mongodb_url)
+    # The driver's monitor waits as long as the server takes to answer: SecantusDB builds a
+    # query's whole result before its first batch and answers no heartbeat meanwhile (a
+    # 1,000,000-row range: over a minute), and a monitor timeout would cancel the read.
+    client = MongoClient(settings.mongodb_url, connectTimeoutMS=900_000)
     coll = client[settings.mongodb_db]["enrollments"]
     if args.format == "pdf":
         from weasyprint import HTML  # imported before the clock starts, like a warm worker

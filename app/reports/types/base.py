@@ -96,22 +96,18 @@ LEARNER_COURSE_JOINS = (
     Join("course_id", COURSES, ("code", "title")),
     Join("department_id", DEPARTMENTS, ("name",)),
 )
-_NO_DOC: dict[str, Any] = {}
+_NO_USER = _NO_COURSE = (None, None)
+_NO_DEPARTMENT = (None,)
 
 
 def learner_course_cells(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ...]:
     """The LEARNER_COURSE_COLUMNS cells of a record joined with LEARNER_COURSE_JOINS' documents
     (a missing document gives empty cells, as `$lookup` + `$unwind` kept them)."""
     users, courses, departments = dims
-    user = users.get(doc.get("user_id")) or _NO_DOC
-    course = courses.get(doc.get("course_id")) or _NO_DOC
-    return (
-        user.get("name"),
-        user.get("email"),
-        (departments.get(doc.get("department_id")) or _NO_DOC).get("name"),
-        course.get("code"),
-        course.get("title"),
-    )
+    name, email = users.get(doc.get("user_id")) or _NO_USER
+    code, title = courses.get(doc.get("course_id")) or _NO_COURSE
+    (department,) = departments.get(doc.get("department_id")) or _NO_DEPARTMENT
+    return (name, email, department, code, title)
 
 
 def learner_course_order(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ...]:
@@ -119,9 +115,9 @@ def learner_course_order(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ..
     then the record's `_id` (what `$sort` gave under NAME_COLLATION)."""
     users, courses, departments = dims
     return (
-        name_key((departments.get(doc.get("department_id")) or _NO_DOC).get("name")),
-        name_key((users.get(doc.get("user_id")) or _NO_DOC).get("name")),
-        name_key((courses.get(doc.get("course_id")) or _NO_DOC).get("code")),
+        name_key((departments.get(doc.get("department_id")) or _NO_DEPARTMENT)[0]),
+        name_key((users.get(doc.get("user_id")) or _NO_USER)[0]),
+        name_key((courses.get(doc.get("course_id")) or _NO_COURSE)[0]),
         doc["_id"],
     )
 

@@ -236,6 +236,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
             joins=LEARNER_COURSE_JOINS,
             to_row=to_row,
             order=learner_course_order,
+            slice_field=STORED_DATE_FIELD[resolved.date_field],
             naive_datetimes=True,
         )
 

@@ -37,15 +37,18 @@ COUNT_BUDGET_MS = 250
 @dataclass(frozen=True)
 class Join:
     """Dimension documents a fact read needs: `collection` documents whose `_id` is the fact's
-    `field`, with `fields` only. The row builder gets them as a mapping id -> document."""
+    `field`, with `fields` only. The row builder gets them as a mapping id -> the values of
+    `fields`, in their order (kept as tuples: a job may hold a whole users collection's)."""
 
     field: str
     collection: str
     fields: tuple[str, ...]
 
 
-# The dimension documents of one fact batch, one mapping per `Join`, in the plan's order.
-Dimensions = Sequence[Mapping[Any, dict[str, Any]]]
+# The dimension documents of one fact batch, one mapping per `Join`, in the plan's order: id ->
+# the values of the join's `fields`, in that order (a tuple of None for an id without a
+# document; an id absent from the mapping is not in the batch).
+Dimensions = Sequence[Mapping[Any, tuple[Any, ...]]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class FactRead:
     (see `split_match`); a `projection`, an optional `sort` the index serves; no collation, no
     `$lookup`. `joins` name the dimension data `to_row(doc, dimensions)` needs;
     `order(doc, dimensions)`, when set, is the key the worker sorts the rows by (in bounded
-    memory, `ordering.py`)."""
+    memory, `ordering.py`). `slice_field`: a datetime field the reads bound by a range
+    (`$gte` and `$lt`), which is then read in consecutive slices (`facts.py`)."""
 
     reads: tuple[dict[str, Any], ...]
     keep: Callable[[dict[str, Any]], bool] | None
@@ -65,6 +69,7 @@ class FactRead:
     to_row: Callable[[dict[str, Any], Dimensions], Row]
     order: Callable[[dict[str, Any], Dimensions], Any] | None = None
     sort: dict[str, int] | None = None
+    slice_field: str | None = None
     # Only for a `to_row` that treats naive datetimes as UTC (cheaper BSON decoding).
     naive_datetimes: bool = False
 
