@@ -124,21 +124,19 @@ class DimensionCache:
         """Reads the collection whole (its projected fields), in the cache's place."""
         self.scanned = True
         self.queries += 1
+        self._make_room(self._collection_size or 0)
+        docs, values = self.docs, self._values
         cursor = self.collection.find({}, self.projection).batch_size(5000)
-        values = self._values
-        read: dict[Any, tuple[Any, ...]] = {}
         try:
             while batch := await cursor.to_list(5000):
                 for doc in batch:
-                    read[doc["_id"]] = values(doc)
+                    i = doc["_id"]
+                    docs.pop(i, None)
+                    docs[i] = values(doc)
+                self.fetched += len(batch)
         finally:
             await cursor.close()
-        self.fetched += len(read)
-        self._make_room(len(read))
-        docs = self.docs
-        for i, value in read.items():
-            docs.pop(i, None)
-            docs[i] = value
+        self._make_room(0)  # the collection grew past its estimate
 
     def _make_room(self, coming: int) -> None:
         docs = self.docs
@@ -302,6 +300,8 @@ async def stream_facts(
     async def keyed() -> AsyncGenerator[list[tuple[Any, Row]]]:
         async for docs in joined:
             yield [(order(doc, dims), to_row(doc, dims)) for doc in docs]
+        for cache in caches:  # read and joined: the merge that follows has their memory
+            cache.docs.clear()
 
     pairs = keyed()
     async with aclosing(joined), aclosing(pairs), aclosing(sorted_rows(pairs, batch_size)) as rows:

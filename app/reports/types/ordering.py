@@ -53,7 +53,7 @@ NameKey = tuple[int, str, str]
 _NONE_KEY: NameKey = (0, "", "")  # null and missing sort first, as on the server
 
 RUN_ROWS = 10_000  # rows sorted in memory at a time
-CHUNK_ROWS = 100  # rows per pickled chunk of a run file (what the merge holds per run)
+CHUNK_ROWS = 25  # rows per pickled chunk of a run file (what the merge holds per run)
 FAN_IN = 128  # runs merged at once (1,000,000 rows: one merge of 100 runs)
 
 
