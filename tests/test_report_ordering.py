@@ -8,6 +8,7 @@ import itertools
 import random
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,62 @@ def test_a_read_without_a_closed_range_is_one_query() -> None:
     slices = facts._Slices({"enrolled_at": {"$lt": datetime(2026, 2, 1)}}, "enrolled_at")
     assert slices.next(0) == {"enrolled_at": {"$lt": datetime(2026, 2, 1)}}
     assert slices.next(8) is None
+
+
+async def test_a_filter_after_the_joins_sees_their_documents_and_is_counted_exactly(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`after_join` drops facts by their joined documents (before `to_row`, never an empty
+    batch); the count reads, joins and filters a small range, and gives up on a larger one."""
+    ids = await _users(resources, 6)
+    missing = ObjectId()  # a learner without a document: joins as empty cells
+    start = datetime(2026, 1, 1)
+    collection = Enrollment.get_pymongo_collection()
+    await collection.insert_many(
+        [
+            {
+                "enrolled_at": start + timedelta(hours=k),
+                "n": k,
+                "user_id": user,
+                "course_id": ObjectId(),
+            }
+            for k, user in enumerate([*ids, missing, *ids])
+        ]
+    )
+    wanted = {"user 1", "user 4", None}
+    plan = FactRead(
+        reads=({"enrolled_at": {"$gte": start, "$lt": start + timedelta(days=1)}},),
+        keep=lambda doc: doc["n"] != 11,  # the worker-side filter still runs first
+        projection={"n": 1, "user_id": 1},
+        joins=(Join("user_id", "users", ("name",)),),
+        to_row=lambda doc, dims: (doc["n"], dims[0][doc["user_id"]][0]),
+        after_join=lambda doc, dims: dims[0][doc["user_id"]][0] in wanted,
+    )
+    batches = [batch async for batch in facts.stream_facts(collection, plan, 2)]
+    assert all(batches)
+    assert [row for batch in batches for row in batch] == [
+        (1, "user 1"),
+        (4, "user 4"),
+        (6, None),
+        (8, "user 1"),
+    ]
+    assert await facts.count_facts(collection, plan) == 4
+    monkeypatch.setattr(facts, "KEEP_COUNT_ROWS", 12)  # the range holds 13: not cheap
+    assert await facts.count_facts(collection, plan) is None
+
+
+def test_a_sort_that_does_not_start_with_the_slice_field_ascending_is_one_read() -> None:
+    read = {"occurred_at": {"$gte": datetime(2026, 1, 1), "$lt": datetime(2026, 2, 1)}}
+    for sort in ({"occurred_at": -1}, {"score": 1, "occurred_at": 1}):
+        plan = FactRead(
+            reads=(read,),
+            keep=None,
+            projection={},
+            joins=(),
+            to_row=lambda doc, dims: (),
+            sort=sort,
+            slice_field="occurred_at",
+        )
+        assert facts._slice_field(plan) is None
+    assert facts._slice_field(replace(plan, sort={"occurred_at": 1, "_id": 1})) == "occurred_at"
+    assert facts._slice_field(replace(plan, sort=None)) == "occurred_at"
