@@ -379,6 +379,21 @@ def _plan_stages(plan: Any, found: list[str]) -> None:
             _plan_stages(value, found)
 
 
+# Parameters whose read has a shape of its own, explained next to the type's defaults.
+P7_VARIANTS: dict[str, list[dict[str, Any]]] = {"assessment-results": [{"groupBy": "course"}]}
+
+
+def _p7_cases(types: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(label, definition, parameters beyond the defaults) of every read P7 explains."""
+    cases = []
+    for key, definition in types.items():
+        cases.append((key, definition, {}))
+        for extra in P7_VARIANTS.get(key, []):
+            label = ", ".join(f"{k}={v}" for k, v in extra.items())
+            cases.append((f"{key} ({label})", definition, extra))
+    return cases
+
+
 async def _p7_async(rows: int) -> list[tuple[str, str, str, bool]]:
     from datetime import UTC, datetime
 
@@ -392,9 +407,9 @@ async def _p7_async(rows: int) -> list[tuple[str, str, str, bool]]:
     db = database.db
     out = []
     try:
-        for key, definition in REPORT_TYPES.items():
+        for key, definition, extra in _p7_cases(REPORT_TYPES):
             schema = definition.parameters_schema().get("properties", {})
-            params: dict[str, Any] = {"timezone": "UTC"}
+            params: dict[str, Any] = {"timezone": "UTC", **extra}
             if "dateRange" in schema:
                 params["dateRange"] = seeding.report_range(rows)
             resolved = definition.resolve(params, DataScope(), datetime.now(UTC))
@@ -450,13 +465,14 @@ async def _p7_async(rows: int) -> list[tuple[str, str, str, bool]]:
 
 
 async def _explain_facts(db: Any, coll_name: str, facts: Any) -> tuple[bool, list[str]]:
-    """A fact read's plans: each of its reads (find with its filter and projection), and the
-    dimension fetches (`_id $in` over a sample of ids) the worker joins with."""
+    """A fact read's plans: each of its reads (find with its filter, projection and sort), and
+    the dimension fetches (`_id $in` over a sample of ids) the worker joins with."""
     ok, plans = True, []
     for read in facts.reads[:3]:
-        explain = await db.command(
-            "explain", {"find": coll_name, "filter": read, "projection": facts.projection}
-        )
+        find: dict[str, Any] = {"find": coll_name, "filter": read, "projection": facts.projection}
+        if facts.sort:
+            find["sort"] = dict(facts.sort)
+        explain = await db.command("explain", find)
         found: list[str] = []
         _plan_stages(explain, found)
         if "COLLSCAN" in found or not found:

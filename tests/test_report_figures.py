@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from bson import ObjectId
+
 from app.learning_events.models import LearningEvent
 from app.platform.models import Course
 from app.runtime.resources import Resources
+from app.security import DataScope
 from tests import factories as f
 from tests.reports_fixture import NOW, build_dataset
 from tests.test_report_types import run
@@ -72,6 +75,71 @@ async def test_pass_rate_is_empty_when_nothing_can_be_judged(resources: Resource
     assert rows == [("NP", crs.title, 1, 1, None, 80.0, 80.0, 80.0)]
     _, _, figures = await run("assessment-results", {"dateRange": DAY})
     assert ("Pass rate", "—") in figures
+
+
+async def test_submissions_that_cannot_be_judged_pass_no_result_filter(
+    resources: Resources,
+) -> None:
+    """A course without a passing score (null or absent), and a course that no longer exists:
+    the detail rows' `passed` is empty and neither `result` filter keeps them; grouped, they
+    count as attempts that were not judged. A passing score stored as an integer judges as a
+    float one does."""
+    dept = await f.department("Sales")
+    ada = await f.user("Ada", dept=dept)
+    judged = await f.course("JD", passing_score=70)
+    no_score = await f.course("NS")
+    unset = await f.course("US")
+    made = (judged, no_score, unset)
+    courses = Course.get_pymongo_collection()
+    await courses.update_one({"_id": judged.id}, {"$set": {"passing_score": 70}})  # an int
+    await courses.update_one({"_id": no_score.id}, {"$set": {"passing_score": None}})
+    await courses.update_one({"_id": unset.id}, {"$unset": {"passing_score": ""}})
+    enr = {c.id: await f.enrollment(ada, c, enrolled_at=f.dt(2025, 1, 2)) for c in made}
+    for hour, crs, score in (
+        (9, judged, 70),
+        (10, judged, 69.5),
+        (11, no_score, 90),
+        (12, unset, 10),
+    ):
+        await _quiz(ada, enr[crs.id], score, hour=hour)
+    await LearningEvent.get_pymongo_collection().insert_one(
+        {
+            "type": "quiz-submitted",
+            "user_id": ada.id,
+            "course_id": ObjectId(),  # a course since deleted
+            "department_id": dept.id,
+            "occurred_at": f.dt(2025, 1, 15, 13),
+            "payload": {"quizId": "q9", "score": 100},
+        }
+    )
+
+    rows, _, figures = await run("assessment-results", {"dateRange": DAY})
+    assert [(r[3], r[6], r[7]) for r in rows] == [
+        ("JD", 70.0, True),
+        ("JD", 69.5, False),
+        ("NS", 90.0, None),
+        ("US", 10.0, None),
+        (None, 100.0, None),
+    ]
+    assert ("Pass rate", "50.0%") in figures
+    passed, _, _ = await run("assessment-results", {"dateRange": DAY, "result": "passed"})
+    assert [(r[3], r[6]) for r in passed] == [("JD", 70.0)]
+    failed, _, _ = await run("assessment-results", {"dateRange": DAY, "result": "failed"})
+    assert [(r[3], r[6]) for r in failed] == [("JD", 69.5)]
+
+    grouped, _, _ = await run("assessment-results", {"dateRange": DAY, "groupBy": "course"})
+    assert grouped == [
+        (None, None, 1, 1, None, 100.0, 100.0, 100.0),  # no course: sorts first
+        ("JD", judged.title, 2, 1, 50.0, 69.8, 69.5, 70.0),
+        ("NS", no_score.title, 1, 1, None, 90.0, 90.0, 90.0),
+        ("US", unset.title, 1, 1, None, 10.0, 10.0, 10.0),
+    ]
+    params = {"dateRange": DAY, "groupBy": "course", "result": "failed"}
+    grouped_failed, _, _ = await run("assessment-results", params)
+    assert grouped_failed == [("JD", judged.title, 1, 1, 0.0, 69.5, 69.5, 69.5)]
+    mine = DataScope(course_ids=frozenset({str(no_score.id), str(judged.id)}))
+    scoped, _, _ = await run("assessment-results", {"dateRange": DAY, "groupBy": "course"}, mine)
+    assert [r[0] for r in scoped] == ["JD", "NS"]
 
 
 async def test_non_numeric_scores_are_left_out_of_min_max_average(resources: Resources) -> None:

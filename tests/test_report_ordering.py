@@ -8,6 +8,7 @@ import itertools
 import random
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,14 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from app.learning_events.models import LearningEvent
 from app.platform.models import Enrollment, User
 from app.reports.types import facts, ordering
 from app.reports.types.ordering import name_key, sorted_rows
 from app.reports.types.query import FactRead, Join, split_match
 from app.runtime.resources import Resources
+from tests import factories as f
+from tests.test_report_types import run
 
 
 def test_names_order_case_insensitively_and_accents_after_their_letter() -> None:
@@ -242,3 +246,117 @@ def test_a_read_without_a_closed_range_is_one_query() -> None:
     slices = facts._Slices({"enrolled_at": {"$lt": datetime(2026, 2, 1)}}, "enrolled_at")
     assert slices.next(0) == {"enrolled_at": {"$lt": datetime(2026, 2, 1)}}
     assert slices.next(8) is None
+
+
+async def test_a_filter_after_the_joins_sees_their_documents_and_is_counted_exactly(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`after_join` drops facts by their joined documents (before `to_row`, never an empty
+    batch); the count reads, joins and filters a small range, and gives up on a larger one."""
+    ids = await _users(resources, 6)
+    missing = ObjectId()  # a learner without a document: joins as empty cells
+    start = datetime(2026, 1, 1)
+    collection = Enrollment.get_pymongo_collection()
+    await collection.insert_many(
+        [
+            {
+                "enrolled_at": start + timedelta(hours=k),
+                "n": k,
+                "user_id": user,
+                "course_id": ObjectId(),
+            }
+            for k, user in enumerate([*ids, missing, *ids])
+        ]
+    )
+    wanted = {"user 1", "user 4", None}
+    plan = FactRead(
+        reads=({"enrolled_at": {"$gte": start, "$lt": start + timedelta(days=1)}},),
+        keep=lambda doc: doc["n"] != 11,  # the worker-side filter still runs first
+        projection={"n": 1, "user_id": 1},
+        joins=(Join("user_id", "users", ("name",)),),
+        to_row=lambda doc, dims: (doc["n"], dims[0][doc["user_id"]][0]),
+        after_join=lambda doc, dims: dims[0][doc["user_id"]][0] in wanted,
+    )
+    batches = [batch async for batch in facts.stream_facts(collection, plan, 2)]
+    assert all(batches)
+    assert [row for batch in batches for row in batch] == [
+        (1, "user 1"),
+        (4, "user 4"),
+        (6, None),
+        (8, "user 1"),
+    ]
+    assert await facts.count_facts(collection, plan) == 4
+    monkeypatch.setattr(facts, "KEEP_COUNT_ROWS", 12)  # the range holds 13: not cheap
+    assert await facts.count_facts(collection, plan) is None
+
+
+async def test_submissions_keep_their_order_across_slices_of_the_range(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """assessment-results' rows are sorted by (submitted at, _id) by the server one slice at a
+    time: with many slices, submissions sharing an instant and ids out of time order, the rows
+    still come in that order, with and without the result filter (applied after the joins)."""
+    monkeypatch.setattr(facts, "SLICE_DOCS", 25)
+    slices: list[dict[str, Any]] = []
+    next_slice = facts._Slices.next
+
+    def spy(self: facts._Slices, docs_of_last: int) -> dict[str, Any] | None:
+        query = next_slice(self, docs_of_last)
+        if query is not None:
+            slices.append(query)
+        return query
+
+    monkeypatch.setattr(facts._Slices, "next", spy)
+    dept = await f.department("Sales")
+    ada = await f.user("Ada", dept=dept)
+    crs = await f.course("QZ", passing_score=50)
+    rnd = random.Random(7)
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    instants = [start + timedelta(minutes=rnd.randrange(60 * 24 * 20)) for _ in range(150)]
+    instants += [start + timedelta(days=3)] * 40  # many submissions at one instant
+    ids = [ObjectId() for _ in instants]
+    rnd.shuffle(ids)  # ids out of time order
+    await LearningEvent.get_pymongo_collection().insert_many(
+        [
+            {
+                "_id": i,
+                "type": "quiz-submitted",
+                "user_id": ada.id,
+                "course_id": crs.id,
+                "department_id": dept.id,
+                "occurred_at": at,
+                "payload": {"quizId": f"q{k}", "score": rnd.randrange(101)},
+            }
+            for k, (i, at) in enumerate(zip(ids, instants, strict=True))
+        ]
+    )
+    events = sorted(
+        await LearningEvent.get_pymongo_collection().find().to_list(None),
+        key=lambda e: (e["occurred_at"], e["_id"]),
+    )
+    march = {"preset": "custom", "from": "2026-03-01", "to": "2026-03-31"}
+    rows, _, _ = await run("assessment-results", {"dateRange": march}, batch_size=7)
+    assert [r[5] for r in rows] == [e["payload"]["quizId"] for e in events]
+    assert len(slices) >= 5
+    failed, _, _ = await run("assessment-results", {"dateRange": march, "result": "failed"})
+    assert [r[5] for r in failed] == [
+        e["payload"]["quizId"] for e in events if e["payload"]["score"] < 50
+    ]
+    assert all(r[7] is False for r in failed)
+
+
+def test_a_sort_that_does_not_start_with_the_slice_field_ascending_is_one_read() -> None:
+    read = {"occurred_at": {"$gte": datetime(2026, 1, 1), "$lt": datetime(2026, 2, 1)}}
+    for sort in ({"occurred_at": -1}, {"score": 1, "occurred_at": 1}):
+        plan = FactRead(
+            reads=(read,),
+            keep=None,
+            projection={},
+            joins=(),
+            to_row=lambda doc, dims: (),
+            sort=sort,
+            slice_field="occurred_at",
+        )
+        assert facts._slice_field(plan) is None
+    assert facts._slice_field(replace(plan, sort={"occurred_at": 1, "_id": 1})) == "occurred_at"
+    assert facts._slice_field(replace(plan, sort=None)) == "occurred_at"

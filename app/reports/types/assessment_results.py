@@ -14,9 +14,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from bson import Decimal128, ObjectId
 from pydantic import ConfigDict, Field
 
 from app.learning_events.models import LearningEvent
+from app.platform.models import Course
 from app.reports.dates import DateRange
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
@@ -52,12 +54,18 @@ from app.reports.types.query import (
     COURSES,
     DEPARTMENTS,
     USERS,
+    Dimensions,
+    FactRead,
+    Join,
     Plan,
     Row,
     Stage,
+    effective_ids,
     lookup_one,
+    object_ids,
     range_match,
     scope_match,
+    split_match,
 )
 from app.security import DataScope
 
@@ -191,29 +199,26 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
             **scope_match(scope, departments=resolved.department_ids, courses=resolved.course_ids),
         }
 
-    def _judged(self, resolved: AssessmentResultsResolved) -> list[Stage]:
-        """Joins the course and sets `passed` (null when it cannot be judged); applies the
-        `result` filter."""
-        stages: list[dict[str, Any]] = [
-            *lookup_one(
-                COURSES, "course_id", "course", {"code": 1, "title": 1, "passing_score": 1}
-            ),
-            {
-                "$set": {
-                    "passed": {
-                        "$cond": [
-                            {
-                                "$and": [
-                                    {"$isNumber": "$payload.score"},
-                                    {"$isNumber": "$course.passing_score"},
-                                ]
-                            },
-                            {"$gte": ["$payload.score", "$course.passing_score"]},
-                            None,
-                        ]
-                    }
-                }
-            },
+    async def _passing_scores(
+        self, resolved: AssessmentResultsResolved, scope: DataScope
+    ) -> list[tuple[ObjectId, Any]]:
+        """The numeric passing scores of the courses in the filter and scope (else of all
+        courses), by course id, in id order: a small read of the courses."""
+        query: dict[str, Any] = {"passing_score": {"$ne": None}}
+        courses = effective_ids(resolved.course_ids, scope.course_ids)
+        if courses is not None:
+            query["_id"] = {"$in": object_ids(courses)}
+        cursor = Course.get_pymongo_collection().find(query, {"passing_score": 1})
+        scores = [(doc["_id"], doc["passing_score"]) async for doc in cursor]
+        return sorted((course, score) for course, score in scores if _server_number(score))
+
+    async def _judged(self, resolved: AssessmentResultsResolved, scope: DataScope) -> list[Stage]:
+        """Sets `passed` on each submission (null when it cannot be judged): the courses'
+        passing scores are written into the stage rather than joined per submission. Applies
+        the `result` filter."""
+        passed = _passed_by_course(await self._passing_scores(resolved, scope))
+        stages: list[Stage] = [
+            {"$set": {"passed": {"$cond": [{"$isNumber": "$payload.score"}, passed, None]}}}
         ]
         if resolved.result:
             stages.append({"$match": {"passed": resolved.result == Result.PASSED}})
@@ -223,50 +228,65 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
         self, resolved: AssessmentResultsResolved, scope: DataScope
     ) -> list[Stage]:
         match: Stage = {"$match": self._match(resolved, scope)}
+        judged = await self._judged(resolved, scope) if resolved.result else []
         if resolved.grouped:
-            return [match, *self._judged(resolved), {"$group": {"_id": "$course_id"}}]
-        if not resolved.result:
-            return [match]  # every submission is a row: an index count
-        return [match, *self._judged(resolved)]
+            return [match, *judged, {"$group": {"_id": "$course_id"}}]
+        return [match, *judged]  # without a result filter, an index count
 
-    def pipeline(self, resolved: AssessmentResultsResolved, scope: DataScope) -> list[Stage]:
-        if resolved.grouped:
-            return self._course_pipeline(resolved, scope)
-        return [
-            {"$match": self._match(resolved, scope)},
-            # Sorted straight after the match, on the (type, occurred_at) index: the joins below
-            # keep the order, so rows stream without a blocking sort.
-            {"$sort": {"occurred_at": 1, "_id": 1}},
-            *self._judged(resolved),
-            *lookup_one(USERS, "user_id", "user", {"name": 1, "email": 1}),
-            *lookup_one(DEPARTMENTS, "department_id", "department", {"name": 1}),
-            {
-                "$project": {
-                    "learnerName": "$user.name",
-                    "learnerEmail": "$user.email",
-                    "departmentName": "$department.name",
-                    "courseCode": "$course.code",
-                    "courseTitle": "$course.title",
-                    "quizId": "$payload.quizId",
-                    "score": "$payload.score",
-                    "passed": 1,
-                    "occurred_at": 1,
-                }
-            },
-        ]
+    def facts(self, resolved: AssessmentResultsResolved, scope: DataScope) -> FactRead:
+        """One indexed read of the submissions (`(type, occurred_at)`), sorted by the server;
+        learner, department and course (with its passing score, for `passed`) joined in the
+        worker, where the `result` filter then runs."""
+        wanted = resolved.result == Result.PASSED if resolved.result else None
 
-    def _course_pipeline(
-        self, resolved: AssessmentResultsResolved, scope: DataScope
-    ) -> list[Stage]:
+        def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
+            users, courses, departments = dims
+            name, email = users.get(doc.get("user_id")) or _NO_USER
+            code, title, passing = courses.get(doc.get("course_id")) or _NO_COURSE
+            (department,) = departments.get(doc.get("department_id")) or _NO_DEPARTMENT
+            payload = _payload(doc)
+            quiz, score = payload.get("quizId"), payload.get("score")
+            return (
+                name,
+                email,
+                department,
+                code,
+                title,
+                str(quiz) if quiz is not None else None,
+                number(score),
+                _passed(score, passing),
+                utc(doc.get("occurred_at")),
+            )
+
+        def after_join(doc: dict[str, Any], dims: Dimensions) -> bool:
+            passing = (dims[1].get(doc.get("course_id")) or _NO_COURSE)[2]
+            return _passed(_payload(doc).get("score"), passing) is wanted
+
+        reads, keep = split_match(self._match(resolved, scope), _FACT_INDEX, naive=True)
+        return FactRead(
+            reads=reads,
+            keep=keep,
+            projection=_FACT_FIELDS,
+            joins=_JOINS,
+            to_row=to_row,
+            # Sorted by the server one slice of the range at a time (a sort of ~SLICE_DOCS
+            # documents of an index range that is already in occurred_at order), the slices in
+            # ascending order: cheaper than a worker-side `order`, which would pickle every row
+            # to scratch files and merge them back.
+            sort={"occurred_at": 1, "_id": 1},
+            slice_field="occurred_at",
+            after_join=after_join if wanted is not None else None,
+            naive_datetimes=True,  # `utc()` makes the cells aware again, as they were
+        )
+
+    def _course_pipeline(self, match: dict[str, Any], judged: list[Stage]) -> list[Stage]:
         score = "$payload.score"
         return [
-            {"$match": self._match(resolved, scope)},
-            *self._judged(resolved),
+            {"$match": match},
+            *judged,
             {
                 "$group": {
                     "_id": {"course": "$course_id", "user": "$user_id"},
-                    "code": {"$first": "$course.code"},
-                    "title": {"$first": "$course.title"},
                     "attempts": {"$sum": 1},
                     "passed": {"$sum": {"$cond": [{"$eq": ["$passed", True]}, 1, 0]}},
                     # Submissions that could be judged (a numeric score and a passing score).
@@ -280,8 +300,6 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
             {
                 "$group": {
                     "_id": "$_id.course",
-                    "code": {"$first": "$code"},
-                    "title": {"$first": "$title"},
                     "attempts": {"$sum": "$attempts"},
                     "learners": {"$sum": 1},
                     "passed": {"$sum": "$passed"},
@@ -292,38 +310,76 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
                     "max": {"$max": "$max"},
                 }
             },
-            {"$sort": {"code": 1, "_id": 1}},
+            # The (few) courses' code and title, joined once per course.
+            *lookup_one(COURSES, "_id", "course", {"code": 1, "title": 1}),
+            {"$sort": {"course.code": 1, "_id": 1}},
         ]
 
     async def plan(self, resolved: AssessmentResultsResolved, scope: DataScope) -> Plan:
-        to_row = _course_row if resolved.grouped else _detail_row
-        return Plan(self.pipeline(resolved, scope), to_row)
+        if not resolved.grouped:
+            return Plan.of_facts(self.facts(resolved, scope))
+        judged = await self._judged(resolved, scope)
+        return Plan(self._course_pipeline(self._match(resolved, scope), judged), _course_row)
 
     def summary(self, resolved: AssessmentResultsResolved | None) -> AssessmentSummary:
         return AssessmentSummary(grouped=resolved.grouped if resolved is not None else None)
 
 
-def _detail_row(doc: dict[str, Any]) -> Row:
-    quiz = doc.get("quizId")
-    passed = doc.get("passed")
-    return (
-        doc.get("learnerName"),
-        doc.get("learnerEmail"),
-        doc.get("departmentName"),
-        doc.get("courseCode"),
-        doc.get("courseTitle"),
-        str(quiz) if quiz is not None else None,
-        number(doc.get("score")),
-        passed if isinstance(passed, bool) else None,
-        utc(doc.get("occurred_at")),
-    )
+def _passed(score: Any, passing: Any) -> bool | None:
+    """Whether a submission passed: `score ≥ passing` when both are numbers (int or float, not
+    bool), compared as the server compares (NaN below every number, equal to itself); else
+    None (it cannot be judged)."""
+    if not (_is_number(score) and _is_number(passing)):
+        return None
+    if passing != passing:  # NaN
+        return True
+    if score != score:
+        return False
+    return bool(score >= passing)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _payload(doc: dict[str, Any]) -> dict[str, Any]:
+    payload = doc.get("payload")
+    return payload if isinstance(payload, dict) else {}
+
+
+def _server_number(value: Any) -> bool:
+    """What `$isNumber` accepts: int, long, double, decimal (not bool)."""
+    return isinstance(value, int | float | Decimal128) and not isinstance(value, bool)
+
+
+def _passed_by_course(table: Sequence[tuple[ObjectId, Any]]) -> Any:
+    """An expression for whether a submission with a numeric score passed: `score ≥` its
+    course's passing score in `table` (sorted by id), null for a course not in it. A balanced
+    tree of comparisons over the ids, so a submission costs about log2(courses) comparisons on
+    the server, not one per course (as a `$switch` would) nor a join."""
+    if not table:
+        return None
+    if len(table) == 1:
+        ((course, passing),) = table
+        return {
+            "$cond": [{"$eq": ["$course_id", course]}, {"$gte": ["$payload.score", passing]}, None]
+        }
+    middle = len(table) // 2
+    return {
+        "$cond": [
+            {"$lt": ["$course_id", table[middle][0]]},
+            _passed_by_course(table[:middle]),
+            _passed_by_course(table[middle:]),
+        ]
+    }
 
 
 def _course_row(doc: dict[str, Any]) -> Row:
+    course = doc.get("course") or {}
     scored = doc["scored"]
     return (
-        doc.get("code"),
-        doc.get("title"),
+        course.get("code"),
+        course.get("title"),
         doc["attempts"],
         doc["learners"],
         rate(doc["passed"], doc["judged"]),
@@ -331,6 +387,21 @@ def _course_row(doc: dict[str, Any]) -> Row:
         number(doc.get("min")),
         number(doc.get("max")),
     )
+
+
+_FACT_INDEX = ("type", "occurred_at")
+_FACT_FIELDS = dict.fromkeys(
+    ("user_id", "course_id", "department_id", "occurred_at", "payload.quizId", "payload.score"), 1
+)
+# The learner, the course (with its passing score) and the department of a submission.
+_JOINS = (
+    Join("user_id", USERS, ("name", "email")),
+    Join("course_id", COURSES, ("code", "title", "passing_score")),
+    Join("department_id", DEPARTMENTS, ("name",)),
+)
+_NO_USER: tuple[Any, ...] = (None, None)
+_NO_COURSE: tuple[Any, ...] = (None, None, None)
+_NO_DEPARTMENT: tuple[Any, ...] = (None,)
 
 
 class AssessmentSummary:

@@ -188,6 +188,14 @@ class _Slices:
         return query
 
 
+def _slice_field(facts: FactRead) -> str | None:
+    """The field `facts` is read in slices of, if any. Slices follow one another in its
+    ascending order: only for a read sorted by nothing, or first by that field ascending (each
+    slice is sorted by the server; later keys only order ties within a slice)."""
+    sort = list((facts.sort or {}).items())
+    return facts.slice_field if not sort or sort[0] == (facts.slice_field, 1) else None
+
+
 async def _fact_batches(
     collection: AsyncCollection[Any], facts: FactRead, batch_size: int
 ) -> AsyncGenerator[list[dict[str, Any]]]:
@@ -195,8 +203,7 @@ async def _fact_batches(
     first) is read while the caller works on one."""
     keep = facts.keep
     sort = list((facts.sort or {}).items()) or None
-    # Slices follow one another in the slice field's order: only a read sorted by nothing else.
-    field = facts.slice_field if not facts.sort or list(facts.sort) == [facts.slice_field] else None
+    field = _slice_field(facts)
     for read in facts.reads:
         slices = _Slices(read, field)
         query = slices.next(0)
@@ -235,19 +242,26 @@ async def _fact_batches(
 async def count_facts(collection: AsyncCollection[Any], facts: FactRead) -> int | None:
     """The rows of `facts` while that is cheap, else None: the index ranges are counted within
     `COUNT_BUDGET_MS`; with a worker-side filter, a range of at most `KEEP_COUNT_ROWS` is read
-    and filtered (a larger one is counted by the rows as they arrive)."""
+    and filtered — joined first when the filter needs the joins (`after_join`) — and a larger
+    one is counted by the rows as they arrive."""
     total = 0
     for read in facts.reads:
         try:
             total += await collection.count_documents(read, maxTimeMS=COUNT_BUDGET_MS)
         except ExecutionTimeout:
             return None
-    if facts.keep is None:
+    if facts.keep is None and facts.after_join is None:
         return total
     if total > KEEP_COUNT_ROWS:
         return None
+    collection = _decoding(collection, facts)
+    if facts.after_join is None:
+        batches = _fact_batches(collection, facts, KEEP_COUNT_ROWS)
+    else:
+        caches = dimension_caches(collection.database, facts)
+        batches = _joined(collection, facts, KEEP_COUNT_ROWS, caches)
     kept = 0
-    async with aclosing(_fact_batches(_decoding(collection, facts), facts, KEEP_COUNT_ROWS)) as b:
+    async with aclosing(batches) as b:
         async for docs in b:
             kept += len(docs)
     return kept
@@ -267,12 +281,19 @@ async def _joined(
     batch_size: int,
     caches: list[DimensionCache],
 ) -> AsyncGenerator[list[dict[str, Any]]]:
-    """Fact batches whose dimension documents are all in `caches`."""
+    """Fact batches whose dimension documents are all in `caches`, `facts.after_join`
+    applied (a batch it empties is left out)."""
+    after_join = facts.after_join
+    dims = [c.docs for c in caches]
     async with aclosing(_fact_batches(collection, facts, batch_size)) as batches:
         async for docs in batches:
             for cache in caches:
                 field = cache.field
                 await cache.load(doc.get(field) for doc in docs)
+            if after_join is not None:
+                docs = [doc for doc in docs if after_join(doc, dims)]
+                if not docs:
+                    continue
             yield docs
 
 

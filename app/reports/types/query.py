@@ -56,11 +56,16 @@ class FactRead:
     """One indexed read of the fact collection: `reads` are its filters, each exactly the
     fields of one index (an equality per id of a `$in`, so every part is one index range;
     their documents are disjoint), `keep` the rest of the report's filter, applied in the worker
-    (see `split_match`); a `projection`, an optional `sort` the index serves; no collation, no
-    `$lookup`. `joins` name the dimension data `to_row(doc, dimensions)` needs;
-    `order(doc, dimensions)`, when set, is the key the worker sorts the rows by (in bounded
-    memory, `ordering.py`). `slice_field`: a datetime field the reads bound by a range
-    (`$gte` and `$lt`), which is then read in consecutive slices (`facts.py`)."""
+    (see `split_match`); a `projection`, an optional `sort` of each read (the reads follow one
+    another in their order); no collation, no `$lookup`. `joins` name the dimension data
+    `to_row(doc, dimensions)` needs; `after_join(doc, dimensions)`, when set, is a filter that
+    needs them (it runs once a batch's dimension documents are joined, before `to_row`; a
+    count then reads, joins and filters, `facts.count_facts`); `order(doc, dimensions)`, when
+    set, is the key the worker sorts the rows by (in bounded memory, `ordering.py`).
+    `slice_field`: a datetime field the reads bound by a range (`$gte` and `$lt`), which is
+    then read in consecutive slices (`facts.py`) unless a `sort` starts with another key (or
+    with the slice field descending): slices in ascending order, each sorted by the server,
+    keep a sort that starts with the slice field ascending."""
 
     reads: tuple[dict[str, Any], ...]
     keep: Callable[[dict[str, Any]], bool] | None
@@ -70,6 +75,7 @@ class FactRead:
     order: Callable[[dict[str, Any], Dimensions], Any] | None = None
     sort: dict[str, int] | None = None
     slice_field: str | None = None
+    after_join: Callable[[dict[str, Any], Dimensions], bool] | None = None
     # Only for a `to_row` that treats naive datetimes as UTC (cheaper BSON decoding).
     naive_datetimes: bool = False
 
