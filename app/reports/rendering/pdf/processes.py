@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter
-from pypdf import PdfReader, PdfWriter
 
 from app.reports.rendering.base import Column, RenderContext, RenderError
 from app.reports.rendering.pdf.document import build_chunk_html, stamp_html
@@ -53,7 +52,9 @@ def merge_and_stamp(
     chunk_paths: list[str], part_path: str, out_path: str, context: RenderContext, layout: Layout
 ) -> int:
     """Joins the chunks, stamps "Page X of Y", writes ``part_path`` and renames it ``out_path``."""
-    from weasyprint import HTML  # in the render process only, as in render_chunk
+    # In the render process only, as in render_chunk (pypdf alone costs a worker ~25 MB).
+    from pypdf import PdfReader, PdfWriter
+    from weasyprint import HTML
 
     writer = PdfWriter()
     for chunk_path in chunk_paths:
