@@ -43,10 +43,12 @@ KEEP_COUNT_ROWS = 5000
 # A fact read over a date range is read in consecutive slices of that range holding about
 # this many documents (the next slice's span follows the density seen so far): a server that
 # builds a query's whole result before its first batch (SecantusDB, ~77 µs a document) then
-# answers every second or two, never silent long enough for the driver's monitor to give up
-# on it, and holds one slice in memory, not the whole report. On MongoDB a slice is a few
-# batches of one index range; the rows are the same and the order is made in the worker.
-SLICE_DOCS = 20_000
+# answers several times a second, never silent long enough for the driver's monitor to give
+# up on it, and holds one slice in memory, not the whole report. A slice comes in one reply
+# and the next is asked for while the worker joins it (`_sliced`): two slices in the worker's
+# memory at most (~5 MB each). On MongoDB a slice is one reply of one index range; the rows
+# are the same and the order is made in the worker.
+SLICE_DOCS = 4000
 FIRST_SLICE = 1 / 512  # of the range, while nothing is known of its density
 GROWTH = 8  # the most a slice's span grows or shrinks from one slice to the next
 _MS = timedelta(milliseconds=1)  # BSON datetimes are whole milliseconds
@@ -199,44 +201,103 @@ def _slice_field(facts: FactRead) -> str | None:
 async def _fact_batches(
     collection: AsyncCollection[Any], facts: FactRead, batch_size: int
 ) -> AsyncGenerator[list[dict[str, Any]]]:
-    """The fact documents the report keeps, in batches; the next batch (or the next slice's
-    first) is read while the caller works on one."""
+    """The fact documents the report keeps, in batches of at most `batch_size`; the next batch
+    (or slice) is read while the caller works on one."""
     keep = facts.keep
-    sort = list((facts.sort or {}).items()) or None
     field = _slice_field(facts)
     for read in facts.reads:
         slices = _Slices(read, field)
-        query = slices.next(0)
-        if query is None:
-            continue
-        cursor = collection.find(query, facts.projection, sort=sort).batch_size(batch_size)
-        pending: asyncio.Future[list[dict[str, Any]]] | None = None
-        seen = 0  # documents of the current slice
-        try:
-            pending = asyncio.ensure_future(cursor.to_list(batch_size))
-            while pending is not None:
-                docs = await pending
-                pending = None
-                seen += len(docs)
-                # An empty batch from a cursor still open is not the end.
-                if cursor.alive:
-                    pending = asyncio.ensure_future(cursor.to_list(batch_size))
-                elif (query := slices.next(seen)) is not None:
-                    await cursor.close()
-                    cursor = collection.find(query, facts.projection, sort=sort)
-                    cursor = cursor.batch_size(batch_size)
-                    seen = 0
-                    pending = asyncio.ensure_future(cursor.to_list(batch_size))
+        docs_of = _sliced if slices.field is not None else _streamed
+        async with aclosing(docs_of(collection, facts, slices, batch_size)) as batches:
+            async for docs in batches:
                 if keep is not None:
                     docs = [doc for doc in docs if keep(doc)]
                 if docs:
                     yield docs
-        finally:
-            if pending is not None:
-                pending.cancel()
-                with suppress(asyncio.CancelledError, Exception):
-                    await pending
+
+
+def _find(
+    collection: AsyncCollection[Any], facts: FactRead, query: dict[str, Any], batch: int
+) -> Any:
+    sort = list((facts.sort or {}).items()) or None
+    return collection.find(query, facts.projection, sort=sort).batch_size(batch)
+
+
+async def _streamed(
+    collection: AsyncCollection[Any], facts: FactRead, slices: _Slices, batch_size: int
+) -> AsyncGenerator[list[dict[str, Any]]]:
+    """A read that is not sliced: one cursor, its next batch asked for while the caller works
+    on one."""
+    query = slices.next(0)
+    if query is None:
+        return
+    cursor = _find(collection, facts, query, batch_size)
+    pending: asyncio.Future[list[dict[str, Any]]] | None = None
+    try:
+        pending = asyncio.ensure_future(cursor.to_list(batch_size))
+        while pending is not None:
+            docs = await pending
+            pending = None
+            # An empty batch from a cursor still open is not the end.
+            if cursor.alive:
+                pending = asyncio.ensure_future(cursor.to_list(batch_size))
+            if docs:
+                yield docs
+    finally:
+        await _cancel(pending)
+        await cursor.close()
+
+
+async def _sliced(
+    collection: AsyncCollection[Any], facts: FactRead, slices: _Slices, batch_size: int
+) -> AsyncGenerator[list[dict[str, Any]]]:
+    """A read in slices, each slice's documents in one reply (up to twice `SLICE_DOCS`), and
+    the next slice asked for as soon as one arrives: the server builds it while the caller
+    works on this one, so it never waits for the worker (a server that answers a query only
+    once it has built all of it would otherwise idle while each slice is joined). A slice
+    larger than one reply goes on in batches of `batch_size` before the next one is asked
+    for."""
+    reply = 2 * SLICE_DOCS
+    query = slices.next(0)
+    cursor = None
+    pending: asyncio.Future[list[dict[str, Any]]] | None = None
+    try:
+        while query is not None:
+            if pending is None:
+                cursor = _find(collection, facts, query, reply)
+                pending = asyncio.ensure_future(cursor.to_list(reply))
+            assert cursor is not None
+            docs = await pending
+            pending = None
+            seen = len(docs)
+            if cursor.alive:  # more than one reply: the rest of the slice first
+                if docs:
+                    for start in range(0, len(docs), batch_size):
+                        yield docs[start : start + batch_size]
+                while cursor.alive:
+                    docs = await cursor.to_list(batch_size)
+                    seen += len(docs)
+                    if docs:
+                        yield docs
+                docs = []
             await cursor.close()
+            query = slices.next(seen)
+            if query is not None:  # asked for before this slice is worked on
+                cursor = _find(collection, facts, query, reply)
+                pending = asyncio.ensure_future(cursor.to_list(reply))
+            for start in range(0, len(docs), batch_size):
+                yield docs[start : start + batch_size]
+    finally:
+        await _cancel(pending)
+        if cursor is not None:
+            await cursor.close()
+
+
+async def _cancel(pending: asyncio.Future[Any] | None) -> None:
+    if pending is not None:
+        pending.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await pending
 
 
 async def count_facts(collection: AsyncCollection[Any], facts: FactRead) -> int | None:
