@@ -244,8 +244,9 @@ async def test_a_date_range_is_read_in_slices_that_hold_every_document_exactly_o
 
 def test_a_read_without_a_closed_range_is_one_query() -> None:
     slices = facts._Slices({"enrolled_at": {"$lt": datetime(2026, 2, 1)}}, "enrolled_at")
-    assert slices.next(0) == {"enrolled_at": {"$lt": datetime(2026, 2, 1)}}
-    assert slices.next(8) is None
+    assert slices.next() == {"enrolled_at": {"$lt": datetime(2026, 2, 1)}}
+    slices.observe(8)
+    assert slices.next() is None
 
 
 async def test_a_filter_after_the_joins_sees_their_documents_and_is_counted_exactly(
@@ -300,8 +301,8 @@ async def test_submissions_keep_their_order_across_slices_of_the_range(
     slices: list[dict[str, Any]] = []
     next_slice = facts._Slices.next
 
-    def spy(self: facts._Slices, docs_of_last: int) -> dict[str, Any] | None:
-        query = next_slice(self, docs_of_last)
+    def spy(self: facts._Slices) -> dict[str, Any] | None:
+        query = next_slice(self)
         if query is not None:
             slices.append(query)
         return query

@@ -12,6 +12,7 @@ that collection once instead of id by id (`SCAN_SHARE`).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing, suppress
 from datetime import datetime, timedelta
@@ -45,10 +46,11 @@ KEEP_COUNT_ROWS = 5000
 # builds a query's whole result before its first batch (SecantusDB, ~77 µs a document) then
 # answers several times a second, never silent long enough for the driver's monitor to give
 # up on it, and holds one slice in memory, not the whole report. A slice comes in one reply
-# and the next is asked for while the worker joins it (`_sliced`): two slices in the worker's
-# memory at most (~5 MB each). On MongoDB a slice is one reply of one index range; the rows
+# and the next two are asked for while the worker joins it (`_sliced`): three slices in the
+# worker's memory at most (~4 MB each). On MongoDB a slice is one reply of one index range; the rows
 # are the same and the order is made in the worker.
-SLICE_DOCS = 4000
+SLICE_DOCS = 3000
+SLICES_AHEAD = 2  # slices asked for before the one being joined is done
 FIRST_SLICE = 1 / 512  # of the range, while nothing is known of its density
 GROWTH = 8  # the most a slice's span grows or shrinks from one slice to the next
 _MS = timedelta(milliseconds=1)  # BSON datetimes are whole milliseconds
@@ -151,7 +153,9 @@ class DimensionCache:
 class _Slices:
     """The queries of one fact read: the read itself, or, when it bounds `field` by a datetime
     range, consecutive slices of that range (`SLICE_DOCS`); together they hold exactly the
-    read's documents (each slice `[start, stop)` begins where the last one ended)."""
+    read's documents (each slice `[start, stop)` begins where the last one ended). Slices may
+    be asked for before the earlier ones are read: `observe` takes the documents of the
+    oldest one not observed yet, and the next span follows that slice's density."""
 
     def __init__(self, read: dict[str, Any], field: str | None):
         self.read = read
@@ -168,26 +172,33 @@ class _Slices:
         self.start: datetime = bounds["$gte"]
         self.end: datetime = bounds["$lt"]
         self.span = max((self.end - self.start) * FIRST_SLICE, _MS)
+        self.spans: deque[timedelta] = deque()  # of the slices handed out, not yet observed
 
-    def next(self, docs_of_last: int) -> dict[str, Any] | None:
-        """The next query, given how many documents the last one read; None when done."""
+    def next(self) -> dict[str, Any] | None:
+        """The next query; None when done."""
         if self.field is None:
             self.count += 1
             return self.read if self.count == 1 else None
         if self.start >= self.end:
             return None
-        if self.count:
-            grow = SLICE_DOCS / docs_of_last if docs_of_last else GROWTH
-            self.span = max(self.span * min(GROWTH, max(1 / GROWTH, grow)), _MS)
         stop = self.start + self.span
         if stop + self.span / 4 >= self.end:  # no sliver of a last slice
             stop = self.end
         else:  # on a whole millisecond: the bound the server compares is the one used next
             stop = max(stop - timedelta(microseconds=stop.microsecond % 1000), self.start + _MS)
         query = {**self.read, self.field: {"$gte": self.start, "$lt": stop}}
+        self.spans.append(stop - self.start)
         self.start = stop
         self.count += 1
         return query
+
+    def observe(self, docs: int) -> None:
+        """The oldest slice not observed yet held `docs` documents."""
+        if self.field is None or not self.spans:
+            return
+        span = self.spans.popleft()
+        grow = SLICE_DOCS / docs if docs else GROWTH
+        self.span = max(span * min(GROWTH, max(1 / GROWTH, grow)), _MS)
 
 
 def _slice_field(facts: FactRead) -> str | None:
@@ -228,7 +239,7 @@ async def _streamed(
 ) -> AsyncGenerator[list[dict[str, Any]]]:
     """A read that is not sliced: one cursor, its next batch asked for while the caller works
     on one."""
-    query = slices.next(0)
+    query = slices.next()
     if query is None:
         return
     cursor = _find(collection, facts, query, batch_size)
@@ -251,24 +262,27 @@ async def _streamed(
 async def _sliced(
     collection: AsyncCollection[Any], facts: FactRead, slices: _Slices, batch_size: int
 ) -> AsyncGenerator[list[dict[str, Any]]]:
-    """A read in slices, each slice's documents in one reply (up to twice `SLICE_DOCS`), and
-    the next slice asked for as soon as one arrives: the server builds it while the caller
-    works on this one, so it never waits for the worker (a server that answers a query only
-    once it has built all of it would otherwise idle while each slice is joined). A slice
-    larger than one reply goes on in batches of `batch_size` before the next one is asked
-    for."""
+    """A read in slices, each slice's documents in one reply (up to twice `SLICE_DOCS`), with
+    `SLICES_AHEAD` slices asked for ahead of the one the caller works on: the server builds
+    the next while this one is decoded and joined, so it never waits for the worker (a
+    server that answers a query only once it has built all of it would otherwise idle for
+    every slice's decoding and joining). A slice larger than one reply goes on in batches of
+    `batch_size`."""
     reply = 2 * SLICE_DOCS
-    query = slices.next(0)
-    cursor = None
-    pending: asyncio.Future[list[dict[str, Any]]] | None = None
+    asked: deque[tuple[Any, asyncio.Future[list[dict[str, Any]]]]] = deque()
+
+    def ask() -> None:
+        query = slices.next()
+        if query is not None:
+            cursor = _find(collection, facts, query, reply)
+            asked.append((cursor, asyncio.ensure_future(cursor.to_list(reply))))
+
     try:
-        while query is not None:
-            if pending is None:
-                cursor = _find(collection, facts, query, reply)
-                pending = asyncio.ensure_future(cursor.to_list(reply))
-            assert cursor is not None
+        for _ in range(SLICES_AHEAD):
+            ask()
+        while asked:
+            cursor, pending = asked[0]
             docs = await pending
-            pending = None
             seen = len(docs)
             if cursor.alive:  # more than one reply: the rest of the slice first
                 if docs:
@@ -280,16 +294,15 @@ async def _sliced(
                     if docs:
                         yield docs
                 docs = []
+            asked.popleft()
             await cursor.close()
-            query = slices.next(seen)
-            if query is not None:  # asked for before this slice is worked on
-                cursor = _find(collection, facts, query, reply)
-                pending = asyncio.ensure_future(cursor.to_list(reply))
+            slices.observe(seen)
+            ask()  # before this slice is worked on
             for start in range(0, len(docs), batch_size):
                 yield docs[start : start + batch_size]
     finally:
-        await _cancel(pending)
-        if cursor is not None:
+        for cursor, pending in asked:
+            await _cancel(pending)
             await cursor.close()
 
 
