@@ -50,9 +50,9 @@ COUNT_MAX_DOCS = 20_000
 # answers several times a second, never silent long enough for the driver's monitor to give
 # up on it, and holds one slice in memory, not the whole report. A slice comes in one reply
 # and the next two are asked for while the worker joins it (`_sliced`): three slices in the
-# worker's memory at most (~2.5 MB each). On MongoDB a slice is one reply of one index range; the rows
+# worker's memory at most (~2 MB each). On MongoDB a slice is one reply of one index range; the rows
 # are the same and the order is made in the worker.
-SLICE_DOCS = 2000
+SLICE_DOCS = 1500
 SLICES_AHEAD = 2  # slices asked for before the one being joined is done
 FIRST_SLICE = 1 / 512  # of the range, while nothing is known of its density
 GROWTH = 8  # the most a slice's span grows or shrinks from one slice to the next

@@ -52,9 +52,9 @@ _STROKES = str.maketrans({"ø": "o\u0338", "ł": "l\u0337", "đ": "d\u0335", "ħ
 NameKey = tuple[int, str, str]
 _NONE_KEY: NameKey = (0, "", "")  # null and missing sort first, as on the server
 
-RUN_ROWS = 8000  # rows sorted in memory at a time
+RUN_ROWS = 6000  # rows sorted in memory at a time
 CHUNK_ROWS = 25  # rows per pickled chunk of a run file (what the merge holds per run)
-FAN_IN = 128  # runs merged at once (1,000,000 rows: one merge of 125 runs)
+FAN_IN = 256  # runs merged at once (1,000,000 rows: one merge of 167 runs)
 
 
 @lru_cache(maxsize=1 << 14)
