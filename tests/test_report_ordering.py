@@ -4,6 +4,7 @@ worker-side part of a fact read's filter, and the bounded dimension cache."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import tempfile
@@ -18,6 +19,9 @@ from bson import ObjectId
 
 from app.learning_events.models import LearningEvent
 from app.platform.models import Enrollment, User
+from app.reports.execution.lease import Progress
+from app.reports.execution.outcome import PermanentJobError
+from app.reports.execution.pipeline import RowTotal
 from app.reports.types import facts, ordering
 from app.reports.types.ordering import name_key, sorted_rows
 from app.reports.types.query import FactRead, Join, split_match
@@ -361,3 +365,109 @@ def test_a_sort_that_does_not_start_with_the_slice_field_ascending_is_one_read()
         assert facts._slice_field(plan) is None
     assert facts._slice_field(replace(plan, sort={"occurred_at": 1, "_id": 1})) == "occurred_at"
     assert facts._slice_field(replace(plan, sort=None)) == "occurred_at"
+
+
+class _Progress:
+    """What a fact read reports to the job (`READ_PROGRESS`), in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def reading(self, share: float, *, rows_follow: bool) -> None:
+        self.events.append(("reading", (share, rows_follow)))
+
+    def counted(self, rows: int) -> None:
+        self.events.append(("counted", rows))
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["ordered-in-the-worker", "as-read"])
+async def test_a_long_read_reports_how_far_it_has_got(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch, ordered: bool
+) -> None:
+    """A report ordered in the worker yields no row before its whole read is done: the read
+    reports the share of its range done, slice by slice, and the sort the exact row count
+    before the first row, so a large job's progress moves and its total is known without a
+    count."""
+    monkeypatch.setattr(facts, "SLICE_DOCS", 20)
+    start = datetime(2026, 1, 1)
+    collection = Enrollment.get_pymongo_collection()
+    await collection.insert_many(
+        [
+            {"enrolled_at": start + timedelta(hours=k), "n": k % 17, "user_id": ObjectId()}
+            for k in range(240)
+        ]
+    )
+    plan = FactRead(
+        reads=({"enrolled_at": {"$gte": start, "$lt": start + timedelta(days=10)}},),
+        keep=None,
+        projection={"n": 1},
+        joins=(),
+        to_row=lambda doc, dims: (doc["n"],),
+        order=(lambda doc, dims: (doc["n"], doc["_id"])) if ordered else None,
+        slice_field="enrolled_at",
+    )
+    progress = _Progress()
+    token = facts.READ_PROGRESS.set(progress)
+    try:
+        async for batch in facts.stream_facts(collection, plan, 50):
+            progress.events.append(("rows", len(batch)))
+    finally:
+        facts.READ_PROGRESS.reset(token)
+
+    shares = [share for kind, (share, _) in _of(progress.events, "reading")]
+    assert len(shares) >= 5 and shares == sorted(shares) and shares[-1] == 1.0
+    assert 0 < shares[0] < 0.5  # from the first slice on, not only at the end
+    assert {follow for _, (_, follow) in _of(progress.events, "reading")} == {ordered}
+    kinds = [kind for kind, _ in progress.events]
+    if ordered:  # every share before the count, the count before the first row
+        assert kinds.index("counted") > max(i for i, k in enumerate(kinds) if k == "reading")
+        assert kinds.index("counted") < kinds.index("rows")
+        assert dict(progress.events)["counted"] == 240
+    else:  # rows come as the read goes
+        assert "counted" not in kinds
+        assert kinds.index("rows") < max(i for i, k in enumerate(kinds) if k == "reading")
+    assert sum(n for kind, n in progress.events if kind == "rows") == 240
+
+
+def _of(events: list[tuple[str, Any]], kind: str) -> list[tuple[str, Any]]:
+    return [e for e in events if e[0] == kind]
+
+
+def test_a_job_s_percent_moves_through_the_read_and_then_the_rows() -> None:
+    """Rows that wait for the whole read: half the job's share for the read, half for the
+    rows, the total from the sort; the percent never goes back."""
+
+    async def count() -> int | None:
+        return None  # too large to count cheaply
+
+    async def scenario() -> list[float]:
+        progress = Progress()
+        total = RowTotal(asyncio.create_task(count()), None, "csv", progress)
+        await asyncio.sleep(0)
+        seen = []
+        for share in (0.1, 0.5, 1.0):
+            total.reading(share, rows_follow=True)
+            seen.append(progress.percent)
+        total.counted(200)
+        assert total.known_total() == 200 and progress.rows_total == 200
+        for _ in range(4):
+            total.add(50)
+            total.advance()
+            seen.append(progress.percent)
+        total.reading(0.2, rows_follow=True)  # a late, lower share moves nothing back
+        seen.append(progress.percent)
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[:3] == [5.0 + 85 * 0.05, 5.0 + 85 * 0.25, 5.0 + 85 * 0.5]
+    assert seen[3:7] == [5.0 + 85 * (0.5 + 0.5 * k / 4) for k in range(1, 5)]
+    assert seen[-1] == 90.0
+
+
+def test_the_sorted_total_fails_a_job_past_its_row_limit_before_any_row() -> None:
+    async def scenario() -> None:
+        total = RowTotal(asyncio.create_task(asyncio.sleep(0, None)), 1000, "pdf", Progress())
+        with pytest.raises(PermanentJobError, match="1500 rows; pdf reports are limited to 1000"):
+            total.counted(1500)
+
+    asyncio.run(scenario())

@@ -32,6 +32,7 @@ from app.reports.jobs.models import JobResult, ReportJob
 from app.reports.rendering import RenderContext, RowSink
 from app.reports.rendering.present import Presentation, definitions
 from app.reports.types import get_report_type
+from app.reports.types.progress import READ_PROGRESS
 from app.runtime.resources import Resources
 from app.security import DataScope
 
@@ -116,16 +117,22 @@ async def produce(run: Run, resources: Resources) -> None:
             sink = await spec.open_sink(path, presentation.columns, context, options)
             sink.expect_rows(rows.known_total())
             fetch_share = 85.0 if spec.streams else 40.0
+            rows.start, rows.share = progress.percent, fetch_share
             if spec.streams:
                 progress.step = "render"
+            reading = READ_PROGRESS.set(rows)  # the fact read reports how far it has got
             try:
-                async for batch in definition.fetch(resolved, scope, settings.fetch_batch_size):
-                    summarizer.add(batch)
-                    rows.add(len(batch))
-                    sink.expect_rows(rows.known_total())
-                    await sink.add(presentation.rows(batch))
-                    await upload.after_batch()
-                    progress.percent = 5.0 + fetch_share * rows.ratio()
+                try:
+                    fetch = definition.fetch(resolved, scope, settings.fetch_batch_size)
+                    async for batch in fetch:
+                        summarizer.add(batch)
+                        rows.add(len(batch))
+                        sink.expect_rows(rows.known_total())
+                        await sink.add(presentation.rows(batch))
+                        await upload.after_batch()
+                        rows.advance()
+                finally:
+                    READ_PROGRESS.reset(reading)
                 if not spec.streams:
                     progress.step, progress.percent = "render", 45.0
                 final = replace(
@@ -190,7 +197,10 @@ async def follow_layout(sink: RowSink, progress: Progress, start: float) -> None
 
 
 class RowTotal:
-    """The report's row count, arriving while the rows stream in."""
+    """The report's row count, arriving while the rows stream in (from the count, or from the
+    worker's sort once the whole read is done), and the job's progress through its rows: the
+    rows written of the total and, while a read goes on without rows to show, the share of
+    the read done (`ReadProgress`, from the fact read)."""
 
     def __init__(
         self, counting: asyncio.Task[int | None], limit: int | None, fmt: str, progress: Progress
@@ -199,6 +209,9 @@ class RowTotal:
         self.limit = limit
         self.fmt = fmt
         self.progress = progress
+        self.start, self.share = 5.0, 85.0  # the percent the rows move through
+        self.read_share = 0.0
+        self.rows_follow = False  # no row comes before the whole read (ordered in the worker)
         # The total shows in the job's progress as soon as the count is back, not only with
         # the next batch of rows.
         counting.add_done_callback(self._counted)
@@ -214,6 +227,25 @@ class RowTotal:
         progress.rows_processed += batch_rows
         if progress.rows_total is None and self.counting.done():
             progress.rows_total = self.counting.result()  # a failed count fails the job
+        self._check_limit()
+
+    def reading(self, share: float, *, rows_follow: bool) -> None:
+        self.read_share = max(self.read_share, min(share, 1.0))
+        self.rows_follow = rows_follow
+        self.advance()
+
+    def counted(self, rows: int) -> None:
+        if self.progress.rows_total is None:
+            self.progress.rows_total = rows
+        self._check_limit()  # before any row is written
+
+    def advance(self) -> None:
+        """Moves the percent on (never back)."""
+        percent = self.start + self.share * self.ratio()
+        self.progress.percent = max(self.progress.percent, percent)
+
+    def _check_limit(self) -> None:
+        progress = self.progress
         known = max(progress.rows_total or 0, progress.rows_processed)
         if self.limit is not None and known > self.limit:
             raise PermanentJobError(
@@ -224,16 +256,25 @@ class RowTotal:
             )
 
     def known_total(self) -> int | None:
-        """The row count if it has come back already (without waiting for it)."""
+        """The row count if it is known already (without waiting for the count)."""
+        if self.progress.rows_total is not None:
+            return self.progress.rows_total
         if self.counting.done() and not self.counting.cancelled() and not self.counting.exception():
             return self.counting.result()
         return None
 
     def ratio(self) -> float:
+        """The share of the job's rows done: the rows written of the total; for rows that wait
+        for the whole read, half for the read and half for the rows; else at least the share
+        of the read done (rows come as it goes)."""
         total = self.progress.rows_total
         if total is None:
-            return 0.0
-        return 1.0 if total == 0 else min(1.0, self.progress.rows_processed / total)
+            written = 0.0
+        else:
+            written = 1.0 if total == 0 else min(1.0, self.progress.rows_processed / total)
+        if self.rows_follow:
+            return 0.5 * self.read_share + 0.5 * written
+        return max(written, self.read_share)
 
     def cancel(self) -> None:
         if not self.counting.done():

@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
 from app.reports.types.ordering import sorted_rows
+from app.reports.types.progress import READ_PROGRESS
 from app.reports.types.query import COUNT_BUDGET_MS, FactRead, Join, Row
 
 # Ids per `$in` of a dimension fetch: SecantusDB answers a `$in` of 100–200 ids at ~0.6 ms an
@@ -174,6 +175,7 @@ class _Slices:
             return
         self.start: datetime = bounds["$gte"]
         self.end: datetime = bounds["$lt"]
+        self.first = self.read_to = self.start  # the range, and how far it has been read
         self.span = max((self.end - self.start) * FIRST_SLICE, _MS)
         self.spans: deque[timedelta] = deque()  # of the slices handed out, not yet observed
 
@@ -200,8 +202,15 @@ class _Slices:
         if self.field is None or not self.spans:
             return
         span = self.spans.popleft()
+        self.read_to += span
         grow = SLICE_DOCS / docs if docs else GROWTH
         self.span = max(span * min(GROWTH, max(1 / GROWTH, grow)), _MS)
+
+    def share(self) -> float:
+        """The share of the range read so far (0 for a read that is not sliced)."""
+        if self.field is None:
+            return 0.0
+        return float((self.read_to - self.first) / (self.end - self.first))
 
 
 def _slice_field(facts: FactRead) -> str | None:
@@ -219,15 +228,21 @@ async def _fact_batches(
     (or slice) is read while the caller works on one."""
     keep = facts.keep
     field = _slice_field(facts)
-    for read in facts.reads:
+    progress = READ_PROGRESS.get()
+    reads, follow = len(facts.reads), facts.order is not None
+    for done, read in enumerate(facts.reads):
         slices = _Slices(read, field)
         docs_of = _sliced if slices.field is not None else _streamed
         async with aclosing(docs_of(collection, facts, slices, batch_size)) as batches:
             async for docs in batches:
+                if progress is not None:
+                    progress.reading((done + slices.share()) / reads, rows_follow=follow)
                 if keep is not None:
                     docs = [doc for doc in docs if keep(doc)]
                 if docs:
                     yield docs
+        if progress is not None:
+            progress.reading((done + 1) / reads, rows_follow=follow)
 
 
 def _find(
@@ -421,6 +436,9 @@ async def stream_facts(
             cache.docs.clear()
 
     pairs = keyed()
-    async with aclosing(joined), aclosing(pairs), aclosing(sorted_rows(pairs, batch_size)) as rows:
+    progress = READ_PROGRESS.get()
+    on_sorted = progress.counted if progress is not None else None
+    ordered = sorted_rows(pairs, batch_size, on_sorted=on_sorted)
+    async with aclosing(joined), aclosing(pairs), aclosing(ordered) as rows:
         async for batch in rows:
             yield batch

@@ -33,7 +33,7 @@ import pickle
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import AsyncGenerator, AsyncIterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
 from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
@@ -104,16 +104,23 @@ def _merged(paths: list[Path]) -> Iterator[tuple[Any, Row]]:
 
 
 async def sorted_rows(
-    pairs: AsyncIterable[list[tuple[Any, Row]]], batch_size: int, *, run_rows: int = RUN_ROWS
+    pairs: AsyncIterable[list[tuple[Any, Row]]],
+    batch_size: int,
+    *,
+    run_rows: int = RUN_ROWS,
+    on_sorted: Callable[[int], None] | None = None,
 ) -> AsyncGenerator[list[Row]]:
     """The rows of `pairs` ((key, row) batches) in key order, in batches of `batch_size`. At
-    most `run_rows` pairs are held while reading, plus `CHUNK_ROWS` per merged run after."""
+    most `run_rows` pairs are held while reading, plus `CHUNK_ROWS` per merged run after.
+    `on_sorted` hears how many rows there are once all are read, before the first comes."""
     run: list[tuple[Any, Row]] = []
     directory: Path | None = None
     runs: list[Path] = []
+    total = 0
     try:
         async for batch in pairs:
             run.extend(batch)
+            total += len(batch)
             if len(run) >= run_rows:
                 if directory is None:
                     # In the worker's own scratch directory (tempfile.tempdir points there).
@@ -136,6 +143,8 @@ async def sorted_rows(
                 for path in group:
                     path.unlink()
             ordered = _merged(runs)
+        if on_sorted is not None:
+            on_sorted(total)
         while batch_rows := [row for _, row in islice(ordered, batch_size)]:
             yield batch_rows
     finally:
