@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from beanie import PydanticObjectId
 
 from app.platform.models import Course, Department, Enrollment
@@ -26,9 +28,12 @@ async def finished_job(job_id: str) -> ReportJob | None:
     return None
 
 
-async def insert_enrollments(course: Course, dept: Department, count: int) -> None:
-    """`count` in-progress enrollments of 2026-02-01 in `course`, each its own learner (whose
-    user document the reports do not need), inserted in bulk."""
+async def insert_enrollments(
+    course: Course, dept: Department, count: int, *, spread: timedelta | None = None
+) -> None:
+    """`count` in-progress enrollments of 2026-02-01 08:00 in `course`, each its own learner
+    (whose user document the reports do not need), inserted in bulk; with `spread`, the i-th
+    is enrolled `i * spread` later."""
     collection = Enrollment.get_pymongo_collection()
     for start in range(0, count, _INSERT_BATCH):
         await collection.insert_many(
@@ -38,7 +43,7 @@ async def insert_enrollments(course: Course, dept: Department, count: int) -> No
                     "course_id": course.id,
                     "department_id": dept.id,
                     "status": "in-progress",
-                    "enrolled_at": f.dt(2026, 2, 1, 8),
+                    "enrolled_at": f.dt(2026, 2, 1, 8) + (spread or timedelta()) * i,
                     "progress_percent": float(i % 100),
                     "time_spent_minutes": i,
                 }
