@@ -52,7 +52,6 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from app.reports.rendering.base import (
-    FORMULA_TRIGGERS,
     Column,
     ColumnType,
     LocalTimes,
@@ -88,7 +87,6 @@ _TYPE_WIDTHS: dict[ColumnType, int] = {
 _MIN_WIDTH, _MAX_WIDTH = 6, 60
 # Column widths (characters) a portrait A4 page holds at 100 %; wider sheets print landscape.
 PORTRAIT_WIDTH = 100
-_TRIGGER_CHARS = "".join(FORMULA_TRIGGERS)
 # What text needs besides itself in a cell: XML's special characters, the control characters
 # SpreadsheetML writes as _xHHHH_ (and a literal _xHHHH_, whose underscore is escaped), the two
 # non-characters.
@@ -444,8 +442,7 @@ def _text(value: str) -> str:
     """A string's ``<t>`` element: formula triggers neutralised, cut to Excel's limit, control
     characters as ``_xHHHH_`` (a literal ``_xHHHH_`` escaped as ``_x005F_xHHHH_``), XML escaped,
     ``xml:space="preserve"`` when it starts or ends with white space."""
-    if value and value[0] in _TRIGGER_CHARS:
-        value = "'" + value
+    value = neutralise_formula(value)
     if len(value) > EXCEL_MAX_STRING // 2:
         value = _fit_string(value)
     if _NEEDS_ESCAPING.search(value) is not None:
