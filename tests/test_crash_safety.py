@@ -364,6 +364,23 @@ async def test_a_killed_workers_directory_is_swept_by_the_next_worker(
     assert await _dirs(tmp_path) == []  # a clean stop removes its own
 
 
+async def test_a_worker_that_cannot_start_leaves_no_work_directory(tmp_path: Path) -> None:
+    worker = start_worker(
+        TMPDIR=str(tmp_path),
+        MONGODB_URL="mongodb://127.0.0.1:1/?directConnection=true",
+        MONGODB_TIMEOUT_MS="3000",
+    )
+    try:
+        # A stop asked for while it still waits for its database is taken, not the default kill.
+        await wait_until(lambda: _dirs(tmp_path), 60, "the worker's work directory", interval=0.05)
+        kill_group(worker, signal.SIGTERM)
+        assert worker.wait(30) != -signal.SIGTERM
+    finally:
+        kill_group(worker, signal.SIGKILL)
+        worker.wait(10)
+    assert await _dirs(tmp_path) == []
+
+
 async def _dirs(base: Path) -> list[str]:
     return scratch_dirs(base)
 

@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -153,21 +154,68 @@ async def run_worker(
 ) -> None:
     """Runs until SIGTERM / SIGINT (or, in burst mode, until the queue is empty). Pass
     `resources` to share already-open adapters (they are then left open)."""
-    owned = resources is None
-    resources = resources or await Resources.open(settings)
-    scratch: Path | None = None
-    if owned:  # a process of its own (not sharing a test's or an app's interpreter)
-        tune_gc()
-        # Temporary files go under a directory of this process; dead processes' are removed.
-        scratch = claim_scratch()
+    # Signals are taken first: a stop asked for while the worker is still starting (opening
+    # connections, claiming its work directory) is a clean stop too, not the default kill.
+    control = _Control()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, control.stop, signum)
+    if resources is not None:  # shared with a test's or an app's interpreter: left open
+        await _serve(settings, resources, control, scratch=None, burst=burst, poll_delay=poll_delay)
+        return
+    # A process of its own: temporary files go under a directory of this process, and dead
+    # processes' are removed. Whatever happens on the way out, the directory goes.
+    tune_gc()
+    scratch = claim_scratch()
+    try:
         await asyncio.to_thread(sweep, scratch.parent, own=scratch)
+        own = await Resources.open(settings)
+        try:
+            await _serve(
+                settings, own, control, scratch=scratch, burst=burst, poll_delay=poll_delay
+            )
+        finally:
+            await own.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass
+class _Control:
+    """What a stop signal reaches: the event every part of the worker watches, the jobs running
+    and the arq workers of the current round (which take no new work once it is set)."""
+
+    shutdown: asyncio.Event = field(default_factory=asyncio.Event)
+    running: set[Any] = field(default_factory=set)
+    current: list[Any] = field(default_factory=list)
+
+    def stop(self, signum: int) -> None:
+        log.info("worker_stopping", signal=signal.Signals(signum).name, running=len(self.running))
+        for w in self.current:  # take no new work; running jobs hand theirs back
+            w.allow_pick_jobs = False
+        self.shutdown.set()
+
+
+async def _serve(
+    settings: Settings,
+    resources: Resources,
+    control: _Control,
+    *,
+    burst: bool,
+    poll_delay: float | None,
+    scratch: Path | None,
+) -> None:
+    """The worker's life between start-up and stop: arq's runners, the heartbeat, the delivery
+    sender and the operations around them."""
+    loop = asyncio.get_running_loop()
+    shutdown, current = control.shutdown, control.current
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    shutdown = asyncio.Event()
     ctx: dict[str, Any] = {
         "resources": resources,
         "worker_id": worker_id,
         "shutdown": shutdown,
-        "running": set(),
+        "running": control.running,
         "scratch": scratch,
     }
     JOBS_ACTIVE.set(0)
@@ -191,19 +239,6 @@ async def run_worker(
         sender = asyncio.create_task(
             run_sender(resources, worker_id=worker_id, stop=sender_stop, wake=sender_wake)
         )
-    loop = asyncio.get_running_loop()
-    current: list[Any] = []  # the arq workers of this round
-
-    def _on_signal(signum: int) -> None:
-        log.info("worker_stopping", signal=signal.Signals(signum).name, running=len(ctx["running"]))
-        for w in current:  # take no new work; running jobs hand theirs back
-            w.allow_pick_jobs = False
-        shutdown.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, _on_signal, signum)
-
     log.info("worker_started", worker_id=worker_id, queue=settings.queue_name, burst=burst)
     stop_wait = asyncio.create_task(shutdown.wait())
     runners: list[asyncio.Task[Any]] = []
@@ -245,10 +280,6 @@ async def run_worker(
         await observed.aclose()
         with contextlib.suppress(Exception):
             await WorkerProcess.get_pymongo_collection().delete_one({"worker_id": worker_id})
-        if owned:
-            await resources.close()
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
         log.info("worker_stopped", worker_id=worker_id)
 
 
