@@ -248,7 +248,9 @@ async def test_a_csv_job_streams_to_s3_and_a_cancelled_one_leaves_nothing(
     """In-process: the pipeline's parts are up before the fetch ends; a cancel in the middle
     aborts the upload; the same job run to the end stores a file whose checksum and size are
     those of the bytes stored."""
-    await _seed_enrollments(4_000, wide=True)
+    # ~48 MB, ten parts: the upload of the last nine takes long enough, even on a busy machine,
+    # for the file's parts to be seen while the rows are still being written.
+    await _seed_enrollments(12_000, wide=True)
     storage = s3_resources.storage
     assert isinstance(storage, S3Storage)
     job_id = await _create_job(client, auth)
@@ -256,7 +258,9 @@ async def test_a_csv_job_streams_to_s3_and_a_cancelled_one_leaves_nothing(
     run = await lease.claim(job_id, owner="t", lease_seconds=600)
     assert run is not None
     body = asyncio.create_task(pipeline.produce(run, s3_resources))
-    uploads = await wait_until(lambda: _open_uploads(storage, "reports/"), 120, "an open upload")
+    uploads = await wait_until(
+        lambda: _open_uploads(storage, "reports/"), 120, "an open upload", interval=0.02
+    )
     assert run.progress.step == "render"  # parts go up while the rows are being fetched
     body.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -268,11 +272,11 @@ async def test_a_csv_job_streams_to_s3_and_a_cancelled_one_leaves_nothing(
     assert run is not None
     await pipeline.produce(run, s3_resources)
     result = run.job.result
-    assert result is not None and result.row_count == 4_000
+    assert result is not None and result.row_count == 12_000
     data = b"".join([c async for c in await storage.open_stream(result.storage_key)])
     assert len(data) == result.size_bytes > 2 * 5 * MiB  # several parts
     assert hashlib.sha256(data).hexdigest() == result.checksum_sha256
-    assert data.count(b"\r\n") == 4_001
+    assert data.count(b"\r\n") == 12_001
     assert await _open_uploads(storage) == []
 
 
