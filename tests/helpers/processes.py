@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 from app.config import Settings
 from tests.helpers.servers import SESSION_SERVERS, free_port
@@ -15,13 +17,20 @@ from tests.helpers.settings import SESSION_SETTINGS, settings_env
 __all__ = ["free_port", "kill_group", "start_redis", "start_worker"]
 
 ROOT = Path(__file__).resolve().parents[2]
+_WORKERS = itertools.count(1)
 
 
 def start_worker(settings: Settings = SESSION_SETTINGS, **env: str) -> subprocess.Popen[bytes]:
     """`python -m worker` on `settings` with short leases and heartbeats (so a killed worker's
     job is taken over quickly); `env` overrides any variable."""
     SESSION_SERVERS.wait()
-    return subprocess.Popen(
+    # TEST_WORKER_LOGS=DIR keeps each worker's log (worker-<n>.log) for a look afterwards.
+    log_dir = os.environ.get("TEST_WORKER_LOGS")
+    output: int | IO[bytes] = subprocess.DEVNULL
+    if log_dir:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        output = open(Path(log_dir) / f"worker-{next(_WORKERS)}.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
         [sys.executable, "-m", "worker"],
         cwd=ROOT,
         env=settings_env(
@@ -35,10 +44,13 @@ def start_worker(settings: Settings = SESSION_SETTINGS, **env: str) -> subproces
                 **env,
             },
         ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
         start_new_session=True,
     )
+    if not isinstance(output, int):
+        output.close()  # the worker has its own copy
+    return worker
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
