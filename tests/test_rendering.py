@@ -259,7 +259,7 @@ def test_xlsx_typed_cells_header_and_parameters(tmp_path: Path) -> None:
     assert "Learner progress" in params
     assert params["Date range"] == "2024-01-01 – 2024-05-31"
     assert params["Timezone"] == "Europe/Paris"
-    assert params["Generated at"].startswith("2024-06-03 09:15")
+    assert params["Generated at"] == "2024-06-03 09:15 CEST (Europe/Paris)"
     assert params["Rows"] == 3
     assert params["Completed"] == "1 (33.3%)"  # summary given at close()
     assert params["Requested by"] == "Jane Manager"

@@ -319,7 +319,9 @@ class XlsxRowWriter:
         row += 1
         put([("Report type", label), (ctx.report_type, text)])
         put([("Timezone", label), (ctx.timezone, text)])
-        put([("Generated at", label), (f"{generated} ({ctx.timezone})", text)])
+        if not generated.endswith(ctx.timezone):  # "… CET (Europe/Berlin)", not "… UTC (UTC)"
+            generated = f"{generated} ({ctx.timezone})"
+        put([("Generated at", label), (generated, text)])
         if ctx.requested_by:
             put([("Requested by", label), (ctx.requested_by, text)])
         put([("Rows", label), (self.rows_written, count)])
