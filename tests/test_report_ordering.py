@@ -246,6 +246,49 @@ async def test_a_date_range_is_read_in_slices_that_hold_every_document_exactly_o
         assert after["$gte"].microsecond % 1000 == 0  # on whole milliseconds
 
 
+async def test_data_after_a_long_empty_stretch_is_counted_first_and_read_in_small_slices(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range whose documents begin late: the slices grow through the empty part, and the one
+    that reaches the data is counted and cut back before it is read, so no read asks for much
+    more than a slice's worth (a server that builds a whole result before answering would
+    otherwise be silent for all of it)."""
+    monkeypatch.setattr(facts, "SLICE_DOCS", 50)
+    start = datetime(2026, 1, 1)
+    data_from = start + timedelta(days=20)
+    instants = [data_from + timedelta(seconds=30 * k) for k in range(2000)]  # ~17 hours
+    collection = Enrollment.get_pymongo_collection()
+    await collection.insert_many(
+        [
+            {"enrolled_at": t, "n": k, "user_id": ObjectId(), "course_id": ObjectId()}
+            for k, t in enumerate(instants)
+        ]
+    )
+    reads: list[dict[str, Any]] = []
+    real_find = collection.find
+
+    def find(query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        reads.append(query["enrolled_at"])
+        return real_find(query, *args, **kwargs)
+
+    monkeypatch.setattr(collection, "find", find)
+    plan = FactRead(
+        reads=({"enrolled_at": {"$gte": start, "$lt": start + timedelta(days=30)}},),
+        keep=None,
+        projection={"n": 1},
+        joins=(),
+        to_row=lambda doc, dims: (doc["n"],),
+        slice_field="enrolled_at",
+    )
+    got = [row[0] async for batch in facts.stream_facts(collection, plan, 40) for row in batch]
+    assert sorted(got) == list(range(len(instants)))  # every document, once
+    held = [sum(r["$gte"] <= t < r["$lt"] for t in instants) for r in reads]
+    assert max(held) <= 4 * 50, held  # without the count: ~1,700 in one read
+    assert reads[0]["$gte"] == start and reads[-1]["$lt"] == start + timedelta(days=30)
+    for before, after in itertools.pairwise(reads):
+        assert before["$lt"] == after["$gte"]  # contiguous, no gap, no overlap
+
+
 def test_a_read_without_a_closed_range_is_one_query() -> None:
     slices = facts._Slices({"enrolled_at": {"$lt": datetime(2026, 2, 1)}}, "enrolled_at")
     assert slices.next() == {"enrolled_at": {"$lt": datetime(2026, 2, 1)}}

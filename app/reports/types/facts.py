@@ -178,6 +178,9 @@ class _Slices:
         self.first = self.read_to = self.start  # the range, and how far it has been read
         self.span = max((self.end - self.start) * FIRST_SLICE, _MS)
         self.spans: deque[timedelta] = deque()  # of the slices handed out, not yet observed
+        # The last slice observed held few documents or none, so the next span grows past what
+        # is known of the density: the reader counts that slice before asking for it (`recut`).
+        self.blind = False
 
     def next(self) -> dict[str, Any] | None:
         """The next query; None when done."""
@@ -191,11 +194,32 @@ class _Slices:
             stop = self.end
         else:  # on a whole millisecond: the bound the server compares is the one used next
             stop = max(stop - timedelta(microseconds=stop.microsecond % 1000), self.start + _MS)
-        query = {**self.read, self.field: {"$gte": self.start, "$lt": stop}}
-        self.spans.append(stop - self.start)
+        return self._hand_out(self.start, stop)
+
+    def _hand_out(self, start: datetime, stop: datetime) -> dict[str, Any]:
+        assert self.field is not None
+        self.spans.append(stop - start)
         self.start = stop
         self.count += 1
-        return query
+        return {**self.read, self.field: {"$gte": start, "$lt": stop}}
+
+    def recut(self, docs: int) -> dict[str, Any] | None:
+        """The slice just handed out holds `docs` documents (counted). Past twice `SLICE_DOCS`,
+        it is cut back to the span that holds about `SLICE_DOCS` at that density, and its new
+        query returned: data that begins after a long empty stretch of the range then costs a
+        count there, not one slice of all of it (which a server that builds a whole result
+        before answering builds in one silent go)."""
+        if self.field is None or not self.spans or docs <= 2 * SLICE_DOCS:
+            return None
+        span = self.spans.pop()
+        start = self.start - span
+        self.count -= 1
+        stop = start + max(span * (SLICE_DOCS / docs), _MS)
+        stop = max(stop - timedelta(microseconds=stop.microsecond % 1000), start + _MS)
+        if stop >= self.start:  # nothing narrower on whole milliseconds
+            return self._hand_out(start, self.start)
+        self.span = stop - start
+        return self._hand_out(start, stop)
 
     def observe(self, docs: int) -> None:
         """The oldest slice not observed yet held `docs` documents."""
@@ -203,6 +227,7 @@ class _Slices:
             return
         span = self.spans.popleft()
         self.read_to += span
+        self.blind = docs * 2 < SLICE_DOCS  # the span grows more than twofold
         grow = SLICE_DOCS / docs if docs else GROWTH
         self.span = max(span * min(GROWTH, max(1 / GROWTH, grow)), _MS)
 
@@ -289,15 +314,18 @@ async def _sliced(
     reply = 2 * SLICE_DOCS
     asked: deque[tuple[Any, asyncio.Future[list[dict[str, Any]]]]] = deque()
 
-    def ask() -> None:
+    async def ask() -> None:
         query = slices.next()
-        if query is not None:
-            cursor = _find(collection, facts, query, reply)
-            asked.append((cursor, asyncio.ensure_future(cursor.to_list(reply))))
+        if query is None:
+            return
+        if slices.blind:  # a span grown past a sparse or empty slice: counted before it is read
+            query = slices.recut(await collection.count_documents(query)) or query
+        cursor = _find(collection, facts, query, reply)
+        asked.append((cursor, asyncio.ensure_future(cursor.to_list(reply))))
 
     try:
         for _ in range(SLICES_AHEAD):
-            ask()
+            await ask()
         while asked:
             cursor, pending = asked[0]
             docs = await pending
@@ -315,7 +343,7 @@ async def _sliced(
             asked.popleft()
             await cursor.close()
             slices.observe(seen)
-            ask()  # before this slice is worked on
+            await ask()  # before this slice is worked on
             for start in range(0, len(docs), batch_size):
                 yield docs[start : start + batch_size]
     finally:
