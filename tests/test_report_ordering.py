@@ -213,31 +213,7 @@ async def test_a_date_range_is_read_in_slices_that_hold_every_document_exactly_o
     instants = [start + timedelta(milliseconds=7 * k) for k in range(300)]  # dense at first
     instants += [start + timedelta(hours=h, microseconds=999) for h in range(1, 240)]  # sparse
     instants += [start + timedelta(days=5)] * 120  # 120 enrollments at one instant
-    collection = Enrollment.get_pymongo_collection()
-    await collection.insert_many(
-        [
-            {"enrolled_at": t, "n": k, "user_id": ObjectId(), "course_id": ObjectId()}
-            for k, t in enumerate(instants)
-        ]
-    )
-    read = {"enrolled_at": {"$gte": start, "$lt": start + timedelta(days=10)}}
-    queries: list[dict[str, Any]] = []
-    real_find = collection.find
-
-    def find(query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        queries.append(query["enrolled_at"])
-        return real_find(query, *args, **kwargs)
-
-    monkeypatch.setattr(collection, "find", find)
-    plan = FactRead(
-        reads=(read,),
-        keep=None,
-        projection={"n": 1},
-        joins=(),
-        to_row=lambda doc, dims: (doc["n"],),
-        slice_field="enrolled_at",
-    )
-    got = [row[0] async for batch in facts.stream_facts(collection, plan, 40) for row in batch]
+    got, queries = await _read_sliced(instants, start, start + timedelta(days=10), monkeypatch)
     assert sorted(got) == list(range(len(instants)))  # every document, once
     assert len(queries) >= 8  # sliced
     assert queries[0]["$gte"] == start and queries[-1]["$lt"] == start + timedelta(days=10)
@@ -257,6 +233,20 @@ async def test_data_after_a_long_empty_stretch_is_counted_first_and_read_in_smal
     start = datetime(2026, 1, 1)
     data_from = start + timedelta(days=20)
     instants = [data_from + timedelta(seconds=30 * k) for k in range(2000)]  # ~17 hours
+    got, reads = await _read_sliced(instants, start, start + timedelta(days=30), monkeypatch)
+    assert sorted(got) == list(range(len(instants)))  # every document, once
+    held = [sum(r["$gte"] <= t < r["$lt"] for t in instants) for r in reads]
+    assert max(held) <= 4 * 50, held  # without the count: ~1,700 in one read
+    assert reads[0]["$gte"] == start and reads[-1]["$lt"] == start + timedelta(days=30)
+    for before, after in itertools.pairwise(reads):
+        assert before["$lt"] == after["$gte"]  # contiguous, no gap, no overlap
+
+
+async def _read_sliced(
+    instants: list[datetime], start: datetime, end: datetime, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Stores one enrollment per instant (`n` its position) and reads `[start, end)` as a
+    sliced fact read: the `n`s read, and the date bounds of every query sent."""
     collection = Enrollment.get_pymongo_collection()
     await collection.insert_many(
         [
@@ -264,16 +254,16 @@ async def test_data_after_a_long_empty_stretch_is_counted_first_and_read_in_smal
             for k, t in enumerate(instants)
         ]
     )
-    reads: list[dict[str, Any]] = []
+    queries: list[dict[str, Any]] = []
     real_find = collection.find
 
     def find(query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        reads.append(query["enrolled_at"])
+        queries.append(query["enrolled_at"])
         return real_find(query, *args, **kwargs)
 
     monkeypatch.setattr(collection, "find", find)
     plan = FactRead(
-        reads=({"enrolled_at": {"$gte": start, "$lt": start + timedelta(days=30)}},),
+        reads=({"enrolled_at": {"$gte": start, "$lt": end}},),
         keep=None,
         projection={"n": 1},
         joins=(),
@@ -281,12 +271,7 @@ async def test_data_after_a_long_empty_stretch_is_counted_first_and_read_in_smal
         slice_field="enrolled_at",
     )
     got = [row[0] async for batch in facts.stream_facts(collection, plan, 40) for row in batch]
-    assert sorted(got) == list(range(len(instants)))  # every document, once
-    held = [sum(r["$gte"] <= t < r["$lt"] for t in instants) for r in reads]
-    assert max(held) <= 4 * 50, held  # without the count: ~1,700 in one read
-    assert reads[0]["$gte"] == start and reads[-1]["$lt"] == start + timedelta(days=30)
-    for before, after in itertools.pairwise(reads):
-        assert before["$lt"] == after["$gte"]  # contiguous, no gap, no overlap
+    return got, queries
 
 
 def test_a_read_without_a_closed_range_is_one_query() -> None:
