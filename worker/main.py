@@ -105,7 +105,10 @@ async def sample_queue() -> None:
     now = utcnow()
     queued, oldest, running = await jobs_repository.queue_figures(now)
     QUEUE_DEPTH.set(queued)
-    QUEUE_OLDEST_AGE.set(max((now - as_utc(oldest)).total_seconds(), 0.0) if oldest else 0.0)
+    # The figures are read one after another: a job queued (or claimed) between the two reads
+    # must not show an age beside an empty queue.
+    age = (now - as_utc(oldest)).total_seconds() if oldest and queued else 0.0
+    QUEUE_OLDEST_AGE.set(max(age, 0.0))
     JOBS_LEASED.set(running)
 
 
