@@ -77,17 +77,17 @@ def _names(db: Any) -> Names:
 
 
 def _with_names(doc: dict[str, Any], names: Names) -> dict[str, Any]:
-    user = names["user"].get(doc.get("user_id"), {})
-    course = names["course"].get(doc.get("course_id"), {})
-    department = names["department"].get(doc.get("department_id"), {})
-    return {
-        **doc,
-        "learnerName": user.get("name"),
-        "learnerEmail": user.get("email"),
-        "departmentName": department.get("name"),
-        "courseCode": course.get("code"),
-        "courseTitle": course.get("title"),
+    """`doc` with the name fields of `AGG_NAMES` (`"$user.name"`: the user's `name`)."""
+    joined = {
+        "user": names["user"].get(doc.get("user_id"), {}),
+        "course": names["course"].get(doc.get("course_id"), {}),
+        "department": names["department"].get(doc.get("department_id"), {}),
     }
+    named = {}
+    for key, path in AGG_NAMES.items():
+        dimension, name = path.removeprefix("$").split(".")
+        named[key] = joined[dimension].get(name)
+    return {**doc, **named}
 
 
 def _cell(value: Any) -> Any:
