@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from app.config import describe_config_error, get_settings
+from app.documents import DOCUMENTS
 from app.main import create_app
 from app.observability import configure_logging
 from app.runtime.http import BoundedHeadersProtocol
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
 
     async def probe() -> None:
-        resources = await Resources.open(settings)
+        resources = await Resources.open(settings, documents=DOCUMENTS)
         await resources.close()
 
     try:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from beanie import init_beanie
+from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.config import Settings
-from app.runtime.documents import DOCUMENTS
 
 _HEARTBEAT_TIMEOUT_MS = 20_000  # PyMongo's default connectTimeoutMS
 
@@ -35,9 +35,11 @@ class Database:
     def db(self) -> AsyncDatabase[dict[str, Any]]:
         return self.client[self.settings.mongodb_db]
 
-    async def connect(self) -> None:
+    async def connect(self, documents: Sequence[type[Document]]) -> None:
+        """Checks the server answers, then registers `documents` (and their indexes) with
+        Beanie."""
         await self.client.admin.command("ping")
-        await init_beanie(database=self.db, document_models=list(DOCUMENTS))
+        await init_beanie(database=self.db, document_models=list(documents))
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")

@@ -15,7 +15,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.common.http import read_request_id
+
+def read_request_id(request: Request) -> str | None:
+    """The id the request-id middleware gave this request (echoed in X-Request-ID)."""
+    value = getattr(request.state, "request_id", None)
+    return value if isinstance(value, str) else None
+
 
 PROBLEM_JSON = "application/problem+json"
 _BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's wording

@@ -15,9 +15,11 @@ from app.audit.middleware import AuditMiddleware
 from app.audit.router import router as audit_router
 from app.config import Settings
 from app.contract import ReportApi
+from app.documents import DOCUMENTS
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.learning_events.router import router as learning_events_router
+from app.lookup_sources import provide_lookup_sources
 from app.lookups import validation
 from app.lookups.router import router as lookups_router
 from app.lookups.seed import seed_lookups
@@ -86,11 +88,12 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
     this object, never the process's environment. Pass `resources` to reuse already-open
     adapters (tests)."""
     configure_logging(settings)
+    provide_lookup_sources()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = resources is None
-        app.state.resources = resources or await Resources.open(settings)
+        app.state.resources = resources or await Resources.open(settings, documents=DOCUMENTS)
         await _on_startup(app.state.resources)
         log.info("api_started", env=settings.app_env.value, storage=settings.storage_backend.value)
         try:

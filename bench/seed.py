@@ -171,10 +171,13 @@ async def seed(rows: int, events: int) -> dict[str, Any]:
     events; returns what was inserted and the measured insert rate."""
     from app.config import get_settings
     from app.db import Database
+    from app.documents import DOCUMENTS
+    from app.lookup_sources import provide_lookup_sources
     from app.lookups.seed import seed_lookups
 
+    provide_lookup_sources()
     database = Database(get_settings())
-    await database.connect()  # creates every index before the data goes in
+    await database.connect(DOCUMENTS)  # creates every index before the data goes in
     try:
         await seed_lookups()
         db = database.db

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from app.config import get_settings
 from app.db import Database
+from app.documents import DOCUMENTS
 from app.learning_events.backfill import BackfillConflict, run_backfill
 
 
@@ -51,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def main_async(args: argparse.Namespace) -> int:
     database = Database(get_settings())
-    await database.connect()
+    await database.connect(DOCUMENTS)
     bar = tqdm(unit="events", disable=args.no_progress, dynamic_ncols=True, file=sys.stderr)
 
     def advance(n: int) -> None:

@@ -14,6 +14,7 @@ import sys
 
 from app.config import Settings, get_settings
 from app.db import Database
+from app.documents import DOCUMENTS
 from app.platform.models import User
 from app.security import Role, mint_token
 from scripts.demo_data import DEMO_ACCOUNTS
@@ -69,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def _demo(settings: Settings, ttl: int) -> int:
     database = Database(settings)
-    await database.connect()
+    await database.connect(DOCUMENTS)
     try:
         lines = await demo_tokens(settings, ttl)
     finally:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from app.config import get_settings
 from app.db import Database
+from app.documents import DOCUMENTS
 from scripts.demo_data import (
     DEMO_ACCOUNTS,
     existing_users,
@@ -57,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def main_async(args: argparse.Namespace) -> int:
     database = Database(get_settings())
-    await database.connect()
+    await database.connect(DOCUMENTS)
     try:
         if await existing_users():
             if args.if_empty:

@@ -23,6 +23,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
+from app.documents import DOCUMENTS
+from app.lookup_sources import provide_lookup_sources
 from app.lookups.seed import seed_lookups
 from app.main import create_app
 from app.runtime.resources import Resources
@@ -39,6 +41,7 @@ pytest_plugins = ["tests.helpers.delivery_fixtures"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    provide_lookup_sources()  # as the entry points do
     SESSION_SERVERS.spawn()  # they start while the tests are collected
 
 
@@ -54,7 +57,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
     SESSION_SERVERS.wait()
-    res = await Resources.open(settings)
+    res = await Resources.open(settings, documents=DOCUMENTS)
     await seed_lookups()
     yield res
     await res.database.client.drop_database(settings.mongodb_db)

@@ -20,7 +20,7 @@ from app.main import create_app
 from app.reports.execution import JobExecutor
 from app.reports.jobs import repository
 from app.reports.jobs.models import IdempotencyRecord, JobStatus, ReportJob
-from app.reports.requests import request_hash
+from app.reports.jobs.requests import request_hash
 from app.reports.tasks import expire_files, reap
 from app.runtime.resources import Resources
 from tests import factories as f

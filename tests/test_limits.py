@@ -18,9 +18,9 @@ import pytest
 from bson import ObjectId
 from pydantic import ValidationError
 
+from app.common.http import content_disposition
 from app.config import Settings
 from app.reports.jobs.models import JobStatus, ReportJob
-from app.reports.jobs.router import content_disposition
 from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
 from app.storage.base import validate_key

@@ -32,6 +32,8 @@ from prometheus_client import start_http_server
 
 from app.common.time import as_utc, utcnow
 from app.config import Settings, describe_config_error, get_settings
+from app.documents import DOCUMENTS
+from app.lookup_sources import provide_lookup_sources
 from app.lookups import validation
 from app.observability import (
     JOBS_ACTIVE,
@@ -160,6 +162,7 @@ async def run_worker(
     # Signals are taken first: a stop asked for while the worker is still starting (opening
     # connections, claiming its work directory) is a clean stop too, not the default kill.
     control = _Control()
+    provide_lookup_sources()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -173,7 +176,7 @@ async def run_worker(
     scratch = claim_scratch()
     try:
         await asyncio.to_thread(sweep, scratch.parent, own=scratch)
-        own = await Resources.open(settings)
+        own = await Resources.open(settings, documents=DOCUMENTS)
         try:
             await _serve(
                 settings, own, control, scratch=scratch, burst=burst, poll_delay=poll_delay

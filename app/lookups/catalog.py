@@ -2,9 +2,10 @@
 report's states their labels). Codes are kebab-case.
 
 Most categories list their codes here. A category whose codes belong to another part of the
-service has no `values`: that part supplies them with `provide` (the `report-type` codes come
-from the report-type registry, the `report-format` codes from the format registry; both import
-this package and so cannot be imported by it).
+service has no `values`: the entry points hand its supplier in with `provide`
+(`app/lookup_sources.py`: the `report-type` codes come from the report-type registry, the
+`report-format` codes from the format registry; both import this package and so cannot be
+imported by it).
 """
 
 from __future__ import annotations
@@ -126,6 +127,11 @@ def changed() -> None:
     changed (a report type registered or unregistered)."""
     global generation
     generation += 1
+
+
+def unsupplied() -> list[str]:
+    """The categories whose codes come from a supplier that nobody has provided yet."""
+    return [c for c, spec in CATEGORIES.items() if "values" not in spec and c not in _sources]
 
 
 def category_values(category: str) -> list[LookupSeed]:

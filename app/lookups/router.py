@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from app.errors import problem_responses
 from app.lookups import service
+from app.lookups.schemas import LookupValueOut
 from app.lookups.service import LookupUpdate
-from app.reports.metadata.schemas import LookupValueOut
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports/metadata/lookups", tags=["report-metadata"])

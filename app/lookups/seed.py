@@ -7,13 +7,9 @@ from dataclasses import dataclass
 
 from pymongo import UpdateOne
 
-# Imported for their registries: they supply the report-type and report-format codes to the
-# catalogue. (They import `app.lookups.validation` / `catalog`, never this module: no cycle.)
-import app.reports.formats
-import app.reports.types  # noqa: F401
 from app.common.time import utcnow
 from app.lookups import validation
-from app.lookups.catalog import CATEGORIES, category_values
+from app.lookups.catalog import CATEGORIES, category_values, unsupplied
 from app.lookups.models import LookupValue
 
 
@@ -25,6 +21,15 @@ class SeedSummary:
 
 
 async def seed_lookups() -> SeedSummary:
+    """Upserts every built-in code. The entry point must have provided the suppliers of the
+    supplied categories (`app.lookup_sources`): seeding without them would store none of their
+    codes, so it is refused."""
+    missing = unsupplied()
+    if missing:
+        raise RuntimeError(
+            f"no supplier for the lookup categories {', '.join(missing)}: the entry point "
+            "calls app.lookup_sources.provide_lookup_sources() first"
+        )
     now = utcnow()
     operations = []
     for category in CATEGORIES:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.config import Settings
-from app.lookups import catalog
 from app.lookups.catalog import LookupSeed
 from app.reports.rendering import (
     Column,
@@ -142,15 +141,12 @@ FORMATS: dict[str, FormatSpec] = {
 }
 
 
-def _lookup_values() -> list[LookupSeed]:
+def format_lookup_values() -> list[LookupSeed]:
     """The ``report-format`` lookup codes: one per spec, with the content type it is served as."""
     return [
         (spec.key, spec.label, spec.description, {"contentType": spec.content_type})
         for spec in FORMATS.values()
     ]
-
-
-catalog.provide("report-format", _lookup_values)
 
 
 def get_format(key: str) -> FormatSpec:

@@ -5,7 +5,10 @@ Both the API and the worker start through here, so they connect the same way."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from beanie import Document
 
 from app.config import Settings
 from app.db import Database
@@ -25,10 +28,12 @@ class Resources:
     storage: Storage
 
     @classmethod
-    async def open(cls, settings: Settings) -> Resources:
+    async def open(cls, settings: Settings, *, documents: Sequence[type[Document]]) -> Resources:
+        """Connects the adapters; `documents` are the stored document types (`app.documents`),
+        handed in by the entry point."""
         database = Database(settings)
         try:
-            await database.connect()
+            await database.connect(documents)
         except Exception as exc:
             await database.close()
             raise StartupError(

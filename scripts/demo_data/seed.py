@@ -12,6 +12,7 @@ from typing import Any
 
 from app.common.time import utcnow
 from app.learning_events.models import LearningEvent
+from app.lookup_sources import provide_lookup_sources
 from app.lookups.seed import seed_lookups
 from app.platform.models import Course, Department, Enrollment, User
 from scripts.demo_data.catalogue import Doc
@@ -74,6 +75,7 @@ async def seed_demo(
     after each batch; `on_start(total_enrollments)` once before."""
     started = time.perf_counter()
     now = now or utcnow().replace(minute=0, second=0, microsecond=0)
+    provide_lookup_sources()
     await seed_lookups()
     data = generate(scale, seed, now)
     coll = _collections()

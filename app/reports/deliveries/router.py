@@ -7,12 +7,12 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from app.audit import AuditAction, record
+from app.common.http import content_disposition
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import Gone, problem_responses
 from app.reports.deliveries import service
 from app.reports.deliveries.models import WebhookEndpoint
 from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
-from app.reports.jobs.router import content_disposition
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])

@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import Response
 
+from app.reports.jobs.requests import Submission
 from app.reports.jobs.schemas import JobOut
-from app.reports.requests import Submission
 
 JOBS_PREFIX = "/api/v1/reports/jobs"
 

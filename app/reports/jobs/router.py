@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from app.audit import AuditAction, record_job
-from app.common.http import IdempotencyKey, RequestId
+from app.common.http import IdempotencyKey, RequestId, content_disposition
 from app.common.schemas import Page
 from app.common.time import BoundedDateTime
 from app.deps import ResourcesDep
@@ -17,9 +16,9 @@ from app.errors import Gone, problem_responses
 from app.reports.deliveries import service as deliveries
 from app.reports.jobs import service
 from app.reports.jobs.models import FileOptions, JobStatus
+from app.reports.jobs.requests import ReportRequest, submit
 from app.reports.jobs.responses import JOBS_PREFIX, REPLAYED, accepted
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
-from app.reports.requests import ReportRequest, submit
 from app.reports.templates import service as templates
 from app.reports.templates.schemas import TemplateRun
 from app.security import CurrentPrincipal
@@ -193,12 +192,3 @@ async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrinc
             "X-Content-Type-Options": "nosniff",
         },
     )
-
-
-def content_disposition(file_name: str) -> str:
-    """A header value that cannot be used for header injection: an ASCII fallback plus the
-    RFC 5987 UTF-8 name."""
-    ascii_name = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in file_name
-    )
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name, safe='')}"

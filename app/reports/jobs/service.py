@@ -1,5 +1,5 @@
 """The rules of report jobs: who sees them, cancel, retry, download. Creating one is the road in
-`app/reports/requests.py`."""
+`app/reports/jobs/requests.py`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from app.common.pagination import decode_position, newest_first
 from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.reports.jobs import repository
 from app.reports.jobs.models import RETRYABLE_STATUSES, JobStatus, ReportJob
+from app.reports.jobs.requests import ReportRequest, Submission, submit
 from app.reports.jobs.schemas import JobFilters
-from app.reports.requests import ReportRequest, Submission, submit
 from app.runtime.resources import Resources
 from app.security import DataScope, Principal, resolve_scope
 

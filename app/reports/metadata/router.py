@@ -10,14 +10,13 @@ from fastapi import APIRouter, Query
 from app.common.schemas import Page
 from app.deps import SettingsDep
 from app.errors import problem_responses
+from app.lookups.schemas import LookupCategoryOut, LookupValueOut
 from app.reports.deliveries.schemas import DeliveryOptionsOut
 from app.reports.metadata import service
 from app.reports.metadata.schemas import (
     DatePresetList,
     FilterOption,
     FormatOut,
-    LookupCategoryOut,
-    LookupValueOut,
     ReportTypeDetail,
     ReportTypeSummary,
 )

@@ -60,21 +60,6 @@ class ReportTypeDetail(ApiModel):
     limits: Limits
 
 
-class LookupCategoryOut(ApiModel):
-    category: str
-    label: str
-    count: int = Field(description="Active values")
-
-
-class LookupValueOut(ApiModel):
-    code: str
-    label: str
-    description: str | None = None
-    sort_order: int
-    is_active: bool
-    metadata: dict[str, Any]
-
-
 class DatePresetOut(ApiModel):
     preset: str
     label: str

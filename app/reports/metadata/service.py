@@ -17,6 +17,7 @@ from app.config import Settings
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.lookups.catalog import CATEGORIES
 from app.lookups.models import LookupValue
+from app.lookups.schemas import LookupCategoryOut, LookupValueOut
 from app.platform.models import Course, Department, Enrollment, User
 from app.reports.dates import preset_catalogue
 from app.reports.formats import FORMATS
@@ -27,8 +28,6 @@ from app.reports.metadata.schemas import (
     FilterOption,
     FormatOut,
     Limits,
-    LookupCategoryOut,
-    LookupValueOut,
     ReportTypeDetail,
     ReportTypeSummary,
 )

@@ -1,6 +1,6 @@
 """Running a schedule: what a run asks for, as whom, run-now and the scheduler's slot job, and
 the outcome bookkeeping that pauses a schedule that keeps failing. Every run goes through the
-request road (`app.reports.requests.submit`)."""
+request road (`app.reports.jobs.requests.submit`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from app.reports.deliveries import outbox
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries.models import Audience, DeliveryConfig, Recipient
 from app.reports.jobs.models import JobStatus, ReportJob, Requester
-from app.reports.requests import ReportRequest, Submission, check, submit
+from app.reports.jobs.requests import ReportRequest, Submission, check, submit
 from app.reports.schedules import repository
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.templates import repository as templates

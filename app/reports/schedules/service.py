@@ -18,7 +18,7 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.models import ReportJob
-from app.reports.requests import Submission, requester_of
+from app.reports.jobs.requests import Submission, requester_of
 from app.reports.schedules import repository, runner
 from app.reports.schedules.delivery import delivery_changes
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus

@@ -14,7 +14,7 @@ from app.common.pagination import decode_position
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from app.reports.deliveries.models import DeliveryConfig
-from app.reports.requests import (
+from app.reports.jobs.requests import (
     ReportRequest,
     Submission,
     check,

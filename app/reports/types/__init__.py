@@ -8,7 +8,6 @@ template and schedule validation all read this registry.
 from __future__ import annotations
 
 from app.errors import NotFound, ValidationFailed
-from app.lookups import catalog
 from app.reports.types.assessment_results import ASSESSMENT_RESULTS
 from app.reports.types.base import (
     AnyReportDefinition,
@@ -38,10 +37,6 @@ register(DEPARTMENT_SUMMARY)
 register(LEARNING_ACTIVITY)
 register(ASSESSMENT_RESULTS)
 register(COMPLIANCE_STATUS)
-
-# The lookups package sits below the report types (their parameters validate lookup codes), so
-# the registry hands it the report-type codes instead of being imported by it.
-catalog.provide("report-type", REPORT_TYPES.lookup_values)
 
 
 def get_report_type(key: str, *, field: str | None = None) -> AnyReportDefinition:

@@ -1,8 +1,6 @@
-"""Every stored document type, registered with Beanie at start-up by `app.db`.
-
-A module of its own (importing only the model modules, which import nothing but `app.common`)
-so the database adapter can list them at import time without an import cycle. A new domain adds
-its documents here."""
+"""Every stored document type. The entry points (`app.main`, `worker.main`, the scripts and the
+tests) hand this list to `Resources.open` / `Database.connect`, so the database adapter names no
+domain. A new domain adds its documents here."""
 
 from __future__ import annotations
 
