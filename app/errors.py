@@ -145,6 +145,38 @@ class ServiceUnavailable(AppError):
         super().__init__(detail, **kw)
 
 
+def problem_body(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The RFC 9457 body every error answer carries (the handlers below, and the answers given
+    before a request reaches the app: 413, 431)."""
+    body: dict[str, Any] = {
+        "type": f"https://errors.report-system.dev/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    if detail:
+        body["detail"] = detail
+    if request_id:
+        body["requestId"] = request_id
+    if errors:
+        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
+    if extra:
+        body.update(extra)
+    return body
+
+
 def problem_response(
     request: Request,
     *,
@@ -156,22 +188,16 @@ def problem_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"https://errors.report-system.dev/{code}",
-        "title": title,
-        "status": status,
-        "code": code,
-        "instance": request.url.path,
-    }
-    if detail:
-        body["detail"] = detail
-    request_id = read_request_id(request)
-    if request_id:
-        body["requestId"] = request_id
-    if errors:
-        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
-    if extra:
-        body.update(extra)
+    body = problem_body(
+        status=status,
+        code=code,
+        title=title,
+        detail=detail,
+        instance=request.url.path,
+        request_id=read_request_id(request),
+        errors=errors,
+        extra=extra,
+    )
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.common.redaction import redact_path
 from app.config import Settings
-from app.errors import PayloadTooLarge
+from app.errors import PayloadTooLarge, problem_body
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -244,14 +244,13 @@ class BodySizeLimitMiddleware:
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         body = json.dumps(
-            {
-                "type": "https://errors.report-system.dev/payload-too-large",
-                "title": "Payload too large",
-                "status": 413,
-                "code": "payload-too-large",
-                "detail": self._detail(),
-                "instance": scope.get("path"),
-            }
+            problem_body(
+                status=413,
+                code="payload-too-large",
+                title="Payload too large",
+                detail=self._detail(),
+                instance=scope.get("path"),
+            )
         ).encode()
         await send(
             {

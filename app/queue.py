@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -213,7 +213,7 @@ class _WakeableWorker(Worker):
             delay = min(delay * 2, 10.0)
 
 
-def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
+def build_workers(spec: WorkerSpec, ctx: Mapping[str, Any]) -> list[Worker]:
     """Two arq workers sharing one context: report jobs on the main queue, and the scheduler /
     maintenance cron on a queue of its own so report load never delays a tick."""
     settings = spec.settings
@@ -236,7 +236,7 @@ def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
         handle_signals=False,
         burst=spec.burst,
         poll_delay=spec.poll_delay,
-        ctx=ctx,
+        ctx=dict(ctx),
         on_startup=spec.on_startup,
         on_shutdown=spec.on_shutdown,
         health_check_interval=30,
@@ -270,7 +270,7 @@ def build_workers(spec: WorkerSpec, ctx: dict[str, Any]) -> list[Worker]:
                 burst=spec.burst,
                 # arq starts cron jobs from its poll loop: within a second of their time.
                 poll_delay=max(spec.poll_delay, CRON_POLL_SECONDS),
-                ctx=ctx,
+                ctx=dict(ctx),
                 keep_result=0,
                 health_check_interval=30,
             )

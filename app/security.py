@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
 from app.errors import Forbidden, Unauthorized
+from app.platform.models import User
 from app.platform.repository import courses_taught_by
 
 # Re-exported: scope checks elsewhere expand a manager's departments the same way.
@@ -27,6 +28,13 @@ class Role(StrEnum):
     MANAGER = "manager"
     INSTRUCTOR = "instructor"
     LEARNER = "learner"
+
+    @classmethod
+    def known(cls, values: Iterable[object]) -> tuple[Role, ...]:
+        """The roles among `values`, in their order; anything else (a role this service does
+        not know, a non-string) is left out."""
+        names = {r.value for r in cls}
+        return tuple(cls(v) for v in values if isinstance(v, str) and v in names)
 
 
 ROLE_RANK = {Role.ADMIN: 4, Role.MANAGER: 3, Role.INSTRUCTOR: 2, Role.LEARNER: 1}
@@ -67,7 +75,7 @@ class Principal:
         raw_roles = claims.get("roles")
         if not isinstance(raw_roles, list) or not raw_roles:
             raise Unauthorized("The token carries no roles.")
-        roles = tuple(Role(r) for r in raw_roles if r in Role._value2member_map_)
+        roles = Role.known(raw_roles)
         if not roles:
             raise Unauthorized("The token carries no known role.")
         departments = claims.get("departmentIds") or []
@@ -82,6 +90,29 @@ class Principal:
             roles=roles,
             department_ids=tuple(departments),
         )
+
+
+def principal_of(
+    user: User,
+    *,
+    roles: Iterable[str] | None = None,
+    department_ids: Iterable[str] | None = None,
+) -> Principal | None:
+    """A platform user as a caller: with `roles` (default: all of theirs) narrowed to the roles
+    the user still holds, and `department_ids` (default: their department). None when no known
+    role is left."""
+    held = Role.known(user.roles if roles is None else [r for r in roles if r in user.roles])
+    if not held:
+        return None
+    if department_ids is None:
+        department_ids = (str(user.department_id),) if user.department_id else ()
+    return Principal(
+        user_id=str(user.id),
+        name=user.name,
+        email=user.email,
+        roles=held,
+        department_ids=tuple(department_ids),
+    )
 
 
 def decode_token(token: str, settings: Settings) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from app.queue import WorkerSpec, build_workers
 from app.reports.deliveries import outbox
 from app.reports.deliveries.sender import run_sender
 from app.reports.jobs import repository as jobs_repository
-from app.reports.tasks import cron_tasks, run_report_job
+from app.reports.tasks import WorkerContext, cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
 from app.runtime.scratch import claim_scratch, sweep
@@ -56,12 +56,12 @@ log = structlog.get_logger("worker")
 MIN_HEARTBEATS_PER_LEASE = 3
 
 
-async def _heartbeat(ctx: dict[str, Any], settings: Settings) -> None:
+async def _heartbeat(ctx: WorkerContext, settings: Settings) -> None:
     collection = WorkerProcess.get_pymongo_collection()
     sweep_every = settings.temp_sweep_minutes * 60
     swept_at = time.monotonic()
     while True:
-        scratch: Path | None = ctx.get("scratch")
+        scratch = ctx["scratch"]
         if scratch is not None and time.monotonic() - swept_at >= sweep_every:
             swept_at = time.monotonic()
             await asyncio.to_thread(sweep, scratch.parent, own=scratch)
@@ -217,7 +217,7 @@ async def _serve(
     loop = asyncio.get_running_loop()
     shutdown, current = control.shutdown, control.current
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    ctx: dict[str, Any] = {
+    ctx: WorkerContext = {
         "resources": resources,
         "worker_id": worker_id,
         "shutdown": shutdown,

@@ -15,10 +15,8 @@ from pydantic.alias_generators import to_camel
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import BoundedDateTime
 from app.errors import FieldError
-from app.lookups.validation import LookupCode
+from app.lookups.codes import EventTypeCode
 
-EVENT_TYPE_CATEGORY = "learning-event-type"
-EventType = LookupCode(EVENT_TYPE_CATEGORY)
 
 # Keys the service owns: a client may not smuggle them in through the payload.
 RESERVED_PAYLOAD_KEYS = frozenset(
@@ -80,7 +78,7 @@ class LearningEventCreate(ApiInput):
         },
     )
 
-    type: EventType = Field(  # type: ignore[valid-type]
+    type: EventTypeCode = Field(
         description="A kebab-case `learning-event-type` code (see /api/v1/reports/metadata)"
     )
     user_id: ObjectIdStr = Field(description="The learner the event is about")

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from beanie import PydanticObjectId
 from bson import ObjectId
 
-from app.platform.models import Course, Department
+from app.platform.models import Course, Department, User
+
+
+async def user_by_id(user_id: str) -> User | None:
+    """The platform user `user_id` names, or None (also for an id that is not an ObjectId: it
+    cannot name a user)."""
+    return await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
 
 
 async def department_with_descendants(ids: Iterable[str]) -> frozenset[str]:

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import TypedDict
 
 import structlog
 
@@ -25,15 +27,27 @@ from app.runtime.workers import live_worker_ids
 
 log = structlog.get_logger(__name__)
 
+
+class WorkerContext(TypedDict):
+    """What every task of a worker process is handed (arq adds keys of its own to its copy:
+    `redis`, `job_id`, `job_try`, ...)."""
+
+    resources: Resources
+    worker_id: str
+    shutdown: asyncio.Event  # set on SIGTERM / SIGINT: running work hands its job back
+    running: set[str]  # ids of the report jobs running in this process
+    scratch: Path | None  # this process's work directory (None when sharing a test's)
+
+
 REAPER_TIMEOUT_SECONDS = 14
 # The reaper starts no new dispatch after this: each takes at most the Redis socket timeout, so
 # a run finishes well inside its cron timeout and is never cut between two steps.
 REAPER_BUDGET_SECONDS = 8.0
 
 
-async def run_report_job(ctx: dict[str, Any], job_id: str) -> str | None:
+async def run_report_job(ctx: WorkerContext, job_id: str) -> str | None:
     """Doorbell for one job: claim it in MongoDB and run it. Duplicates do nothing."""
-    resources: Resources = ctx["resources"]
+    resources = ctx["resources"]
     executor = JobExecutor(resources, ctx["worker_id"], ctx["shutdown"])
     ctx["running"].add(job_id)
     try:
@@ -56,7 +70,7 @@ async def _record_schedule_outcome(resources: Resources, job: ReportJob) -> None
         log.warning("schedule_outcome_failed", job_id=str(job.id), error=str(exc)[:200])
 
 
-async def reap(ctx: dict[str, Any]) -> dict[str, int]:
+async def reap(ctx: WorkerContext) -> dict[str, int]:
     """Requeues jobs whose worker died (expired lease) and rings again for queued jobs whose
     doorbell was lost (Redis flushed or restarted, a dispatch that failed or was cut short, a
     message taken by a run that died).
@@ -64,7 +78,7 @@ async def reap(ctx: dict[str, Any]) -> dict[str, int]:
     Every step is complete on its own (a requeue counts its dispatch in the same write), and the
     work per run is bounded (`REAPER_BATCH_SIZE` jobs, a time budget well inside the cron
     timeout), so a run cut short leaves nothing half done: the next run carries on."""
-    resources: Resources = ctx["resources"]
+    resources = ctx["resources"]
     settings = resources.settings
     deadline = time.monotonic() + REAPER_BUDGET_SECONDS
     cancelled = await repository.cancel_orphaned(utcnow())
@@ -97,9 +111,9 @@ async def reap(ctx: dict[str, Any]) -> dict[str, int]:
     return {"requeued": len(requeued), "redispatched": redispatched, "cancelled": cancelled}
 
 
-async def expire_files(ctx: dict[str, Any]) -> int:
+async def expire_files(ctx: WorkerContext) -> int:
     """Retention: deletes files past their retention and marks their jobs expired."""
-    resources: Resources = ctx["resources"]
+    resources = ctx["resources"]
     expired = 0
     for job in await repository.completed_past_retention(utcnow()):
         assert job.id is not None
@@ -117,10 +131,10 @@ async def expire_files(ctx: dict[str, Any]) -> int:
     return expired
 
 
-async def sweep_stale_uploads(ctx: dict[str, Any]) -> int:
+async def sweep_stale_uploads(ctx: WorkerContext) -> int:
     """Aborts the uploads of report files left unfinished for over `STALE_UPLOAD_HOURS` (a
     killed worker's open S3 multipart upload, billed until aborted; a local partial file)."""
-    resources: Resources = ctx["resources"]
+    resources = ctx["resources"]
     hours = resources.settings.stale_upload_hours
     aborted = await resources.storage.abort_stale_uploads(
         REPORTS_PREFIX, older_than=timedelta(hours=hours)
@@ -130,7 +144,7 @@ async def sweep_stale_uploads(ctx: dict[str, Any]) -> int:
     return aborted
 
 
-async def scheduler_tick(ctx: dict[str, Any]) -> int:
+async def scheduler_tick(ctx: WorkerContext) -> int:
     """Turns due schedules into jobs (exactly one per schedule and scheduled time)."""
     return await run_due_schedules(ctx["resources"])
 

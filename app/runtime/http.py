@@ -17,6 +17,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import get_settings
+from app.errors import problem_body
 
 END_OF_HEADERS = b"\r\n\r\n"
 DRAIN_SECONDS = 5.0  # how long a refused client may keep sending before the connection closes
@@ -24,13 +25,12 @@ DRAIN_SECONDS = 5.0  # how long a refused client may keep sending before the con
 
 def _answer_431(limit: int) -> bytes:
     body = json.dumps(
-        {
-            "type": "https://errors.report-system.dev/request-header-too-large",
-            "title": "Request header fields too large",
-            "status": 431,
-            "code": "request-header-too-large",
-            "detail": f"The request line and headers may have at most {limit} bytes.",
-        }
+        problem_body(
+            status=431,
+            code="request-header-too-large",
+            title="Request header fields too large",
+            detail=f"The request line and headers may have at most {limit} bytes.",
+        )
     ).encode()
     head = (
         "HTTP/1.1 431 Request Header Fields Too Large\r\n"

@@ -12,10 +12,9 @@ from datetime import datetime
 
 import structlog
 from beanie import PydanticObjectId
-from bson import ObjectId
 
 from app.config import Settings
-from app.platform.models import User
+from app.platform.repository import user_by_id
 from app.reports.deliveries import repository
 from app.reports.deliveries.models import Recipient, ReportDelivery, WebhookEndpoint
 from app.reports.deliveries.planning import (
@@ -111,7 +110,7 @@ async def _owner(requester: Requester) -> Recipient | None:
 
 async def _user_recipient(user_id: str, fallback: str | None = None) -> Recipient | None:
     """A user's address as the platform holds it now (a token's may be stale)."""
-    user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
+    user = await user_by_id(user_id)
     address = user.email if user is not None else fallback
     return Recipient(user_id=user_id, address=address) if address else None
 

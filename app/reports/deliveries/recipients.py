@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from beanie import PydanticObjectId
-from bson.errors import InvalidId
 from email_validator import EmailNotValidError, validate_email
 
 from app.common.ssrf import UnsafeDestination, check_url, parse_networks, resolve_destination
 from app.config import Environment, Settings
 from app.errors import ValidationFailed
 from app.platform.models import User
+from app.platform.repository import user_by_id
 from app.reports.deliveries.models import Recipient
 
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -92,10 +91,7 @@ async def validate_recipients(
 
 
 async def _platform_user(value: str, field: str) -> Recipient:
-    try:
-        user = await User.get(PydanticObjectId(value))
-    except InvalidId:
-        user = None
+    user = await user_by_id(value)
     if user is None or user.status != "active":
         raise ValidationFailed.one(
             field, f"{value!r} is not an active platform user", type="unknown"

@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
-from bson import ObjectId
 from bson.errors import InvalidId
 
 from app.common.time import as_utc, utcnow
 from app.config import Settings
 from app.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
-from app.platform.models import User
+from app.platform.repository import user_by_id
 from app.reports.deliveries import repository
 from app.reports.deliveries.links import LinkError, verify_link_token
 from app.reports.deliveries.models import (
@@ -164,7 +163,7 @@ async def on_demand_config(
     config = DeliveryConfig(mode=DeliveryMode.LINK)
     if notify_email:
         # The address the platform holds now (the token's may be stale).
-        user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
+        user = await user_by_id(user_id)
         email = user.email if user is not None else email
         if not email:
             raise ValidationFailed.one("body.notify.email", "your account has no e-mail address")

@@ -22,7 +22,7 @@ from app.common.time import utcnow
 from app.config import Settings
 from app.reports.deliveries import outbox
 from app.reports.jobs import repository
-from app.reports.jobs.models import JobStatus, ReportJob
+from app.reports.jobs.models import JobStatus, JobStep, ReportJob
 from app.storage import Storage
 
 log = structlog.get_logger(__name__)
@@ -38,14 +38,14 @@ class StopReason(StrEnum):
 
 @dataclass
 class Progress:
-    step: str = "resolve"
+    step: JobStep = JobStep.RESOLVE
     percent: float = 0.0
     rows_processed: int = 0
     rows_total: int | None = None
 
     def as_update(self) -> dict[str, Any]:
         return {
-            "step": self.step,
+            "step": self.step.value,
             "percent": round(self.percent, 1),
             "rows_processed": self.rows_processed,
             "rows_total": self.rows_total,

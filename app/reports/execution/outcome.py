@@ -26,7 +26,7 @@ from app.reports.deliveries import outbox
 from app.reports.execution.lease import Run, StopReason, discard_file
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
-from app.reports.jobs.models import JobStatus
+from app.reports.jobs.models import JobStatus, JobStep
 from app.runtime.resources import Resources
 
 log = structlog.get_logger(__name__)
@@ -106,7 +106,11 @@ class Outcome:
             released = await repository.finish_held(
                 run.job_id,
                 run.token,
-                {"status": JobStatus.QUEUED.value, "progress.step": "queued", "available_at": None},
+                {
+                    "status": JobStatus.QUEUED.value,
+                    "progress.step": JobStep.QUEUED.value,
+                    "available_at": None,
+                },
                 inc={"attempt": -1},
             )
             if released:
@@ -116,7 +120,7 @@ class Outcome:
         run = self.run
         job = run.job
         await discard_file(self.resources.storage, run)
-        permanent = isinstance(exc, PermanentJobError | AppError | ValidationError | LookupError)
+        permanent = isinstance(exc, PermanentJobError | AppError | ValidationError)
         if isinstance(exc, PermanentJobError):
             code, message = exc.code, exc.message
         elif isinstance(exc, AppError):
@@ -164,7 +168,7 @@ class Outcome:
             {
                 "status": JobStatus.QUEUED.value,
                 "available_at": utcnow() + timedelta(seconds=delay),
-                "progress.step": "queued",
+                "progress.step": JobStep.QUEUED.value,
                 "error": {"code": code, "message": message, "transient": True},
             },
         )

@@ -28,7 +28,7 @@ from app.reports.execution.lease import Progress, Run
 from app.reports.execution.outcome import PermanentJobError
 from app.reports.execution.storing import FileUpload
 from app.reports.formats import FormatSpec, SinkOptions, get_format
-from app.reports.jobs.models import JobResult, ReportJob
+from app.reports.jobs.models import JobResult, JobStep, ReportJob
 from app.reports.rendering import RenderContext, RowSink
 from app.reports.rendering.present import Presentation, definitions
 from app.reports.types import get_report_type
@@ -65,9 +65,14 @@ async def produce(run: Run, resources: Resources) -> None:
     definition = get_report_type(job.report_type)
     resolved = dict(job.resolved_parameters or {})
     scope = DataScope.from_document(job.scope or {})
-    spec = get_format(job.format)
+    try:
+        spec = get_format(job.format)
+    except KeyError:  # stored before its format was withdrawn: no attempt can produce it
+        raise PermanentJobError(
+            "report-format-not-available", f"The format {job.format!r} is no longer offered."
+        ) from None
 
-    progress.step, progress.percent = "count", 2.0
+    progress.step, progress.percent = JobStep.COUNT, 2.0
     # The count runs alongside the fetch, so it adds no wait of its own; the row limit is
     # checked as soon as it is known, and against the rows seen so far.
     rows = RowTotal(
@@ -112,14 +117,14 @@ async def produce(run: Run, resources: Resources) -> None:
         key = f"{storage_prefix(job)}a{job.attempt}/{path.name}"
         upload = FileUpload(resources.storage, key, spec, path, settings.report_scratch_max_mb)
         try:
-            progress.step, progress.percent = "fetch", 5.0
+            progress.step, progress.percent = JobStep.FETCH, 5.0
             options = replace(options, output=upload.pipe)  # where a CSV's bytes go
             sink = await spec.open_sink(path, presentation.columns, context, options)
             sink.expect_rows(rows.known_total())
             fetch_share = 85.0 if spec.streams else 40.0
             rows.start, rows.share = progress.percent, fetch_share
             if spec.streams:
-                progress.step = "render"
+                progress.step = JobStep.RENDER
             reading = READ_PROGRESS.set(rows)  # the fact read reports how far it has got
             try:
                 try:
@@ -134,7 +139,7 @@ async def produce(run: Run, resources: Resources) -> None:
                 finally:
                     READ_PROGRESS.reset(reading)
                 if not spec.streams:
-                    progress.step, progress.percent = "render", 45.0
+                    progress.step, progress.percent = JobStep.RENDER, 45.0
                 final = replace(
                     context, summary=summarizer.figures(), total_rows=progress.rows_processed
                 )
@@ -151,7 +156,7 @@ async def produce(run: Run, resources: Resources) -> None:
                 progress.rows_total = progress.rows_processed
             observe_rows(job.report_type, job.format, sink.rows_written)
             await _store(run, spec, path.name, sink, upload)
-            progress.step, progress.percent = "finish", 99.0
+            progress.step, progress.percent = JobStep.FINISH, 99.0
         finally:
             # Not committed (an error, a cancel): no object and no open upload stay behind.
             await upload.abort()
@@ -164,7 +169,7 @@ async def _store(
     run: Run, spec: FormatSpec, file_name: str, sink: RowSink, upload: FileUpload
 ) -> None:
     job, progress = run.job, run.progress
-    progress.step, progress.percent = "store", 92.0
+    progress.step, progress.percent = JobStep.STORE, 92.0
     # Named before the upload is committed: whatever happens from here on (a failed or refused
     # commit, a cancel), the object under this key is deleted.
     run.stored_key = upload.key

@@ -17,7 +17,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.common.time import utcnow
-from app.reports.jobs.models import ACTIVE_STATUSES, JobStatus, ReportJob
+from app.reports.jobs.models import ACTIVE_STATUSES, JobStatus, JobStep, ReportJob
 
 
 def _coll() -> Any:
@@ -122,7 +122,7 @@ async def claim(
                 "lease_expires_at": now + timedelta(seconds=lease_seconds),
                 "started_at": now,
                 "updated_at": now,
-                "progress.step": "resolve",
+                "progress.step": JobStep.RESOLVE.value,
                 "progress.percent": 0.0,
                 "progress.rows_processed": 0,
             },
@@ -299,7 +299,7 @@ async def requeue_expired_leases(
                     "available_at": None,
                     "dispatched_at": None,
                     "updated_at": utcnow(),
-                    "progress.step": "queued",
+                    "progress.step": JobStep.QUEUED.value,
                 },
                 # A stall spends no attempt; the attempt number still moves on, so the stalled
                 # holder's files (under its own attempt) never collide with the next attempt's.

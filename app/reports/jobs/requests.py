@@ -39,6 +39,12 @@ log = structlog.get_logger(__name__)
 IDEMPOTENCY_PENDING = timedelta(seconds=60)
 
 
+class ScheduleSlotTaken(Conflict):
+    """A job for this (schedule, scheduled time) exists already: another worker ran the slot."""
+
+    code = "schedule-slot-taken"
+
+
 @dataclass(frozen=True)
 class ReportRequest:
     """What is asked for, where it comes from and how it is to be made."""
@@ -252,9 +258,7 @@ async def _store(
         if record:
             await record.delete()
         if request.schedule_id and request.scheduled_for:
-            raise Conflict(
-                "A job for this schedule and time already exists.", code="schedule-slot-taken"
-            ) from exc
+            raise ScheduleSlotTaken("A job for this schedule and time already exists.") from exc
         raise
     return Submission(job)
 

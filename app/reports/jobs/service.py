@@ -59,23 +59,36 @@ async def list_jobs(
 async def cancel_job(principal: Principal, job_id: str) -> ReportJob:
     job = await get_job(principal, job_id)
     assert job.id is not None
-    if (job.status == JobStatus.QUEUED and await repository.cancel_queued(job.id)) or (
-        job.status == JobStatus.RUNNING and await repository.request_cancel(job.id)
-    ):
-        pass
-    else:
-        fresh = await repository.get(job.id)
-        status = fresh.status if fresh else job.status
-        if status in (JobStatus.QUEUED, JobStatus.RUNNING):  # raced with a state change
-            return await cancel_job(principal, job_id)
-        if status == JobStatus.CANCELLED:
-            return fresh or job
+    # A job changes state between our read and our update at most a few times (queued →
+    # running → ended): one re-read settles a race; a second race is answered, not retried.
+    for _ in range(2):
+        if await _ask_cancel(job):
+            return await repository.get(job.id) or job
+        job = await repository.get(job.id) or job
+        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            break
+    if job.status == JobStatus.CANCELLED:
+        return job
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         raise Conflict(
-            f"The job is already {status.value}; only queued or running jobs can be cancelled.",
+            "The job changed state while it was being cancelled; try again.",
             code="job-not-cancellable",
         )
-    refreshed = await repository.get(job.id)
-    return refreshed or job
+    raise Conflict(
+        f"The job is already {job.status.value}; only queued or running jobs can be cancelled.",
+        code="job-not-cancellable",
+    )
+
+
+async def _ask_cancel(job: ReportJob) -> bool:
+    """Cancels a queued job or asks a running one to stop; False when the job was no longer in
+    the state it was read in."""
+    assert job.id is not None
+    if job.status == JobStatus.QUEUED:
+        return await repository.cancel_queued(job.id)
+    if job.status == JobStatus.RUNNING:
+        return await repository.request_cancel(job.id)
+    return False
 
 
 async def retry_job(resources: Resources, principal: Principal, job_id: str) -> Submission:

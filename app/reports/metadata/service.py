@@ -20,7 +20,7 @@ from app.lookups.models import LookupValue
 from app.lookups.schemas import LookupCategoryOut, LookupValueOut
 from app.platform.models import Course, Department, Enrollment, User
 from app.reports.dates import preset_catalogue
-from app.reports.formats import FORMATS
+from app.reports.formats import FORMATS, get_format
 from app.reports.metadata.schemas import (
     ColumnOut,
     DatePresetList,
@@ -33,14 +33,6 @@ from app.reports.metadata.schemas import (
 )
 from app.reports.types import REPORT_TYPES, get_report_type
 from app.security import DataScope, Principal, resolve_scope
-
-
-def max_rows(settings: Settings) -> dict[str, int]:
-    return {
-        "csv": settings.csv_max_rows,
-        "xlsx": settings.xlsx_max_rows,
-        "pdf": settings.pdf_max_rows,
-    }
 
 
 async def formats(settings: Settings) -> list[FormatOut]:
@@ -103,7 +95,7 @@ async def report_type(principal: Principal, key: str, settings: Settings) -> Rep
         formats=[all_formats[f] for f in definition.formats if f in all_formats],
         roles=[r.value for r in definition.roles],
         limits=Limits(
-            max_rows_per_format={f: max_rows(settings)[f] for f in definition.formats},
+            max_rows_per_format={f: get_format(f).max_rows(settings) for f in definition.formats},
             max_date_range_days=settings.max_date_range_days,
             max_filter_ids=settings.max_filter_ids,
         ),

@@ -11,23 +11,35 @@ from typing import Any
 
 import structlog
 from beanie import PydanticObjectId
-from bson import ObjectId
 
 from app.common.time import utcnow
 from app.config import Settings
 from app.errors import Conflict, Forbidden
 from app.observability import SCHEDULE_AUTO_PAUSES, SCHEDULE_FAILURES
 from app.platform.models import User
+from app.platform.repository import user_by_id
 from app.reports.deliveries import outbox
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries.models import Audience, DeliveryConfig, Recipient
 from app.reports.jobs.models import JobStatus, ReportJob, Requester
-from app.reports.jobs.requests import ReportRequest, Submission, check, submit
+from app.reports.jobs.requests import (
+    ReportRequest,
+    ScheduleSlotTaken,
+    Submission,
+    check,
+    submit,
+)
 from app.reports.schedules import repository
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.templates import repository as templates
 from app.runtime.resources import Resources
-from app.security import Principal, Role, department_with_descendants, resolve_scope
+from app.security import (
+    Principal,
+    Role,
+    department_with_descendants,
+    principal_of,
+    resolve_scope,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -109,29 +121,19 @@ async def owner_principal(owner: Requester) -> Principal:
     """The owner as a caller, re-checked against the users collection now: a missing or
     inactive user, one who no longer holds the roles they had, or (unless admin) one who has
     left the departments the schedule was created with, cannot run schedules."""
-    user = (
-        await User.get(PydanticObjectId(owner.user_id))
-        if ObjectId.is_valid(owner.user_id)
-        else None
-    )
+    user = await user_by_id(owner.user_id)
     if user is None:
         raise OwnerUnavailable(f"The owner {owner.name} ({owner.user_id}) no longer exists.")
     if user.status != "active":
         raise OwnerUnavailable(f"The owner {owner.name} ({owner.user_id}) is {user.status}.")
-    roles = tuple(Role(r) for r in owner.roles if r in user.roles and r in Role._value2member_map_)
-    if not roles:
+    principal = principal_of(user, roles=owner.roles, department_ids=owner.department_ids)
+    if principal is None:
         raise OwnerUnavailable(
             f"The owner {owner.name} no longer holds the role(s) {', '.join(owner.roles)}."
         )
-    if Role.ADMIN not in roles and (Role.MANAGER in roles or owner.department_ids):
+    if not principal.is_admin and (Role.MANAGER in principal.roles or owner.department_ids):
         await _check_owner_department(owner, user)
-    return Principal(
-        user_id=owner.user_id,
-        name=user.name,
-        email=user.email,
-        roles=roles,
-        department_ids=tuple(owner.department_ids),
-    )
+    return principal
 
 
 async def _check_owner_department(owner: Requester, user: User) -> None:
@@ -195,7 +197,7 @@ async def run_slot(
         submission = await submit(resources, principal, request)
         return submission.job.id
     first: PydanticObjectId | None = None
-    taken: Conflict | None = None
+    taken: ScheduleSlotTaken | None = None
     for index, (as_whom, config, _) in enumerate(await _recipient_runs(schedule, None)):
         # One job per (schedule, slot) is the index that makes a slot run once: each scope of
         # a recipient audience is its own slot, `index` milliseconds after the scheduled time.
@@ -206,7 +208,7 @@ async def run_slot(
                 as_whom,
                 replace(request, delivery=config, scheduled_for=scoped_slot),
             )
-        except Conflict as exc:
+        except ScheduleSlotTaken as exc:
             taken = exc  # another worker made this scope's job: the others may be missing
             continue
         first = first or submission.job.id
@@ -242,19 +244,10 @@ async def _recipient_runs(
 
 
 async def _user_principal(user_id: str) -> Principal | None:
-    user = await User.get(PydanticObjectId(user_id)) if ObjectId.is_valid(user_id) else None
+    user = await user_by_id(user_id)
     if user is None or user.status != "active":
         return None
-    roles = tuple(Role(r) for r in user.roles if r in Role._value2member_map_)
-    if not roles:
-        return None
-    return Principal(
-        user_id=user_id,
-        name=user.name,
-        email=user.email,
-        roles=roles,
-        department_ids=(str(user.department_id),) if user.department_id else (),
-    )
+    return principal_of(user)
 
 
 async def pause_for(

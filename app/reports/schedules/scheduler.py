@@ -31,6 +31,7 @@ from beanie import PydanticObjectId
 from app.common.time import as_utc, utcnow
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.observability import SCHEDULER_LAG
+from app.reports.jobs.requests import ScheduleSlotTaken
 from app.reports.schedules import repository
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
@@ -110,12 +111,10 @@ async def _run_schedule(resources: Resources, schedule: ReportSchedule, now: dat
             job_id = await run_slot(resources, schedule, slot)
             created = 1
             SCHEDULER_LAG.observe((utcnow() - slot).total_seconds())
-        except Conflict as exc:
-            if exc.code != "schedule-slot-taken":
-                return await _pause(resources, schedule, due_at, exc)
+        except ScheduleSlotTaken:
             existing = await repository.job_for_slot(schedule.id, slot)
             job_id = existing.id if existing else None  # another worker ran it
-        except (Forbidden, NotFound, ValidationFailed) as exc:
+        except (Conflict, Forbidden, NotFound, ValidationFailed) as exc:
             return await _pause(resources, schedule, due_at, exc)
 
     changes: dict[str, object] = {"next_run_at": upcoming}

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
-from app.lookups.validation import LookupCode
+from app.lookups.codes import EnrollmentStatusCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.types.base import (
@@ -79,7 +79,7 @@ class LearnerProgressParameters(ReportParameters):
     department_ids: IdList | None = Field(default=None, description=DEPARTMENTS_DESCRIPTION)
     include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
-    statuses: list[LookupCode("enrollment-status")] | None = Field(  # type: ignore[valid-type]
+    statuses: list[EnrollmentStatusCode] | None = Field(
         default=None,
         min_length=1,
         description="Only enrollments in these enrollment-status codes. Omitted: all",

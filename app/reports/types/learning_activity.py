@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field
 
 from app.common.time import zone
 from app.learning_events.models import LearningEvent
-from app.lookups.validation import LookupCode
+from app.lookups.codes import EventTypeCode
 from app.reports.dates import DateRange
 from app.reports.types.base import Column, ReportDefinition, column, column_index
 from app.reports.types.figures import fmt_count, utc
@@ -48,7 +48,7 @@ class LearningActivityParameters(ReportParameters):
         default=Granularity.DAY,
         description="Period length: local day, ISO week (Monday first) or calendar month",
     )
-    event_types: list[LookupCode("learning-event-type")] | None = Field(  # type: ignore[valid-type]
+    event_types: list[EventTypeCode] | None = Field(
         default=None,
         min_length=1,
         description="Only these learning-event-type codes. Omitted: all",
