@@ -17,7 +17,6 @@ from app.common.time import BoundedDateTime
 from app.errors import FieldError
 from app.lookups.codes import EventTypeCode
 
-
 # Keys the service owns: a client may not smuggle them in through the payload.
 RESERVED_PAYLOAD_KEYS = frozenset(
     {"userId", "courseId", "departmentId", "enrollmentId", "user_id", "course_id"}
