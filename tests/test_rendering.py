@@ -25,10 +25,11 @@ from app.reports.formats import FORMATS
 from app.reports.rendering import (
     Column,
     ColumnType,
+    CsvRowWriter,
     LocalTimes,
     RenderContext,
     StreamingPdf,
-    open_writer,
+    XlsxRowWriter,
     render_pdf,
 )
 from app.reports.rendering.pdf import balanced_chunk_size, build_chunk_html, plan_layout
@@ -77,8 +78,6 @@ ROWS: list[tuple[Any, ...]] = [
 def test_maps_cover_every_format() -> None:
     assert set(FORMATS) == {"csv", "xlsx", "pdf"}
     assert all(spec.key == key and spec.content_type for key, spec in FORMATS.items())
-    with pytest.raises(ValueError, match="pdf"):
-        open_writer("pdf", Path("x.pdf"), COLUMNS, make_context())
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -86,7 +85,7 @@ def test_maps_cover_every_format() -> None:
 
 def write_csv(tmp_path: Path, rows: list[tuple[Any, ...]], **options: Any) -> Path:
     path = tmp_path / "report.csv"
-    writer = open_writer("csv", path, COLUMNS, make_context(), **options)
+    writer = CsvRowWriter(path, COLUMNS, make_context(), **options)
     writer.write_rows(rows[:1])
     writer.write_rows(rows[1:])
     writer.close()
@@ -152,7 +151,7 @@ def test_local_times_agree_with_zoneinfo_across_offset_changes(zone: str) -> Non
 def test_csv_in_utc_prints_naive_and_aware_datetimes_with_their_utc_offset(tmp_path: Path) -> None:
     path = tmp_path / "utc.csv"
     columns = [Column("at", "At", T.DATETIME), Column("n", "N", T.INTEGER)]
-    writer = open_writer("csv", path, columns, make_context(timezone="UTC"))
+    writer = CsvRowWriter(path, columns, make_context(timezone="UTC"))
     paris = ZoneInfo("Europe/Paris")
     writer.write_rows(
         [
@@ -180,7 +179,7 @@ def test_csv_bom_option(tmp_path: Path) -> None:
 def test_csv_neutralises_formulas_but_not_numbers(tmp_path: Path) -> None:
     columns = [Column("text", "=HEADER", T.STRING), Column("n", "N", T.NUMBER)]
     path = tmp_path / "inject.csv"
-    writer = open_writer("csv", path, columns, make_context())
+    writer = CsvRowWriter(path, columns, make_context())
     payloads = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "safe", ""]
     writer.write_rows([(p, -5 if i % 2 else -1.5) for i, p in enumerate(payloads)])
     writer.close()
@@ -201,7 +200,7 @@ def test_csv_neutralises_formulas_but_not_numbers(tmp_path: Path) -> None:
 
 
 def test_csv_rejects_a_row_of_the_wrong_width(tmp_path: Path) -> None:
-    writer = open_writer("csv", tmp_path / "x.csv", COLUMNS, make_context())
+    writer = CsvRowWriter(tmp_path / "x.csv", COLUMNS, make_context())
     with pytest.raises(ValueError, match="expected 7"):
         writer.write_rows([("only one",)])
     writer.close()
@@ -214,7 +213,7 @@ def write_xlsx(
     tmp_path: Path, rows: list[tuple[Any, ...]], batch: int = 2, **options: Any
 ) -> tuple[Path, Any]:
     path = tmp_path / "report.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, make_context(format="xlsx"), **options)
+    writer = XlsxRowWriter(path, COLUMNS, make_context(format="xlsx"), **options)
     for i in range(0, len(rows), batch):
         writer.write_rows(rows[i : i + batch])
     writer.close(summary=[("Enrollments", "3"), ("Completed", "1 (33.3%)")])
@@ -386,9 +385,9 @@ def test_xlsx_text_that_looks_like_markup_stays_text(tmp_path: Path) -> None:
 
 
 def test_xlsx_abort_leaves_nothing_behind(tmp_path: Path) -> None:
-    writer = open_writer("xlsx", tmp_path / "x.xlsx", COLUMNS, make_context())
+    writer = XlsxRowWriter(tmp_path / "x.xlsx", COLUMNS, make_context())
     writer.write_rows(ROWS * 1000)
-    writer.abort()  # type: ignore[attr-defined]
+    writer.abort()
     assert list(tmp_path.iterdir()) == []
 
 

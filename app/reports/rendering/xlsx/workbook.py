@@ -1,48 +1,12 @@
-"""Excel (.xlsx): the data rows serialised by us, the rest of the workbook by XlsxWriter.
-
-- The data rows are the file: at 1,000,000 rows XlsxWriter's per-cell path (a call, a tuple
-  and a formatted XML element per cell) costs ~94 µs a row, three times the whole rest of the
-  report. So each data row is written as SpreadsheetML here, in one string per row, into a
-  temporary file per sheet (the same XML XlsxWriter's constant-memory mode writes: inline
-  strings, ``%.16G`` numbers, Excel date serials, the same escapes), and XlsxWriter writes the
-  workbook around it: the sheets with their header row, column widths, frozen header,
-  autofilter and print setup, the styles, the "Parameters" sheet. At close the rows are put
-  into their sheets' ``<sheetData>`` while the package is zipped (``_assemble``). The cell
-  styles are XlsxWriter's own formats, registered first so their indexes are known.
-
-- Typed cells: numbers are numbers, dates and datetimes are Excel dates (datetimes as the naive
-  local time in the report timezone, since Excel has no timezones; the "Parameters" sheet names
-  the timezone), booleans are booleans, percent columns hold the fraction (0.853 for the rows'
-  85.3) with Excel's percent format ``0.0%``, so formulas over them work as Excel users expect.
-- Print-ready: each data sheet prints one page wide (landscape when the columns are wide), the
-  header row repeated on every page, the report title in the page header and "Page X of Y" in
-  the footer.
-- Each data sheet has a bold header row, frozen, with an autofilter over its rows, and column
-  widths estimated from the column type, the label and the first batch of rows (the rows are
-  streamed: later ones are not kept to look at).
-- A new data sheet every ``rows_per_sheet`` data rows (default 1,048,575: Excel's 1,048,576 rows
-  less the header): "Data", "Data (2)", ... A "Parameters" sheet comes last: title, report type,
-  parameters, timezone, generated at, requested by, summary figures and the row count.
-- XlsxWriter in constant-memory mode does not raise on a row past the sheet limit or written out
-  of order: it returns -1 and drops the cell. Every write through it (header, Parameters) is
-  checked; anything but 0 raises ``RenderError``. Data rows never pass a sheet's limit
-  (``rows_per_sheet``).
-- Formula injection: strings are always written as text cells, never as formulas, and, as in CSV, a string starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
-  return gets a leading ``'``. The visible apostrophe is deliberate: the text stays inert when a
-  user edits the cell or saves the sheet as CSV and opens it again. Text that looks like
-  SpreadsheetML (``<r>...</r>``), which XlsxWriter would pass through as rich text, is escaped
-  like any other text.
-"""
+"""The workbook around the rows: ``XlsxRowWriter`` writes the data rows through ``CellWriter``
+into a file per data sheet and has XlsxWriter write the rest (header rows, widths, frozen
+panes, autofilter, print setup, styles, the "Parameters" sheet); ``close`` has ``assemble``
+zip them together."""
 
 from __future__ import annotations
 
-import math
-import re
-import shutil
 import tempfile
-import zipfile
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +23,11 @@ from app.reports.rendering.base import (
     RenderError,
     neutralise_formula,
 )
+from app.reports.rendering.xlsx.cells import CellWriter, fit_string
+from app.reports.rendering.xlsx.package import SheetRows, assemble
 
 EXCEL_MAX_ROWS = 1_048_576
 MAX_DATA_ROWS_PER_SHEET = EXCEL_MAX_ROWS - 1  # one row is the header
-EXCEL_MAX_STRING = 32_767
 DATA_SHEET_NAME = "Data"
 PARAMETERS_SHEET_NAME = "Parameters"
 
@@ -87,19 +52,10 @@ _TYPE_WIDTHS: dict[ColumnType, int] = {
 _MIN_WIDTH, _MAX_WIDTH = 6, 60
 # Column widths (characters) a portrait A4 page holds at 100 %; wider sheets print landscape.
 PORTRAIT_WIDTH = 100
-# What text needs besides itself in a cell: XML's special characters, the control characters
-# SpreadsheetML writes as _xHHHH_ (and a literal _xHHHH_, whose underscore is escaped), the two
-# non-characters.
-_NEEDS_ESCAPING = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
-_LITERAL_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
-_DIMENSION = re.compile('<dimension ref="[^"]*"/>')
-_EPOCH = datetime(1899, 12, 31)  # XlsxWriter's epoch of the 1900 date system
-_BUFFER = 1 << 20  # bytes buffered per data sheet's rows file and per copy into the package
 
 
 class XlsxRowWriter:
-    """Streams rows into an .xlsx workbook (see the module docstring)."""
+    """Streams rows into an .xlsx workbook (see the package docstring)."""
 
     def __init__(
         self,
@@ -151,11 +107,11 @@ class XlsxRowWriter:
             )
         # XlsxWriter numbers styles in the order they are first used: the header's first.
         _style_index(self._header_format)
-        self._cells = _CellWriter(self.columns, [_style_index(f) for f in self._formats])
+        self._cells = CellWriter(self.columns, [_style_index(f) for f in self._formats])
         self._widths: list[float] | None = None
         self._sheet: Worksheet | None = None
         self._sheet_rows = 0  # data rows on the current sheet
-        self._sheets: list[_SheetRows] = []  # the data rows of each data sheet, in order
+        self._sheets: list[SheetRows] = []  # the data rows of each data sheet, in order
 
     # -- writing -------------------------------------------------------------------------
 
@@ -209,7 +165,7 @@ class XlsxRowWriter:
         self._sheet_rows = 0
         # XlsxWriter names a workbook's n-th sheet xl/worksheets/sheet{n}.xml; data sheets are
         # added first, so this is the data sheet's part in the package.
-        self._sheets.append(_SheetRows(Path(self._tmp.name) / f"rows-{n}.xml", n))
+        self._sheets.append(SheetRows(Path(self._tmp.name) / f"rows-{n}.xml", n))
 
     def _is_wide(self) -> bool:
         widths = self._widths or [_TYPE_WIDTHS[c.type] for c in self.columns]
@@ -269,7 +225,7 @@ class XlsxRowWriter:
                 sheet_rows.close()
             self._workbook.close()
             assembled = Path(self._tmp.name) / "assembled.xlsx"
-            _assemble(
+            assemble(
                 self._shell_path, assembled, self._sheets, xl_col_to_name(len(self.columns) - 1)
             )
             assembled.replace(self.path)
@@ -307,9 +263,7 @@ class XlsxRowWriter:
                 if isinstance(value, int) and not isinstance(value, bool):
                     rc = sheet.write_number(row, c, value, fmt)
                 else:
-                    rc = sheet.write_string(
-                        row, c, _fit_string(neutralise_formula(str(value))), fmt
-                    )
+                    rc = sheet.write_string(row, c, fit_string(neutralise_formula(str(value))), fmt)
                 if rc != 0:
                     raise RenderError(f"XlsxWriter refused a Parameters cell (return code {rc})")
             row += 1
@@ -357,155 +311,7 @@ def _header_text(text: str) -> str:
     return text.replace("&", "&&")[:200]
 
 
-def _fit_string(text: str) -> str:
-    """Excel cells hold at most 32,767 characters (UTF-16 units); cut longer text with an ellipsis."""
-    if len(text) <= EXCEL_MAX_STRING // 2:
-        return text
-    encoded = text.encode("utf-16-le")
-    if len(encoded) // 2 <= EXCEL_MAX_STRING:
-        return text
-    cut = encoded[: (EXCEL_MAX_STRING - 1) * 2].decode("utf-16-le", errors="ignore")
-    return cut + "…"
-
-
-class _SheetRows:
-    """One data sheet's ``<row>`` elements, in a temporary file until the workbook is zipped."""
-
-    def __init__(self, path: Path, sheet_number: int) -> None:
-        self.path = path
-        self.part = f"xl/worksheets/sheet{sheet_number}.xml"
-        self.last_row = 1  # Excel's number of the last row with a cell (1: the header)
-        self._file = path.open("w", encoding="utf-8", newline="", buffering=_BUFFER)
-        self.write = self._file.write
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class _CellWriter:
-    """One data row as SpreadsheetML, as XlsxWriter's constant-memory mode writes it: ``<row
-    r="n">`` with a ``<c>`` per non-empty cell (``r`` its reference, ``s`` its style when the
-    column has a number format), text as an inline string, numbers as ``%.16G``, booleans as
-    ``t="b"``, dates as Excel serials. A row without any value is left out, as XlsxWriter does."""
-
-    def __init__(self, columns: Sequence[Column], styles: Sequence[int | None]) -> None:
-        self._refs = [xl_col_to_name(c) for c in range(len(columns))]
-        self._styles = [f' s="{index}"' if index is not None else "" for index in styles]
-        self._percents = frozenset(i for i, c in enumerate(columns) if c.type is ColumnType.PERCENT)
-
-    def row_xml(
-        self, r: int, row: Sequence[Any], local_time: Callable[[datetime], datetime]
-    ) -> str:
-        cells: list[str] = []
-        add = cells.append
-        refs = self._refs
-        styles = self._styles
-        percents = self._percents
-        for c, value in enumerate(row):
-            if value is None:
-                continue
-            kind = type(value)
-            if kind is str:
-                add(f'<c r="{refs[c]}{r}"{styles[c]} t="inlineStr"><is>{_text(value)}</is></c>')
-            elif kind is int or kind is float:
-                if kind is float and not math.isfinite(value):
-                    continue
-                if c in percents:
-                    value = value / 100
-                add(f'<c r="{refs[c]}{r}"{styles[c]}><v>{value:.16G}</v></c>')
-            elif kind is datetime:
-                add(f'<c r="{refs[c]}{r}"{styles[c]}><v>{_serial(local_time(value)):.16G}</v></c>')
-            elif kind is bool:
-                add(f'<c r="{refs[c]}{r}"{styles[c]} t="b"><v>{1 if value else 0}</v></c>')
-            elif kind is date:
-                add(f'<c r="{refs[c]}{r}"{styles[c]}><v>{_serial(value):.16G}</v></c>')
-            else:
-                cell = self._other(c, value, local_time)
-                if cell is not None:
-                    add(f'<c r="{refs[c]}{r}"{styles[c]}{cell}</c>')
-        return f'<row r="{r}">{"".join(cells)}</row>' if cells else ""
-
-    def _other(self, c: int, value: Any, local_time: Callable[[datetime], datetime]) -> str | None:
-        """Subclasses of the usual types, and anything else as text: the cell's content after
-        its reference and style, or None for no cell."""
-        if isinstance(value, bool):
-            return f' t="b"><v>{1 if value else 0}</v>'
-        if isinstance(value, int | float):
-            number = float(value) / (100 if c in self._percents else 1)
-            return f"><v>{number:.16G}</v>" if math.isfinite(number) else None
-        if isinstance(value, datetime):
-            return f"><v>{_serial(local_time(value)):.16G}</v>"
-        if isinstance(value, date):
-            return f"><v>{_serial(value):.16G}</v>"
-        return f' t="inlineStr"><is>{_text(str(value))}</is>'
-
-
-def _text(value: str) -> str:
-    """A string's ``<t>`` element: formula triggers neutralised, cut to Excel's limit, control
-    characters as ``_xHHHH_`` (a literal ``_xHHHH_`` escaped as ``_x005F_xHHHH_``), XML escaped,
-    ``xml:space="preserve"`` when it starts or ends with white space."""
-    value = neutralise_formula(value)
-    if len(value) > EXCEL_MAX_STRING // 2:
-        value = _fit_string(value)
-    if _NEEDS_ESCAPING.search(value) is not None:
-        value = _LITERAL_ESCAPE.sub(r"_x005F\1", value)
-        value = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", value)
-        value = value.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
-        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if value and (value[0].isspace() or value[-1].isspace()):
-        return f'<t xml:space="preserve">{value}</t>'
-    return f"<t>{value}</t>"
-
-
-def _serial(value: datetime | date) -> float:
-    """Excel's serial of a naive datetime or a date in the 1900 date system, computed as
-    XlsxWriter computes it: days since 1899-12-31, plus one after February 1900 for the 29
-    February 1900 Excel counts (and, as XlsxWriter does, one less for a time on 1900-01-01)."""
-    if type(value) is datetime and value.year > 1900:
-        delta = value - _EPOCH
-        return delta.days + (float(delta.seconds) + float(delta.microseconds) / 1e6) / 86400 + 1
-    moment = value if isinstance(value, datetime) else datetime.fromordinal(value.toordinal())
-    delta = moment - _EPOCH
-    serial = delta.days + (float(delta.seconds) + float(delta.microseconds) / 1e6) / 86400
-    if isinstance(value, datetime) and moment.isocalendar() == (1900, 1, 1):
-        serial -= 1
-    return serial + 1 if serial > 59 else serial
-
-
 def _style_index(fmt: Format | None) -> int | None:
     """The cell style index XlsxWriter gives ``fmt`` in this workbook (registering the format,
     as writing a cell with it would)."""
     return None if fmt is None else int(fmt._get_xf_index())
-
-
-def _assemble(shell: Path, target: Path, sheets: Sequence[_SheetRows], last_column: str) -> None:
-    """Zips XlsxWriter's workbook ``shell`` into ``target`` with each data sheet's rows put after
-    its header row (and its ``<dimension>`` extended over them), the file's parts in the same
-    order and compressed the same way."""
-    by_part = {sheet.part: sheet for sheet in sheets}
-    with (
-        zipfile.ZipFile(shell) as source,
-        zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as package,
-    ):
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, info.date_time)
-            entry.compress_type = info.compress_type
-            entry.external_attr = info.external_attr
-            rows = by_part.pop(info.filename, None)
-            if rows is None:
-                package.writestr(entry, source.read(info))
-                continue
-            head, end, tail = source.read(info).decode("utf-8").partition("</sheetData>")
-            if not end:
-                raise RenderError(f"{info.filename} has no <sheetData> to put the rows in")
-            if rows.last_row > 1:
-                dimension = f'<dimension ref="A1:{last_column}{rows.last_row}"/>'
-                head = _DIMENSION.sub(dimension, head, count=1)
-            before, after = head.encode("utf-8"), (end + tail).encode("utf-8")
-            entry.file_size = len(before) + rows.path.stat().st_size + len(after)
-            with package.open(entry, "w") as out, rows.path.open("rb") as data:
-                out.write(before)
-                shutil.copyfileobj(data, out, _BUFFER)
-                out.write(after)
-    if by_part:
-        raise RenderError(f"the workbook has no part for the data sheets {sorted(by_part)}")
