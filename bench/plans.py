@@ -43,11 +43,12 @@ async def _p7_async(rows: int) -> list[tuple[str, str, str, bool]]:
 
     from app.config import get_settings
     from app.db import Database
+    from app.documents import DOCUMENTS
     from app.reports.types import REPORT_TYPES
     from app.security import DataScope
 
     database = Database(get_settings())
-    await database.connect()
+    await database.connect(DOCUMENTS)
     db = database.db
     out = []
     try:
