@@ -22,9 +22,9 @@ from app.platform.models import Enrollment, User
 from app.reports.execution.lease import Progress
 from app.reports.execution.outcome import PermanentJobError
 from app.reports.execution.pipeline import RowTotal
-from app.reports.types import facts, ordering
-from app.reports.types.ordering import name_key, sorted_rows
-from app.reports.types.query import FactRead, Join, split_match
+from app.reports.reading import facts, ordering
+from app.reports.reading.ordering import name_key, sorted_rows
+from app.reports.reading.query import FactRead, Join, split_match
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.test_report_types import run

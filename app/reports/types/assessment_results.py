@@ -20,6 +20,23 @@ from pydantic import ConfigDict, Field
 from app.learning_events.models import LearningEvent
 from app.platform.models import Course
 from app.reports.dates import DateRange
+from app.reports.reading.query import (
+    COURSES,
+    DEPARTMENTS,
+    USERS,
+    Dimensions,
+    FactRead,
+    Join,
+    Plan,
+    Row,
+    Stage,
+    effective_ids,
+    lookup_one,
+    object_ids,
+    range_match,
+    scope_match,
+    split_match,
+)
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     Column,
@@ -49,23 +66,6 @@ from app.reports.types.parameters import (
     IdList,
     ReportParameters,
     default_date_range,
-)
-from app.reports.types.query import (
-    COURSES,
-    DEPARTMENTS,
-    USERS,
-    Dimensions,
-    FactRead,
-    Join,
-    Plan,
-    Row,
-    Stage,
-    effective_ids,
-    lookup_one,
-    object_ids,
-    range_match,
-    scope_match,
-    split_match,
 )
 from app.security import DataScope
 

@@ -26,15 +26,9 @@ from app.errors import FieldError, Forbidden, ValidationFailed, validation_error
 from app.lookups import validation
 from app.platform.models import Department
 from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
-
-# Re-exported: the report types take `Column` from here, so only this module knows where the
-# renderers define it.
-from app.reports.rendering.base import Column as Column
-from app.reports.rendering.base import ColumnType
-from app.reports.types.facts import count_facts, stream_facts
-from app.reports.types.ordering import name_key
-from app.reports.types.parameters import ReportParameters, ResolvedParameters
-from app.reports.types.query import (
+from app.reports.reading.facts import count_facts, stream_facts
+from app.reports.reading.ordering import name_key
+from app.reports.reading.query import (
     COURSES,
     DEPARTMENTS,
     USERS,
@@ -47,6 +41,12 @@ from app.reports.types.query import (
     object_ids,
     stream,
 )
+
+# Re-exported: the report types take `Column` from here, so only this module knows where the
+# renderers define it.
+from app.reports.rendering.base import Column as Column
+from app.reports.rendering.base import ColumnType
+from app.reports.types.parameters import ReportParameters, ResolvedParameters
 from app.security import DataScope, Principal, Role
 
 ColumnTypeName = Literal["string", "integer", "number", "percent", "boolean", "date", "datetime"]

@@ -31,6 +31,17 @@ from app.reports.dates import (
     local_midnight,
     local_today,
 )
+from app.reports.reading.query import (
+    Dimensions,
+    FactRead,
+    Plan,
+    Row,
+    Stage,
+    effective_ids,
+    object_ids,
+    scope_match,
+    split_match,
+)
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     LEARNER_COURSE_JOINS,
@@ -49,17 +60,6 @@ from app.reports.types.parameters import (
     IdList,
     ReportParameters,
     ResolvedParameters,
-)
-from app.reports.types.query import (
-    Dimensions,
-    FactRead,
-    Plan,
-    Row,
-    Stage,
-    effective_ids,
-    object_ids,
-    scope_match,
-    split_match,
 )
 from app.security import DataScope
 

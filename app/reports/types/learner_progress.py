@@ -12,6 +12,17 @@ from pydantic import ConfigDict, Field
 from app.lookups.validation import LookupCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
+from app.reports.reading.query import (
+    CLOSED_STATUSES,
+    Dimensions,
+    FactRead,
+    Plan,
+    Row,
+    Stage,
+    range_match,
+    scope_match,
+    split_match,
+)
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     LEARNER_COURSE_JOINS,
@@ -40,17 +51,6 @@ from app.reports.types.parameters import (
     IdList,
     ReportParameters,
     default_date_range,
-)
-from app.reports.types.query import (
-    CLOSED_STATUSES,
-    Dimensions,
-    FactRead,
-    Plan,
-    Row,
-    Stage,
-    range_match,
-    scope_match,
-    split_match,
 )
 from app.security import DataScope, Role
 

@@ -23,9 +23,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
-from app.reports.types.ordering import sorted_rows
-from app.reports.types.progress import READ_PROGRESS
-from app.reports.types.query import COUNT_BUDGET_MS, FactRead, Join, Row
+from app.reports.reading.ordering import sorted_rows
+from app.reports.reading.progress import READ_PROGRESS
+from app.reports.reading.query import COUNT_BUDGET_MS, FactRead, Join, Row
 
 # Ids per `$in` of a dimension fetch: SecantusDB answers a `$in` of 100–200 ids at ~0.6 ms an
 # id, of 1,000 ids at ~3.3 ms an id (measured on the bench database).
