@@ -22,9 +22,10 @@ from app.platform.models import Enrollment, User
 from app.reports.execution.lease import Progress
 from app.reports.execution.outcome import PermanentJobError
 from app.reports.execution.pipeline import RowTotal
-from app.reports.types import facts, ordering
-from app.reports.types.ordering import name_key, sorted_rows
-from app.reports.types.query import FactRead, Join, split_match
+from app.reports.reading import dimensions, facts, ordering, slicing
+from app.reports.reading.ordering import name_key, sorted_rows
+from app.reports.reading.progress import READ_PROGRESS
+from app.reports.reading.query import FactRead, Join, split_match
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.test_report_types import run
@@ -150,11 +151,11 @@ async def _users(resources: Resources, n: int) -> list[ObjectId]:
 async def test_dimension_cache_fetches_new_ids_once_in_batches_and_stays_bounded(
     resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(facts, "IN_BATCH", 4)
-    monkeypatch.setattr(facts, "SCAN_SHARE", 1.0)  # never worth reading the collection whole
+    monkeypatch.setattr(dimensions, "IN_BATCH", 4)
+    monkeypatch.setattr(dimensions, "SCAN_SHARE", 1.0)  # never worth reading the collection whole
     ids = [*await _users(resources, 9), ObjectId()]  # the last one has no document
     users = User.get_pymongo_collection()
-    cache = facts.DimensionCache(users, Join("user_id", "users", ("name",)), size=8)
+    cache = dimensions.DimensionCache(users, Join("user_id", "users", ("name",)), size=8)
     await cache.load(ids[:6])
     assert (cache.queries, cache.asked) == (2, 6)  # $in batches of at most IN_BATCH ids
     await cache.load([*ids[:6], None])
@@ -171,10 +172,10 @@ async def test_dimension_cache_fetches_new_ids_once_in_batches_and_stays_bounded
 async def test_a_report_needing_much_of_a_dimension_reads_it_once_instead_of_id_by_id(
     resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(facts, "IN_BATCH", 10)
+    monkeypatch.setattr(dimensions, "IN_BATCH", 10)
     ids = await _users(resources, 80)  # SCAN_SHARE 1/8: the 10th id asked for tips it
     users = User.get_pymongo_collection()
-    cache = facts.DimensionCache(users, Join("user_id", "users", ("name", "email")))
+    cache = dimensions.DimensionCache(users, Join("user_id", "users", ("name", "email")))
     await cache.load(ids[:6])
     assert (cache.queries, cache.scanned) == (1, False)  # 6 ids: one $in
     await cache.load(ids[6:12])
@@ -196,7 +197,7 @@ async def test_a_collection_larger_than_the_cache_is_never_read_whole(
     resources: Resources,
 ) -> None:
     ids = await _users(resources, 40)
-    cache = facts.DimensionCache(
+    cache = dimensions.DimensionCache(
         User.get_pymongo_collection(), Join("user_id", "users", ("name",)), size=30
     )
     await cache.load(ids[:30])
@@ -208,7 +209,7 @@ async def test_a_date_range_is_read_in_slices_that_hold_every_document_exactly_o
 ) -> None:
     """Documents bunched, spread out, on slice-boundary milliseconds and sharing one instant:
     each read once, with several slices and a slice size that follows the density."""
-    monkeypatch.setattr(facts, "SLICE_DOCS", 50)
+    monkeypatch.setattr(slicing, "SLICE_DOCS", 50)
     start = datetime(2026, 1, 1)
     instants = [start + timedelta(milliseconds=7 * k) for k in range(300)]  # dense at first
     instants += [start + timedelta(hours=h, microseconds=999) for h in range(1, 240)]  # sparse
@@ -229,7 +230,7 @@ async def test_data_after_a_long_empty_stretch_is_counted_first_and_read_in_smal
     that reaches the data is counted and cut back before it is read, so no read asks for much
     more than a slice's worth (a server that builds a whole result before answering would
     otherwise be silent for all of it)."""
-    monkeypatch.setattr(facts, "SLICE_DOCS", 50)
+    monkeypatch.setattr(slicing, "SLICE_DOCS", 50)
     start = datetime(2026, 1, 1)
     data_from = start + timedelta(days=20)
     instants = [data_from + timedelta(seconds=30 * k) for k in range(2000)]  # ~17 hours
@@ -275,7 +276,7 @@ async def _read_sliced(
 
 
 def test_a_read_without_a_closed_range_is_one_query() -> None:
-    slices = facts._Slices({"enrolled_at": {"$lt": datetime(2026, 2, 1)}}, "enrolled_at")
+    slices = slicing.Slices({"enrolled_at": {"$lt": datetime(2026, 2, 1)}}, "enrolled_at")
     assert slices.next() == {"enrolled_at": {"$lt": datetime(2026, 2, 1)}}
     slices.observe(8)
     assert slices.next() is None
@@ -329,17 +330,17 @@ async def test_submissions_keep_their_order_across_slices_of_the_range(
     """assessment-results' rows are sorted by (submitted at, _id) by the server one slice at a
     time: with many slices, submissions sharing an instant and ids out of time order, the rows
     still come in that order, with and without the result filter (applied after the joins)."""
-    monkeypatch.setattr(facts, "SLICE_DOCS", 25)
+    monkeypatch.setattr(slicing, "SLICE_DOCS", 25)
     slices: list[dict[str, Any]] = []
-    next_slice = facts._Slices.next
+    next_slice = slicing.Slices.next
 
-    def spy(self: facts._Slices) -> dict[str, Any] | None:
+    def spy(self: slicing.Slices) -> dict[str, Any] | None:
         query = next_slice(self)
         if query is not None:
             slices.append(query)
         return query
 
-    monkeypatch.setattr(facts._Slices, "next", spy)
+    monkeypatch.setattr(slicing.Slices, "next", spy)
     dept = await f.department("Sales")
     ada = await f.user("Ada", dept=dept)
     crs = await f.course("QZ", passing_score=50)
@@ -390,9 +391,9 @@ def test_a_sort_that_does_not_start_with_the_slice_field_ascending_is_one_read()
             sort=sort,
             slice_field="occurred_at",
         )
-        assert facts._slice_field(plan) is None
-    assert facts._slice_field(replace(plan, sort={"occurred_at": 1, "_id": 1})) == "occurred_at"
-    assert facts._slice_field(replace(plan, sort=None)) == "occurred_at"
+        assert slicing.slice_field(plan) is None
+    assert slicing.slice_field(replace(plan, sort={"occurred_at": 1, "_id": 1})) == "occurred_at"
+    assert slicing.slice_field(replace(plan, sort=None)) == "occurred_at"
 
 
 class _Progress:
@@ -416,7 +417,7 @@ async def test_a_long_read_reports_how_far_it_has_got(
     reports the share of its range done, slice by slice, and the sort the exact row count
     before the first row, so a large job's progress moves and its total is known without a
     count."""
-    monkeypatch.setattr(facts, "SLICE_DOCS", 20)
+    monkeypatch.setattr(slicing, "SLICE_DOCS", 20)
     start = datetime(2026, 1, 1)
     collection = Enrollment.get_pymongo_collection()
     await collection.insert_many(
@@ -435,12 +436,12 @@ async def test_a_long_read_reports_how_far_it_has_got(
         slice_field="enrolled_at",
     )
     progress = _Progress()
-    token = facts.READ_PROGRESS.set(progress)
+    token = READ_PROGRESS.set(progress)
     try:
         async for batch in facts.stream_facts(collection, plan, 50):
             progress.events.append(("rows", len(batch)))
     finally:
-        facts.READ_PROGRESS.reset(token)
+        READ_PROGRESS.reset(token)
 
     shares = [share for kind, (share, _) in _of(progress.events, "reading")]
     assert len(shares) >= 5 and shares == sorted(shares) and shares[-1] == 1.0

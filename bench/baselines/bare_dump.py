@@ -42,7 +42,7 @@ def _fact_read(rows: int) -> Any:
 
 def aggregation(rows: int) -> list[dict[str, Any]]:
     """The learner-progress aggregation as the product ran it before (joins on the server)."""
-    from app.reports.types.query import COURSES, DEPARTMENTS, USERS, lookup_one
+    from app.reports.reading.query import COURSES, DEPARTMENTS, USERS, lookup_one
 
     facts = _fact_read(rows)
     (match,) = facts.reads
@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from app.config import get_settings
-    from app.reports.types.query import NAME_COLLATION
+    from app.reports.reading.query import NAME_COLLATION
 
     settings = get_settings()
     # The driver's monitor waits as long as the server takes to answer: SecantusDB builds a

@@ -29,10 +29,10 @@ from app.reports.execution.outcome import PermanentJobError
 from app.reports.execution.storing import FileUpload
 from app.reports.formats import FormatSpec, SinkOptions, get_format
 from app.reports.jobs.models import JobResult, JobStep, ReportJob
+from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import RenderContext, RowSink
 from app.reports.rendering.present import Presentation, definitions
 from app.reports.types import get_report_type
-from app.reports.types.progress import READ_PROGRESS
 from app.runtime.resources import Resources
 from app.security import DataScope
 

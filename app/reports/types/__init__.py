@@ -8,6 +8,7 @@ template and schedule validation all read this registry.
 from __future__ import annotations
 
 from app.errors import NotFound, ValidationFailed
+from app.reports.reading.query import Plan, Row
 from app.reports.types.assessment_results import ASSESSMENT_RESULTS
 from app.reports.types.base import (
     AnyReportDefinition,
@@ -24,7 +25,6 @@ from app.reports.types.department_summary import DEPARTMENT_SUMMARY
 from app.reports.types.learner_progress import LEARNER_PROGRESS
 from app.reports.types.learning_activity import LEARNING_ACTIVITY
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
-from app.reports.types.query import Plan, Row
 from app.reports.types.registry import ReportTypeRegistry
 
 REPORT_TYPES = ReportTypeRegistry()

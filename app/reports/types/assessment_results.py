@@ -14,12 +14,24 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from bson import Decimal128, ObjectId
 from pydantic import ConfigDict, Field
 
 from app.learning_events.models import LearningEvent
-from app.platform.models import Course
 from app.reports.dates import DateRange
+from app.reports.reading.learner_course import LearnerCourse
+from app.reports.reading.query import (
+    COURSES,
+    Dimensions,
+    FactRead,
+    Plan,
+    Row,
+    Stage,
+    effective_ids,
+    lookup_one,
+    range_match,
+    scope_match,
+    split_match,
+)
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     Column,
@@ -50,23 +62,7 @@ from app.reports.types.parameters import (
     ReportParameters,
     default_date_range,
 )
-from app.reports.types.query import (
-    COURSES,
-    DEPARTMENTS,
-    USERS,
-    Dimensions,
-    FactRead,
-    Join,
-    Plan,
-    Row,
-    Stage,
-    effective_ids,
-    lookup_one,
-    object_ids,
-    range_match,
-    scope_match,
-    split_match,
-)
+from app.reports.types.passing import judge, passed_by_course, passing_scores
 from app.security import DataScope
 
 SUBMITTED = "quiz-submitted"
@@ -199,24 +195,12 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
             **scope_match(scope, departments=resolved.department_ids, courses=resolved.course_ids),
         }
 
-    async def _passing_scores(
-        self, resolved: AssessmentResultsResolved, scope: DataScope
-    ) -> list[tuple[ObjectId, Any]]:
-        """The numeric passing scores of the courses in the filter and scope (else of all
-        courses), by course id, in id order: a small read of the courses."""
-        query: dict[str, Any] = {"passing_score": {"$ne": None}}
-        courses = effective_ids(resolved.course_ids, scope.course_ids)
-        if courses is not None:
-            query["_id"] = {"$in": object_ids(courses)}
-        cursor = Course.get_pymongo_collection().find(query, {"passing_score": 1})
-        scores = [(doc["_id"], doc["passing_score"]) async for doc in cursor]
-        return sorted((course, score) for course, score in scores if _server_number(score))
-
     async def _judged(self, resolved: AssessmentResultsResolved, scope: DataScope) -> list[Stage]:
         """Sets `passed` on each submission (null when it cannot be judged): the courses'
         passing scores are written into the stage rather than joined per submission. Applies
         the `result` filter."""
-        passed = _passed_by_course(await self._passing_scores(resolved, scope))
+        courses = effective_ids(resolved.course_ids, scope.course_ids)
+        passed = passed_by_course(await passing_scores(courses))
         stages: list[Stage] = [
             {"$set": {"passed": {"$cond": [{"$isNumber": "$payload.score"}, passed, None]}}}
         ]
@@ -239,35 +223,30 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
         worker, where the `result` filter then runs."""
         wanted = resolved.result == Result.PASSED if resolved.result else None
 
+        # Bound once, not per row.
+        learner_course, course = _LEARNER_COURSE.cells, _LEARNER_COURSE.course
+
         def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
-            users, courses, departments = dims
-            name, email = users.get(doc.get("user_id")) or _NO_USER
-            code, title, passing = courses.get(doc.get("course_id")) or _NO_COURSE
-            (department,) = departments.get(doc.get("department_id")) or _NO_DEPARTMENT
             payload = _payload(doc)
             quiz, score = payload.get("quizId"), payload.get("score")
             return (
-                name,
-                email,
-                department,
-                code,
-                title,
+                *learner_course(doc, dims),
                 str(quiz) if quiz is not None else None,
                 number(score),
-                _passed(score, passing),
+                judge(score, course(doc, dims)[_PASSING_SCORE]),
                 utc(doc.get("occurred_at")),
             )
 
         def after_join(doc: dict[str, Any], dims: Dimensions) -> bool:
-            passing = (dims[1].get(doc.get("course_id")) or _NO_COURSE)[2]
-            return _passed(_payload(doc).get("score"), passing) is wanted
+            passing = course(doc, dims)[_PASSING_SCORE]
+            return judge(_payload(doc).get("score"), passing) is wanted
 
         reads, keep = split_match(self._match(resolved, scope), _FACT_INDEX, naive=True)
         return FactRead(
             reads=reads,
             keep=keep,
             projection=_FACT_FIELDS,
-            joins=_JOINS,
+            joins=_LEARNER_COURSE.joins,
             to_row=to_row,
             # Sorted by the server one slice of the range at a time (a sort of ~SLICE_DOCS
             # documents of an index range that is already in occurred_at order), the slices in
@@ -325,53 +304,9 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
         return AssessmentSummary(grouped=resolved.grouped if resolved is not None else None)
 
 
-def _passed(score: Any, passing: Any) -> bool | None:
-    """Whether a submission passed: `score ≥ passing` when both are numbers (int or float, not
-    bool), compared as the server compares (NaN below every number, equal to itself); else
-    None (it cannot be judged)."""
-    if not (_is_number(score) and _is_number(passing)):
-        return None
-    if passing != passing:  # NaN
-        return True
-    if score != score:
-        return False
-    return bool(score >= passing)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _payload(doc: dict[str, Any]) -> dict[str, Any]:
     payload = doc.get("payload")
     return payload if isinstance(payload, dict) else {}
-
-
-def _server_number(value: Any) -> bool:
-    """What `$isNumber` accepts: int, long, double, decimal (not bool)."""
-    return isinstance(value, int | float | Decimal128) and not isinstance(value, bool)
-
-
-def _passed_by_course(table: Sequence[tuple[ObjectId, Any]]) -> Any:
-    """An expression for whether a submission with a numeric score passed: `score ≥` its
-    course's passing score in `table` (sorted by id), null for a course not in it. A balanced
-    tree of comparisons over the ids, so a submission costs about log2(courses) comparisons on
-    the server, not one per course (as a `$switch` would) nor a join."""
-    if not table:
-        return None
-    if len(table) == 1:
-        ((course, passing),) = table
-        return {
-            "$cond": [{"$eq": ["$course_id", course]}, {"$gte": ["$payload.score", passing]}, None]
-        }
-    middle = len(table) // 2
-    return {
-        "$cond": [
-            {"$lt": ["$course_id", table[middle][0]]},
-            _passed_by_course(table[:middle]),
-            _passed_by_course(table[middle:]),
-        ]
-    }
 
 
 def _course_row(doc: dict[str, Any]) -> Row:
@@ -394,14 +329,8 @@ _FACT_FIELDS = dict.fromkeys(
     ("user_id", "course_id", "department_id", "occurred_at", "payload.quizId", "payload.score"), 1
 )
 # The learner, the course (with its passing score) and the department of a submission.
-_JOINS = (
-    Join("user_id", USERS, ("name", "email")),
-    Join("course_id", COURSES, ("code", "title", "passing_score")),
-    Join("department_id", DEPARTMENTS, ("name",)),
-)
-_NO_USER: tuple[Any, ...] = (None, None)
-_NO_COURSE: tuple[Any, ...] = (None, None, None)
-_NO_DEPARTMENT: tuple[Any, ...] = (None,)
+_LEARNER_COURSE = LearnerCourse("passing_score")
+_PASSING_SCORE = 2  # in the course's fields: code, title, passing_score
 
 
 class AssessmentSummary:

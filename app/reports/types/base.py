@@ -26,32 +26,20 @@ from app.errors import FieldError, Forbidden, ValidationFailed, validation_error
 from app.lookups import validation
 from app.platform.models import Department
 from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
+from app.reports.formats import FORMATS
+from app.reports.reading.facts import count_facts, stream_facts
+from app.reports.reading.query import Plan, Row, Stage, count_rows, object_ids, stream
 
 # Re-exported: the report types take `Column` from here, so only this module knows where the
 # renderers define it.
 from app.reports.rendering.base import Column as Column
 from app.reports.rendering.base import ColumnType
-from app.reports.types.facts import count_facts, stream_facts
-from app.reports.types.ordering import name_key
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
-from app.reports.types.query import (
-    COURSES,
-    DEPARTMENTS,
-    USERS,
-    Dimensions,
-    Join,
-    Plan,
-    Row,
-    Stage,
-    count_rows,
-    object_ids,
-    stream,
-)
 from app.security import DataScope, Principal, Role
 
 ColumnTypeName = Literal["string", "integer", "number", "percent", "boolean", "date", "datetime"]
-Format = Literal["csv", "xlsx", "pdf"]
-ALL_FORMATS: tuple[Format, ...] = ("csv", "xlsx", "pdf")
+# The format registry is the one list of formats; a type that offers fewer names them.
+ALL_FORMATS: tuple[str, ...] = tuple(FORMATS)
 
 P = TypeVar("P", bound=ReportParameters)
 R = TypeVar("R", bound=ResolvedParameters)
@@ -80,7 +68,8 @@ def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
     return tuple(positions[k] for k in keys)
 
 
-# Who and what a per-enrollment row is about: the first columns of several report types.
+# Who and what a per-record row is about: the first columns of several report types, whose
+# cells come from `reading.learner_course` (the joins, cells and order they share).
 LEARNER_COURSE_COLUMNS: list[Column] = [
     column("learnerName", "Learner", "string", "The learner's name"),
     column("learnerEmail", "Email", "string", "The learner's e-mail address"),
@@ -88,38 +77,6 @@ LEARNER_COURSE_COLUMNS: list[Column] = [
     column("courseCode", "Course code", "string", "The course's code"),
     column("courseTitle", "Course", "string", "The course's title"),
 ]
-
-
-# Their dimension data, joined in the worker (users, courses, departments, in this order) ...
-LEARNER_COURSE_JOINS = (
-    Join("user_id", USERS, ("name", "email")),
-    Join("course_id", COURSES, ("code", "title")),
-    Join("department_id", DEPARTMENTS, ("name",)),
-)
-_NO_USER = _NO_COURSE = (None, None)
-_NO_DEPARTMENT = (None,)
-
-
-def learner_course_cells(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ...]:
-    """The LEARNER_COURSE_COLUMNS cells of a record joined with LEARNER_COURSE_JOINS' documents
-    (a missing document gives empty cells, as `$lookup` + `$unwind` kept them)."""
-    users, courses, departments = dims
-    name, email = users.get(doc.get("user_id")) or _NO_USER
-    code, title = courses.get(doc.get("course_id")) or _NO_COURSE
-    (department,) = departments.get(doc.get("department_id")) or _NO_DEPARTMENT
-    return (name, email, department, code, title)
-
-
-def learner_course_order(doc: dict[str, Any], dims: Dimensions) -> tuple[Any, ...]:
-    """... and their order: department, learner and course names under the name collation,
-    then the record's `_id` (what `$sort` gave under NAME_COLLATION)."""
-    users, courses, departments = dims
-    return (
-        name_key((departments.get(doc.get("department_id")) or _NO_DEPARTMENT)[0]),
-        name_key((users.get(doc.get("user_id")) or _NO_USER)[0]),
-        name_key((courses.get(doc.get("course_id")) or _NO_COURSE)[0]),
-        doc["_id"],
-    )
 
 
 def column_document(col: Column) -> dict[str, str]:
@@ -156,7 +113,7 @@ class ReportDefinition(ABC, Generic[P, R]):
     source: ClassVar[type[Document]]
     columns: ClassVar[list[Column]]
     default_sort: ClassVar[list[str]]
-    formats: ClassVar[tuple[Format, ...]] = ALL_FORMATS
+    formats: ClassVar[tuple[str, ...]] = ALL_FORMATS
     roles: ClassVar[tuple[Role, ...]] = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR)
     # Labels of the type-specific resolved parameters, in the order `describe` prints them.
     option_labels: ClassVar[dict[str, str]] = {}

@@ -31,26 +31,8 @@ from app.reports.dates import (
     local_midnight,
     local_today,
 )
-from app.reports.types.base import (
-    LEARNER_COURSE_COLUMNS,
-    LEARNER_COURSE_JOINS,
-    Column,
-    ReportDefinition,
-    column,
-    column_index,
-    learner_course_cells,
-    learner_course_order,
-)
-from app.reports.types.figures import fmt_count, fmt_rate, rate, utc
-from app.reports.types.parameters import (
-    COURSES_DESCRIPTION,
-    DEPARTMENTS_DESCRIPTION,
-    SUB_DEPARTMENTS_DESCRIPTION,
-    IdList,
-    ReportParameters,
-    ResolvedParameters,
-)
-from app.reports.types.query import (
+from app.reports.reading.learner_course import LEARNER_COURSE
+from app.reports.reading.query import (
     Dimensions,
     FactRead,
     Plan,
@@ -60,6 +42,22 @@ from app.reports.types.query import (
     object_ids,
     scope_match,
     split_match,
+)
+from app.reports.types.base import (
+    LEARNER_COURSE_COLUMNS,
+    Column,
+    ReportDefinition,
+    column,
+    column_index,
+)
+from app.reports.types.figures import fmt_count, fmt_rate, rate, utc
+from app.reports.types.parameters import (
+    COURSES_DESCRIPTION,
+    DEPARTMENTS_DESCRIPTION,
+    SUB_DEPARTMENTS_DESCRIPTION,
+    IdList,
+    ReportParameters,
+    ResolvedParameters,
 )
 from app.security import DataScope
 
@@ -214,9 +212,11 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
         def keep(doc: dict[str, Any]) -> bool:
             return (rest is None or rest(doc)) and (wanted is None or state_of(doc) in wanted)
 
+        learner_course = LEARNER_COURSE.cells  # bound once, not per row
+
         def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
             return (
-                *learner_course_cells(doc, dims),
+                *learner_course(doc, dims),
                 utc(doc.get("due_at")),
                 doc.get("status"),
                 utc(doc.get("completed_at")),
@@ -228,9 +228,9 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
                 reads=reads,
                 keep=keep if rest is not None or wanted is not None else None,
                 projection=_FACT_FIELDS,
-                joins=LEARNER_COURSE_JOINS,
+                joins=LEARNER_COURSE.joins,
                 to_row=to_row,
-                order=learner_course_order,
+                order=LEARNER_COURSE.order,
             )
         )
 

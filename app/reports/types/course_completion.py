@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
+from app.reports.reading.query import COURSES, Plan, Row, Stage, range_match, scope_match
 from app.reports.types.base import Column, ReportDefinition, column, column_index
 from app.reports.types.figures import exact_average, fmt_count, fmt_rate, is_numeric, rate, scaled
 from app.reports.types.parameters import (
@@ -22,7 +23,6 @@ from app.reports.types.parameters import (
     ReportParameters,
     default_date_range,
 )
-from app.reports.types.query import COURSES, Plan, Row, Stage, range_match, scope_match
 from app.security import DataScope
 
 MS_PER_DAY = 86_400_000

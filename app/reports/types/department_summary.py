@@ -17,6 +17,14 @@ from pydantic import ConfigDict, Field
 
 from app.platform.models import Department
 from app.reports.dates import DateRange
+from app.reports.reading.query import (
+    NAME_COLLATION,
+    Plan,
+    Row,
+    Stage,
+    object_ids,
+    scope_match,
+)
 from app.reports.types.base import Column, ReportDefinition, column, column_index
 from app.reports.types.department_tree import own_figures, tree_rows
 from app.reports.types.figures import fmt_count, fmt_number, fmt_rate, rate, round1
@@ -27,14 +35,6 @@ from app.reports.types.parameters import (
     RangeResolved,
     ReportParameters,
     default_date_range,
-)
-from app.reports.types.query import (
-    NAME_COLLATION,
-    Plan,
-    Row,
-    Stage,
-    object_ids,
-    scope_match,
 )
 from app.security import DataScope, Role
 

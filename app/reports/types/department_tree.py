@@ -18,8 +18,8 @@ from bson import ObjectId
 from app.learning_events.models import LearningEvent
 from app.platform.models import Enrollment
 from app.reports.dates import StoredRange
+from app.reports.reading.query import CLOSED_STATUSES, Row, range_match
 from app.reports.types.figures import exact_average, is_numeric, rate, round1, scaled
-from app.reports.types.query import CLOSED_STATUSES, Row, range_match
 
 
 @dataclass

@@ -12,15 +12,24 @@ from pydantic import ConfigDict, Field
 from app.lookups.codes import EnrollmentStatusCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
+from app.reports.reading.learner_course import LEARNER_COURSE
+from app.reports.reading.query import (
+    CLOSED_STATUSES,
+    Dimensions,
+    FactRead,
+    Plan,
+    Row,
+    Stage,
+    range_match,
+    scope_match,
+    split_match,
+)
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
-    LEARNER_COURSE_JOINS,
     Column,
     ReportDefinition,
     column,
     column_index,
-    learner_course_cells,
-    learner_course_order,
 )
 from app.reports.types.figures import (
     Mean,
@@ -40,17 +49,6 @@ from app.reports.types.parameters import (
     IdList,
     ReportParameters,
     default_date_range,
-)
-from app.reports.types.query import (
-    CLOSED_STATUSES,
-    Dimensions,
-    FactRead,
-    Plan,
-    Row,
-    Stage,
-    range_match,
-    scope_match,
-    split_match,
 )
 from app.security import DataScope, Role
 
@@ -204,6 +202,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
         # Datetimes stay naive UTC as decoded (the renderers' contract): no per-value tzinfo.
         now = resolved.now.astimezone(UTC).replace(tzinfo=None)
         closed = CLOSED_STATUSES
+        learner_course = LEARNER_COURSE.cells  # bound once, not per row
 
         def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
             get = doc.get
@@ -215,7 +214,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
                 get("time_spent_minutes"),
             )
             return (
-                *learner_course_cells(doc, dims),
+                *learner_course(doc, dims),
                 status,
                 progress if progress.__class__ is float else number(progress),
                 score if score.__class__ is float else number(score),
@@ -233,9 +232,9 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
             reads=reads,
             keep=keep,
             projection=_FACT_FIELDS,
-            joins=LEARNER_COURSE_JOINS,
+            joins=LEARNER_COURSE.joins,
             to_row=to_row,
-            order=learner_course_order,
+            order=LEARNER_COURSE.order,
             slice_field=STORED_DATE_FIELD[resolved.date_field],
             naive_datetimes=True,
         )

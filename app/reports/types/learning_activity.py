@@ -18,6 +18,7 @@ from app.common.time import zone
 from app.learning_events.models import LearningEvent
 from app.lookups.codes import EventTypeCode
 from app.reports.dates import DateRange
+from app.reports.reading.query import Plan, Row, Stage, range_match, scope_match
 from app.reports.types.base import Column, ReportDefinition, column, column_index
 from app.reports.types.figures import fmt_count, utc
 from app.reports.types.parameters import (
@@ -30,7 +31,6 @@ from app.reports.types.parameters import (
     ReportParameters,
     default_date_range,
 )
-from app.reports.types.query import Plan, Row, Stage, range_match, scope_match
 from app.security import DataScope
 
 

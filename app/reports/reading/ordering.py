@@ -40,7 +40,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from app.reports.types.query import Row
+from app.reports.reading.query import Row
 
 # ICU root collation order of the ASCII characters that are neither digits nor letters.
 _ICU_PUNCTUATION = "\t\n\r _-,;:!?.'\u2018\u2019\"()[]{}@*/\\&#%`^+<=>|~$"
