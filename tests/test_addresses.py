@@ -1,10 +1,11 @@
-"""Where reports may go: every webhook URL the API accepts passes the same rules when it is
-saved and again right before each call.
+"""Where reports may go: every webhook URL the API accepts and every address mail goes to pass
+the same rules when they are saved and again right before each message or call.
 
-The API table: each unsafe URL on each of the four places a URL is given (POST /webhooks,
-a schedule's webhooks on create and on update, a job's `webhookUrl`) is a 422 naming the
-field, before any connection. The sender checks again before each call and connects to the
-address it checked."""
+The API tables: each unsafe URL on each of the four places a URL is given (POST /webhooks,
+a schedule's webhooks on create and on update, a job's `webhookUrl`) and each unsafe address
+(a schedule's recipients, the token's `email` claim behind `notify.email`) is a 422 naming the
+field, before any connection. The sender: what is already in the outbox is checked again and
+a refusal is a permanent failure with the reason, never a retry."""
 
 from __future__ import annotations
 
@@ -14,28 +15,37 @@ from typing import Any
 
 import httpx
 import pytest
+from beanie import PydanticObjectId
 
+from app.errors import ValidationFailed
 from app.main import create_app
 from app.reports.deliveries import repository, service
+from app.reports.deliveries.addresses import AddressRefused, normalize_address
 from app.reports.deliveries.models import (
     DeliveryConfig,
     DeliveryStatus,
+    Recipient,
     ReportDelivery,
 )
-from app.reports.deliveries.planning import plan_deliveries
+from app.reports.deliveries.planning import plan_deliveries, plan_notice
+from app.reports.deliveries.recipients import validate_recipients
 from app.reports.deliveries.sender import send_due
 from app.reports.deliveries.signing import generate_secret
 from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
+from app.security import mint_token
+from tests import factories as f
 from tests.helpers.api import api_client
 from tests.helpers.deliveries import (
     CONNECTIONS,
+    NOW,
+    Mailbox,
     Receiver,
     completed_job,
     delivery_people,
     schedule_body,
 )
-from tests.helpers.unsafe_inputs import UNSAFE_URLS, stand_in_resolver
+from tests.helpers.unsafe_inputs import UNSAFE_ADDRESSES, UNSAFE_URLS, stand_in_resolver
 
 SCHEDULES = "/api/v1/reports/schedules"
 JOBS = "/api/v1/reports/jobs"
@@ -128,6 +138,141 @@ async def test_every_unsafe_url_is_a_422_naming_the_field_on_every_entry_point(
     if place != "job":  # nothing refused was stored
         listed = await api.get(WEBHOOKS, headers=headers)
         assert listed.status_code == 200 and listed.json() == []
+
+
+# E-mail addresses ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "code", "reason"), UNSAFE_ADDRESSES)
+async def test_unsafe_addresses_are_refused_as_schedule_recipients(
+    resources: Resources, value: str, code: str, reason: str
+) -> None:
+    if code != "domain-not-allowed":  # the shape alone is refused
+        with pytest.raises(AddressRefused) as direct:
+            normalize_address(value)
+        assert direct.value.code == code and reason in str(direct.value)
+    with pytest.raises(ValidationFailed) as refused:
+        await validate_recipients(["ok@example.org", value], resources.settings)
+    errors = refused.value.errors or []
+    assert [(e.field, e.type) for e in errors] == [("body.recipients.1", code)]
+    assert reason in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("value", "normalized"),
+    [
+        ("ann@Example.ORG", "ann@example.org"),
+        ("  ann@example.org ", "ann@example.org"),
+        ("first.last+reports@example.org", "first.last+reports@example.org"),
+        ("ann@sub.example.test", "ann@sub.example.test"),
+    ],
+)
+def test_plain_addresses_are_normalised(value: str, normalized: str) -> None:
+    assert normalize_address(value) == normalized
+
+
+async def test_the_api_names_the_recipient_that_is_refused(
+    client: httpx.AsyncClient, auth: Any
+) -> None:
+    headers = (await delivery_people(auth)).headers
+    for value, code, reason in UNSAFE_ADDRESSES:
+        body = schedule_body(recipients=["ok@example.org", value])
+        response = await client.post(SCHEDULES, json=body, headers=headers)
+        assert response.status_code == 422, (value, response.text)
+        [error] = response.json()["errors"]
+        assert (error["field"], error["type"]) == ("body.recipients.1", code), value
+        assert reason in error["message"], value
+    assert (await client.get(SCHEDULES, headers=headers)).json()["total"] == 0
+
+
+async def test_notify_email_trusts_a_claim_only_within_the_recipient_rules(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """A caller the platform does not know gets mail at its token's `email` claim only if the
+    claim passes the recipient rules; otherwise the job is refused and nothing is queued."""
+    settings = resources.settings
+
+    def caller(email: str) -> dict[str, str]:
+        token = mint_token(
+            settings, sub=str(PydanticObjectId()), name="Ext", email=email, roles=["admin"]
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    body = {**JOB_BODY, "notify": {"email": True}}
+    for value, code, reason in UNSAFE_ADDRESSES:
+        response = await client.post(JOBS, json=body, headers=caller(value))
+        assert response.status_code == 422, (value, response.text)
+        [error] = response.json()["errors"]
+        assert (error["field"], error["type"]) == ("body.notify.email", code), value
+        assert reason in error["message"], value
+    assert await ReportJob.find_all().count() == 0
+
+    accepted = await client.post(JOBS, json=body, headers=caller("Ext@Example.ORG"))
+    assert accepted.status_code == 202, accepted.text
+    job = await ReportJob.get(PydanticObjectId(accepted.json()["id"]))
+    assert job and job.delivery
+    assert [r.address for r in job.delivery.recipients] == ["Ext@example.org"]
+
+
+async def test_a_platform_user_is_mailed_at_the_platform_address_whatever_the_domain_list(
+    delivery_resources: Resources, smtp_server: Mailbox
+) -> None:
+    """The domain rule is for addresses typed in: a user's own address, as the platform holds
+    it, needs only the shape rules (checked again at send time)."""
+    res = delivery_resources
+    pat = await f.user("Pat", email="pat@platform-only.example")
+    config = await service.on_demand_config(
+        res.settings,
+        user_id=str(pat.id),
+        email="claim@evil.example",
+        notify_email=True,
+        webhook_url=None,
+    )
+    assert config and [r.address for r in config.recipients] == ["pat@platform-only.example"]
+    await repository.insert_many([_notice(res, config.recipients[0])])
+    await send_due(res, worker_id="w1", now=NOW)
+    assert [m["To"] for m in smtp_server.messages()] == ["pat@platform-only.example"]
+
+
+def _notice(res: Resources, recipient: Recipient, subject: str = "Paused") -> ReportDelivery:
+    return plan_notice(
+        res.settings,
+        recipient=recipient,
+        subject=subject,
+        text="Resume it with POST /api/v1/reports/schedules/{id}/resume.",
+        report_name="Monthly progress",
+        report_type="learner-progress",
+        now=NOW,
+    )
+
+
+async def test_what_is_already_in_the_outbox_is_checked_again_and_fails_for_good(
+    delivery_resources: Resources, smtp_server: Mailbox
+) -> None:
+    """Deliveries planned before these rules (a claim of a caller the platform does not know,
+    a list, routing syntax, a line break) are failed at their first attempt with the reason:
+    nothing is sent, nothing is retried."""
+    res = delivery_resources
+    stranger = str(PydanticObjectId())  # a token subject with no platform user
+    planned = [
+        _notice(res, Recipient(user_id=stranger, address=value)) for value, _, _ in UNSAFE_ADDRESSES
+    ]
+    # A header that cannot be written (a line break in the subject) is no retry either.
+    planned.append(
+        _notice(res, Recipient(address="ok@example.org"), "Paused\r\nBcc: e@evil.example")
+    )
+    await repository.insert_many(planned)
+    assert await send_due(res, worker_id="w1", now=NOW, limit=100) == len(planned)
+    assert smtp_server.messages() == []
+    stored = {d.id: d for d in await ReportDelivery.find_all().to_list()}
+    for delivery, (value, _, reason) in zip(
+        planned, [*UNSAFE_ADDRESSES, ("", "", "")], strict=True
+    ):
+        got = stored[delivery.id]
+        assert (got.status, got.attempts) == (DeliveryStatus.FAILED, 1), value
+        assert got.last_error and reason in got.last_error, (value, got.last_error)
+    assert "the message cannot be built" in (stored[planned[-1].id].last_error or "")
+    assert "recipient refused" in (stored[planned[0].id].last_error or "")
 
 
 async def test_a_webhook_is_resolved_once_per_call_and_a_rebound_name_is_refused(

@@ -1,7 +1,7 @@
-"""The table of destinations the service must refuse: webhook URLs whose host is not a public
-unicast address in any spelling. Shared by the direct tests of the rules and the API / sender
-tests, with a stand-in resolver for names of the reserved `.example` domain (nothing leaves
-the machine)."""
+"""The tables of destinations the service must refuse: webhook URLs whose host is not a public
+unicast address in any spelling, and e-mail addresses that are not exactly one plain address on
+an allowed domain. Shared by the direct tests of the rules and the API / sender tests, with a
+stand-in resolver for names of the reserved `.example` domain (nothing leaves the machine)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,30 @@ UNSAFE_URLS: list[tuple[str, str]] = [
     ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/hook", "ends in a number"),  # full width
     ("http://[v1.x]/hook", "is not an IPv6 address"),
     ("http://%31%32%37.0.0.1/hook", "is not a valid host name"),
+]
+
+# (address, the 422's error type, what the refusal says) for a recipient on an allowed domain
+# of the test settings (example.org) unless the domain is the point.
+UNSAFE_ADDRESSES: list[tuple[str, str, str]] = [
+    ("outsider@evil.example", "domain-not-allowed", "'evil.example' may not receive reports"),
+    ("a@example.org, b@evil2.example", "unsafe-address", "exactly one address"),
+    ("a@example.org;b@evil2.example", "unsafe-address", "exactly one address"),
+    ("x@example.org\r\nBcc: e@evil.example", "unsafe-address", "control characters"),
+    ("x@example.org\n", "unsafe-address", "control characters"),
+    ("x@example.org\u202e", "unsafe-address", "control characters"),
+    ("x%evil.example@example.org", "unsafe-address", "percent hack"),
+    ("evil.example!x@example.org", "unsafe-address", "bang path"),
+    ("@evil.example:x@example.org", "unsafe-address", "source routes"),
+    ("@a.example,@b.example:x@example.org", "unsafe-address", "source routes"),
+    ('"x@evil.example"@example.org', "unsafe-address", "quoted local parts"),
+    ("x\\@evil.example@example.org", "unsafe-address", "backslashes"),
+    ("Eve <x@example.org>", "unsafe-address", "display names"),
+    ("x@example.org (Eve)", "unsafe-address", "comments"),
+    ("team: x@example.org;", "unsafe-address", "groups"),
+    ("x@evil.example@example.org", "invalid", "one @"),
+    ("x@[127.0.0.1]", "invalid", "bracketed IP address"),
+    ("x@localhost", "invalid", "not a valid e-mail address"),
+    ("not an address", "invalid", "not an e-mail address"),
 ]
 
 
