@@ -3,6 +3,8 @@ refusals and who may receive a report."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.common.ssrf import UnsafeDestination, parse_networks, resolve_destination
+from app.common.ssrf import UnsafeDestination, classify, parse_networks, resolve_destination
 from app.config import Environment, Settings
 from app.errors import ValidationFailed
 from app.reports.deliveries.links import LinkError, issue_link_token, verify_link_token
@@ -26,6 +28,7 @@ from app.reports.deliveries.signing import (
 from app.runtime.resources import Resources
 from tests import factories
 from tests.helpers.deliveries import CONNECTIONS, Receiver
+from tests.helpers.unsafe_inputs import UNSAFE_URLS, stand_in_resolver
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -105,32 +108,51 @@ def test_a_link_is_not_a_jwt_signed_with_the_same_secret() -> None:
 # SSRF --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("url", "reason"),
-    [
-        ("http://10.0.0.1/hook", "10.0.0.1 is a private address"),
-        ("http://169.254.169.254/latest/meta-data", "link-local (cloud metadata)"),
-        ("http://localhost:8080/hook", "loopback"),
-        ("http://127.0.0.1/hook", "loopback"),
-        ("http://[::1]/hook", "loopback"),
-        ("http://[::ffff:10.0.0.1]/hook", "private"),
-        ("http://[fd00:ec2::254]/hook", "private"),
-        ("http://0.0.0.0/hook", "unspecified"),
-        ("http://224.0.0.1/hook", "multicast"),
-        ("http://100.64.0.1/hook", "non-public"),
-        ("http://192.168.1.10/hook", "private"),
-    ],
-)
+@pytest.mark.parametrize(("url", "reason"), UNSAFE_URLS)
 async def test_private_destinations_are_refused_before_any_connection(
     url: str, reason: str
 ) -> None:
-    CONNECTIONS.active, CONNECTIONS.addresses = True, []
-    try:
-        with pytest.raises(UnsafeDestination, match=reason.replace("(", r"\(").replace(")", r"\)")):
-            await resolve_destination(url, allowed=[], require_https=False)
-    finally:
-        CONNECTIONS.active = False
-    assert CONNECTIONS.addresses == []
+    for allowed in ([], parse_networks("127.0.0.1/32")):  # production and local settings
+        CONNECTIONS.active, CONNECTIONS.addresses = True, []
+        try:
+            with pytest.raises(UnsafeDestination, match=re.escape(reason)):
+                await resolve_destination(url, allowed=allowed, require_https=False)
+        finally:
+            CONNECTIONS.active = False
+        assert CONNECTIONS.addresses == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"],
+)
+def test_public_addresses_pass_also_inside_ipv6(address: str) -> None:
+    # NAT64 and 6to4 forms of a public IPv4 address reach that public address.
+    assert classify(ipaddress.ip_address(address)) is None
+
+
+async def test_names_resolving_to_refused_addresses_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A DNS name is judged by every address it resolves to, embedded forms included (the
+    answers come from a stand-in resolver for `.example` names: nothing leaves the machine)."""
+    answers = {
+        "nat64.example": ["64:ff9b::a9fe:a9fe"],
+        "mixed.example": ["8.8.8.8", "2002:a00:1::"],
+        "compat.example": ["::7f00:1"],
+        "public.example": ["8.8.4.4", "64:ff9b::808:808"],
+    }
+    stand_in_resolver(monkeypatch, answers)
+    for name, reason in (
+        ("nat64.example", "NAT64 address of 169.254.169.254"),
+        ("mixed.example", "6to4 address of 10.0.0.1"),
+        ("compat.example", "IPv4-compatible address of 127.0.0.1"),
+    ):
+        with pytest.raises(UnsafeDestination, match=re.escape(f"'{name}' resolves to")) as exc:
+            await resolve_destination(f"https://{name}/hook", allowed=[], require_https=True)
+        assert reason in str(exc.value)
+    public = await resolve_destination("https://public.example/x", allowed=[], require_https=True)
+    assert (str(public.address), public.host_header()) == ("8.8.4.4", "public.example")
 
 
 async def test_the_allow_list_permits_loopback_and_the_guard_sees_connections(
@@ -152,6 +174,11 @@ async def test_the_allow_list_permits_loopback_and_the_guard_sees_connections(
     assert ("127.0.0.1", http_receiver.port) in CONNECTIONS.addresses
     with pytest.raises(UnsafeDestination, match="private"):
         await resolve_destination("http://10.0.0.1/", allowed=allowed, require_https=False)
+    # The kernel connects to an IPv4-mapped address as IPv4: the allow-list applies to it.
+    mapped = await resolve_destination(
+        f"http://[::ffff:127.0.0.1]:{http_receiver.port}/", allowed=allowed, require_https=False
+    )
+    assert str(mapped.address) == "::ffff:7f00:1"
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 Modules: `models` (ReportDelivery, WebhookEndpoint), `planning` (job -> deliveries, committed
 with the job), `sender` (claim, send, record, retry), `email` and `webhook` (the channels),
 `signing` (Standard Webhooks), `links` (signed delivery links), `recipients` (who may receive
-what), `repository` (every query). SSRF rules live in `app.common.ssrf`.
+what), `addresses` (what a recipient address may look like), `repository` (every query). SSRF
+rules live in `app.common.ssrf`.
 
 How the rest of the application uses it (docs/delivery.md, "How the product uses it"): a
 job carries a `DeliveryConfig` (`ReportJob.delivery`, from its schedule or POST /jobs

@@ -1,7 +1,9 @@
 """The e-mail channel: a multipart text + HTML message sent with aiosmtplib.
 
 The Message-ID is `<delivery id@sender's domain>` on every attempt, so a mailbox (or a person)
-can tell a resend after a crash from a new message.
+can tell a resend after a crash from a new message. A message that cannot be built (a recipient
+that is not one plain address, a header with a line break) raises `MessageRefused`: trying again
+would not change it, so the sender fails the delivery at once with the reason.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 
@@ -16,7 +19,12 @@ import aiosmtplib
 
 from app.common.time import as_utc, utcnow, zone
 from app.config import Settings
+from app.reports.deliveries.addresses import AddressRefused, normalize_address
 from app.reports.deliveries.models import DeliveryContent, DeliveryKind, ReportDelivery
+
+
+class MessageRefused(ValueError):
+    """The message cannot be built as it stands: a permanent failure, not a retry."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +70,29 @@ def build_message(
     link: str | None,
     attachment: bytes | None,
 ) -> EmailMessage:
+    """The message to the delivery's one recipient; MessageRefused when it cannot be built."""
+    try:
+        to = normalize_address(delivery.recipient.address or "")
+    except AddressRefused as exc:
+        raise MessageRefused(f"recipient refused: {exc}") from None
+    try:
+        return _build(settings, delivery, to, link=link, attachment=attachment)
+    except (ValueError, MessageError) as exc:  # e.g. a line break in a header
+        raise MessageRefused(f"the message cannot be built: {exc}") from None
+
+
+def _build(
+    settings: Settings,
+    delivery: ReportDelivery,
+    to: str,
+    *,
+    link: str | None,
+    attachment: bytes | None,
+) -> EmailMessage:
     content = delivery.content
     msg = EmailMessage()
     msg["From"] = settings.mail_from
-    msg["To"] = delivery.recipient.address or ""
+    msg["To"] = to
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = message_id(settings, delivery)
     msg["X-Report-Delivery-Id"] = delivery.idempotency_id
@@ -118,6 +145,10 @@ async def send_message(settings: Settings, msg: EmailMessage) -> SmtpOutcome:
     """Sends one message; a refusal of every recipient or a 5xx reply to the data is
     permanent, anything else (server down, 4xx, timeout) is worth another attempt."""
     recipients = [addr for _, addr in getaddresses(msg.get_all("To", []))]
+    if len(recipients) != 1:
+        return SmtpOutcome(
+            ok=False, permanent=True, error=f"a message has one recipient, not {len(recipients)}"
+        )
     try:
         errors, response = await aiosmtplib.send(
             msg,

@@ -5,6 +5,10 @@ A recipient is a platform user id (24 hex characters; the user must exist and be
 message goes to their address) or an e-mail address whose domain is in
 ALLOWED_RECIPIENT_DOMAINS (empty: any domain a platform user's address has). Recipients receive
 what the schedule's owner could see: the run uses the owner's scope.
+
+`admissible_address` is the one rule for every address mail goes to (the shape of
+`addresses.normalize_address`, then the domain rule unless the platform holds the address as
+its user's); the sender applies it again right before each message (`send_time_refusal`).
 """
 
 from __future__ import annotations
@@ -12,13 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from email_validator import EmailNotValidError, validate_email
-
 from app.common.ssrf import UnsafeDestination, check_url, parse_networks, resolve_destination
 from app.config import Environment, Settings
 from app.errors import ValidationFailed
 from app.platform.models import User
 from app.platform.repository import user_by_id
+from app.reports.deliveries.addresses import AddressRefused, domain_of, normalize_address
 from app.reports.deliveries.models import Recipient
 
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -42,15 +45,44 @@ async def _domain_allowed(domain: str, settings: Settings) -> bool:
     return found is not None
 
 
-def normalize_address(value: str, field: str) -> str:
-    """A syntactically valid address, normalized (domain lower-cased); 422 otherwise."""
+async def admissible_address(settings: Settings, value: str, *, platform_user: bool) -> str:
+    """`value` normalised if mail may go to it; AddressRefused (with the 422's type) if not.
+    An address the platform holds for one of its users (`platform_user`) needs only the shape
+    rules; any other one also needs an allowed domain."""
+    address = normalize_address(value)
+    if not platform_user:
+        domain = domain_of(address)
+        if not await _domain_allowed(domain, settings):
+            raise AddressRefused(
+                f"{address!r}: the domain {domain!r} may not receive reports "
+                "(see ALLOWED_RECIPIENT_DOMAINS)",
+                "domain-not-allowed",
+            )
+    return address
+
+
+def refused_field(exc: AddressRefused, field: str) -> ValidationFailed:
+    return ValidationFailed.one(field, str(exc), type=exc.code)
+
+
+async def send_time_refusal(settings: Settings, recipient: Recipient) -> str | None:
+    """Why the sender must not mail `recipient` now, or None: the same rules as when it was
+    saved, the domain rule applied unless the address is still its platform user's."""
+    address = recipient.address or ""
     try:
-        checked = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValidationFailed.one(
-            field, f"{value!r} is not a valid e-mail address: {exc}"
-        ) from None
-    return str(checked.normalized)
+        await admissible_address(
+            settings, address, platform_user=await _is_users_address(recipient.user_id, address)
+        )
+    except AddressRefused as exc:
+        return f"recipient refused: {exc}"
+    return None
+
+
+async def _is_users_address(user_id: str | None, address: str) -> bool:
+    if user_id is None:
+        return False
+    user = await user_by_id(user_id)
+    return user is not None and user.email.strip().lower() == address.strip().lower()
 
 
 async def validate_recipients(
@@ -69,19 +101,14 @@ async def validate_recipients(
     recipients: list[Recipient] = []
     for index, raw in enumerate(values):
         item_field = f"{field}.{index}"
-        value = raw.strip()
+        value = raw.strip(" ")  # a control character anywhere is refused, not stripped
         if _OBJECT_ID.match(value):
-            recipient = await _platform_user(value, item_field)
+            recipient = await _platform_user(value, item_field, settings)
         else:
-            address = normalize_address(value, item_field)
-            domain = address.rsplit("@", 1)[1].lower()
-            if not await _domain_allowed(domain, settings):
-                raise ValidationFailed.one(
-                    item_field,
-                    f"{address!r}: the domain {domain!r} may not receive reports "
-                    "(see ALLOWED_RECIPIENT_DOMAINS)",
-                    type="domain-not-allowed",
-                )
+            try:
+                address = await admissible_address(settings, value, platform_user=False)
+            except AddressRefused as exc:
+                raise refused_field(exc, item_field) from None
             recipient = Recipient(address=address)
         assert recipient.address is not None
         if recipient.address.lower() not in seen:
@@ -90,12 +117,18 @@ async def validate_recipients(
     return recipients
 
 
-async def _platform_user(value: str, field: str) -> Recipient:
+async def _platform_user(value: str, field: str, settings: Settings) -> Recipient:
     user = await user_by_id(value)
     if user is None or user.status != "active":
         raise ValidationFailed.one(
             field, f"{value!r} is not an active platform user", type="unknown"
         )
+    try:
+        await admissible_address(settings, user.email, platform_user=True)
+    except AddressRefused as exc:
+        raise ValidationFailed.one(
+            field, f"this user's address cannot receive mail: {exc}", type=exc.code
+        ) from None
     return Recipient(user_id=str(user.id), address=user.email)
 
 

@@ -23,7 +23,7 @@ import structlog
 from app.common.time import as_utc, utcnow
 from app.config import Settings
 from app.observability import DELIVERIES
-from app.reports.deliveries import email, outbox, repository, webhook
+from app.reports.deliveries import email, outbox, recipients, repository, webhook
 from app.reports.deliveries.links import issue_link_token, link_url
 from app.reports.deliveries.models import (
     DeliveryChannel,
@@ -209,6 +209,9 @@ async def _send(resources: SenderResources, delivery: ReportDelivery, now: datet
     settings = resources.settings
     if delivery.channel == DeliveryChannel.WEBHOOK:
         return await _send_webhook(settings, delivery, now)
+    refused = await recipients.send_time_refusal(settings, delivery.recipient)
+    if refused is not None:
+        return Outcome(ok=False, permanent=True, error=refused)
     attachment = None
     content = delivery.content
     limit = int(settings.delivery_attachment_max_mb * 1_048_576)
@@ -226,7 +229,10 @@ async def _send(resources: SenderResources, delivery: ReportDelivery, now: datet
         link = None  # attached: no link wanted
     if delivery.kind == DeliveryKind.REPORT and attachment is None and link is None:
         return Outcome(ok=False, permanent=True, error="the file is no longer available")
-    message = email.build_message(settings, delivery, link=link, attachment=attachment)
+    try:
+        message = email.build_message(settings, delivery, link=link, attachment=attachment)
+    except email.MessageRefused as exc:
+        return Outcome(ok=False, permanent=True, error=str(exc))
     result = await email.send_message(settings, message)
     return Outcome(
         ok=result.ok,

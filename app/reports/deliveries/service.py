@@ -13,6 +13,7 @@ from app.config import Settings
 from app.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from app.platform.repository import user_by_id
 from app.reports.deliveries import repository
+from app.reports.deliveries.addresses import AddressRefused
 from app.reports.deliveries.links import LinkError, verify_link_token
 from app.reports.deliveries.models import (
     DeliveryConfig,
@@ -22,7 +23,11 @@ from app.reports.deliveries.models import (
     ReportDelivery,
     WebhookEndpoint,
 )
-from app.reports.deliveries.recipients import validate_webhook_url
+from app.reports.deliveries.recipients import (
+    admissible_address,
+    refused_field,
+    validate_webhook_url,
+)
 from app.reports.deliveries.signing import generate_secret
 
 _NOT_A_LINK = "This delivery link is not valid."
@@ -162,12 +167,17 @@ async def on_demand_config(
         return None
     config = DeliveryConfig(mode=DeliveryMode.LINK)
     if notify_email:
-        # The address the platform holds now (the token's may be stale).
+        # The address the platform holds now (the token's may be stale); a caller the platform
+        # does not know gets mail only at an address that passes the recipient rules.
         user = await user_by_id(user_id)
         email = user.email if user is not None else email
         if not email:
             raise ValidationFailed.one("body.notify.email", "your account has no e-mail address")
-        config.recipients = [Recipient(user_id=user_id, address=email)]
+        try:
+            address = await admissible_address(settings, email, platform_user=user is not None)
+        except AddressRefused as exc:
+            raise refused_field(exc, "body.notify.email") from None
+        config.recipients = [Recipient(user_id=user_id, address=address)]
     if webhook_url:
         config.webhook_endpoint_ids = [await endpoint_for_job(settings, user_id, webhook_url)]
     return config
