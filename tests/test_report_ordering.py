@@ -24,6 +24,7 @@ from app.reports.execution.outcome import PermanentJobError
 from app.reports.execution.pipeline import RowTotal
 from app.reports.types import facts, ordering
 from app.reports.types.ordering import name_key, sorted_rows
+from app.reports.types.progress import READ_PROGRESS
 from app.reports.types.query import FactRead, Join, split_match
 from app.runtime.resources import Resources
 from tests import factories as f
@@ -435,12 +436,12 @@ async def test_a_long_read_reports_how_far_it_has_got(
         slice_field="enrolled_at",
     )
     progress = _Progress()
-    token = facts.READ_PROGRESS.set(progress)
+    token = READ_PROGRESS.set(progress)
     try:
         async for batch in facts.stream_facts(collection, plan, 50):
             progress.events.append(("rows", len(batch)))
     finally:
-        facts.READ_PROGRESS.reset(token)
+        READ_PROGRESS.reset(token)
 
     shares = [share for kind, (share, _) in _of(progress.events, "reading")]
     assert len(shares) >= 5 and shares == sorted(shares) and shares[-1] == 1.0
