@@ -26,7 +26,7 @@ status: ## show which local servers are up
 	@scripts/servers.sh status mongo redis s3 mail
 
 lint: ## ruff + mypy only
-	@.venv/bin/ruff check app worker scripts tests bench && .venv/bin/ruff format --check app worker scripts tests bench && .venv/bin/mypy app worker scripts
+	@.venv/bin/ruff check app worker scripts tests bench && .venv/bin/ruff format --check app worker scripts tests bench && .venv/bin/mypy app worker scripts tests
 
 format: ## apply ruff formatting and fixes
 	@.venv/bin/ruff check --fix app worker scripts tests bench; .venv/bin/ruff format app worker scripts tests bench

@@ -18,7 +18,7 @@ code_dirs=(); for d in app worker scripts tests bench; do [ -d "$d" ] && code_di
 .venv/bin/ruff check "${code_dirs[@]}"
 .venv/bin/ruff format --check "${code_dirs[@]}"
 say "mypy"
-.venv/bin/mypy app worker scripts
+.venv/bin/mypy app worker scripts tests
 say "pytest (own database and Redis on free ports)"
 cov=(--cov=app --cov=worker --cov-report=term:skip-covered --cov-report=xml:.data/coverage.xml
      --cov-fail-under="$COVERAGE_FLOOR")

@@ -14,9 +14,11 @@ from app.platform.models import Course, Department, Enrollment, User
 _seq = itertools.count(1)
 
 
-def dt(*parts: int) -> datetime:
+def dt(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
     """dt(2026, 3, 1, 12) -> aware UTC datetime."""
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 async def department(

@@ -288,7 +288,7 @@ async def test_a_webhook_is_resolved_once_per_call_and_a_rebound_name_is_refused
     endpoint, _ = await service.register_endpoint(res.settings, "owner-1", url, None)
     assert asked == ["hooks.example"]
     job = await completed_job(res)
-    config = DeliveryConfig(webhook_endpoint_ids=[endpoint.id])  # type: ignore[list-item]
+    config = DeliveryConfig(webhook_endpoint_ids=[endpoint.id])
 
     async def deliver() -> ReportDelivery:
         [delivery] = plan_deliveries(job, config, [endpoint], res.settings, report_name="R")

@@ -200,4 +200,4 @@ def test_the_client_address_comes_through_trusted_proxies_only() -> None:
     with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
         trusted_networks("10.0.0.0/8, not-an-ip")
     with pytest.raises(ValueError, match="not-an-ip"):
-        Settings(_env_file=None, trusted_proxies="not-an-ip")  # type: ignore[call-arg]
+        Settings(_env_file=None, trusted_proxies="not-an-ip")

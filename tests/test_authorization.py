@@ -41,7 +41,7 @@ RANGE = {"preset": "custom", "from": "2026-01-01", "to": "2026-12-31"}
 ROLES = ("admin", "manager", "instructor", "learner")
 
 
-def report(fmt: str = "csv", **params: Any) -> dict[str, Any]:
+def report(fmt: str = "csv", /, **params: Any) -> dict[str, Any]:
     return {
         "reportType": "learner-progress",
         "format": fmt,

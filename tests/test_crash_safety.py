@@ -31,12 +31,13 @@ from app.runtime import scratch
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.helpers.jobs import files_of
+from tests.helpers.jobs import files_of, stored_job_id
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import ROOT, kill_group, start_worker
 from tests.helpers.queues import api_on_redis
 from tests.helpers.settings import settings_env
 from tests.helpers.storm import kill_storm, scratch_dirs, takeover_bound
+from tests.helpers.tasks import worker_context
 from tests.helpers.tokens import TokenFactory
 from worker.main import settings_problem
 
@@ -104,7 +105,7 @@ async def test_a_queued_job_whose_doorbell_a_dead_run_took_is_rung_again(
         {"_id": job.id}, {"$set": {"dispatched_at": utcnow() - timedelta(hours=1)}}
     )
     assert await resources.queue.is_pending(job_id, job.dispatch_count) is False
-    assert (await reap({"resources": resources}))["redispatched"] == 1
+    assert (await reap(worker_context(resources)))["redispatched"] == 1
     await resources.queue.pool.delete(f"arq:in-progress:{message}")  # let the old message go
     await run_worker()
     done = await ReportJob.get(job_id)
@@ -116,10 +117,9 @@ async def test_a_deferred_retry_doorbell_still_counts_as_waiting(
 ) -> None:
     await f.department()
     job_id = await _create(client, auth("admin"))
-    job = await ReportJob.get(job_id)
-    assert job is not None
+    oid = await stored_job_id(job_id)
     await resources.queue.pool.delete(resources.settings.queue_name)  # the first doorbell lost
-    number = await repository.mark_dispatched(job.id)  # type: ignore[arg-type]
+    number = await repository.mark_dispatched(oid)
     await resources.queue.dispatch_report_job(job_id, number, defer_seconds=3600)
     assert await resources.queue.is_pending(job_id, number) is True
 
@@ -138,7 +138,7 @@ async def test_the_reaper_does_a_bounded_amount_of_work_per_run(
         queue=resources.queue,
         storage=resources.storage,
     )
-    counts = [(await reap({"resources": shared}))["requeued"] for _ in range(4)]
+    counts = [(await reap(worker_context(shared)))["requeued"] for _ in range(4)]
     assert counts == [2, 2, 1, 0]
 
 
@@ -155,7 +155,7 @@ async def test_a_stalled_holder_that_is_still_alive_spends_no_attempt(
     await WorkerProcess(worker_id="alive:1:aaa", host="h", pid=1, queues=[]).insert()
     await _expire_lease(stalled, "alive:1:aaa")
     await _expire_lease(crashed, "dead:2:bbb")
-    assert (await reap({"resources": resources}))["requeued"] == 2
+    assert (await reap(worker_context(resources)))["requeued"] == 2
     s, c = await ReportJob.get(stalled), await ReportJob.get(crashed)
     assert s and c
     assert s.max_attempts == c.max_attempts + 1  # the stall is given its attempt back
@@ -264,7 +264,7 @@ async def test_creating_a_job_while_redis_hangs_answers_within_2_seconds(
     await ReportJob.get_pymongo_collection().update_many(
         {}, {"$set": {"dispatched_at": utcnow() - timedelta(hours=1)}}
     )
-    assert (await reap({"resources": resources}))["redispatched"] == 2
+    assert (await reap(worker_context(resources)))["redispatched"] == 2
     await run_worker()
     job = await ReportJob.get(job_id)
     assert job and job.status == JobStatus.COMPLETED

@@ -21,6 +21,7 @@ from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.reports.deliveries import repository, service
 from app.reports.deliveries.links import issue_link_token, verify_link_token
 from app.reports.deliveries.models import (
+    DeliveryConfig,
     DeliveryMode,
     DeliveryStatus,
     EmptyResultPolicy,
@@ -29,7 +30,6 @@ from app.reports.deliveries.models import (
     WebhookEndpoint,
 )
 from app.reports.deliveries.planning import (
-    DeliveryConfig,
     commit_with_deliveries,
     plan_deliveries,
     plan_notice,
@@ -384,9 +384,9 @@ async def test_deliveries_are_committed_with_the_job_or_not_at_all(
     planned = plan_deliveries(job, config, [], res.settings, report_name="R", now=NOW)
     assert await commit_with_deliveries(res.database.client, fenced("held"), planned)
     assert await ReportDelivery.find_all().count() == 1
-    assert (await ReportJob.get_pymongo_collection().find_one({"_id": job.id}))[
-        "status"
-    ] == "completed"
+    stored = await ReportJob.get_pymongo_collection().find_one({"_id": job.id})
+    assert stored is not None
+    assert stored["status"] == "completed"
 
 
 async def test_a_delivery_link_opens_for_its_recipient_until_revoked_or_expired(

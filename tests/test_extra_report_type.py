@@ -41,7 +41,7 @@ from app.reports.types.figures import fmt_count
 from app.runtime.resources import Resources
 from app.security import DataScope
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
 KEY = "course-list"

@@ -24,6 +24,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -50,6 +51,8 @@ def generate(max_examples: int) -> list[Any]:
     """Cases for every operation, valid and invalid, `max_examples` of each per operation."""
     cases: list[Any] = []
     for result in SCHEMA.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()  # the schema describes an operation it cannot load
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 

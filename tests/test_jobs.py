@@ -24,6 +24,8 @@ from app.reports.jobs.requests import request_hash
 from app.reports.tasks import expire_files, reap
 from app.runtime.resources import Resources
 from tests import factories as f
+from tests.helpers.jobs import stored_job, stored_job_id
+from tests.helpers.tasks import worker_context
 from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
@@ -280,7 +282,7 @@ async def test_download_is_409_before_completion_and_410_after_retention(
     await ReportJob.get_pymongo_collection().update_one(
         {"_id": stored.id}, {"$set": {"expires_at": utcnow() - timedelta(minutes=1)}}
     )
-    assert await expire_files({"resources": resources}) == 1
+    assert await expire_files(worker_context(resources)) == 1
     assert not await resources.storage.exists(key)
     gone = await _download(client, job["id"], headers)
     assert gone.status_code == 410
@@ -381,7 +383,7 @@ async def test_a_job_whose_lease_expired_is_taken_over_and_the_old_commit_refuse
 ) -> None:
     headers = auth("admin")
     job = (await _create(client, headers)).json()
-    oid = (await ReportJob.get(job["id"])).id  # type: ignore[union-attr]
+    oid = await stored_job_id(job["id"])
     # Worker 1 claims, then freezes past its lease.
     frozen = await repository.claim(oid, token="frozen", owner="w1", lease_seconds=60)
     assert frozen is not None
@@ -425,25 +427,23 @@ async def test_a_cancel_asked_for_before_a_transient_failure_ends_cancelled(
     first = (await _create(client, headers)).json()
     second = (await _create(client, headers)).json()
     for job_id, token in ((first["id"], "t1"), (second["id"], "t2")):
-        oid = (await ReportJob.get(job_id)).id  # type: ignore[union-attr]
+        oid = await stored_job_id(job_id)
         assert await repository.claim(oid, token=token, owner="w", lease_seconds=60)
         assert (await client.post(f"{JOBS}/{job_id}/cancel", headers=headers)).status_code == 202
     # First: the attempt fails transiently after the cancel came in.
-    oid1 = (await ReportJob.get(first["id"])).id  # type: ignore[union-attr]
+    oid1 = await stored_job_id(first["id"])
     assert await repository.finish_cancelled_if_requested(oid1, "t1")
     # Second: its worker died; once the lease is gone the reaper ends it.
     await ReportJob.get_pymongo_collection().update_one(
-        {"_id": (await ReportJob.get(second["id"])).id},  # type: ignore[union-attr]
+        {"_id": await stored_job_id(second["id"])},
         {"$set": {"lease_expires_at": utcnow() - timedelta(seconds=1)}},
     )
-    assert (await reap({"resources": resources}))["cancelled"] == 1
+    assert (await reap(worker_context(resources)))["cancelled"] == 1
     for job_id in (first["id"], second["id"]):
         job = (await client.get(f"{JOBS}/{job_id}", headers=headers)).json()
         assert job["status"] == "cancelled"
     assert (
-        await repository.count_active_for_user(
-            (await ReportJob.get(first["id"])).requested_by.user_id  # type: ignore[union-attr]
-        )
+        await repository.count_active_for_user((await stored_job(first["id"])).requested_by.user_id)
         == 0
     )
 
@@ -461,13 +461,14 @@ async def test_a_second_request_while_the_first_with_the_same_key_is_storing_is_
     client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any]
 ) -> None:
     sub = "65f0000000000000000000dd"
-    body = {"reportType": "learner-progress", "format": "csv", "parameters": {"dateRange": RANGE}}
+    parameters = {"dateRange": RANGE}
+    body = {"reportType": "learner-progress", "format": "csv", "parameters": parameters}
     # The first request has stored its key but not yet its job.
     await IdempotencyRecord(
         user_id=sub,
         key="k-pending",
         request_hash=request_hash(
-            "learner-progress", "csv", body["parameters"], ["None", {"csv_bom": False}]
+            "learner-progress", "csv", parameters, ["None", {"csv_bom": False}]
         ),
         job_id=PydanticObjectId(),
     ).insert()

@@ -35,7 +35,7 @@ JOBS = f"{API}/jobs"
 RANGE = {"preset": "custom", "from": "2026-01-01", "to": "2026-12-31"}
 
 
-def report(fmt: str = "csv", **params: Any) -> dict[str, Any]:
+def report(fmt: str = "csv", /, **params: Any) -> dict[str, Any]:
     return {
         "reportType": "learner-progress",
         "format": fmt,
@@ -381,7 +381,9 @@ async def test_a_stored_schedule_invalid_under_newer_rules_never_breaks_the_api(
     good = await client.post(path, json=SCHEDULE, headers=headers)
     assert good.status_code == 201, good.text
     collection = ReportSchedule.get_pymongo_collection()
-    bad = dict(await collection.find_one({}))
+    stored = await collection.find_one({})
+    assert stored is not None
+    bad = dict(stored)
     bad.pop("_id")
     bad.update(
         name="Old",

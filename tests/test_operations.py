@@ -238,7 +238,7 @@ async def test_admins_change_lookups_and_structural_codes_stay_active(
 def test_standard_library_lines_share_the_json_format_with_the_request_id(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = Settings(_env_file=None, log_format="json", log_level="INFO")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, log_format="json", log_level="INFO")
     root = logging.getLogger()
     before = list(root.handlers), root.level
     try:
@@ -251,7 +251,7 @@ def test_standard_library_lines_share_the_json_format_with_the_request_id(
     finally:
         structlog.contextvars.clear_contextvars()
         root.handlers[:], root.level = before[0], before[1]
-        configure_logging(Settings(_env_file=None, app_env="test", log_level="WARNING"))  # type: ignore[call-arg]
+        configure_logging(Settings(_env_file=None, app_env="test", log_level="WARNING"))
     lines = [json.loads(line) for line in io.StringIO(capsys.readouterr().err) if line.strip()]
     access, arq = lines[-2], lines[-1]
     assert access["event"] == "http_access" and access["request_id"] == "req-42"

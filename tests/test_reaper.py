@@ -17,11 +17,12 @@ from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.tasks import reap
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.helpers.jobs import finished_job
+from tests.helpers.jobs import finished_job, stored_job_id
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.queues import api_on_redis
 from tests.helpers.storm import seed_rows
+from tests.helpers.tasks import worker_context
 from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
@@ -34,7 +35,7 @@ BODY = {
 
 async def _age_dispatch(job_id: str, seconds: int = 3600) -> None:
     await ReportJob.get_pymongo_collection().update_one(
-        {"_id": (await ReportJob.get(job_id)).id},  # type: ignore[union-attr]
+        {"_id": await stored_job_id(job_id)},
         {"$set": {"dispatched_at": utcnow() - timedelta(seconds=seconds)}},
     )
 
@@ -58,10 +59,10 @@ async def test_jobs_survive_a_redis_flush(
         assert job and job.status == JobStatus.QUEUED
 
     # Within the grace period the reaper leaves them alone; after it, it rings again.
-    assert (await reap({"resources": resources}))["redispatched"] == 0
+    assert (await reap(worker_context(resources)))["redispatched"] == 0
     for i in ids:
         await _age_dispatch(i)
-    assert (await reap({"resources": resources}))["redispatched"] == 3
+    assert (await reap(worker_context(resources)))["redispatched"] == 3
     await run_worker()
     for i in ids:
         job = await ReportJob.get(i)
@@ -74,7 +75,7 @@ async def test_reaper_does_not_ring_for_doorbells_still_waiting(
     await f.department()
     job_id = (await client.post(JOBS, json=BODY, headers=auth("admin"))).json()["id"]
     await _age_dispatch(job_id)
-    assert (await reap({"resources": resources}))["redispatched"] == 0  # message still queued
+    assert (await reap(worker_context(resources)))["redispatched"] == 0  # message still queued
 
 
 async def test_creating_a_job_while_redis_is_down_still_stores_it(
@@ -93,7 +94,7 @@ async def test_creating_a_job_while_redis_is_down_still_stores_it(
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
     await _age_dispatch(job_id)
-    assert (await reap({"resources": resources}))["redispatched"] == 1
+    assert (await reap(worker_context(resources)))["redispatched"] == 1
     await run_worker()
     job = await ReportJob.get(job_id)
     assert job and job.status == JobStatus.COMPLETED

@@ -23,8 +23,10 @@ BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def local_strings(runs: list[datetime], tz: str) -> list[str]:

@@ -478,7 +478,9 @@ async def test_pdf_page_one_header_on_every_page_and_page_numbers(tmp_path: Path
         assert "Learner" in text and "Course code" in text and "Enrolled at" in text  # thead
     assert "Learner 00149" in texts[-1]
     assert "2024-01-01 13:30" in first  # 12:30 UTC in Paris
-    assert PdfReader(path).metadata.title == "Learner progress"
+    metadata = PdfReader(path).metadata
+    assert metadata is not None
+    assert metadata.title == "Learner progress"
 
 
 async def test_pdf_without_truncation_or_rows(tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ NOW = datetime(2026, 3, 20, 12, tzinfo=UTC)
 
 
 def _errors(exc: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:
-    return {e.field: e.message for e in exc.value.errors}
+    errors = exc.value.errors
+    assert errors is not None
+    return {e.field: e.message for e in errors}
 
 
 def test_the_id_limit_comes_from_the_settings_passed_in() -> None:

@@ -17,7 +17,7 @@ from app.reports.schedules.runner import record_job_outcome
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.conftest import TokenFactory
+from tests.helpers.tokens import TokenFactory
 
 JOBS = "/api/v1/reports/jobs"
 TEMPLATES = "/api/v1/reports/templates"

@@ -7,6 +7,7 @@ import asyncio
 import random
 import signal
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ async def test_sigkill_at_random_steps_over_20_runs(
         victim.wait(10)
         rescuer = start_worker()
         try:
-            done = await wait_until(lambda job_id=job_id: finished_job(job_id), 120, f"run {run}")
+            done = await wait_until(partial(finished_job, job_id), 120, f"run {run}")
         finally:
             kill_group(rescuer, signal.SIGTERM)
             rescuer.wait(30)

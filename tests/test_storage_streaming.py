@@ -39,6 +39,7 @@ from tests import factories as f
 from tests.helpers.jobs import files_of, finished_job, insert_enrollments
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_worker
+from tests.helpers.tasks import worker_context
 from tests.helpers.tokens import TokenFactory
 
 MiB = 1024 * 1024
@@ -316,7 +317,7 @@ async def _kill_mid_upload_then_sweep(
     # The hourly sweep (its age lowered so the test need not wait a day).
     await asyncio.sleep(1.1)  # S3 reports an upload's start to the second
     aged = s3_settings.model_copy(update={"stale_upload_hours": 0.5 / 3600})
-    swept = await sweep_stale_uploads({"resources": replace(s3_resources, settings=aged)})
+    swept = await sweep_stale_uploads(worker_context(replace(s3_resources, settings=aged)))
     assert swept == 1
     assert await _open_uploads(storage) == []
     print(

@@ -16,7 +16,7 @@ from app.reports.jobs.models import JobStatus, ReportJob
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.helpers.jobs import files_of, finished_job, insert_enrollments
+from tests.helpers.jobs import files_of, finished_job, insert_enrollments, stored_job
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_redis, start_worker
 from tests.helpers.tokens import TokenFactory
@@ -40,12 +40,6 @@ async def big_pdf_job(client: httpx.AsyncClient, auth: TokenFactory, resources: 
     return str(response.json()["id"])
 
 
-async def _job(job_id: str) -> ReportJob:
-    job = await ReportJob.get(job_id)
-    assert job is not None
-    return job
-
-
 @pytest.mark.slow
 async def test_sigkill_mid_render_loses_nothing_and_runs_once(
     big_pdf_job: str, resources: Resources
@@ -59,7 +53,7 @@ async def test_sigkill_mid_render_loses_nothing_and_runs_once(
         first.wait(10)
     finally:
         kill_group(first, signal.SIGKILL)
-    stuck = await _job(big_pdf_job)
+    stuck = await stored_job(big_pdf_job)
     assert stuck.status == JobStatus.RUNNING  # the dead worker still "holds" it
     second = start_worker()
     try:
@@ -79,7 +73,7 @@ async def test_sigkill_mid_render_loses_nothing_and_runs_once(
 async def test_sigterm_hands_the_job_back_without_spending_attempts(
     big_pdf_job: str, resources: Resources
 ) -> None:
-    job = await _job(big_pdf_job)
+    job = await stored_job(big_pdf_job)
     for _ in range(job.max_attempts + 1):  # more clean stops than attempts
         worker = start_worker()
         try:
@@ -88,7 +82,7 @@ async def test_sigterm_hands_the_job_back_without_spending_attempts(
             assert worker.wait(30) == 0
         finally:
             kill_group(worker, signal.SIGKILL)
-        back = await _job(big_pdf_job)
+        back = await stored_job(big_pdf_job)
         assert back.status == JobStatus.QUEUED, back.status
         assert back.attempt == 0
     final_worker = start_worker()
@@ -99,7 +93,8 @@ async def test_sigterm_hands_the_job_back_without_spending_attempts(
         final_worker.wait(30)
     assert done.status == JobStatus.COMPLETED
     assert done.attempt == 1
-    assert await files_of(resources, done) == [done.result.storage_key]  # type: ignore[union-attr]
+    assert done.result is not None
+    assert await files_of(resources, done) == [done.result.storage_key]
 
 
 @pytest.mark.slow

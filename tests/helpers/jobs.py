@@ -19,6 +19,21 @@ async def files_of(resources: Resources, job: ReportJob) -> list[str]:
     return await resources.storage.list_keys(f"reports/{job.created_at:%Y/%m/%d}/{job.id}/")
 
 
+async def stored_job(job_id: str | PydanticObjectId) -> ReportJob:
+    """The job as it is stored now; fails the test when there is none."""
+    job = await ReportJob.get(job_id)
+    assert job is not None, f"no report job {job_id}"
+    return job
+
+
+async def stored_job_id(job_id: str) -> PydanticObjectId:
+    """The stored job's id as the ObjectId that `app.reports.jobs.repository` takes; fails the
+    test when there is no such job."""
+    job = await stored_job(job_id)
+    assert job.id is not None
+    return job.id
+
+
 async def finished_job(job_id: str) -> ReportJob | None:
     """The job once it has ended (completed, failed or cancelled), else None: a predicate for
     `wait_until`."""

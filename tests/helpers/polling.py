@@ -10,14 +10,14 @@ T = TypeVar("T")
 
 
 async def wait_until(
-    predicate: Callable[[], Awaitable[T]],
+    predicate: Callable[[], Awaitable[T | None]],
     timeout: float,
     what: str = "the condition",
     *,
     interval: float = 0.2,
 ) -> T:
     """Awaits `predicate()` every `interval` seconds until it returns something truthy, and
-    returns that; fails the test naming `what` after `timeout` seconds."""
+    returns that (so never None: a predicate returning `X | None` gives an `X`); fails the test naming `what` after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _WORKERS = itertools.count(1)
 
 
-def start_worker(settings: Settings = SESSION_SETTINGS, **env: str) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings = SESSION_SETTINGS, /, **env: str) -> subprocess.Popen[bytes]:
     """`python -m worker` on `settings` with short leases and heartbeats (so a killed worker's
     job is taken over quickly); `env` overrides any variable."""
     SESSION_SERVERS.wait()
@@ -71,7 +71,7 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
 
 
 def start_api(
-    port: int, settings: Settings = SESSION_SETTINGS, **env: str
+    port: int, settings: Settings = SESSION_SETTINGS, /, **env: str
 ) -> subprocess.Popen[bytes]:
     """`python -m app --port <port>` on `settings`; `env` overrides any variable. Its log goes
     to a pipe (read it when it fails to start)."""

@@ -14,8 +14,10 @@ from tests import factories
 PARAMS = {"dateRange": {"preset": "yesterday"}}
 
 
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def at(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 async def owner(roles: list[str] | None = None, **kw: Any) -> User:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -119,7 +120,7 @@ async def kill_storm(
     async def watch(job_ids: list[str], prefix: str, killed_at: float) -> None:
         for job_id in job_ids:
             await wait_until(
-                lambda j=job_id: _taken_over(j, prefix), 600, f"takeover of {job_id}", interval=0.2
+                partial(_taken_over, job_id, prefix), 600, f"takeover of {job_id}", interval=0.2
             )
             figures.takeovers.append(time.monotonic() - killed_at)
 
@@ -136,7 +137,7 @@ async def kill_storm(
             watchers.append(asyncio.create_task(watch(held, prefix, killed_at)))
             workers.append(start_worker(**env))
         for job_id in ids:
-            await wait_until(lambda j=job_id: _final(j), 600, f"job {job_id} to end")
+            await wait_until(partial(_final, job_id), 600, f"job {job_id} to end")
         await asyncio.gather(*watchers)
     finally:
         for w in workers:
