@@ -46,9 +46,11 @@ class SenderResources(Protocol):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SendOutcome:
+    """How one attempt at a delivery ended."""
+
     ok: bool
-    permanent: bool = False
+    permanent: bool = False  # another attempt cannot help
     error: str | None = None
     provider_message_id: str | None = None
     http_status: int | None = None
@@ -121,40 +123,37 @@ async def _handle(
     resources: SenderResources, delivery: ReportDelivery, token: str, now: datetime
 ) -> None:
     assert delivery.id is not None
+    settings = resources.settings
     bound = log.bind(delivery_id=str(delivery.id), channel=delivery.channel.value)
     if delivery.attempts > delivery.max_attempts:
         # Its last sender died while sending: the message may or may not have left.
+        error = f"gave up after {delivery.max_attempts} attempts; the last one was interrupted"
         await _record(
-            delivery,
-            token,
-            now,
-            Outcome(
-                ok=False,
-                permanent=True,
-                error=(
-                    f"gave up after {delivery.max_attempts} attempts; the last one was interrupted"
-                ),
-            ),
+            settings, delivery, token, now, SendOutcome(ok=False, error=error), final=True
         )
         return
     try:
         outcome = await _send(resources, delivery, now)
     except Exception as exc:  # a bug or a storage error: counted as a failed attempt
         bound.exception("delivery_send_crashed")
-        outcome = Outcome(ok=False, error=f"internal error: {type(exc).__name__}")
-    await _record(delivery, token, now, outcome, settings=resources.settings)
+        outcome = SendOutcome(ok=False, error=f"internal error: {type(exc).__name__}")
+    await _record(settings, delivery, token, now, outcome)
     DELIVERIES.labels(delivery.channel.value, "sent" if outcome.ok else "failed").inc()
     bound.info("delivery_attempt", ok=outcome.ok, error=outcome.error, attempt=delivery.attempts)
 
 
 async def _record(
+    settings: Settings,
     delivery: ReportDelivery,
     token: str,
     now: datetime,
-    outcome: Outcome,
+    outcome: SendOutcome,
     *,
-    settings: Settings | None = None,
+    final: bool = False,
 ) -> None:
+    """Writes how the attempt ended, if this sender still holds the delivery. A failure is
+    retried after a back-off unless it is permanent, the attempts are used up or the attempt
+    was `final`."""
     assert delivery.id is not None
     facts = {
         "http_status": outcome.http_status,
@@ -168,9 +167,9 @@ async def _record(
             "last_error": None,
             "provider_message_id": outcome.provider_message_id,
         }
-    elif outcome.permanent or delivery.attempts >= delivery.max_attempts or settings is None:
+    elif outcome.permanent or final or delivery.attempts >= delivery.max_attempts:
         error = outcome.error or "unknown error"
-        if not outcome.permanent and delivery.attempts >= delivery.max_attempts:
+        if not (outcome.permanent or final):
             error = f"gave up after {delivery.attempts} attempts; last error: {error}"
         changes = {
             **facts,
@@ -205,7 +204,7 @@ def _link(settings: Settings, delivery: ReportDelivery, now: datetime) -> str | 
     return link_url(settings, token)
 
 
-async def _send(resources: SenderResources, delivery: ReportDelivery, now: datetime) -> Outcome:
+async def _send(resources: SenderResources, delivery: ReportDelivery, now: datetime) -> SendOutcome:
     settings = resources.settings
     if delivery.channel == DeliveryChannel.WEBHOOK:
         return await _send_webhook(settings, delivery, now)
@@ -225,10 +224,10 @@ async def _send(resources: SenderResources, delivery: ReportDelivery, now: datet
     if delivery.mode == DeliveryMode.ATTACH and attachment is not None:
         link = None  # attached: no link wanted
     if delivery.kind == DeliveryKind.REPORT and attachment is None and link is None:
-        return Outcome(ok=False, permanent=True, error="the file is no longer available")
+        return SendOutcome(ok=False, permanent=True, error="the file is no longer available")
     message = email.build_message(settings, delivery, link=link, attachment=attachment)
     result = await email.send_message(settings, message)
-    return Outcome(
+    return SendOutcome(
         ok=result.ok,
         permanent=result.permanent,
         error=result.error,
@@ -249,12 +248,12 @@ async def _read(storage: Storage, key: str, limit: int) -> bytes | None:
     return bytes(data)
 
 
-async def _send_webhook(settings: Settings, delivery: ReportDelivery, now: datetime) -> Outcome:
+async def _send_webhook(settings: Settings, delivery: ReportDelivery, now: datetime) -> SendOutcome:
     endpoint_id = delivery.recipient.endpoint_id
     endpoint = await repository.get_endpoint(endpoint_id) if endpoint_id else None
     if endpoint is None or endpoint.disabled_at is not None:
         reason = endpoint.disabled_reason if endpoint else None
-        return Outcome(
+        return SendOutcome(
             ok=False, permanent=True, error=f"the endpoint is disabled: {reason or 'deleted'}"
         )
     body = webhook.payload(delivery, _link(settings, delivery, now))
@@ -263,7 +262,7 @@ async def _send_webhook(settings: Settings, delivery: ReportDelivery, now: datet
         assert endpoint.id is not None
         if await repository.disable_endpoint(endpoint.id, "the endpoint answered 410 Gone"):
             await outbox.insert_endpoint_gone_notice(settings, endpoint, delivery)
-    return Outcome(
+    return SendOutcome(
         ok=result.ok,
         permanent=result.permanent,
         error=result.error,
