@@ -12,6 +12,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from app.common.time import utcnow
 from app.reports.deliveries.models import (
+    DeliveryChannel,
     DeliveryKind,
     DeliveryStatus,
     EndpointSecret,
@@ -32,17 +33,26 @@ async def insert_many(deliveries: Sequence[ReportDelivery], session: Any = None)
 
 
 async def claim_next(
-    *, owner: str, token: str, lease_seconds: int, now: datetime
+    *,
+    owner: str,
+    token: str,
+    lease_seconds: int,
+    now: datetime,
+    channel: DeliveryChannel | None = None,
 ) -> ReportDelivery | None:
-    """Takes one due delivery: pending and due, or sending with an expired lease (its sender
-    died). Counts the attempt at the claim so a crash loop still ends."""
+    """Takes one due delivery (of `channel`, or of any): pending and due, or sending with an
+    expired lease (its sender died). Counts the attempt at the claim so a crash loop still
+    ends."""
+    due: dict[str, Any] = {
+        "$or": [
+            {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
+            {"status": DeliveryStatus.SENDING.value, "lease_expires_at": {"$lte": now}},
+        ]
+    }
+    if channel is not None:
+        due["channel"] = channel.value
     doc = await _coll().find_one_and_update(
-        {
-            "$or": [
-                {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
-                {"status": DeliveryStatus.SENDING.value, "lease_expires_at": {"$lte": now}},
-            ]
-        },
+        due,
         {
             "$set": {
                 "status": DeliveryStatus.SENDING.value,

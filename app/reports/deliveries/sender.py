@@ -7,6 +7,11 @@ sends it again with the same Message-ID / webhook-id, so receivers can drop the 
 Failures are retried with exponential back-off and jitter up to `max_attempts`, then the
 delivery is `failed` with the reason. Nothing here blocks report jobs: the sender only reads
 the job's stored file.
+
+Every attempt ends within `DELIVERY_ATTEMPT_DEADLINE_SECONDS` (connect, send and every read
+together), and the lease outlasts that deadline (the settings refuse otherwise), so a receiver
+that answers a byte at a time is cut off and never gets the same delivery twice at once. The
+worker runs one sender loop per channel: a stuck webhook never holds back an e-mail.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class SendOutcome:
 
     ok: bool
     permanent: bool = False  # another attempt cannot help
+    gone: bool = False  # the webhook answered 410: disable the endpoint
     error: str | None = None
     provider_message_id: str | None = None
     http_status: int | None = None
@@ -74,16 +80,22 @@ async def send_due(
     worker_id: str,
     now: datetime | None = None,
     limit: int = DEFAULT_BATCH,
+    channel: DeliveryChannel | None = None,
 ) -> int:
-    """Sends up to `limit` due deliveries; returns how many it handled (sent, retried or
-    failed). `now` is for tests: it decides what is due and when a retry comes back."""
+    """Sends up to `limit` due deliveries (of `channel`, or of any); returns how many it
+    handled (sent, retried or failed). `now` is for tests: it decides what is due
+    and when a retry comes back."""
     settings = resources.settings
     handled = 0
     while handled < limit:
         clock = now or utcnow()
         token = secrets.token_hex(8)
         delivery = await repository.claim_next(
-            owner=worker_id, token=token, lease_seconds=settings.delivery_lease_seconds, now=clock
+            owner=worker_id,
+            token=token,
+            lease_seconds=settings.delivery_lease_seconds,
+            now=clock,
+            channel=channel,
         )
         if delivery is None:
             break
@@ -99,14 +111,16 @@ async def run_sender(
     stop: asyncio.Event,
     wake: asyncio.Event | None = None,
     interval_seconds: float = 5.0,
+    channel: DeliveryChannel | None = None,
 ) -> None:
-    """The worker's delivery loop: sends what is due, then sleeps `interval_seconds` or until
-    `wake` is set (after a commit that planned deliveries) or `stop` is. An error (the database
-    away) is logged and retried on the next round: it never ends the loop."""
+    """A delivery loop (the worker runs one per `channel`, its lanes): sends what is due, then
+    sleeps `interval_seconds` or until `wake` is set (after a commit that planned deliveries)
+    or `stop` is. An error (the database away) is logged and retried on the next round: it
+    never ends the loop."""
     wake = wake or asyncio.Event()
     while not stop.is_set():
         try:
-            handled = await send_due(resources, worker_id=worker_id)
+            handled = await send_due(resources, worker_id=worker_id, channel=channel)
         except Exception:
             log.exception("delivery_round_failed")
             handled = 0
@@ -133,10 +147,15 @@ async def _handle(
         )
         return
     try:
-        outcome = await _send(resources, delivery, now)
+        outcome = await _attempt(resources, delivery, now)
     except Exception as exc:  # a bug or a storage error: counted as a failed attempt
         bound.exception("delivery_send_crashed")
         outcome = SendOutcome(ok=False, error=f"internal error: {type(exc).__name__}")
+    if outcome.gone:
+        try:
+            await _disable_gone_endpoint(settings, delivery)
+        except Exception:  # the next call meets the 410 again: the attempt is still recorded
+            bound.exception("delivery_endpoint_disable_failed")
     await _record(settings, delivery, token, now, outcome)
     DELIVERIES.labels(delivery.channel.value, "sent" if outcome.ok else "failed").inc()
     bound.info("delivery_attempt", ok=outcome.ok, error=outcome.error, attempt=delivery.attempts)
@@ -204,6 +223,25 @@ def _link(settings: Settings, delivery: ReportDelivery, now: datetime) -> str | 
     return link_url(settings, token)
 
 
+async def _attempt(
+    resources: SenderResources, delivery: ReportDelivery, now: datetime
+) -> SendOutcome:
+    """One attempt, cut off after `DELIVERY_ATTEMPT_DEADLINE_SECONDS` whatever the other end
+    does: the per-read timeouts of the channels alone let a receiver that sends a byte now and
+    then hold a call for hours."""
+    deadline = resources.settings.delivery_attempt_deadline_seconds
+    try:
+        async with asyncio.timeout(deadline) as limit:
+            return await _send(resources, delivery, now)
+    except TimeoutError:
+        if not limit.expired():
+            raise  # a timeout of its own, not the deadline: a crash like any other
+        what = "webhook" if delivery.channel == DeliveryChannel.WEBHOOK else "SMTP server"
+        return SendOutcome(
+            ok=False, error=f"the {what} did not finish within the {deadline:g} s deadline"
+        )
+
+
 async def _send(resources: SenderResources, delivery: ReportDelivery, now: datetime) -> SendOutcome:
     settings = resources.settings
     if delivery.channel == DeliveryChannel.WEBHOOK:
@@ -258,14 +296,22 @@ async def _send_webhook(settings: Settings, delivery: ReportDelivery, now: datet
         )
     body = webhook.payload(delivery, _link(settings, delivery, now))
     result = await webhook.call(settings, delivery, endpoint.signing_secrets(now), body)
-    if result.gone:
-        assert endpoint.id is not None
-        if await repository.disable_endpoint(endpoint.id, "the endpoint answered 410 Gone"):
-            await outbox.insert_endpoint_gone_notice(settings, endpoint, delivery)
     return SendOutcome(
         ok=result.ok,
         permanent=result.permanent,
+        gone=result.gone,
         error=result.error,
         http_status=result.http_status,
         excerpt=result.excerpt,
     )
+
+
+async def _disable_gone_endpoint(settings: Settings, delivery: ReportDelivery) -> None:
+    """A webhook answered 410 Gone: its endpoint is disabled and its owner told (once, by the
+    sender that disabled it). Done after the attempt, outside its deadline."""
+    endpoint_id = delivery.recipient.endpoint_id
+    endpoint = await repository.get_endpoint(endpoint_id) if endpoint_id else None
+    if endpoint is None or endpoint.id is None:
+        return
+    if await repository.disable_endpoint(endpoint.id, "the endpoint answered 410 Gone"):
+        await outbox.insert_endpoint_gone_notice(settings, endpoint, delivery)
