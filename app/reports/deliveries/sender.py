@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -56,11 +57,15 @@ class SendOutcome:
 
     ok: bool
     permanent: bool = False  # another attempt cannot help
+    cancelled: bool = False  # its schedule was stopped before the message left
     gone: bool = False  # the webhook answered 410: disable the endpoint
     error: str | None = None
     provider_message_id: str | None = None
     http_status: int | None = None
     excerpt: str | None = None
+
+
+STOPPED = SendOutcome(ok=False, cancelled=True, error=repository.SCHEDULE_STOPPED)
 
 
 def backoff_seconds(settings: Settings, attempt: int, rng: random.Random | None = None) -> float:
@@ -83,7 +88,7 @@ async def send_due(
     channel: DeliveryChannel | None = None,
 ) -> int:
     """Sends up to `limit` due deliveries (of `channel`, or of any); returns how many it
-    handled (sent, retried or failed). `now` is for tests: it decides what is due
+    handled (sent, retried, failed or cancelled). `now` is for tests: it decides what is due
     and when a retry comes back."""
     settings = resources.settings
     handled = 0
@@ -157,8 +162,9 @@ async def _handle(
         except Exception:  # the next call meets the 410 again: the attempt is still recorded
             bound.exception("delivery_endpoint_disable_failed")
     await _record(settings, delivery, token, now, outcome)
-    DELIVERIES.labels(delivery.channel.value, "sent" if outcome.ok else "failed").inc()
-    bound.info("delivery_attempt", ok=outcome.ok, error=outcome.error, attempt=delivery.attempts)
+    result = "sent" if outcome.ok else "cancelled" if outcome.cancelled else "failed"
+    DELIVERIES.labels(delivery.channel.value, result).inc()
+    bound.info("delivery_attempt", outcome=result, error=outcome.error, attempt=delivery.attempts)
 
 
 async def _record(
@@ -186,6 +192,8 @@ async def _record(
             "last_error": None,
             "provider_message_id": outcome.provider_message_id,
         }
+    elif outcome.cancelled:
+        changes = {**facts, "status": DeliveryStatus.CANCELLED.value, "last_error": outcome.error}
     elif outcome.permanent or final or delivery.attempts >= delivery.max_attempts:
         error = outcome.error or "unknown error"
         if not (outcome.permanent or final):
@@ -243,9 +251,31 @@ async def _attempt(
 
 
 async def _send(resources: SenderResources, delivery: ReportDelivery, now: datetime) -> SendOutcome:
-    settings = resources.settings
+    """Prepares the message, then sends it unless its schedule was stopped: looked at when
+    it was claimed and again at the last moment, so a pause or delete acknowledged before that
+    is never sent."""
+    of_run = repository.is_run_result(delivery)
+    if of_run and delivery.link_revoked_at is not None:
+        return STOPPED
     if delivery.channel == DeliveryChannel.WEBHOOK:
-        return await _send_webhook(settings, delivery, now)
+        ready = await _webhook_call(resources.settings, delivery, now)
+    else:
+        ready = await _email_call(resources, delivery, now)
+    if isinstance(ready, SendOutcome):
+        return ready  # refused before anything was sent
+    assert delivery.id is not None
+    if of_run and await repository.link_revoked(delivery.id):
+        return STOPPED
+    return await ready()
+
+
+SendCall = Callable[[], Awaitable[SendOutcome]]
+
+
+async def _email_call(
+    resources: SenderResources, delivery: ReportDelivery, now: datetime
+) -> SendOutcome | SendCall:
+    settings = resources.settings
     attachment = None
     content = delivery.content
     limit = int(settings.delivery_attachment_max_mb * 1_048_576)
@@ -264,13 +294,17 @@ async def _send(resources: SenderResources, delivery: ReportDelivery, now: datet
     if delivery.kind == DeliveryKind.REPORT and attachment is None and link is None:
         return SendOutcome(ok=False, permanent=True, error="the file is no longer available")
     message = email.build_message(settings, delivery, link=link, attachment=attachment)
-    result = await email.send_message(settings, message)
-    return SendOutcome(
-        ok=result.ok,
-        permanent=result.permanent,
-        error=result.error,
-        provider_message_id=result.provider_message_id,
-    )
+
+    async def send() -> SendOutcome:
+        result = await email.send_message(settings, message)
+        return SendOutcome(
+            ok=result.ok,
+            permanent=result.permanent,
+            error=result.error,
+            provider_message_id=result.provider_message_id,
+        )
+
+    return send
 
 
 async def _read(storage: Storage, key: str, limit: int) -> bytes | None:
@@ -286,7 +320,9 @@ async def _read(storage: Storage, key: str, limit: int) -> bytes | None:
     return bytes(data)
 
 
-async def _send_webhook(settings: Settings, delivery: ReportDelivery, now: datetime) -> SendOutcome:
+async def _webhook_call(
+    settings: Settings, delivery: ReportDelivery, now: datetime
+) -> SendOutcome | SendCall:
     endpoint_id = delivery.recipient.endpoint_id
     endpoint = await repository.get_endpoint(endpoint_id) if endpoint_id else None
     if endpoint is None or endpoint.disabled_at is not None:
@@ -295,15 +331,20 @@ async def _send_webhook(settings: Settings, delivery: ReportDelivery, now: datet
             ok=False, permanent=True, error=f"the endpoint is disabled: {reason or 'deleted'}"
         )
     body = webhook.payload(delivery, _link(settings, delivery, now))
-    result = await webhook.call(settings, delivery, endpoint.signing_secrets(now), body)
-    return SendOutcome(
-        ok=result.ok,
-        permanent=result.permanent,
-        gone=result.gone,
-        error=result.error,
-        http_status=result.http_status,
-        excerpt=result.excerpt,
-    )
+    signing = endpoint.signing_secrets(now)
+
+    async def send() -> SendOutcome:
+        result = await webhook.call(settings, delivery, signing, body)
+        return SendOutcome(
+            ok=result.ok,
+            permanent=result.permanent,
+            gone=result.gone,
+            error=result.error,
+            http_status=result.http_status,
+            excerpt=result.excerpt,
+        )
+
+    return send
 
 
 async def _disable_gone_endpoint(settings: Settings, delivery: ReportDelivery) -> None:
