@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.common.ssrf import parse_networks
 
 DEFAULT_JWT_SECRET = "local-development-secret-change-me"
+# A delivery's lease outlasts its attempt's deadline by this much: the time to record the outcome.
+DELIVERY_LEASE_MARGIN_SECONDS = 5
 # Where a frontend's dev server usually runs (Vite, its preview, Create React App / Next.js,
 # Angular, Vue CLI / webpack): allowed by default outside production.
 LOCAL_DEV_ORIGINS = tuple(
@@ -134,6 +136,15 @@ class Settings(BaseSettings):
     delivery_backoff_seconds: float = Field(default=30.0, ge=0)
     delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
     delivery_lease_seconds: int = Field(default=120, ge=5)
+    delivery_attempt_deadline_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description=(
+            "the whole of one delivery attempt (connect, send, every read of the answer): a "
+            "receiver that answers slowly is cut off here, whatever the per-read timeouts"
+        ),
+    )
 
     # Operations: audit trail, metrics, logs, live lookups, public links.
     audit_retention_days: int = Field(
@@ -230,6 +241,14 @@ class Settings(BaseSettings):
         ):
             # Delivery links fall back to JWT_SECRET, which RS256 deployments do not set.
             raise ValueError("DELIVERY_LINK_SECRET is required when JWT_ALGORITHM=RS256")
+        least = self.delivery_attempt_deadline_seconds + DELIVERY_LEASE_MARGIN_SECONDS
+        if self.delivery_lease_seconds < least:
+            # An attempt outliving its lease is claimed again while it still runs: a copy.
+            raise ValueError(
+                f"DELIVERY_LEASE_SECONDS ({self.delivery_lease_seconds}) must be at least "
+                f"DELIVERY_ATTEMPT_DEADLINE_SECONDS ({self.delivery_attempt_deadline_seconds:g}) "
+                f"+ {DELIVERY_LEASE_MARGIN_SECONDS} s, so that no attempt outlives its lease"
+            )
         return self
 
     @property

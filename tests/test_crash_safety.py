@@ -26,6 +26,7 @@ from app.reports.execution import lease, pipeline
 from app.reports.execution.outcome import Outcome
 from app.reports.jobs import repository
 from app.reports.jobs.models import JobStatus, ReportJob
+from app.reports.schedules import repository as schedules
 from app.reports.tasks import reap
 from app.runtime import scratch
 from app.runtime.models import WorkerProcess
@@ -289,10 +290,15 @@ async def test_a_cancel_accepted_before_the_final_commit_wins(
 
     async def commit() -> bool:
         return await lease.commit(
-            run, resources.storage, resources.settings, pipeline.storage_prefix(run.job)
+            run,
+            resources.storage,
+            resources.settings,
+            pipeline.storage_prefix(run.job),
+            schedules.delivers,
         )
 
-    assert await Outcome(resources, run).settle(body, commit) == JobStatus.CANCELLED
+    outcome = Outcome(resources, run, schedules.delivers)
+    assert await outcome.settle(body, commit) == JobStatus.CANCELLED
     job = await ReportJob.get(job_id)
     assert job and job.status == JobStatus.CANCELLED and job.result is None
     assert await files_of(resources, job) == []

@@ -519,7 +519,7 @@ async def test_a_sender_killed_during_a_send_is_replaced_and_the_copy_has_the_sa
     try:
         res = delivery_resources
         res.settings.smtp_port = port
-        res.settings.delivery_lease_seconds = 5
+        res.settings.delivery_lease_seconds = 20  # the shortest the 15 s deadline allows
         job = await completed_job(res)
         [planned] = await _plan(res, job, recipients=[ANN])
         child = await asyncio.create_subprocess_exec(

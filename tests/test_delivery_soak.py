@@ -28,7 +28,9 @@ ROUNDS = 10
 async def test_killed_workers_lose_no_delivery_and_copies_share_their_id(
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox
 ) -> None:
-    settings = delivery_resources.settings.model_copy(update={"delivery_lease_seconds": 5})
+    settings = delivery_resources.settings.model_copy(
+        update={"delivery_lease_seconds": 8, "delivery_attempt_deadline_seconds": 3.0}
+    )
     people = await delivery_people(auth)
     application = create_app(settings, resources=delivery_resources)
     rng = random.Random(13)

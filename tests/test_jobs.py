@@ -21,6 +21,7 @@ from app.reports.execution import JobExecutor
 from app.reports.jobs import repository
 from app.reports.jobs.models import IdempotencyRecord, JobStatus, ReportJob
 from app.reports.jobs.requests import request_hash
+from app.reports.schedules import repository as schedules
 from app.reports.tasks import expire_files, reap
 from app.runtime.resources import Resources
 from tests import factories as f
@@ -391,7 +392,8 @@ async def test_a_job_whose_lease_expired_is_taken_over_and_the_old_commit_refuse
         {"_id": oid}, {"$set": {"lease_expires_at": utcnow() - timedelta(seconds=1)}}
     )
     # Worker 2 takes it over and completes it (attempt 2).
-    status = await JobExecutor(resources, "w2", asyncio.Event()).run(job["id"])
+    executor = JobExecutor(resources, "w2", asyncio.Event(), delivers=schedules.delivers)
+    status = await executor.run(job["id"])
     assert status == JobStatus.COMPLETED
     # The frozen worker wakes up: its commit is refused.
     assert not await repository.finish_held(oid, "frozen", {"status": "failed"})

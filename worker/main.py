@@ -44,6 +44,7 @@ from app.observability import (
 )
 from app.queue import WorkerSpec, build_workers
 from app.reports.deliveries import outbox
+from app.reports.deliveries.models import DeliveryChannel
 from app.reports.deliveries.sender import run_sender
 from app.reports.jobs import repository as jobs_repository
 from app.reports.tasks import WorkerContext, cron_tasks, run_report_job
@@ -235,16 +236,21 @@ async def _serve(
     heartbeat = asyncio.create_task(_heartbeat(ctx, settings))
     observed = contextlib.AsyncExitStack()
     await observed.enter_async_context(operations(settings))
-    # The delivery sender runs beside arq's runners (it only reads stored files, so a slow
-    # SMTP server never holds report jobs); commits that plan deliveries wake it at once. A
-    # burst run only empties the report queue: the next long-running worker sends.
-    sender_stop, sender_wake = asyncio.Event(), asyncio.Event()
-    sender: asyncio.Task[None] | None = None
+    # The delivery senders run beside arq's runners (they only read stored files, so a slow
+    # SMTP server never holds report jobs), one lane per channel so that a stuck webhook
+    # never holds back an e-mail; commits that plan deliveries wake them at once. A burst run
+    # only empties the report queue: the next long-running worker sends.
+    sender_stop = asyncio.Event()
+    lanes: dict[asyncio.Event, asyncio.Task[None]] = {}
     if not burst:
-        outbox.register_waker(sender_wake)
-        sender = asyncio.create_task(
-            run_sender(resources, worker_id=worker_id, stop=sender_stop, wake=sender_wake)
-        )
+        for channel in DeliveryChannel:
+            wake = asyncio.Event()
+            outbox.register_waker(wake)
+            lanes[wake] = asyncio.create_task(
+                run_sender(
+                    resources, worker_id=worker_id, stop=sender_stop, wake=wake, channel=channel
+                )
+            )
     log.info("worker_started", worker_id=worker_id, queue=settings.queue_name, burst=burst)
     stop_wait = asyncio.create_task(shutdown.wait())
     runners: list[asyncio.Task[Any]] = []
@@ -276,10 +282,11 @@ async def _serve(
         stop_wait.cancel()
         await _abandon(current, runners, close=True)
         sender_stop.set()
-        outbox.unregister_waker(sender_wake)
-        if sender is not None:
+        for wake in lanes:
+            outbox.unregister_waker(wake)
+        if lanes:  # an attempt under way ends within its deadline
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(sender, timeout=30)
+                await asyncio.wait_for(asyncio.gather(*lanes.values()), timeout=30)
         heartbeat.cancel()
         with contextlib.suppress(BaseException):
             await heartbeat

@@ -20,6 +20,7 @@ from app.reports.execution import REPORTS_PREFIX, JobExecutor, storage_prefix
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import ReportJob
+from app.reports.schedules import repository as schedule_repository
 from app.reports.schedules.runner import record_job_outcome
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
@@ -48,7 +49,9 @@ REAPER_BUDGET_SECONDS = 8.0
 async def run_report_job(ctx: WorkerContext, job_id: str) -> str | None:
     """Doorbell for one job: claim it in MongoDB and run it. Duplicates do nothing."""
     resources = ctx["resources"]
-    executor = JobExecutor(resources, ctx["worker_id"], ctx["shutdown"])
+    executor = JobExecutor(
+        resources, ctx["worker_id"], ctx["shutdown"], delivers=schedule_repository.delivers
+    )
     ctx["running"].add(job_id)
     try:
         status = await executor.run(job_id)

@@ -10,9 +10,9 @@ How the rest of the application uses it (docs/delivery.md, "How the product uses
 job carries a `DeliveryConfig` (`ReportJob.delivery`, from its schedule or POST /jobs
 `notify` / `webhookUrl`); the executor's commit calls `outbox.commit_completed` /
 `outbox.commit_failed` (deliveries inserted in the same transaction); the worker runs
-`sender.run_sender`; a pausing schedule calls `outbox.insert_pause_notice`; pausing or deleting
-one calls `repository.revoke_links_for_schedule`; `router` serves delivery links, resend and
-webhook endpoints.
+`sender.run_sender` once per channel; a pausing schedule calls `outbox.insert_pause_notice`;
+pausing or deleting one cancels its runs and calls `repository.revoke_links_for_schedule`
+(`schedules.runner.stop_runs`); `router` serves delivery links, resend and webhook endpoints.
 """
 
 from app.reports.deliveries.models import (

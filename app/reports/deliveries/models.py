@@ -151,9 +151,14 @@ class ReportDelivery(TimestampedDocument):
     class Settings:
         name = "report_deliveries"
         indexes = [
-            # The sender's claim: due pending deliveries, and sending ones whose lease expired.
-            IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
-            IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)]),
+            # The sender's claim, one lane per channel: due pending deliveries, and sending ones
+            # whose lease expired.
+            IndexModel(
+                [("channel", ASCENDING), ("status", ASCENDING), ("next_attempt_at", ASCENDING)]
+            ),
+            IndexModel(
+                [("channel", ASCENDING), ("status", ASCENDING), ("lease_expires_at", ASCENDING)]
+            ),
             IndexModel([("job_id", ASCENDING)]),
             IndexModel([("schedule_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("recipient.endpoint_id", ASCENDING), ("status", ASCENDING)]),

@@ -7,8 +7,9 @@ sender loop of this process is woken after a commit that planned something (`wak
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 from beanie import PydanticObjectId
@@ -55,9 +56,31 @@ def _report_name(job: ReportJob) -> str:
         return job.report_type
 
 
-async def _commit(fenced_update: FencedUpdate, deliveries: Sequence[ReportDelivery]) -> bool:
+# Whether a schedule's runs may still deliver, read in the given session (its commit's
+# transaction): not once it is paused or deleted. The schedules package answers it; the worker
+# hands it to the executor (`app.reports.tasks`).
+ScheduleDelivers = Callable[[PydanticObjectId, Any], Awaitable[bool]]
+
+
+async def _commit(
+    job: ReportJob,
+    fenced_update: FencedUpdate,
+    deliveries: Sequence[ReportDelivery],
+    delivers: ScheduleDelivers,
+) -> bool:
     client = ReportJob.get_pymongo_collection().database.client
-    ok = await commit_with_deliveries(client, fenced_update, deliveries)
+    schedule_id = job.schedule_id
+
+    async def schedule_delivers(session: Any) -> bool:
+        assert schedule_id is not None
+        if await delivers(schedule_id, session):
+            return True
+        log.info("deliveries_dropped_schedule_stopped", schedule_id=str(schedule_id))
+        return False
+
+    ok = await commit_with_deliveries(
+        client, fenced_update, deliveries, schedule_delivers if schedule_id else None
+    )
     if ok and deliveries:
         log.info("deliveries_planned", count=len(deliveries))
         wake_senders()
@@ -96,12 +119,14 @@ async def commit_completed(
     settings: Settings,
     fenced_update: FencedUpdate,
     *,
+    delivers: ScheduleDelivers,
     figures: Sequence[tuple[str, str]] = (),
 ) -> bool:
     """The executor's completing commit: `fenced_update(session)` with the job's deliveries,
-    in one transaction (or the bare update when there are none)."""
+    in one transaction (or the bare update when there are none); a run of a schedule paused
+    or deleted by then (`delivers`) completes without them."""
     deliveries = await plan_completed(job, result, expires_at, settings, figures=figures)
-    return await _commit(fenced_update, deliveries)
+    return await _commit(job, fenced_update, deliveries, delivers)
 
 
 async def _owner(requester: Requester) -> Recipient | None:
@@ -143,10 +168,16 @@ async def plan_failed(job: ReportJob, settings: Settings, reason: str) -> list[R
 
 
 async def commit_failed(
-    job: ReportJob, settings: Settings, reason: str, fenced_update: FencedUpdate
+    job: ReportJob,
+    settings: Settings,
+    reason: str,
+    fenced_update: FencedUpdate,
+    *,
+    delivers: ScheduleDelivers,
 ) -> bool:
-    """The executor's failing-for-good commit, with the owner's failure notice."""
-    return await _commit(fenced_update, await plan_failed(job, settings, reason))
+    """The executor's failing-for-good commit, with the owner's failure notice (none for a
+    schedule paused or deleted by then)."""
+    return await _commit(job, fenced_update, await plan_failed(job, settings, reason), delivers)
 
 
 async def insert_pause_notice(
@@ -206,6 +237,7 @@ async def insert_endpoint_gone_notice(
 
 
 __all__ = [
+    "ScheduleDelivers",
     "commit_completed",
     "commit_failed",
     "insert_endpoint_gone_notice",

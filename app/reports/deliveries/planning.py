@@ -199,25 +199,34 @@ def plan_notice(
 
 
 FencedUpdate = Callable[[Any], Awaitable[bool]]
+# Whether the deliveries are still wanted, asked inside the commit's transaction after the
+# fenced update (a schedule paused or deleted meanwhile wants none).
+StillWanted = Callable[[Any], Awaitable[bool]]
 
 
 async def commit_with_deliveries(
-    client: AsyncMongoClient[Any], fenced_update: FencedUpdate, deliveries: Sequence[ReportDelivery]
+    client: AsyncMongoClient[Any],
+    fenced_update: FencedUpdate,
+    deliveries: Sequence[ReportDelivery],
+    still_wanted: StillWanted | None = None,
 ) -> bool:
     """Runs the job's fenced commit and inserts its deliveries in one transaction.
     `fenced_update(session)` is the executor's compare-and-set on the job (passing `session`
     to its update) and says whether it applied; when it did not (another worker holds the job)
-    nothing is written."""
+    nothing is written. When `still_wanted(session)` says no, the job is committed without its
+    deliveries."""
     if not deliveries:
         return await fenced_update(None)
 
     async def in_transaction(session: Any) -> bool:
         if not await fenced_update(session):
             return False  # nothing was written: the (empty) transaction commits as nothing
-        await repository.insert_many(deliveries, session=session)
+        if still_wanted is None or await still_wanted(session):
+            await repository.insert_many(deliveries, session=session)
         return True
 
     # `with_transaction` retries a transient conflict (the job's heartbeat renewing the lease
-    # at the same moment), so a race with our own heartbeat never fails the job.
+    # at the same moment, a pause cancelling the job), so a race with our own heartbeat never
+    # fails the job and a race with a pause is decided one way or the other, never both.
     async with client.start_session() as session:
         return bool(await session.with_transaction(in_transaction))

@@ -12,12 +12,14 @@ from pymongo import ASCENDING, ReturnDocument
 
 from app.common.time import utcnow
 from app.reports.deliveries.models import (
+    DeliveryChannel,
     DeliveryKind,
     DeliveryStatus,
     EndpointSecret,
     ReportDelivery,
     WebhookEndpoint,
 )
+from app.reports.jobs.models import JobStatus
 
 
 def _coll() -> Any:
@@ -32,17 +34,26 @@ async def insert_many(deliveries: Sequence[ReportDelivery], session: Any = None)
 
 
 async def claim_next(
-    *, owner: str, token: str, lease_seconds: int, now: datetime
+    *,
+    owner: str,
+    token: str,
+    lease_seconds: int,
+    now: datetime,
+    channel: DeliveryChannel | None = None,
 ) -> ReportDelivery | None:
-    """Takes one due delivery: pending and due, or sending with an expired lease (its sender
-    died). Counts the attempt at the claim so a crash loop still ends."""
+    """Takes one due delivery (of `channel`, or of any): pending and due, or sending with an
+    expired lease (its sender died). Counts the attempt at the claim so a crash loop still
+    ends."""
+    due: dict[str, Any] = {
+        "$or": [
+            {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
+            {"status": DeliveryStatus.SENDING.value, "lease_expires_at": {"$lte": now}},
+        ]
+    }
+    if channel is not None:
+        due["channel"] = channel.value
     doc = await _coll().find_one_and_update(
-        {
-            "$or": [
-                {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
-                {"status": DeliveryStatus.SENDING.value, "lease_expires_at": {"$lte": now}},
-            ]
-        },
+        due,
         {
             "$set": {
                 "status": DeliveryStatus.SENDING.value,
@@ -114,23 +125,52 @@ async def resend(
     return bool(result.modified_count)
 
 
+# What a run of a schedule delivers: its report, or the notice that it found no rows. The
+# notices about the schedule itself (a run failed for good, the schedule paused itself, an
+# endpoint was disabled) are not: they say why it stopped and still go.
+RUN_RESULT: dict[str, Any] = {
+    "$or": [
+        {"kind": DeliveryKind.REPORT.value},
+        {"content.job_status": JobStatus.COMPLETED.value},
+    ]
+}
+SCHEDULE_STOPPED = "schedule stopped"
+
+
+def is_run_result(delivery: ReportDelivery) -> bool:
+    """`RUN_RESULT` for one delivery in hand."""
+    return (
+        delivery.kind == DeliveryKind.REPORT
+        or delivery.content.job_status == JobStatus.COMPLETED.value
+    )
+
+
 async def revoke_links_for_schedule(schedule_id: PydanticObjectId) -> int:
-    """Schedule paused or deleted: its delivery links stop working; unsent reports are
-    cancelled (notices to the owner still go: they say why it stopped)."""
+    """Schedule paused or deleted: its delivery links stop working (links already sent
+    included) and its unsent run results are cancelled. A sender holding one right now sees
+    the revocation before it connects (`link_revoked`) and cancels it too."""
     now = utcnow()
     await _coll().update_many(
+        {"schedule_id": schedule_id, "status": DeliveryStatus.PENDING.value, **RUN_RESULT},
         {
-            "schedule_id": schedule_id,
-            "status": DeliveryStatus.PENDING.value,
-            "kind": DeliveryKind.REPORT.value,
+            "$set": {
+                "status": DeliveryStatus.CANCELLED.value,
+                "last_error": SCHEDULE_STOPPED,
+                "updated_at": now,
+            }
         },
-        {"$set": {"status": DeliveryStatus.CANCELLED.value, "last_error": "schedule stopped"}},
     )
     result = await _coll().update_many(
         {"schedule_id": schedule_id, "link_revoked_at": None},
         {"$set": {"link_revoked_at": now, "updated_at": now}},
     )
     return int(result.modified_count)
+
+
+async def link_revoked(delivery_id: PydanticObjectId) -> bool:
+    """Read again right before a message leaves: was its schedule stopped meanwhile?"""
+    doc = await _coll().find_one({"_id": delivery_id}, {"link_revoked_at": 1})
+    return bool(doc and doc.get("link_revoked_at"))
 
 
 async def cancel_pending_for_endpoint(endpoint_id: PydanticObjectId, reason: str) -> int:

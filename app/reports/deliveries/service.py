@@ -74,7 +74,7 @@ async def resend(
     now: datetime | None = None,
 ) -> ReportDelivery:
     """Puts a failed or cancelled delivery back in the outbox (owner or admin), with a fresh
-    attempt budget and the same id."""
+    attempt budget and the same id; not one its stopped schedule revoked."""
     try:
         oid = PydanticObjectId(delivery_id)
     except InvalidId:
@@ -84,6 +84,12 @@ async def resend(
         raise NotFound("No such delivery.", code="delivery-not-found")
     if not is_admin and delivery.owner_user_id != user_id:
         raise Forbidden("Only the schedule's owner or an admin may resend a delivery.")
+    if delivery.link_revoked_at is not None and repository.is_run_result(delivery):
+        raise Conflict(
+            "Its schedule was paused or deleted, which revoked its links and stopped what was "
+            "not sent: it is not sent again. Resume the schedule and run it again instead.",
+            code="delivery-not-resendable",
+        )
     if not await repository.resend(oid, max_attempts=settings.delivery_max_attempts, now=now):
         raise Conflict(
             f"Only failed or cancelled deliveries can be resent (this one is {delivery.status}).",

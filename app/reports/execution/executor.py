@@ -10,6 +10,7 @@ import time
 import structlog
 
 from app.observability import JOBS_ACTIVE, observe_job
+from app.reports.deliveries import outbox
 from app.reports.execution import lease, pipeline
 from app.reports.execution.lease import Run
 from app.reports.execution.outcome import Outcome
@@ -21,11 +22,20 @@ log = structlog.get_logger(__name__)
 
 
 class JobExecutor:
-    def __init__(self, resources: Resources, worker_id: str, shutdown: asyncio.Event) -> None:
+    def __init__(
+        self,
+        resources: Resources,
+        worker_id: str,
+        shutdown: asyncio.Event,
+        *,
+        delivers: outbox.ScheduleDelivers,
+    ) -> None:
         self.resources = resources
         self.settings = resources.settings
         self.worker_id = worker_id
         self.shutdown = shutdown
+        # Asked in the final commit's transaction: does the job's schedule still deliver?
+        self.delivers = delivers
         self.claimed: ReportJob | None = None  # the job as claimed by the last `run`
 
     async def run(self, job_id: str) -> JobStatus | None:
@@ -51,7 +61,8 @@ class JobExecutor:
         body = asyncio.create_task(pipeline.produce(run, self.resources))
         beat = asyncio.create_task(lease.heartbeat(run, body, self.settings, self.shutdown))
         try:
-            status = await Outcome(self.resources, run).settle(body, lambda: self._commit(run))
+            outcome = Outcome(self.resources, run, self.delivers)
+            status = await outcome.settle(body, lambda: self._commit(run))
         finally:
             beat.cancel()
             with contextlib.suppress(BaseException):
@@ -72,7 +83,11 @@ class JobExecutor:
 
     async def _commit(self, run: Run) -> bool:
         return await lease.commit(
-            run, self.resources.storage, self.settings, pipeline.storage_prefix(run.job)
+            run,
+            self.resources.storage,
+            self.settings,
+            pipeline.storage_prefix(run.job),
+            self.delivers,
         )
 
 

@@ -126,9 +126,16 @@ async def discard_file(storage: Storage, run: Run) -> None:
         run.stored_key = None
 
 
-async def commit(run: Run, storage: Storage, settings: Settings, prefix: str) -> bool:
+async def commit(
+    run: Run,
+    storage: Storage,
+    settings: Settings,
+    prefix: str,
+    delivers: outbox.ScheduleDelivers,
+) -> bool:
     """Marks the job completed with ``run.job.result`` if this attempt still holds the lease
-    and no cancel was asked for (an accepted cancel always wins over a finished file).
+    and no cancel was asked for (an accepted cancel always wins over a finished file), with
+    its deliveries unless its schedule was paused or deleted by then (``delivers``).
 
     A refused commit deletes the stored file (when a cancel refused it, ``run.stop_reason``
     says so and the caller ends the job cancelled); an accepted one deletes the files earlier,
@@ -137,7 +144,7 @@ async def commit(run: Run, storage: Storage, settings: Settings, prefix: str) ->
     job = run.job
     assert job.result is not None
     try:
-        ok = await _finish_completed(run, settings)
+        ok = await _finish_completed(run, settings, delivers)
     except Exception:
         # The outcome is unknown (e.g. the write applied but its answer was lost): look.
         stored = await repository.get(run.job_id)
@@ -165,7 +172,9 @@ async def commit(run: Run, storage: Storage, settings: Settings, prefix: str) ->
     return True
 
 
-async def _finish_completed(run: Run, settings: Settings) -> bool:
+async def _finish_completed(
+    run: Run, settings: Settings, delivers: outbox.ScheduleDelivers
+) -> bool:
     result = run.job.result
     assert result is not None
     now = utcnow()
@@ -192,5 +201,6 @@ async def _finish_completed(run: Run, settings: Settings) -> bool:
             only_if={"cancel_requested": {"$ne": True}},
             session=session,
         ),
+        delivers=delivers,
         figures=run.figures,
     )

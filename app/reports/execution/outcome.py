@@ -61,9 +61,10 @@ def retry_delay(settings: Settings, attempt: int) -> float:
 class Outcome:
     """Settles one attempt: records how it ended, fenced by the attempt's lease."""
 
-    def __init__(self, resources: Resources, run: Run) -> None:
+    def __init__(self, resources: Resources, run: Run, delivers: outbox.ScheduleDelivers) -> None:
         self.resources = resources
         self.run = run
+        self.delivers = delivers  # whether the job's schedule still delivers (notices)
 
     async def settle(
         self, body: asyncio.Task[Any], commit: Callable[[], Awaitable[bool]]
@@ -157,6 +158,7 @@ class Outcome:
                 lambda session: repository.finish_held(
                     run.job_id, run.token, fields, session=session
                 ),
+                delivers=self.delivers,
             )
             return JobStatus.FAILED if ok else None
         delay = retry_delay(self.resources.settings, job.attempt)

@@ -241,6 +241,37 @@ async def cancel_queued(job_id: PydanticObjectId) -> bool:
     return bool(result.modified_count)
 
 
+async def cancel_schedule_runs(schedule_id: PydanticObjectId) -> tuple[int, int]:
+    """Its schedule was paused or deleted: its queued runs end cancelled at once and its
+    running ones are asked to stop (their heartbeat ends them within seconds, as a user's
+    cancel does). Returns (cancelled, asked)."""
+    now = utcnow()
+    queued = await _coll().update_many(
+        {"schedule_id": schedule_id, "status": JobStatus.QUEUED.value},
+        {
+            "$set": {
+                "status": JobStatus.CANCELLED.value,
+                "cancel_requested": True,
+                "finished_at": now,
+                "updated_at": now,
+                "error": {
+                    "code": "cancelled",
+                    "message": "Cancelled before it started: its schedule was paused or deleted.",
+                },
+            }
+        },
+    )
+    running = await _coll().update_many(
+        {
+            "schedule_id": schedule_id,
+            "status": JobStatus.RUNNING.value,
+            "cancel_requested": {"$ne": True},
+        },
+        {"$set": {"cancel_requested": True, "updated_at": now}},
+    )
+    return int(queued.modified_count), int(running.modified_count)
+
+
 async def request_cancel(job_id: PydanticObjectId) -> bool:
     result = await _coll().update_one(
         {"_id": job_id, "status": JobStatus.RUNNING.value},

@@ -33,6 +33,15 @@ async def delete(schedule_id: PydanticObjectId) -> None:
     await ReportSchedule.get_pymongo_collection().delete_one({"_id": schedule_id})
 
 
+async def delivers(schedule_id: PydanticObjectId, session: Any = None) -> bool:
+    """Whether the schedule's runs may still deliver: not once it is paused or deleted (an
+    ended schedule's last run still does). Read inside a run's commit transaction."""
+    raw = await ReportSchedule.get_pymongo_collection().find_one(
+        {"_id": schedule_id}, {"status": 1}, session=session
+    )
+    return raw is not None and raw.get("status") != ScheduleStatus.PAUSED.value
+
+
 async def live_schedules_using_template(template_id: PydanticObjectId) -> list[ReportSchedule]:
     return await ReportSchedule.find(
         {"template_id": template_id, "status": {"$ne": ScheduleStatus.ENDED.value}}

@@ -21,6 +21,7 @@ from app.platform.repository import user_by_id
 from app.reports.deliveries import outbox
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries.models import Audience, DeliveryConfig, Recipient
+from app.reports.jobs import repository as jobs
 from app.reports.jobs.models import JobStatus, ReportJob, Requester
 from app.reports.jobs.requests import (
     ReportRequest,
@@ -250,6 +251,25 @@ async def _user_principal(user_id: str) -> Principal | None:
     return principal_of(user)
 
 
+async def stop_runs(schedule_id: PydanticObjectId) -> None:
+    """After a pause or a delete was written: its queued runs are cancelled and its running
+    ones asked to stop, then its unsent run deliveries are cancelled and its links revoked.
+    In this order, a run committing meanwhile either meets the cancel (it ends cancelled) or
+    reads the schedule stopped in its commit (`repository.delivers`: nothing planned) or was
+    committed before the cancel reached it (its deliveries are then cancelled here). Safe to
+    repeat."""
+    cancelled, asked = await jobs.cancel_schedule_runs(schedule_id)
+    revoked = await deliveries.revoke_links_for_schedule(schedule_id)
+    if cancelled or asked or revoked:
+        log.info(
+            "schedule_runs_stopped",
+            schedule_id=str(schedule_id),
+            cancelled=cancelled,
+            asked_to_stop=asked,
+            links_revoked=revoked,
+        )
+
+
 async def pause_for(
     settings: Settings,
     schedule: ReportSchedule,
@@ -257,8 +277,8 @@ async def pause_for(
     *,
     where: dict[str, Any] | None = None,
 ) -> bool:
-    """Pauses an active schedule by itself, saying why: its delivery links stop working and
-    its owner gets an e-mail saying why and how to resume."""
+    """Pauses an active schedule by itself, saying why: its runs under way stop, its delivery
+    links stop working and its owner gets an e-mail saying why and how to resume."""
     assert schedule.id is not None
     updated = await repository.set_fields(
         schedule.id,
@@ -269,7 +289,7 @@ async def pause_for(
         return False
     log.warning("schedule_paused", schedule_id=str(schedule.id), reason=reason)
     SCHEDULE_AUTO_PAUSES.inc()
-    await deliveries.revoke_links_for_schedule(schedule.id)
+    await stop_runs(schedule.id)
     await outbox.insert_pause_notice(
         settings,
         owner=schedule.owner,

@@ -15,7 +15,6 @@ from app.common.pagination import decode_position
 from app.common.time import utcnow
 from app.config import Settings
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.models import ReportJob
 from app.reports.jobs.requests import Submission, requester_of
@@ -209,10 +208,14 @@ async def update_schedule(
 
 
 async def delete_schedule(principal: Principal, schedule_id: str) -> None:
+    """Stops the schedule first (paused: no run of it delivers any more; its runs under way
+    cancelled, its links revoked), then deletes it: a failure half-way leaves it paused, and
+    deleting again finishes the job."""
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
+    await repository.set_fields(schedule.id, {"status": ScheduleStatus.PAUSED.value})
+    await runner.stop_runs(schedule.id)
     await repository.delete(schedule.id)
-    await deliveries.revoke_links_for_schedule(schedule.id)
 
 
 async def pause_schedule(
@@ -223,6 +226,7 @@ async def pause_schedule(
     if schedule.status == ScheduleStatus.ENDED:
         raise Conflict("The schedule has ended; it cannot be paused.", code="schedule-ended")
     if schedule.status == ScheduleStatus.PAUSED and not reason:
+        await runner.stop_runs(schedule.id)  # a pause that failed half-way is finished
         return schedule
     updated = await repository.set_fields(
         schedule.id,
@@ -233,7 +237,7 @@ async def pause_schedule(
         },
     )
     assert updated is not None
-    await deliveries.revoke_links_for_schedule(schedule.id)
+    await runner.stop_runs(schedule.id)
     return updated
 
 
