@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from app.audit import AuditAction, record_job
+from app.audit import AuditAction, record_job, record_run
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.common.time import BoundedDateTime
@@ -60,7 +60,9 @@ async def create_job(
             request_id=request_id,
             delivery=delivery,
         )
-        await record_job(AuditAction.JOB_CREATED, principal, submission.job)
+        await record_run(
+            AuditAction.JOB_CREATED, principal, submission.job, replayed=submission.replayed
+        )
         return accepted(response, submission)
     assert body.report_type and body.format  # checked by JobCreate
     submission = await submit(
@@ -76,7 +78,9 @@ async def create_job(
             delivery=delivery,
         ),
     )
-    await record_job(AuditAction.JOB_CREATED, principal, submission.job)
+    await record_run(
+        AuditAction.JOB_CREATED, principal, submission.job, replayed=submission.replayed
+    )
     return accepted(response, submission)
 
 

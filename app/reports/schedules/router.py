@@ -7,7 +7,7 @@ from typing import Annotated
 from beanie import PydanticObjectId
 from fastapi import APIRouter, Body, Query, Response
 
-from app.audit import AuditAction, record, record_job
+from app.audit import AuditAction, record, record_run
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
@@ -208,7 +208,9 @@ async def run_now(
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
-    await record_job(AuditAction.SCHEDULE_RUN_NOW, principal, submission.job)
+    await record_run(
+        AuditAction.SCHEDULE_RUN_NOW, principal, submission.job, replayed=submission.replayed
+    )
     return accepted(response, submission)
 
 

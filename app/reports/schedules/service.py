@@ -10,6 +10,7 @@ import structlog
 from beanie import PydanticObjectId
 from bson import ObjectId
 
+from app.audit.context import note_hidden
 from app.common.ids import parse_id
 from app.common.pagination import decode_position
 from app.common.time import utcnow
@@ -53,6 +54,8 @@ def _visible(schedule: ReportSchedule | None, principal: Principal) -> bool:
 async def get_visible(principal: Principal, schedule_id: str) -> ReportSchedule:
     schedule = await repository.get(parse_schedule_id(schedule_id))
     if schedule is None or not _visible(schedule, principal):
+        if schedule is not None:
+            note_hidden("schedule", schedule.id)  # the same 404, recorded as a probe
         raise NotFound(f"No schedule with id {schedule_id!r}.", code="schedule-not-found")
     return schedule
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from app.audit import AuditAction, record, record_job
+from app.audit import AuditAction, record, record_run
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
@@ -212,5 +212,7 @@ async def run_template(
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
-    await record_job(AuditAction.TEMPLATE_RUN, principal, submission.job)
+    await record_run(
+        AuditAction.TEMPLATE_RUN, principal, submission.job, replayed=submission.replayed
+    )
     return accepted(response, submission)

@@ -9,6 +9,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
+from app.audit.context import note_hidden
 from app.common.ids import parse_id
 from app.common.pagination import decode_position
 from app.config import Settings
@@ -65,6 +66,8 @@ async def get_visible(principal: Principal, template_id: str) -> ReportTemplate:
     """The template, or 404 when it does not exist or the caller may not see it."""
     template = await repository.get(parse_template_id(template_id))
     if template is None or not repository.is_visible(template, principal):
+        if template is not None:
+            note_hidden("template", template.id)  # the same 404, recorded as a probe
         raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
     return template
 
