@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
@@ -15,6 +15,7 @@ from app.common.time import BoundedDateTime
 from app.deps import ResourcesDep
 from app.errors import Gone, problem_responses
 from app.reports.deliveries import service as deliveries
+from app.reports.formats import FORMATS
 from app.reports.jobs import service
 from app.reports.jobs.models import FileOptions, JobStatus
 from app.reports.jobs.responses import JOBS_PREFIX, REPLAYED, accepted
@@ -25,6 +26,29 @@ from app.reports.templates.schemas import TemplateRun
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix=JOBS_PREFIX, tags=["report-jobs"])
+
+
+def served_as() -> str:
+    """The media type each format's file is served as (`text/csv; charset=utf-8` for csv, ...)."""
+    return ", ".join(f"{spec.content_type} for {spec.key}" for spec in FORMATS.values())
+
+
+def file_response() -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry of a 200 that is a report file: one media type per format of the
+    registry (app/reports/formats.py), a binary body, the attachment's file name."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        200: {
+            "description": f"The file, served as its format's type: {served_as()}",
+            "content": {spec.content_type: binary for spec in FORMATS.values()},
+            "headers": {
+                "Content-Disposition": {
+                    "description": "`attachment` with the file name (ASCII and RFC 5987 UTF-8)",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
 
 
 @router.post(
@@ -166,8 +190,19 @@ async def retry_job(
     ),
     response_class=Response,
     responses={
-        200: {"description": "The file", "content": {"application/octet-stream": {}}},
-        302: {"description": "Redirect to a short-lived presigned URL"},
+        **file_response(),
+        302: {
+            "description": (
+                "S3 storage: a redirect to a short-lived presigned URL, which serves the file as "
+                f"its format's type ({served_as()}) with the same Content-Disposition"
+            ),
+            "headers": {
+                "Location": {
+                    "description": "The presigned URL",
+                    "schema": {"type": "string", "format": "uri"},
+                }
+            },
+        },
         **problem_responses(401, 403, 404, 409, 410),
     },
 )
