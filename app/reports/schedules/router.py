@@ -123,7 +123,8 @@ async def get_schedule(schedule_id: str, principal: CurrentPrincipal) -> Schedul
         "Only the fields sent change. Changing the timing of an active schedule recomputes "
         "`nextRunAt` from now (a paused one gets it on resume; an ended one becomes active "
         "again when the new timing has runs left). Changed parameters or format are checked "
-        "against the owner's role and data scope."
+        "against the owner's role and data scope. Schedules carry no version: a change is "
+        "always accepted and the last writer wins (no If-Match, never 412)."
     ),
     response_model=ScheduleOut,
     responses=problem_responses(401, 403, 404, 422),

@@ -194,6 +194,9 @@ async def update_schedule(
         await runner.check_runnable(
             settings, candidate, await runner.runner_for(schedule, principal)
         )
+        # Last writer wins: both parts checked together are written together.
+        changes.setdefault("parameters", schedule.parameters)
+        changes.setdefault("format", schedule.format)
     if timing_sent and candidate.status != ScheduleStatus.PAUSED:
         changes["next_run_at"] = first_run(candidate)
         if schedule.status == ScheduleStatus.ENDED:
