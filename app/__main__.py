@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies or "",
+        # The client address behind TRUSTED_PROXIES is worked out (and checked to be an IP
+        # address) by the app itself, in AuditMiddleware; uvicorn's rewrite would believe any text.
+        proxy_headers=False,
         http=BoundedHeadersProtocol,  # request line + headers capped: 431 past the limit
         log_level=settings.log_level.lower(),
         log_config=None,  # configure_logging routes uvicorn's loggers through our formatter

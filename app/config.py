@@ -150,11 +150,22 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         default=400, ge=1, description="audit events older than this are removed (TTL index)"
     )
+    audit_probe_limit: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "denied probes (another user's object answered 404) recorded per caller per window; "
+            "past it they are counted, not recorded"
+        ),
+    )
+    audit_probe_window_seconds: int = Field(
+        default=600, ge=10, le=86400, description="the window of AUDIT_PROBE_LIMIT"
+    )
     trusted_proxies: str = Field(
         default="127.0.0.1",
         description=(
             "comma-separated IPs / CIDRs of reverse proxies whose X-Forwarded-For is believed "
-            "for the client address (uvicorn's forwarded-allow-ips and the audit trail)"
+            "for the client address (audit trail and access log; only IP addresses are taken)"
         ),
     )
     access_log: bool = Field(

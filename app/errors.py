@@ -14,6 +14,7 @@ from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 
 def read_request_id(request: Request) -> str | None:
@@ -297,13 +298,17 @@ def install_error_handlers(app: FastAPI) -> None:
                 errors=[FieldError(field="body", message=message, type="json_invalid")],
             )
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allow = allowed_methods(request, (headers or {}).get("Allow"))
+            headers = {**(headers or {}), **({"Allow": allow} if allow else {})}
         return problem_response(
             request,
             status=exc.status_code,
             code=code,
             title=str(exc.detail) if exc.detail else "HTTP error",
             detail=str(exc.detail) if exc.detail else None,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(ServerSelectionTimeoutError)
@@ -342,6 +347,22 @@ def install_error_handlers(app: FastAPI) -> None:
             title="Internal error",
             detail="An unexpected error occurred; it has been logged with this request id.",
         )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def allowed_methods(request: Request, given: str | None) -> str | None:
+    """Every method the request's path answers, for a 405's `Allow` (Starlette names only the
+    methods of the first route matching the path, not those of its other routes). A mounted
+    app (the docs' static files) keeps the `Allow` it gave."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    methods = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(methods) if methods else given
 
 
 PROBLEM_DESCRIPTIONS = {

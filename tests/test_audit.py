@@ -13,6 +13,7 @@ from app.audit.models import AuditEvent
 from app.config import Settings
 from app.runtime.resources import Resources
 from tests import factories as f
+from tests.helpers.api_server import running_api
 from tests.helpers.tokens import TokenFactory
 
 AUDIT = "/api/v1/reports/audit"
@@ -184,6 +185,103 @@ async def test_an_action_that_cannot_be_audited_fails_with_503(
     assert r.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_replayed_request_is_recorded_as_a_replay_of_the_original_job(
+    client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any]
+) -> None:
+    """Every endpoint that takes an Idempotency-Key: one creating event per job, however often
+    its request is replayed; each replay is `job.replayed` on the original job."""
+    manager = auth("manager", sub=org["manager"], name="Maria", departments=[org["a"]])
+    template = await _template(client, manager, "Weekly", "last-7-days")
+    assert template.status_code == 201, template.text
+    schedule = await client.post(
+        "/api/v1/reports/schedules",
+        json={
+            "name": "Nightly",
+            "reportType": "learner-progress",
+            "format": "csv",
+            "parameters": {"dateRange": {"preset": "yesterday"}},
+            "frequency": "daily",
+            "timeOfDay": "02:30",
+            "timezone": "UTC",
+        },
+        headers=manager,
+    )
+    assert schedule.status_code == 201, schedule.text
+    body = {"reportType": "learner-progress", "format": "csv", "parameters": {"dateRange": RANGE}}
+    entries = [
+        ("job.created", JOBS, body),
+        ("job.created", JOBS, {"templateId": template.json()["id"]}),
+        ("template.run", f"{TEMPLATES}/{template.json()['id']}/run", None),
+        ("schedule.run-now", f"/api/v1/reports/schedules/{schedule.json()['id']}/run-now", None),
+    ]
+    for n, (action, url, payload) in enumerate(entries):
+        key = f"key-{n}"
+        answers = [
+            await client.post(
+                url,
+                json=payload,
+                headers={**manager, "Idempotency-Key": key, "X-Request-ID": f"req-{n}-{i}"},
+            )
+            for i in range(3)
+        ]
+        assert [a.status_code for a in answers] == [202, 200, 200], answers[0].text
+        job_id = answers[0].json()["id"]
+        assert {a.json()["id"] for a in answers} == {job_id}
+
+        events = await _events(client, auth, objectId=job_id)
+        assert [e["action"] for e in events] == ["job.replayed", "job.replayed", action]
+        for i, replay in enumerate(reversed(events[:2]), start=1):
+            assert replay["objectType"] == "job" and replay["outcome"] == "allowed"
+            assert replay["requestId"] == f"req-{n}-{i}"
+            assert replay["details"]["replayedAction"] == action
+            assert replay["details"]["originalRequestId"] == f"req-{n}-0"
+            assert replay["actor"]["userId"] == org["manager"]
+    assert len(await _events(client, auth, action="job.replayed")) == 8
+
+
+async def test_a_forwarded_address_is_recorded_only_when_it_is_an_ip_address(
+    client: httpx.AsyncClient, auth: TokenFactory, resources: Resources
+) -> None:
+    """The test client's peer (127.0.0.1) is a trusted proxy by default."""
+    cases = [
+        ("203.0.113.9", "203.0.113.9"),
+        ("198.51.100.1, 203.0.113.9:4711", "203.0.113.9"),
+        ("[2001:DB8::7]:443", "2001:db8::7"),
+        ("<script>alert(1)</script>", "127.0.0.1"),
+        ("1" * 2000, "127.0.0.1"),
+        ("unknown", "127.0.0.1"),
+        ("fe80::1%eth0", "127.0.0.1"),
+        ("203.0.113.9, <script>", "127.0.0.1"),
+    ]
+    for n, (forwarded, _) in enumerate(cases):
+        headers = {**auth("manager", sub=f"{n:024d}"), "X-Forwarded-For": forwarded}
+        assert (await client.get(AUDIT, headers=headers)).status_code == 403
+    events = await _events(client, auth, outcome="denied")
+    recorded = {e["actor"]["userId"]: e["clientAddress"] for e in events}
+    assert recorded == {f"{n:024d}": want for n, (_, want) in enumerate(cases)}
+
+
+async def test_the_served_api_believes_only_ip_addresses_from_its_trusted_proxy(
+    settings: Settings, auth: TokenFactory, resources: Resources
+) -> None:
+    """`python -m app` behind a proxy on 127.0.0.1 (the default TRUSTED_PROXIES): uvicorn does
+    not rewrite the client address; the app works it out and checks it."""
+    with running_api(settings) as api:
+        async with httpx.AsyncClient(base_url=api) as http:
+            for n, forwarded in enumerate(["203.0.113.9", "<script>", "2" * 2000]):
+                headers = {**auth("manager", sub=f"{n:024d}"), "X-Forwarded-For": forwarded}
+                assert (await http.get(AUDIT, headers=headers)).status_code == 403
+            page = await http.get(
+                AUDIT, params={"outcome": "denied"}, headers=auth("admin", sub="auditor")
+            )
+    recorded = {e["actor"]["userId"]: e["clientAddress"] for e in page.json()["items"]}
+    assert recorded == {
+        f"{0:024d}": "203.0.113.9",
+        f"{1:024d}": "127.0.0.1",
+        f"{2:024d}": "127.0.0.1",
+    }
+
+
 def test_the_client_address_comes_through_trusted_proxies_only() -> None:
     networks = trusted_networks("10.0.0.0/8, 127.0.0.1")
 
@@ -201,3 +299,24 @@ def test_the_client_address_comes_through_trusted_proxies_only() -> None:
         trusted_networks("10.0.0.0/8, not-an-ip")
     with pytest.raises(ValueError, match="not-an-ip"):
         Settings(_env_file=None, trusted_proxies="not-an-ip")
+
+
+def test_only_ip_addresses_are_believed_from_x_forwarded_for() -> None:
+    networks = trusted_networks("10.0.0.0/8, 127.0.0.1")
+
+    def scope(peer: str, forwarded: str) -> dict[str, Any]:
+        return {"client": (peer, 1234), "headers": [(b"x-forwarded-for", forwarded.encode())]}
+
+    assert client_address(scope("10.0.0.1", "192.0.2.7:8080"), networks) == "192.0.2.7"
+    assert client_address(scope("10.0.0.1", "[2001:db8::1]"), networks) == "2001:db8::1"
+    assert client_address(scope("10.0.0.1", "2001:DB8::A"), networks) == "2001:db8::a"
+    for garbage in ("<script>", "x" * 2000, "unknown", "evil.example", "192.0.2.7:http",
+                    "[2001:db8::1", "[2001:db8::1]x", "fe80::1%eth0", "1.2.3.4:", "1.2.3.4:²"):  # fmt: skip
+        assert client_address(scope("10.0.0.1", garbage), networks) == "10.0.0.1", garbage
+        # Entries left of one that is not an address are not believed either.
+        assert client_address(scope("10.0.0.1", f"192.0.2.7, {garbage}"), networks) == "10.0.0.1"
+    # Trusted hops are skipped; all trusted: the left-most.
+    assert client_address(scope("10.0.0.1", "192.0.2.7, 10.9.9.9"), networks) == "192.0.2.7"
+    assert client_address(scope("10.0.0.1", "10.1.1.1, 10.9.9.9"), networks) == "10.1.1.1"
+    # A peer that is not an IP address is not recorded, nor is anything it forwards.
+    assert client_address(scope("testclient", "192.0.2.7"), networks) is None

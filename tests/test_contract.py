@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
 
 from app.config import Settings
+from app.main import create_app
+from app.reports.formats import FORMATS
 from scripts.export_openapi import OPENAPI, current_openapi, render
+from tests.helpers.api import api_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,3 +104,36 @@ def test_the_contract_lists_the_35_report_endpoints_each_with_examples() -> None
     assert {"healthz", "readyz", "metrics"} <= set(groups)
     assert sum(groups.values()) == 29 + 2 + 6 + 2 + 3
     assert not missing_examples, missing_examples
+
+
+def test_downloads_document_the_content_type_of_every_format() -> None:
+    """The media types come from the format registry: a new format is in the contract at once."""
+    paths = json.loads(OPENAPI.read_text())["paths"]
+    served = {spec.content_type for spec in FORMATS.values()}
+    assert {"text/csv; charset=utf-8", "application/pdf"} <= served
+    assert "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" in served
+    job_download = paths["/api/v1/reports/jobs/{job_id}/download"]["get"]["responses"]
+    link_download = paths["/api/v1/reports/deliveries/{token}"]["get"]["responses"]
+    for responses in (job_download, link_download):
+        assert set(responses["200"]["content"]) == served
+        assert "Content-Disposition" in responses["200"]["headers"]
+    redirect = job_download["302"]
+    assert "Location" in redirect["headers"]
+    assert all(content_type in redirect["description"] for content_type in served)
+
+
+async def test_every_405_lists_exactly_the_methods_its_path_answers(settings: Settings) -> None:
+    """For every path of the contract and every method it lacks: 405 with `Allow` naming the
+    methods the contract gives that path (the path's other routes included)."""
+    paths = json.loads(OPENAPI.read_text())["paths"]
+    app = create_app(settings)  # routing only: nothing is connected
+    async with api_client(app) as client:
+        for path, operations in paths.items():
+            url = re.sub(r"\{[^}]+\}", "x", path)
+            documented = {m.upper() for m in operations}
+            for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - documented):
+                answer = await client.request(method, url)
+                assert answer.status_code == 405, (method, url)
+                assert answer.headers["content-type"] == "application/problem+json"
+                allow = {m.strip() for m in answer.headers["allow"].split(",")}
+                assert allow == documented, (method, url, answer.headers["allow"])

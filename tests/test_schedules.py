@@ -3,6 +3,7 @@ DST, ownership, update / pause / resume, run-now and run history."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -265,6 +266,35 @@ async def test_update_recomputes_next_run(
     assert renamed.json()["name"] == "Renamed" and renamed.json()["recipients"] == ["x@example.org"]
     bad = await client.patch(url, json={"parameters": {"bogus": 1}}, headers=people["owner"])
     assert bad.status_code == 422
+
+
+async def test_concurrent_changes_are_all_accepted_last_writer_wins_never_412(
+    client: httpx.AsyncClient, people: dict[str, Any]
+) -> None:
+    """Schedules carry no version: 20 editors at once all get 200 (documented in the contract),
+    and the stored schedule is one of the changes sent."""
+    schedule = await create(client, people["owner"], startDate="2027-03-01")
+    url = f"{BASE}/{schedule['id']}"
+    presets = ["yesterday", "last-7-days", "last-30-days", "last-month"]
+
+    def change(n: int) -> dict[str, Any]:
+        if n % 2:
+            return {"name": f"Edit {n}", "timeOfDay": f"0{n % 10}:15"}
+        return {"parameters": {"dateRange": {"preset": presets[n % 4]}}, "format": "pdf"}
+
+    answers = await asyncio.gather(
+        *(client.patch(url, json=change(n), headers=people["owner"]) for n in range(20))
+    )
+    assert [a.status_code for a in answers] == [200] * 20
+    final = (await client.get(url, headers=people["owner"])).json()
+    assert final["name"] in {f"Edit {n}" for n in range(1, 20, 2)}
+    assert final["timeOfDay"] == f"0{int(final['name'].split()[1]) % 10}:15"
+    assert final["format"] == "pdf" and final["parameters"]["dateRange"]["preset"] in presets
+
+    described = (await client.get("/openapi.json")).json()
+    update = described["paths"]["/api/v1/reports/schedules/{schedule_id}"]["patch"]
+    assert not {"412", "428"} & update["responses"].keys()
+    assert "the last writer wins (no If-Match, never 412)" in update["description"]
 
 
 async def test_pause_resume_and_delete(

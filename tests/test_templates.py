@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -224,6 +225,41 @@ async def test_update_if_match_version_and_412(
 
     final = await client.get(url, headers=org["author"])
     assert final.json()["version"] == 5 and final.json()["name"] == "Renamed"
+
+
+async def test_concurrent_changes_without_if_match_are_all_accepted_never_412(
+    client: httpx.AsyncClient, org: dict[str, Any]
+) -> None:
+    """Without a precondition the last writer wins: 20 editors at once all get 200, each with a
+    version of its own, and the template ends at version 21 (documented in the contract)."""
+    template = await create(client, org["author"])
+    url = f"{BASE}/{template['id']}"
+    presets = ["yesterday", "last-7-days", "last-30-days", "last-month"]
+
+    def change(n: int) -> dict[str, Any]:
+        if n % 3 == 0:
+            return {"name": f"Edit {n}"}
+        if n % 3 == 1:
+            return {"parameters": {"dateRange": {"preset": presets[n % 4]}}, "name": f"Edit {n}"}
+        return {"format": ["csv", "pdf"][n % 2], "description": f"edit {n}"}
+
+    answers = await asyncio.gather(
+        *(client.patch(url, json=change(n), headers=org["author"]) for n in range(20))
+    )
+    assert [a.status_code for a in answers] == [200] * 20, [
+        a.text for a in answers if a.status_code != 200
+    ]
+    assert sorted(a.json()["version"] for a in answers) == list(range(2, 22))
+    assert all(a.headers["etag"] == f'"{a.json()["version"]}"' for a in answers)
+    final = await client.get(url, headers=org["author"])
+    assert final.json()["version"] == 21
+    # Whatever won, the stored request is one that was checked: it runs.
+    assert (await client.post(f"{url}/run", headers=org["author"])).status_code == 202
+
+    described = (await client.get("/openapi.json")).json()
+    update = described["paths"]["/api/v1/reports/templates/{template_id}"]["patch"]
+    assert "412" in update["responses"] and "428" not in update["responses"]
+    assert "last writer wins; never 412" in update["description"]
 
 
 async def test_only_owner_or_admin_may_change_or_delete(

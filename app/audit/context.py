@@ -33,6 +33,18 @@ class RequestInfo:
 
 current_request: ContextVar[RequestInfo | None] = ContextVar("audit_request", default=None)
 
+# The request-state key under which a 404 names the hidden object it is answered for.
+HIDDEN_OBJECT = "audit_hidden_object"
+
+
+def note_hidden(object_type: str, object_id: object) -> None:
+    """Called by a service about to answer 404 for an object that exists but that the caller may
+    not see (another user's): `AuditMiddleware` records the probe once the 404 is sent
+    (app/audit/probes.py). The answer itself stays the one for an id that does not exist."""
+    info = current_request.get()
+    if info is not None:
+        info.state[HIDDEN_OBJECT] = (object_type, str(object_id))
+
 
 def trusted_networks(text: str) -> tuple[Network, ...]:
     """`TRUSTED_PROXIES` ("10.0.0.0/8, 127.0.0.1") as networks (ValueError naming a bad one)."""
@@ -42,31 +54,69 @@ def trusted_networks(text: str) -> tuple[Network, ...]:
         raise ValueError(f"TRUSTED_PROXIES: {exc}") from exc
 
 
-def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# The longest entry that can be an address: "[" + 45 characters of IPv6 + "]:65535".
+_MAX_HOP_CHARS = 53
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """An address as a peer or an X-Forwarded-For entry gives it (`192.0.2.1`, `192.0.2.1:80`,
+    `2001:db8::1`, `[2001:db8::1]:443`), or None for anything else: names, `unknown`, IPv6 zone
+    ids, markup, over-long text."""
+    text = text.strip()
+    if not text or len(text) > _MAX_HOP_CHARS:
+        return None
+    port = ""
+    if text.startswith("["):
+        text, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            return None
+        port = rest[1:] if rest else ""
+        if rest and not port:
+            return None
+    elif text.count(":") == 1:
+        text, _, port = text.partition(":")
+        if not port:
+            return None
+    if port and not (port.isascii() and port.isdigit()):
+        return None
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        return False
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        return None
+    return ip
+
+
+def _trusted(ip: IPAddress, networks: tuple[Network, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
 def client_address(scope: Scope, networks: tuple[Network, ...]) -> str | None:
     """The peer's address; when the peer is a trusted proxy, the right-most X-Forwarded-For
-    entry that is not itself a trusted proxy (entries left of it could be forged by the client)."""
+    entry that is not itself a trusted proxy (entries left of it could be forged by the client).
+    Only IP addresses are believed: when that entry is anything else, the peer's address is
+    used; a peer that is not an IP address (a test client, a socket path) gives None."""
     client = scope.get("client")
-    peer = client[0] if client else None
+    peer = parse_address(str(client[0])) if client else None
     if peer is None or not _trusted(peer, networks):
-        return peer
+        return str(peer) if peer else None
     forwarded = [
         value.decode("latin-1")
         for name, value in scope.get("headers") or []
         if name == b"x-forwarded-for"
     ]
-    hops = [h.strip() for h in ",".join(forwarded).split(",") if h.strip()]
+    hops = [h for h in ",".join(forwarded).split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, networks):
-            return hop
-    return hops[0] if hops else peer
+        ip = parse_address(hop)
+        if ip is None:
+            return str(peer)  # not an address: nothing from here on can be believed
+        if not _trusted(ip, networks):
+            return str(ip)
+    first = parse_address(hops[0]) if hops else None
+    return str(first or peer)
 
 
 def request_info(scope: Scope, settings: Settings, networks: tuple[Network, ...]) -> RequestInfo:

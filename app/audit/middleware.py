@@ -1,16 +1,26 @@
-"""Binds the request to the audit trail and records every denial (403) where it happens: any
-service may refuse, and the problem it raises names the reason; the route names the action."""
+"""Binds the request to the audit trail (with its checked client address) and records every
+denial (403) where it happens: any service may refuse, and the problem it raises names the
+reason; the route names the action. A 404 answered for another user's object is recorded as a
+denied probe once it is sent (app/audit/probes.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.audit.context import current_request, request_info, trusted_networks
+from app.audit.context import (
+    HIDDEN_OBJECT,
+    RequestInfo,
+    current_request,
+    request_info,
+    trusted_networks,
+)
 from app.audit.models import AuditAction, AuditOutcome
+from app.audit.probes import record_probe
 from app.audit.service import build_event, write
 from app.config import Settings
 
@@ -42,6 +52,8 @@ ROUTE_ACTIONS: dict[str, AuditAction] = {
 }
 
 DENIED_STATUS = 403
+NOT_FOUND_STATUS = 404
+PROBE_RECORD_SECONDS = 5.0
 _MAX_DENIAL_BODY = 64 * 1024
 
 
@@ -55,10 +67,18 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token = current_request.set(request_info(scope, self.settings, self.networks))
+        info = request_info(scope, self.settings, self.networks)
+        client = scope.get("client")
+        if info.client_address and client and info.client_address != client[0]:
+            # The address a trusted proxy forwarded: what uvicorn's access log reports too.
+            scope["client"] = (info.client_address, 0)
+        token = current_request.set(info)
         held: list[Message] = []  # a 403 is held back until its denial is recorded
+        statuses: list[int] = []
 
         async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
             if message["type"] == "http.response.start" and message["status"] == DENIED_STATUS:
                 held.append(message)
                 return
@@ -74,8 +94,20 @@ class AuditMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+            if statuses == [NOT_FOUND_STATUS] and HIDDEN_OBJECT in info.state:
+                await self._record_probe(scope, info)
         finally:
             current_request.reset(token)
+
+    async def _record_probe(self, scope: Scope, info: RequestInfo) -> None:
+        """After the 404 is sent (so it is not slower for an object that exists): best effort,
+        bounded in time; a probe that cannot be recorded is logged."""
+        name = getattr(scope.get("route"), "name", None) or "unmatched"
+        try:
+            async with asyncio.timeout(PROBE_RECORD_SECONDS):
+                await record_probe(info, name)
+        except Exception as exc:
+            log.warning("audit_probe_not_recorded", operation=name, error=str(exc)[:200])
 
     async def _record_denial(self, scope: Scope, messages: list[Message]) -> None:
         body = b"".join(m.get("body", b"") for m in messages[1:])[:_MAX_DENIAL_BODY]

@@ -15,6 +15,7 @@ from app.common.time import utcnow
 
 class AuditAction(StrEnum):
     JOB_CREATED = "job.created"
+    JOB_REPLAYED = "job.replayed"  # an Idempotency-Key answered with an earlier job
     JOB_CANCELLED = "job.cancelled"
     JOB_RETRIED = "job.retried"
     JOB_DOWNLOADED = "job.downloaded"
@@ -35,6 +36,10 @@ class AuditAction(StrEnum):
     SCHEDULE_RUN_NOW = "schedule.run-now"
     LOOKUP_CHANGED = "lookup.changed"
     AUDIT_READ = "audit.read"
+    # Another user's object asked for and answered 404 as if it did not exist (app/audit/probes.py).
+    JOB_PROBE_DENIED = "job.probe-denied"
+    TEMPLATE_PROBE_DENIED = "template.probe-denied"
+    SCHEDULE_PROBE_DENIED = "schedule.probe-denied"
 
 
 class AuditOutcome(StrEnum):

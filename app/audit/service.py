@@ -126,3 +126,22 @@ async def record_job(
             **details,
         },
     )
+
+
+async def record_run(
+    action: AuditAction, principal: Principal, job: ReportJob, *, replayed: bool
+) -> None:
+    """A request that submits a report: `action` for the job it created, or `job.replayed` on
+    the original job when an Idempotency-Key answered with it (so one job has one creating
+    event however often its request is replayed; `replayedAction` names the endpoint and
+    `originalRequestId` the request that created it)."""
+    if not replayed:
+        await record_job(action, principal, job)
+        return
+    await record_job(
+        AuditAction.JOB_REPLAYED,
+        principal,
+        job,
+        replayedAction=action.value,
+        originalRequestId=job.request_id,
+    )

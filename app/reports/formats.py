@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.config import Settings
 from app.lookups.catalog import LookupSeed
@@ -156,3 +157,26 @@ def get_format(key: str) -> FormatSpec:
 
 
 __all__ = ["FORMATS", "FormatSpec", "SinkFactory", "SinkOptions", "get_format"]
+
+
+def served_as() -> str:
+    """The media type each format's file is served as (`text/csv; charset=utf-8` for csv, ...)."""
+    return ", ".join(f"{spec.content_type} for {spec.key}" for spec in FORMATS.values())
+
+
+def file_response() -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry of a 200 that is a report file: one media type per format of the
+    registry (app/reports/formats.py), a binary body, the attachment's file name."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        200: {
+            "description": f"The file, served as its format's type: {served_as()}",
+            "content": {spec.content_type: binary for spec in FORMATS.values()},
+            "headers": {
+                "Content-Disposition": {
+                    "description": "`attachment` with the file name (ASCII and RFC 5987 UTF-8)",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }

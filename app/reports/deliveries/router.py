@@ -13,6 +13,7 @@ from app.errors import Gone, problem_responses
 from app.reports.deliveries import service
 from app.reports.deliveries.models import WebhookEndpoint
 from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
+from app.reports.formats import file_response
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
         "expired, its schedule was paused or deleted, or the file passed its retention."
     ),
     responses={
-        200: {"description": "The file", "content": {"application/octet-stream": {}}},
+        **file_response(),
         **problem_responses(404, 410),
     },
     response_class=Response,

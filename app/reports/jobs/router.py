@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from app.audit import AuditAction, record_job
+from app.audit import AuditAction, record_job, record_run
 from app.common.http import IdempotencyKey, RequestId, content_disposition
 from app.common.schemas import Page
 from app.common.time import BoundedDateTime
 from app.deps import ResourcesDep
 from app.errors import Gone, problem_responses
 from app.reports.deliveries import service as deliveries
+from app.reports.formats import file_response, served_as
 from app.reports.jobs import service
 from app.reports.jobs.models import FileOptions, JobStatus
 from app.reports.jobs.requests import ReportRequest, submit
@@ -59,7 +60,9 @@ async def create_job(
             request_id=request_id,
             delivery=delivery,
         )
-        await record_job(AuditAction.JOB_CREATED, principal, submission.job)
+        await record_run(
+            AuditAction.JOB_CREATED, principal, submission.job, replayed=submission.replayed
+        )
         return accepted(response, submission)
     assert body.report_type and body.format  # checked by JobCreate
     submission = await submit(
@@ -75,7 +78,9 @@ async def create_job(
             delivery=delivery,
         ),
     )
-    await record_job(AuditAction.JOB_CREATED, principal, submission.job)
+    await record_run(
+        AuditAction.JOB_CREATED, principal, submission.job, replayed=submission.replayed
+    )
     return accepted(response, submission)
 
 
@@ -161,8 +166,19 @@ async def retry_job(
     ),
     response_class=Response,
     responses={
-        200: {"description": "The file", "content": {"application/octet-stream": {}}},
-        302: {"description": "Redirect to a short-lived presigned URL"},
+        **file_response(),
+        302: {
+            "description": (
+                "S3 storage: a redirect to a short-lived presigned URL, which serves the file as "
+                f"its format's type ({served_as()}) with the same Content-Disposition"
+            ),
+            "headers": {
+                "Location": {
+                    "description": "The presigned URL",
+                    "schema": {"type": "string", "format": "uri"},
+                }
+            },
+        },
         **problem_responses(401, 403, 404, 409, 410),
     },
 )

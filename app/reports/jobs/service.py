@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.audit.context import note_hidden
 from app.common.ids import parse_id
 from app.common.pagination import decode_position, newest_first
 from app.errors import Conflict, Forbidden, Gone, NotFound
@@ -24,6 +25,8 @@ def _visible(job: ReportJob, principal: Principal) -> bool:
 async def get_job(principal: Principal, job_id: str) -> ReportJob:
     job = await repository.get(parse_id(job_id, "job"))
     if job is None or not _visible(job, principal):
+        if job is not None:
+            note_hidden("job", job.id)  # another user's: the same 404, recorded as a probe
         raise NotFound(f"No job with id {job_id!r}.")
     return job
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from beanie import PydanticObjectId
 from fastapi import APIRouter, Body, Query, Response
 
-from app.audit import AuditAction, record, record_job
+from app.audit import AuditAction, record, record_run
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
@@ -123,7 +123,8 @@ async def get_schedule(schedule_id: str, principal: CurrentPrincipal) -> Schedul
         "Only the fields sent change. Changing the timing of an active schedule recomputes "
         "`nextRunAt` from now (a paused one gets it on resume; an ended one becomes active "
         "again when the new timing has runs left). Changed parameters or format are checked "
-        "against the owner's role and data scope."
+        "against the owner's role and data scope. Schedules carry no version: a change is "
+        "always accepted and the last writer wins (no If-Match, never 412)."
     ),
     response_model=ScheduleOut,
     responses=problem_responses(401, 403, 404, 422),
@@ -208,7 +209,9 @@ async def run_now(
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
-    await record_job(AuditAction.SCHEDULE_RUN_NOW, principal, submission.job)
+    await record_run(
+        AuditAction.SCHEDULE_RUN_NOW, principal, submission.job, replayed=submission.replayed
+    )
     return accepted(response, submission)
 
 

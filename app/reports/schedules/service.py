@@ -10,6 +10,7 @@ import structlog
 from beanie import PydanticObjectId
 from bson import ObjectId
 
+from app.audit.context import note_hidden
 from app.common.ids import parse_id
 from app.common.pagination import decode_position
 from app.common.time import utcnow
@@ -52,6 +53,8 @@ def _visible(schedule: ReportSchedule | None, principal: Principal) -> bool:
 async def get_visible(principal: Principal, schedule_id: str) -> ReportSchedule:
     schedule = await repository.get(parse_schedule_id(schedule_id))
     if schedule is None or not _visible(schedule, principal):
+        if schedule is not None:
+            note_hidden("schedule", schedule.id)  # the same 404, recorded as a probe
         raise NotFound(f"No schedule with id {schedule_id!r}.", code="schedule-not-found")
     return schedule
 
@@ -190,6 +193,9 @@ async def update_schedule(
         await runner.check_runnable(
             settings, candidate, await runner.runner_for(schedule, principal)
         )
+        # Last writer wins: both parts checked together are written together.
+        changes.setdefault("parameters", schedule.parameters)
+        changes.setdefault("format", schedule.format)
     if timing_sent and candidate.status != ScheduleStatus.PAUSED:
         changes["next_run_at"] = first_run(candidate)
         if schedule.status == ScheduleStatus.ENDED:

@@ -91,11 +91,14 @@ async def count(query: dict[str, Any]) -> int:
 
 
 async def update_if_version(
-    template_id: PydanticObjectId, version: int, changes: dict[str, Any]
+    template_id: PydanticObjectId, version: int | None, changes: dict[str, Any]
 ) -> ReportTemplate | None:
-    """Applies `changes` and bumps the version only if the stored version is still `version`."""
+    """Applies `changes` and bumps the version, in one atomic update: only if the stored
+    version is still `version`, or whatever it is when `version` is None (None: no such
+    template, or not at that version)."""
+    condition = {} if version is None else {"version": version}
     raw = await ReportTemplate.get_pymongo_collection().find_one_and_update(
-        {"_id": template_id, "version": version},
+        {"_id": template_id, **condition},
         {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"version": 1}},
         return_document=ReturnDocument.AFTER,
     )

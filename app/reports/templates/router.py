@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from app.audit import AuditAction, record, record_job
+from app.audit import AuditAction, record, record_run
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
@@ -119,8 +119,9 @@ async def get_template(
     summary="Change a template (owner or admin; optimistic concurrency)",
     description=(
         'Send `If-Match: "<version>"` (the ETag of your copy) or `version` in the body; if the '
-        "template changed since, the answer is 412 with the current version. Every change "
-        "increments `version`."
+        "template changed since, the answer is 412 with the current version. Without either, "
+        "the change is always accepted and applies to the current version, whatever it is "
+        "(last writer wins; never 412). Every change increments `version`."
     ),
     response_model=TemplateOut,
     responses=problem_responses(401, 403, 404, 412, 422),
@@ -132,7 +133,12 @@ async def update_template(
     settings: SettingsDep,
     principal: CurrentPrincipal,
     if_match: Annotated[
-        str | None, Header(alias="If-Match", max_length=50, description='e.g. "3"')
+        str | None,
+        Header(
+            alias="If-Match",
+            max_length=50,
+            description='e.g. "3"; without it (or `*`) the last writer wins',
+        ),
     ] = None,
 ) -> TemplateOut:
     template = await service.update_template(settings, principal, template_id, body, if_match)
@@ -212,5 +218,7 @@ async def run_template(
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
-    await record_job(AuditAction.TEMPLATE_RUN, principal, submission.job)
+    await record_run(
+        AuditAction.TEMPLATE_RUN, principal, submission.job, replayed=submission.replayed
+    )
     return accepted(response, submission)

@@ -65,7 +65,8 @@ class TemplateCreate(ApiInput):
 
 class TemplateUpdate(ApiInput):
     """Only the fields sent change. `version` (or the If-Match header) guards against
-    overwriting someone else's change: a stale one is a 412."""
+    overwriting someone else's change: a stale one is a 412. Without it the change applies to
+    the current version (last writer wins)."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)

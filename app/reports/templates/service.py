@@ -9,6 +9,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
+from app.audit.context import note_hidden
 from app.common.ids import parse_id
 from app.common.pagination import decode_position
 from app.config import Settings
@@ -65,6 +66,8 @@ async def get_visible(principal: Principal, template_id: str) -> ReportTemplate:
     """The template, or 404 when it does not exist or the caller may not see it."""
     template = await repository.get(parse_template_id(template_id))
     if template is None or not repository.is_visible(template, principal):
+        if template is not None:
+            note_hidden("template", template.id)  # the same 404, recorded as a probe
         raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
     return template
 
@@ -132,6 +135,10 @@ async def list_templates(
     return items, next_cursor, total
 
 
+# The parts of a template that make its report request, checked together.
+REQUEST_FIELDS = frozenset({"report_type", "format", "parameters"})
+
+
 async def update_template(
     settings: Settings,
     principal: Principal,
@@ -159,7 +166,7 @@ async def update_template(
     changes = {k: v for k, v in sent.items() if getattr(template, k) != v}
     if not changes:
         return template
-    if {"report_type", "format", "parameters"} & changes.keys():
+    if REQUEST_FIELDS & changes.keys():
         await check(
             settings,
             principal,
@@ -168,6 +175,11 @@ async def update_template(
             changes.get("parameters", template.parameters),
             role="report_type" in changes,
         )
+        if expected is None:
+            # Last writer wins: it writes the whole request it checked, so a concurrent change
+            # of another part of it cannot leave an unchecked mix behind.
+            for key in REQUEST_FIELDS:
+                changes.setdefault(key, getattr(template, key))
     if "visibility" in changes:
         owner_departments = template.owner.department_ids
         if changes["visibility"] == Visibility.DEPARTMENT and not owner_departments:
@@ -176,12 +188,14 @@ async def update_template(
                 "the owner belongs to no department to share with",
                 allowed=[Visibility.PRIVATE.value, Visibility.ORGANIZATION.value],
             )
-    updated = await repository.update_if_version(template.id, template.version, changes)  # type: ignore[arg-type]
+    # With a precondition, only the version it names is changed (412 otherwise); without one
+    # the change applies to the current version, whatever it is: never a 412.
+    updated = await repository.update_if_version(template.id, expected, changes)  # type: ignore[arg-type]
     if updated is None:
         current = await repository.get(template.id)  # type: ignore[arg-type]
-        if current is None:
+        if current is None or expected is None:
             raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
-        raise _stale(current, template.version)
+        raise _stale(current, expected)
     return updated
 
 
