@@ -10,7 +10,7 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from app.common.ids import parse_id
-from app.common.pagination import decode_position
+from app.common.pagination import Listed, PageRequest
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from app.reports.deliveries.models import DeliveryConfig
@@ -114,9 +114,8 @@ async def list_templates(
     owner: str | None,
     q: str | None,
     archived: bool,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[ReportTemplate], str | None, int]:
+    page: PageRequest,
+) -> Listed[ReportTemplate]:
     query = repository.list_filter(
         principal,
         report_type=report_type,
@@ -125,11 +124,7 @@ async def list_templates(
         q=q,
         archived=archived,
     )
-    items, next_cursor = await repository.find_page(
-        query, limit=limit, after=decode_position(cursor, field="query.cursor")
-    )
-    total = await repository.count(query)
-    return items, next_cursor, total
+    return await repository.find_page(query, page)
 
 
 async def update_template(
