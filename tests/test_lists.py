@@ -21,6 +21,7 @@ from app.audit.models import AUDIT_SORTS, AuditEvent
 from app.common import pagination
 from app.common.pagination import Sorting
 from app.common.schemas import encode_cursor
+from app.platform.models import COURSE_SORTS, DEPARTMENT_SORTS, USER_SORTS, Course, Department, User
 from app.reports.deliveries.models import (
     DELIVERY_SORTS,
     WEBHOOK_SORTS,
@@ -33,6 +34,7 @@ from app.reports.jobs.models import JOB_SORTS, RUN_SORTS, JobStatus, ReportJob, 
 from app.reports.schedules.models import SCHEDULE_SORTS, ReportSchedule
 from app.reports.templates.models import TEMPLATE_SORTS, ReportTemplate
 from app.runtime.resources import Resources
+from tests import factories
 from tests.factories import dt
 from tests.helpers.tokens import TokenFactory
 
@@ -256,6 +258,34 @@ async def audit(auth: TokenFactory) -> Case:
     return Case(f"{BASE}/audit", auth("admin"), AUDIT_SORTS, AuditEvent, {})
 
 
+async def organisation() -> None:
+    parents: list[Department | None] = [None]
+    for i, name in enumerate(NAMES):
+        dept = await factories.department(name, code=f"D-{i % 4}{i}", parent=pick(parents, i))
+        parents.append(dept)
+        await factories.user(name, dept=dept, email=f"{chr(ord('q') - i)}{i}@example.test")
+        await factories.course(f"C{9 - i}", title=name, dept=dept)
+    await factories.user("Gone", status="inactive")
+
+
+async def department_options(auth: TokenFactory) -> Case:
+    await organisation()
+    url = f"{BASE}/metadata/filter-options/departments"
+    return Case(url, auth("admin"), DEPARTMENT_SORTS, Department, {})
+
+
+async def course_options(auth: TokenFactory) -> Case:
+    await organisation()
+    url = f"{BASE}/metadata/filter-options/courses"
+    return Case(url, auth("admin"), COURSE_SORTS, Course, {})
+
+
+async def user_options(auth: TokenFactory) -> Case:
+    await organisation()
+    url = f"{BASE}/metadata/filter-options/users"
+    return Case(url, auth("admin"), USER_SORTS, User, {"status": "active"})
+
+
 LISTS: dict[str, Callable[[TokenFactory], Awaitable[Case]]] = {
     "jobs": jobs,
     "templates": templates,
@@ -264,6 +294,9 @@ LISTS: dict[str, Callable[[TokenFactory], Awaitable[Case]]] = {
     "deliveries": deliveries,
     "webhooks": webhooks,
     "audit": audit,
+    "department options": department_options,
+    "course options": course_options,
+    "user options": user_options,
 }
 
 
@@ -364,6 +397,9 @@ SERVED: list[tuple[type[Document], Sorting, tuple[tuple[str, ...], ...]]] = [
     (ReportDelivery, DELIVERY_SORTS, (("owner_user_id",), ("schedule_id",), ())),
     (WebhookEndpoint, WEBHOOK_SORTS, (("owner_user_id",),)),
     (AuditEvent, AUDIT_SORTS, ((), ("actor.user_id",), ("action",), ("object_id",))),
+    (Department, DEPARTMENT_SORTS, ((), ("parent_id",))),
+    (Course, COURSE_SORTS, ((),)),
+    (User, USER_SORTS, (("status",), ("department_id", "status"))),
 ]
 
 

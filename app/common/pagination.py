@@ -1,5 +1,5 @@
 """Sorted keyset pagination: the one way every list endpoint pages (jobs, templates, schedules,
-schedule runs, deliveries, webhooks and the audit trail).
+schedule runs, deliveries, webhooks, the audit trail and the filter options).
 
 A list declares its `Sorting`: the fields it may be sorted by (`SortField`: the API name, the
 stored path, how a cursor carries its value) and its default. A request's `sort` is one of those
