@@ -8,8 +8,9 @@ from typing import Any
 
 from beanie import Document
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
+from app.common.pagination import Sorting, created_at, sort_indexes
 from app.common.time import utcnow
 
 
@@ -58,6 +59,9 @@ class Actor(BaseModel):
     department_ids: list[str] = Field(default_factory=list)
 
 
+AUDIT_SORTS = Sorting((created_at("the event"),), default="-createdAt")
+
+
 class AuditEvent(Document):
     """Append-only: written once, never updated; removed by the TTL index on `expires_at`."""
 
@@ -80,9 +84,7 @@ class AuditEvent(Document):
     class Settings:
         name = "audit_events"
         indexes = [
-            IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
-            IndexModel([("actor.user_id", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("action", ASCENDING), ("created_at", DESCENDING)]),
-            IndexModel([("object_id", ASCENDING), ("created_at", DESCENDING)]),
+            # The trail in time order, whole or by actor, action or object.
+            *sort_indexes(AUDIT_SORTS, (), ("actor.user_id",), ("action",), ("object_id",)),
             IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
         ]

@@ -1,4 +1,4 @@
-"""Reading the audit trail: filters and newest-first keyset pages."""
+"""Reading the audit trail: filters and keyset pages in time order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from app.audit.models import AuditEvent, AuditOutcome
-from app.common.pagination import Position, newest_first
+from app.common.pagination import Listed, PageRequest, paginate
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,5 @@ async def add(event: AuditEvent) -> None:
     await event.insert()
 
 
-async def find_events(
-    filters: AuditFilters, *, limit: int, position: Position | None
-) -> tuple[list[AuditEvent], str | None]:
-    return await newest_first(AuditEvent, filters.query(), limit=limit, position=position)
+async def find_events(filters: AuditFilters, page: PageRequest) -> Listed[AuditEvent]:
+    return await paginate(AuditEvent, filters.query(), page)

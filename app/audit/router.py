@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.audit.models import AuditAction, AuditOutcome
+from app.audit.models import AUDIT_SORTS, AuditAction, AuditOutcome
 from app.audit.repository import AuditFilters, find_events
 from app.audit.schemas import AuditEventOut
-from app.common.pagination import decode_position
 from app.common.schemas import Page
 from app.common.time import AwareBoundedDateTime
 from app.errors import Forbidden, ValidationFailed, problem_responses
@@ -27,7 +26,10 @@ ACTIONS = [a.value for a in AuditAction]
     description=(
         "Who did what to which object, allowed or denied (with the reason), from which request "
         "and client address; report runs carry their effective data scope and resolved "
-        "parameters. Kept `AUDIT_RETENTION_DAYS`. A refused call here is itself audited."
+        "parameters. Kept `AUDIT_RETENTION_DAYS`. A refused call here is itself audited. "
+        "Newest first, or oldest first with `sort=createdAt`. Pages: pass `nextCursor` back as "
+        "`cursor` with the same filters and sort; `total` counts the matching events when that "
+        "is cheap, else it is null and `totalAtLeast` a lower bound."
     ),
     response_model=Page[AuditEventOut],
     responses=problem_responses(401, 403, 422),
@@ -49,6 +51,7 @@ async def list_audit_events(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, AUDIT_SORTS.query()] = AUDIT_SORTS.default,
 ) -> Page[AuditEventOut]:
     if not principal.is_admin:
         raise Forbidden("Only administrators may read the audit trail.", code="admin-only")
@@ -67,9 +70,5 @@ async def list_audit_events(
         occurred_from=occurred_from,
         occurred_to=occurred_to,
     )
-    events, next_cursor = await find_events(
-        filters, limit=limit, position=decode_position(cursor, field="query.cursor")
-    )
-    return Page[AuditEventOut](
-        items=[AuditEventOut.from_document(e) for e in events], next_cursor=next_cursor
-    )
+    listed = await find_events(filters, AUDIT_SORTS.request(sort, cursor, limit))
+    return listed.page(AuditEventOut.from_document)

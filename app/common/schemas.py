@@ -29,7 +29,17 @@ class Page(ApiModel, Generic[T]):
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` to get the next page; absent on the last page"
     )
-    total: int | None = Field(default=None, description="Number of matching items, when cheap")
+    total: int | None = Field(
+        default=None,
+        description="How many items match the filters (all pages), counted when that is cheap "
+        "(at most 10,000 items, within 250 ms on the server); null otherwise",
+    )
+    total_at_least: int | None = Field(
+        default=None,
+        description="A lower bound of the matching items: `total` when it is known, else the "
+        "count limit or the items read up to the end of this page, whichever is larger "
+        '(e.g. "1–20 of 10,000+")',
+    )
 
 
 def encode_cursor(values: dict[str, Any]) -> str:

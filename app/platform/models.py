@@ -13,6 +13,25 @@ from pydantic import Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
+from app.common.pagination import SortField, Sorting, sort_indexes
+
+# The orders of the filter options (`GET /api/v1/reports/metadata/filter-options/{kind}`).
+NAME = SortField("name", "name", "string", "the name, by code point (upper case before lower)")
+DEPARTMENT_SORTS = Sorting(
+    (NAME, SortField("code", "code", "string", "the department code", unique=True)),
+    default="name",
+)
+COURSE_SORTS = Sorting(
+    (
+        SortField("code", "code", "string", "the course code", unique=True),
+        SortField("title", "title", "string", "the title, by code point"),
+    ),
+    default="code",
+)
+USER_SORTS = Sorting(
+    (NAME, SortField("email", "email", "string", "the e-mail address", unique=True)),
+    default="name",
+)
 
 
 class Department(TimestampedDocument):
@@ -27,6 +46,8 @@ class Department(TimestampedDocument):
             IndexModel([("code", ASCENDING)], unique=True),
             IndexModel([("ancestor_ids", ASCENDING)]),
             IndexModel([("name", ASCENDING)]),
+            # The options: all departments, or the children of one (`parentId`).
+            *sort_indexes(DEPARTMENT_SORTS, (), ("parent_id",)),
         ]
 
 
@@ -43,6 +64,9 @@ class User(TimestampedDocument):
             IndexModel([("email", ASCENDING)], unique=True),
             IndexModel([("department_id", ASCENDING), ("name", ASCENDING)]),
             IndexModel([("name", ASCENDING)]),
+            # The options (active people): all of them, or those of some departments (one
+            # range per department, merged in order); also a department's learner count.
+            *sort_indexes(USER_SORTS, ("status",), ("department_id", "status")),
         ]
 
 
@@ -63,6 +87,8 @@ class Course(TimestampedDocument):
             IndexModel([("department_id", ASCENDING)]),
             IndexModel([("instructor_ids", ASCENDING)]),
             IndexModel([("is_mandatory", ASCENDING)]),
+            # The options of admins; the others' courses are an id list, read and sorted.
+            *sort_indexes(COURSE_SORTS, ()),
         ]
 
 
@@ -92,6 +118,13 @@ class Enrollment(TimestampedDocument):
             IndexModel([("last_activity_at", DESCENDING)]),
             IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
             IndexModel([("department_id", ASCENDING), ("due_at", ASCENDING)]),
+            # Cascading filter options, read from these keys alone: the courses taken in some
+            # departments, a department's enrollments; the departments and learners of some
+            # courses (in some departments).
+            IndexModel([("department_id", ASCENDING), ("course_id", ASCENDING)]),
+            IndexModel(
+                [("course_id", ASCENDING), ("department_id", ASCENDING), ("user_id", ASCENDING)]
+            ),
         ]
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from beanie import PydanticObjectId
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
+from app.common.pagination import SortField, Sorting, created_at, sort_indexes
 from app.common.time import as_utc
 
 
@@ -119,6 +120,28 @@ class DeliveryContent(BaseModel):
     text: str | None = None
 
 
+DELIVERY_SORTS = Sorting(
+    (
+        created_at("the delivery (when its job finished)"),
+        SortField(
+            "sentAt",
+            "sent_at",
+            "datetime",
+            "when it was sent (not sent: first ascending, last descending)",
+            nullable=True,
+        ),
+    ),
+    default="-createdAt",
+)
+WEBHOOK_SORTS = Sorting(
+    (
+        created_at("the endpoint"),
+        SortField("url", "url", "string", "its URL, by code point"),
+    ),
+    default="-createdAt",
+)
+
+
 class ReportDelivery(TimestampedDocument):
     job_id: PydanticObjectId | None = None
     schedule_id: PydanticObjectId | None = None
@@ -160,8 +183,10 @@ class ReportDelivery(TimestampedDocument):
                 [("channel", ASCENDING), ("status", ASCENDING), ("lease_expires_at", ASCENDING)]
             ),
             IndexModel([("job_id", ASCENDING)]),
-            IndexModel([("schedule_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("recipient.endpoint_id", ASCENDING), ("status", ASCENDING)]),
+            # The list: the owner's deliveries (everyone's for admins), or one schedule's (a
+            # job's few are read through `job_id` and sorted as they come).
+            *sort_indexes(DELIVERY_SORTS, ("owner_user_id",), ("schedule_id",), ()),
         ]
 
 
@@ -183,7 +208,7 @@ class WebhookEndpoint(TimestampedDocument):
 
     class Settings:
         name = "webhook_endpoints"
-        indexes = [IndexModel([("owner_user_id", ASCENDING), ("created_at", DESCENDING)])]
+        indexes = sort_indexes(WEBHOOK_SORTS, ("owner_user_id",))
 
     def live_secrets(self, now: datetime) -> list[EndpointSecret]:
         """The secrets that sign now: the newest first, then any still in its overlap window."""

@@ -1,22 +1,67 @@
-"""Delivery endpoints: downloading through a delivery link, resending a failed delivery, and a
-caller's webhook endpoints (register, list, rotate the signing secret)."""
+"""Delivery endpoints: the deliveries of a caller's reports, downloading through a delivery
+link, resending a failed delivery, and a caller's webhook endpoints (register, list, rotate the
+signing secret)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from app.audit import AuditAction, record
 from app.common.http import content_disposition
+from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import Gone, problem_responses
-from app.reports.deliveries import service
-from app.reports.deliveries.models import WebhookEndpoint
+from app.reports.deliveries import listing, service
+from app.reports.deliveries.models import (
+    DELIVERY_SORTS,
+    WEBHOOK_SORTS,
+    DeliveryChannel,
+    DeliveryStatus,
+)
 from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
 from app.reports.formats import file_response
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
+
+
+@router.get(
+    "/deliveries",
+    name="deliveries_list",
+    summary="The deliveries of your reports (admins: all)",
+    description=(
+        "Every e-mail, webhook call and notice planned for the jobs you requested and the "
+        "schedules you own, with its status, attempts and last error; filter by job, schedule, "
+        "status or channel. Newest first unless `sort` says otherwise. Pages: pass "
+        "`nextCursor` back as `cursor` with the same filters and sort; `total` counts the "
+        "matching deliveries when that is cheap, else it is null and `totalAtLeast` a lower "
+        "bound."
+    ),
+    response_model=Page[DeliveryOut],
+    responses=problem_responses(401, 422),
+)
+async def list_deliveries(
+    principal: CurrentPrincipal,
+    job_id: Annotated[str | None, Query(alias="jobId", max_length=64)] = None,
+    schedule_id: Annotated[str | None, Query(alias="scheduleId", max_length=64)] = None,
+    status: DeliveryStatus | None = None,
+    channel: DeliveryChannel | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, DELIVERY_SORTS.query()] = DELIVERY_SORTS.default,
+) -> Page[DeliveryOut]:
+    listed = await listing.list_deliveries(
+        listing.DeliveryFilters(
+            job_id=job_id, schedule_id=schedule_id, status=status, channel=channel
+        ),
+        DELIVERY_SORTS.request(sort, cursor, limit),
+        user_id=principal.user_id,
+        is_admin=principal.is_admin,
+    )
+    return listed.page(DeliveryOut.from_document)
 
 
 @router.get(
@@ -110,17 +155,23 @@ async def create_webhook(
     "/webhooks",
     name="webhooks_list",
     summary="Your webhook endpoints (secrets are not shown again)",
-    response_model=list[WebhookOut],
-    responses=problem_responses(401),
+    description=(
+        "Newest first unless `sort` says otherwise. Pages: pass `nextCursor` back as `cursor` "
+        "with the same sort; `total` counts your endpoints."
+    ),
+    response_model=Page[WebhookOut],
+    responses=problem_responses(401, 422),
 )
-async def list_webhooks(principal: CurrentPrincipal) -> list[WebhookOut]:
-    endpoints = (
-        await WebhookEndpoint.find({"owner_user_id": principal.user_id})
-        .sort("-created_at")
-        .limit(200)
-        .to_list()
+async def list_webhooks(
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, WEBHOOK_SORTS.query()] = WEBHOOK_SORTS.default,
+) -> Page[WebhookOut]:
+    listed = await listing.list_webhooks(
+        principal.user_id, WEBHOOK_SORTS.request(sort, cursor, limit)
     )
-    return [WebhookOut.from_document(e) for e in endpoints]
+    return listed.page(WebhookOut.from_document)
 
 
 @router.post(

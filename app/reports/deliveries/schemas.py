@@ -23,6 +23,8 @@ class DeliveryOut(ApiModel):
 
     id: str
     job_id: str | None = None
+    schedule_id: str | None = None
+    created_at: datetime = Field(description="When it was planned (its job finished)")
     channel: DeliveryChannel
     kind: DeliveryKind
     recipient: str = Field(description="The e-mail address, or the webhook URL")
@@ -44,6 +46,8 @@ class DeliveryOut(ApiModel):
         return cls(
             id=str(doc.id),
             job_id=str(doc.job_id) if doc.job_id else None,
+            schedule_id=str(doc.schedule_id) if doc.schedule_id else None,
+            created_at=doc.created_at,
             channel=doc.channel,
             kind=doc.kind,
             recipient=doc.recipient.address or doc.recipient.url or "",
@@ -77,6 +81,7 @@ class WebhookOut(ApiModel):
     id: str
     url: str
     description: str | None = None
+    created_at: datetime
     disabled: bool = Field(description="The endpoint answered 410 Gone: it receives nothing")
     disabled_reason: str | None = None
     secret: str | None = Field(
@@ -91,6 +96,7 @@ class WebhookOut(ApiModel):
             id=str(endpoint.id),
             url=endpoint.url,
             description=endpoint.description,
+            created_at=endpoint.created_at,
             disabled=endpoint.disabled_at is not None,
             disabled_reason=endpoint.disabled_reason,
             secret=secret,

@@ -13,9 +13,10 @@ from typing import Any
 
 from beanie import PydanticObjectId
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
+from app.common.pagination import SortField, Sorting, created_at, sort_indexes
 from app.reports.deliveries.models import DeliveryConfig
 
 
@@ -89,6 +90,40 @@ class FileOptions(BaseModel):
         return data
 
 
+FINISHED_AT = SortField(
+    "finishedAt",
+    "finished_at",
+    "datetime",
+    "when it completed, failed or was cancelled (none yet: first ascending, last descending)",
+    nullable=True,
+)
+JOB_SORTS = Sorting(
+    (
+        created_at("the job"),
+        FINISHED_AT,
+        SortField("status", "status", "string", "its status code, alphabetically"),
+        SortField("reportType", "report_type", "string", "its report type key, alphabetically"),
+    ),
+    default="-createdAt",
+)
+# The jobs a schedule created (`GET /schedules/{id}/runs`).
+RUN_SORTS = Sorting(
+    (
+        created_at("the job"),
+        SortField(
+            "scheduledFor",
+            "scheduled_for",
+            "datetime",
+            "the timetable slot it ran for (run-now jobs and retries have none: first "
+            "ascending, last descending)",
+            nullable=True,
+        ),
+        FINISHED_AT,
+    ),
+    default="-createdAt",
+)
+
+
 class ReportJob(TimestampedDocument):
     report_type: str
     format: str
@@ -128,11 +163,9 @@ class ReportJob(TimestampedDocument):
     class Settings:
         name = "report_jobs"
         indexes = [
-            IndexModel([("requested_by.user_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)]),
             IndexModel([("status", ASCENDING), ("dispatched_at", ASCENDING)]),
             IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
-            IndexModel([("created_at", DESCENDING)]),
             IndexModel([("template_id", ASCENDING)]),
             # Exactly one job per (schedule, scheduled time); run-now jobs have no scheduledFor.
             IndexModel(
@@ -141,7 +174,9 @@ class ReportJob(TimestampedDocument):
                 name="one_job_per_schedule_slot",
                 partialFilterExpression={"scheduled_for": {"$type": "date"}},
             ),
-            IndexModel([("schedule_id", ASCENDING), ("created_at", DESCENDING)]),
+            # The lists: a user's jobs (everyone's for admins), a schedule's runs.
+            *sort_indexes(JOB_SORTS, ("requested_by.user_id",), ()),
+            *sort_indexes(RUN_SORTS, ("schedule_id",)),
         ]
 
 

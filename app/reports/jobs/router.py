@@ -16,7 +16,7 @@ from app.errors import Gone, problem_responses
 from app.reports.deliveries import service as deliveries
 from app.reports.formats import file_response, served_as
 from app.reports.jobs import service
-from app.reports.jobs.models import FileOptions, JobStatus
+from app.reports.jobs.models import JOB_SORTS, FileOptions, JobStatus
 from app.reports.jobs.requests import ReportRequest, submit
 from app.reports.jobs.responses import JOBS_PREFIX, REPLAYED, accepted
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
@@ -88,6 +88,12 @@ async def create_job(
     "",
     name="jobs_list",
     summary="List report jobs (your own; admins may filter by user)",
+    description=(
+        "Your jobs (admins: everyone's, or one user's with `userId`), filtered and sorted, in "
+        "pages: pass `nextCursor` back as `cursor` with the same filters and sort. `total` "
+        "counts the matching jobs when that is cheap, else it is null and `totalAtLeast` a "
+        "lower bound."
+    ),
     response_model=Page[JobOut],
     responses=problem_responses(401, 403, 422),
 )
@@ -101,6 +107,7 @@ async def list_jobs(
     user_id: Annotated[str | None, Query(alias="userId", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, JOB_SORTS.query()] = JOB_SORTS.default,
 ) -> Page[JobOut]:
     filters = JobFilters(
         status=status,
@@ -110,8 +117,8 @@ async def list_jobs(
         created_to=created_to,
         user_id=user_id,
     )
-    jobs, next_cursor = await service.list_jobs(principal, filters, limit=limit, cursor=cursor)
-    return Page[JobOut](items=[JobOut.from_document(j) for j in jobs], next_cursor=next_cursor)
+    listed = await service.list_jobs(principal, filters, JOB_SORTS.request(sort, cursor, limit))
+    return listed.page(JobOut.from_document)
 
 
 @router.get(

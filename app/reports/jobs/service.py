@@ -8,7 +8,7 @@ from typing import Any
 
 from app.audit.context import note_hidden
 from app.common.ids import parse_id
-from app.common.pagination import decode_position, newest_first
+from app.common.pagination import Listed, PageRequest, paginate
 from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.reports.jobs import repository
 from app.reports.jobs.models import RETRYABLE_STATUSES, JobStatus, ReportJob
@@ -32,8 +32,8 @@ async def get_job(principal: Principal, job_id: str) -> ReportJob:
 
 
 async def list_jobs(
-    principal: Principal, filters: JobFilters, *, limit: int, cursor: str | None
-) -> tuple[list[ReportJob], str | None]:
+    principal: Principal, filters: JobFilters, page: PageRequest
+) -> Listed[ReportJob]:
     query: dict[str, Any] = {}
     if principal.is_admin:
         if filters.user_id:
@@ -55,8 +55,7 @@ async def list_jobs(
         created["$lt"] = filters.created_to
     if created:
         query["created_at"] = created
-    position = decode_position(cursor, field="cursor")
-    return await newest_first(ReportJob, query, limit=limit, position=position)
+    return await paginate(ReportJob, query, page)
 
 
 async def cancel_job(principal: Principal, job_id: str) -> ReportJob:

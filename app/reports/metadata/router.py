@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.common.pagination import sort_query
 from app.common.schemas import Page
 from app.deps import SettingsDep
 from app.errors import problem_responses
 from app.lookups.schemas import LookupCategoryOut, LookupValueOut
 from app.reports.deliveries.schemas import DeliveryOptionsOut
-from app.reports.metadata import service
+from app.reports.metadata import filter_options, service
 from app.reports.metadata.schemas import (
     DatePresetList,
+    FilterKind,
     FilterOption,
     FormatOut,
     ReportTypeDetail,
@@ -23,12 +24,6 @@ from app.reports.metadata.schemas import (
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports/metadata", tags=["report-metadata"])
-
-
-class FilterKind(StrEnum):
-    DEPARTMENTS = "departments"
-    COURSES = "courses"
-    USERS = "users"
 
 
 @router.get(
@@ -120,30 +115,100 @@ async def list_date_presets(
     return service.date_presets(timezone)
 
 
+FILTER_SORT_TOKENS = list(
+    dict.fromkeys(t for sorting in filter_options.SORTINGS.values() for t in sorting.tokens)
+)
+FILTER_SORT_DESCRIPTION = (
+    "`departments`: `name` (default) or `code`; `courses`: `code` (default) or `title`; "
+    "`users`: `name` (default) or `email`. `-field` for descending; names and titles by code "
+    "point (upper case before lower); ties broken by id. A field of another kind is a 422 "
+    "listing the allowed ones; a cursor made for one sort is refused with another."
+)
+
+
 @router.get(
     "/filter-options/{kind}",
     name="metadata_filter_options",
-    summary="Departments, courses or users you may filter reports on",
+    summary="Departments, courses or users you may filter reports on, cascading",
     description=(
         "Limited to your data scope: admins see all; managers their departments (with "
         "sub-departments), the courses owned by or taken in them, and their people; "
         "instructors their courses and the departments and learners in them; learners "
-        "themselves and their own courses. Sorted by name (courses by code)."
+        "themselves, their departments and their own courses.\n\n"
+        "Cascading, as a report form fills in: `departmentIds` narrows courses to those with "
+        "enrollments (that you may see) in those departments, users to the people of those "
+        "departments, departments to those; each with its sub-departments unless "
+        "`includeSubDepartments=false` (the rule of the report types). `courseIds` narrows "
+        "users to those enrolled in one of the courses (in the chosen departments, when both "
+        "are given) and departments to those the courses are taken in. Ids you may not filter "
+        "on are a 403 naming them, as in a report's parameters.\n\n"
+        "Departments come as your tree: `parentId` (the nearest department above that you may "
+        "see), `level`, `childCount`, and counts of their own people and enrollments; list one "
+        "level with `parentId` (`root` for the top). Searchable with `q`; paged and sorted as "
+        "every list, with `total`."
     ),
     response_model=Page[FilterOption],
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 403, 422),
 )
 async def list_filter_options(
     kind: FilterKind,
     principal: CurrentPrincipal,
+    settings: SettingsDep,
     q: Annotated[str | None, Query(max_length=100, description="Search in names and codes")] = None,
+    department_ids: Annotated[
+        list[str] | None,
+        Query(
+            alias="departmentIds",
+            description="Department ids, repeated or comma-separated: narrow to these "
+            "departments (and their sub-departments)",
+        ),
+    ] = None,
+    include_sub_departments: Annotated[
+        bool,
+        Query(
+            alias="includeSubDepartments",
+            description="`departmentIds` covers each department's sub-departments too",
+        ),
+    ] = True,
+    course_ids: Annotated[
+        list[str] | None,
+        Query(
+            alias="courseIds",
+            description="Course ids, repeated or comma-separated (departments and users only)",
+        ),
+    ] = None,
+    parent_id: Annotated[
+        str | None,
+        Query(
+            alias="parentId",
+            max_length=64,
+            description="Departments only: those directly beneath this department in your "
+            "tree, or `root` for the top of it",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[
+        str | None,
+        sort_query(FILTER_SORT_DESCRIPTION, FILTER_SORT_TOKENS),
+    ] = None,
 ) -> Page[FilterOption]:
-    items, next_cursor = await service.filter_options(
-        principal, kind.value, q=q, limit=limit, cursor=cursor
+    listed = await filter_options.filter_options(
+        settings,
+        principal,
+        kind,
+        filter_options.OptionFilters(
+            q=q,
+            department_ids=department_ids,
+            include_sub_departments=include_sub_departments,
+            course_ids=course_ids,
+            parent_id=parent_id,
+        ),
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
     )
-    return Page[FilterOption](items=items, next_cursor=next_cursor)
+    return listed.as_page(listed.items)
 
 
 @router.get(

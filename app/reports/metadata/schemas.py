@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
@@ -78,7 +79,47 @@ class DatePresetList(ApiModel):
     items: list[DatePresetOut]
 
 
+class FilterKind(StrEnum):
+    DEPARTMENTS = "departments"
+    COURSES = "courses"
+    USERS = "users"
+
+
 class FilterOption(ApiModel):
+    """A department, course or person to filter reports on. Departments also carry their place
+    in the tree you see and their counts; those fields are null for courses and people."""
+
     id: str
     label: str
-    description: str | None = Field(default=None, description="Code, e-mail or title")
+    description: str | None = Field(default=None, description="Code, e-mail or category")
+    parent_id: str | None = Field(
+        default=None,
+        description="Departments: the nearest department above it that you may see (null at "
+        "the top of your tree: the organization's top for admins, the departments you manage "
+        "for managers)",
+    )
+    level: int | None = Field(
+        default=None, description="Departments: its depth in your tree (0 at the top)"
+    )
+    child_count: int | None = Field(
+        default=None,
+        description="Departments: the departments directly beneath it in your tree (list them "
+        "with `parentId`); the other filters do not narrow it",
+    )
+    learner_count: int | None = Field(
+        default=None,
+        description="Departments: the active people in this department itself (not its "
+        "sub-departments) that you may see; null when counting is not cheap",
+    )
+    learner_count_at_least: int | None = Field(
+        default=None, description="Departments: a lower bound of `learnerCount` (equal when known)"
+    )
+    enrollment_count: int | None = Field(
+        default=None,
+        description="Departments: the enrollments in this department itself that you may see "
+        "(in the chosen `courseIds`, if any); null when counting is not cheap",
+    )
+    enrollment_count_at_least: int | None = Field(
+        default=None,
+        description="Departments: a lower bound of `enrollmentCount` (equal when known)",
+    )

@@ -13,9 +13,10 @@ from typing import Any
 
 from beanie import PydanticObjectId
 from pydantic import Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
+from app.common.pagination import SortField, Sorting, created_at, sort_indexes
 from app.reports.deliveries.models import (
     Audience,
     DeliveryConfig,
@@ -40,6 +41,29 @@ class ScheduleStatus(StrEnum):
 class MissedRunPolicy(StrEnum):
     SKIP = "skip"
     RUN_ONCE = "run-once"
+
+
+SCHEDULE_SORTS = Sorting(
+    (
+        created_at("the schedule"),
+        SortField("name", "name", "string", "its name, by code point (upper case before lower)"),
+        SortField(
+            "nextRunAt",
+            "next_run_at",
+            "datetime",
+            "its next run (none: first ascending, last descending)",
+            nullable=True,
+        ),
+        SortField(
+            "lastRunAt",
+            "last_run_at",
+            "datetime",
+            "its last run (never run: first ascending, last descending)",
+            nullable=True,
+        ),
+    ),
+    default="-createdAt",
+)
 
 
 class ReportSchedule(TimestampedDocument):
@@ -90,9 +114,9 @@ class ReportSchedule(TimestampedDocument):
         name = "report_schedules"
         indexes = [
             IndexModel([("status", ASCENDING), ("next_run_at", ASCENDING)]),
-            IndexModel([("owner.user_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("template_id", ASCENDING), ("status", ASCENDING)]),
-            IndexModel([("created_at", DESCENDING)]),
+            # The list: the owner's schedules (everyone's for admins).
+            *sort_indexes(SCHEDULE_SORTS, ("owner.user_id",), ()),
         ]
 
     def recurrence(self) -> Recurrence:

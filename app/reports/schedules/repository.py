@@ -9,7 +9,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from app.common.pagination import Position, newest_first
+from app.common.pagination import Listed, PageRequest, paginate
 from app.common.time import utcnow
 from app.reports.jobs.models import ReportJob
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
@@ -71,31 +71,17 @@ def list_filter(
     return query
 
 
-async def find_page(
-    query: dict[str, Any], *, limit: int, after: Position | None
-) -> tuple[list[ReportSchedule], str | None]:
-    return await newest_first(ReportSchedule, query, limit=limit, position=after)
-
-
-async def count(query: dict[str, Any]) -> int:
-    return await ReportSchedule.get_pymongo_collection().count_documents(query)
+async def find_page(query: dict[str, Any], page: PageRequest) -> Listed[ReportSchedule]:
+    return await paginate(ReportSchedule, query, page)
 
 
 async def find_runs(
-    schedule_id: PydanticObjectId, *, status: str | None, limit: int, after: Position | None
-) -> tuple[list[ReportJob], str | None]:
-    return await newest_first(ReportJob, _runs(schedule_id, status), limit=limit, position=after)
-
-
-def _runs(schedule_id: PydanticObjectId, status: str | None) -> dict[str, Any]:
+    schedule_id: PydanticObjectId, *, status: str | None, page: PageRequest
+) -> Listed[ReportJob]:
     query: dict[str, Any] = {"schedule_id": schedule_id}
     if status:
         query["status"] = status
-    return query
-
-
-async def count_runs(schedule_id: PydanticObjectId, status: str | None) -> int:
-    return await ReportJob.get_pymongo_collection().count_documents(_runs(schedule_id, status))
+    return await paginate(ReportJob, query, page)
 
 
 async def job_for_slot(schedule_id: PydanticObjectId, slot: datetime) -> ReportJob | None:

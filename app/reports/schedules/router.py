@@ -14,12 +14,12 @@ from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries.schemas import DeliveryOut
-from app.reports.jobs.models import JobStatus
+from app.reports.jobs.models import RUN_SORTS, JobStatus
 from app.reports.jobs.responses import REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules import service
 from app.reports.schedules.delivery import webhooks_of
-from app.reports.schedules.models import ReportSchedule, ScheduleStatus
+from app.reports.schedules.models import SCHEDULE_SORTS, ReportSchedule, ScheduleStatus
 from app.reports.schedules.schemas import (
     ScheduleCreate,
     ScheduleOut,
@@ -76,6 +76,11 @@ async def create_schedule(
     "",
     name="schedules_list",
     summary="List your schedules (admins: all)",
+    description=(
+        "Newest first unless `sort` says otherwise. Pages: pass `nextCursor` back as `cursor` "
+        "with the same filters and sort; `total` counts the matching schedules when that is "
+        "cheap, else it is null and `totalAtLeast` a lower bound."
+    ),
     response_model=Page[ScheduleOut],
     responses=problem_responses(401, 422),
 )
@@ -90,18 +95,18 @@ async def list_schedules(
     q: Annotated[str | None, Query(max_length=100, description="Search in the name")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, SCHEDULE_SORTS.query()] = SCHEDULE_SORTS.default,
 ) -> Page[ScheduleOut]:
-    items, next_cursor, total = await service.list_schedules(
+    listed = await service.list_schedules(
         principal,
         status=status.value if status else None,
         report_type=report_type,
         template_id=template_id,
         owner=principal.user_id if owner == "me" else owner,
         q=q,
-        limit=limit,
-        cursor=cursor,
+        page=SCHEDULE_SORTS.request(sort, cursor, limit),
     )
-    return Page[ScheduleOut](items=await _outs(items), next_cursor=next_cursor, total=total)
+    return listed.as_page(await _outs(listed.items))
 
 
 @router.get(
@@ -220,6 +225,7 @@ async def run_now(
     name="schedules_runs",
     summary="The jobs this schedule created, newest first",
     description=(
+        "Newest first unless `sort` says otherwise; pages and `total` as in every list. "
         "Scheduled runs carry `scheduledFor`; run-now jobs and retries (`retryOfJobId`) have none. "
         "Each run lists its deliveries (e-mails, webhook calls, notices) with their status; a "
         "failed one can be sent again with POST /api/v1/reports/deliveries/{id}/resend."
@@ -233,23 +239,20 @@ async def list_runs(
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, RUN_SORTS.query()] = RUN_SORTS.default,
 ) -> Page[ScheduleRunOut]:
-    jobs, next_cursor, total = await service.list_runs(
+    listed = await service.list_runs(
         principal,
         schedule_id,
         status=status.value if status else None,
-        limit=limit,
-        cursor=cursor,
+        page=RUN_SORTS.request(sort, cursor, limit),
     )
-    planned = await deliveries.for_jobs([j.id for j in jobs if j.id is not None])
+    planned = await deliveries.for_jobs([j.id for j in listed.items if j.id is not None])
     by_job: dict[PydanticObjectId | None, list[DeliveryOut]] = {}
     for delivery in sorted(planned, key=lambda d: d.created_at):
         by_job.setdefault(delivery.job_id, []).append(DeliveryOut.from_document(delivery))
-    return Page[ScheduleRunOut](
-        items=[
-            ScheduleRunOut(**JobOut.from_document(j).model_dump(), deliveries=by_job.get(j.id, []))
-            for j in jobs
-        ],
-        next_cursor=next_cursor,
-        total=total,
+    return listed.page(
+        lambda j: ScheduleRunOut(
+            **JobOut.from_document(j).model_dump(), deliveries=by_job.get(j.id, [])
+        )
     )

@@ -12,7 +12,7 @@ from bson import ObjectId
 
 from app.audit.context import note_hidden
 from app.common.ids import parse_id
-from app.common.pagination import decode_position
+from app.common.pagination import Listed, PageRequest
 from app.common.time import utcnow
 from app.config import Settings
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -137,9 +137,8 @@ async def list_schedules(
     template_id: str | None,
     owner: str | None,
     q: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[ReportSchedule], str | None, int]:
+    page: PageRequest,
+) -> Listed[ReportSchedule]:
     template_oid = None
     if template_id is not None:
         if not ObjectId.is_valid(template_id):
@@ -153,10 +152,7 @@ async def list_schedules(
         owner=owner,
         q=q,
     )
-    items, next_cursor = await repository.find_page(
-        query, limit=limit, after=decode_position(cursor, field="query.cursor")
-    )
-    return items, next_cursor, await repository.count(query)
+    return await repository.find_page(query, page)
 
 
 NOT_NULL = ("name", "missed_run_policy", "parameters")
@@ -293,19 +289,12 @@ async def list_runs(
     schedule_id: str,
     *,
     status: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[ReportJob], str | None, int]:
+    page: PageRequest,
+) -> Listed[ReportJob]:
     """The jobs the schedule created: its slots, run-now jobs and retries of either."""
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
-    jobs, next_cursor = await repository.find_runs(
-        schedule.id,
-        status=status,
-        limit=limit,
-        after=decode_position(cursor, field="query.cursor"),
-    )
-    return jobs, next_cursor, await repository.count_runs(schedule.id, status)
+    return await repository.find_runs(schedule.id, status=status, page=page)
 
 
 async def refuse_template_in_use(principal: Principal, template: ReportTemplate) -> None:

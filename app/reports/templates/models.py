@@ -10,9 +10,10 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
+from app.common.pagination import SortField, Sorting, created_at, sort_indexes
 from app.reports.jobs.models import Requester
 
 
@@ -20,6 +21,16 @@ class Visibility(StrEnum):
     PRIVATE = "private"
     DEPARTMENT = "department"
     ORGANIZATION = "organization"
+
+
+TEMPLATE_SORTS = Sorting(
+    (
+        created_at("the template"),
+        SortField("updatedAt", "updated_at", "datetime", "when it was last changed"),
+        SortField("name", "name", "string", "its name, by code point (upper case before lower)"),
+    ),
+    default="-createdAt",
+)
 
 
 class ReportTemplate(TimestampedDocument):
@@ -37,8 +48,10 @@ class ReportTemplate(TimestampedDocument):
     class Settings:
         name = "report_templates"
         indexes = [
-            IndexModel([("owner.user_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("visibility", ASCENDING), ("owner.department_ids", ASCENDING)]),
             IndexModel([("report_type", ASCENDING)]),
-            IndexModel([("created_at", DESCENDING)]),
+            # The list: a learner's own templates (and `owner=`), everyone's for the others,
+            # whose visibility (own, shared with a department or the organization) is tested
+            # on the templates read in order: an organization holds few templates.
+            *sort_indexes(TEMPLATE_SORTS, ("owner.user_id",), ()),
         ]

@@ -8,7 +8,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from app.common.pagination import Position, newest_first
+from app.common.pagination import Listed, PageRequest, paginate
 from app.common.time import utcnow
 from app.reports.templates.models import ReportTemplate, Visibility
 from app.security import Principal, Role
@@ -78,16 +78,8 @@ def list_filter(
     return {"$and": clauses}
 
 
-async def find_page(
-    query: dict[str, Any], *, limit: int, after: Position | None
-) -> tuple[list[ReportTemplate], str | None]:
-    """Newest first, after the (created_at, id) of the previous page's last item; and the
-    cursor to the next page."""
-    return await newest_first(ReportTemplate, query, limit=limit, position=after)
-
-
-async def count(query: dict[str, Any]) -> int:
-    return await ReportTemplate.get_pymongo_collection().count_documents(query)
+async def find_page(query: dict[str, Any], page: PageRequest) -> Listed[ReportTemplate]:
+    return await paginate(ReportTemplate, query, page)
 
 
 async def update_if_version(

@@ -15,7 +15,7 @@ from app.reports.jobs.responses import REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules.service import refuse_template_in_use
 from app.reports.templates import service
-from app.reports.templates.models import ReportTemplate
+from app.reports.templates.models import TEMPLATE_SORTS, ReportTemplate
 from app.reports.templates.schemas import (
     TemplateCreate,
     TemplateDuplicate,
@@ -65,8 +65,11 @@ async def create_template(
     summary="List the templates you may see",
     description=(
         "Your own templates, those shared with the organization and those shared with a "
-        "department you belong to (admins see all; learners only their own). Newest first; "
-        "archived templates only with `archived=true`."
+        "department you belong to (admins see all; learners only their own). Newest first "
+        "unless `sort` says otherwise; archived templates only with `archived=true`. Pages: "
+        "pass `nextCursor` back as `cursor` with the same filters and sort; `total` counts the "
+        "matching templates when that is cheap, else it is null and `totalAtLeast` a lower "
+        "bound."
     ),
     response_model=Page[TemplateOut],
     responses=problem_responses(401, 422),
@@ -82,20 +85,18 @@ async def list_templates(
     archived: bool = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, TEMPLATE_SORTS.query()] = TEMPLATE_SORTS.default,
 ) -> Page[TemplateOut]:
-    items, next_cursor, total = await service.list_templates(
+    listed = await service.list_templates(
         principal,
         report_type=report_type,
         visibility=visibility,
         owner=principal.user_id if owner == "me" else owner,
         q=q,
         archived=archived,
-        limit=limit,
-        cursor=cursor,
+        page=TEMPLATE_SORTS.request(sort, cursor, limit),
     )
-    return Page[TemplateOut](
-        items=[_out(t, principal) for t in items], next_cursor=next_cursor, total=total
-    )
+    return listed.page(lambda t: _out(t, principal))
 
 
 @router.get(

@@ -11,7 +11,7 @@ from beanie import PydanticObjectId
 
 from app.audit.context import note_hidden
 from app.common.ids import parse_id
-from app.common.pagination import decode_position
+from app.common.pagination import Listed, PageRequest
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from app.reports.deliveries.models import DeliveryConfig
@@ -117,9 +117,8 @@ async def list_templates(
     owner: str | None,
     q: str | None,
     archived: bool,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[ReportTemplate], str | None, int]:
+    page: PageRequest,
+) -> Listed[ReportTemplate]:
     query = repository.list_filter(
         principal,
         report_type=report_type,
@@ -128,11 +127,7 @@ async def list_templates(
         q=q,
         archived=archived,
     )
-    items, next_cursor = await repository.find_page(
-        query, limit=limit, after=decode_position(cursor, field="query.cursor")
-    )
-    total = await repository.count(query)
-    return items, next_cursor, total
+    return await repository.find_page(query, page)
 
 
 # The parts of a template that make its report request, checked together.
