@@ -1,4 +1,7 @@
-"""Fills the denormalized ids on stored learning events and rewrites legacy type spellings.
+"""Fills stored learning events' denormalized ids, fixes legacy type spellings and text numbers.
+
+Payload numbers stored as text (`score: "85"`, `durationSeconds: "300"`) are held to the event
+contract: coerced when it accepts them, counted as unresolvable with the reason when it does not.
 
     python -m scripts.backfill_events [--batch-size N] [--dry-run] [--limit N] [--restart]
 

@@ -9,7 +9,7 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from app.learning_events.models import LearningEvent
-from app.platform.models import Course, Department, Enrollment, User
+from app.platform.models import Course, Department, Enrollment, Quiz, User
 
 _seq = itertools.count(1)
 
@@ -58,10 +58,11 @@ async def course(
     *,
     title: str | None = None,
     dept: Department | None = None,
-    category: str = "general",
+    category: str = "productivity",
     mandatory: bool = False,
     passing_score: float = 70.0,
     instructors: list[User] | None = None,
+    quizzes: dict[str, str] | None = None,
 ) -> Course:
     n = next(_seq)
     doc = Course(
@@ -72,6 +73,7 @@ async def course(
         is_mandatory=mandatory,
         passing_score=passing_score,
         instructor_ids=[i.id for i in instructors or [] if i.id],
+        quizzes=[Quiz(id=k, title=v) for k, v in (quizzes or {}).items()],
     )
     return await doc.insert()
 

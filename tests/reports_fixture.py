@@ -3,8 +3,9 @@ tests/test_report_types.py. All datetimes are UTC; "now" is 2026-03-20 12:00 UTC
 
 Departments: Engineering (ENG) > Platform (PLT); Sales (SAL). Alice's name is spelled "alice
 Adams" so that name sorting is checked to be case-insensitive (she sorts before Bob).
-Courses: SEC101 compliance, mandatory, pass 70 · PY201 technical, pass 80, taught by Ivy ·
-NEG301 sales, mandatory, pass 60.
+Courses: SEC101 compliance, mandatory, pass 70 · PY201 engineering, pass 80, taught by Ivy ·
+NEG301 sales, mandatory, pass 60. SEC101 and PY201 list their quizzes q-sec-1 and q-py-1 with
+titles.
 
 | # | learner (dept) | course | enrolled | status | completed | score | due |
 |---|---|---|---|---|---|---|---|
@@ -79,10 +80,20 @@ async def build_dataset() -> Dataset:
     ivy = await f.user("Ivy Instructor", dept=eng, roles=["instructor"], email="ivy@example.test")
 
     sec = await f.course(
-        "SEC101", title="Security Basics", dept=eng, category="compliance", mandatory=True
+        "SEC101",
+        title="Security Basics",
+        dept=eng,
+        category="compliance",
+        mandatory=True,
+        quizzes={"q-sec-1": "Security Basics: final quiz"},
     )
     py = await f.course(
-        "PY201", title="Python", category="technical", passing_score=80, instructors=[ivy]
+        "PY201",
+        title="Python",
+        category="engineering",
+        passing_score=80,
+        instructors=[ivy],
+        quizzes={"q-py-1": "Python: final quiz"},
     )
     neg = await f.course(
         "NEG301",

@@ -194,31 +194,60 @@ async def test_sigkill_mid_run_then_resume(legacy: dict[str, Any]) -> None:
     await _assert_fixed(legacy)
 
 
-async def test_backfill_converts_numeric_string_scores(resources: Any) -> None:
+async def test_backfill_holds_payload_numbers_to_the_event_contract(resources: Any) -> None:
+    """Scores and durations stored as text: what the contract accepts is coerced to the number
+    it stands for; what it refuses is counted with its reason and left as it is."""
     dept = await f.department("Sales")
     ada = await f.user("Ada", dept=dept)
     c1 = await f.course("C1")
     e1 = await f.enrollment(ada, c1, enrolled_at=f.dt(2025, 1, 1))
     ids = {"course_id": c1.id, "department_id": dept.id, "enrollment_id": e1.id}
-    scores: list[Any] = ["85", " 72.5", "n/a", 90, "nan"]
+    payloads: list[dict[str, Any]] = [
+        {"score": "85"},
+        {"score": " 72.5", "durationSeconds": "300"},
+        {"score": "n/a"},
+        {"score": 90, "durationSeconds": 600},
+        {"score": "nan"},
+        {"durationSeconds": " 45 "},
+        {"durationSeconds": "300.5"},  # no fraction of a second
+        {"durationSeconds": "-5"},
+        {"durationSeconds": "999999999"},  # more than a week
+        {"durationSeconds": True},
+    ]
     docs = [
         {
             "_id": ObjectId(),
             "type": "quiz-submitted",
             "user_id": ada.id,
             "occurred_at": f.dt(2025, 2, 1),
-            "payload": {"quizId": "q1", "score": score},
+            "payload": {"quizId": "q1", **payload},
             **ids,
         }
-        for score in scores
+        for payload in payloads
     ]
     await LearningEvent.get_pymongo_collection().insert_many(docs)
     result = await run_backfill()
-    assert (result.run.updated, result.run.already_ok) == (2, 3)
+    assert (result.run.updated, result.run.already_ok, result.run.unresolvable) == (3, 1, 6)
+    assert dict(result.run.reasons) == {
+        "invalid-payload-score": 2,
+        "invalid-payload-durationSeconds": 4,
+    }
     stored = {
-        d["_id"]: d["payload"]["score"]
+        d["_id"]: {k: v for k, v in d["payload"].items() if k != "quizId"}
         async for d in LearningEvent.get_pymongo_collection().find({})
     }
-    assert [stored[d["_id"]] for d in docs] == [85, 72.5, "n/a", 90, "nan"]
+    assert [stored[d["_id"]] for d in docs] == [
+        {"score": 85},
+        {"score": 72.5, "durationSeconds": 300},
+        {"score": "n/a"},
+        {"score": 90, "durationSeconds": 600},
+        {"score": "nan"},
+        {"durationSeconds": 45},
+        {"durationSeconds": "300.5"},
+        {"durationSeconds": "-5"},
+        {"durationSeconds": "999999999"},
+        {"durationSeconds": True},
+    ]
+    assert isinstance(stored[docs[1]["_id"]]["durationSeconds"], int)
     again = await run_backfill(restart=True)
-    assert again.run.updated == 0
+    assert again.run.updated == 0 and again.run.unresolvable == 6

@@ -37,6 +37,7 @@ from app.reports.deliveries.planning import (
 from app.reports.deliveries.sender import run_sender, send_due
 from app.reports.deliveries.signing import generate_secret, verify
 from app.reports.jobs.models import ReportJob
+from app.reports.rendering import ColumnType, Figure
 from app.runtime.resources import Resources
 from scripts.mail_server import FileMailbox
 from scripts.mailbox import read
@@ -80,11 +81,17 @@ async def _plan(
         endpoints,
         res.settings,
         report_name="Monthly progress",
-        figures=[("Learners", "42"), ("Completion rate", "73.5%")],
+        figures=[
+            Figure("learners", "Learners", 42, ColumnType.INTEGER, "Distinct learners"),
+            Figure("completionRate", "Completion rate", 73.5, ColumnType.PERCENT, RATE),
+        ],
         now=NOW,
     )
     await repository.insert_many(planned)
     return planned
+
+
+RATE = "Completed ÷ (enrolled − withdrawn), as a percentage"
 
 
 def _text(message: Any) -> str:
@@ -114,6 +121,7 @@ async def test_every_recipient_gets_one_message_and_the_webhook_one_signed_call(
         text = _text(message)
         assert "Period: 2026-11-01 – 2026-11-30 (Europe/Berlin)" in text
         assert "Completion rate: 73.5%" in text
+        assert f"Completion rate: {RATE}" in text.split("What these figures mean:")[1]
         assert message.get_body(preferencelist=("html",)) is not None
         [attachment] = list(message.iter_attachments())
         assert attachment.get_filename() == "learner-progress.csv"

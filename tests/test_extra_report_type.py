@@ -27,6 +27,7 @@ from app.platform.models import Course
 from app.reports.types import (
     REPORT_TYPES,
     Column,
+    Figure,
     Plan,
     ReportDefinition,
     ReportParameters,
@@ -34,10 +35,10 @@ from app.reports.types import (
     Row,
     column,
     column_index,
+    measure,
     register,
     unregister,
 )
-from app.reports.types.figures import fmt_count
 from app.runtime.resources import Resources
 from app.security import DataScope
 from tests import factories as f
@@ -103,8 +104,12 @@ class CourseListSummary:
             self.courses += 1
             self.mandatory += bool(row[at_mandatory])
 
-    def figures(self) -> list[tuple[str, str]]:
-        return [("Courses", fmt_count(self.courses)), ("Mandatory", fmt_count(self.mandatory))]
+    def figures(self) -> list[Figure]:
+        return [_COURSES.figure(self.courses), _MANDATORY.figure(self.mandatory)]
+
+
+_COURSES = measure("courses", "Courses", "integer", "The report's rows: every course")
+_MANDATORY = measure("mandatory", "Mandatory", "integer", "Of the courses, the mandatory ones")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pypdf import PdfReader
 from app.config import Settings
 from app.reports.execution.outcome import error_kind, retry_delay
 from app.reports.formats import FORMATS, SinkOptions
-from app.reports.rendering import Column, ColumnType, RenderContext
+from app.reports.rendering import Column, ColumnType, Figure, RenderContext
 
 BASE = "/api/v1/reports"
 METADATA = f"{BASE}/metadata"
@@ -61,7 +61,8 @@ async def test_every_sink_takes_the_same_batches(tmp_path: Path, fmt: str) -> No
     sink.expect_rows(6)
     for batch in batches:
         await sink.add(batch)
-    await sink.finish(_context(fmt, summary=[("Learners", "6")], total_rows=6))
+    learners = Figure("learners", "Learners", 6, ColumnType.INTEGER)
+    await sink.finish(_context(fmt, summary=[learners], total_rows=6))
 
     if fmt == "csv":
         rows = list(csv.reader(path.open(encoding="utf-8")))

@@ -1,4 +1,5 @@
-"""LookupValue: the categories of spec §3 (and the compliance states), idempotent seeding, the validation utility."""
+"""LookupValue: the categories of spec §3 (and the compliance states and course categories),
+idempotent seeding, the validation utility."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ SPEC_CODES = {
     "enrollment-status": {"enrolled", "in-progress", "completed", "failed", "withdrawn"},
     # The compliance-status report's states, so its files print their labels.
     "compliance-state": {"compliant", "completed-late", "overdue", "due-soon", "not-due"},
+    # The courses' categories, so reports print their labels.
+    "course-category": {"compliance", "engineering", "sales", "leadership", "customer-success",
+                        "productivity"},
 }  # fmt: skip
 
 

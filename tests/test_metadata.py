@@ -49,6 +49,28 @@ async def test_one_report_type_has_schema_columns_formats_and_limits(
     assert formats["xlsx"]["contentType"].endswith("spreadsheetml.sheet")
     assert data["limits"]["maxRowsPerFormat"]["csv"] == 10_000_000
 
+    # A column of lookup codes names its category, so a frontend knows where its labels are.
+    lookups = {c["key"]: c["lookup"] for c in data["columns"]}
+    assert lookups["status"] == "enrollment-status" and lookups["learnerName"] is None
+    # One shape; its summary figures come with their definitions.
+    assert [m["parameters"] for m in data["modes"]] == [{}]
+    assert data["modes"][0]["columns"] == data["columns"]
+    summary = {f["label"]: f for f in data["summary"]}
+    assert summary["Completion rate"]["type"] == "percent"
+    assert "withdrawn" in summary["Completion rate"]["description"]
+
+    tree = await client.get(f"{BASE}/report-types/department-summary", headers=auth("manager"))
+    modes = tree.json()["modes"]
+    assert [m["parameters"] for m in modes] == [
+        {"includeSubDepartments": True},
+        {"includeSubDepartments": False},
+    ]
+    # Only the tree mode speaks of a subtree.
+    enrolled = [next(c for c in m["columns"] if c["key"] == "enrollments") for m in modes]
+    assert "every department under it" in enrolled[0]["description"]
+    assert "not included" in enrolled[1]["description"]
+    assert "under it" not in enrolled[1]["description"]
+
     denied = await client.get(f"{BASE}/report-types/department-summary", headers=auth("learner"))
     assert denied.status_code == 403
     missing = await client.get(f"{BASE}/report-types/nope", headers=auth("admin"))
@@ -64,7 +86,8 @@ async def test_formats(client: httpx.AsyncClient, auth: Any) -> None:
 async def test_lookup_categories_and_values(client: httpx.AsyncClient, auth: Any) -> None:
     headers = auth("manager")
     categories = (await client.get(f"{BASE}/lookups", headers=headers)).json()
-    assert len(categories) == 9  # spec §3's eight and the compliance states
+    # Spec §3's eight, the compliance states and the course categories.
+    assert len(categories) == 10
     assert {"category": "report-status", "label": "Report status", "count": 6} in categories
 
     await LookupValue.get_pymongo_collection().update_one(

@@ -26,6 +26,7 @@ from app.reports.rendering import (
     Column,
     ColumnType,
     CsvRowWriter,
+    Figure,
     LocalTimes,
     RenderContext,
     StreamingPdf,
@@ -59,7 +60,10 @@ def make_context(**changes: Any) -> RenderContext:
         "timezone": "Europe/Paris",
         "generated_at": datetime(2024, 6, 3, 7, 15, tzinfo=UTC),
         "parameters": [("Date range", "2024-01-01 – 2024-05-31"), ("Departments", "Sales")],
-        "summary": [("Enrollments", "3"), ("Average score", "71.4")],
+        "summary": [
+            Figure("enrollments", "Enrollments", 3, T.INTEGER),
+            Figure("averageScore", "Average score", 71.4, T.NUMBER),
+        ],
         "total_rows": None,
         "row_cap": None,
         "requested_by": "Jane Manager",
@@ -216,7 +220,13 @@ def write_xlsx(
     writer = XlsxRowWriter(path, COLUMNS, make_context(format="xlsx"), **options)
     for i in range(0, len(rows), batch):
         writer.write_rows(rows[i : i + batch])
-    writer.close(summary=[("Enrollments", "3"), ("Completed", "1 (33.3%)")])
+    writer.close(
+        summary=[
+            Figure("enrollments", "Enrollments", 3, T.INTEGER),
+            Figure("completionRate", "Completion rate", 57.1, T.PERCENT),
+            Figure("averageScore", "Average score", None, T.NUMBER),
+        ]
+    )
     assert writer.rows_written == len(rows)
     return path, openpyxl.load_workbook(path)
 
@@ -260,7 +270,10 @@ def test_xlsx_typed_cells_header_and_parameters(tmp_path: Path) -> None:
     assert params["Timezone"] == "Europe/Paris"
     assert params["Generated at"] == "2024-06-03 09:15 CEST (Europe/Paris)"
     assert params["Rows"] == 3
-    assert params["Completed"] == "1 (33.3%)"  # summary given at close()
+    # The summary given at close(): figures as numbers, a rate as the fraction its format shows.
+    assert params["Enrollments"] == 3
+    assert params["Completion rate"] == 0.571
+    assert params["Average score"] == "—"
     assert params["Requested by"] == "Jane Manager"
 
 
@@ -359,7 +372,7 @@ def test_xlsx_cells_are_exactly_what_xlsxwriter_writes(tmp_path: Path) -> None:
             elif isinstance(value, bool):
                 sheet.write_boolean(r, c, value, fmt)
             elif isinstance(value, int | float):
-                number = value / 100 if COLUMNS[c].type is T.PERCENT else value
+                number = round(value / 100, 3) if COLUMNS[c].type is T.PERCENT else value
                 sheet.write_number(
                     r, c, float(number) if type(value) not in (int, float) else number, fmt
                 )

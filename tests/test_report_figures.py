@@ -1,14 +1,22 @@
 """Figures that outside testing found wrong: averages landing halfway, pass rates nothing can be
-judged by, legacy string scores; and department trees in every report type."""
+judged by, legacy string scores, totals of rounded values, ties named by one unstated rule; how
+people read the rows (labels, Yes / No, a continued subtree's path); and department trees in
+every report type."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
+from pypdf import PdfReader
 
 from app.learning_events.models import LearningEvent
 from app.platform.models import Course
+from app.reports.rendering import RenderContext, render_pdf
+from app.reports.rendering.present import Presentation, TreeName
+from app.reports.types import LabelledCode, column
 from app.runtime.resources import Resources
 from app.security import DataScope
 from tests import factories as f
@@ -58,7 +66,7 @@ async def test_averages_that_land_halfway_round_up(resources: Resources) -> None
     # 0.5 days each: an average of exactly 0.5 days, and scores averaging 60.35.
     assert rows[0][-2:] == (60.4, 0.5)
     rows, _, _ = await run("department-summary", {"dateRange": JANUARY})
-    assert [r[5] for r in rows] == [60.4]
+    assert [r[7] for r in rows] == [60.4]
 
 
 async def test_pass_rate_is_empty_when_nothing_can_be_judged(resources: Resources) -> None:
@@ -178,3 +186,97 @@ async def test_a_department_filter_covers_its_subtree_in_every_type(resources: R
         rows, _, _ = await run(key, {**params, "includeSubDepartments": False}, now=NOW)
         got.append(len(rows))
         assert tuple(got) == (with_subtree, own), key
+
+
+async def test_learning_hours_are_summed_unrounded_and_rounded_once(resources: Resources) -> None:
+    """Three departments with 150 s each: every row shows 0.0 hours, the total 450 s is 0.1."""
+    for name in ("Alpha", "Beta", "Gamma"):
+        dept = await f.department(name)
+        who = await f.user(f"{name} Learner", dept=dept)
+        enr = await f.enrollment(who, await f.course(), enrolled_at=f.dt(2025, 1, 2))
+        await f.event(
+            "lesson-completed",
+            who,
+            occurred_at=f.dt(2025, 1, 3),
+            enr=enr,
+            payload={"durationSeconds": 150},
+        )
+    for tree in (True, False):
+        params = {"dateRange": JANUARY, "includeSubDepartments": tree}
+        rows, _, figures = await run("department-summary", params)
+        assert [r[9] for r in rows] == [0.0, 0.0, 0.0]
+        assert ("Learning hours", "0.1") in figures
+
+
+async def test_a_tie_for_the_most_frequent_event_type_names_every_tied_type(
+    resources: Resources,
+) -> None:
+    dept = await f.department("Sales")
+    ada = await f.user("Ada", dept=dept)
+    enr = await f.enrollment(ada, await f.course(), enrolled_at=f.dt(2025, 1, 2))
+    for hour, kind in enumerate(
+        ["quiz-submitted", "lesson-completed", "quiz-submitted", "lesson-completed", "quiz-started"]
+    ):
+        await f.event(kind, ada, occurred_at=f.dt(2025, 1, 15, 8 + hour), enr=enr)
+    _, _, figures = await run("learning-activity", {"dateRange": JANUARY})
+    # Labels, not codes; every tied type, ordered by label.
+    assert ("Most frequent event type", "Lesson completed, Quiz submitted (2 each)") in figures
+    _, _, alone = await run(
+        "learning-activity", {"dateRange": JANUARY, "eventTypes": ["quiz-submitted"]}
+    )
+    assert ("Most frequent event type", "Quiz submitted (2)") in alone
+
+
+def test_people_read_labels_yes_no_and_the_tree_path() -> None:
+    columns = [
+        column("name", "Name", "string"),
+        column("quiz", "Quiz", "string", labelled=True),
+        column("passed", "Passed", "boolean"),
+        column("state", "State", "string", lookup="compliance-state"),
+        column("level", "Level", "integer", csv_only=True),
+    ]
+    labels = {"compliance-state": {"due-soon": "Due soon"}}
+    raw = [
+        ("Sales", LabelledCode("q-1", "Final quiz"), True, "due-soon", 0),
+        ("EMEA", "q-2", False, "due-soon", 1),
+        ("Berlin", None, None, None, 2),
+        ("APAC", None, None, None, 1),
+    ]
+    people = Presentation.of(columns, labels, for_people=True).rows(raw)
+    assert [r[1:] for r in people] == [
+        ("Final quiz", "Yes", "Due soon"),
+        ("q-2", "No", "Due soon"),  # a quiz the course does not name keeps its id
+        (None, None, None),
+        (None, None, None),
+    ]
+    names = [r[0] for r in people]
+    assert all(isinstance(n, TreeName) for n in names)
+    assert [n.path for n in names if isinstance(n, TreeName)] == [
+        (),
+        ("Sales",),
+        ("Sales", "EMEA"),
+        ("Sales",),
+    ]
+    machines = Presentation.of(columns, labels, for_people=False).rows(raw)
+    assert machines[0] == ("Sales", "q-1", True, "due-soon", 0)
+
+
+async def test_a_continued_subtree_names_its_path_on_the_next_page(tmp_path: Path) -> None:
+    columns = [column("name", "Department", "string"), column("level", "Level", "integer")]
+    raw = [("Sales", 0)] + [(f"Team {i}", 1) for i in range(120)]
+    presentation = Presentation.of(columns, {}, for_people=True)
+    rows = presentation.rows(raw)
+    context = RenderContext(
+        title="Department summary",
+        report_type="department-summary",
+        format="pdf",
+        timezone="UTC",
+        generated_at=datetime(2026, 3, 20, 12, tzinfo=UTC),
+    )
+    path = tmp_path / "tree.pdf"
+    pages = await render_pdf(path, presentation.columns, rows, context, chunk_rows=200, processes=1)
+    assert pages >= 2
+    reader = PdfReader(path)
+    assert "(continued)" not in reader.pages[0].extract_text()
+    for page in reader.pages[1:]:
+        assert "Sales (continued)" in page.extract_text()

@@ -50,7 +50,7 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("cc-march", "course-completion", {"dateRange": MARCH}, {}),
     ("cc-q1", "course-completion", {"dateRange": Q1}, {}),
     ("cc-mandatory", "course-completion", {"dateRange": Q1, "mandatoryOnly": True}, {}),
-    ("cc-category", "course-completion", {"dateRange": Q1, "category": "technical"}, {}),
+    ("cc-category", "course-completion", {"dateRange": Q1, "category": "engineering"}, {}),
     ("cc-manager", "course-completion", {"dateRange": Q1}, {"departments": ["sales"]}),
     ("ds-march", "department-summary", {"dateRange": MARCH}, {}),
     ("ds-q1", "department-summary", {"dateRange": Q1}, {}),

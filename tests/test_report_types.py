@@ -17,6 +17,7 @@ from app.common.time import as_utc
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.reports.formats import FORMATS
 from app.reports.types import REPORT_TYPES, get_report_type
+from app.reports.types.figures import rate
 from app.runtime.resources import Resources
 from app.security import DataScope, Role
 from tests.factories import dt
@@ -49,7 +50,7 @@ async def run(
     assert await definition.count(stored, stored_scope) == len(rows)
     columns = definition.columns_for(stored)
     assert all(len(row) == len(columns) for row in rows)
-    return rows, stored, summary.figures()
+    return rows, stored, [(f.label, f.text) for f in summary.figures()]
 
 
 def cols(key: str, rows: list[tuple[Any, ...]], *names: str) -> list[tuple[Any, ...]]:
@@ -174,6 +175,7 @@ async def test_learner_progress(data: Dataset) -> None:
     # 3 completed of 8 - 1 withdrawn = 42.857 %; average score (90 + 75 + 70) / 3 = 78.3.
     assert figures == [
         ("Enrollments", "8"),
+        ("Withdrawn", "1"),
         ("Completed", "3"),
         ("Completion rate", "42.9%"),
         ("Average score (completed)", "78.3"),
@@ -289,20 +291,23 @@ async def test_course_completion(data: Dataset) -> None:
         # e9 only (e7 enrolled in February): 0 of 1 completed is 0.0 %, no scores -> empty.
         ("NEG301", "Negotiation", "sales", True, 1, 0, 0, 0, 0, 0.0, None, None),
         # e2 in progress, e4 withdrawn, e6 completed (70, 7 days): 1 / (3 - 1) = 50 %.
-        ("PY201", "Python", "technical", False, 3, 1, 1, 0, 1, 50.0, 70.0, 7.0),
+        ("PY201", "Python", "engineering", False, 3, 1, 1, 0, 1, 50.0, 70.0, 7.0),
         # e1 (90, 3 days) and e3 (75, 12 days) completed, e5 and e8 enrolled.
         ("SEC101", "Security Basics", "compliance", True, 4, 0, 2, 0, 0, 50.0, 82.5, 7.5),
     ]
     assert figures == [
         ("Courses", "3"),
-        ("Enrollments", "8"),
+        ("Enrolled", "8"),
+        ("Withdrawn", "1"),
         ("Completed", "3"),
         ("Completion rate", "42.9%"),
     ]
     mandatory, _, _ = await run("course-completion", {"dateRange": MARCH, "mandatoryOnly": True})
     assert [r[0] for r in mandatory] == ["NEG301", "SEC101"]
-    technical, _, _ = await run("course-completion", {"dateRange": MARCH, "category": "technical"})
-    assert [r[0] for r in technical] == ["PY201"]
+    engineering, _, _ = await run(
+        "course-completion", {"dateRange": MARCH, "category": "engineering"}
+    )
+    assert [r[0] for r in engineering] == ["PY201"]
     sales_feb, _, _ = await run(
         "course-completion",
         {
@@ -317,7 +322,7 @@ async def test_course_completion_empty_set_gives_empty_cells(data: Dataset) -> N
     # 5 March: only Bob's withdrawn Python enrollment -> the rate has no denominator.
     one_day = {"preset": "custom", "from": "2026-03-05", "to": "2026-03-05"}
     rows, _, figures = await run("course-completion", {"dateRange": one_day})
-    assert rows == [("PY201", "Python", "technical", False, 1, 0, 0, 0, 1, None, None, None)]
+    assert rows == [("PY201", "Python", "engineering", False, 1, 0, 0, 0, 1, None, None, None)]
     assert ("Completion rate", "—") in figures
     nothing, _, _ = await run(
         "course-completion",
@@ -333,20 +338,24 @@ async def test_department_summary(data: Dataset) -> None:
     rows, _, figures = await run("department-summary", {"dateRange": MARCH})
     assert rows == [
         # Engineering rolls up Platform: e1-e6, e9 enrolled, e4 withdrawn, e1, e3, e6 completed
-        # (3 ÷ 6); completed in range e1, e3, e6 ((90 + 75 + 70) ÷ 3 = 78.3); Alice, Bob, Carol
-        # active, 9000 s; e2 overdue.
-        ("Engineering", "ENG", 7, 3, 50.0, 78.3, 3, 2.5, 1, 0, None),
+        # (3 ÷ (7 − 1)); completed in range e1, e3, e6 ((90 + 75 + 70) ÷ 3 = 78.3); Alice, Bob,
+        # Carol active, 9000 s; e2 overdue.
+        ("Engineering", "ENG", 7, 1, 3, 50.0, 3, 78.3, 3, 2.5, 1, 0, None),
         # e5, e6, e9 enrolled; e6 completed (70); Carol active, 3600 + 1800 s; none overdue.
-        ("Platform", "PLT", 3, 1, 33.3, 70.0, 1, 1.5, 0, 1, "ENG"),
+        ("Platform", "PLT", 3, 0, 1, 33.3, 1, 70.0, 1, 1.5, 0, 1, "ENG"),
         # e8 enrolled; nothing completed (no average); Dave active (v10); e7 overdue.
-        ("Sales", "SAL", 1, 0, 0.0, None, 1, 0.0, 1, 0, None),
+        ("Sales", "SAL", 1, 0, 0, 0.0, 0, None, 1, 0.0, 1, 0, None),
     ]
+    # Each row's rate is its shown completed ÷ (enrolled − withdrawn).
+    assert all(r[5] == rate(r[4], r[2] - r[3]) for r in rows)
     assert figures == [
         ("Departments", "3"),
-        ("Enrollments", "8"),
-        ("Completions", "3"),
+        ("Enrolled in range", "8"),
+        ("Withdrawn (of enrolled)", "1"),
+        ("Completed (of enrolled)", "3"),
         # Each enrollment once (Platform's are in Engineering's row): 3 ÷ (8 − 1).
         ("Completion rate", "42.9%"),
+        ("Completions in range", "3"),
         ("Learning hours", "2.5"),
         ("Overdue", "2"),
     ]
@@ -366,7 +375,7 @@ async def test_department_summary_scope_and_sub_departments(data: Dataset) -> No
     )
     assert [r[0] for r in rows] == ["Engineering"]
     # Its own figures only: e1-e4 enrolled, e4 withdrawn, e1 and e3 completed (2 ÷ 3).
-    assert rows[0][2:6] == (4, 2, 66.7, 82.5)
+    assert rows[0][2:8] == (4, 1, 2, 66.7, 2, 82.5)
     with pytest.raises(Forbidden) as info:
         get_report_type("department-summary").resolve(
             {"departmentIds": [data.id(data.sales)]}, manager, NOW
@@ -378,9 +387,9 @@ async def test_department_summary_empty_range(data: Dataset) -> None:
     january = {"preset": "custom", "from": "2026-01-01", "to": "2026-01-31"}
     rows, _, _ = await run("department-summary", {"dateRange": january})
     assert rows == [
-        ("Engineering", "ENG", 0, 0, None, None, 0, 0.0, 0, 0, None),
-        ("Platform", "PLT", 0, 0, None, None, 0, 0.0, 0, 1, "ENG"),
-        ("Sales", "SAL", 0, 0, None, None, 0, 0.0, 0, 0, None),
+        ("Engineering", "ENG", 0, 0, 0, None, 0, None, 0, 0.0, 0, 0, None),
+        ("Platform", "PLT", 0, 0, 0, None, 0, None, 0, 0.0, 0, 1, "ENG"),
+        ("Sales", "SAL", 0, 0, 0, None, 0, None, 0, 0.0, 0, 0, None),
     ]
 
 
@@ -485,9 +494,10 @@ async def test_assessment_results_detail(data: Dataset) -> None:
         "SEC101",
         "Security Basics",
     )
-    # 3 passed of 5 scored; (90 + 65 + 70 + 75 + 85) / 5 = 77.0.
+    # 3 passed of 5 judged (Dave's has no score); (90 + 65 + 70 + 75 + 85) / 5 = 77.0.
     assert figures == [
         ("Submissions", "6"),
+        ("Judged", "5"),
         ("Passed", "3"),
         ("Pass rate", "60.0%"),
         ("Average score", "77.0"),
@@ -549,7 +559,16 @@ async def test_compliance_status(data: Dataset) -> None:
     ]  # PY201 is not mandatory; e9 was enrolled after the as-of date.
     assert rows[1][5:8] == (dt(2026, 3, 12), "completed", dt(2026, 3, 16, 8))
     assert figures[0] == ("Enrollments", "5")
-    assert figures[-1] == ("Compliance rate", "20.0%")
+    # Spec §5.2: compliant ÷ (compliant + completed late + overdue) = 1 ÷ 3; the due-soon and
+    # not-due enrollments are not judged yet.
+    assert figures[1:] == [
+        ("Compliant", "1"),
+        ("Completed late", "1"),
+        ("Overdue", "1"),
+        ("Due soon", "1"),
+        ("Not due", "1"),
+        ("Compliance rate", "33.3%"),
+    ]
 
 
 async def test_compliance_status_as_of_an_earlier_day(data: Dataset) -> None:
@@ -609,3 +628,17 @@ async def test_describe_resolved_parameters(data: Dataset) -> None:
     assert pairs["Statuses"] == "Enrolled"  # the lookup label, not the code
     assert pairs["Date field"] == "Enrolled"
     assert pairs["Overdue only"] == "No"
+
+
+async def test_describe_for_people_names_what_the_ids_stand_for(data: Dataset) -> None:
+    definition = get_report_type("learner-progress")
+    ids = {"departmentIds": [data.id(data.plat)], "courseIds": [data.id(data.py)]}
+    bob = DataScope(user_id=data.id(data.bob))
+    resolved = definition.resolve({"dateRange": MARCH, **ids}, ADMIN, NOW)
+    pairs = dict(await definition.describe_for_people(resolved.parameters, bob))
+    assert pairs["Departments"] == "Platform"
+    assert pairs["Include sub-departments"] == "Yes"
+    assert pairs["Courses"] == "Python (PY201)"
+    assert pairs["Learner"] == "Bob Brown"  # a learner's own report says whose it is
+    stored = dict(definition.describe(resolved.parameters))  # the stored form keeps the ids
+    assert stored["Departments"] == data.id(data.plat) and "Learner" not in stored

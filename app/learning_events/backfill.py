@@ -1,7 +1,10 @@
 """Backfill of learning events stored before API-ISS-035: fills the denormalized course_id,
 department_id and enrollment_id and rewrites legacy type spellings (`COURSE_COMPLETED`,
-`courseCompleted`, `course_completed`) to the kebab-case code and numeric string scores
-(`payload.score: "85"`) to numbers.
+`courseCompleted`, `course_completed`) to the kebab-case code, and holds payload numbers to the
+event contract (`payload_numbers`): text the contract accepts (`payload.score: "85"`,
+`payload.durationSeconds: "300"`) becomes the number it stands for; a value it refuses is counted
+as unresolvable with its reason (`invalid-payload-score`, `invalid-payload-durationSeconds`) and
+left as it is.
 
 How it stays correct when run on a live database and killed at any moment:
 
@@ -28,7 +31,13 @@ from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 
 from app.common.time import utcnow
-from app.learning_events.backfill_plan import Mongo, Summary, operations, plan_batch
+from app.learning_events.backfill_plan import (
+    PAYLOAD_FIELDS,
+    Mongo,
+    Summary,
+    operations,
+    plan_batch,
+)
 from app.learning_events.models import LearningEvent
 from app.lookups import validation
 
@@ -158,7 +167,7 @@ async def run_backfill(
                     "department_id": 1,
                     "enrollment_id": 1,
                     "payload.courseId": 1,
-                    "payload.score": 1,
+                    **dict.fromkeys(PAYLOAD_FIELDS, 1),
                 },
             )
             .sort("_id", 1)

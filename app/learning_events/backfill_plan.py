@@ -11,15 +11,16 @@ from typing import Any
 from bson import ObjectId
 from pymongo import UpdateOne
 
-from app.learning_events.scores import numeric_string
+from app.learning_events import payload_numbers
 from app.learning_events.service import COURSE_EVENT_TYPES
 from app.lookups import validation
 from app.lookups.validation import suggest_kebab
 from app.platform.models import Course, Enrollment, User
 
 EVENT_TYPE_CATEGORY = "learning-event-type"
-# Legacy events stored quiz scores as strings ("85"); reports only read numbers.
-SCORE_FIELD = "payload.score"
+# Legacy events stored payload numbers as strings ("85", "300"); reports only read numbers, so
+# the contract's verdict (`payload_numbers`) coerces them or reports them.
+PAYLOAD_FIELDS = {f"payload.{key}": key for key in payload_numbers.NUMBER_KEYS}
 COUNTERS = ("scanned", "updated", "already_ok", "unresolvable", "partially_updated")
 
 Mongo = dict[str, Any]
@@ -168,11 +169,15 @@ async def plan_batch(docs: list[Mongo]) -> Plan:
             elif "unknown-user" not in problems and "unknown-course" not in problems:
                 problems.append("no-enrollment")
 
-        score = (doc.get("payload") or {}).get("score")
-        converted = numeric_string(score)
-        if converted is not None:
-            to_set[SCORE_FIELD] = converted
-            change["score_from"] = score
+        payload = doc.get("payload")
+        payload = payload if isinstance(payload, dict) else {}
+        for field_name, key in PAYLOAD_FIELDS.items():
+            verdict = payload_numbers.judge(key, payload.get(key))
+            if verdict.changes:
+                to_set[field_name] = verdict.value
+                change.setdefault("from", {})[key] = payload[key]  # no dots in stored keys
+            elif verdict.refused:
+                problems.append(verdict.refused)
 
         counts = plan.counts
         counts.scanned += 1
@@ -198,11 +203,11 @@ def operations(changes: list[Mongo]) -> list[UpdateOne]:
     for change in changes:
         stage: Mongo = {}
         for name, value in change["set"].items():
-            if name == SCORE_FIELD:
-                # Only while the stored score is still the string that was read.
+            if name in PAYLOAD_FIELDS:
+                # Only while the stored value is still the string that was read.
                 stage[name] = {
                     "$cond": [
-                        {"$eq": [f"${name}", {"$literal": change["score_from"]}]},
+                        {"$eq": [f"${name}", {"$literal": change["from"][PAYLOAD_FIELDS[name]]}]},
                         {"$literal": value},
                         f"${name}",
                     ]

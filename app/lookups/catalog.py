@@ -1,5 +1,5 @@
 """The lookup categories and their codes (spec §3; `compliance-state` gives the compliance-status
-report's states their labels). Codes are kebab-case.
+report's states their labels, `course-category` the courses' categories). Codes are kebab-case.
 
 Most categories list their codes here. A category whose codes belong to another part of the
 service has no `values`: the entry points hand its supplier in with `provide`
@@ -108,6 +108,18 @@ CATEGORIES: dict[str, dict[str, Any]] = {
             ("overdue", "Overdue"),
             ("due-soon", "Due soon"),
             ("not-due", "Not due"),
+        ),
+    },
+    # The platform's course categories (`courses.category`); reports print these labels.
+    "course-category": {
+        "label": "Course category",
+        "values": _codes(
+            ("compliance", "Compliance"),
+            ("engineering", "Engineering"),
+            ("sales", "Sales"),
+            ("leadership", "Leadership"),
+            ("customer-success", "Customer success"),
+            ("productivity", "Productivity"),
         ),
     },
 }

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     FrequencyCode = str
     EventTypeCode = str
     EnrollmentStatusCode = str
+    CourseCategoryCode = str
 else:
     ReportTypeCode = LookupCode("report-type")
     FormatCode = LookupCode("report-format")
@@ -23,3 +24,4 @@ else:
     FrequencyCode = LookupCode("schedule-frequency")
     EventTypeCode = LookupCode("learning-event-type")
     EnrollmentStatusCode = LookupCode("enrollment-status")
+    CourseCategoryCode = LookupCode("course-category")

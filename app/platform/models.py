@@ -1,7 +1,8 @@
 """The learning platform's data that reports read: departments, users, courses, enrollments.
 
 Stored field names are snake_case; every datetime is UTC. Departments keep the ids of all their
-ancestors (`ancestor_ids`) so "a department and its sub-departments" is one indexed query.
+ancestors (`ancestor_ids`) so "a department and its sub-departments" is one indexed query. A
+course lists its quizzes (`quizzes`: id and title), which learning events name by id.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from beanie import PydanticObjectId
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
@@ -70,15 +71,24 @@ class User(TimestampedDocument):
         ]
 
 
+class Quiz(BaseModel):
+    """One of a course's quizzes: the id learning events name (`payload.quizId`) and its title."""
+
+    id: str
+    title: str
+
+
 class Course(TimestampedDocument):
     code: str
     title: str
-    category: str
+    category: str  # a course-category lookup code (reports print its label)
     department_id: PydanticObjectId | None = None
     instructor_ids: list[PydanticObjectId] = Field(default_factory=list)
     is_mandatory: bool = False
     duration_minutes: int = 60
     passing_score: float = 70.0
+    # The course's quizzes; a quiz's id is unique within its course only.
+    quizzes: list[Quiz] = Field(default_factory=list)
 
     class Settings:
         name = "courses"

@@ -7,6 +7,7 @@ per batch) so a million enrollments stream through in bounded memory.
 Consistency rules the data follows (tests check them):
 - every enrollment has one `course-enrolled` event at `enrolled_at`; `course-started` only when
   started; `course-completed` and `certificate-issued` only for completed enrollments;
+- every course lists its final quiz (`quizzes`: id `final-quiz` and a title naming the course);
 - `quiz-submitted` carries `quizId` and `score`, followed by `quiz-passed` when the score reaches
   the course's passing score and `quiz-failed` otherwise; completed enrollments end with a pass
   (score >= passing score), failed ones with a fail;

@@ -25,6 +25,10 @@ from scripts.demo_data.catalogue import (
     Doc,
 )
 
+# Every course has one quiz, its final quiz; its id is unique within the course (learning
+# events name it with the course), its title the course's.
+FINAL_QUIZ = "final-quiz"
+
 
 class _Ids:
     """Deterministic ObjectIds: a fixed timestamp (from `now`), a kind byte and a counter, so the
@@ -151,19 +155,23 @@ def generate(scale: int, seed: int, now: datetime) -> DemoData:
                 if len(courses) >= n_courses:
                     break
                 duration = rng.choice([30, 45, 60, 90, 120, 180, 240])
+                course_title = f"{LEVELS[level % len(LEVELS)]}{title}" + (
+                    f" ({level // len(LEVELS) + 1})" if level >= len(LEVELS) else ""
+                )
                 courses.append(
                     stamp(
                         {
                             "_id": ids.next("course"),
                             "code": f"{prefix}-{100 * (level + 1) + number}",
-                            "title": f"{LEVELS[level % len(LEVELS)]}{title}"
-                            + (f" ({level // len(LEVELS) + 1})" if level >= len(LEVELS) else ""),
+                            "title": course_title,
                             "category": category,
                             "department_id": dept_by_code[owner[category]]["_id"],
                             "instructor_ids": [],
                             "is_mandatory": is_mandatory,
                             "duration_minutes": duration,
                             "passing_score": float(rng.choice([60, 70, 70, 75, 80])),
+                            # The quiz its learning events name (payload.quizId), with a title.
+                            "quizzes": [{"id": FINAL_QUIZ, "title": f"{course_title}: final quiz"}],
                             "lessons": max(2, min(8, duration // 30)),
                         },
                         org_created + timedelta(days=rng.randint(0, 150)),
@@ -302,21 +310,21 @@ def _enrollment(
                 else:
                     score = round(rng.uniform(max(0, passing - 40), passing - 0.5), 1)
                 t += rng.uniform(1, 72)
-                steps.append((t, "quiz-started", {"quizId": "final-quiz"}))
+                steps.append((t, "quiz-started", {"quizId": FINAL_QUIZ}))
                 seconds = rng.randint(300, 1800)
                 t += seconds / 3600
                 steps.append(
                     (
                         t,
                         "quiz-submitted",
-                        {"quizId": "final-quiz", "score": score, "durationSeconds": seconds},
+                        {"quizId": FINAL_QUIZ, "score": score, "durationSeconds": seconds},
                     )
                 )
                 steps.append(
                     (
                         t,
                         "quiz-passed" if passed else "quiz-failed",
-                        {"quizId": "final-quiz", "score": score},
+                        {"quizId": FINAL_QUIZ, "score": score},
                     )
                 )
                 quiz_score = score

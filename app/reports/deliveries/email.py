@@ -109,6 +109,10 @@ def _build(
         if content.row_count is not None:
             lines.append(f"Rows: {content.row_count}")
         lines += [f"{f.label}: {f.value}" for f in content.figures]
+        defined = [f for f in content.figures if f.definition]
+        if defined:  # what the figures above mean, as the file and the metadata state it
+            lines.append("What these figures mean:")
+            lines += [f"{f.label}: {f.definition}" for f in defined]
         if attachment is not None and content.file_name:
             lines.append(f"The file {content.file_name} is attached.")
         elif content.size_bytes is not None and delivery.mode != "link":

@@ -93,6 +93,7 @@ class DeliveryConfig(BaseModel):
 class Figure(BaseModel):
     label: str
     value: str
+    definition: str = ""  # what the figure means, as the file and the metadata API state it
 
 
 class DeliveryContent(BaseModel):

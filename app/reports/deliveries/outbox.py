@@ -25,6 +25,7 @@ from app.reports.deliveries.planning import (
     plan_notice,
 )
 from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
+from app.reports.rendering.base import Figure as SummaryFigure
 from app.reports.types import get_report_type
 
 log = structlog.get_logger(__name__)
@@ -93,7 +94,7 @@ async def plan_completed(
     expires_at: datetime,
     settings: Settings,
     *,
-    figures: Sequence[tuple[str, str]] = (),
+    figures: Sequence[SummaryFigure] = (),
 ) -> list[ReportDelivery]:
     """The deliveries of a job completing with `result` (none without a delivery config)."""
     config = job.delivery
@@ -120,7 +121,7 @@ async def commit_completed(
     fenced_update: FencedUpdate,
     *,
     delivers: ScheduleDelivers,
-    figures: Sequence[tuple[str, str]] = (),
+    figures: Sequence[SummaryFigure] = (),
 ) -> bool:
     """The executor's completing commit: `fenced_update(session)` with the job's deliveries,
     in one transaction (or the bare update when there are none); a run of a schedule paused

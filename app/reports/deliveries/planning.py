@@ -31,10 +31,11 @@ from app.reports.deliveries.models import (
     WebhookEndpoint,
 )
 from app.reports.jobs.models import JobStatus, ReportJob
+from app.reports.rendering.base import Figure as SummaryFigure
 
 
 def content_for(
-    job: ReportJob, *, report_name: str, figures: Sequence[tuple[str, str]] = ()
+    job: ReportJob, *, report_name: str, figures: Sequence[SummaryFigure] = ()
 ) -> DeliveryContent:
     """The message's facts, taken from the job (its result and resolved parameters)."""
     resolved = job.resolved_parameters or {}
@@ -50,7 +51,7 @@ def content_for(
         period_first_day=date_range.get("from"),
         period_last_day=date_range.get("to"),
         timezone=str(resolved.get("timezone") or "UTC"),
-        figures=[Figure(label=label, value=value) for label, value in figures],
+        figures=[Figure(label=f.label, value=f.text, definition=f.definition) for f in figures],
         file_name=result.file_name if result else None,
         content_type=result.content_type if result else None,
         size_bytes=result.size_bytes if result else None,
@@ -110,7 +111,7 @@ def plan_deliveries(
     settings: Settings,
     *,
     report_name: str,
-    figures: Sequence[tuple[str, str]] = (),
+    figures: Sequence[SummaryFigure] = (),
     now: datetime | None = None,
 ) -> list[ReportDelivery]:
     """One delivery per e-mail recipient and per enabled webhook endpoint for a COMPLETED job

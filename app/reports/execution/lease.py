@@ -23,6 +23,7 @@ from app.config import Settings
 from app.reports.deliveries import outbox
 from app.reports.jobs import repository
 from app.reports.jobs.models import JobStatus, JobStep, ReportJob
+from app.reports.rendering.base import Figure
 from app.storage import Storage
 
 log = structlog.get_logger(__name__)
@@ -61,7 +62,7 @@ class Run:
     progress: Progress = field(default_factory=Progress)
     stop_reason: StopReason | None = None
     stored_key: str | None = None  # the file this attempt stored, until it is committed
-    figures: list[tuple[str, str]] = field(default_factory=list)  # the summary's, for delivery
+    figures: list[Figure] = field(default_factory=list)  # the summary's, for delivery
 
     @property
     def job_id(self) -> PydanticObjectId:

@@ -84,23 +84,33 @@ async def produce(run: Run, resources: Resources) -> None:
     try:
         await validation.refresh()  # the labels files print come from the lookup table
         columns = definition.columns_for(resolved)
-        # PDF and Excel are for people: labels for codes, no machine-only columns; CSV keeps
-        # codes unless the job asked for labels.
+        for_people = job.format != "csv"
+        # PDF and Excel are for people: labels for codes, Yes / No, no machine-only columns,
+        # names in the Parameters block; CSV keeps codes unless the job asked for labels.
         presentation = Presentation.of(
             columns,
             {c.lookup: validation.labels(c.lookup) for c in columns if c.lookup},
-            for_people=job.format != "csv",
+            for_people=for_people,
             with_labels=True if job.options.labels else None,
+            cells=definition.cells_for_people(resolved),
         )
+        summarizer = definition.summarizer(resolved)
         context = RenderContext(
             title=definition.name,
             report_type=definition.key,
+            report_name=definition.name,
             format=job.format,
             timezone=str(resolved.get("timezone") or "UTC"),
             generated_at=utcnow(),
-            parameters=definition.describe(resolved),
+            parameters=(
+                await definition.describe_for_people(resolved, scope)
+                if for_people
+                else definition.describe(resolved)
+            ),
             summary=[],
-            definitions=definitions(presentation.columns),
+            # Which figures the summary shows does not depend on the rows: their definitions
+            # are known before the first row.
+            definitions=definitions(presentation.columns, summarizer.figures()),
             total_rows=None,
             row_cap=spec.row_cap(settings),
             requested_by=job.requested_by.name,
@@ -111,7 +121,6 @@ async def produce(run: Run, resources: Resources) -> None:
             render_processes=settings.render_processes,
             max_rows=spec.row_cap(settings),
         )
-        summarizer = definition.summarizer(resolved)
         workdir = Path(tempfile.mkdtemp(prefix=f"report-{job.id}-"))
         path = workdir / file_name_for(job)
         key = f"{storage_prefix(job)}a{job.attempt}/{path.name}"

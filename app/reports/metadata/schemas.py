@@ -16,8 +16,32 @@ class ColumnOut(ApiModel):
     label: str
     type: str = Field(description="string, integer, number, percent, boolean, date or datetime")
     description: str = Field(
-        default="", description="What the column means (how a figure is computed)"
+        default="",
+        description="What the column means (how a figure is computed): the definition every "
+        "file and e-mail states for it",
     )
+    lookup: str | None = Field(
+        default=None,
+        description="The lookup category whose codes the column holds (CSV prints the codes, "
+        "PDF and Excel their labels: GET /api/v1/reports/metadata/lookups/{category}); null "
+        "when it holds no lookup codes",
+    )
+
+
+class FigureOut(ApiModel):
+    key: str
+    label: str
+    type: str = Field(description="integer, number, percent or string")
+    description: str = Field(description="The figure's definition, as files and e-mails state it")
+
+
+class ModeOut(ApiModel):
+    parameters: dict[str, Any] = Field(
+        description="The parameters that select this shape of the report ({} for a type with "
+        "one shape)"
+    )
+    columns: list[ColumnOut]
+    summary: list[FigureOut] = Field(description="The summary figures files show in this shape")
 
 
 class FormatOut(ApiModel):
@@ -54,7 +78,15 @@ class ReportTypeDetail(ApiModel):
     parameters_schema: dict[str, Any] = Field(
         description="JSON Schema of `parameters` (camelCase), for building the form"
     )
-    columns: list[ColumnOut]
+    columns: list[ColumnOut] = Field(description="The columns of the default shape (modes[0])")
+    summary: list[FigureOut] = Field(
+        description="The summary figures of the default shape (modes[0])"
+    )
+    modes: list[ModeOut] = Field(
+        description="Every shape a report of this type takes (rows per submission or per "
+        "course, a department tree or a flat list), with its columns and summary figures and "
+        "so every definition its files may state; the first is the default"
+    )
     default_sort: list[str]
     formats: list[FormatOut]
     roles: list[str] = Field(description="Roles that may run it")

@@ -18,12 +18,14 @@ from app.reports.metadata.schemas import (
     ColumnOut,
     DatePresetList,
     DatePresetOut,
+    FigureOut,
     FormatOut,
     Limits,
+    ModeOut,
     ReportTypeDetail,
     ReportTypeSummary,
 )
-from app.reports.types import REPORT_TYPES, get_report_type
+from app.reports.types import REPORT_TYPES, Column, get_report_type
 from app.security import Principal
 
 
@@ -74,15 +76,25 @@ async def report_type(principal: Principal, key: str, settings: Settings) -> Rep
             code="report-type-not-allowed",
         )
     all_formats = {f.code: f for f in await formats(settings)}
+    modes = [
+        ModeOut(
+            parameters=mode.parameters,
+            columns=[_column(c) for c in mode.columns],
+            summary=[
+                FigureOut(key=f.key, label=f.label, type=f.type, description=f.definition)
+                for f in mode.summary
+            ],
+        )
+        for mode in definition.modes()
+    ]
     return ReportTypeDetail(
         key=definition.key,
         name=definition.name,
         description=definition.description,
         parameters_schema=definition.parameters_schema(),
-        columns=[
-            ColumnOut(key=c.key, label=c.label, type=c.type, description=c.description)
-            for c in definition.columns
-        ],
+        columns=modes[0].columns,
+        summary=modes[0].summary,
+        modes=modes,
         default_sort=list(definition.default_sort),
         formats=[all_formats[f] for f in definition.formats if f in all_formats],
         roles=[r.value for r in definition.roles],
@@ -91,6 +103,16 @@ async def report_type(principal: Principal, key: str, settings: Settings) -> Rep
             max_date_range_days=settings.max_date_range_days,
             max_filter_ids=settings.max_filter_ids,
         ),
+    )
+
+
+def _column(column: Column) -> ColumnOut:
+    return ColumnOut(
+        key=column.key,
+        label=column.label,
+        type=column.type,
+        description=column.description,
+        lookup=column.lookup,
     )
 
 

@@ -8,6 +8,7 @@ one list of formats; nothing here dispatches on a format's name.
 from app.reports.rendering.base import (
     Column,
     ColumnType,
+    Figure,
     LocalTimes,
     RenderContext,
     RenderError,
@@ -23,6 +24,7 @@ __all__ = [
     "Column",
     "ColumnType",
     "CsvRowWriter",
+    "Figure",
     "LocalTimes",
     "PdfSink",
     "RenderContext",

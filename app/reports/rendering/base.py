@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -40,6 +41,66 @@ class Column:
     csv_only: bool = False
     description: str = ""  # what the figure means (the metadata API and the Definitions block)
     lookup: str | None = None  # the lookup category whose labels PDF and Excel print for codes
+    # Stated under "Definitions" although its type usually explains itself (a date whose
+    # meaning needs saying, such as a period's start).
+    explained: bool = False
+    # The cells carry their own label (`LabelledCode`: a quiz's id and title), which PDF and
+    # Excel print.
+    labelled: bool = False
+
+    def figure(self, value: int | float | str | None, type: ColumnType | None = None) -> Figure:
+        """A summary figure measuring what this column measures, with its definition; `type`
+        when the figure's differs (a count of the rows a flag column marks)."""
+        return Figure(self.key, self.label, value, type or self.type, self.description)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One summary figure: its value as computed (typed, so a spreadsheet gets a number) and
+    its definition, which comes from where the figure is computed (a report type's column, or a
+    measure of its summary). A figure reads as its (label, text) pair: ``label, text = f``."""
+
+    key: str
+    label: str
+    value: int | float | str | None
+    type: ColumnType = ColumnType.STRING
+    definition: str = ""
+
+    @property
+    def text(self) -> str:
+        """The value as people read it: counts with thousands separators, numbers with 1
+        decimal, rates with 1 decimal and "%", an empty figure as "—"."""
+        value = self.value
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return "—"
+        if isinstance(value, str | bool):
+            return str(value)
+        if self.type is ColumnType.PERCENT:
+            return f"{value:,.1f}%"
+        if self.type is ColumnType.INTEGER and isinstance(value, int):
+            return f"{value:,}"
+        return f"{value:,.1f}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.label, self.text))
+
+
+class LabelledCode(str):
+    """A code that carries the label people read (a quiz's id and its title): CSV prints the
+    code, PDF and Excel the label (``present.Presentation``)."""
+
+    label: str
+
+    def __new__(cls, code: str, label: str) -> LabelledCode:
+        value = super().__new__(cls, code)
+        value.label = label
+        return value
+
+    def __reduce__(self) -> tuple[type[LabelledCode], tuple[str, str]]:
+        return (LabelledCode, (str(self), self.label))
+
+
+ParameterValue = str | int  # a parameter as a file states it: text, or a whole number
 
 
 @dataclass(frozen=True)
@@ -51,13 +112,18 @@ class RenderContext:
     format: str
     timezone: str  # IANA name; datetimes are printed in this zone
     generated_at: datetime  # aware
-    parameters: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
-    summary: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
-    # What the figures mean: (column label, description), stated after the summary.
+    parameters: list[tuple[str, ParameterValue]] = field(default_factory=list)  # (label, value)
+    summary: list[Figure] = field(default_factory=list)
+    # What the figures mean: (label, definition) of the shown columns and summary figures.
     definitions: list[tuple[str, str]] = field(default_factory=list)
     total_rows: int | None = None  # rows the full report has (for the PDF truncation notice)
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None
+    report_name: str = ""  # the report type's name ("Learner progress"); the title when empty
+
+    @property
+    def type_name(self) -> str:
+        return self.report_name or self.title
 
     @cached_property
     def tz(self) -> tzinfo:
@@ -145,7 +211,7 @@ class RowWriter(Protocol):
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None: ...
 
-    def close(self, summary: Sequence[tuple[str, str]] | None = None) -> None: ...
+    def close(self, summary: Sequence[Figure] | None = None) -> None: ...
 
     def abort(self) -> None:
         """Gives up: closes and removes what was written so far."""
@@ -234,7 +300,10 @@ __all__ = [
     "FORMULA_TRIGGERS",
     "Column",
     "ColumnType",
+    "Figure",
+    "LabelledCode",
     "LocalTimes",
+    "ParameterValue",
     "RenderContext",
     "RenderError",
     "RowSink",

@@ -30,6 +30,7 @@ from app.reports.rendering.base import (
     FORMULA_TRIGGERS,
     Column,
     ColumnType,
+    Figure,
     LocalTimes,
     RenderContext,
     neutralise_formula,
@@ -142,7 +143,7 @@ class CsvRowWriter:
         self._writer.writerows(zip(*converted, strict=True))
         self.rows_written += len(rows)
 
-    def close(self, summary: Sequence[tuple[str, str]] | None = None) -> None:
+    def close(self, summary: Sequence[Figure] | None = None) -> None:
         """Flushes and closes the file (``summary`` is not part of a CSV file)."""
         if not self._file.closed:
             self._file.close()

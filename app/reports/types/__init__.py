@@ -13,11 +13,15 @@ from app.reports.types.assessment_results import ASSESSMENT_RESULTS
 from app.reports.types.base import (
     AnyReportDefinition,
     Column,
+    Figure,
+    LabelledCode,
+    Mode,
     ReportDefinition,
     Resolved,
     Summarizer,
     column,
     column_index,
+    measure,
 )
 from app.reports.types.compliance_status import COMPLIANCE_STATUS
 from app.reports.types.course_completion import COURSE_COMPLETION
@@ -61,6 +65,9 @@ __all__ = [
     "REPORT_TYPES",
     "AnyReportDefinition",
     "Column",
+    "Figure",
+    "LabelledCode",
+    "Mode",
     "Plan",
     "ReportDefinition",
     "ReportParameters",
@@ -72,6 +79,7 @@ __all__ = [
     "column",
     "column_index",
     "get_report_type",
+    "measure",
     "register",
     "unregister",
 ]

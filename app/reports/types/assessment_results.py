@@ -4,12 +4,13 @@
 `passed` is `payload.score ≥ the course's passingScore`; a submission without a numeric score
 (or without a known course) has an empty `passed` and matches neither `result` filter. Grouped:
 `passRate` is over the attempts that could be judged (empty when none could: a course without
-a passing score) and `averageScore`, `minScore`, `maxScore` over the numeric scores.
+a passing score) and `averageScore`, `minScore`, `maxScore` over the numeric scores. The quiz
+cell is the quiz's id carrying its title from the course's `quizzes` (`quiz_cell`): CSV prints
+the id, PDF and Excel the title.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -32,19 +33,18 @@ from app.reports.reading.query import (
     scope_match,
     split_match,
 )
+from app.reports.types.assessment_figures import (
+    COURSE_COLUMNS,
+    DETAIL_COLUMNS,
+    AssessmentSummary,
+    quiz_cell,
+)
 from app.reports.types.base import (
-    LEARNER_COURSE_COLUMNS,
     Column,
     ReportDefinition,
-    column,
-    column_index,
 )
 from app.reports.types.figures import (
-    Mean,
     exact_average,
-    fmt_count,
-    fmt_number,
-    fmt_rate,
     is_numeric,
     number,
     numeric,
@@ -105,52 +105,6 @@ class AssessmentResultsParameters(ReportParameters):
     )
 
 
-DETAIL_COLUMNS = [
-    *LEARNER_COURSE_COLUMNS,
-    column("quizId", "Quiz", "string", "The quiz the submission answered (payload.quizId)"),
-    column(
-        "score", "Score", "number", "The submitted score; empty when none was stored as a number"
-    ),
-    column(
-        "passed",
-        "Passed",
-        "boolean",
-        "Score ≥ the course's passing score; empty when it cannot be judged (no numeric score or no passing score)",
-    ),
-    column(
-        "submittedAt",
-        "Submitted",
-        "datetime",
-        "When the quiz was submitted (in the report's timezone)",
-    ),
-]
-COURSE_COLUMNS = [
-    column("courseCode", "Course code", "string", "The course's code"),
-    column("courseTitle", "Course", "string", "The course's title"),
-    column("attempts", "Attempts", "integer", "Quiz submissions in the range"),
-    column(
-        "uniqueLearners",
-        "Unique learners",
-        "integer",
-        "Distinct learners who submitted in the range",
-    ),
-    column(
-        "passRate",
-        "Pass rate",
-        "percent",
-        "Passed ÷ the submissions that could be judged (a numeric score and a passing score), as a percentage; empty when none could",
-    ),
-    column(
-        "averageScore",
-        "Average score",
-        "number",
-        "Mean of the numeric scores (1 decimal, half up); non-numeric scores are ignored",
-    ),
-    column("minScore", "Lowest score", "number", "Lowest numeric score"),
-    column("maxScore", "Highest score", "number", "Highest numeric score"),
-]
-
-
 class AssessmentResultsResolved(FilteredRangeResolved):
     group_by: GroupBy = GroupBy.NONE
     result: Result | None = None
@@ -173,6 +127,10 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
     option_labels: ClassVar[dict[str, str]] = {"groupBy": "Group by", "result": "Result"}
+    mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"groupBy": "none"},
+        {"groupBy": "course"},
+    )
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {
         "groupBy": {"none": "Submission", "course": "Course"},
         "result": {"passed": "Passed", "failed": "Failed"},
@@ -229,11 +187,12 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
         def to_row(doc: dict[str, Any], dims: Dimensions) -> Row:
             payload = _payload(doc)
             quiz, score = payload.get("quizId"), payload.get("score")
+            fields = course(doc, dims)
             return (
                 *learner_course(doc, dims),
-                str(quiz) if quiz is not None else None,
+                quiz_cell(quiz, fields[_QUIZZES]),
                 number(score),
-                judge(score, course(doc, dims)[_PASSING_SCORE]),
+                judge(score, fields[_PASSING_SCORE]),
                 utc(doc.get("occurred_at")),
             )
 
@@ -326,64 +285,13 @@ def _course_row(doc: dict[str, Any]) -> Row:
 
 _FACT_INDEX = ("type", "occurred_at")
 _FACT_FIELDS = dict.fromkeys(
-    ("user_id", "course_id", "department_id", "occurred_at", "payload.quizId", "payload.score"), 1
+    ("user_id", "course_id", "department_id", "occurred_at", "payload.quizId", "payload.score"),
+    1,
 )
-# The learner, the course (with its passing score) and the department of a submission.
-_LEARNER_COURSE = LearnerCourse("passing_score")
-_PASSING_SCORE = 2  # in the course's fields: code, title, passing_score
-
-
-class AssessmentSummary:
-    """Detail: submissions, passed, pass rate and average score (over scored submissions).
-    Grouped: courses, attempts, lowest and highest score (exact over all courses). Called
-    without the resolved parameters it tells the two row shapes apart by their length."""
-
-    def __init__(self, *, grouped: bool | None = None) -> None:
-        self.grouped = grouped
-        self.rows = self.attempts = self.passed = self.judged = 0
-        self.score = Mean()
-        self.low: float | None = None
-        self.high: float | None = None
-
-    def add(self, batch: Sequence[Row]) -> None:
-        for row in batch:
-            if self.grouped is None:
-                self.grouped = len(row) == len(COURSE_COLUMNS)
-            self.rows += 1
-            if self.grouped:
-                at_attempts, at_low, at_high = _COURSE_SUMMARY_COLUMNS
-                self.attempts += row[at_attempts]
-                low, high = row[at_low], row[at_high]
-                if low is not None:
-                    self.low = low if self.low is None else min(self.low, low)
-                if high is not None:
-                    self.high = high if self.high is None else max(self.high, high)
-                continue
-            at_score, at_passed = _DETAIL_SUMMARY_COLUMNS
-            score, passed = row[at_score], row[at_passed]
-            self.attempts += 1
-            self.score.add(score)
-            if passed is not None:
-                self.judged += 1
-            if passed:
-                self.passed += 1
-
-    def figures(self) -> list[tuple[str, str]]:
-        if self.grouped:
-            return [
-                ("Courses", fmt_count(self.rows)),
-                ("Attempts", fmt_count(self.attempts)),
-                ("Lowest score", fmt_number(self.low)),
-                ("Highest score", fmt_number(self.high)),
-            ]
-        return [
-            ("Submissions", fmt_count(self.attempts)),
-            ("Passed", fmt_count(self.passed)),
-            ("Pass rate", fmt_rate(rate(self.passed, self.judged))),
-            ("Average score", fmt_number(self.score.value())),
-        ]
+# The learner, the course (with its passing score and quizzes) and the department of a
+# submission.
+_LEARNER_COURSE = LearnerCourse("passing_score", "quizzes")
+_PASSING_SCORE, _QUIZZES = 2, 3  # in the course's fields: code, title, passing_score, quizzes
 
 
 ASSESSMENT_RESULTS = AssessmentResults()
-_COURSE_SUMMARY_COLUMNS = column_index(COURSE_COLUMNS, "attempts", "minScore", "maxScore")
-_DETAIL_SUMMARY_COLUMNS = column_index(DETAIL_COLUMNS, "score", "passed")

@@ -11,11 +11,11 @@ scope. Each of those turns the dict into `R` once; the type's own hooks only eve
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from beanie import Document
 from pydantic import BaseModel
@@ -25,7 +25,7 @@ from app.config import Settings
 from app.errors import FieldError, Forbidden, ValidationFailed, validation_errors
 from app.lookups import validation
 from app.platform.models import Department
-from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
+from app.reports.dates import StoredRange, iso_utc, limits_context
 from app.reports.formats import FORMATS
 from app.reports.reading.facts import count_facts, stream_facts
 from app.reports.reading.query import Plan, Row, Stage, count_rows, object_ids, stream
@@ -33,11 +33,23 @@ from app.reports.reading.query import Plan, Row, Stage, count_rows, object_ids, 
 # Re-exported: the report types take `Column` from here, so only this module knows where the
 # renderers define it.
 from app.reports.rendering.base import Column as Column
-from app.reports.rendering.base import ColumnType
+from app.reports.rendering.base import ColumnType as ColumnType
+from app.reports.rendering.base import Figure as Figure
+from app.reports.rendering.base import LabelledCode as LabelledCode
+from app.reports.rendering.base import ParameterValue
+from app.reports.types import describing
+
+# Re-exported: how report types declare their columns.
+from app.reports.types.columns import LEARNER_COURSE_COLUMNS as LEARNER_COURSE_COLUMNS
+from app.reports.types.columns import STATUS_COLUMN as STATUS_COLUMN
+from app.reports.types.columns import ColumnTypeName as ColumnTypeName
+from app.reports.types.columns import column as column
+from app.reports.types.columns import column_document
+from app.reports.types.columns import column_index as column_index
+from app.reports.types.columns import measure as measure
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
 from app.security import DataScope, Principal, Role
 
-ColumnTypeName = Literal["string", "integer", "number", "percent", "boolean", "date", "datetime"]
 # The format registry is the one list of formats; a type that offers fewer names them.
 ALL_FORMATS: tuple[str, ...] = tuple(FORMATS)
 
@@ -45,47 +57,14 @@ P = TypeVar("P", bound=ReportParameters)
 R = TypeVar("R", bound=ResolvedParameters)
 
 
-def column(
-    key: str,
-    label: str,
-    type: ColumnTypeName,
-    description: str = "",
-    *,
-    csv_only: bool = False,
-    lookup: str | None = None,
-) -> Column:
-    """A report column; the same `Column` the renderers take (percent = 0–100, not a
-    fraction). `lookup`: the category whose labels the files print for the column's codes."""
-    return Column(
-        key, label, ColumnType(type), csv_only=csv_only, description=description, lookup=lookup
-    )
+@dataclass(frozen=True)
+class Mode:
+    """One shape of a run: the parameters that select it, its columns, its summary figures
+    (values empty: the definitions are what matters)."""
 
-
-def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
-    """The positions of the columns `keys` in a row, for summarizers that read values by
-    column key (a KeyError names a key that is not a column)."""
-    positions = {c.key: i for i, c in enumerate(columns)}
-    return tuple(positions[k] for k in keys)
-
-
-# Who and what a per-record row is about: the first columns of several report types, whose
-# cells come from `reading.learner_course` (the joins, cells and order they share).
-LEARNER_COURSE_COLUMNS: list[Column] = [
-    column("learnerName", "Learner", "string", "The learner's name"),
-    column("learnerEmail", "Email", "string", "The learner's e-mail address"),
-    column("departmentName", "Department", "string", "The department the record belongs to"),
-    column("courseCode", "Course code", "string", "The course's code"),
-    column("courseTitle", "Course", "string", "The course's title"),
-]
-
-
-def column_document(col: Column) -> dict[str, str]:
-    return {
-        "key": col.key,
-        "label": col.label,
-        "type": col.type.value,
-        "description": col.description,
-    }
+    parameters: dict[str, Any]
+    columns: list[Column]
+    summary: list[Figure]
 
 
 @dataclass(frozen=True)
@@ -98,9 +77,13 @@ class Resolved:
 
 
 class Summarizer(Protocol):
+    """A run's summary: `add` every batch of rows, then `figures()`. Which figures it shows
+    (labels, types, definitions) depends on the resolved parameters only, never on the rows,
+    so a summarizer that has seen no row already states every definition."""
+
     def add(self, batch: Sequence[Row]) -> None: ...
 
-    def figures(self) -> list[tuple[str, str]]: ...
+    def figures(self) -> list[Figure]: ...
 
 
 class ReportDefinition(ABC, Generic[P, R]):
@@ -122,6 +105,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     # Whether a departmentIds filter covers the named departments' subtrees (see
     # `with_subtrees`); department-summary builds its tree itself.
     expands_departments: ClassVar[bool] = True
+    # The parameters that select each shape of a run (`modes`): rows per submission or per
+    # course, a department tree or a flat list. One mode: the type has one shape.
+    mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = ({},)
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -297,23 +283,45 @@ class ReportDefinition(ABC, Generic[P, R]):
     def columns_for(self, resolved: Mapping[str, Any] | R) -> list[Column]:
         return self.run_columns(self.typed(resolved))
 
-    def describe(self, resolved: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """The resolved parameters as (label, value) pairs for a file's header / PDF page one:
-        the ones stored on the job, in stored form."""
-        pairs: list[tuple[str, str]] = []
-        date_range = resolved.get("dateRange")
-        if date_range:
-            preset = date_range.get("preset", "custom")
-            label = PRESET_LABELS.get(DatePreset(preset), preset) if preset in _PRESETS else preset
-            pairs.append(("Date range", f"{date_range['from']} – {date_range['to']} ({label})"))
-        # The timezone is not repeated here: every file states it on its own.
-        for key, label in (("departmentIds", "Departments"), ("courseIds", "Courses")):
-            if key in resolved:
-                pairs.append((label, _describe_ids(resolved.get(key))))
-        for key, label in self.option_labels.items():
-            if key in resolved:
-                pairs.append((label, _describe_value(self._labelled(key, resolved[key]))))
-        return pairs
+    def describe(
+        self,
+        resolved: Mapping[str, Any],
+        names: Mapping[str, str] | None = None,
+        learner: str | None = None,
+    ) -> list[tuple[str, ParameterValue]]:
+        """The resolved parameters as (label, value) pairs for a file's Parameters block (see
+        `describing.describe`): ids as stored, or as names with `names` (`names_for`)."""
+        return describing.describe(resolved, self.option_labels, self._labelled, names, learner)
+
+    async def describe_for_people(
+        self, resolved: Mapping[str, Any], scope: DataScope
+    ) -> list[tuple[str, ParameterValue]]:
+        """`describe` with departments, courses and the learner named (PDF, Excel)."""
+        names = await describing.names_for(resolved, scope)
+        return self.describe(resolved, names, learner=scope.user_id)
+
+    def people_cells(self, resolved: R) -> dict[str, Callable[[Any], Any]]:
+        """How PDF and Excel show some of the run's cells, by column key (CSV keeps them as
+        computed): learning-activity clips its first period's start to the range."""
+        return {}
+
+    def cells_for_people(self, resolved: Mapping[str, Any] | R) -> dict[str, Callable[[Any], Any]]:
+        return self.people_cells(self.typed(resolved))
+
+    def modes(self) -> list[Mode]:
+        """Each shape a run of this type can take, with its columns and summary figures (and so
+        every definition its files may state), for the metadata API; the first is the default."""
+        out: list[Mode] = []
+        for parameters in self.mode_parameters:
+            resolved = self.resolve_parameters(self.parse(parameters), _MODE_NOW)
+            out.append(
+                Mode(
+                    parameters=dict(parameters),
+                    columns=self.run_columns(resolved),
+                    summary=self.summary(resolved).figures(),
+                )
+            )
+        return out
 
     def _labelled(self, key: str, value: Any) -> Any:
         """An option's codes as the labels people read ("enrolledAt" -> "Enrolled")."""
@@ -340,28 +348,11 @@ class ReportDefinition(ABC, Generic[P, R]):
 
 
 AnyReportDefinition = ReportDefinition[Any, Any]
-_PRESETS = {p.value for p in DatePreset}
+# A fixed moment the metadata resolves each mode at (the definitions do not depend on it).
+_MODE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _requested(params: ReportParameters, name: str) -> list[str] | None:
     """A parameters model's departments / courses filter (None when it has none)."""
     value = getattr(params, name, None)
     return list(value) if value is not None else None
-
-
-def _describe_ids(ids: Sequence[str] | None) -> str:
-    if ids is None:
-        return "All in scope"
-    if len(ids) <= 5:
-        return ", ".join(ids)
-    return f"{len(ids)} selected"
-
-
-def _describe_value(value: Any) -> str:
-    if value is None:
-        return "All"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) or "All"
-    return str(value)

@@ -10,7 +10,8 @@ with D = asOfDate and N = dueWithinDays:
 - due-soon: not completed and dueAt on D … D + N (local days, both included)
 - not-due: not completed, dueAt later or none
 
-Withdrawn enrollments are left out.
+Withdrawn enrollments are left out. The compliance rate (spec §5.2) is compliant ÷ (compliant +
+completed-late + overdue): due-soon and not-due enrollments are not judged yet.
 """
 
 from __future__ import annotations
@@ -45,12 +46,15 @@ from app.reports.reading.query import (
 )
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
+    STATUS_COLUMN,
     Column,
+    Figure,
     ReportDefinition,
     column,
     column_index,
+    measure,
 )
-from app.reports.types.figures import fmt_count, fmt_rate, rate, utc
+from app.reports.types.figures import rate, utc
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
@@ -141,13 +145,17 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
         column("dueAt", "Due", "datetime", "When the course is due"),
-        column("status", "Status", "string", "The enrollment's status", lookup="enrollment-status"),
+        STATUS_COLUMN,
         column("completedAt", "Completed", "datetime", "When the course was completed"),
         column(
             "complianceState",
             "Compliance",
             "string",
-            "As of the date: Compliant (completed by the due date, or no due date), Completed late, Overdue (not completed, due before the date), Due soon (due within the window), Not due",
+            "Where the enrollment stands as of the date: Compliant (completed on or before its "
+            "due date, or with no due date), Completed late (completed after its due date), "
+            "Overdue (not completed, due before the date), Due soon (not completed, due on the "
+            "date or within the days set by Due soon within), Not due (not completed, due later or "
+            "never)",
             lookup="compliance-state",
         ),
     ]
@@ -269,7 +277,62 @@ _FACT_FIELDS = dict.fromkeys(
 
 
 class ComplianceSummary:
-    """Enrollments, the count of each state and the compliance rate (compliant ÷ all)."""
+    """Enrollments, the count of each state and the compliance rate (spec §5.2): compliant ÷
+    (compliant + completed late + overdue), over the enrollments already judged as of the
+    date; due-soon and not-due ones are not judged yet and count in neither term."""
+
+    ENROLLMENTS = measure(
+        "enrollments",
+        "Enrollments",
+        "integer",
+        "The report's rows: enrollments in mandatory courses, withdrawn ones left out, after "
+        "the filters",
+    )
+    STATES = {
+        ComplianceState.COMPLIANT: measure(
+            "compliant",
+            "Compliant",
+            "integer",
+            "Enrollments completed on or before their due date (or with no due date) as of the "
+            "date",
+        ),
+        ComplianceState.COMPLETED_LATE: measure(
+            "completedLate",
+            "Completed late",
+            "integer",
+            "Enrollments completed after their due date, as of the date",
+        ),
+        ComplianceState.OVERDUE: measure(
+            "overdue",
+            "Overdue",
+            "integer",
+            "Enrollments not completed as of the date whose due date is before it",
+        ),
+        ComplianceState.DUE_SOON: measure(
+            "dueSoon",
+            "Due soon",
+            "integer",
+            "Enrollments not completed, due on the date or within the days set by Due soon within "
+            "(Parameters)",
+        ),
+        ComplianceState.NOT_DUE: measure(
+            "notDue",
+            "Not due",
+            "integer",
+            "Enrollments not completed, due after the days set by Due soon within, or with no due "
+            "date",
+        ),
+    }
+    RATE = measure(
+        "complianceRate",
+        "Compliance rate",
+        "percent",
+        "Compliant ÷ (compliant + completed late + overdue): of the enrollments already judged "
+        "as of the date (completed, or past their due date), the share done on time, as a "
+        "percentage with 1 decimal; Due soon and Not due enrollments are left out of both "
+        "terms; empty when none is judged",
+    )
+    JUDGED = (ComplianceState.COMPLIANT, ComplianceState.COMPLETED_LATE, ComplianceState.OVERDUE)
 
     def __init__(self) -> None:
         self.total = 0
@@ -282,18 +345,12 @@ class ComplianceSummary:
             state = row[at_state]
             self.states[state] = self.states.get(state, 0) + 1
 
-    def figures(self) -> list[tuple[str, str]]:
-        labels = {
-            ComplianceState.COMPLIANT: "Compliant",
-            ComplianceState.COMPLETED_LATE: "Completed late",
-            ComplianceState.OVERDUE: "Overdue",
-            ComplianceState.DUE_SOON: "Due soon",
-            ComplianceState.NOT_DUE: "Not due",
-        }
+    def figures(self) -> list[Figure]:
+        judged = sum(self.states[s.value] for s in self.JUDGED)
         return [
-            ("Enrollments", fmt_count(self.total)),
-            *((labels[s], fmt_count(self.states.get(s.value, 0))) for s in ComplianceState),
-            ("Compliance rate", fmt_rate(rate(self.states["compliant"], self.total))),
+            self.ENROLLMENTS.figure(self.total),
+            *(m.figure(self.states[s.value]) for s, m in self.STATES.items()),
+            self.RATE.figure(rate(self.states[ComplianceState.COMPLIANT.value], judged)),
         ]
 
 

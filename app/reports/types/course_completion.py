@@ -8,11 +8,12 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.lookups.codes import CourseCategoryCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.reading.query import COURSES, Plan, Row, Stage, range_match, scope_match
-from app.reports.types.base import Column, ReportDefinition, column, column_index
-from app.reports.types.figures import exact_average, fmt_count, fmt_rate, is_numeric, rate, scaled
+from app.reports.types.base import Column, Figure, ReportDefinition, column, column_index, measure
+from app.reports.types.figures import exact_average, is_numeric, rate, scaled
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
@@ -48,6 +49,36 @@ def _completion_ms() -> dict[str, Any]:
     }
 
 
+COURSE_CATEGORY = "course-category"
+# The columns the summary also totals: one definition for the row and the total.
+ENROLLED = column(
+    "enrolled",
+    "Enrolled",
+    "integer",
+    "Enrollments in the course whose enrolment date is in the range (the cohort), after the "
+    "filters; the summary adds up every course",
+)
+COMPLETED = column(
+    "completed",
+    "Completed",
+    "integer",
+    "Of the cohort, enrollments with the status Completed; the summary adds up every course",
+)
+WITHDRAWN = column(
+    "withdrawn",
+    "Withdrawn",
+    "integer",
+    "Of the cohort, enrollments with the status Withdrawn; the summary adds up every course",
+)
+COMPLETION_RATE = column(
+    "completionRate",
+    "Completion rate",
+    "percent",
+    "Completed ÷ (enrolled − withdrawn) over the cohort (the summary's: over every course's "
+    "cohort together), as a percentage with 1 decimal; empty when the whole cohort withdrew",
+)
+
+
 class CourseCompletionParameters(ReportParameters):
     date_range: DateRange = Field(
         default_factory=default_date_range,
@@ -58,8 +89,8 @@ class CourseCompletionParameters(ReportParameters):
     )
     include_sub_departments: bool = Field(default=True, description=SUB_DEPARTMENTS_DESCRIPTION)
     course_ids: IdList | None = Field(default=None, description=COURSES_DESCRIPTION)
-    category: str | None = Field(
-        default=None, min_length=1, max_length=100, description="Only courses of this category"
+    category: CourseCategoryCode | None = Field(
+        default=None, description="Only courses of this course-category code"
     )
     mandatory_only: bool = Field(default=False, description="Only mandatory courses")
 
@@ -94,30 +125,44 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
     columns: ClassVar[list[Column]] = [
         column("courseCode", "Course code", "string", "The course's code"),
         column("courseTitle", "Course", "string", "The course's title"),
-        column("category", "Category", "string", "The course's category"),
-        column("isMandatory", "Mandatory", "boolean", "Whether the course is mandatory"),
-        column("enrolled", "Enrolled", "integer", "Enrollments enrolled in the range (the cohort)"),
-        column("inProgress", "In progress", "integer", "Of the cohort, in progress"),
-        column("completed", "Completed", "integer", "Of the cohort, completed"),
-        column("failed", "Failed", "integer", "Of the cohort, failed"),
-        column("withdrawn", "Withdrawn", "integer", "Of the cohort, withdrawn"),
         column(
-            "completionRate",
-            "Completion rate",
-            "percent",
-            "Completed ÷ (enrolled − withdrawn) over the cohort, as a percentage",
+            "category",
+            "Category",
+            "string",
+            "The subject area the course belongs to (Compliance, Engineering, Sales, …)",
+            lookup=COURSE_CATEGORY,
         ),
+        column(
+            "isMandatory",
+            "Mandatory",
+            "boolean",
+            "Yes when learners must complete the course (its enrollments are tracked in the "
+            "Compliance status report)",
+        ),
+        ENROLLED,
+        column(
+            "inProgress",
+            "In progress",
+            "integer",
+            "Of the cohort, enrollments with the status In progress",
+        ),
+        COMPLETED,
+        column("failed", "Failed", "integer", "Of the cohort, enrollments with the status Failed"),
+        WITHDRAWN,
+        COMPLETION_RATE,
         column(
             "averageScore",
             "Average score",
             "number",
-            "Mean score of the cohort's completed enrollments (1 decimal, half up)",
+            "Mean score (0–100 scale) of the cohort's completed enrollments that have one, 1 "
+            "decimal, half up",
         ),
         column(
             "averageDaysToComplete",
             "Average days to complete",
             "number",
-            "Mean of completed − enrolled, in days, over the cohort's completed enrollments",
+            "Mean of completion date − enrolment date, in days with 1 decimal, over the cohort's "
+            "completed enrollments",
         ),
     ]
     default_sort: ClassVar[list[str]] = ["courseCode"]
@@ -125,6 +170,7 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
         "category": "Category",
         "mandatoryOnly": "Mandatory only",
     }
+    option_values: ClassVar[dict[str, str | dict[str, str]]] = {"category": COURSE_CATEGORY}
 
     def resolve_parameters(
         self, params: CourseCompletionParameters, now: datetime
@@ -211,7 +257,15 @@ def _row(doc: dict[str, Any]) -> Row:
 
 
 class CourseCompletionSummary:
-    """Courses, enrollments, completed, overall completion rate."""
+    """Courses, enrolled, withdrawn, completed and the completion rate over every course's
+    cohort together."""
+
+    COURSES = measure(
+        "courses",
+        "Courses",
+        "integer",
+        "The report's rows: courses with at least one enrollment enrolled in the range",
+    )
 
     def __init__(self) -> None:
         self.courses = self.enrolled = self.completed = self.withdrawn = 0
@@ -224,12 +278,13 @@ class CourseCompletionSummary:
             self.completed += row[at_completed]
             self.withdrawn += row[at_withdrawn]
 
-    def figures(self) -> list[tuple[str, str]]:
+    def figures(self) -> list[Figure]:
         return [
-            ("Courses", fmt_count(self.courses)),
-            ("Enrollments", fmt_count(self.enrolled)),
-            ("Completed", fmt_count(self.completed)),
-            ("Completion rate", fmt_rate(rate(self.completed, self.enrolled - self.withdrawn))),
+            self.COURSES.figure(self.courses),
+            ENROLLED.figure(self.enrolled),
+            WITHDRAWN.figure(self.withdrawn),
+            COMPLETED.figure(self.completed),
+            COMPLETION_RATE.figure(rate(self.completed, self.enrolled - self.withdrawn)),
         ]
 
 

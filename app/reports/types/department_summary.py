@@ -4,7 +4,10 @@ With `includeSubDepartments` (default) the rows form the tree of the departments
 the requested ones and everything under them): each row rolls up its whole subtree, children
 follow their parent by name, `level` and `parentCode` say where a row sits. Without it, each row
 holds the department's own figures, sorted by name. The completion rate is the one definition:
-of the enrollments enrolled in range, completed ÷ (enrolled − withdrawn).
+of the enrollments enrolled in range, completed ÷ (enrolled − withdrawn), and the row shows the
+three figures it divides (enrolled in range, withdrawn and completed of them) beside it, apart
+from the completions in range (completed in the range, whenever enrolled). Each mode's column
+definitions say which data a row holds (`TREE_COLUMNS`, `FLAT_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from app.reports.reading.query import (
     object_ids,
     scope_match,
 )
-from app.reports.types.base import Column, ReportDefinition, column, column_index
+from app.reports.types.base import Column, Figure, ReportDefinition, column, column_index, measure
 from app.reports.types.department_tree import own_figures, tree_rows
-from app.reports.types.figures import fmt_count, fmt_number, fmt_rate, rate, round1
+from app.reports.types.figures import rate, round1
 from app.reports.types.parameters import (
     DATE_RANGE_DESCRIPTION,
     DEPARTMENTS_DESCRIPTION,
@@ -66,6 +69,106 @@ class DepartmentSummaryParameters(ReportParameters):
     )
 
 
+def _columns(tree: bool) -> list[Column]:
+    """The columns of a tree-mode (each row rolls up its subtree) or flat (each row holds the
+    department's own data) run: the same keys and cells, definitions that say which."""
+    where = (
+        "in the department and every department under it"
+        if tree
+        else "in the department itself (its sub-departments not included)"
+    )
+    total = "the summary counts each enrollment once" if tree else "the summary adds up the rows"
+    return [
+        column(
+            "departmentName",
+            "Department",
+            "string",
+            "The department (indented under its parent)" if tree else "The department",
+        ),
+        column("departmentCode", "Code", "string", "The department's code"),
+        column(
+            "enrollments",
+            "Enrolled in range",
+            "integer",
+            f"Enrollments whose enrolment date is in the range (the cohort), {where}; {total}",
+        ),
+        column(
+            "withdrawn",
+            "Withdrawn (of enrolled)",
+            "integer",
+            f"Of the enrolled in range, those with the status Withdrawn; {total}",
+        ),
+        column(
+            "completed",
+            "Completed (of enrolled)",
+            "integer",
+            "Of the enrolled in range, those with the status Completed (whenever they "
+            f"completed); {total}",
+        ),
+        column(
+            "completionRate",
+            "Completion rate",
+            "percent",
+            "Completed (of enrolled) ÷ (Enrolled in range − Withdrawn (of enrolled)), as a "
+            "percentage with 1 decimal; empty when the whole cohort withdrew",
+        ),
+        column(
+            "completions",
+            "Completions in range",
+            "integer",
+            f"Enrollments completed in the range, whenever enrolled, {where} (not the cohort's "
+            f"completions: see Completed (of enrolled)); {total}",
+        ),
+        column(
+            "averageScore",
+            "Average score",
+            "number",
+            f"Mean score (0–100 scale) of the enrollments completed in the range, {where}, that "
+            "have one; 1 decimal, half up",
+        ),
+        column(
+            "activeLearners",
+            "Active learners",
+            "integer",
+            f"Distinct learners with a learning event in the range, {where}",
+        ),
+        column(
+            "learningHours",
+            "Learning hours",
+            "number",
+            f"Time recorded on the range's learning events {where}: Σ durationSeconds ÷ 3600, in "
+            "hours, rounded once to 1 decimal (the summary sums the unrounded times, then "
+            "rounds)",
+        ),
+        column(
+            "overdue",
+            "Overdue",
+            "integer",
+            f"Enrollments {where} neither completed nor withdrawn whose due date is before the "
+            f"range's end; {total}",
+        ),
+        # The tree (CSV only: PDF and Excel indent the department's name instead).
+        column(
+            "level",
+            "Level",
+            "integer",
+            "Depth in the department tree (0: a top-level row)",
+            csv_only=True,
+        ),
+        column(
+            "parentCode",
+            "Parent code",
+            "string",
+            "The code of the parent department's row (empty for a top-level row)",
+            csv_only=True,
+        ),
+    ]
+
+
+TREE_COLUMNS = _columns(tree=True)
+FLAT_COLUMNS = _columns(tree=False)
+
+
 def _sub_lookup(source: str, target: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
     """Joins one department's records (indexed on department_id + a date) reduced by
     `pipeline` to a single document."""
@@ -89,79 +192,21 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     key = "department-summary"
     name = "Department summary"
     description = (
-        "One row per department: enrollments and completions in the range, completion rate, "
+        "One row per department: the enrollments enrolled in the range with those of them "
+        "withdrawn and completed, the completion rate they give, the completions in the range, "
         "average score, active learners, learning hours and overdue enrollments."
     )
     parameters_model = DepartmentSummaryParameters
     resolved_model = DepartmentSummaryResolved
     source = Department
-    columns: ClassVar[list[Column]] = [
-        column(
-            "departmentName", "Department", "string", "The department (indented under its parent)"
-        ),
-        column("departmentCode", "Code", "string", "The department's code"),
-        column(
-            "enrollments",
-            "Enrollments",
-            "integer",
-            "Enrollments enrolled in the range (the cohort), the whole subtree included",
-        ),
-        column(
-            "completions",
-            "Completions",
-            "integer",
-            "Enrollments completed in the range, whenever enrolled",
-        ),
-        column(
-            "completionRate",
-            "Completion rate",
-            "percent",
-            "Of the cohort, completed ÷ (enrolled − withdrawn), as a percentage",
-        ),
-        column(
-            "averageScore",
-            "Average score",
-            "number",
-            "Mean score of the enrollments completed in the range (1 decimal, half up)",
-        ),
-        column(
-            "activeLearners",
-            "Active learners",
-            "integer",
-            "Distinct learners with a learning event in the range",
-        ),
-        column(
-            "learningHours",
-            "Learning hours",
-            "number",
-            "Sum of the range's learning events' durations ÷ 3600",
-        ),
-        column(
-            "overdue",
-            "Overdue",
-            "integer",
-            "Enrollments not completed or withdrawn whose due date is before the range's end",
-        ),
-        # The tree (CSV only: PDF and Excel indent the department's name instead).
-        column(
-            "level",
-            "Level",
-            "integer",
-            "Depth in the department tree (0: a top-level row)",
-            csv_only=True,
-        ),
-        column(
-            "parentCode",
-            "Parent code",
-            "string",
-            "The code of the parent department's row (empty for a top-level row)",
-            csv_only=True,
-        ),
-    ]
+    columns: ClassVar[list[Column]] = TREE_COLUMNS
     default_sort: ClassVar[list[str]] = ["departmentName"]
     # Instructors' scope is a set of courses, not departments.
     roles = (Role.ADMIN, Role.MANAGER)
-    option_labels: ClassVar[dict[str, str]] = {"includeSubDepartments": "Include sub-departments"}
+    mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"includeSubDepartments": True},
+        {"includeSubDepartments": False},
+    )
     # The tree is built from the requested departments themselves (see `_department_match`).
     expands_departments = False
 
@@ -223,8 +268,12 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
         for start in range(0, len(rows), batch_size):
             yield rows[start : start + batch_size]
 
+    def run_columns(self, resolved: DepartmentSummaryResolved) -> list[Column]:
+        return TREE_COLUMNS if resolved.include_sub_departments else FLAT_COLUMNS
+
     def summary(self, resolved: DepartmentSummaryResolved | None) -> DepartmentSummarySummary:
-        return DepartmentSummarySummary()
+        tree = resolved.include_sub_departments if resolved is not None else True
+        return DepartmentSummarySummary(tree=tree)
 
 
 def _department(doc: dict[str, Any]) -> Row:
@@ -232,44 +281,71 @@ def _department(doc: dict[str, Any]) -> Row:
 
 
 class DepartmentSummarySummary:
-    """Departments, enrollments, completions, overall completion rate, learning hours, overdue;
-    every enrollment counted once (top-level rows only, each rolls up its own subtree)."""
+    """Departments and the totals of the rows (every enrollment counted once: in tree mode the
+    top-level rows only, each rolls up its own subtree): the cohort enrolled in range, its
+    withdrawn and completed, the completion rate they give, the completions in range, the
+    learning hours (summed unrounded, rounded once) and overdue."""
 
-    def __init__(self) -> None:
-        self.departments = self.enrollments = self.completions = self.overdue = 0
-        self.withdrawn = self.completed = 0
-        self.hours = 0.0
+    def __init__(self, *, tree: bool = True) -> None:
+        self.columns = TREE_COLUMNS if tree else FLAT_COLUMNS
+        self.departments = self.enrolled = self.withdrawn = self.completed = 0
+        self.completions = self.overdue = 0
+        self.seconds = 0.0
+        self.tree = tree
 
     def add(self, batch: Sequence[Row]) -> None:
-        at_enrollments, at_completions, at_hours, at_overdue, at_level = _SUMMARY_COLUMNS
+        (
+            at_enrolled,
+            at_withdrawn,
+            at_completed,
+            at_completions,
+            at_hours,
+            at_overdue,
+            at_level,
+        ) = _SUMMARY_COLUMNS
         for row in batch:
             self.departments += 1
             if row[at_level]:
                 continue  # already counted in its parent's row
-            self.enrollments += row[at_enrollments]
+            self.enrolled += row[at_enrolled]
+            self.withdrawn += row[at_withdrawn]
+            self.completed += row[at_completed]
             self.completions += row[at_completions]
-            self.hours += row[at_hours] or 0.0
             self.overdue += row[at_overdue]
-            _, withdrawn, completed = getattr(row, "cohort", (0, 0, 0))
-            self.withdrawn += withdrawn
-            self.completed += completed
+            # The row's unrounded time when it carries it (`DepartmentRow`).
+            seconds = getattr(row, "seconds", None)
+            self.seconds += seconds if seconds is not None else (row[at_hours] or 0.0) * 3600
 
-    def figures(self) -> list[tuple[str, str]]:
+    def figures(self) -> list[Figure]:
+        by_key = {c.key: c for c in self.columns}
+        departments = measure(
+            "departments",
+            "Departments",
+            "integer",
+            "The report's rows: the departments in scope"
+            + (", each rolling up its whole subtree" if self.tree else ", each with its own data"),
+        )
         return [
-            ("Departments", fmt_count(self.departments)),
-            ("Enrollments", fmt_count(self.enrollments)),
-            ("Completions", fmt_count(self.completions)),
-            (
-                "Completion rate",
-                fmt_rate(rate(self.completed, self.enrollments - self.withdrawn)),
-            ),
-            ("Learning hours", fmt_number(round1(self.hours))),
-            ("Overdue", fmt_count(self.overdue)),
+            departments.figure(self.departments),
+            by_key["enrollments"].figure(self.enrolled),
+            by_key["withdrawn"].figure(self.withdrawn),
+            by_key["completed"].figure(self.completed),
+            by_key["completionRate"].figure(rate(self.completed, self.enrolled - self.withdrawn)),
+            by_key["completions"].figure(self.completions),
+            by_key["learningHours"].figure(round1(self.seconds / 3600)),
+            by_key["overdue"].figure(self.overdue),
         ]
 
 
 DEPARTMENT_SUMMARY = DepartmentSummary()
 _SUMMARY_COLUMNS = column_index(
-    DEPARTMENT_SUMMARY.columns, "enrollments", "completions", "learningHours", "overdue", "level"
+    TREE_COLUMNS,
+    "enrollments",
+    "withdrawn",
+    "completed",
+    "completions",
+    "learningHours",
+    "overdue",
+    "level",
 )
 _NAME_ORDER = {"collation": NAME_COLLATION}

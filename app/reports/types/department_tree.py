@@ -1,9 +1,8 @@
 """department-summary's figures: each department's own figures read in four grouped
 aggregations, then rolled up its subtree and laid out as a tree (spec §5.1).
 
-A row is a `DepartmentRow`: the tuple the renderers print, carrying the cohort counts the summary
-needs to state the overall completion rate (completed ÷ (enrolled − withdrawn)) without adding
-columns.
+A row is a `DepartmentRow`: the tuple the renderers print, carrying the unrounded learning time
+the summary adds up before rounding once (the row's cell is rounded to 1 decimal).
 """
 
 from __future__ import annotations
@@ -49,9 +48,9 @@ class Figures:
 
 
 class DepartmentRow(tuple[Any, ...]):
-    """A row plus the cohort counts behind its completion rate (not printed)."""
+    """A row plus its unrounded learning time in seconds (not printed)."""
 
-    cohort: tuple[int, int, int]  # enrolled, withdrawn, completed
+    seconds: float
     level: int
 
 
@@ -61,8 +60,10 @@ def make_row(dept: dict[str, Any], figures: Figures, level: int, parent_code: An
             dept.get("name"),
             dept.get("code"),
             figures.enrolled,
-            figures.completions,
+            figures.withdrawn,
+            figures.completed,
             rate(figures.completed, figures.enrolled - figures.withdrawn),
+            figures.completions,
             exact_average(figures.score_total, figures.scored),
             len(figures.learners),
             round1(figures.seconds / 3600),
@@ -71,7 +72,7 @@ def make_row(dept: dict[str, Any], figures: Figures, level: int, parent_code: An
             parent_code,
         )
     )
-    row.cohort = (figures.enrolled, figures.withdrawn, figures.completed)
+    row.seconds = figures.seconds
     row.level = level
     return row
 

@@ -70,18 +70,6 @@ def exact_average(scaled_total: Any, count: int, divisor: int = SCALE) -> float 
     return float(mean.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-def fmt_count(value: int) -> str:
-    return f"{value:,}"
-
-
-def fmt_number(value: float | None, suffix: str = "") -> str:
-    return "—" if value is None else f"{value:,.1f}{suffix}"
-
-
-def fmt_rate(value: float | None) -> str:
-    return fmt_number(value, "%")
-
-
 def utc(value: Any) -> datetime | None:
     """Aware UTC datetime from whatever MongoDB returned (None stays None)."""
     if type(value) is datetime and value.tzinfo is None:  # the common case, made cheap

@@ -26,20 +26,16 @@ from app.reports.reading.query import (
 )
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
+    STATUS_COLUMN,
     Column,
+    ColumnType,
+    Figure,
     ReportDefinition,
     column,
     column_index,
+    measure,
 )
-from app.reports.types.figures import (
-    Mean,
-    fmt_count,
-    fmt_number,
-    fmt_rate,
-    naive_utc,
-    number,
-    rate,
-)
+from app.reports.types.figures import Mean, naive_utc, number, rate
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
@@ -51,6 +47,15 @@ from app.reports.types.parameters import (
     default_date_range,
 )
 from app.security import DataScope, Role
+
+# A flag on each row, and the summary's count of the rows it marks: one definition.
+OVERDUE = column(
+    "overdue",
+    "Overdue",
+    "boolean",
+    "Yes when the enrollment's due date is before the moment the report was run and it is "
+    "neither completed nor withdrawn; the summary counts these enrollments",
+)
 
 
 class DateField(StrEnum):
@@ -120,11 +125,21 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("status", "Status", "string", "The enrollment's status", lookup="enrollment-status"),
+        STATUS_COLUMN,
         column(
-            "progressPercent", "Progress", "percent", "How much of the course the learner has done"
+            "progressPercent",
+            "Progress",
+            "percent",
+            "How much of the course the learner has done, as the platform records it: a "
+            "percentage from 0 (nothing yet) to 100 (every part done)",
         ),
-        column("score", "Score", "number", "The enrollment's score"),
+        column(
+            "score",
+            "Score",
+            "number",
+            "The enrollment's score on a 0–100 scale (its final quiz's result); empty while it "
+            "has none",
+        ),
         column("enrolledAt", "Enrolled", "datetime", "When the learner enrolled"),
         column("dueAt", "Due", "datetime", "When the course is due"),
         column("completedAt", "Completed", "datetime", "When the course was completed"),
@@ -132,7 +147,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
             "timeSpentMinutes",
             "Time spent (min)",
             "integer",
-            "Time spent in the course, in minutes",
+            "Time the learner has spent in the course, in minutes, as the platform records it",
         ),
         column(
             "lastActivityAt",
@@ -140,12 +155,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
             "datetime",
             "The learner's last activity in the course",
         ),
-        column(
-            "overdue",
-            "Overdue",
-            "boolean",
-            "Due before the report's time and neither completed nor withdrawn",
-        ),
+        OVERDUE,
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
@@ -260,8 +270,35 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
 
 
 class LearnerProgressSummary:
-    """Enrollments, completed, completion rate (completed ÷ (enrollments − withdrawn)),
-    average score of the completed ones, overdue."""
+    """Enrollments, withdrawn, completed, the completion rate (completed ÷ (enrollments −
+    withdrawn)), the average score of the completed ones, overdue."""
+
+    ENROLLMENTS = measure(
+        "enrollments",
+        "Enrollments",
+        "integer",
+        "The report's rows: enrollments whose chosen date falls in the range, after the filters",
+    )
+    WITHDRAWN = measure(
+        "withdrawn", "Withdrawn", "integer", "Of the enrollments, those with the status Withdrawn"
+    )
+    COMPLETED = measure(
+        "completed", "Completed", "integer", "Of the enrollments, those with the status Completed"
+    )
+    COMPLETION_RATE = measure(
+        "completionRate",
+        "Completion rate",
+        "percent",
+        "Completed ÷ (enrollments − withdrawn) over the report's rows, as a percentage with 1 "
+        "decimal; empty when every enrollment is withdrawn",
+    )
+    AVERAGE_SCORE = measure(
+        "averageScore",
+        "Average score (completed)",
+        "number",
+        "Mean score (0–100 scale) of the completed enrollments that have one, 1 decimal, half "
+        "up; empty when none has",
+    )
 
     def __init__(self) -> None:
         self.enrollments = self.completed = self.withdrawn = self.overdue = 0
@@ -280,13 +317,14 @@ class LearnerProgressSummary:
             if overdue:
                 self.overdue += 1
 
-    def figures(self) -> list[tuple[str, str]]:
+    def figures(self) -> list[Figure]:
         return [
-            ("Enrollments", fmt_count(self.enrollments)),
-            ("Completed", fmt_count(self.completed)),
-            ("Completion rate", fmt_rate(rate(self.completed, self.enrollments - self.withdrawn))),
-            ("Average score (completed)", fmt_number(self.score.value())),
-            ("Overdue", fmt_count(self.overdue)),
+            self.ENROLLMENTS.figure(self.enrollments),
+            self.WITHDRAWN.figure(self.withdrawn),
+            self.COMPLETED.figure(self.completed),
+            self.COMPLETION_RATE.figure(rate(self.completed, self.enrollments - self.withdrawn)),
+            self.AVERAGE_SCORE.figure(self.score.value()),
+            OVERDUE.figure(self.overdue, ColumnType.INTEGER),
         ]
 
 

@@ -2,13 +2,15 @@
 
 Periods are local days, ISO weeks (starting Monday) or months in the report's timezone, cut by
 `$dateTrunc` with that timezone on the server; `periodStart` is the local date the period
-starts on.
+starts on. PDF and Excel show a first period that begins before the range from the range's
+first day (`people_cells`); CSV keeps the period's own start. The most frequent event type is
+named by its label; on a tie every tied type is, ordered by label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -16,11 +18,12 @@ from pydantic import ConfigDict, Field
 
 from app.common.time import zone
 from app.learning_events.models import LearningEvent
+from app.lookups import validation
 from app.lookups.codes import EventTypeCode
 from app.reports.dates import DateRange
 from app.reports.reading.query import Plan, Row, Stage, range_match, scope_match
-from app.reports.types.base import Column, ReportDefinition, column, column_index
-from app.reports.types.figures import fmt_count, utc
+from app.reports.types.base import Column, Figure, ReportDefinition, column, column_index, measure
+from app.reports.types.figures import utc
 from app.reports.types.parameters import (
     COURSES_DESCRIPTION,
     DATE_RANGE_DESCRIPTION,
@@ -32,6 +35,15 @@ from app.reports.types.parameters import (
     default_date_range,
 )
 from app.security import DataScope
+
+EVENT_TYPE = "learning-event-type"
+EVENTS = column(
+    "events",
+    "Events",
+    "integer",
+    "Learning events of the row's type in its period (within the range); the summary adds up "
+    "every row",
+)
 
 
 class Granularity(StrEnum):
@@ -91,21 +103,25 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
             "periodStart",
             "Period start",
             "date",
-            "The day, the ISO week's Monday or the month's first day (in the report's timezone)",
+            "The first local day of the period (the day, the ISO week's Monday or the month's "
+            "first day, in the report's timezone); a period that begins before the range is "
+            "shown from the range's first day in PDF and Excel",
+            explained=True,
         ),
         column(
             "eventType",
             "Event type",
             "string",
-            "The kind of learning event",
-            lookup="learning-event-type",
+            "What the learners did (the kind of learning event: Course enrolled, Lesson started, "
+            "Lesson completed, Quiz submitted, …)",
+            lookup=EVENT_TYPE,
         ),
-        column("events", "Events", "integer", "Learning events of that type in the period"),
+        EVENTS,
         column(
             "uniqueLearners",
             "Unique learners",
             "integer",
-            "Distinct learners with such an event in the period",
+            "Distinct learners with at least one event of that type in the period",
         ),
     ]
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
@@ -115,7 +131,7 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     }
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {
         "granularity": {"day": "Day", "week": "Week", "month": "Month"},
-        "eventTypes": "learning-event-type",
+        "eventTypes": EVENT_TYPE,
     }
 
     def resolve_parameters(
@@ -186,12 +202,37 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
             [*self._grouped(resolved, scope), {"$sort": {"_id.period": 1, "_id.type": 1}}], to_row
         )
 
+    def people_cells(self, resolved: LearningActivityResolved) -> dict[str, Callable[[Any], Any]]:
+        """A period that begins before the range (the first ISO week, or month) is shown from
+        the range's first day: the file covers no day before it."""
+        first_day = resolved.date_range.from_
+
+        def clipped(value: Any) -> Any:
+            return first_day if isinstance(value, date) and value < first_day else value
+
+        return {"periodStart": clipped}
+
     def summary(self, resolved: LearningActivityResolved | None) -> LearningActivitySummary:
         return LearningActivitySummary()
 
 
 class LearningActivitySummary:
-    """Events, periods with activity, event types seen, the busiest event type."""
+    """Events, periods with activity, event types seen, the most frequent event type(s)."""
+
+    PERIODS = measure(
+        "periods",
+        "Periods with activity",
+        "integer",
+        "Periods (days, weeks or months) with at least one event",
+    )
+    TYPES = measure("eventTypes", "Event types", "integer", "Event types with at least one event")
+    MOST_FREQUENT = measure(
+        "mostFrequentEventType",
+        "Most frequent event type",
+        "string",
+        "The event type with the most events in the report, and that number of events; on a "
+        "tie every tied type is named, ordered by label",
+    )
 
     def __init__(self) -> None:
         self.events = 0
@@ -206,13 +247,28 @@ class LearningActivitySummary:
             self.periods.add(period)
             self.by_type[event_type] = self.by_type.get(event_type, 0) + events
 
-    def figures(self) -> list[tuple[str, str]]:
-        busiest = max(self.by_type.items(), key=lambda kv: (kv[1], kv[0]), default=None)
+    def most_frequent(self) -> str | None:
+        """The busiest type's label and its events ("Lesson started (149)"); every tied type,
+        ordered by label ("Lesson started, Quiz submitted (149 each)"); None without events."""
+        if not self.by_type:
+            return None
+        most = max(self.by_type.values())
+        labels = validation.labels(EVENT_TYPE)
+        tied = sorted(
+            (labels.get(t, t) if isinstance(t, str) else str(t))
+            for t, n in self.by_type.items()
+            if n == most
+        )
+        tied.sort(key=str.casefold)
+        each = " each" if len(tied) > 1 else ""
+        return f"{', '.join(tied)} ({most:,}{each})"
+
+    def figures(self) -> list[Figure]:
         return [
-            ("Events", fmt_count(self.events)),
-            ("Periods with activity", fmt_count(len(self.periods))),
-            ("Event types", fmt_count(len(self.by_type))),
-            ("Most frequent event type", f"{busiest[0]} ({busiest[1]:,})" if busiest else "—"),
+            EVENTS.figure(self.events),
+            self.PERIODS.figure(len(self.periods)),
+            self.TYPES.figure(len(self.by_type)),
+            self.MOST_FREQUENT.figure(self.most_frequent()),
         ]
 
 

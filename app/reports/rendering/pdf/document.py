@@ -11,8 +11,9 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from app.reports.rendering.base import Column, ColumnType, RenderContext
+from app.reports.rendering.base import Column, ColumnType, ParameterValue, RenderContext
 from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell, wrap_points
+from app.reports.rendering.present import PATH_SEPARATOR, TreeName
 
 _TEMPLATES = Path(__file__).parent.parent / "templates"
 _NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.PERCENT})
@@ -40,7 +41,9 @@ def _generated_text(context: RenderContext) -> str:
     return context.generated_at_local.strftime("%Y-%m-%d %H:%M")
 
 
-def _document(context: RenderContext, layout: Layout, body: str, *, first: bool) -> str:
+def _document(
+    context: RenderContext, layout: Layout, body: str, *, first: bool, tree: bool = False
+) -> str:
     generated = _generated_text(context)
     css = _template("report.css").substitute(
         page_size="A4 landscape" if layout.landscape else "A4 portrait",
@@ -50,6 +53,17 @@ def _document(context: RenderContext, layout: Layout, body: str, *, first: bool)
         first_page_rule=(
             "@page :first { @top-left { content: none } @top-right { content: none } }"
             if first
+            else ""
+        ),
+        # A tree's rows name their ancestors (`string-set` on each row): a page whose first row
+        # continues a subtree names the path to it top left, above the table (the title moves
+        # to the right, beside the generation time).
+        tree_rule=(
+            "@page { @top-left { content: string(tree-path, first); color: #1e293b;"
+            " font-weight: bold; font-size: 7.5pt }"
+            f' @top-right {{ content: "{_css_string(context.title)} · '
+            f'{_css_string(f"Generated {generated} ({context.timezone})")}" }} }}'
+            if tree
             else ""
         ),
         data_font_size=f"{layout.font_size_pt}pt",
@@ -73,15 +87,16 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
         meta.append(f"Requested by <b>{_esc(context.requested_by)}</b>")
     meta.append(f"<b>{total:,}</b> row{'s' if total != 1 else ''}")
     params = "".join(
-        f"<tr><th>{_esc(label)}</th><td>{_esc(value)}</td></tr>"
+        f"<tr><th>{_esc(label)}</th><td>{_esc(_parameter_text(value))}</td></tr>"
         for label, value in context.parameters
     )
     params += f"<tr><th>Timezone</th><td>{_esc(context.timezone)}</td></tr>"
     if context.summary:
+        # A figure in words (the most frequent event types) takes the tile's whole width.
         figures = "".join(
-            f'<div class="figure"><div class="v">{_esc(value)}</div>'
-            f'<div class="l">{_esc(label)}</div></div>'
-            for label, value in context.summary
+            f'<div class="{"figure words" if f.type is ColumnType.STRING else "figure"}">'
+            f'<div class="v">{_esc(f.text)}</div><div class="l">{_esc(f.label)}</div></div>'
+            for f in context.summary
         )
     else:
         figures = '<p class="empty-note">No summary figures.</p>'
@@ -104,7 +119,7 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
         )
     return (
         '<div class="cover">'
-        f'<div class="kicker">{_esc(context.report_type.replace("-", " "))} report</div>'
+        f'<div class="kicker">{_esc(context.type_name)} report</div>'
         f"<h1>{_esc(context.title)}</h1>"
         f'<div class="meta">{" &nbsp;·&nbsp; ".join(meta)}</div>'
         "</div>"
@@ -142,7 +157,11 @@ def _table(
         for c, value in enumerate(row):
             text = html.escape(wrap_points(format_cell(value, types[c], tz)), quote=False)
             cells.append(f'<td class="n">{text}</td>' if numeric[c] else f"<td>{text}</td>")
-        append('<tr class="z">' if r % 2 else "<tr>")
+        zebra = ' class="z"' if r % 2 else ""
+        if isinstance(row[0], TreeName):  # a tree row names its ancestors for the page header
+            append(f'<tr{zebra} style="string-set: tree-path &quot;{_tree_path(row[0])}&quot;">')
+        else:
+            append(f"<tr{zebra}>")
         append("".join(cells))
         append("</tr>")
     parts.append("</tbody></table>")
@@ -164,13 +183,27 @@ def build_chunk_html(
     ``shown_rows`` is how many rows the whole PDF holds (for page one; default ``len(rows)``).
     """
     body = ""
+    tree = bool(rows) and isinstance(rows[0][0], TreeName)
     if first:
         body += _cover(context, shown_rows=len(rows) if shown_rows is None else shown_rows)
         if not rows:
             body += '<p class="no-rows">No rows match these parameters.</p>'
     if rows:
         body += _table(columns, rows, layout, context.tz, row_offset)
-    return _document(context, layout, body, first=first)
+    return _document(context, layout, body, first=first, tree=tree)
+
+
+def _parameter_text(value: ParameterValue) -> str:
+    return f"{value:,}" if isinstance(value, int) else value
+
+
+def _tree_path(name: TreeName) -> str:
+    """The ancestors of a tree row as the page header names them when the row opens a page,
+    ready for an HTML attribute holding a CSS string ("" for a top-level row)."""
+    if not name.path:
+        return ""
+    text = f"{PATH_SEPARATOR.join(name.path)} (continued)"
+    return html.escape(_css_string(text), quote=True)
 
 
 def stamp_html(context: RenderContext, layout: Layout, pages: int) -> str:

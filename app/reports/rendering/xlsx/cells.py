@@ -22,6 +22,14 @@ _NEEDS_ESCAPING = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{
 _LITERAL_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 _EPOCH = datetime(1899, 12, 31)  # XlsxWriter's epoch of the 1900 date system
+# A percent cell holds the fraction, rounded to the precision its format ("0.0%") shows: 57.1
+# is stored as 0.571, not as 57.1 / 100 = 0.5710000000000001.
+PERCENT_DIGITS = 3
+
+
+def percent_fraction(value: float) -> float:
+    """A percentage (0–100) as the fraction a "0.0%" cell holds."""
+    return round(value / 100, PERCENT_DIGITS)
 
 
 def fit_string(text: str) -> str:
@@ -38,7 +46,8 @@ def fit_string(text: str) -> str:
 class CellWriter:
     """One data row as SpreadsheetML, as XlsxWriter's constant-memory mode writes it: ``<row
     r="n">`` with a ``<c>`` per non-empty cell (``r`` its reference, ``s`` its style when the
-    column has a number format), text as an inline string, numbers as ``%.16G``, booleans as
+    column has a number format), text as an inline string, numbers as ``%.16G`` (percentages as
+    their fraction, rounded to what "0.0%" shows: `percent_fraction`), booleans as
     ``t="b"``, dates as Excel serials. A row without any value is left out, as XlsxWriter does."""
 
     def __init__(self, columns: Sequence[Column], styles: Sequence[int | None]) -> None:
@@ -64,7 +73,7 @@ class CellWriter:
                 if kind is float and not math.isfinite(value):
                     continue
                 if c in percents:
-                    value = value / 100
+                    value = percent_fraction(value)
                 add(f'<c r="{refs[c]}{r}"{styles[c]}><v>{value:.16G}</v></c>')
             elif kind is datetime:
                 add(f'<c r="{refs[c]}{r}"{styles[c]}><v>{_serial(local_time(value)):.16G}</v></c>')
@@ -84,7 +93,9 @@ class CellWriter:
         if isinstance(value, bool):
             return f' t="b"><v>{1 if value else 0}</v>'
         if isinstance(value, int | float):
-            number = float(value) / (100 if c in self._percents else 1)
+            number = float(value)
+            if c in self._percents:
+                number = percent_fraction(number)
             return f"><v>{number:.16G}</v>" if math.isfinite(number) else None
         if isinstance(value, datetime):
             return f"><v>{_serial(local_time(value)):.16G}</v>"

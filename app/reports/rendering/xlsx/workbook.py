@@ -5,6 +5,7 @@ zip them together."""
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,12 +19,13 @@ from xlsxwriter.worksheet import Worksheet
 from app.reports.rendering.base import (
     Column,
     ColumnType,
+    Figure,
     LocalTimes,
     RenderContext,
     RenderError,
     neutralise_formula,
 )
-from app.reports.rendering.xlsx.cells import CellWriter, fit_string
+from app.reports.rendering.xlsx.cells import CellWriter, fit_string, percent_fraction
 from app.reports.rendering.xlsx.package import SheetRows, assemble
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -37,6 +39,23 @@ _NUMBER_FORMATS: dict[ColumnType, str] = {
     ColumnType.PERCENT: "0.0%",
     ColumnType.DATE: "yyyy-mm-dd",
     ColumnType.DATETIME: "yyyy-mm-dd hh:mm",
+}
+
+# Types Excel aligns on the right (numbers, and dates, which are numbers): their headers too.
+_RIGHT_ALIGNED = frozenset(
+    {
+        ColumnType.INTEGER,
+        ColumnType.NUMBER,
+        ColumnType.PERCENT,
+        ColumnType.DATE,
+        ColumnType.DATETIME,
+    }
+)
+# The summary figures' number formats on the Parameters sheet, by the figure's type.
+_FIGURE_FORMATS: dict[ColumnType, str] = {
+    ColumnType.INTEGER: "#,##0",
+    ColumnType.NUMBER: "#,##0.0",
+    ColumnType.PERCENT: "0.0%",
 }
 
 # Column width (characters) when nothing better is known, and the bounds of an estimate.
@@ -93,20 +112,23 @@ class XlsxRowWriter:
             },
         )
         self._workbook.set_properties(
-            {"title": context.title, "subject": context.report_type, "comments": "Report"}
+            {"title": context.title, "subject": context.type_name, "comments": "Report"}
         )
         wb = self._workbook
-        self._header_format = wb.add_format(
-            {"bold": True, "bg_color": "#E8EDF3", "bottom": 1, "text_wrap": True, "valign": "top"}
-        )
+        header = {"bold": True, "bg_color": "#E8EDF3", "bottom": 1, "text_wrap": True}
+        # A header sits like its column's values: numbers and dates on the right, text on the
+        # left (Excel aligns cells by their type).
+        self._header_format = wb.add_format({**header, "valign": "top"})
+        self._header_right = wb.add_format({**header, "valign": "top", "align": "right"})
         self._formats: list[Format | None] = []
         for column in self.columns:
             number_format = _NUMBER_FORMATS.get(column.type)
             self._formats.append(
                 wb.add_format({"num_format": number_format}) if number_format else None
             )
-        # XlsxWriter numbers styles in the order they are first used: the header's first.
+        # XlsxWriter numbers styles in the order they are first used: the headers' first.
         _style_index(self._header_format)
+        _style_index(self._header_right)
         self._cells = CellWriter(self.columns, [_style_index(f) for f in self._formats])
         self._widths: list[float] | None = None
         self._sheet: Worksheet | None = None
@@ -155,7 +177,8 @@ class XlsxRowWriter:
         for c, column in enumerate(self.columns):
             width = self._widths[c] if self._widths else _TYPE_WIDTHS[column.type]
             sheet.set_column(c, c, width)
-            rc = sheet.write_string(0, c, neutralise_formula(column.label), self._header_format)
+            header = self._header_right if column.type in _RIGHT_ALIGNED else self._header_format
+            rc = sheet.write_string(0, c, neutralise_formula(column.label), header)
             if rc != 0:
                 raise RenderError(f"XlsxWriter refused the header cell {c + 1} (return code {rc})")
         sheet.freeze_panes(1, 0)
@@ -209,7 +232,7 @@ class XlsxRowWriter:
 
     # -- closing -------------------------------------------------------------------------
 
-    def close(self, summary: Sequence[tuple[str, str]] | None = None) -> None:
+    def close(self, summary: Sequence[Figure] | None = None) -> None:
         """Finishes the data sheets, adds the "Parameters" sheet and writes the file."""
         if self._closed:
             return
@@ -242,7 +265,7 @@ class XlsxRowWriter:
             sheet_rows.close()
         self._tmp.cleanup()
 
-    def _write_parameters_sheet(self, summary: list[tuple[str, str]]) -> None:
+    def _write_parameters_sheet(self, summary: list[Figure]) -> None:
         ctx = self.context
         wb = self._workbook
         sheet = wb.add_worksheet(PARAMETERS_SHEET_NAME)
@@ -250,17 +273,31 @@ class XlsxRowWriter:
         section = wb.add_format({"bold": True, "font_size": 11, "bottom": 1})
         label = wb.add_format({"bold": True, "valign": "top"})
         text = wb.add_format({"text_wrap": True, "valign": "top"})
-        count = wb.add_format({"num_format": "#,##0", "align": "left"})
-        sheet.set_column(0, 0, 28)
-        sheet.set_column(1, 1, 70)
+        # Figures are numbers (a spreadsheet adds them up), shown as the summary prints them,
+        # on the left like the text beside them.
+        numbers = {
+            kind: wb.add_format({"num_format": fmt, "align": "left", "valign": "top"})
+            for kind, fmt in _FIGURE_FORMATS.items()
+        }
+        widths = (28, 70)
+        for c, width in enumerate(widths):
+            sheet.set_column(c, c, width)
         self._print_setup(sheet, landscape=False)
 
         row = 0
 
         def put(values: list[tuple[Any, Format | None]]) -> None:
             nonlocal row
+            # Spreadsheets do not grow a row for wrapped text on their own: a long definition
+            # gets the height of the lines it wraps into.
+            lines = max(
+                (_wrapped_lines(str(v), widths[c]) for c, (v, _) in enumerate(values) if c < 2),
+                default=1,
+            )
+            if lines > 1:
+                sheet.set_row(row, _LINE_POINTS * lines)
             for c, (value, fmt) in enumerate(values):
-                if isinstance(value, int) and not isinstance(value, bool):
+                if isinstance(value, int | float) and not isinstance(value, bool):
                     rc = sheet.write_number(row, c, value, fmt)
                 else:
                     rc = sheet.write_string(row, c, fit_string(neutralise_formula(str(value))), fmt)
@@ -268,36 +305,61 @@ class XlsxRowWriter:
                     raise RenderError(f"XlsxWriter refused a Parameters cell (return code {rc})")
             row += 1
 
+        def put_figure(figure: Figure) -> None:
+            value, fmt = figure.value, numbers.get(figure.type)
+            if fmt is None or not _finite_number(value):  # words, or an empty figure ("—")
+                put([(figure.label, label), (figure.text, text)])
+                return
+            assert isinstance(value, int | float)
+            number = percent_fraction(value) if figure.type is ColumnType.PERCENT else value
+            put([(figure.label, label), (number, fmt)])
+
         generated = ctx.generated_at_local.strftime("%Y-%m-%d %H:%M %Z").strip()
         put([(ctx.title, title)])
         row += 1
-        put([("Report type", label), (ctx.report_type, text)])
+        put([("Report type", label), (ctx.type_name, text)])
         put([("Timezone", label), (ctx.timezone, text)])
         if not generated.endswith(ctx.timezone):  # "… CET (Europe/Berlin)", not "… UTC (UTC)"
             generated = f"{generated} ({ctx.timezone})"
         put([("Generated at", label), (generated, text)])
         if ctx.requested_by:
             put([("Requested by", label), (ctx.requested_by, text)])
-        put([("Rows", label), (self.rows_written, count)])
+        put([("Rows", label), (self.rows_written, numbers[ColumnType.INTEGER])])
         if len(self.sheet_names) > 1:
             put([("Data sheets", label), (", ".join(self.sheet_names), text)])
         row += 1
         put([("Parameters", section), ("", section)])
         if ctx.parameters:
             for name, value in ctx.parameters:
-                put([(name, label), (value, text)])
+                fmt = numbers[ColumnType.INTEGER] if isinstance(value, int) else text
+                put([(name, label), (value, fmt)])
         else:
             put([("(none)", text)])
         if summary:
             row += 1
             put([("Summary", section), ("", section)])
-            for name, value in summary:
-                put([(name, label), (value, text)])
+            for figure in summary:
+                put_figure(figure)
         if ctx.definitions:
             row += 1
             put([("Definitions", section), ("", section)])
             for name, value in ctx.definitions:
                 put([(name, label), (value, text)])
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_LINE_POINTS = 15  # a line of 11 pt text
+_CHARS_PER_WIDTH = 1.2  # characters of ordinary text a unit of column width holds, about
+
+
+def _wrapped_lines(text: str, width: int) -> int:
+    """The lines `text` wraps into in a column `width` characters wide (an estimate that errs
+    on the side of room)."""
+    per_line = max(1, int(width * _CHARS_PER_WIDTH))
+    return sum(max(1, math.ceil(len(part) / per_line)) for part in text.split("\n"))
 
 
 def _text_width(text: str) -> int:
