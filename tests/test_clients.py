@@ -99,9 +99,9 @@ async def test_a_generated_python_client_returns_problems(
     assert invalid["fields"] and all(
         f.startswith("parameters.dateRange") for f in invalid["fields"]
     )
-    assert results["unauthorized"] == {
+    assert results["authentication-required"] == {
         "model": "Problem",
         "status": 401,
-        "code": "unauthorized",
+        "code": "authentication-required",
         "fields": [],
     }

@@ -173,6 +173,6 @@ async def test_a_page_on_another_origin_runs_a_report_in_headless_chromium(
     assert outcome["replayed"] == [200, "true"]
     assert outcome["disposition"].startswith("attachment;") and ".csv" in outcome["disposition"]
     assert outcome["rows"] == 1
-    assert outcome["problem"] == [404, "application/problem+json", "not-found"]
+    assert outcome["problem"] == [404, "application/problem+json", "route-not-found"]
     # A page on an origin the API does not list cannot read its answers.
     assert blocked == {"error": "TypeError: Failed to fetch"}

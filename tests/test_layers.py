@@ -19,7 +19,7 @@ MAX_LINES = 400
 
 # Lowest first. A part is a top-level module or package of `app/` (or of `app/reports/`).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("app.errors",),
+    ("app.errors", "app.error_codes", "app.error_handlers"),
     ("app.config", "app.common"),
     ("app.platform", "app.storage", "app.queue", "app.db", "app.observability"),
     ("app.security",),

@@ -97,7 +97,7 @@ class AuditMiddleware:
             else "/".join(str(v) for v in path_params.values()) or None,
             outcome=AuditOutcome.DENIED,
             reason=str(problem.get("detail") or problem.get("title") or "forbidden"),
-            details={"code": problem.get("code", "forbidden")},
+            details={"code": problem.get("code", "permission-denied")},
         )
         try:
             await write(event)

@@ -51,7 +51,7 @@ async def list_audit_events(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[AuditEventOut]:
     if not principal.is_admin:
-        raise Forbidden("Only administrators may read the audit trail.", code="admin-only")
+        raise Forbidden("Only administrators may read the audit trail.", code="admin-required")
     if action is not None and action not in ACTIONS:
         raise ValidationFailed.one(
             "query.action", f"'{action}' is not an audited action", allowed=ACTIONS

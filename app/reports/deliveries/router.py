@@ -46,7 +46,7 @@ async def download(token: str, resources: ResourcesDep) -> Response:
     try:
         chunks = await resources.storage.open_stream(content.storage_key)
     except FileNotFoundError as exc:
-        raise Gone("The report file is no longer available.", code="report-file-missing") from exc
+        raise Gone("The report file is no longer available.", code="job-file-missing") from exc
     headers = {
         "Content-Disposition": content_disposition(content.file_name),
         "Cache-Control": "no-store",

@@ -56,7 +56,7 @@ async def open_link(
     content = delivery.content
     expires = content.file_expires_at
     if not content.storage_key or (expires is not None and as_utc(expires) <= now):
-        raise Gone("The report file is no longer available.", code="report-file-missing")
+        raise Gone("The report file is no longer available.", code="job-file-missing")
     return delivery, content
 
 

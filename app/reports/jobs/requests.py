@@ -160,7 +160,7 @@ def _hash_of(request: ReportRequest) -> str:
 def _in_progress() -> Conflict:
     return Conflict(
         "A request with this Idempotency-Key is still being processed; retry shortly.",
-        code="idempotency-request-in-progress",
+        code="idempotency-key-in-use",
         headers={"Retry-After": "1"},
     )
 

@@ -180,7 +180,7 @@ async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrinc
     except FileNotFoundError as exc:  # removed between the check and now
         raise Gone(
             "The file of this report is no longer available; run it again.",
-            code="report-file-missing",
+            code="job-file-missing",
         ) from exc
     return StreamingResponse(
         chunks,

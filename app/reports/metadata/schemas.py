@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.common.schemas import ApiModel
+from app.common.schemas import ApiModel, listed
+from app.error_codes import ErrorCode
+from app.errors import ErrorCodeValue
+from app.lookups.codes import FormatValue, ReportTypeValue
+from app.reports.rendering.base import ColumnType
+from app.security import Role
 
 
 class ColumnOut(ApiModel):
     key: str
     label: str
-    type: str = Field(description="string, integer, number, percent, boolean, date or datetime")
+    type: ColumnType
     description: str = Field(
         default="", description="What the column means (how a figure is computed)"
     )
 
 
 class FormatOut(ApiModel):
-    code: str = Field(description="csv, xlsx or pdf")
+    code: FormatValue
     label: str
     description: str | None = None
     content_type: str
@@ -33,10 +38,10 @@ class FormatOut(ApiModel):
 
 
 class ReportTypeSummary(ApiModel):
-    key: str
+    key: ReportTypeValue
     name: str
     description: str
-    formats: list[str]
+    formats: list[FormatValue]
     default_sort: list[str]
 
 
@@ -47,7 +52,7 @@ class Limits(ApiModel):
 
 
 class ReportTypeDetail(ApiModel):
-    key: str
+    key: ReportTypeValue
     name: str
     description: str
     parameters_schema: dict[str, Any] = Field(
@@ -56,7 +61,7 @@ class ReportTypeDetail(ApiModel):
     columns: list[ColumnOut]
     default_sort: list[str]
     formats: list[FormatOut]
-    roles: list[str] = Field(description="Roles that may run it")
+    roles: list[Annotated[str, listed(Role)]] = Field(description="Roles that may run it")
     limits: Limits
 
 
@@ -82,3 +87,41 @@ class FilterOption(ApiModel):
     id: str
     label: str
     description: str | None = Field(default=None, description="Code, e-mail or title")
+
+
+class ErrorCodeOut(ApiModel):
+    """One error code the API answers with (or a failed job carries)."""
+
+    code: ErrorCodeValue = Field(description="`<noun>-<problem>`, kebab-case")
+    status: int | None = Field(
+        description="The HTTP status it is sent with; null: only a failed job's `error.code` "
+        "or a rejected batch item's `code`"
+    )
+    title: str = Field(description="The problem's `title`")
+    when: str = Field(description="When it happens")
+    formerly: list[str] = Field(description="Earlier names of the code (renamed codes)")
+
+    @classmethod
+    def of(cls, entry: ErrorCode) -> ErrorCodeOut:
+        return cls(
+            code=entry.code,
+            status=entry.status,
+            title=entry.title,
+            when=entry.when,
+            formerly=list(entry.formerly),
+        )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "code": "template-version-mismatch",
+                    "status": 412,
+                    "title": "Template changed",
+                    "when": "If-Match (or `version`) names an older version than the stored "
+                    "one (the answer's ETag is the current one).",
+                    "formerly": ["version-mismatch"],
+                }
+            ]
+        }
+    }

@@ -10,7 +10,14 @@ from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import is_timezone
-from app.lookups.codes import FormatCode, FrequencyCode, ReportTypeCode
+from app.lookups.codes import (
+    FormatCode,
+    FormatValue,
+    FrequencyCode,
+    FrequencyValue,
+    ReportTypeCode,
+    ReportTypeValue,
+)
 from app.reports.dates import BoundedDate
 from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy
 from app.reports.deliveries.schemas import DeliveryOut, WebhookOut
@@ -21,6 +28,8 @@ from app.reports.schedules.models import (
     ReportSchedule,
     ScheduleStatus,
 )
+from app.reports.types import REPORT_TYPES
+from app.reports.types.bodies import document_bodies, type_parameters
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 DAY_NAMES = {
@@ -269,10 +278,10 @@ class ScheduleOut(ApiModel):
     name: str
     description: str | None = None
     template_id: str | None = None
-    report_type: str
-    format: str | None = Field(description="null: the template's format")
+    report_type: ReportTypeValue
+    format: FormatValue | None = Field(description="null: the template's format")
     parameters: dict[str, Any] = Field(description="Inline parameters, or the template overrides")
-    frequency: str
+    frequency: FrequencyValue
     time_of_day: str | None = None
     day_of_week: int | None = None
     day_of_month: int | None = None
@@ -363,3 +372,20 @@ class ScheduleRunOut(JobOut):
     """A run of the schedule: its job, with the deliveries it planned."""
 
     deliveries: list[DeliveryOut] = Field(default_factory=list)
+
+
+def document_schedule_bodies(openapi: dict[str, Any]) -> None:
+    """The contract's schedule bodies typed per report type: `ScheduleCreate` is one schema
+    per type (`<Type>ScheduleCreate`: `reportType`, its formats and parameters schema) or a
+    template's (`TemplateScheduleCreate`: `templateId`, parameters as overrides); a change's
+    `parameters` is one of the types' parameters schemas."""
+    document_bodies(
+        openapi,
+        REPORT_TYPES,
+        "ScheduleCreate",
+        what=lambda definition: f"Run the {definition.name} report on a recurring rule.",
+        template_variant="TemplateScheduleCreate",
+        template_description="Run a saved template on a recurring rule, optionally with "
+        "another format or parameters merged over its own.",
+    )
+    type_parameters(openapi, REPORT_TYPES, "ScheduleUpdate")

@@ -8,8 +8,17 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
-from app.lookups.codes import FormatCode, ReportTypeCode, VisibilityCode
+from app.lookups.codes import (
+    FormatCode,
+    FormatValue,
+    ReportTypeCode,
+    ReportTypeValue,
+    VisibilityCode,
+    VisibilityValue,
+)
 from app.reports.templates.models import ReportTemplate
+from app.reports.types import REPORT_TYPES
+from app.reports.types.bodies import document_bodies, type_parameters
 
 _EXAMPLE_PARAMETERS: dict[str, Any] = {
     "dateRange": {"preset": "last-month"},
@@ -126,10 +135,10 @@ class TemplateOut(ApiModel):
     id: str
     name: str
     description: str | None = None
-    report_type: str
-    format: str
+    report_type: ReportTypeValue
+    format: FormatValue
     parameters: dict[str, Any]
-    visibility: str
+    visibility: VisibilityValue
     owner: OwnerOut
     owner_department_ids: list[str] = Field(
         description=(
@@ -161,3 +170,16 @@ class TemplateOut(ApiModel):
             created_at=doc.created_at,
             updated_at=doc.updated_at,
         )
+
+
+def document_template_bodies(openapi: dict[str, Any]) -> None:
+    """The contract's template bodies typed per report type: `TemplateCreate` is one schema
+    per type (`<Type>TemplateCreate`, with its formats and parameters schema); a change's
+    `parameters` is one of the types' parameters schemas."""
+    document_bodies(
+        openapi,
+        REPORT_TYPES,
+        "TemplateCreate",
+        what=lambda definition: f"Save a {definition.name} template.",
+    )
+    type_parameters(openapi, REPORT_TYPES, "TemplateUpdate")

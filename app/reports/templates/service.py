@@ -75,7 +75,7 @@ async def _get_editable(principal: Principal, template_id: str) -> ReportTemplat
         raise Forbidden(
             "Only the template's owner or an admin may change or delete it; "
             "duplicate it to make your own copy.",
-            code="not-template-owner",
+            code="template-not-owned",
         )
     return template
 
@@ -189,7 +189,7 @@ def _stale(current: ReportTemplate, expected: int) -> PreconditionFailed:
     return PreconditionFailed(
         f"The template is at version {current.version}, not {expected}: someone changed it "
         "since you read it. Reload it and apply your change again.",
-        code="version-mismatch",
+        code="template-version-mismatch",
         headers={"ETag": etag(current)},
         extra={"currentVersion": current.version},
     )

@@ -9,8 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.errors import document_problems
+from app.contract.problems import document_problems
 from app.reports.jobs.schemas import document_job_bodies
+from app.reports.schedules.schemas import document_schedule_bodies
+from app.reports.templates.schemas import document_template_bodies
 
 _SCHEMAS = "#/components/schemas/"
 
@@ -25,6 +27,8 @@ class ReportApi(FastAPI):
             document = super().openapi()
             document_problems(document)
             document_job_bodies(document)
+            document_template_bodies(document)
+            document_schedule_bodies(document)
             optional_request_defaults(document)
         return super().openapi()  # the document just completed, cached
 
