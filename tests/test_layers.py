@@ -60,6 +60,10 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
         "app.reports.deliveries.models",
     ): "a job stores the delivery plan it carries (DeliveryConfig), a data type of deliveries",
     (
+        "app.reports.deliveries.router",
+        "app.reports.schedules",
+    ): "deleting a webhook endpoint asks the schedules whether one still calls it (409)",
+    (
         "app.audit.service",
         "app.reports.jobs.models",
     ): "an audit event of a job names its report type and owner, read from the job document",

@@ -39,6 +39,7 @@ ROUTE_ACTIONS: dict[str, AuditAction] = {
     "deliveries_resend": AuditAction.DELIVERY_RESENT,
     "webhooks_create": AuditAction.WEBHOOK_CREATED,
     "webhooks_rotate": AuditAction.WEBHOOK_ROTATED,
+    "webhooks_delete": AuditAction.WEBHOOK_DELETED,
 }
 
 DENIED_STATUS = 403

@@ -17,7 +17,10 @@ def document_problems(openapi: dict[str, Any]) -> None:
     under its own media type, and adds its `HTTPValidationError` 422 to every route with
     parameters). Operations taking a JSON body also document the 415 for another media type.
     Error bodies of their own (the readiness report) stay as declared."""
-    problem = {PROBLEM_JSON: {"schema": {"$ref": f"{_SCHEMAS}Problem"}}}
+
+    def problem() -> dict[str, Any]:  # one each: examples are added per response
+        return {PROBLEM_JSON: {"schema": {"$ref": f"{_SCHEMAS}Problem"}}}
+
     replaced = {f"{_SCHEMAS}{name}" for name in ("Problem", *_FASTAPI_VALIDATION)}
     for operations in openapi.get("paths", {}).values():
         for operation in operations.values():
@@ -28,12 +31,12 @@ def document_problems(openapi: dict[str, Any]) -> None:
                 schema = response.get("content", {}).get("application/json", {}).get("schema")
                 if schema is not None and schema.get("$ref") not in replaced:
                     continue
-                response["content"] = problem
+                response["content"] = problem()
                 if status == "422":
                     response["description"] = PROBLEM_DESCRIPTIONS[422]
             body = operation.get("requestBody", {}).get("content", {})
             if "application/json" in body and "415" not in responses:
-                responses["415"] = {"description": PROBLEM_DESCRIPTIONS[415], "content": problem}
+                responses["415"] = {"description": PROBLEM_DESCRIPTIONS[415], "content": problem()}
                 operation["responses"] = dict(sorted(responses.items()))
     schemas = openapi.get("components", {}).get("schemas", {})
     for name in _FASTAPI_VALIDATION:

@@ -13,6 +13,7 @@ from app.errors import Gone, problem_responses
 from app.reports.deliveries import service
 from app.reports.deliveries.models import WebhookEndpoint
 from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
+from app.reports.schedules.service import refuse_webhook_in_use
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
@@ -142,3 +143,28 @@ async def rotate_webhook(
     )
     await record(AuditAction.WEBHOOK_ROTATED, principal, object_id=endpoint.id)
     return WebhookOut.from_document(endpoint, secret)
+
+
+@router.delete(
+    "/webhooks/{endpoint_id}",
+    name="webhooks_delete",
+    summary="Delete a webhook endpoint (its owner or an admin)",
+    description=(
+        "Deliveries still waiting for it are cancelled. 409 while a schedule calls it: the "
+        "problem names the schedules (remove the endpoint from their `webhooks` first)."
+    ),
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 404, 409),
+)
+async def delete_webhook(endpoint_id: str, principal: CurrentPrincipal) -> Response:
+    endpoint = await service.delete_endpoint(
+        endpoint_id,
+        user_id=principal.user_id,
+        is_admin=principal.is_admin,
+        in_use=lambda e: refuse_webhook_in_use(principal, e),
+    )
+    await record(
+        AuditAction.WEBHOOK_DELETED, principal, object_id=endpoint.id, details={"url": endpoint.url}
+    )
+    return Response(status_code=204)

@@ -3,6 +3,7 @@ resending a failed delivery, a caller's webhook endpoints (register, rotate, use
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
@@ -129,6 +130,23 @@ async def rotate_secret(
         now=utcnow(),
     )
     return endpoint, secret
+
+
+async def delete_endpoint(
+    endpoint_id: str,
+    *,
+    user_id: str,
+    is_admin: bool,
+    in_use: Callable[[WebhookEndpoint], Awaitable[None]],
+) -> WebhookEndpoint:
+    """Deletes an endpoint of the caller's (an admin: anyone's) that `in_use` does not refuse
+    (the schedules that still call it); its waiting deliveries are cancelled."""
+    endpoint = await owned_endpoint(endpoint_id, user_id=user_id, is_admin=is_admin)
+    assert endpoint.id is not None
+    await in_use(endpoint)
+    await repository.cancel_pending_for_endpoint(endpoint.id, "the endpoint was deleted")
+    await repository.delete_endpoint(endpoint.id)
+    return endpoint
 
 
 async def endpoint_for_job(settings: Settings, user_id: str, url: str) -> PydanticObjectId:

@@ -17,7 +17,7 @@ from app.reports.deliveries import service as deliveries
 from app.reports.jobs import service
 from app.reports.jobs.models import FileOptions, JobStatus
 from app.reports.jobs.requests import ReportRequest, submit
-from app.reports.jobs.responses import JOBS_PREFIX, REPLAYED, accepted
+from app.reports.jobs.responses import ACCEPTED, JOBS_PREFIX, REPLAYED, accepted
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
 from app.reports.templates import service as templates
 from app.reports.templates.schemas import TemplateRun
@@ -32,7 +32,7 @@ router = APIRouter(prefix=JOBS_PREFIX, tags=["report-jobs"])
     summary="Run a report",
     status_code=202,
     response_model=JobOut,
-    responses={**REPLAYED, **problem_responses(401, 403, 404, 409, 413, 422, 429, 503)},
+    responses={**ACCEPTED, **REPLAYED, **problem_responses(401, 403, 404, 409, 413, 422, 429, 503)},
 )
 async def create_job(
     body: JobCreate,
@@ -140,7 +140,7 @@ async def cancel_job(job_id: str, principal: CurrentPrincipal) -> JobOut:
     summary="Run a failed or cancelled job again (a new job pointing back to it)",
     response_model=JobOut,
     status_code=202,
-    responses=problem_responses(401, 403, 404, 409, 422, 429),
+    responses={**ACCEPTED, **problem_responses(401, 403, 404, 409, 422, 429)},
 )
 async def retry_job(
     job_id: str, response: Response, resources: ResourcesDep, principal: CurrentPrincipal

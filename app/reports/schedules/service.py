@@ -16,6 +16,7 @@ from app.common.time import utcnow
 from app.config import Settings
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.reports.deliveries import repository as deliveries
+from app.reports.deliveries.models import WebhookEndpoint
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.models import ReportJob
 from app.reports.jobs.requests import Submission, requester_of
@@ -298,6 +299,20 @@ async def list_runs(
     return jobs, next_cursor, await repository.count_runs(schedule.id, status)
 
 
+def _named(principal: Principal, users: list[ReportSchedule]) -> tuple[str, dict[str, Any]]:
+    """The schedules of a 409: those the caller may see by name, the others counted."""
+    shown = [s for s in users if principal.is_admin or s.owner.user_id == principal.user_id]
+    parts = [f"{s.name!r} ({s.id}, {s.status.value})" for s in shown]
+    hidden = len(users) - len(shown)
+    if hidden:
+        parts.append(f"{hidden} schedule{'s' if hidden > 1 else ''} of other users")
+    extra = {
+        "schedules": [{"id": str(s.id), "name": s.name, "status": s.status.value} for s in shown],
+        "otherUsersSchedules": hidden,
+    }
+    return ", ".join(parts), extra
+
+
 async def refuse_template_in_use(principal: Principal, template: ReportTemplate) -> None:
     """A template a schedule that has not ended still uses cannot be deleted (409 naming the
     schedules the caller may see; other users' are counted, not named)."""
@@ -305,19 +320,26 @@ async def refuse_template_in_use(principal: Principal, template: ReportTemplate)
     users = await repository.live_schedules_using_template(template.id)
     if not users:
         return
-    shown = [s for s in users if principal.is_admin or s.owner.user_id == principal.user_id]
-    parts = [f"{s.name!r} ({s.id}, {s.status.value})" for s in shown]
-    hidden = len(users) - len(shown)
-    if hidden:
-        parts.append(f"{hidden} schedule{'s' if hidden > 1 else ''} of other users")
+    names, extra = _named(principal, users)
     raise Conflict(
-        f"The template is used by schedules that are not ended: {', '.join(parts)}. "
+        f"The template is used by schedules that are not ended: {names}. "
         "Delete them or point them elsewhere first.",
         code="template-in-use",
-        extra={
-            "schedules": [
-                {"id": str(s.id), "name": s.name, "status": s.status.value} for s in shown
-            ],
-            "otherUsersSchedules": hidden,
-        },
+        extra=extra,
+    )
+
+
+async def refuse_webhook_in_use(principal: Principal, endpoint: WebhookEndpoint) -> None:
+    """A webhook endpoint a schedule still calls cannot be deleted (409 naming the schedules,
+    as for templates)."""
+    assert endpoint.id is not None
+    users = await repository.schedules_calling(endpoint.id)
+    if not users:
+        return
+    names, extra = _named(principal, users)
+    raise Conflict(
+        f"The webhook endpoint is called by schedules: {names}. "
+        "Remove it from their `webhooks` first.",
+        code="webhook-in-use",
+        extra=extra,
     )
