@@ -51,9 +51,10 @@ def test_every_error_response_is_a_problem() -> None:
         if "requestBody" in operation:
             assert "application/json" in operation["requestBody"]["content"]
             unsupported = operation["responses"]["415"]["content"]
-            assert unsupported["application/problem+json"]["schema"] == PROBLEM[
-                "application/problem+json"
-            ]["schema"], (method, path)
+            assert (
+                unsupported["application/problem+json"]["schema"]
+                == PROBLEM["application/problem+json"]["schema"]
+            ), (method, path)
     assert checked > 100
     with_path_ids = [(m, p) for m, p, _ in operations() if "{" in p]
     assert all("422" in CONTRACT["paths"][p][m.lower()]["responses"] for m, p in with_path_ids)
