@@ -186,13 +186,16 @@ class Problems:
             await check_recipients(...)
         problems.raise_if_any()
 
-    A refusal for the data scope (403 `scope-exceeded`) is kept aside: alone it stays the 403
-    it always was; with other problems it becomes one more entry of the 422 (naming the field
-    and the ids outside the scope)."""
+    A refusal (a 403) is kept aside while the checks go on: invalid input is answered first
+    (422), then the refusal. Ids outside the caller's data scope (403 `scope-exceeded`) are
+    both: with other problems they are one more entry of the 422 (naming the field and the
+    ids); alone they stay the 403 they always were."""
 
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
+        self._scope_errors: list[FieldError] = []
         self._scope: AppError | None = None
+        self._refusal: AppError | None = None
 
     def add(self, error: FieldError) -> None:
         if error not in self.errors:
@@ -206,18 +209,30 @@ class Problems:
             for error in exc.errors or [FieldError(field="body", message=str(exc))]:
                 self.add(error)
         except Forbidden as exc:
-            if exc.code != "scope-exceeded" or not exc.errors:
-                raise
-            self._scope = self._scope or exc
-            for error in exc.errors:
-                self.add(error)
+            if exc.code == "scope-exceeded" and exc.errors:
+                self._scope = self._scope or exc
+                for error in exc.errors:
+                    self.add(error)
+                    self._scope_errors.append(error)
+            else:
+                self._refusal = self._refusal or exc
+
+    @property
+    def invalid(self) -> bool:
+        """Whether there is a problem besides the data scope."""
+        return any(e not in self._scope_errors for e in self.errors)
+
+    def raise_invalid(self) -> None:
+        """The 422 when there is a problem besides the data scope (naming the scope's too)."""
+        if self.invalid:
+            raise ValidationFailed.of(self.errors)
 
     def raise_if_any(self) -> None:
-        scope_errors = (self._scope.errors or []) if self._scope else []
-        if self._scope is not None and len(self.errors) == len(scope_errors):
+        self.raise_invalid()
+        if self._refusal is not None:
+            raise self._refusal
+        if self._scope is not None:
             raise self._scope
-        if self.errors:
-            raise ValidationFailed.of(self.errors)
 
 
 def problem_body(

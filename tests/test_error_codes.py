@@ -101,6 +101,8 @@ def test_every_code_raised_in_the_service_is_registered() -> None:
     assert len(found) > 40, sorted(found)  # the scan sees the codes
     unregistered = {code: where for code, where in found.items() if code not in ERROR_CODES}
     assert not unregistered, f"register these in app/error_codes.py: {unregistered}"
+    unused = set(ERROR_CODES) - set(found)
+    assert not unused, f"registered but never raised (remove them): {sorted(unused)}"
     for cls in ERROR_CLASSES:
         entry = ERROR_CODES[cls.code]
         assert entry.status == cls.status, (cls.__name__, cls.code)

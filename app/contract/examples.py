@@ -107,35 +107,42 @@ EXTRA: dict[str, dict[str, Any]] = {
 VALIDATION = {
     "jobs_create": [
         FieldError(
-            field="body.format",
-            message="'pdf' is not available for learning-activity",
-            allowed=["csv", "xlsx"],
-        ),
-        FieldError(
-            field="body.parameters.dateRange",
-            message="`to` (2026-01-31) is before `from` (2026-03-01)",
+            field="parameters.dateRange.to",
+            message="must be on or after from (2026-03-01)",
             type="value_error",
         ),
         FieldError(
-            field="body.parameters.departmentIds",
+            field="parameters.statuses.0",
+            message="'half-done' is not a enrollment-status code; allowed: enrolled, "
+            "in-progress, completed, failed, withdrawn",
+            type="lookup_code",
+            allowed=["enrolled", "in-progress", "completed", "failed", "withdrawn"],
+        ),
+        FieldError(
+            field="parameters.departmentIds",
             message="outside your data scope: 64b7f0c2a1b2c3d4e5f60002",
             type="scope-exceeded",
         ),
     ],
     "schedules_create": [
         FieldError(
-            field="body.cronExpression",
-            message="the minute field '61' is out of range 0-59",
-        ),
-        FieldError(
             field="body.timeOfDay",
             message="not used with frequency cron",
             type="not_allowed",
         ),
         FieldError(
-            field="body.recipients.1",
-            message="'ops@elsewhere.test': the domain 'elsewhere.test' may not receive "
-            "reports (see ALLOWED_RECIPIENT_DOMAINS)",
+            field="body.cronExpression",
+            message="'61 7 * * 1-5' is not a valid cron expression",
+        ),
+        FieldError(
+            field="body.parameters.departmentIds",
+            message="outside your data scope: 64b7f0c2a1b2c3d4e5f60002",
+            type="scope-exceeded",
+        ),
+        FieldError(
+            field="body.recipients.0",
+            message="'ops@elsewhere.org': the domain 'elsewhere.org' may not receive reports "
+            "(see ALLOWED_RECIPIENT_DOMAINS)",
             type="domain-not-allowed",
         ),
     ],

@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.common.ssrf import UnsafeDestination, check_url, parse_networks, resolve_destination
 from app.config import Environment, Settings
-from app.errors import ValidationFailed
+from app.errors import Problems, ValidationFailed
 from app.platform.models import User
 from app.platform.repository import user_by_id
 from app.reports.deliveries.models import Recipient
@@ -67,27 +67,31 @@ async def validate_recipients(
         )
     seen: set[str] = set()
     recipients: list[Recipient] = []
+    problems = Problems()  # every refused recipient is named
     for index, raw in enumerate(values):
-        item_field = f"{field}.{index}"
-        value = raw.strip()
-        if _OBJECT_ID.match(value):
-            recipient = await _platform_user(value, item_field)
-        else:
-            address = normalize_address(value, item_field)
-            domain = address.rsplit("@", 1)[1].lower()
-            if not await _domain_allowed(domain, settings):
-                raise ValidationFailed.one(
-                    item_field,
-                    f"{address!r}: the domain {domain!r} may not receive reports "
-                    "(see ALLOWED_RECIPIENT_DOMAINS)",
-                    type="domain-not-allowed",
-                )
-            recipient = Recipient(address=address)
-        assert recipient.address is not None
-        if recipient.address.lower() not in seen:
-            seen.add(recipient.address.lower())
-            recipients.append(recipient)
+        with problems.collect():
+            recipient = await _recipient(raw.strip(), f"{field}.{index}", settings)
+            assert recipient.address is not None
+            if recipient.address.lower() not in seen:
+                seen.add(recipient.address.lower())
+                recipients.append(recipient)
+    problems.raise_if_any()
     return recipients
+
+
+async def _recipient(value: str, field: str, settings: Settings) -> Recipient:
+    if _OBJECT_ID.match(value):
+        return await _platform_user(value, field)
+    address = normalize_address(value, field)
+    domain = address.rsplit("@", 1)[1].lower()
+    if not await _domain_allowed(domain, settings):
+        raise ValidationFailed.one(
+            field,
+            f"{address!r}: the domain {domain!r} may not receive reports "
+            "(see ALLOWED_RECIPIENT_DOMAINS)",
+            type="domain-not-allowed",
+        )
+    return Recipient(address=address)
 
 
 async def _platform_user(value: str, field: str) -> Recipient:
