@@ -171,6 +171,11 @@ _ALL = (
     _e("job", "interrupted", None, "Job interrupted",
        "A temporary database or storage error stopped the job; it is retried, and fails with "
        "this code after JOB_MAX_ATTEMPTS.", "transient-error"),
+    _e("job", "cancelled", None, "Job cancelled",
+       "The job was cancelled at its owner's request (before or while it ran).", "cancelled"),
+    _e("job-attempts", "exhausted", None, "Job attempts exhausted",
+       "The job's worker was lost on every attempt (JOB_MAX_ATTEMPTS); it is not tried again.",
+       "max-attempts-exceeded"),
     _e("job-request", "invalid", None, "Invalid report request",
        "The stored request no longer validates (e.g. a lookup code was switched off).", "invalid-report-request"),
     _e("report-format", "not-available", None, "Format not available",

@@ -5,6 +5,8 @@ stay a 403; a role that may not publish is refused after the input is valid."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ from app.reports.schedules.models import ReportSchedule
 from tests import factories
 from tests.helpers.tokens import TokenFactory
 
+CONTRACT = json.loads((Path(__file__).resolve().parents[1] / "openapi.json").read_text())
 JOBS = "/api/v1/reports/jobs"
 SCHEDULES = "/api/v1/reports/schedules"
 TEMPLATES = "/api/v1/reports/templates"
@@ -191,3 +194,19 @@ async def test_a_learner_may_not_publish_a_template(
         TEMPLATES, json={**template, "visibility": "organization"}, headers=manager
     )
     assert shared.status_code == 201, shared.text
+
+
+async def test_the_documented_schedule_example_made_cron_fails_once_naming_everything(
+    client: httpx.AsyncClient, manager: dict[str, Any]
+) -> None:
+    """The contract's example body with `frequency: cron` (what a person tries first in
+    Swagger): every field cron does not use, the expression it needs and the recipients and
+    webhook this database does not know are named in one answer."""
+    [example] = CONTRACT["components"]["schemas"]["ScheduleCreate"]["examples"]
+    response = await client.post(
+        SCHEDULES, json={**example, "frequency": "cron"}, headers=manager["headers"]
+    )
+    assert response.status_code == 422, response.text
+    fields = set(_by_field(response.json()))
+    assert {"body.dayOfWeek", "body.timeOfDay", "body.cronExpression"} <= fields, fields
+    assert {"body.recipients.0", "body.webhooks.0.url"} <= fields, fields

@@ -252,6 +252,8 @@ def document_examples(openapi: dict[str, Any]) -> None:
                 for media, body in list(content.items()):
                     if media == PROBLEM_JSON:
                         example = problem_example(operation, path, int(status))
+                    elif media == "text/html" or "example" in body:
+                        continue
                     elif media == "application/json" and "schema" in body:
                         accepted = status == "202" and body["schema"] == {"$ref": _JOB}
                         example = (

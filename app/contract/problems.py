@@ -31,7 +31,8 @@ def document_problems(openapi: dict[str, Any]) -> None:
                 schema = response.get("content", {}).get("application/json", {}).get("schema")
                 if schema is not None and schema.get("$ref") not in replaced:
                     continue
-                response["content"] = problem()
+                others = {m: c for m, c in response.get("content", {}).items() if "json" not in m}
+                response["content"] = {**problem(), **others}  # e.g. a page for browsers
                 if status == "422":
                     response["description"] = PROBLEM_DESCRIPTIONS[422]
             body = operation.get("requestBody", {}).get("content", {})

@@ -3,15 +3,16 @@ caller's webhook endpoints (register, list, rotate the signing secret)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from app.audit import AuditAction, record
 from app.common.http import content_disposition
 from app.deps import ResourcesDep, SettingsDep
-from app.errors import Gone, problem_responses
+from app.errors import Gone, NotFound, problem_responses, read_request_id
 from app.reports.deliveries import service
 from app.reports.deliveries.models import WebhookEndpoint
+from app.reports.deliveries.pages import link_problem_page, wants_html, with_page
 from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
 from app.reports.schedules.service import refuse_webhook_in_use
 from app.security import CurrentPrincipal
@@ -26,15 +27,28 @@ router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
     description=(
         "The signed, expiring link of one recipient's delivery (sent by e-mail or in a "
         "webhook's payload); no bearer token. 404 for a link that is not valid, 410 once it "
-        "expired, its schedule was paused or deleted, or the file passed its retention."
+        "expired, its schedule was paused or deleted, or the file passed its retention. A "
+        "browser (`Accept: text/html`) gets a short page saying what happened and whom to "
+        "ask instead of the problem."
     ),
     responses={
         200: {"description": "The file", "content": {"application/octet-stream": {}}},
-        **problem_responses(404, 410),
+        **with_page(problem_responses(404, 410)),
     },
     response_class=Response,
 )
-async def download(token: str, resources: ResourcesDep) -> Response:
+async def download(token: str, request: Request, resources: ResourcesDep) -> Response:
+    try:
+        return await _download(token, resources)
+    except (NotFound, Gone) as exc:
+        if not wants_html(request.headers.get("accept")):
+            raise
+        contact = await service.link_contact(resources.settings, token)
+        page = link_problem_page(exc.code, contact, read_request_id(request))
+        return HTMLResponse(page, status_code=exc.status, headers={"Cache-Control": "no-store"})
+
+
+async def _download(token: str, resources: ResourcesDep) -> Response:
     delivery, content = await service.open_link(resources.settings, token)
     assert content.storage_key is not None and content.file_name is not None
     await record(

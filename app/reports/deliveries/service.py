@@ -4,6 +4,7 @@ resending a failed delivery, a caller's webhook endpoints (register, rotate, use
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
@@ -59,6 +60,28 @@ async def open_link(
     if not content.storage_key or (expires is not None and as_utc(expires) <= now):
         raise Gone("The report file is no longer available.", code="job-file-missing")
     return delivery, content
+
+
+@dataclass(frozen=True)
+class LinkContact:
+    """Whom to ask about a delivery link that no longer works: the report's owner."""
+
+    name: str
+    email: str | None
+
+
+async def link_contact(settings: Settings, token: str) -> LinkContact | None:
+    """The owner of the delivery a genuine link names (also an expired one), or None for a
+    link that is not one of ours."""
+    try:
+        claims = verify_link_token(settings, token, expired_ok=True)
+        delivery = await repository.get(PydanticObjectId(claims.delivery_id))
+    except (LinkError, InvalidId):
+        return None
+    if delivery is None or delivery.owner_user_id is None:
+        return None
+    owner = await user_by_id(delivery.owner_user_id)
+    return LinkContact(name=owner.name, email=owner.email) if owner is not None else None
 
 
 async def resend(

@@ -185,7 +185,7 @@ async def finish_held(
 
 CANCELLED_FIELDS: dict[str, Any] = {
     "status": JobStatus.CANCELLED.value,
-    "error": {"code": "cancelled", "message": "Cancelled at the user's request."},
+    "error": {"code": "job-cancelled", "message": "Cancelled at the user's request."},
 }
 
 
@@ -234,7 +234,7 @@ async def cancel_queued(job_id: PydanticObjectId) -> bool:
                 "cancel_requested": True,
                 "finished_at": now,
                 "updated_at": now,
-                "error": {"code": "cancelled", "message": "Cancelled before it started."},
+                "error": {"code": "job-cancelled", "message": "Cancelled before it started."},
             }
         },
     )
@@ -256,7 +256,7 @@ async def fail_over_attempts(job_id: PydanticObjectId, token: str, message: str)
         {
             "status": JobStatus.FAILED.value,
             "finished_at": utcnow(),
-            "error": {"code": "max-attempts-exceeded", "message": message, "transient": False},
+            "error": {"code": "job-attempts-exhausted", "message": message, "transient": False},
         },
     )
 

@@ -301,7 +301,9 @@ class ScheduleOut(ApiModel):
     audience: Audience
     webhooks: list[WebhookOut] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy
-    next_run_at: datetime | None = Field(description="UTC; null when paused past its end or ended")
+    next_run_at: datetime | None = Field(
+        description="UTC; null while paused (resuming computes it afresh) and once ended"
+    )
     next_runs: list[RunTime] = Field(description="The next 5 run times (empty unless active)")
     last_run_at: datetime | None = None
     last_job_id: str | None = None
@@ -355,7 +357,7 @@ class ScheduleOut(ApiModel):
             audience=doc.audience,
             webhooks=webhooks or [],
             missed_run_policy=doc.missed_run_policy,
-            next_run_at=doc.next_run_at,
+            next_run_at=doc.next_run_at if doc.status == ScheduleStatus.ACTIVE else None,
             next_runs=next_runs,
             last_run_at=doc.last_run_at,
             last_job_id=str(doc.last_job_id) if doc.last_job_id else None,

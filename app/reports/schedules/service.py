@@ -264,6 +264,7 @@ async def pause_schedule(
             "status": ScheduleStatus.PAUSED.value,
             "paused_reason": reason or f"Paused by {principal.name}.",
             "paused_at": utcnow(),
+            "next_run_at": None,  # nothing runs until it is resumed, which computes it afresh
         },
     )
     assert updated is not None
