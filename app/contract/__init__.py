@@ -9,12 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.contract.bodies import document_schedule_bodies, document_template_bodies
 from app.contract.examples import document_examples
 from app.contract.headers import document_headers
 from app.contract.problems import document_problems
 from app.reports.jobs.schemas import document_job_bodies
-from app.reports.schedules.schemas import document_schedule_bodies
-from app.reports.templates.schemas import document_template_bodies
 
 _SCHEMAS = "#/components/schemas/"
 

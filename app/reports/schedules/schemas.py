@@ -28,8 +28,6 @@ from app.reports.schedules.models import (
     ReportSchedule,
     ScheduleStatus,
 )
-from app.reports.types import REPORT_TYPES
-from app.reports.types.bodies import document_bodies, type_parameters
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 DAY_NAMES = {
@@ -374,20 +372,3 @@ class ScheduleRunOut(JobOut):
     """A run of the schedule: its job, with the deliveries it planned."""
 
     deliveries: list[DeliveryOut] = Field(default_factory=list)
-
-
-def document_schedule_bodies(openapi: dict[str, Any]) -> None:
-    """The contract's schedule bodies typed per report type: `ScheduleCreate` is one schema
-    per type (`<Type>ScheduleCreate`: `reportType`, its formats and parameters schema) or a
-    template's (`TemplateScheduleCreate`: `templateId`, parameters as overrides); a change's
-    `parameters` is one of the types' parameters schemas."""
-    document_bodies(
-        openapi,
-        REPORT_TYPES,
-        "ScheduleCreate",
-        what=lambda definition: f"Run the {definition.name} report on a recurring rule.",
-        template_variant="TemplateScheduleCreate",
-        template_description="Run a saved template on a recurring rule, optionally with "
-        "another format or parameters merged over its own.",
-    )
-    type_parameters(openapi, REPORT_TYPES, "ScheduleUpdate")

@@ -17,8 +17,6 @@ from app.lookups.codes import (
     VisibilityValue,
 )
 from app.reports.templates.models import ReportTemplate
-from app.reports.types import REPORT_TYPES
-from app.reports.types.bodies import document_bodies, type_parameters
 
 _EXAMPLE_PARAMETERS: dict[str, Any] = {
     "dateRange": {"preset": "last-month"},
@@ -170,16 +168,3 @@ class TemplateOut(ApiModel):
             created_at=doc.created_at,
             updated_at=doc.updated_at,
         )
-
-
-def document_template_bodies(openapi: dict[str, Any]) -> None:
-    """The contract's template bodies typed per report type: `TemplateCreate` is one schema
-    per type (`<Type>TemplateCreate`, with its formats and parameters schema); a change's
-    `parameters` is one of the types' parameters schemas."""
-    document_bodies(
-        openapi,
-        REPORT_TYPES,
-        "TemplateCreate",
-        what=lambda definition: f"Save a {definition.name} template.",
-    )
-    type_parameters(openapi, REPORT_TYPES, "TemplateUpdate")
