@@ -1,20 +1,17 @@
-"""Domain errors and the one place that turns every error into RFC 9457 problem+json."""
+"""Domain errors, the RFC 9457 problem body they become, and the collector that gathers every
+problem of one request into one 422. The exception handlers are in `app.error_handlers`; the
+codes in `app.error_codes`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any
 
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Mount
+from fastapi import Request
+from pydantic import BaseModel, Field, JsonValue, WithJsonSchema, computed_field
+
+from app.error_codes import all_codes, problem_codes, title_of
 
 
 def read_request_id(request: Request) -> str | None:
@@ -24,8 +21,10 @@ def read_request_id(request: Request) -> str | None:
 
 
 PROBLEM_JSON = "application/problem+json"
-_BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's wording
-log = structlog.get_logger(__name__)
+# An error code as a response carries it: any registered code (a failed job's, a rejected batch
+# item's), listed in the JSON Schema.
+ErrorCodeValue = Annotated[str, WithJsonSchema({"type": "string", "enum": all_codes()})]
+ERROR_TYPE_BASE = "https://errors.report-system.dev/"
 
 
 class FieldError(BaseModel):
@@ -34,29 +33,50 @@ class FieldError(BaseModel):
     field: str = Field(
         description="Dotted path to the offending input, e.g. `body.parameters.from`"
     )
-    message: str
-    type: str = Field(default="invalid", description="Machine-readable reason")
+    message: str = Field(description="Why it is wrong, for people")
+    type: str = Field(
+        default="invalid",
+        description="Machine-readable reason as first published (`code` is the same in kebab-case)",
+    )
     allowed: list[str] | None = Field(default=None, description="Allowed values, when a finite set")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Machine-readable reason, kebab-case: `missing`, `string-too-short`, "
+        "`lookup-code`, `scope-exceeded`, …"
+    )
+    @property
+    def code(self) -> str:
+        return self.type.replace("_", "-")
 
 
 class Problem(BaseModel):
     """An error response (RFC 9457)."""
 
-    type: str = "about:blank"
-    title: str
+    type: str = Field(
+        default="about:blank",
+        description=f"`{ERROR_TYPE_BASE}<code>`: the same for every answer with this code",
+    )
+    title: str = Field(description="Short; the same for every answer with this code")
     status: int
-    detail: str | None = None
-    code: str = Field(description="Stable machine-readable error code")
+    detail: str | None = Field(default=None, description="What happened this time, for people")
+    code: str = Field(
+        description="Stable machine-readable error code, `<noun>-<problem>` "
+        "(GET /api/v1/reports/metadata/error-codes lists them with their status and when "
+        "they happen)",
+        json_schema_extra={"enum": list[JsonValue](problem_codes())},
+    )
     instance: str | None = None
     request_id: str | None = Field(default=None, alias="requestId")
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | None = Field(
+        default=None, description="422: every problem found in the input, each naming its field"
+    )
 
     model_config = {"populate_by_name": True}
 
 
 class AppError(Exception):
     status: int = 500
-    code: str = "internal-error"
+    code: str = "server-error"
     title: str = "Internal error"
 
     def __init__(
@@ -78,11 +98,11 @@ class AppError(Exception):
 
 
 class BadRequest(AppError):
-    status, code, title = 400, "bad-request", "Bad request"
+    status, code, title = 400, "request-invalid", "Bad request"
 
 
 class Unauthorized(AppError):
-    status, code, title = 401, "unauthorized", "Authentication required"
+    status, code, title = 401, "authentication-required", "Authentication required"
 
     def __init__(self, detail: str = "A valid bearer token is required.", **kw: Any) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -90,19 +110,19 @@ class Unauthorized(AppError):
 
 
 class Forbidden(AppError):
-    status, code, title = 403, "forbidden", "Forbidden"
+    status, code, title = 403, "permission-denied", "Forbidden"
 
 
 class NotFound(AppError):
-    status, code, title = 404, "not-found", "Not found"
+    status, code, title = 404, "resource-not-found", "Not found"
 
 
 class Conflict(AppError):
-    status, code, title = 409, "conflict", "Conflict"
+    status, code, title = 409, "resource-conflict", "Conflict"
 
 
 class Gone(AppError):
-    status, code, title = 410, "gone", "Gone"
+    status, code, title = 410, "resource-gone", "Gone"
 
 
 class PreconditionFailed(AppError):
@@ -114,7 +134,7 @@ class PayloadTooLarge(AppError):
 
 
 class UnsupportedMediaType(AppError):
-    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+    status, code, title = 415, "media-type-unsupported", "Unsupported media type"
 
 
 class ValidationFailed(AppError):
@@ -129,9 +149,14 @@ class ValidationFailed(AppError):
             errors=[FieldError(field=field, message=message, type=type, allowed=allowed)],
         )
 
+    @classmethod
+    def of(cls, errors: Sequence[FieldError]) -> ValidationFailed:
+        """One 422 naming every error (the detail names the first five)."""
+        return cls(summary(errors), errors=errors)
+
 
 class TooManyRequests(AppError):
-    status, code, title = 429, "too-many-requests", "Too many requests"
+    status, code, title = 429, "rate-limit-exceeded", "Too many requests"
 
     def __init__(self, detail: str, *, retry_after: int, **kw: Any) -> None:
         kw.setdefault("headers", {"Retry-After": str(retry_after)})
@@ -146,22 +171,86 @@ class ServiceUnavailable(AppError):
         super().__init__(detail, **kw)
 
 
+def summary(errors: Sequence[FieldError]) -> str:
+    return "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+
+
+class Problems:
+    """Gathers the problems of one request so that one 422 names them all: the shape, the
+    lookups, the rules between fields, the data scope.
+
+        problems = Problems()
+        with problems.collect():
+            check_timing(...)          # raises ValidationFailed
+        with problems.collect():
+            await check_recipients(...)
+        problems.raise_if_any()
+
+    A refusal (a 403) is kept aside while the checks go on: invalid input is answered first
+    (422), then the refusal. Ids outside the caller's data scope (403 `scope-exceeded`) are
+    both: with other problems they are one more entry of the 422 (naming the field and the
+    ids); alone they stay the 403 they always were."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+        self._scope_errors: list[FieldError] = []
+        self._scope: AppError | None = None
+        self._refusal: AppError | None = None
+
+    def add(self, error: FieldError) -> None:
+        if error not in self.errors:
+            self.errors.append(error)
+
+    @contextmanager
+    def collect(self) -> Iterator[None]:
+        try:
+            yield
+        except ValidationFailed as exc:
+            for error in exc.errors or [FieldError(field="body", message=str(exc))]:
+                self.add(error)
+        except Forbidden as exc:
+            if exc.code == "scope-exceeded" and exc.errors:
+                self._scope = self._scope or exc
+                for error in exc.errors:
+                    self.add(error)
+                    self._scope_errors.append(error)
+            else:
+                self._refusal = self._refusal or exc
+
+    @property
+    def invalid(self) -> bool:
+        """Whether there is a problem besides the data scope."""
+        return any(e not in self._scope_errors for e in self.errors)
+
+    def raise_invalid(self) -> None:
+        """The 422 when there is a problem besides the data scope (naming the scope's too)."""
+        if self.invalid:
+            raise ValidationFailed.of(self.errors)
+
+    def raise_if_any(self) -> None:
+        self.raise_invalid()
+        if self._refusal is not None:
+            raise self._refusal
+        if self._scope is not None:
+            raise self._scope
+
+
 def problem_body(
     *,
     status: int,
     code: str,
-    title: str,
+    title: str | None = None,
     detail: str | None = None,
     instance: str | None = None,
     request_id: str | None = None,
     errors: list[FieldError] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The RFC 9457 body every error answer carries (the handlers below, and the answers given
-    before a request reaches the app: 413, 431)."""
+    """The RFC 9457 body every error answer carries (the handlers, and the answers given
+    before a request reaches the app: 413, 431). The title is the registered one of the code."""
     body: dict[str, Any] = {
-        "type": f"https://errors.report-system.dev/{code}",
-        "title": title,
+        "type": f"{ERROR_TYPE_BASE}{code}",
+        "title": title_of(code, title or "Error"),
         "status": status,
         "code": code,
     }
@@ -176,30 +265,6 @@ def problem_body(
     if extra:
         body.update(extra)
     return body
-
-
-def problem_response(
-    request: Request,
-    *,
-    status: int,
-    code: str,
-    title: str,
-    detail: str | None = None,
-    errors: list[FieldError] | None = None,
-    headers: dict[str, str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> JSONResponse:
-    body = problem_body(
-        status=status,
-        code=code,
-        title=title,
-        detail=detail,
-        instance=request.url.path,
-        request_id=read_request_id(request),
-        errors=errors,
-        extra=extra,
-    )
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _loc_to_field(loc: Sequence[int | str]) -> str:
@@ -225,146 +290,6 @@ def validation_errors(raw: Sequence[Any]) -> list[FieldError]:
     return errors
 
 
-def unsupported_body(request: Request) -> UnsupportedMediaType:
-    sent = request.headers.get("content-type")
-    return UnsupportedMediaType(
-        f"The body must be JSON sent as `Content-Type: application/json`, not {sent!r}."
-        if sent
-        else "The body must be JSON sent as `Content-Type: application/json` (none was given).",
-    )
-
-
-def _json_error(document: Any, error: FieldError) -> FieldError | None:
-    """A body that is not JSON, named by where the parser stopped (FastAPI reports the character
-    offset as the second part of the location)."""
-    if error.type != "json_invalid" or not isinstance(document, str):
-        return None
-    offset = error.field.partition(".")[2]
-    position = int(offset) if offset.isdigit() else len(document)
-    line = document.count("\n", 0, position) + 1
-    column = position - (document.rfind("\n", 0, position) + 1) + 1
-    return FieldError(
-        field="body",
-        message=f"the body is not valid JSON (line {line}, column {column})",
-        type="json_invalid",
-    )
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return problem_response(
-            request,
-            status=exc.status,
-            code=exc.code,
-            title=exc.title,
-            detail=exc.detail,
-            errors=exc.errors,
-            headers=exc.headers,
-            extra=exc.extra,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if isinstance(exc.body, bytes) and exc.body:
-            # FastAPI hands a body it did not parse as JSON (another or no Content-Type) to
-            # validation as bytes; that is the wrong media type, not an invalid field.
-            return await _app_error(request, unsupported_body(request))
-        errors = [_json_error(exc.body, e) or e for e in validation_errors(exc.errors())]
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
-        return problem_response(
-            request,
-            status=422,
-            code="validation-failed",
-            title="Validation failed",
-            detail=detail,
-            errors=errors,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, AppError):
-            return await _app_error(request, exc.__cause__)  # e.g. the body-size limit's 413
-        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
-            # FastAPI answers a body that is not even text (bad UTF-8) with a bare 400; it is
-            # invalid input like any malformed JSON, so it gets the same documented 422.
-            message = "the request body is not valid UTF-8 JSON"
-            return problem_response(
-                request,
-                status=422,
-                code="validation-failed",
-                title="Validation failed",
-                detail=f"body: {message}",
-                errors=[FieldError(field="body", message=message, type="json_invalid")],
-            )
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        headers = getattr(exc, "headers", None)
-        if exc.status_code == 405:
-            allow = allowed_methods(request, (headers or {}).get("Allow"))
-            headers = {**(headers or {}), **({"Allow": allow} if allow else {})}
-        return problem_response(
-            request,
-            status=exc.status_code,
-            code=code,
-            title=str(exc.detail) if exc.detail else "HTTP error",
-            detail=str(exc.detail) if exc.detail else None,
-            headers=headers,
-        )
-
-    @app.exception_handler(ServerSelectionTimeoutError)
-    @app.exception_handler(ConnectionFailure)
-    async def _mongo_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("mongodb_unavailable", error=str(exc)[:200])
-        return problem_response(
-            request,
-            status=503,
-            code="database-unavailable",
-            title="Service unavailable",
-            detail="The database is not reachable right now; try again shortly.",
-            headers={"Retry-After": "5"},
-        )
-
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
-    async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("redis_unavailable", error=str(exc)[:200])
-        return problem_response(
-            request,
-            status=503,
-            code="queue-unavailable",
-            title="Service unavailable",
-            detail="The job queue is not reachable right now; try again shortly.",
-            headers={"Retry-After": "5"},
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error")
-        return problem_response(
-            request,
-            status=500,
-            code="internal-error",
-            title="Internal error",
-            detail="An unexpected error occurred; it has been logged with this request id.",
-        )
-
-
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
-
-
-def allowed_methods(request: Request, given: str | None) -> str | None:
-    """Every method the request's path answers, for a 405's `Allow` (Starlette names only the
-    methods of the first route matching the path, not those of its other routes). A mounted
-    app (the docs' static files) keeps the `Allow` it gave."""
-    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
-    methods = [
-        method
-        for method in _METHODS
-        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
-    ]
-    return ", ".join(methods) if methods else given
-
-
 PROBLEM_DESCRIPTIONS = {
     400: "Bad request",
     401: "Missing, expired or invalid bearer token",
@@ -375,7 +300,7 @@ PROBLEM_DESCRIPTIONS = {
     412: "The If-Match version is stale",
     413: "Request body too large",
     415: "The body is not sent as `application/json`",
-    422: "Invalid input; `errors` names each field and why",
+    422: "Invalid input; `errors` names every problem found, each with its field and code",
     429: "Too many active jobs; see Retry-After",
     503: "A backing service is unavailable",
 }
@@ -387,36 +312,3 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         s: {"model": Problem, "description": PROBLEM_DESCRIPTIONS[s], "content": {PROBLEM_JSON: {}}}
         for s in statuses
     }
-
-
-_SCHEMAS = "#/components/schemas/"
-_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
-
-
-def document_problems(openapi: dict[str, Any]) -> None:
-    """Declares every error response of `openapi` as what the handlers above send:
-    `application/problem+json` with the `Problem` schema (FastAPI documents a route's responses
-    under its own media type, and adds its `HTTPValidationError` 422 to every route with
-    parameters). Operations taking a JSON body also document the 415 for another media type.
-    Error bodies of their own (the readiness report) stay as declared."""
-    problem = {PROBLEM_JSON: {"schema": {"$ref": f"{_SCHEMAS}Problem"}}}
-    replaced = {f"{_SCHEMAS}{name}" for name in ("Problem", *_FASTAPI_VALIDATION)}
-    for operations in openapi.get("paths", {}).values():
-        for operation in operations.values():
-            responses: dict[str, Any] = operation.get("responses", {})
-            for status, response in responses.items():
-                if not status.startswith(("4", "5")):
-                    continue
-                schema = response.get("content", {}).get("application/json", {}).get("schema")
-                if schema is not None and schema.get("$ref") not in replaced:
-                    continue
-                response["content"] = problem
-                if status == "422":
-                    response["description"] = PROBLEM_DESCRIPTIONS[422]
-            body = operation.get("requestBody", {}).get("content", {})
-            if "application/json" in body and "415" not in responses:
-                responses["415"] = {"description": PROBLEM_DESCRIPTIONS[415], "content": problem}
-                operation["responses"] = dict(sorted(responses.items()))
-    schemas = openapi.get("components", {}).get("schemas", {})
-    for name in _FASTAPI_VALIDATION:
-        schemas.pop(name, None)

@@ -16,7 +16,7 @@ from app.audit.router import router as audit_router
 from app.config import Settings
 from app.contract import ReportApi
 from app.documents import DOCUMENTS
-from app.errors import install_error_handlers
+from app.error_handlers import UnexpectedErrorMiddleware, install_error_handlers
 from app.health.router import router as health_router
 from app.learning_events.router import router as learning_events_router
 from app.lookup_sources import provide_lookup_sources
@@ -132,9 +132,11 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
     app.add_middleware(AuditMiddleware, settings=settings)
     install_docs(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    # Inside the request id and CORS: an unexpected error's 500 carries both.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
-    # Outermost, so preflights never reach the routes and every answer (a 401, a 413) carries
-    # the CORS headers a browser needs to show it to the page.
+    # Outermost, so preflights never reach the routes and every answer (a 401, a 413, a 500)
+    # carries the CORS headers a browser needs to show it to the page.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

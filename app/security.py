@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
-from app.errors import Forbidden, Unauthorized
+from app.errors import FieldError, Forbidden, Unauthorized
 from app.platform.models import User
 from app.platform.repository import courses_taught_by
 
@@ -250,9 +250,17 @@ class DataScope:
             return wanted
         outside = sorted(wanted - nameable)
         if outside:
+            message = f"outside your data scope: {', '.join(outside)}"
             raise Forbidden(
-                f"{field_name} outside your data scope: {', '.join(outside)}",
-                code="out-of-scope",
+                f"{field_name} {message}",
+                code="scope-exceeded",
+                errors=[
+                    FieldError(
+                        field=f"parameters.{field_name}",
+                        message=message,
+                        type="scope-exceeded",
+                    )
+                ],
                 extra={"field": field_name, "outOfScope": outside},
             )
         return wanted

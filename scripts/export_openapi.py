@@ -1,5 +1,5 @@
 """Writes the API contract: `openapi.json` at the repo root (and the Postman collection
-generated from it).
+generated from it, and docs/errors.md from the error-code registry).
 
     python -m scripts.export_openapi [--check]
 
@@ -15,11 +15,13 @@ from typing import Any
 
 from app.config import Settings
 from app.main import create_app
+from scripts.error_docs import render as render_error_codes
 from scripts.postman import build_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI = ROOT / "openapi.json"
 POSTMAN = ROOT / "docs" / "postman_collection.json"
+ERRORS_DOC = ROOT / "docs" / "errors.md"
 
 
 def current_openapi() -> dict[str, Any]:
@@ -35,6 +37,7 @@ def outputs() -> dict[Path, str]:
     schema = current_openapi()
     files = {OPENAPI: render(schema)}
     files[POSTMAN] = render(build_collection(schema))
+    files[ERRORS_DOC] = render_error_codes()
     return files
 
 

@@ -77,7 +77,7 @@ async def test_a_download_and_a_denied_download_are_audited_with_actor_and_scope
     assert refused["actor"]["userId"] == org["manager"]
     assert refused["actor"]["role"] == "manager"
     assert refused["reason"] == "You no longer have access to all of the data in this report."
-    assert refused["details"]["code"] == "access-revoked"
+    assert refused["details"]["code"] == "job-access-revoked"
     assert refused["objectType"] == "job"
     for event in (downloaded, made):
         assert event["actor"] == {
@@ -121,7 +121,7 @@ async def test_only_admins_read_the_trail_and_the_refusal_is_audited(
     client: httpx.AsyncClient, auth: TokenFactory, resources: Resources
 ) -> None:
     r = await client.get(AUDIT, headers=auth("manager", sub="m" * 24))
-    assert r.status_code == 403 and r.json()["code"] == "admin-only"
+    assert r.status_code == 403 and r.json()["code"] == "admin-required"
     [event] = await _events(client, auth, outcome="denied")
     assert event["action"] == "audit.read" and event["actor"]["userId"] == "m" * 24
     assert event["reason"] == "Only administrators may read the audit trail."

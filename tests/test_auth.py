@@ -93,7 +93,7 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, settings: Settings,
     assert response.status_code == 401, response.text
     body = response.json()
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert body["code"] == "unauthorized"
+    assert body["code"] == "authentication-required"
     assert "Bearer" in response.headers["www-authenticate"]
     # Nothing that helps an attacker: no secret, no library internals, no stack.
     text = response.text.lower()
@@ -110,7 +110,7 @@ async def test_missing_or_malformed_authorization_is_401(
     headers = {"Authorization": header} if header is not None else {}
     response = await client.get(URL, headers=headers)
     assert response.status_code == 401
-    assert response.json()["code"] == "unauthorized"
+    assert response.json()["code"] == "authentication-required"
 
 
 async def test_valid_token_is_accepted(client: httpx.AsyncClient, auth: object) -> None:
@@ -158,4 +158,4 @@ async def test_each_app_checks_tokens_against_its_own_settings(
             assert (await c.get(URL, headers=own)).status_code == 200
             refused = await c.get(URL, headers=other)
             assert refused.status_code == 401
-            assert refused.json()["code"] == "unauthorized"
+            assert refused.json()["code"] == "authentication-required"

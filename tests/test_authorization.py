@@ -521,7 +521,7 @@ async def test_a_download_is_refused_once_the_caller_lost_the_scope(
     moved = auth("manager", sub=_sub(world, "manager"), departments=[world.ids["alpha_one"]])
     response = await client.get(f"{JOBS}/{job_id}/download", headers=moved)
     assert response.status_code == 403
-    assert response.json()["code"] == "access-revoked"
+    assert response.json()["code"] == "job-access-revoked"
     assert "Ada" not in response.text
 
 
@@ -633,6 +633,6 @@ async def test_learning_events_only_for_oneself_unless_admin(
     check(problems, "learner learning_events_create_batch", response, 200)
     result = response.json()
     assert [r["status"] for r in result["results"]] == ["accepted", "rejected"]
-    assert result["results"][1]["code"] == "not-own-event"
+    assert result["results"][1]["code"] == "event-user-mismatch"
     assert not re.search(r"Boris|BRV-202|Bravo secrets", response.text)
     assert not problems, "\n".join(problems)

@@ -9,6 +9,7 @@ dependencies."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
+from app.error_codes import problem_codes
 from app.runtime.resources import Resources
 from tests.helpers.api_server import running_api
 from tests.helpers.tokens import TokenFactory
@@ -67,10 +69,46 @@ def test_a_typescript_client_typechecks_strictly(tmp_path: Path) -> None:
     assert typechecked.returncode == 0 and "error" not in typechecked.stdout, typechecked.stdout
 
     # The check has teeth: a report type's parameters are typed, so a wrong one is an error.
-    wrong = (CLIENTS / "typed_client.ts").read_text().replace('"in-progress"', '"half-done"')
+    program = (CLIENTS / "typed_client.ts").read_text()
+    wrong = program.replace('"in-progress"', '"half-done"')
     (tmp_path / "typed_client.ts").write_text(wrong)
     refused = typecheck(tmp_path / "typed_client.ts")
     assert refused.returncode != 0 and '"half-done"' in refused.stdout, refused.stdout
+
+
+@pytest.mark.parametrize(
+    ("case", "never_again"),
+    [
+        ('    case "expired":\n      return { label: "Expired", busy: false };\n', '"expired"'),
+        ('    case "webhook-in-use":\n', '"webhook-in-use"'),
+        ('    case "job-not-ready":\n', '"job-not-ready"'),
+    ],
+)
+def test_the_switches_over_job_status_and_problem_code_are_exhaustive(
+    tmp_path: Path, case: str, never_again: str
+) -> None:
+    """typed_client.ts handles every job status and every problem code (the build above
+    passes); leaving one out is a `never` error naming it, as in a frontend's build."""
+    run(
+        [tool(NODE_TOOLS / ".bin" / "openapi-typescript"), str(CONTRACT), "-o", "api.d.ts"],
+        tmp_path,
+    )
+    (tmp_path / "node_modules").symlink_to(NODE_TOOLS)
+    program = (CLIENTS / "typed_client.ts").read_text()
+    assert case in program
+    (tmp_path / "typed_client.ts").write_text(program.replace(case, "", 1))
+    refused = typecheck(tmp_path / "typed_client.ts")
+    assert refused.returncode != 0, refused.stdout
+    assert "not assignable to type 'never'" in refused.stdout and never_again in refused.stdout
+
+
+def test_the_problem_code_switch_lists_the_registry() -> None:
+    """The switch's cases are the contract's problem codes (so adding a code means handling
+    it, and a code that no longer exists is an error too)."""
+    program = (CLIENTS / "typed_client.ts").read_text()
+    switch = program[program.index("export function reactTo") :]
+    cases = re.findall(r'case "([a-z0-9-]+)":', switch[: switch.index("default:")])
+    assert sorted(cases) == sorted(problem_codes())
 
 
 async def test_a_generated_python_client_returns_problems(
@@ -99,9 +137,9 @@ async def test_a_generated_python_client_returns_problems(
     assert invalid["fields"] and all(
         f.startswith("parameters.dateRange") for f in invalid["fields"]
     )
-    assert results["unauthorized"] == {
+    assert results["authentication-required"] == {
         "model": "Problem",
         "status": 401,
-        "code": "unauthorized",
+        "code": "authentication-required",
         "fields": [],
     }

@@ -89,20 +89,20 @@ def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None
                 assert response.get("description"), f"{method} {path} {status} undocumented"
     # The 29 of the specification, plus the operators' two (the audit trail, changing a
     # lookup value) and delivery's seven (the deliveries list, delivery link, resend, webhook
-    # endpoints x3, delivery options).
+    # endpoints x3, delivery options), the list of error codes and deleting a webhook endpoint.
     groups_of = ("jobs", "templates", "schedules", "metadata", "audit", "deliveries", "webhooks")
     assert {k: groups[k] for k in groups_of} == {
         "jobs": 6,
         "templates": 7,
         "schedules": 9,
-        "metadata": 7 + 1 + 1,
+        "metadata": 7 + 1 + 1 + 1,
         "audit": 1,
         "deliveries": 3,
-        "webhooks": 3,
+        "webhooks": 4,
     }
     assert groups["learning-events"] == 1 and groups["batch"] == 1
     assert {"healthz", "readyz", "metrics"} <= set(groups)
-    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3
+    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1
     assert not missing_examples, missing_examples
 
 

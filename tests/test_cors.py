@@ -1,6 +1,7 @@
 """Browser frontends on other origins (CORS): preflights and cross-origin requests through the
-middleware, the setting's defaults, and a real headless Chromium running a page from another
-local origin that creates a job with fetch() and polls it on a real API and worker."""
+middleware (errors and an unexpected 500 included), the setting's defaults, and a real headless
+Chromium running a page from another local origin that creates a job with fetch(), polls it on
+a real API and worker, and reads a 404's and a 500's problem."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bson import ObjectId
 from playwright.async_api import Browser
 
 from app.config import LOCAL_DEV_ORIGINS, Settings
 from app.main import CORS_EXPOSED_HEADERS, create_app
+from app.reports.jobs.models import ReportJob
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
@@ -36,6 +39,25 @@ BODY = {
     "format": "csv",
     "parameters": {"dateRange": {"preset": "last-30-days"}},
 }
+
+
+ADMIN = "a" * 24
+
+
+async def _broken_job() -> str:
+    """A job of ADMIN's whose stored document no longer reads (a status nobody knows): reading
+    it is an unexpected error, a 500."""
+    job_id = ObjectId()
+    await ReportJob.get_pymongo_collection().insert_one(
+        {
+            "_id": job_id,
+            "report_type": "learner-progress",
+            "format": "csv",
+            "status": "half-done",
+            "requested_by": {"user_id": ADMIN, "name": "Root"},
+        }
+    )
+    return str(job_id)
 
 
 def _exposed(response: httpx.Response) -> set[str]:
@@ -75,6 +97,22 @@ async def test_cross_origin_answers_expose_the_headers_a_frontend_reads(
     refused = await client.post(JOBS, json=BODY, headers={"Origin": VITE})
     assert refused.status_code == 401
     assert refused.headers["access-control-allow-origin"] == VITE
+
+
+async def test_an_unexpected_error_carries_the_cors_headers(
+    client: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    broken = await _broken_job()
+    response = await client.get(
+        f"{JOBS}/{broken}", headers={**auth("admin", sub=ADMIN), "Origin": VITE}
+    )
+    assert response.status_code == 500
+    assert response.headers["access-control-allow-origin"] == VITE
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "server-error" and problem["title"] == "Internal error"
+    assert problem["requestId"] == response.headers["x-request-id"]
+    assert "half-done" not in response.text  # what broke stays in the log
 
 
 async def test_other_origins_get_no_cors_headers(
@@ -148,7 +186,8 @@ async def test_a_page_on_another_origin_runs_a_report_in_headless_chromium(
     learner = await f.user("Tim Berners-Lee", dept=dept)
     course = await f.course("WEB-101", dept=dept)
     await f.enrollment(learner, course, enrolled_at=f.dt(2026, 3, 1, 9))
-    token = auth("admin")["Authorization"].removeprefix("Bearer ")
+    token = auth("admin", sub=ADMIN)["Authorization"].removeprefix("Bearer ")
+    broken = await _broken_job()
     (tmp_path / "index.html").write_text(PAGE.read_text())
 
     worker = start_worker(settings)
@@ -159,7 +198,7 @@ async def test_a_page_on_another_origin_runs_a_report_in_headless_chromium(
             running_api(settings, CORS_ALLOW_ORIGINS=page_origin) as api,
         ):
             async with chromium() as browser:
-                fragment = f"#api={api}&token={token}"
+                fragment = f"#api={api}&token={token}&broken={broken}"
                 outcome = await _outcome(browser, f"{page_origin}/index.html{fragment}")
                 blocked = await _outcome(browser, f"{stranger_origin}/index.html{fragment}")
     finally:
@@ -173,6 +212,10 @@ async def test_a_page_on_another_origin_runs_a_report_in_headless_chromium(
     assert outcome["replayed"] == [200, "true"]
     assert outcome["disposition"].startswith("attachment;") and ".csv" in outcome["disposition"]
     assert outcome["rows"] == 1
-    assert outcome["problem"] == [404, "application/problem+json", "not-found"]
+    assert outcome["problem"] == [404, "application/problem+json", "job-not-found"]
+    # A 500 carries the CORS headers too: the page reads the problem, not a network error.
+    assert outcome["crash"] == [500, "application/problem+json", "server-error"]
+    request_id, said = outcome["crashRequestId"]
+    assert request_id and request_id == said
     # A page on an origin the API does not list cannot read its answers.
     assert blocked == {"error": "TypeError: Failed to fetch"}

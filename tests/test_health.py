@@ -43,7 +43,7 @@ async def test_unknown_route_is_problem_json(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/nope")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == "not-found"
+    assert response.json()["code"] == "route-not-found"
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: object) -> None:

@@ -137,7 +137,7 @@ async def test_asking_for_another_departments_data_is_403_naming_it(
     response = await _create(client, manager_headers(auth, org), departmentIds=[b])
     assert response.status_code == 403
     body = response.json()
-    assert body["code"] == "out-of-scope"
+    assert body["code"] == "scope-exceeded"
     assert b in body["detail"]
     assert await ReportJob.count() == 0
 
@@ -273,7 +273,7 @@ async def test_download_is_409_before_completion_and_410_after_retention(
     job = (await _create(client, headers)).json()
     early = await _download(client, job["id"], headers)
     assert early.status_code == 409
-    assert early.json()["code"] == "report-not-ready"
+    assert early.json()["code"] == "job-not-ready"
     await run_worker()
     assert (await _download(client, job["id"], headers)).status_code == 200
 
@@ -301,7 +301,7 @@ async def test_download_rechecks_access(
     moved = auth("manager", sub=str(org["manager"].id), departments=[str(org["b"].id)])
     response = await _download(client, job["id"], moved)
     assert response.status_code == 403
-    assert response.json()["code"] == "access-revoked"
+    assert response.json()["code"] == "job-access-revoked"
 
 
 async def test_s3_download_redirects_to_a_presigned_url(
@@ -477,7 +477,7 @@ async def test_a_second_request_while_the_first_with_the_same_key_is_storing_is_
     headers = {**auth("admin", sub=sub), "Idempotency-Key": "k-pending"}
     response = await client.post(JOBS, json=body, headers=headers)
     assert response.status_code == 409
-    assert response.json()["code"] == "idempotency-request-in-progress"
+    assert response.json()["code"] == "idempotency-key-in-use"
     assert response.headers["retry-after"] == "1"
     assert await ReportJob.count() == 0
 
@@ -497,7 +497,7 @@ async def test_a_missing_file_is_410_not_500(
     await resources.storage.delete(stored.result.storage_key)
     response = await _download(client, job["id"], headers)
     assert response.status_code == 410
-    assert response.json()["code"] == "report-file-missing"
+    assert response.json()["code"] == "job-file-missing"
 
 
 async def test_create_a_job_from_a_template_with_overrides(

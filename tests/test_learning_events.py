@@ -146,7 +146,7 @@ async def test_only_admins_post_for_other_users(
     for role in ("learner", "instructor", "manager"):
         r = await client.post(URL, json=data, headers=auth(role, sub=str(world["other"].id)))
         assert r.status_code == 403, role
-        assert r.json()["code"] == "not-own-event"
+        assert r.json()["code"] == "event-user-mismatch"
     assert (await client.post(URL, json=data)).status_code == 401
     assert (await client.post(URL, json=data, headers=auth("admin"))).status_code == 201
 
@@ -199,7 +199,7 @@ async def test_batch_reports_each_item_and_stores_the_good_ones(
         "body.events.3.userId",
         "body.events.3.occurredAt",
     }
-    assert res[5]["code"] == "not-own-event"
+    assert res[5]["code"] == "event-user-mismatch"
     stored = await LearningEvent.find_all().to_list()
     assert sorted(str(e.id) for e in stored) == sorted([res[0]["id"], res[4]["id"]])
     assert all(e.enrollment_id == world["enr"].id for e in stored)

@@ -202,7 +202,7 @@ async def test_admins_change_lookups_and_structural_codes_stay_active(
                 f"{LOOKUPS}/{category}/{code}", json={"isActive": False}, headers=admin
             )
             assert r.status_code == 409, (category, code)
-            assert r.json()["code"] == "lookup-code-structural"
+            assert r.json()["code"] == "lookup-value-structural"
 
         assert (
             await client.patch(f"{LOOKUPS}/report-format/docx", json={"label": "x"}, headers=admin)

@@ -124,7 +124,7 @@ async def test_a_retried_scheduled_job_stays_in_its_schedule_and_its_success_res
     slot_job = await ReportJob.find_one({"schedule_id": schedule.id})
     assert slot_job is not None and slot_job.scheduled_for is not None
     slot_job.status = JobStatus.FAILED
-    slot_job.error = JobError(code="storage-failed", message="disk full")
+    slot_job.error = JobError(code="job-interrupted", message="disk full")
     slot_job.finished_at = utcnow()
     await slot_job.save()
     await record_job_outcome(resources.settings, slot_job)

@@ -256,7 +256,7 @@ def finished(schedule: ReportSchedule, status: JobStatus, n: int) -> ReportJob:
         schedule_id=schedule.id,
         scheduled_for=at(2026, 12, n, 9),
         status=status,
-        error=JobError(code="storage-failed", message="disk full")
+        error=JobError(code="job-interrupted", message="disk full")
         if status == JobStatus.FAILED
         else None,
     )
@@ -301,7 +301,7 @@ async def test_outcome_of_a_job_without_schedule_is_ignored(resources: Resources
         format="csv",
         requested_by=schedule.owner,
         status=JobStatus.FAILED,
-        error=JobError(code="storage-failed", message="disk full"),
+        error=JobError(code="job-interrupted", message="disk full"),
     )
     for _ in range(resources.settings.schedule_max_consecutive_failures + 1):
         await record_job_outcome(resources.settings, job)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from app.common.time import utcnow
+from app.reports.schedules.models import ReportSchedule
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 from tests import factories
@@ -305,15 +306,24 @@ async def test_pause_resume_and_delete(
     paused = await client.post(f"{url}/pause", json={"reason": "Holidays"}, headers=people["owner"])
     assert paused.status_code == 200
     assert paused.json()["status"] == "paused" and paused.json()["pausedReason"] == "Holidays"
-    # A paused schedule is not due, whatever its nextRunAt says.
+    # Nothing runs while it is paused, and it says so: no next run.
+    assert paused.json()["nextRunAt"] is None and paused.json()["nextRuns"] == []
     assert await run_due_schedules(resources, now=utcnow().replace(year=2030)) == 0
+    # One paused before this rule still has a stored next run: it is not shown either.
+    stored = await ReportSchedule.get(schedule["id"])
+    assert stored is not None and stored.next_run_at is None
+    await ReportSchedule.get_pymongo_collection().update_one(
+        {"_id": stored.id}, {"$set": {"next_run_at": utcnow()}}
+    )
+    shown = await client.get(url, headers=people["owner"])
+    assert shown.json()["nextRunAt"] is None
 
     resumed = await client.post(f"{url}/resume", headers=people["owner"])
     assert resumed.status_code == 200
     body = resumed.json()
     assert body["status"] == "active" and body["pausedReason"] is None
-    assert body["nextRunAt"] > utcnow().isoformat()[:19]
-    assert len(body["nextRuns"]) == 5
+    assert body["nextRunAt"] > utcnow().isoformat()[:19]  # computed afresh
+    assert len(body["nextRuns"]) == 5 and body["nextRuns"][0]["utc"] == body["nextRunAt"]
 
     assert (await client.delete(url, headers=people["owner"])).status_code == 204
     assert (await client.get(url, headers=people["owner"])).status_code == 404

@@ -38,7 +38,7 @@ async def test_a_learner_naming_another_department_is_out_of_scope(
         assert response.status_code == 403, response.text
         problem = response.json()
         assert response.headers["content-type"].startswith("application/problem+json")
-        assert problem["code"] == "out-of-scope"
+        assert problem["code"] == "scope-exceeded"
         assert problem["outOfScope"] == [str(bravo.id)] and problem["field"] == "departmentIds"
 
     # The learner's own department, or no department filter at all, are fine.
@@ -53,7 +53,7 @@ async def test_a_learner_naming_another_department_is_out_of_scope(
         json={"name": "Mine", **progress(departmentIds=[str(bravo.id)])},
         headers=learner,
     )
-    assert template.status_code == 403 and template.json()["code"] == "out-of-scope"
+    assert template.status_code == 403 and template.json()["code"] == "scope-exceeded"
 
 
 async def test_a_paused_schedule_shows_no_next_runs(client: httpx.AsyncClient, auth: Any) -> None:

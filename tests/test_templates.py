@@ -185,7 +185,7 @@ async def test_update_if_match_version_and_412(
         url, json={"description": "x"}, headers={**org["author"], "If-Match": '"1"'}
     )
     assert stale.status_code == 412
-    assert stale.json()["code"] == "version-mismatch"
+    assert stale.json()["code"] == "template-version-mismatch"
     assert stale.json()["currentVersion"] == 2
     assert stale.headers["etag"] == '"2"'
 
@@ -268,7 +268,7 @@ async def test_only_owner_or_admin_may_change_or_delete(
     template = await create(client, org["author"], visibility="organization")
     url = f"{BASE}/{template['id']}"
     patch = await client.patch(url, json={"name": "Mine now"}, headers=org["colleague"])
-    assert patch.status_code == 403 and patch.json()["code"] == "not-template-owner"
+    assert patch.status_code == 403 and patch.json()["code"] == "template-not-owned"
     assert (await client.delete(url, headers=org["colleague"])).status_code == 403
     admin = await client.patch(url, json={"name": "Fixed by admin"}, headers=org["admin"])
     assert admin.status_code == 200 and admin.json()["version"] == 2
@@ -363,7 +363,7 @@ async def test_run_creates_a_job_with_the_runners_scope(
     # Bob (d1 only) runs the same template: his scope applies, not Alice's -> 403 naming d2.
     denied = await client.post(run_url, headers=org["colleague"])
     assert denied.status_code == 403
-    assert denied.json()["code"] == "out-of-scope"
+    assert denied.json()["code"] == "scope-exceeded"
     assert org["d2"] in denied.json()["detail"]
 
     # Overrides for one run: Bob narrows to his own department and asks for a PDF.

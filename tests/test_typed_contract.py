@@ -16,6 +16,7 @@ from app.config import Settings
 from app.main import create_app
 from app.reports.jobs.schemas import TEMPLATE_JOB, job_variant_name
 from app.reports.types import REPORT_TYPES
+from app.reports.types.bodies import variant_name
 from app.runtime.resources import Resources
 from tests.helpers.tokens import TokenFactory
 from tests.test_extra_report_type import KEY, CourseList, course_list  # noqa: F401 (fixture)
@@ -44,11 +45,18 @@ def test_every_error_response_is_a_problem() -> None:
                 continue
             if (method, path, status) == ("GET", "/readyz", "503"):
                 continue  # the readiness report, which says which dependency is down
-            assert response["content"] == PROBLEM, (method, path, status)
+            schemas = {m: {"schema": c["schema"]} for m, c in response["content"].items()}
+            if path.endswith("/deliveries/{token}") and status in ("404", "410"):  # a page too
+                assert schemas.pop("text/html") == {"schema": {"type": "string"}}
+            assert schemas == PROBLEM, (method, path, status)
             checked += 1
         if "requestBody" in operation:
             assert "application/json" in operation["requestBody"]["content"]
-            assert operation["responses"]["415"]["content"] == PROBLEM, (method, path)
+            unsupported = operation["responses"]["415"]["content"]
+            assert (
+                unsupported["application/problem+json"]["schema"]
+                == PROBLEM["application/problem+json"]["schema"]
+            ), (method, path)
     assert checked > 100
     with_path_ids = [(m, p) for m, p, _ in operations() if "{" in p]
     assert all("422" in CONTRACT["paths"][p][m.lower()]["responses"] for m, p in with_path_ids)
@@ -80,8 +88,31 @@ def test_request_defaults_are_optional_and_said_in_descriptions() -> None:
     timezone = SCHEMAS["LearnerProgressParameters"]["properties"]["timezone"]
     assert "default" not in timezone and timezone["description"].endswith("Default: `UTC`.")
     assert "timezone" not in SCHEMAS["LearnerProgressParameters"].get("required", [])
-    visibility = SCHEMAS["TemplateCreate"]["properties"]["visibility"]
+    visibility = SCHEMAS["LearnerProgressTemplateCreate"]["properties"]["visibility"]
     assert "default" not in visibility and "Default: `private`." in visibility["description"]
+
+
+def test_template_and_schedule_bodies_are_typed_per_report_type() -> None:
+    for body, template_variant in (("TemplateCreate", None), ("ScheduleCreate", "Template")):
+        variants = [v["$ref"].rsplit("/", 1)[-1] for v in SCHEMAS[body]["oneOf"]]
+        expected = [variant_name(REPORT_TYPES[k], body) for k in REPORT_TYPES]
+        assert variants == expected + ([template_variant + body] if template_variant else [])
+        for key in REPORT_TYPES:
+            definition = REPORT_TYPES[key]
+            variant = SCHEMAS[variant_name(definition, body)]
+            assert variant["properties"]["reportType"]["const"] == key
+            assert variant["properties"]["format"]["enum"] == list(definition.formats)
+            ref = {"$ref": f"#/components/schemas/{definition.parameters_model.__name__}"}
+            parameters = variant["properties"]["parameters"]
+            assert ref in parameters.get("anyOf", [{"$ref": parameters.get("$ref")}]), body
+            assert {"reportType", "format", "name"} <= set(variant["required"])
+    schedule_from_template = SCHEMAS["TemplateScheduleCreate"]
+    assert "reportType" not in schedule_from_template["properties"]
+    assert schedule_from_template["required"] == ["templateId", "frequency", "name"]
+    for change in ("TemplateUpdate", "ScheduleUpdate"):
+        options = SCHEMAS[change]["properties"]["parameters"]["anyOf"]
+        named = {o["$ref"].rsplit("/", 1)[-1] for o in options if "$ref" in o}
+        assert named == {REPORT_TYPES[k].parameters_model.__name__ for k in REPORT_TYPES}
 
 
 async def test_an_added_report_type_appears_in_the_contract(
@@ -95,6 +126,9 @@ async def test_an_added_report_type_appears_in_the_contract(
     assert {"$ref": f"#/components/schemas/{name}"} in schemas["JobCreate"]["oneOf"]
     assert schemas[name]["properties"]["reportType"]["const"] == KEY
     assert type(course_list).parameters_model.__name__ in schemas
+    for body in ("TemplateCreate", "ScheduleCreate"):
+        variant = variant_name(REPORT_TYPES[KEY], body)
+        assert {"$ref": f"#/components/schemas/{variant}"} in schemas[body]["oneOf"]
 
 
 async def test_malformed_json_is_a_422_saying_where(
@@ -112,7 +146,9 @@ async def test_malformed_json_is_a_422_saying_where(
         assert response.headers["content-type"] == "application/problem+json"
         problem = response.json()
         message = f"the body is not valid JSON (line {line}, column {column})"
-        assert problem["errors"] == [{"field": "body", "message": message, "type": "json_invalid"}]
+        assert problem["errors"] == [
+            {"field": "body", "message": message, "type": "json_invalid", "code": "json-invalid"}
+        ]
         assert problem["detail"] == f"body: {message}"
 
 
@@ -126,7 +162,7 @@ async def test_a_body_that_is_not_json_is_a_415(
         )
         assert response.status_code == 415, (content_type, response.text)
         assert response.headers["content-type"] == "application/problem+json"
-        assert response.json()["code"] == "unsupported-media-type"
+        assert response.json()["code"] == "media-type-unsupported"
         assert content_type in response.json()["detail"]
     untyped = await client.post(JOBS, content=body, headers=auth("admin"))
     assert untyped.status_code == 415 and "none was given" in untyped.json()["detail"]

@@ -49,6 +49,7 @@ ROUTE_ACTIONS: dict[str, AuditAction] = {
     "deliveries_resend": AuditAction.DELIVERY_RESENT,
     "webhooks_create": AuditAction.WEBHOOK_CREATED,
     "webhooks_rotate": AuditAction.WEBHOOK_ROTATED,
+    "webhooks_delete": AuditAction.WEBHOOK_DELETED,
 }
 
 DENIED_STATUS = 403
@@ -129,7 +130,7 @@ class AuditMiddleware:
             else "/".join(str(v) for v in path_params.values()) or None,
             outcome=AuditOutcome.DENIED,
             reason=str(problem.get("detail") or problem.get("title") or "forbidden"),
-            details={"code": problem.get("code", "forbidden")},
+            details={"code": problem.get("code", "permission-denied")},
         )
         try:
             await write(event)

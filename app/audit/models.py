@@ -24,6 +24,7 @@ class AuditAction(StrEnum):
     DELIVERY_RESENT = "delivery.resent"
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_ROTATED = "webhook.rotated"
+    WEBHOOK_DELETED = "webhook.deleted"
     TEMPLATE_CREATED = "template.created"
     TEMPLATE_UPDATED = "template.updated"
     TEMPLATE_DELETED = "template.deleted"

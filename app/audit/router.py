@@ -54,7 +54,7 @@ async def list_audit_events(
     sort: Annotated[str, AUDIT_SORTS.query()] = AUDIT_SORTS.default,
 ) -> Page[AuditEventOut]:
     if not principal.is_admin:
-        raise Forbidden("Only administrators may read the audit trail.", code="admin-only")
+        raise Forbidden("Only administrators may read the audit trail.", code="admin-required")
     if action is not None and action not in ACTIONS:
         raise ValidationFailed.one(
             "query.action", f"'{action}' is not an audited action", allowed=ACTIONS

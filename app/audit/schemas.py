@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.audit.models import AuditEvent, AuditOutcome
-from app.common.schemas import ApiModel
+from app.audit.models import AuditAction, AuditEvent, AuditOutcome
+from app.common.schemas import ApiModel, listed
+from app.security import Role
 
 
 class ActorOut(ApiModel):
     user_id: str = Field(description="The token subject")
     name: str | None = None
-    role: str | None = Field(default=None, description="The most privileged of the roles")
+    role: Annotated[str, listed(Role)] | None = Field(
+        default=None, description="The most privileged of the roles"
+    )
     roles: list[str] = Field(default_factory=list)
     department_ids: list[str] = Field(default_factory=list)
 
@@ -22,7 +25,9 @@ class ActorOut(ApiModel):
 class AuditEventOut(ApiModel):
     id: str
     at: datetime
-    action: str = Field(description="e.g. job.created, job.downloaded, template.updated")
+    action: Annotated[str, listed(AuditAction)] = Field(
+        description="e.g. job.created, job.downloaded, template.updated"
+    )
     outcome: AuditOutcome
     reason: str | None = Field(default=None, description="Why it was denied")
     actor: ActorOut | None = None

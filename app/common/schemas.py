@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
+
+
+def listed(values: Iterable[str]) -> WithJsonSchema:
+    """The JSON Schema of a string a response carries from a known set (an enum's values): a
+    generated client can switch over them, and a value stored before the set changed still
+    reads."""
+    return WithJsonSchema({"type": "string", "enum": [str(v) for v in values]})
 
 
 class ApiModel(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -21,7 +21,7 @@ CHECK_TIMEOUT = 3.0
 
 
 class Health(ApiModel):
-    status: str
+    status: Literal["ok"]
 
 
 class LiveWorker(ApiModel):
@@ -33,7 +33,7 @@ class LiveWorker(ApiModel):
 
 
 class Readiness(ApiModel):
-    status: str
+    status: Literal["ready", "unavailable"]
     checks: dict[str, str]
     workers: list[LiveWorker]
 

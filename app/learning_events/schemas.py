@@ -14,8 +14,8 @@ from pydantic.alias_generators import to_camel
 
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import BoundedDateTime
-from app.errors import FieldError
-from app.lookups.codes import EventTypeCode
+from app.errors import ErrorCodeValue, FieldError
+from app.lookups.codes import EventTypeCode, EventTypeValue
 
 # Keys the service owns: a client may not smuggle them in through the payload.
 RESERVED_PAYLOAD_KEYS = frozenset(
@@ -97,7 +97,7 @@ class LearningEventOut(ApiModel):
     """A stored learning event, with the ids the service filled in."""
 
     id: str
-    type: str
+    type: EventTypeValue
     user_id: str
     course_id: str | None
     department_id: str | None
@@ -153,7 +153,9 @@ class BatchItemResult(ApiModel):
     status: Literal["accepted", "rejected"]
     id: str | None = Field(default=None, description="The stored event's id, when accepted")
     reason: str | None = Field(default=None, description="Why it was rejected")
-    code: str | None = Field(default=None, description="Machine-readable reason, when rejected")
+    code: ErrorCodeValue | None = Field(
+        default=None, description="Machine-readable reason, when rejected"
+    )
     errors: list[FieldError] | None = None
 
 

@@ -72,7 +72,7 @@ def authorize(principal: Principal, user_id: PydanticObjectId) -> None:
     raise Forbidden(
         "Only an admin may record events for another user; "
         f"your token's sub is {principal.user_id}, the event's userId is {user_id}.",
-        code="not-own-event",
+        code="event-user-mismatch",
     )
 
 
@@ -200,7 +200,7 @@ async def record_batch(
                 failed[int(err["index"])] = str(err.get("errmsg", "could not be stored"))
         for position, (index, event) in enumerate(to_insert):
             if position in failed:
-                results[index] = _rejected(index, "storage-failed", reason=failed[position])
+                results[index] = _rejected(index, "event-not-stored", reason=failed[position])
             else:
                 results[index] = BatchItemResult(index=index, status="accepted", id=str(event.id))
 

@@ -32,7 +32,7 @@ async def update_lookup(
     principal: Principal, category: str, code: str, changes: LookupUpdate
 ) -> LookupValue:
     if not principal.is_admin:
-        raise Forbidden("Only administrators may change lookup values.", code="admin-only")
+        raise Forbidden("Only administrators may change lookup values.", code="admin-required")
     value = await LookupValue.find_one({"category": category, "code": code})
     if value is None:
         raise NotFound(f"There is no {category!r} code {code!r}.", code="lookup-value-not-found")
@@ -43,7 +43,7 @@ async def update_lookup(
         raise Conflict(
             f"'{code}' is a structural {category} code the service depends on: it may be "
             "relabelled but not deactivated (see docs/decisions.md).",
-            code="lookup-code-structural",
+            code="lookup-value-structural",
         )
     before: dict[str, Any] = {name: getattr(value, name) for name in fields}
     await value.set({**fields, "updated_at": utcnow()})

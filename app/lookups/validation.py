@@ -209,5 +209,12 @@ def LookupCode(category: str) -> Any:
     ]
 
 
+def LookupCodeOut(category: str) -> Any:
+    """`Annotated[str, ...]` for a code a response carries: the category's codes listed in its
+    JSON Schema (so a generated client can switch over them), nothing checked (a stored code
+    stays readable after it is switched off)."""
+    return Annotated[str, _LookupSchema(category)]
+
+
 def validate_kebab(value: str) -> bool:
     return bool(KEBAB.match(value))

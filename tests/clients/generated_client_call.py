@@ -53,7 +53,9 @@ def main() -> None:
             "invalid": jobs_create.sync(client=client, body=job(last, first)),
         }
     with AuthenticatedClient(base_url=base_url, token="not-a-token") as stranger:
-        results["unauthorized"] = jobs_create.sync(client=stranger, body=job(first, last))
+        results["authentication-required"] = jobs_create.sync(
+            client=stranger, body=job(first, last)
+        )
     print(json.dumps({name: describe(result) for name, result in results.items()}))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from app.common.ssrf import UnsafeDestination, check_url, parse_networks, resolve_destination
 from app.config import Environment, Settings
-from app.errors import ValidationFailed
+from app.errors import Problems, ValidationFailed
 from app.platform.models import User
 from app.platform.repository import user_by_id
 from app.reports.deliveries.addresses import AddressRefused, domain_of, normalize_address
@@ -99,22 +99,27 @@ async def validate_recipients(
         )
     seen: set[str] = set()
     recipients: list[Recipient] = []
+    problems = Problems()  # every refused recipient is named
     for index, raw in enumerate(values):
-        item_field = f"{field}.{index}"
-        value = raw.strip(" ")  # a control character anywhere is refused, not stripped
-        if _OBJECT_ID.match(value):
-            recipient = await _platform_user(value, item_field, settings)
-        else:
-            try:
-                address = await admissible_address(settings, value, platform_user=False)
-            except AddressRefused as exc:
-                raise refused_field(exc, item_field) from None
-            recipient = Recipient(address=address)
-        assert recipient.address is not None
-        if recipient.address.lower() not in seen:
-            seen.add(recipient.address.lower())
-            recipients.append(recipient)
+        with problems.collect():
+            # Spaces around are forgiven; a control character anywhere is refused, not stripped.
+            recipient = await _recipient(raw.strip(" "), f"{field}.{index}", settings)
+            assert recipient.address is not None
+            if recipient.address.lower() not in seen:
+                seen.add(recipient.address.lower())
+                recipients.append(recipient)
+    problems.raise_if_any()
     return recipients
+
+
+async def _recipient(value: str, field: str, settings: Settings) -> Recipient:
+    if _OBJECT_ID.match(value):
+        return await _platform_user(value, field, settings)
+    try:
+        address = await admissible_address(settings, value, platform_user=False)
+    except AddressRefused as exc:
+        raise refused_field(exc, field) from None
+    return Recipient(address=address)
 
 
 async def _platform_user(value: str, field: str, settings: Settings) -> Recipient:

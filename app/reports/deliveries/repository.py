@@ -188,6 +188,10 @@ async def get_endpoint(endpoint_id: PydanticObjectId) -> WebhookEndpoint | None:
     return await WebhookEndpoint.get(endpoint_id)
 
 
+async def delete_endpoint(endpoint_id: PydanticObjectId) -> None:
+    await WebhookEndpoint.get_pymongo_collection().delete_one({"_id": endpoint_id})
+
+
 async def create_endpoint(
     *, owner_user_id: str, url: str, secret: str, description: str | None = None
 ) -> WebhookEndpoint:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from app.audit import AuditAction, record
 from app.common.http import content_disposition
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
-from app.errors import Gone, problem_responses
+from app.errors import Gone, NotFound, problem_responses, read_request_id
 from app.reports.deliveries import listing, service
 from app.reports.deliveries.models import (
     DELIVERY_SORTS,
@@ -21,8 +21,10 @@ from app.reports.deliveries.models import (
     DeliveryChannel,
     DeliveryStatus,
 )
+from app.reports.deliveries.pages import link_problem_page, wants_html, with_page
 from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
 from app.reports.formats import file_response
+from app.reports.schedules.service import refuse_webhook_in_use
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
@@ -71,15 +73,28 @@ async def list_deliveries(
     description=(
         "The signed, expiring link of one recipient's delivery (sent by e-mail or in a "
         "webhook's payload); no bearer token. 404 for a link that is not valid, 410 once it "
-        "expired, its schedule was paused or deleted, or the file passed its retention."
+        "expired, its schedule was paused or deleted, or the file passed its retention. A "
+        "browser (`Accept: text/html`) gets a short page saying what happened and whom to "
+        "ask instead of the problem."
     ),
     responses={
         **file_response(),
-        **problem_responses(404, 410),
+        **with_page(problem_responses(404, 410)),
     },
     response_class=Response,
 )
-async def download(token: str, resources: ResourcesDep) -> Response:
+async def download(token: str, request: Request, resources: ResourcesDep) -> Response:
+    try:
+        return await _download(token, resources)
+    except (NotFound, Gone) as exc:
+        if not wants_html(request.headers.get("accept")):
+            raise
+        contact = await service.link_contact(resources.settings, token)
+        page = link_problem_page(exc.code, contact, read_request_id(request))
+        return HTMLResponse(page, status_code=exc.status, headers={"Cache-Control": "no-store"})
+
+
+async def _download(token: str, resources: ResourcesDep) -> Response:
     delivery, content = await service.open_link(resources.settings, token)
     assert content.storage_key is not None and content.file_name is not None
     await record(
@@ -92,7 +107,7 @@ async def download(token: str, resources: ResourcesDep) -> Response:
     try:
         chunks = await resources.storage.open_stream(content.storage_key)
     except FileNotFoundError as exc:
-        raise Gone("The report file is no longer available.", code="report-file-missing") from exc
+        raise Gone("The report file is no longer available.", code="job-file-missing") from exc
     headers = {
         "Content-Disposition": content_disposition(content.file_name),
         "Cache-Control": "no-store",
@@ -194,3 +209,28 @@ async def rotate_webhook(
     )
     await record(AuditAction.WEBHOOK_ROTATED, principal, object_id=endpoint.id)
     return WebhookOut.from_document(endpoint, secret)
+
+
+@router.delete(
+    "/webhooks/{endpoint_id}",
+    name="webhooks_delete",
+    summary="Delete a webhook endpoint (its owner or an admin)",
+    description=(
+        "Deliveries still waiting for it are cancelled. 409 while a schedule calls it: the "
+        "problem names the schedules (remove the endpoint from their `webhooks` first)."
+    ),
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 404, 409),
+)
+async def delete_webhook(endpoint_id: str, principal: CurrentPrincipal) -> Response:
+    endpoint = await service.delete_endpoint(
+        endpoint_id,
+        user_id=principal.user_id,
+        is_admin=principal.is_admin,
+        in_use=lambda e: refuse_webhook_in_use(principal, e),
+    )
+    await record(
+        AuditAction.WEBHOOK_DELETED, principal, object_id=endpoint.id, details={"url": endpoint.url}
+    )
+    return Response(status_code=204)

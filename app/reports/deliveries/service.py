@@ -3,6 +3,8 @@ resending a failed delivery, a caller's webhook endpoints (register, rotate, use
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
@@ -61,8 +63,30 @@ async def open_link(
     content = delivery.content
     expires = content.file_expires_at
     if not content.storage_key or (expires is not None and as_utc(expires) <= now):
-        raise Gone("The report file is no longer available.", code="report-file-missing")
+        raise Gone("The report file is no longer available.", code="job-file-missing")
     return delivery, content
+
+
+@dataclass(frozen=True)
+class LinkContact:
+    """Whom to ask about a delivery link that no longer works: the report's owner."""
+
+    name: str
+    email: str | None
+
+
+async def link_contact(settings: Settings, token: str) -> LinkContact | None:
+    """The owner of the delivery a genuine link names (also an expired one), or None for a
+    link that is not one of ours."""
+    try:
+        claims = verify_link_token(settings, token, expired_ok=True)
+        delivery = await repository.get(PydanticObjectId(claims.delivery_id))
+    except (LinkError, InvalidId):
+        return None
+    if delivery is None or delivery.owner_user_id is None:
+        return None
+    owner = await user_by_id(delivery.owner_user_id)
+    return LinkContact(name=owner.name, email=owner.email) if owner is not None else None
 
 
 async def resend(
@@ -140,6 +164,23 @@ async def rotate_secret(
         now=utcnow(),
     )
     return endpoint, secret
+
+
+async def delete_endpoint(
+    endpoint_id: str,
+    *,
+    user_id: str,
+    is_admin: bool,
+    in_use: Callable[[WebhookEndpoint], Awaitable[None]],
+) -> WebhookEndpoint:
+    """Deletes an endpoint of the caller's (an admin: anyone's) that `in_use` does not refuse
+    (the schedules that still call it); its waiting deliveries are cancelled."""
+    endpoint = await owned_endpoint(endpoint_id, user_id=user_id, is_admin=is_admin)
+    assert endpoint.id is not None
+    await in_use(endpoint)
+    await repository.cancel_pending_for_endpoint(endpoint.id, "the endpoint was deleted")
+    await repository.delete_endpoint(endpoint.id)
+    return endpoint
 
 
 async def endpoint_for_job(settings: Settings, user_id: str, url: str) -> PydanticObjectId:

@@ -127,11 +127,11 @@ class Outcome:
         elif isinstance(exc, AppError):
             code, message = exc.code, str(exc.detail or exc.title)
         elif permanent:
-            code, message = "invalid-report-request", str(exc).splitlines()[0][:300]
+            code, message = "job-request-invalid", str(exc).splitlines()[0][:300]
         else:
             # Driver and storage errors can name hosts and URLs: those stay in the log.
             log.warning("job_attempt_failed", error=str(exc)[:500], error_type=type(exc).__name__)
-            code = "transient-error"
+            code = "job-interrupted"
             message = (
                 f"A temporary {error_kind(exc)} error interrupted the report "
                 f"(request id {job.request_id or 'n/a'})."

@@ -185,7 +185,7 @@ async def finish_held(
 
 CANCELLED_FIELDS: dict[str, Any] = {
     "status": JobStatus.CANCELLED.value,
-    "error": {"code": "cancelled", "message": "Cancelled at the user's request."},
+    "error": {"code": "job-cancelled", "message": "Cancelled at the user's request."},
 }
 
 
@@ -234,7 +234,7 @@ async def cancel_queued(job_id: PydanticObjectId) -> bool:
                 "cancel_requested": True,
                 "finished_at": now,
                 "updated_at": now,
-                "error": {"code": "cancelled", "message": "Cancelled before it started."},
+                "error": {"code": "job-cancelled", "message": "Cancelled before it started."},
             }
         },
     )
@@ -255,7 +255,7 @@ async def cancel_schedule_runs(schedule_id: PydanticObjectId) -> tuple[int, int]
                 "finished_at": now,
                 "updated_at": now,
                 "error": {
-                    "code": "cancelled",
+                    "code": "job-cancelled",
                     "message": "Cancelled before it started: its schedule was paused or deleted.",
                 },
             }
@@ -287,7 +287,7 @@ async def fail_over_attempts(job_id: PydanticObjectId, token: str, message: str)
         {
             "status": JobStatus.FAILED.value,
             "finished_at": utcnow(),
-            "error": {"code": "max-attempts-exceeded", "message": message, "transient": False},
+            "error": {"code": "job-attempts-exhausted", "message": message, "transient": False},
         },
     )
 

@@ -26,12 +26,20 @@ from pymongo.errors import DuplicateKeyError
 
 from app.common.time import as_utc, utcnow
 from app.config import Settings
-from app.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
+from app.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    Problems,
+    TooManyRequests,
+    ValidationFailed,
+)
 from app.reports.deliveries.models import DeliveryConfig
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import FileOptions, IdempotencyRecord, ReportJob, Requester
-from app.reports.types import AnyReportDefinition, get_report_type
+from app.reports.types import AnyReportDefinition, Resolved, get_report_type
+from app.reports.types.parameters import OBJECT_ID
 from app.runtime.resources import Resources
 from app.security import Principal, resolve_scope
 
@@ -82,11 +90,12 @@ def requester_of(principal: Principal) -> Requester:
 
 @contextmanager
 def prefixed_fields(prefix: str) -> Iterator[None]:
-    """Names the fields of a 422 raised inside from the request body (`parameters.x` →
-    `body.parameters.x`) for endpoints whose body holds the request."""
+    """Names the fields of a 422 (or of the 403 for ids outside the scope) raised inside from
+    the request body (`parameters.x` → `body.parameters.x`) for endpoints whose body holds the
+    request."""
     try:
         yield
-    except ValidationFailed as exc:
+    except (ValidationFailed, Forbidden) as exc:
         if prefix:
             for error in exc.errors or []:
                 if not error.field.startswith(prefix):
@@ -94,18 +103,52 @@ def prefixed_fields(prefix: str) -> Iterator[None]:
         raise
 
 
-def validate(
-    settings: Settings, report_type: str, fmt: str, parameters: Mapping[str, Any]
-) -> tuple[AnyReportDefinition, Any]:
-    """The report definition and the parsed parameters, or a 422."""
+def _requested(raw: Mapping[str, Any], name: str) -> list[str] | None:
+    """The ids a departmentIds / courseIds filter names, read from the raw parameters (their
+    other mistakes are the parameters model's to name)."""
+    values = raw.get(name)
+    if not isinstance(values, list):
+        return None
+    return [v.lower() for v in values if isinstance(v, str) and OBJECT_ID.match(v)]
+
+
+async def examine(
+    settings: Settings,
+    principal: Principal,
+    report_type: str,
+    fmt: str,
+    parameters: Mapping[str, Any],
+    *,
+    role: bool = True,
+) -> tuple[AnyReportDefinition, Resolved]:
+    """Every problem of a request at once: a format the type does not offer, the parameters
+    (shape, lookup codes, date bounds), ids outside the caller's data scope — one 422 naming
+    each. Then a report type the role may not run (unless `role` is False: a template edit
+    that keeps its type is not re-checked for it) and, when ids outside the scope are the only
+    problem, the 403 for them. Returns the definition and the resolved request."""
     definition = get_report_type(report_type, field="body.reportType")
+    problems = Problems()
     if fmt not in definition.formats:
-        raise ValidationFailed.one(
-            "body.format",
-            f"{fmt!r} is not available for {report_type}",
-            allowed=list(definition.formats),
+        problems.add(
+            FieldError(
+                field="body.format",
+                message=f"{fmt!r} is not available for {report_type}",
+                allowed=list(definition.formats),
+            )
         )
-    return definition, definition.parse(parameters, settings=settings)
+    params = None
+    with problems.collect():
+        params = definition.parse(parameters, settings=settings)
+    scope = await resolve_scope(principal)
+    for name in ("departmentIds", "courseIds"):
+        with problems.collect():
+            scope.narrow(name, _requested(parameters, name))
+    problems.raise_invalid()
+    if role:
+        _check_role(principal, definition)
+    problems.raise_if_any()
+    assert params is not None
+    return definition, definition.resolve(params, scope, utcnow(), settings=settings)
 
 
 def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
@@ -126,14 +169,10 @@ async def check(
     field_prefix: str = "body.",
     role: bool = True,
 ) -> None:
-    """The first steps of `submit` without storing anything: valid parameters (fields named
-    with `field_prefix`), a report type the role may run (unless `role` is False: a template
-    edit that keeps its report type is not re-checked for it), ids inside the data scope."""
+    """`examine` without storing anything (saving a template or a schedule), the fields named
+    with `field_prefix`."""
     with prefixed_fields(field_prefix):
-        definition, params = validate(settings, report_type, fmt, parameters)
-    if role:
-        _check_role(principal, definition)
-    definition.resolve(params, await resolve_scope(principal), utcnow(), settings=settings)
+        await examine(settings, principal, report_type, fmt, parameters, role=role)
 
 
 def request_hash(report_type: str, fmt: str, parameters: Mapping[str, Any], extra: Any) -> str:
@@ -160,7 +199,7 @@ def _hash_of(request: ReportRequest) -> str:
 def _in_progress() -> Conflict:
     return Conflict(
         "A request with this Idempotency-Key is still being processed; retry shortly.",
-        code="idempotency-request-in-progress",
+        code="idempotency-key-in-use",
         headers={"Retry-After": "1"},
     )
 
@@ -169,12 +208,8 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
     """Validates, checks the caller's right and scope *now*, stores the job and rings the
     worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
     settings = resources.settings
-    definition, params = validate(
-        resources.settings, request.report_type, request.format, request.parameters
-    )
-    _check_role(principal, definition)
-    resolved = definition.resolve(
-        params, await resolve_scope(principal), utcnow(), settings=settings
+    _, resolved = await examine(
+        settings, principal, request.report_type, request.format, request.parameters
     )
 
     key = request.idempotency_key

@@ -4,22 +4,26 @@ job (docs/decisions.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 
+from app.common.http import with_headers
 from app.reports.jobs.requests import Submission
 from app.reports.jobs.schemas import JobOut
 
 JOBS_PREFIX = "/api/v1/reports/jobs"
 
-# The OpenAPI entry of the replay answer, for endpoints that take an Idempotency-Key.
-REPLAYED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": JobOut,
-        "description": "Replay of an earlier request with the same Idempotency-Key",
-    }
-}
+# The OpenAPI entries of the answers: accepted (202 with Location) and, for endpoints that take
+# an Idempotency-Key, the replay (200 with Location and Idempotent-Replayed).
+ACCEPTED = with_headers({202: ["Location"]})
+REPLAYED = with_headers(
+    {200: ["Location", "Idempotent-Replayed"]},
+    {
+        200: {
+            "model": JobOut,
+            "description": "Replay of an earlier request with the same Idempotency-Key",
+        }
+    },
+)
 
 
 def job_location(job_id: object) -> str:

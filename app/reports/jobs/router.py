@@ -18,7 +18,7 @@ from app.reports.formats import file_response, served_as
 from app.reports.jobs import service
 from app.reports.jobs.models import JOB_SORTS, FileOptions, JobStatus
 from app.reports.jobs.requests import ReportRequest, submit
-from app.reports.jobs.responses import JOBS_PREFIX, REPLAYED, accepted
+from app.reports.jobs.responses import ACCEPTED, JOBS_PREFIX, REPLAYED, accepted
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
 from app.reports.templates import service as templates
 from app.reports.templates.schemas import TemplateRun
@@ -33,7 +33,7 @@ router = APIRouter(prefix=JOBS_PREFIX, tags=["report-jobs"])
     summary="Run a report",
     status_code=202,
     response_model=JobOut,
-    responses={**REPLAYED, **problem_responses(401, 403, 404, 409, 413, 422, 429, 503)},
+    responses={**ACCEPTED, **REPLAYED, **problem_responses(401, 403, 404, 409, 413, 422, 429, 503)},
 )
 async def create_job(
     body: JobCreate,
@@ -152,7 +152,7 @@ async def cancel_job(job_id: str, principal: CurrentPrincipal) -> JobOut:
     summary="Run a failed or cancelled job again (a new job pointing back to it)",
     response_model=JobOut,
     status_code=202,
-    responses=problem_responses(401, 403, 404, 409, 422, 429),
+    responses={**ACCEPTED, **problem_responses(401, 403, 404, 409, 422, 429)},
 )
 async def retry_job(
     job_id: str, response: Response, resources: ResourcesDep, principal: CurrentPrincipal
@@ -203,7 +203,7 @@ async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrinc
     except FileNotFoundError as exc:  # removed between the check and now
         raise Gone(
             "The file of this report is no longer available; run it again.",
-            code="report-file-missing",
+            code="job-file-missing",
         ) from exc
     return StreamingResponse(
         chunks,

@@ -6,12 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field, model_validator
-from pydantic.json_schema import models_json_schema
 
 from app.common.schemas import ApiInput, ApiModel
-from app.lookups.codes import FormatCode, ReportTypeCode
+from app.error_codes import current_code
+from app.errors import ErrorCodeValue
+from app.lookups.codes import FormatCode, FormatValue, ReportTypeCode, ReportTypeValue
 from app.reports.jobs.models import JobStatus, JobStep, ReportJob
 from app.reports.types import REPORT_TYPES, AnyReportDefinition
+from app.reports.types.bodies import document_bodies, variant_name
 
 
 class FileOptionsIn(ApiInput):
@@ -106,13 +108,12 @@ class JobCreate(ApiInput):
     }
 
 
-_SCHEMAS = "#/components/schemas/"
 TEMPLATE_JOB = "TemplateJobCreate"
 
 
 def job_variant_name(definition: AnyReportDefinition) -> str:
     """`learner-progress` → `LearnerProgressJobCreate`."""
-    return "".join(part.title() for part in definition.key.split("-")) + "JobCreate"
+    return variant_name(definition, "JobCreate")
 
 
 def document_job_bodies(openapi: dict[str, Any]) -> None:
@@ -121,73 +122,15 @@ def document_job_bodies(openapi: dict[str, Any]) -> None:
     clients and the docs see each type's fields. What the API accepts is still `JobCreate`,
     whose `parameters` each report type checks (naming `parameters.<field>` in its 422s); this
     only describes it more closely."""
-    schemas: dict[str, Any] = openapi["components"]["schemas"]
-    job = schemas["JobCreate"]
-    definitions = [REPORT_TYPES[key] for key in REPORT_TYPES]
-    _, parameters = models_json_schema(
-        [(d.parameters_model, "validation") for d in definitions],
-        ref_template=_SCHEMAS + "{model}",
+    document_bodies(
+        openapi,
+        REPORT_TYPES,
+        "JobCreate",
+        what=lambda definition: f"Run the {definition.name} report.",
+        template_variant=TEMPLATE_JOB,
+        template_description="Run a saved template, optionally with another format or "
+        "parameters merged over its own.",
     )
-    for name, schema in parameters.get("$defs", {}).items():
-        if schemas.setdefault(name, schema) != schema:
-            raise RuntimeError(f"two different schemas named {name} in the contract")
-    shared = {k: v for k, v in job["properties"].items() if k not in ("templateId", "reportType")}
-    also_required = [name for name in job.get("required", []) if name in shared]
-    variants = []
-    for definition in definitions:
-        name = job_variant_name(definition)
-        properties = {
-            "reportType": {
-                "type": "string",
-                "const": definition.key,
-                "description": definition.description,
-            },
-            **shared,
-            "format": {
-                "type": "string",
-                "enum": list(definition.formats),
-                "description": "The formats this report type offers",
-            },
-            "parameters": {
-                "anyOf": [
-                    {"$ref": _SCHEMAS + definition.parameters_model.__name__},
-                    {"type": "null"},
-                ],
-                "description": f"Parameters of the {definition.name} report",
-            },
-        }
-        schemas[name] = {
-            "type": "object",
-            "title": name,
-            "description": f"Run the {definition.name} report.",
-            "properties": properties,
-            "required": ["reportType", "format", *also_required],
-            "additionalProperties": False,
-        }
-        variants.append({"$ref": _SCHEMAS + name})
-    template_id = next(o for o in job["properties"]["templateId"]["anyOf"] if o != {"type": "null"})
-    schemas[TEMPLATE_JOB] = {
-        "type": "object",
-        "title": TEMPLATE_JOB,
-        "description": "Run a saved template, optionally with another format or parameters "
-        "merged over its own.",
-        "properties": {
-            "templateId": {
-                **template_id,
-                "description": job["properties"]["templateId"]["description"],
-            },
-            **shared,
-        },
-        "required": ["templateId", *also_required],
-        "additionalProperties": False,
-    }
-    variants.append({"$ref": _SCHEMAS + TEMPLATE_JOB})
-    schemas["JobCreate"] = {
-        "title": "JobCreate",
-        "description": job["description"],
-        "oneOf": variants,
-        "examples": job["examples"],
-    }
 
 
 class RequesterOut(ApiModel):
@@ -203,7 +146,9 @@ class ProgressOut(ApiModel):
 
 
 class ErrorOut(ApiModel):
-    code: str
+    code: ErrorCodeValue = Field(
+        description="Why the job failed (GET /api/v1/reports/metadata/error-codes)"
+    )
     message: str
 
 
@@ -220,8 +165,8 @@ class ResultOut(ApiModel):
 
 class JobOut(ApiModel):
     id: str
-    report_type: str
-    format: str
+    report_type: ReportTypeValue
+    format: FormatValue
     status: JobStatus
     parameters: dict[str, Any]
     options: dict[str, Any] = Field(default_factory=dict)
@@ -287,7 +232,9 @@ class JobOut(ApiModel):
             attempt=job.attempt,
             max_attempts=job.max_attempts,
             cancel_requested=job.cancel_requested,
-            error=ErrorOut(code=job.error.code, message=job.error.message) if job.error else None,
+            error=ErrorOut(code=current_code(job.error.code), message=job.error.message)
+            if job.error
+            else None,
             result=result,
             created_at=job.created_at,
             updated_at=job.updated_at,

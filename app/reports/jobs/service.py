@@ -23,11 +23,11 @@ def _visible(job: ReportJob, principal: Principal) -> bool:
 
 
 async def get_job(principal: Principal, job_id: str) -> ReportJob:
-    job = await repository.get(parse_id(job_id, "job"))
+    job = await repository.get(parse_id(job_id, "job", code="job-not-found"))
     if job is None or not _visible(job, principal):
         if job is not None:
             note_hidden("job", job.id)  # another user's: the same 404, recorded as a probe
-        raise NotFound(f"No job with id {job_id!r}.")
+        raise NotFound(f"No job with id {job_id!r}.", code="job-not-found")
     return job
 
 
@@ -40,7 +40,7 @@ async def list_jobs(
             query["requested_by.user_id"] = filters.user_id
     else:
         if filters.user_id and filters.user_id != principal.user_id:
-            raise Forbidden("Only admins may list other users' jobs.", code="forbidden-filter")
+            raise Forbidden("Only admins may list other users' jobs.", code="filter-not-allowed")
         query["requested_by.user_id"] = principal.user_id
     if filters.status:
         query["status"] = filters.status.value
@@ -130,19 +130,19 @@ async def prepare_download(resources: Resources, principal: Principal, job_id: s
     job = await get_job(principal, job_id)
     if job.status == JobStatus.EXPIRED:
         raise Gone(
-            "The file of this report was removed by retention; run it again.", code="report-expired"
+            "The file of this report was removed by retention; run it again.", code="job-expired"
         )
     if job.status != JobStatus.COMPLETED or job.result is None:
         raise Conflict(
             f"The report is {job.status.value}; the file is available once it is completed.",
-            code="report-not-ready",
+            code="job-not-ready",
         )
     await _recheck_access(principal, job)
     result = job.result
     if not await resources.storage.exists(result.storage_key):
         raise Gone(
             "The file of this report is no longer available; run it again.",
-            code="report-file-missing",
+            code="job-file-missing",
         )
     url = await resources.storage.presigned_url(
         result.storage_key,
@@ -175,5 +175,5 @@ async def _recheck_access(principal: Principal, job: ReportJob) -> None:
     if lost:
         raise Forbidden(
             "You no longer have access to all of the data in this report.",
-            code="access-revoked",
+            code="job-access-revoked",
         )

@@ -1,4 +1,5 @@
-"""Metadata API (API-ISS-033): 7 endpoints under /api/v1/reports/metadata."""
+"""Metadata API (API-ISS-033): the report form's endpoints under /api/v1/reports/metadata, and
+the list of error codes."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from fastapi import APIRouter, Query
 from app.common.pagination import sort_query
 from app.common.schemas import Page
 from app.deps import SettingsDep
+from app.error_codes import ERROR_CODES
 from app.errors import problem_responses
 from app.lookups.schemas import LookupCategoryOut, LookupValueOut
 from app.reports.deliveries.schemas import DeliveryOptionsOut
 from app.reports.metadata import filter_options, service
 from app.reports.metadata.schemas import (
     DatePresetList,
+    ErrorCodeOut,
     FilterKind,
     FilterOption,
     FormatOut,
@@ -222,3 +225,18 @@ async def delivery_options(
     principal: CurrentPrincipal, settings: SettingsDep
 ) -> DeliveryOptionsOut:
     return DeliveryOptionsOut.from_settings(settings)
+
+
+@router.get(
+    "/error-codes",
+    name="metadata_error_codes",
+    summary="Every error code: its HTTP status, title and when it happens",
+    description=(
+        "The `code` of every problem+json answer is one of these (`<noun>-<problem>`, "
+        "kebab-case), as is a failed job's `error.code`. docs/errors.md holds the same list."
+    ),
+    response_model=list[ErrorCodeOut],
+    responses=problem_responses(401),
+)
+async def error_codes(principal: CurrentPrincipal) -> list[ErrorCodeOut]:
+    return [ErrorCodeOut.of(entry) for entry in ERROR_CODES.values()]

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.common.schemas import ApiModel
+from app.common.schemas import ApiModel, listed
+from app.error_codes import ErrorCode
+from app.errors import ErrorCodeValue
+from app.lookups.codes import FormatValue, ReportTypeValue
+from app.reports.rendering.base import ColumnType
+from app.security import Role
 
 
 class ColumnOut(ApiModel):
     key: str
     label: str
-    type: str = Field(description="string, integer, number, percent, boolean, date or datetime")
+    type: ColumnType
     description: str = Field(
         default="",
         description="What the column means (how a figure is computed): the definition every "
@@ -45,7 +50,7 @@ class ModeOut(ApiModel):
 
 
 class FormatOut(ApiModel):
-    code: str = Field(description="csv, xlsx or pdf")
+    code: FormatValue
     label: str
     description: str | None = None
     content_type: str
@@ -58,10 +63,10 @@ class FormatOut(ApiModel):
 
 
 class ReportTypeSummary(ApiModel):
-    key: str
+    key: ReportTypeValue
     name: str
     description: str
-    formats: list[str]
+    formats: list[FormatValue]
     default_sort: list[str]
 
 
@@ -72,7 +77,7 @@ class Limits(ApiModel):
 
 
 class ReportTypeDetail(ApiModel):
-    key: str
+    key: ReportTypeValue
     name: str
     description: str
     parameters_schema: dict[str, Any] = Field(
@@ -89,7 +94,7 @@ class ReportTypeDetail(ApiModel):
     )
     default_sort: list[str]
     formats: list[FormatOut]
-    roles: list[str] = Field(description="Roles that may run it")
+    roles: list[Annotated[str, listed(Role)]] = Field(description="Roles that may run it")
     limits: Limits
 
 
@@ -155,3 +160,41 @@ class FilterOption(ApiModel):
         default=None,
         description="Departments: a lower bound of `enrollmentCount` (equal when known)",
     )
+
+
+class ErrorCodeOut(ApiModel):
+    """One error code the API answers with (or a failed job carries)."""
+
+    code: ErrorCodeValue = Field(description="`<noun>-<problem>`, kebab-case")
+    status: int | None = Field(
+        description="The HTTP status it is sent with; null: only a failed job's `error.code` "
+        "or a rejected batch item's `code`"
+    )
+    title: str = Field(description="The problem's `title`")
+    when: str = Field(description="When it happens")
+    formerly: list[str] = Field(description="Earlier names of the code (renamed codes)")
+
+    @classmethod
+    def of(cls, entry: ErrorCode) -> ErrorCodeOut:
+        return cls(
+            code=entry.code,
+            status=entry.status,
+            title=entry.title,
+            when=entry.when,
+            formerly=list(entry.formerly),
+        )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "code": "template-version-mismatch",
+                    "status": 412,
+                    "title": "Template changed",
+                    "when": "If-Match (or `version`) names an older version than the stored "
+                    "one (the answer's ETag is the current one).",
+                    "formerly": ["version-mismatch"],
+                }
+            ]
+        }
+    }

@@ -11,7 +11,7 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from app.config import Settings
-from app.errors import ValidationFailed
+from app.errors import FieldError, Problems, ValidationFailed
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries import signing
 from app.reports.deliveries.models import Audience, Recipient, WebhookEndpoint
@@ -27,63 +27,97 @@ DELIVERY_FIELDS = ("recipients", "delivery", "empty_result", "audience", "webhoo
 class DeliveryChanges:
     fields: dict[str, Any] = field(default_factory=dict)  # what the schedule document gets
     secrets: dict[PydanticObjectId, str] = field(default_factory=dict)  # shown once
+    webhooks: Sequence[WebhookIn] | None = None  # the endpoints to create or keep
 
 
 def check_audience(audience: Audience, recipients: Sequence[Recipient]) -> None:
     if audience != Audience.RECIPIENT:
         return
-    for index, recipient in enumerate(recipients):
-        if recipient.user_id is None:
-            raise ValidationFailed.one(
-                f"body.recipients.{index}",
-                f"{recipient.address!r}: with audience `recipient` every recipient must be a "
-                "platform user (a run in their own scope); external addresses are refused",
-                type="external-recipient",
-            )
+    errors = [
+        FieldError(
+            field=f"body.recipients.{index}",
+            message=f"{recipient.address!r}: with audience `recipient` every recipient must be "
+            "a platform user (a run in their own scope); external addresses are refused",
+            type="external-recipient",
+        )
+        for index, recipient in enumerate(recipients)
+        if recipient.user_id is None
+    ]
+    if errors:
+        raise ValidationFailed.of(errors)
 
 
 async def delivery_changes(
-    settings: Settings, body: Any, owner_user_id: str, current: ReportSchedule | None
+    settings: Settings, body: Any, current: ReportSchedule | None
 ) -> DeliveryChanges:
     """The delivery fields `body` sets (all of them on create, `current` None; those sent on
-    update), checked: 422 naming the field for a refused recipient or webhook URL."""
+    update), checked: one 422 naming every refused recipient, webhook URL or missing value.
+    The webhook endpoints are created by `create_endpoints`, once the whole request is valid."""
     sent = body.model_fields_set if current is not None else set(DELIVERY_FIELDS)
     changes = DeliveryChanges()
+    problems = Problems()
     for name in ("delivery", "empty_result", "audience"):
         value = getattr(body, name)
         if name in sent and value is not None:
             changes.fields[name] = value
         elif name in sent and current is not None:
-            raise ValidationFailed.one(f"body.{_camel(name)}", "must not be null")
-    recipients = current.delivery_recipients if current else []
+            problems.add(FieldError(field=f"body.{_camel(name)}", message="must not be null"))
+    recipients: Sequence[Recipient] | None = current.delivery_recipients if current else []
     if "recipients" in sent:
+        recipients = None
         if body.recipients is None:
-            raise ValidationFailed.one("body.recipients", "must not be null")
-        recipients = await validate_recipients(body.recipients, settings)
-        changes.fields["recipients"] = [r.user_id or r.address for r in recipients]
-        changes.fields["delivery_recipients"] = recipients
+            problems.add(FieldError(field="body.recipients", message="must not be null"))
+        else:
+            with problems.collect():
+                recipients = await validate_recipients(body.recipients, settings)
+                changes.fields["recipients"] = [r.user_id or r.address for r in recipients]
+                changes.fields["delivery_recipients"] = recipients
     audience = changes.fields.get("audience") or (current.audience if current else Audience.OWNER)
-    check_audience(Audience(audience), recipients)
+    if recipients is not None:
+        with problems.collect():
+            check_audience(Audience(audience), recipients)
     if "webhooks" in sent and body.webhooks is not None:
-        ids, changes.secrets = await _endpoints(settings, body.webhooks, owner_user_id, current)
-        changes.fields["webhook_endpoint_ids"] = ids
+        with problems.collect():
+            await _check_webhooks(settings, body.webhooks, current)
+        changes.webhooks = body.webhooks
+    problems.raise_if_any()
     return changes
 
 
+async def create_endpoints(
+    changes: DeliveryChanges, owner_user_id: str, current: ReportSchedule | None
+) -> None:
+    """Creates the new endpoints of checked `changes` (their secrets go to `changes.secrets`,
+    shown once); a URL the schedule has already keeps its endpoint and secret."""
+    if changes.webhooks is None:
+        return
+    ids, changes.secrets = await _endpoints(changes.webhooks, owner_user_id, current)
+    changes.fields["webhook_endpoint_ids"] = ids
+
+
+async def _check_webhooks(
+    settings: Settings, wanted: Sequence[WebhookIn], current: ReportSchedule | None
+) -> None:
+    """The new URLs are checked (SSRF); every refused one is named."""
+    existing = (
+        {e.url for e in await endpoints_of(current.webhook_endpoint_ids)} if current else set()
+    )
+    problems = Problems()
+    for index, hook in enumerate(wanted):
+        if hook.url not in existing:
+            with problems.collect():
+                await validate_webhook_url(settings, hook.url, field=f"body.webhooks.{index}.url")
+    problems.raise_if_any()
+
+
 async def _endpoints(
-    settings: Settings,
-    wanted: Sequence[WebhookIn],
-    owner_user_id: str,
-    current: ReportSchedule | None,
+    wanted: Sequence[WebhookIn], owner_user_id: str, current: ReportSchedule | None
 ) -> tuple[list[PydanticObjectId], dict[PydanticObjectId, str]]:
-    """The endpoints of `wanted`: a URL the schedule has already keeps its endpoint (and
-    secret); a new one is checked (SSRF) and created with a fresh secret."""
+    """The endpoints of `wanted` (checked by `_check_webhooks`): a URL the schedule has
+    already keeps its endpoint (and secret); a new one is created with a fresh secret."""
     existing = (
         {e.url: e for e in await endpoints_of(current.webhook_endpoint_ids)} if current else {}
     )
-    for index, hook in enumerate(wanted):
-        if hook.url not in existing:
-            await validate_webhook_url(settings, hook.url, field=f"body.webhooks.{index}.url")
     ids: list[PydanticObjectId] = []
     secrets: dict[PydanticObjectId, str] = {}
     for hook in wanted:

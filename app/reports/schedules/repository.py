@@ -48,6 +48,12 @@ async def live_schedules_using_template(template_id: PydanticObjectId) -> list[R
     ).to_list()
 
 
+async def schedules_calling(endpoint_id: PydanticObjectId) -> list[ReportSchedule]:
+    """Every schedule whose runs call the webhook endpoint (ended ones too: they may be
+    resumed)."""
+    return await ReportSchedule.find({"webhook_endpoint_ids": endpoint_id}).to_list()
+
+
 def list_filter(
     principal: Principal,
     *,

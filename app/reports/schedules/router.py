@@ -8,14 +8,14 @@ from beanie import PydanticObjectId
 from fastapi import APIRouter, Body, Query, Response
 
 from app.audit import AuditAction, record, record_run
-from app.common.http import IdempotencyKey, RequestId
+from app.common.http import IdempotencyKey, RequestId, with_headers
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries.schemas import DeliveryOut
 from app.reports.jobs.models import RUN_SORTS, JobStatus
-from app.reports.jobs.responses import REPLAYED, accepted
+from app.reports.jobs.responses import ACCEPTED, REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules import service
 from app.reports.schedules.delivery import webhooks_of
@@ -61,7 +61,7 @@ async def _outs(
     ),
     status_code=201,
     response_model=ScheduleOut,
-    responses=problem_responses(401, 403, 422),
+    responses=with_headers({201: ["Location"]}, problem_responses(401, 403, 422)),
 )
 async def create_schedule(
     body: ScheduleCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
@@ -197,7 +197,7 @@ async def resume_schedule(schedule_id: str, principal: CurrentPrincipal) -> Sche
     ),
     status_code=202,
     response_model=JobOut,
-    responses={**REPLAYED, **problem_responses(401, 403, 404, 409, 422, 429, 503)},
+    responses={**ACCEPTED, **REPLAYED, **problem_responses(401, 403, 404, 409, 422, 429, 503)},
 )
 async def run_now(
     schedule_id: str,

@@ -282,7 +282,12 @@ async def pause_for(
     assert schedule.id is not None
     updated = await repository.set_fields(
         schedule.id,
-        {"status": ScheduleStatus.PAUSED.value, "paused_reason": reason, "paused_at": utcnow()},
+        {
+            "status": ScheduleStatus.PAUSED.value,
+            "paused_reason": reason,
+            "paused_at": utcnow(),
+            "next_run_at": None,  # resuming computes it afresh
+        },
         where={"status": ScheduleStatus.ACTIVE.value, **(where or {})},
     )
     if updated is None:

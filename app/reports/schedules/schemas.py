@@ -10,7 +10,14 @@ from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import is_timezone
-from app.lookups.codes import FormatCode, FrequencyCode, ReportTypeCode
+from app.lookups.codes import (
+    FormatCode,
+    FormatValue,
+    FrequencyCode,
+    FrequencyValue,
+    ReportTypeCode,
+    ReportTypeValue,
+)
 from app.reports.dates import BoundedDate
 from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy
 from app.reports.deliveries.schemas import DeliveryOut, WebhookOut
@@ -269,10 +276,10 @@ class ScheduleOut(ApiModel):
     name: str
     description: str | None = None
     template_id: str | None = None
-    report_type: str
-    format: str | None = Field(description="null: the template's format")
+    report_type: ReportTypeValue
+    format: FormatValue | None = Field(description="null: the template's format")
     parameters: dict[str, Any] = Field(description="Inline parameters, or the template overrides")
-    frequency: str
+    frequency: FrequencyValue
     time_of_day: str | None = None
     day_of_week: int | None = None
     day_of_month: int | None = None
@@ -292,7 +299,9 @@ class ScheduleOut(ApiModel):
     audience: Audience
     webhooks: list[WebhookOut] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy
-    next_run_at: datetime | None = Field(description="UTC; null when paused past its end or ended")
+    next_run_at: datetime | None = Field(
+        description="UTC; null while paused (resuming computes it afresh) and once ended"
+    )
     next_runs: list[RunTime] = Field(description="The next 5 run times (empty unless active)")
     last_run_at: datetime | None = None
     last_job_id: str | None = None
@@ -346,7 +355,7 @@ class ScheduleOut(ApiModel):
             audience=doc.audience,
             webhooks=webhooks or [],
             missed_run_policy=doc.missed_run_policy,
-            next_run_at=doc.next_run_at,
+            next_run_at=doc.next_run_at if doc.status == ScheduleStatus.ACTIVE else None,
             next_runs=next_runs,
             last_run_at=doc.last_run_at,
             last_job_id=str(doc.last_job_id) if doc.last_job_id else None,

@@ -15,12 +15,13 @@ from app.common.ids import parse_id
 from app.common.pagination import Listed, PageRequest
 from app.common.time import utcnow
 from app.config import Settings
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import Conflict, FieldError, NotFound, Problems, ValidationFailed
+from app.reports.deliveries.models import WebhookEndpoint
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.models import ReportJob
 from app.reports.jobs.requests import Submission, requester_of
 from app.reports.schedules import repository, runner
-from app.reports.schedules.delivery import delivery_changes
+from app.reports.schedules.delivery import DeliveryChanges, create_endpoints, delivery_changes
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.recurrence import next_run
 from app.reports.schedules.schemas import ScheduleCreate, ScheduleOut, ScheduleUpdate
@@ -61,10 +62,6 @@ async def get_visible(principal: Principal, schedule_id: str) -> ReportSchedule:
 
 async def _template_of(principal: Principal, body: ScheduleCreate) -> ReportTemplate:
     assert body.template_id is not None
-    if body.report_type is not None:
-        raise ValidationFailed.one(
-            body_field("report_type"), "not allowed with templateId (the template decides it)"
-        )
     try:
         template = await templates.get_visible(principal, body.template_id)
     except NotFound:
@@ -96,36 +93,61 @@ def schedule_out(schedule: ReportSchedule, webhooks: list[WebhookOut] | None = N
 async def create_schedule(
     settings: Settings, principal: Principal, body: ScheduleCreate
 ) -> tuple[ReportSchedule, dict[PydanticObjectId, str]]:
-    """The new schedule and the signing secrets of its new webhook endpoints (shown once)."""
-    sent = body.model_fields_set
-    timing = build_timing({n: getattr(body, n) for n in TIMING_FIELDS}, sent)
+    """The new schedule and the signing secrets of its new webhook endpoints (shown once).
+    Every problem of the request is named in one 422: timing, template or report type,
+    parameters, data scope, recipients, webhooks."""
+    problems = Problems()
+    timing: dict[str, Any] = {"frequency": body.frequency, "timezone": body.timezone}
+    with problems.collect():
+        timing = build_timing({n: getattr(body, n) for n in TIMING_FIELDS}, body.model_fields_set)
+    report_type, template_id = body.report_type, None
     if body.template_id is not None:
-        template = await _template_of(principal, body)
-        report_type, template_id = template.report_type, template.id
-    else:
-        if body.report_type is None:
-            raise ValidationFailed.one(
-                "body.reportType", "required without templateId", type="missing"
+        if body.report_type is not None:
+            problems.add(
+                FieldError(
+                    field=body_field("report_type"),
+                    message="not allowed with templateId (the template decides it)",
+                )
             )
-        if body.format is None:
-            raise ValidationFailed.one("body.format", "required without templateId", type="missing")
-        report_type, template_id = body.report_type, None
-
-    schedule = ReportSchedule(
-        name=body.name,
-        description=body.description,
-        template_id=template_id,
-        report_type=report_type,
-        parameters=body.parameters or {},
-        format=body.format,
-        owner=requester_of(principal),
-        missed_run_policy=body.missed_run_policy,
-        **timing,
-    )
-    await runner.check_runnable(settings, schedule, principal)
-    delivery = await delivery_changes(settings, body, principal.user_id, None)
+        with problems.collect():
+            template = await _template_of(principal, body)
+            report_type, template_id = template.report_type, template.id
+    else:
+        for name in ("report_type", "format"):
+            if getattr(body, name) is None:
+                problems.add(
+                    FieldError(
+                        field=body_field(name),
+                        message="required without templateId",
+                        type="missing",
+                    )
+                )
+    schedule = None
+    if report_type is not None and (template_id is not None or body.template_id is None):
+        schedule = ReportSchedule(
+            name=body.name,
+            description=body.description,
+            template_id=template_id,
+            report_type=report_type,
+            parameters=body.parameters or {},
+            format=body.format,
+            owner=requester_of(principal),
+            missed_run_policy=body.missed_run_policy,
+            **timing,
+        )
+        if template_id is not None or body.format is not None:
+            with problems.collect():
+                await runner.check_runnable(settings, schedule, principal)
+    delivery = DeliveryChanges()
+    with problems.collect():
+        delivery = await delivery_changes(settings, body, None)
+    if schedule is not None and not problems.invalid:
+        with problems.collect():
+            schedule.next_run_at = first_run(schedule)
+    problems.raise_if_any()
+    assert schedule is not None
+    await create_endpoints(delivery, principal.user_id, None)
     schedule = schedule.model_copy(update=delivery.fields)
-    schedule.next_run_at = first_run(schedule)
     return await repository.insert(schedule), delivery.secrets
 
 
@@ -161,41 +183,53 @@ NOT_NULL = ("name", "missed_run_policy", "parameters")
 async def update_schedule(
     settings: Settings, principal: Principal, schedule_id: str, body: ScheduleUpdate
 ) -> tuple[ReportSchedule, dict[PydanticObjectId, str]]:
-    """The changed schedule and the signing secrets of its new webhook endpoints."""
+    """The changed schedule and the signing secrets of its new webhook endpoints; every
+    problem of the change is named in one 422."""
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
     sent = body.model_fields_set
+    problems = Problems()
     changes: dict[str, Any] = {}
     for name in ("name", "description", "missed_run_policy", "parameters", "format"):
         if name in sent:
             value = getattr(body, name)
             if value is None and name in NOT_NULL:
-                raise ValidationFailed.one(body_field(name), "must not be null")
-            if value is None and name == "format" and schedule.template_id is None:
-                raise ValidationFailed.one(body_field(name), "required without a template")
-            changes[name] = value
+                problems.add(FieldError(field=body_field(name), message="must not be null"))
+            elif value is None and name == "format" and schedule.template_id is None:
+                problems.add(
+                    FieldError(field=body_field(name), message="required without a template")
+                )
+            else:
+                changes[name] = value
 
     timing_sent = sent & set(TIMING_FIELDS)
     if timing_sent:
-        changes.update(updated_timing(schedule, body, timing_sent))
-    delivery = await delivery_changes(settings, body, schedule.owner.user_id, schedule)
+        with problems.collect():
+            changes.update(updated_timing(schedule, body, timing_sent))
+    delivery = DeliveryChanges()
+    with problems.collect():
+        delivery = await delivery_changes(settings, body, schedule)
     changes.update(delivery.fields)
-
-    if not changes:
-        return schedule, {}
     candidate = schedule.model_copy(update=changes)
     if {"parameters", "format"} & changes.keys():
         # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).
-        await runner.check_runnable(
-            settings, candidate, await runner.runner_for(schedule, principal)
-        )
+        with problems.collect():
+            await runner.check_runnable(
+                settings, candidate, await runner.runner_for(schedule, principal)
+            )
         # Last writer wins: both parts checked together are written together.
         changes.setdefault("parameters", schedule.parameters)
         changes.setdefault("format", schedule.format)
-    if timing_sent and candidate.status != ScheduleStatus.PAUSED:
-        changes["next_run_at"] = first_run(candidate)
-        if schedule.status == ScheduleStatus.ENDED:
-            changes.update(status=ScheduleStatus.ACTIVE.value, ended_at=None)
+    if timing_sent and candidate.status != ScheduleStatus.PAUSED and not problems.invalid:
+        with problems.collect():
+            changes["next_run_at"] = first_run(candidate)
+    problems.raise_if_any()
+    if not changes and delivery.webhooks is None:
+        return schedule, {}
+    await create_endpoints(delivery, schedule.owner.user_id, schedule)
+    changes.update(delivery.fields)
+    if "next_run_at" in changes and schedule.status == ScheduleStatus.ENDED:
+        changes.update(status=ScheduleStatus.ACTIVE.value, ended_at=None)
     for key in ("frequency", "missed_run_policy", "delivery", "empty_result", "audience"):
         if key in changes and changes[key] is not None:
             changes[key] = str(
@@ -236,6 +270,7 @@ async def pause_schedule(
             "status": ScheduleStatus.PAUSED.value,
             "paused_reason": reason or f"Paused by {principal.name}.",
             "paused_at": utcnow(),
+            "next_run_at": None,  # nothing runs until it is resumed, which computes it afresh
         },
     )
     assert updated is not None
@@ -297,6 +332,20 @@ async def list_runs(
     return await repository.find_runs(schedule.id, status=status, page=page)
 
 
+def _named(principal: Principal, users: list[ReportSchedule]) -> tuple[str, dict[str, Any]]:
+    """The schedules of a 409: those the caller may see by name, the others counted."""
+    shown = [s for s in users if principal.is_admin or s.owner.user_id == principal.user_id]
+    parts = [f"{s.name!r} ({s.id}, {s.status.value})" for s in shown]
+    hidden = len(users) - len(shown)
+    if hidden:
+        parts.append(f"{hidden} schedule{'s' if hidden > 1 else ''} of other users")
+    extra = {
+        "schedules": [{"id": str(s.id), "name": s.name, "status": s.status.value} for s in shown],
+        "otherUsersSchedules": hidden,
+    }
+    return ", ".join(parts), extra
+
+
 async def refuse_template_in_use(principal: Principal, template: ReportTemplate) -> None:
     """A template a schedule that has not ended still uses cannot be deleted (409 naming the
     schedules the caller may see; other users' are counted, not named)."""
@@ -304,19 +353,26 @@ async def refuse_template_in_use(principal: Principal, template: ReportTemplate)
     users = await repository.live_schedules_using_template(template.id)
     if not users:
         return
-    shown = [s for s in users if principal.is_admin or s.owner.user_id == principal.user_id]
-    parts = [f"{s.name!r} ({s.id}, {s.status.value})" for s in shown]
-    hidden = len(users) - len(shown)
-    if hidden:
-        parts.append(f"{hidden} schedule{'s' if hidden > 1 else ''} of other users")
+    names, extra = _named(principal, users)
     raise Conflict(
-        f"The template is used by schedules that are not ended: {', '.join(parts)}. "
+        f"The template is used by schedules that are not ended: {names}. "
         "Delete them or point them elsewhere first.",
         code="template-in-use",
-        extra={
-            "schedules": [
-                {"id": str(s.id), "name": s.name, "status": s.status.value} for s in shown
-            ],
-            "otherUsersSchedules": hidden,
-        },
+        extra=extra,
+    )
+
+
+async def refuse_webhook_in_use(principal: Principal, endpoint: WebhookEndpoint) -> None:
+    """A webhook endpoint a schedule still calls cannot be deleted (409 naming the schedules,
+    as for templates)."""
+    assert endpoint.id is not None
+    users = await repository.schedules_calling(endpoint.id)
+    if not users:
+        return
+    names, extra = _named(principal, users)
+    raise Conflict(
+        f"The webhook endpoint is called by schedules: {names}. "
+        "Remove it from their `webhooks` first.",
+        code="webhook-in-use",
+        extra=extra,
     )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from app.common.time import utcnow
-from app.errors import ValidationFailed
+from app.errors import FieldError, Problems, ValidationFailed
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.recurrence import (
     Frequency,
@@ -48,34 +48,50 @@ def body_field(name: str) -> str:
 
 def build_timing(values: dict[str, Any], sent: set[str]) -> dict[str, Any]:
     """Checks a complete set of timing fields (`sent` are those the caller gave, which must fit
-    the frequency); returns the stored form, fields the frequency does not use cleared."""
+    the frequency); returns the stored form, fields the frequency does not use cleared. A 422
+    names every problem at once."""
     frequency = Frequency(values["frequency"])
     uses = USES[frequency] | ALWAYS
+    problems = Problems()
     for name in TIMING_FIELDS:
         if name in sent and name not in uses and values.get(name) is not None:
-            raise ValidationFailed.one(
-                body_field(name), f"not used with frequency {frequency.value}", type="not_allowed"
+            problems.add(
+                FieldError(
+                    field=body_field(name),
+                    message=f"not used with frequency {frequency.value}",
+                    type="not_allowed",
+                )
             )
     stored: dict[str, Any] = {name: None for name in TIMING_FIELDS}
     stored["frequency"] = frequency
     stored["timezone"] = values.get("timezone") or "UTC"
-    for name in uses - ALWAYS:
+    for name in TIMING_FIELDS:
+        if name not in uses - ALWAYS:
+            continue
         if values.get(name) is None:
-            raise ValidationFailed.one(
-                body_field(name), f"required with frequency {frequency.value}", type="missing"
+            problems.add(
+                FieldError(
+                    field=body_field(name),
+                    message=f"required with frequency {frequency.value}",
+                    type="missing",
+                )
             )
-        stored[name] = values[name]
+        stored[name] = values.get(name)
     if frequency == Frequency.CRON:
         stored["time_of_day"] = "00:00"
-        try:
-            stored["cron_expression"] = validate_cron(values["cron_expression"])
-        except ValueError as exc:
-            raise ValidationFailed.one(body_field("cron_expression"), str(exc)) from None
+        if values.get("cron_expression") is not None:
+            try:
+                stored["cron_expression"] = validate_cron(values["cron_expression"])
+            except ValueError as exc:
+                problems.add(FieldError(field=body_field("cron_expression"), message=str(exc)))
     start, end = values.get("start_date"), values.get("end_date")
     if start and end and end < start:
-        raise ValidationFailed.one(
-            body_field("end_date"), f"must not be before startDate ({start})"
+        problems.add(
+            FieldError(
+                field=body_field("end_date"), message=f"must not be before startDate ({start})"
+            )
         )
+    problems.raise_if_any()
     stored["start_date"] = start.isoformat() if start else None
     stored["end_date"] = end.isoformat() if end else None
     return stored

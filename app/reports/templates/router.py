@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from app.audit import AuditAction, record, record_run
-from app.common.http import IdempotencyKey, RequestId
+from app.common.http import IdempotencyKey, RequestId, with_headers
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
-from app.reports.jobs.responses import REPLAYED, accepted
+from app.reports.jobs.responses import ACCEPTED, REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules.service import refuse_template_in_use
 from app.reports.templates import service
@@ -47,7 +47,7 @@ def _out(template: ReportTemplate, principal: CurrentPrincipal) -> TemplateOut:
     summary="Save a report template",
     status_code=201,
     response_model=TemplateOut,
-    responses=problem_responses(401, 403, 422),
+    responses=with_headers({201: ["Location", "ETag"]}, problem_responses(401, 403, 422)),
 )
 async def create_template(
     body: TemplateCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
@@ -104,7 +104,7 @@ async def list_templates(
     name="templates_get",
     summary="A template (ETag carries its version)",
     response_model=TemplateOut,
-    responses=problem_responses(401, 404),
+    responses=with_headers({200: ["ETag"]}, problem_responses(401, 404)),
 )
 async def get_template(
     template_id: str, response: Response, principal: CurrentPrincipal
@@ -125,7 +125,9 @@ async def get_template(
         "(last writer wins; never 412). Every change increments `version`."
     ),
     response_model=TemplateOut,
-    responses=problem_responses(401, 403, 404, 412, 422),
+    responses=with_headers(
+        {200: ["ETag"], 412: ["ETag"]}, problem_responses(401, 403, 404, 412, 422)
+    ),
 )
 async def update_template(
     template_id: str,
@@ -174,7 +176,7 @@ async def delete_template(template_id: str, principal: CurrentPrincipal) -> Resp
     summary="Copy a template you can see into a private template of your own",
     status_code=201,
     response_model=TemplateOut,
-    responses=problem_responses(401, 404, 422),
+    responses=with_headers({201: ["Location", "ETag"]}, problem_responses(401, 404, 422)),
 )
 async def duplicate_template(
     template_id: str,
@@ -200,7 +202,7 @@ async def duplicate_template(
     ),
     status_code=202,
     response_model=JobOut,
-    responses={**REPLAYED, **problem_responses(401, 403, 404, 409, 422, 429, 503)},
+    responses={**ACCEPTED, **REPLAYED, **problem_responses(401, 403, 404, 409, 422, 429, 503)},
 )
 async def run_template(
     template_id: str,

@@ -8,7 +8,14 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
-from app.lookups.codes import FormatCode, ReportTypeCode, VisibilityCode
+from app.lookups.codes import (
+    FormatCode,
+    FormatValue,
+    ReportTypeCode,
+    ReportTypeValue,
+    VisibilityCode,
+    VisibilityValue,
+)
 from app.reports.templates.models import ReportTemplate
 
 _EXAMPLE_PARAMETERS: dict[str, Any] = {
@@ -127,10 +134,10 @@ class TemplateOut(ApiModel):
     id: str
     name: str
     description: str | None = None
-    report_type: str
-    format: str
+    report_type: ReportTypeValue
+    format: FormatValue
     parameters: dict[str, Any]
-    visibility: str
+    visibility: VisibilityValue
     owner: OwnerOut
     owner_department_ids: list[str] = Field(
         description=(

@@ -13,7 +13,15 @@ from app.audit.context import note_hidden
 from app.common.ids import parse_id
 from app.common.pagination import Listed, PageRequest
 from app.config import Settings
-from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from app.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    Problems,
+    ValidationFailed,
+)
 from app.reports.deliveries.models import DeliveryConfig
 from app.reports.jobs.requests import (
     ReportRequest,
@@ -27,7 +35,7 @@ from app.reports.templates import repository
 from app.reports.templates.models import ReportTemplate, Visibility
 from app.reports.templates.schemas import TemplateCreate, TemplateRun, TemplateUpdate
 from app.runtime.resources import Resources
-from app.security import Principal
+from app.security import Principal, Role
 
 # Raises (a 409 naming the users) when something still needs the template.
 InUseCheck = Callable[[Principal, ReportTemplate], Awaitable[None]]
@@ -78,16 +86,38 @@ async def _get_editable(principal: Principal, template_id: str) -> ReportTemplat
         raise Forbidden(
             "Only the template's owner or an admin may change or delete it; "
             "duplicate it to make your own copy.",
-            code="not-template-owner",
+            code="template-not-owned",
         )
     return template
 
 
-def _check_visibility(principal: Principal, visibility: str) -> None:
-    if visibility == Visibility.DEPARTMENT and not principal.department_ids:
+PUBLISHERS = (Role.ADMIN, Role.MANAGER)  # who may share a template beyond themselves
+
+
+def _check_visibility(principal: Principal, visibility: str, owner_departments: list[str]) -> None:
+    """A template shared with a department or the organization is published by a manager or
+    an admin (403 naming the field otherwise); `department` needs the owner's departments."""
+    if visibility == Visibility.PRIVATE:
+        return
+    if principal.role not in PUBLISHERS:
+        raise Forbidden(
+            f"Only managers and admins may share a template with the {visibility}; "
+            "keep it private.",
+            code="template-visibility-not-allowed",
+            errors=[
+                FieldError(
+                    field="body.visibility",
+                    message=f"a {principal.role.value} may not publish a template to the "
+                    f"{visibility}",
+                    type="template-visibility-not-allowed",
+                    allowed=[Visibility.PRIVATE.value],
+                )
+            ],
+        )
+    if visibility == Visibility.DEPARTMENT and not owner_departments:
         raise ValidationFailed.one(
             "body.visibility",
-            "you belong to no department to share with; use private or organization",
+            "the owner belongs to no department to share with; use private or organization",
             allowed=[Visibility.PRIVATE.value, Visibility.ORGANIZATION.value],
         )
 
@@ -95,8 +125,12 @@ def _check_visibility(principal: Principal, visibility: str) -> None:
 async def create_template(
     settings: Settings, principal: Principal, body: TemplateCreate
 ) -> ReportTemplate:
-    await check(settings, principal, body.report_type, body.format, body.parameters)
-    _check_visibility(principal, body.visibility)
+    problems = Problems()  # every problem of the body in one 422
+    with problems.collect():
+        await check(settings, principal, body.report_type, body.format, body.parameters)
+    with problems.collect():
+        _check_visibility(principal, body.visibility, list(principal.department_ids))
+    problems.raise_if_any()
     template = ReportTemplate(
         name=body.name,
         description=body.description,
@@ -153,36 +187,34 @@ async def update_template(
         raise _stale(template, expected)
 
     sent = body.model_dump(exclude_unset=True, exclude={"version"})
+    problems = Problems()  # every problem of the change in one 422
     if "name" in sent and sent["name"] is None:
-        raise ValidationFailed.one("body.name", "must not be null")
-    for key in ("report_type", "format", "parameters", "visibility", "archived"):
+        problems.add(FieldError(field="body.name", message="must not be null"))
+    for key in ("name", "report_type", "format", "parameters", "visibility", "archived"):
         if key in sent and sent[key] is None:
             sent.pop(key)
     changes = {k: v for k, v in sent.items() if getattr(template, k) != v}
+    if {"report_type", "format", "parameters"} & changes.keys():
+        with problems.collect():
+            await check(
+                settings,
+                principal,
+                changes.get("report_type", template.report_type),
+                changes.get("format", template.format),
+                changes.get("parameters", template.parameters),
+                role="report_type" in changes,
+            )
+    if "visibility" in changes:
+        with problems.collect():
+            _check_visibility(principal, changes["visibility"], template.owner.department_ids)
+    problems.raise_if_any()
     if not changes:
         return template
-    if REQUEST_FIELDS & changes.keys():
-        await check(
-            settings,
-            principal,
-            changes.get("report_type", template.report_type),
-            changes.get("format", template.format),
-            changes.get("parameters", template.parameters),
-            role="report_type" in changes,
-        )
-        if expected is None:
-            # Last writer wins: it writes the whole request it checked, so a concurrent change
-            # of another part of it cannot leave an unchecked mix behind.
-            for key in REQUEST_FIELDS:
-                changes.setdefault(key, getattr(template, key))
-    if "visibility" in changes:
-        owner_departments = template.owner.department_ids
-        if changes["visibility"] == Visibility.DEPARTMENT and not owner_departments:
-            raise ValidationFailed.one(
-                "body.visibility",
-                "the owner belongs to no department to share with",
-                allowed=[Visibility.PRIVATE.value, Visibility.ORGANIZATION.value],
-            )
+    if REQUEST_FIELDS & changes.keys() and expected is None:
+        # Last writer wins: it writes the whole request it checked, so a concurrent change of
+        # another part of it cannot leave an unchecked mix behind.
+        for key in REQUEST_FIELDS:
+            changes.setdefault(key, getattr(template, key))
     # With a precondition, only the version it names is changed (412 otherwise); without one
     # the change applies to the current version, whatever it is: never a 412.
     updated = await repository.update_if_version(template.id, expected, changes)  # type: ignore[arg-type]
@@ -198,7 +230,7 @@ def _stale(current: ReportTemplate, expected: int) -> PreconditionFailed:
     return PreconditionFailed(
         f"The template is at version {current.version}, not {expected}: someone changed it "
         "since you read it. Reload it and apply your change again.",
-        code="version-mismatch",
+        code="template-version-mismatch",
         headers={"ETag": etag(current)},
         extra={"currentVersion": current.version},
     )

@@ -185,7 +185,9 @@ class ReportDefinition(ABC, Generic[P, R]):
             raw = params if isinstance(params, Mapping) else params.model_dump(by_alias=True)
             params = self.parse(raw, settings=settings)
         if scope.user_id is not None and Role.LEARNER not in self.roles:
-            raise Forbidden(f"Learners may not run the {self.key} report.", code="forbidden")
+            raise Forbidden(
+                f"Learners may not run the {self.key} report.", code="report-type-not-allowed"
+            )
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
         departments = scope.narrow("departmentIds", _requested(params, "department_ids"))

@@ -7,6 +7,7 @@ validation context (see `app.reports.dates.limits_context`), never from global s
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
@@ -38,6 +39,7 @@ def _check_id_list(values: list[str], info: ValidationInfo) -> list[str]:
     return list(dict.fromkeys(values))  # de-duplicated, order kept
 
 
+OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 ObjectIdStr = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9a-fA-F]{24}$", to_lower=True),

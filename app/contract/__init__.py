@@ -9,7 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.errors import document_problems
+from app.contract.bodies import document_schedule_bodies, document_template_bodies
+from app.contract.examples import document_examples
+from app.contract.headers import document_headers
+from app.contract.problems import document_problems
 from app.reports.jobs.schemas import document_job_bodies
 
 _SCHEMAS = "#/components/schemas/"
@@ -17,15 +20,20 @@ _SCHEMAS = "#/components/schemas/"
 
 class ReportApi(FastAPI):
     """FastAPI whose contract declares error bodies as problem+json (`document_problems`),
-    the job body per report type (`document_job_bodies`) and request defaults as optional
-    (`optional_request_defaults`)."""
+    the job, template and schedule bodies per report type, request defaults as optional
+    (`optional_request_defaults`), the response headers (`document_headers`) and an example
+    on every answer (`document_examples`)."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
             document = super().openapi()
             document_problems(document)
             document_job_bodies(document)
+            document_template_bodies(document)
+            document_schedule_bodies(document)
             optional_request_defaults(document)
+            document_headers(document)
+            document_examples(document)
         return super().openapi()  # the document just completed, cached
 
 
