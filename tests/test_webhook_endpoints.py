@@ -57,7 +57,7 @@ async def test_an_endpoint_a_schedule_calls_is_kept_until_the_schedule_lets_go(
     deleted = await delivery_client.delete(f"{WEBHOOKS}/{hook['id']}", headers=headers)
     assert deleted.status_code == 204
     listed = await delivery_client.get(WEBHOOKS, headers=headers)
-    assert hook["id"] not in [w["id"] for w in listed.json()]
+    assert hook["id"] not in [w["id"] for w in listed.json()["items"]]
     again = await delivery_client.delete(f"{WEBHOOKS}/{hook['id']}", headers=headers)
     assert again.status_code == 404 and again.json()["code"] == "webhook-not-found"
     actions = [e.action for e in await AuditEvent.find_all().sort("created_at").to_list()]
