@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = 30
 
     job_max_attempts: int = Field(default=3, ge=1, le=10)
+    job_attempts_cap: int = Field(
+        default=6,
+        ge=1,
+        le=30,
+        description=(
+            "the most attempts any job gets: an attempt given back after a stall (the worker "
+            "still alive) never takes a job's budget past this"
+        ),
+    )
     job_lease_seconds: int = Field(default=60, ge=5)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
     job_retry_backoff_seconds: float = Field(default=10.0, ge=0)
@@ -217,6 +226,15 @@ class Settings(BaseSettings):
             "its upload (CSV goes to storage as it is written and takes none)"
         ),
     )
+
+    @model_validator(mode="after")
+    def _check_attempts(self) -> Settings:
+        if self.job_attempts_cap < self.job_max_attempts:
+            raise ValueError(
+                f"JOB_ATTEMPTS_CAP ({self.job_attempts_cap}) must be at least "
+                f"JOB_MAX_ATTEMPTS ({self.job_max_attempts})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_delivery(self) -> Settings:

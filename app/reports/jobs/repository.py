@@ -262,7 +262,7 @@ async def fail_over_attempts(job_id: PydanticObjectId, token: str, message: str)
 
 
 async def requeue_expired_leases(
-    *, live_owners: set[str] | None = None, limit: int = 100
+    *, live_owners: set[str] | None = None, attempts_cap: int, limit: int = 100
 ) -> list[ReportJob]:
     """Running jobs whose holder stopped heart-beating go back to the queue. Returns them so the
     caller can ring the doorbell.
@@ -270,7 +270,8 @@ async def requeue_expired_leases(
     The requeue itself counts a new dispatch (and clears `dispatched_at`), so the next doorbell
     gets a message id no dead run's arq keys can block, and a doorbell that is never rung (the
     caller cut short) is rung by the next reaper run at once. The crashed attempt counts, unless
-    its holder is in `live_owners` (a worker still reporting itself: a stall, not a crash).
+    its holder is in `live_owners` (a worker still reporting itself: a stall, not a crash) and
+    the job's budget is still under `attempts_cap`: no number of stalls raises it past that.
     At most `limit` jobs per call, so a caller with a deadline never stops half-way through one.
     """
     now = utcnow()
@@ -278,17 +279,20 @@ async def requeue_expired_leases(
     requeued: list[ReportJob] = []
     cursor = _coll().find(
         {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": now}},
-        {"_id": 1, "lease_token": 1, "lease_owner": 1},
+        {"_id": 1, "lease_token": 1, "lease_owner": 1, "max_attempts": 1},
         limit=limit,
     )
     async for doc in cursor:
-        stalled = doc.get("lease_owner") in live
+        budget = int(doc.get("max_attempts") or 0)
+        stalled = doc.get("lease_owner") in live and budget < attempts_cap
         updated = await _coll().find_one_and_update(
             {
                 "_id": doc["_id"],
                 "status": JobStatus.RUNNING.value,
                 "lease_token": doc.get("lease_token"),
                 "lease_expires_at": {"$lt": now},
+                # The budget read above: a give-back applies to it, never on top of another.
+                "max_attempts": doc.get("max_attempts"),
             },
             {
                 "$set": {
