@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from app.reports.rendering.pdf.processes import (
     render_chunk,
     watch,
 )
+from app.runtime.children import guard_child
 
 
 async def render_pdf(
@@ -87,8 +89,14 @@ class StreamingPdf:
         self._size = 0
         self._submitted = 1  # chunks [1, _submitted) are with the render processes
         self._work_dir = Path(tempfile.mkdtemp(prefix="pdf-render-", dir=scratch_dir))
+        # The render processes die with this process, even when it is killed (SIGKILL), and
+        # record themselves in the work directory for the sweep (app/runtime/children.py).
+        # They start when chunks are submitted, from this (the event loop's) thread.
         self._executor = ProcessPoolExecutor(
-            max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=guard_child,
+            initargs=(os.getpid(), str(self._work_dir)),
         )
         self._waiting: list[asyncio.Future[Any]] = []
         # Rows of the chunks the render processes have laid out (for the job's progress).
