@@ -208,6 +208,15 @@ class Settings(BaseSettings):
     max_request_header_bytes: int = Field(
         default=65_536, ge=4096, description="request line + headers; larger requests get a 431"
     )
+    request_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description=(
+            "how long a request's own work may take before its first byte (a download keeps "
+            "streaming after it); later: 503 service-busy with Retry-After, nothing stored"
+        ),
+    )
 
     # Storing files as they are produced (docs/architecture.md, storage).
     stale_upload_hours: float = Field(

@@ -10,12 +10,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.common.http import read_request_id
+from app.runtime import deadline
 
 PROBLEM_JSON = "application/problem+json"
 _BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's wording
@@ -138,6 +145,15 @@ class ServiceUnavailable(AppError):
     def __init__(self, detail: str, **kw: Any) -> None:
         kw.setdefault("headers", {"Retry-After": "5"})
         super().__init__(detail, **kw)
+
+
+class ServiceBusy(ServiceUnavailable):
+    """The request's own work could not be done in time (app/runtime/deadline.py)."""
+
+    code, title = "service-busy", "Service busy"
+
+    def __init__(self, detail: str, *, retry_after: int = deadline.RETRY_AFTER_SECONDS) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 def problem_response(
@@ -275,9 +291,21 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(NetworkTimeout)
+    @app.exception_handler(ExecutionTimeout)
+    @app.exception_handler(WaitQueueTimeoutError)
+    async def _mongo_slow(request: Request, exc: Exception) -> JSONResponse:
+        # A database call that ran out of the request's time (pymongo.timeout), or of the
+        # server's: the database is there, but too slow for this request now.
+        log.warning("mongodb_too_slow", error=str(exc)[:200])
+        seconds = request.app.state.settings.request_deadline_seconds
+        return await _app_error(request, ServiceBusy(deadline.busy_detail(seconds)))
+
     @app.exception_handler(ServerSelectionTimeoutError)
     @app.exception_handler(ConnectionFailure)
     async def _mongo_down(request: Request, exc: Exception) -> JSONResponse:
+        if deadline.passed():  # no server found within the time the request had left
+            return await _mongo_slow(request, exc)
         log.warning("mongodb_unavailable", error=str(exc)[:200])
         return problem_response(
             request,
@@ -325,7 +353,7 @@ PROBLEM_DESCRIPTIONS = {
     415: "The body is not sent as `application/json`",
     422: "Invalid input; `errors` names each field and why",
     429: "Too many active jobs; see Retry-After",
-    503: "A backing service is unavailable",
+    503: "A backing service is unavailable, or the request could not be served in time",
 }
 
 

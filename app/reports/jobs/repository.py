@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -17,7 +18,8 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.common.time import utcnow
-from app.reports.jobs.models import ACTIVE_STATUSES, JobStatus, ReportJob
+from app.reports.jobs.models import ACTIVE_STATUSES, IdempotencyRecord, JobStatus, ReportJob
+from app.runtime import deadline as request_deadline
 
 
 def _coll() -> Any:
@@ -49,40 +51,61 @@ def _quota_locks() -> Any:
 
 
 @asynccontextmanager
-async def user_quota_lock(user_id: str) -> AsyncIterator[bool]:
+async def user_quota_lock(user_id: str, *, hold_seconds: float = 0) -> AsyncIterator[bool]:
     """Serialises "count the user's active jobs, then store one" per user, so a burst of
     requests can never all see room under the limit. Yields False when the lock could not be
     had within `QUOTA_LOCK_WAIT_SECONDS`.
 
     The count is taken from the jobs themselves, so nothing needs healing: a lock whose holder
-    died expires after `QUOTA_LOCK_SECONDS`."""
+    died expires after `QUOTA_LOCK_SECONDS` (or `hold_seconds`, the longest its holder can take,
+    when longer). A release that fails (the request's deadline passed) is done in the
+    background, so the user's next request does not wait for the lock to expire."""
     token = uuid.uuid4().hex
     locks = _quota_locks()
+    release = partial(locks.delete_one, {"_id": user_id, "token": token})
+    hold = timedelta(seconds=max(QUOTA_LOCK_SECONDS, hold_seconds))
     deadline = time.monotonic() + QUOTA_LOCK_WAIT_SECONDS
     acquired = False
-    while True:
-        now = utcnow()
-        try:
-            await locks.insert_one(
-                {
-                    "_id": user_id,
-                    "token": token,
-                    "expires_at": now + timedelta(seconds=QUOTA_LOCK_SECONDS),
-                }
-            )
-            acquired = True
-            break
-        except DuplicateKeyError:
-            # Held; take it over only if its holder died (expired).
-            await locks.delete_one({"_id": user_id, "expires_at": {"$lt": now}})
-        if time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(random.uniform(0.005, 0.03))
+    try:
+        while True:
+            now = utcnow()
+            try:
+                await locks.insert_one({"_id": user_id, "token": token, "expires_at": now + hold})
+                acquired = True
+                break
+            except DuplicateKeyError:
+                # Held; take it over only if its holder died (expired).
+                await locks.delete_one({"_id": user_id, "expires_at": {"$lt": now}})
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(random.uniform(0.005, 0.03))
+    except BaseException:
+        # Cut short: an insert the database received may still be applied.
+        request_deadline.detach("quota-lock-release", release)
+        raise
     try:
         yield acquired
     finally:
         if acquired:
-            await locks.delete_one({"_id": user_id, "token": token})
+            try:
+                await release()
+            except BaseException as exc:
+                request_deadline.detach("quota-lock-release", release)
+                if not isinstance(exc, Exception):
+                    raise  # a cancellation goes on
+
+
+async def forget_unanswered(job_id: PydanticObjectId) -> bool:
+    """A job whose request ended without answering it: removed while no attempt has started,
+    else cancelled; its Idempotency-Key record goes too (a retry with the key starts afresh).
+    True when there was such a job."""
+    removed = await _coll().delete_one(
+        {"_id": job_id, "status": JobStatus.QUEUED.value, "attempt": 0}
+    )
+    found = bool(removed.deleted_count) or await cancel_queued(job_id)
+    found = found or await request_cancel(job_id)
+    await IdempotencyRecord.get_pymongo_collection().delete_many({"job_id": job_id})
+    return found
 
 
 async def mark_dispatched(job_id: PydanticObjectId) -> int:
