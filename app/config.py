@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = 30
 
     job_max_attempts: int = Field(default=3, ge=1, le=10)
+    job_attempts_cap: int = Field(
+        default=6,
+        ge=1,
+        le=30,
+        description=(
+            "the most attempts any job gets: an attempt given back after a stall (the worker "
+            "still alive) never takes a job's budget past this"
+        ),
+    )
     job_lease_seconds: int = Field(default=60, ge=5)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
     job_retry_backoff_seconds: float = Field(default=10.0, ge=0)
@@ -221,6 +230,15 @@ class Settings(BaseSettings):
     max_request_header_bytes: int = Field(
         default=65_536, ge=4096, description="request line + headers; larger requests get a 431"
     )
+    request_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description=(
+            "how long a request's own work may take before its first byte (a download keeps "
+            "streaming after it); later: 503 service-busy with Retry-After, nothing stored"
+        ),
+    )
 
     # Storing files as they are produced (docs/architecture.md, storage).
     stale_upload_hours: float = Field(
@@ -239,6 +257,15 @@ class Settings(BaseSettings):
             "its upload (CSV goes to storage as it is written and takes none)"
         ),
     )
+
+    @model_validator(mode="after")
+    def _check_attempts(self) -> Settings:
+        if self.job_attempts_cap < self.job_max_attempts:
+            raise ValueError(
+                f"JOB_ATTEMPTS_CAP ({self.job_attempts_cap}) must be at least "
+                f"JOB_MAX_ATTEMPTS ({self.job_max_attempts})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_delivery(self) -> Settings:

@@ -41,6 +41,11 @@ class Database:
         await self.client.admin.command("ping")
         await init_beanie(database=self.db, document_models=list(documents))
 
+    def reachable(self) -> bool:
+        """Whether the driver currently knows a server it can write to (no I/O: what its
+        monitoring last saw)."""
+        return bool(self.client.topology_description.has_writable_server())
+
     async def ping(self) -> None:
         await self.client.admin.command("ping")
 

@@ -85,6 +85,10 @@ _ALL = (
        "An unexpected error; it is logged with the request id.", "internal-error"),
     _e("service", "unavailable", 503, "Service unavailable",
        "A service the request needs is not available; try again after Retry-After."),
+    _e("service", "busy", 503, "Service busy",
+       "The request could not be answered within REQUEST_DEADLINE_SECONDS (the database is "
+       "slow, or the per-user quota lock was busy); nothing was stored; try again after "
+       "Retry-After."),
     _e("database", "unavailable", 503, "Service unavailable",
        "The database is not reachable; try again after Retry-After."),
     _e("queue", "unavailable", 503, "Service unavailable",

@@ -11,7 +11,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,12 +28,14 @@ from app.errors import (
     PROBLEM_JSON,
     AppError,
     FieldError,
+    ServiceBusy,
     UnsupportedMediaType,
     problem_body,
     read_request_id,
     summary,
     validation_errors,
 )
+from app.runtime import deadline
 
 _BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's wording
 _UNEXPECTED = "An unexpected error occurred; it has been logged with this request id."
@@ -183,9 +191,21 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=headers,
         )
 
+    @app.exception_handler(NetworkTimeout)
+    @app.exception_handler(ExecutionTimeout)
+    @app.exception_handler(WaitQueueTimeoutError)
+    async def _mongo_slow(request: Request, exc: Exception) -> JSONResponse:
+        # A database call that ran out of the request's time (pymongo.timeout), or of the
+        # server's: the database is there, but too slow for this request now.
+        log.warning("mongodb_too_slow", error=str(exc)[:200])
+        seconds = request.app.state.settings.request_deadline_seconds
+        return await _app_error(request, ServiceBusy(deadline.busy_detail(seconds)))
+
     @app.exception_handler(ServerSelectionTimeoutError)
     @app.exception_handler(ConnectionFailure)
     async def _mongo_down(request: Request, exc: Exception) -> JSONResponse:
+        if deadline.passed():  # no server found within the time the request had left
+            return await _mongo_slow(request, exc)
         log.warning("mongodb_unavailable", error=str(exc)[:200])
         return problem_response(
             request,

@@ -171,6 +171,18 @@ class ServiceUnavailable(AppError):
         super().__init__(detail, **kw)
 
 
+SERVICE_BUSY_RETRY_AFTER = 5  # seconds a client waits after a 503 service-busy
+
+
+class ServiceBusy(ServiceUnavailable):
+    """The request's own work could not be done in time (app/runtime/deadline.py)."""
+
+    code, title = "service-busy", "Service busy"
+
+    def __init__(self, detail: str, *, retry_after: int = SERVICE_BUSY_RETRY_AFTER) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 def summary(errors: Sequence[FieldError]) -> str:
     return "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
 
@@ -302,7 +314,7 @@ PROBLEM_DESCRIPTIONS = {
     415: "The body is not sent as `application/json`",
     422: "Invalid input; `errors` names every problem found, each with its field and code",
     429: "Too many active jobs; see Retry-After",
-    503: "A backing service is unavailable",
+    503: "A backing service is unavailable, or the request could not be served in time",
 }
 
 

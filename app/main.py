@@ -29,6 +29,7 @@ from app.reports.jobs.router import router as jobs_router
 from app.reports.metadata.router import router as metadata_router
 from app.reports.schedules.router import router as schedules_router
 from app.reports.templates.router import router as templates_router
+from app.runtime import deadline
 from app.runtime.resources import Resources
 
 log = structlog.get_logger(__name__)
@@ -64,6 +65,7 @@ CORS_EXPOSED_HEADERS = (
     "X-Request-ID",
 )
 CORS_MAX_AGE_SECONDS = 600
+UNDO_DRAIN_SECONDS = 5.0
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -100,6 +102,7 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
             async with validation.kept_fresh(settings.lookup_refresh_seconds):
                 yield
         finally:
+            await deadline.drain(UNDO_DRAIN_SECONDS)  # what unanswered requests stored
             if owned:
                 await app.state.resources.close()
 
@@ -131,6 +134,14 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
         app.include_router(router)
     app.add_middleware(AuditMiddleware, settings=settings)
     install_docs(app)
+    # Inside the body limit (a body over it is refused before the clock starts) and the request
+    # id (its 503 names the request).
+    app.add_middleware(
+        deadline.RequestDeadlineMiddleware,
+        seconds=settings.request_deadline_seconds,
+        database_reachable=lambda: _database_reachable(app),
+        unreachable_seconds=settings.mongodb_timeout_ms / 1000,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     # Inside the request id and CORS: an unexpected error's 500 carries both.
     app.add_middleware(UnexpectedErrorMiddleware)
@@ -147,6 +158,11 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
         max_age=CORS_MAX_AGE_SECONDS,
     )
     return app
+
+
+def _database_reachable(app: FastAPI) -> bool:
+    resources: Resources | None = getattr(app.state, "resources", None)
+    return resources is None or resources.database.reachable()
 
 
 async def _on_startup(resources: Resources) -> None:

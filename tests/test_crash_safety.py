@@ -23,6 +23,7 @@ from bson import ObjectId
 from app.common.time import utcnow
 from app.config import Settings
 from app.reports.execution import lease, pipeline
+from app.reports.execution.executor import JobExecutor
 from app.reports.execution.outcome import Outcome
 from app.reports.jobs import repository
 from app.reports.jobs.models import JobStatus, ReportJob
@@ -84,7 +85,7 @@ async def test_a_requeue_counts_a_dispatch_so_the_next_doorbell_has_a_new_id(
     before = await ReportJob.get(job_id)
     assert before is not None and before.dispatch_count == 1
     await _expire_lease(job_id, "gone:1:abc")
-    requeued = await repository.requeue_expired_leases()
+    requeued = await repository.requeue_expired_leases(attempts_cap=6)
     assert [str(j.id) for j in requeued] == [job_id]
     # Counted in the same write as the requeue, and marked as never rung.
     assert requeued[0].dispatch_count == 2 and requeued[0].dispatched_at is None
@@ -176,6 +177,71 @@ def test_a_worker_refuses_a_lease_shorter_than_three_heartbeats(settings: Settin
     )
     assert proc.returncode == 2
     assert b"JOB_LEASE_SECONDS" in proc.stderr
+
+
+def test_a_worker_refuses_a_lease_its_own_crash_would_outlive(settings: Settings) -> None:
+    """A 10 s lease with workers reporting every 5 s: a killed worker still looks alive when
+    its leases end, so its crashes would count as stalls and never use up a job's attempts."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker"],
+        cwd=ROOT,
+        env=settings_env(
+            settings,
+            JOB_LEASE_SECONDS="10",
+            JOB_HEARTBEAT_SECONDS="2",
+            WORKER_HEARTBEAT_SECONDS="5",
+        ),
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    message = proc.stderr.decode()
+    assert "JOB_LEASE_SECONDS (10) must be at least 18" in message, message
+    assert "make WORKER_HEARTBEAT_SECONDS at most 2.33333" in message, message
+    # So does a cap on attempts below the attempts every job gets.
+    capped = subprocess.run(
+        [sys.executable, "-m", "worker"],
+        cwd=ROOT,
+        env=settings_env(settings, JOB_MAX_ATTEMPTS="5", JOB_ATTEMPTS_CAP="4"),
+        capture_output=True,
+        timeout=60,
+    )
+    assert capped.returncode == 2
+    assert b"JOB_ATTEMPTS_CAP (4) must be at least JOB_MAX_ATTEMPTS (5)" in capped.stderr
+
+
+async def test_stalls_never_raise_a_jobs_attempts_past_the_cap(
+    client: httpx.AsyncClient, auth: TokenFactory, resources: Resources, settings: Settings
+) -> None:
+    """A job whose holder stalls every time (its worker record stays fresh): the first stall
+    is given back, later ones are not once the cap is reached, and the job ends failed."""
+    await f.department()
+    job_id = await _create(client, auth("admin"))
+    capped = settings.model_copy(update={"job_attempts_cap": 4})
+    shared = Resources(
+        settings=capped,
+        database=resources.database,
+        queue=resources.queue,
+        storage=resources.storage,
+    )
+    await WorkerProcess(worker_id="alive:1:aaa", host="h", pid=1, queues=[]).insert()
+    budgets = []
+    for _ in range(4):
+        run = await lease.claim(job_id, owner="alive:1:aaa", lease_seconds=60)
+        assert run is not None
+        await ReportJob.get_pymongo_collection().update_one(
+            {"_id": run.job_id}, {"$set": {"lease_expires_at": utcnow() - timedelta(seconds=1)}}
+        )
+        assert (await reap(worker_context(shared)))["requeued"] == 1
+        job = await ReportJob.get(job_id)
+        assert job is not None
+        budgets.append(job.max_attempts)
+    assert budgets == [4, 4, 4, 4], budgets  # 3 + one give-back, then no more
+    executor = JobExecutor(shared, "w", asyncio.Event(), delivers=schedules.delivers)
+    assert await executor.run(job_id) == JobStatus.FAILED
+    job = await ReportJob.get(job_id)
+    assert job and job.status == JobStatus.FAILED and job.attempt == 5
+    assert job.error and job.error.message.startswith("Gave up after 4 attempts")
 
 
 async def test_a_failed_heartbeat_is_retried_quickly(

@@ -18,7 +18,7 @@ from app.common.schemas import encode_cursor
 from app.common.time import utcnow
 from app.main import create_app
 from app.reports.execution import JobExecutor
-from app.reports.jobs import repository
+from app.reports.jobs import quota, repository
 from app.reports.jobs.models import IdempotencyRecord, JobStatus, ReportJob
 from app.reports.jobs.requests import request_hash
 from app.reports.schedules import repository as schedules
@@ -445,8 +445,7 @@ async def test_a_cancel_asked_for_before_a_transient_failure_ends_cancelled(
         job = (await client.get(f"{JOBS}/{job_id}", headers=headers)).json()
         assert job["status"] == "cancelled"
     assert (
-        await repository.count_active_for_user((await stored_job(first["id"])).requested_by.user_id)
-        == 0
+        await quota.count_active_for_user((await stored_job(first["id"])).requested_by.user_id) == 0
     )
 
 

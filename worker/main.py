@@ -51,10 +51,14 @@ from app.reports.tasks import WorkerContext, cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
 from app.runtime.scratch import claim_scratch, sweep
+from app.runtime.workers import MISSED_HEARTBEATS
 
 log = structlog.get_logger("worker")
 
 MIN_HEARTBEATS_PER_LEASE = 3
+# Room for the time the heartbeat writes themselves take (both are stamped by the worker's own
+# clock, so a difference between hosts' clocks cancels out).
+LIVENESS_MARGIN_SECONDS = 1.0
 
 
 async def _heartbeat(ctx: WorkerContext, settings: Settings) -> None:
@@ -325,11 +329,28 @@ async def _wait_for_queue(resources: Resources, shutdown: asyncio.Event) -> None
 
 def settings_problem(settings: Settings) -> str | None:
     """Why these settings cannot run a worker safely, or None."""
-    if settings.job_lease_seconds < MIN_HEARTBEATS_PER_LEASE * settings.job_heartbeat_seconds:
+    lease, beat = settings.job_lease_seconds, settings.job_heartbeat_seconds
+    if lease < MIN_HEARTBEATS_PER_LEASE * beat:
         # One slow or failed renewal must not cost a live job its lease.
         return (
-            f"JOB_LEASE_SECONDS ({settings.job_lease_seconds}) must be at least "
-            f"{MIN_HEARTBEATS_PER_LEASE} x JOB_HEARTBEAT_SECONDS ({settings.job_heartbeat_seconds})"
+            f"JOB_LEASE_SECONDS ({lease}) must be at least "
+            f"{MIN_HEARTBEATS_PER_LEASE} x JOB_HEARTBEAT_SECONDS ({beat})"
+        )
+    # A worker killed just before renewing a lease leaves it lease - JOB_HEARTBEAT_SECONDS to
+    # run; its own record reads as alive for MISSED_HEARTBEATS worker heartbeats after the
+    # kill. A lease that ends sooner makes the crash look like a stall, and a stall gives the
+    # attempt back: a job killing its worker every time would be retried over and over.
+    alive = MISSED_HEARTBEATS * settings.worker_heartbeat_seconds
+    needed = alive + beat + LIVENESS_MARGIN_SECONDS
+    if lease < needed:
+        room = (lease - beat - LIVENESS_MARGIN_SECONDS) / MISSED_HEARTBEATS
+        hint = f"at most {room:g}" if room > 0 else "shorter, with a longer lease"
+        return (
+            f"JOB_LEASE_SECONDS ({lease}) must be at least {needed:g}: "
+            f"{MISSED_HEARTBEATS} x WORKER_HEARTBEAT_SECONDS ({settings.worker_heartbeat_seconds})"
+            f" + JOB_HEARTBEAT_SECONDS ({beat}) + {LIVENESS_MARGIN_SECONDS:g} s, or a killed "
+            f"worker's jobs count as stalled and get their attempts back; "
+            f"make WORKER_HEARTBEAT_SECONDS {hint} or the lease longer"
         )
     return None
 

@@ -29,6 +29,7 @@ from app.learning_events.schemas import (
 )
 from app.lookups import validation
 from app.platform.models import Course, Enrollment, User
+from app.runtime import deadline
 from app.security import Principal
 
 # Event types that are about a course (need courseId, get an enrollmentId). A type an operator
@@ -143,8 +144,20 @@ def build_event(data: LearningEventCreate, lookups: _Lookups, *, prefix: str) ->
 async def record_event(data: LearningEventCreate, principal: Principal) -> LearningEventOut:
     authorize(principal, data.user_id)
     event = build_event(data, await _Lookups.load([data]), prefix="body")
+    event.id = PydanticObjectId()
+    _forget_unless_answered([event.id])
     await event.insert()
     return to_out(event)
+
+
+def _forget_unless_answered(ids: list[PydanticObjectId]) -> None:
+    """Events stored by a request that then fails (its deadline passed) are removed again: a
+    client told the request failed sends them again, and they must not count twice."""
+
+    async def forget() -> None:
+        await LearningEvent.get_pymongo_collection().delete_many({"_id": {"$in": ids}})
+
+    deadline.on_unanswered("learning-events-not-answered", forget)
 
 
 async def record_batch(
@@ -192,6 +205,7 @@ async def record_batch(
     if to_insert:
         for _, event in to_insert:
             event.id = PydanticObjectId()
+        _forget_unless_answered([event.id for _, event in to_insert if event.id is not None])
         failed: dict[int, str] = {}
         try:
             await LearningEvent.insert_many([event for _, event in to_insert], ordered=False)

@@ -87,7 +87,7 @@ async def reap(ctx: WorkerContext) -> dict[str, int]:
     cancelled = await repository.cancel_orphaned(utcnow())
     live = await live_worker_ids(settings)
     requeued = await repository.requeue_expired_leases(
-        live_owners=live, limit=settings.reaper_batch_size
+        live_owners=live, attempts_cap=settings.job_attempts_cap, limit=settings.reaper_batch_size
     )
     LEASE_TAKEOVERS.inc(len(requeued))
     for job in requeued:

@@ -3,7 +3,8 @@
 A worker process puts every temporary file of its jobs (the report being written, PDF and Excel
 render scratch) under one directory of its own, `reports-worker-<host>-<pid>-…`, in the system's
 temporary folder. A process killed with SIGKILL cannot clean up; the next worker on the host
-removes the directories of processes that no longer exist, at start and periodically.
+removes the directories of processes that no longer exist, at start and periodically, and ends
+the render processes recorded there that outlived their worker (`app.common.children`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 import structlog
+
+from app.common.children import end_orphans
 
 log = structlog.get_logger(__name__)
 
@@ -52,8 +55,9 @@ def _alive(pid: int) -> bool:
 
 def sweep(base: Path, *, own: Path | None = None) -> int:
     """Removes the work directories under `base` of this host's dead worker processes (and loose
-    ones older than a day). Returns how many went."""
-    removed = 0
+    ones older than a day), ending the orphaned child processes recorded in them. Returns how
+    many directories went."""
+    removed = orphans = 0
     host_prefix = f"{PREFIX}{_host()}-"
     now = time.time()
     try:
@@ -74,10 +78,12 @@ def sweep(base: Path, *, own: Path | None = None) -> int:
                 and now - entry.stat().st_mtime > LOOSE_MAX_AGE_SECONDS
             ):
                 continue
+            # A render process that outlived its worker goes with the directory.
+            orphans += end_orphans(entry)
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
         except OSError:  # gone meanwhile, or not ours to read
             continue
     if removed:
-        log.info("temp_dirs_swept", removed=removed)
+        log.info("temp_dirs_swept", removed=removed, orphans_ended=orphans)
     return removed

@@ -155,6 +155,7 @@ export function reactTo(problem: Problem): Reaction {
     case "rate-limit-exceeded":
     case "server-error":
     case "service-unavailable":
+    case "service-busy":
     case "database-unavailable":
     case "queue-unavailable":
     case "audit-unavailable":

@@ -38,6 +38,8 @@ def start_worker(settings: Settings = SESSION_SETTINGS, /, **env: str) -> subpro
             **{
                 "JOB_LEASE_SECONDS": "5",
                 "JOB_HEARTBEAT_SECONDS": "0.5",
+                # 3 x 1 + 0.5 + 1 <= 5: a killed worker's job is never taken for a stall.
+                "WORKER_HEARTBEAT_SECONDS": "1",
                 "JOB_RETRY_BACKOFF_SECONDS": "0",
                 "RENDER_PROCESSES": "1",
                 "PDF_CHUNK_ROWS": "100",

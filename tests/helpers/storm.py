@@ -96,6 +96,8 @@ async def kill_storm(
     env = {
         "JOB_LEASE_SECONDS": str(lease_seconds),
         "JOB_HEARTBEAT_SECONDS": str(max(0.5, lease_seconds / 5)),
+        # A killed worker's record goes stale well before its leases end (worker/main.py).
+        "WORKER_HEARTBEAT_SECONDS": str(lease_seconds / 10),
         "JOB_DISPATCH_GRACE_SECONDS": "5",
         "FETCH_BATCH_SIZE": "100",
         "WORKER_CONCURRENCY": str(max(1, jobs // 2 + 1)),

@@ -49,11 +49,12 @@ class JobExecutor:
             return None
         job = run.job
         structlog.contextvars.bind_contextvars(job_id=job_id, request_id=job.request_id)
-        if job.attempt > job.max_attempts:
+        budget = job.attempt_budget(self.settings.job_attempts_cap)
+        if job.attempt > budget:
             await repository.fail_over_attempts(
                 run.job_id,
                 run.token,
-                f"Gave up after {job.max_attempts} attempts (the worker running it stopped).",
+                f"Gave up after {budget} attempts (the worker running it stopped).",
             )
             return JobStatus.FAILED
         started, cpu_started = time.monotonic(), time.process_time()

@@ -139,7 +139,8 @@ class Outcome:
         # An accepted cancel wins over a failure too: the job ends as the user asked.
         if await repository.finish_cancelled_if_requested(run.job_id, run.token):
             return JobStatus.CANCELLED
-        if permanent or job.attempt >= job.max_attempts:
+        budget = job.attempt_budget(self.resources.settings.job_attempts_cap)
+        if permanent or job.attempt >= budget:
             if not permanent:
                 message = f"Gave up after {job.attempt} attempts; last error: {message}"
                 log.error("job_failed", error=message, exc_info=exc)

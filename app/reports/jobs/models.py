@@ -160,6 +160,11 @@ class ReportJob(TimestampedDocument):
     finished_at: datetime | None = None
     expires_at: datetime | None = None
 
+    def attempt_budget(self, cap: int) -> int:
+        """The attempts this job may spend: its own budget (raised by stalls), never above
+        `cap` (JOB_ATTEMPTS_CAP), whatever a document says."""
+        return min(self.max_attempts, cap)
+
     class Settings:
         name = "report_jobs"
         indexes = [

@@ -3,21 +3,19 @@ so two processes can never both move a job on."""
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from app.common.time import utcnow
-from app.reports.jobs.models import ACTIVE_STATUSES, JobStatus, JobStep, ReportJob
+from app.reports.jobs.models import (
+    IdempotencyRecord,
+    JobStatus,
+    JobStep,
+    ReportJob,
+)
 
 
 def _coll() -> Any:
@@ -32,57 +30,17 @@ async def get(job_id: PydanticObjectId) -> ReportJob | None:
     return await ReportJob.get(job_id)
 
 
-async def count_active_for_user(user_id: str) -> int:
-    return int(
-        await _coll().count_documents(
-            {"requested_by.user_id": user_id, "status": {"$in": [s.value for s in ACTIVE_STATUSES]}}
-        )
+async def forget_unanswered(job_id: PydanticObjectId) -> bool:
+    """A job whose request ended without answering it: removed while no attempt has started,
+    else cancelled; its Idempotency-Key record goes too (a retry with the key starts afresh).
+    True when there was such a job."""
+    removed = await _coll().delete_one(
+        {"_id": job_id, "status": JobStatus.QUEUED.value, "attempt": 0}
     )
-
-
-QUOTA_LOCK_SECONDS = 10
-QUOTA_LOCK_WAIT_SECONDS = 5.0
-
-
-def _quota_locks() -> Any:
-    return _coll().database["job_quota_locks"]
-
-
-@asynccontextmanager
-async def user_quota_lock(user_id: str) -> AsyncIterator[bool]:
-    """Serialises "count the user's active jobs, then store one" per user, so a burst of
-    requests can never all see room under the limit. Yields False when the lock could not be
-    had within `QUOTA_LOCK_WAIT_SECONDS`.
-
-    The count is taken from the jobs themselves, so nothing needs healing: a lock whose holder
-    died expires after `QUOTA_LOCK_SECONDS`."""
-    token = uuid.uuid4().hex
-    locks = _quota_locks()
-    deadline = time.monotonic() + QUOTA_LOCK_WAIT_SECONDS
-    acquired = False
-    while True:
-        now = utcnow()
-        try:
-            await locks.insert_one(
-                {
-                    "_id": user_id,
-                    "token": token,
-                    "expires_at": now + timedelta(seconds=QUOTA_LOCK_SECONDS),
-                }
-            )
-            acquired = True
-            break
-        except DuplicateKeyError:
-            # Held; take it over only if its holder died (expired).
-            await locks.delete_one({"_id": user_id, "expires_at": {"$lt": now}})
-        if time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(random.uniform(0.005, 0.03))
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            await locks.delete_one({"_id": user_id, "token": token})
+    found = bool(removed.deleted_count) or await cancel_queued(job_id)
+    found = found or await request_cancel(job_id)
+    await IdempotencyRecord.get_pymongo_collection().delete_many({"job_id": job_id})
+    return found
 
 
 async def mark_dispatched(job_id: PydanticObjectId) -> int:
@@ -293,7 +251,7 @@ async def fail_over_attempts(job_id: PydanticObjectId, token: str, message: str)
 
 
 async def requeue_expired_leases(
-    *, live_owners: set[str] | None = None, limit: int = 100
+    *, live_owners: set[str] | None = None, attempts_cap: int, limit: int = 100
 ) -> list[ReportJob]:
     """Running jobs whose holder stopped heart-beating go back to the queue. Returns them so the
     caller can ring the doorbell.
@@ -301,7 +259,8 @@ async def requeue_expired_leases(
     The requeue itself counts a new dispatch (and clears `dispatched_at`), so the next doorbell
     gets a message id no dead run's arq keys can block, and a doorbell that is never rung (the
     caller cut short) is rung by the next reaper run at once. The crashed attempt counts, unless
-    its holder is in `live_owners` (a worker still reporting itself: a stall, not a crash).
+    its holder is in `live_owners` (a worker still reporting itself: a stall, not a crash) and
+    the job's budget is still under `attempts_cap`: no number of stalls raises it past that.
     At most `limit` jobs per call, so a caller with a deadline never stops half-way through one.
     """
     now = utcnow()
@@ -309,17 +268,20 @@ async def requeue_expired_leases(
     requeued: list[ReportJob] = []
     cursor = _coll().find(
         {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": now}},
-        {"_id": 1, "lease_token": 1, "lease_owner": 1},
+        {"_id": 1, "lease_token": 1, "lease_owner": 1, "max_attempts": 1},
         limit=limit,
     )
     async for doc in cursor:
-        stalled = doc.get("lease_owner") in live
+        budget = int(doc.get("max_attempts") or 0)
+        stalled = doc.get("lease_owner") in live and budget < attempts_cap
         updated = await _coll().find_one_and_update(
             {
                 "_id": doc["_id"],
                 "status": JobStatus.RUNNING.value,
                 "lease_token": doc.get("lease_token"),
                 "lease_expires_at": {"$lt": now},
+                # The budget read above: a give-back applies to it, never on top of another.
+                "max_attempts": doc.get("max_attempts"),
             },
             {
                 "$set": {

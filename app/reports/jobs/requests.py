@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -31,15 +32,17 @@ from app.errors import (
     FieldError,
     Forbidden,
     Problems,
+    ServiceBusy,
     TooManyRequests,
     ValidationFailed,
 )
 from app.reports.deliveries.models import DeliveryConfig
-from app.reports.jobs import repository
+from app.reports.jobs import quota, repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import FileOptions, IdempotencyRecord, ReportJob, Requester
 from app.reports.types import AnyReportDefinition, Resolved, get_report_type
 from app.reports.types.parameters import OBJECT_ID
+from app.runtime import deadline
 from app.runtime.resources import Resources
 from app.security import Principal, resolve_scope
 
@@ -222,13 +225,16 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
     async with AsyncExitStack() as stack:
         if request.enforce_quota:
             # Count and store under the user's lock: a burst never overshoots the quota.
-            if not await stack.enter_async_context(repository.user_quota_lock(principal.user_id)):
-                raise TooManyRequests(
+            lock = quota.user_quota_lock(
+                principal.user_id, hold_seconds=settings.request_deadline_seconds + 1
+            )
+            if not await stack.enter_async_context(lock):
+                # Not a quota breach: this user's other requests held the count too long.
+                raise ServiceBusy(
                     "Too many reports are being requested at once; try again shortly.",
                     retry_after=1,
-                    code="job-quota-exceeded",
                 )
-            active = await repository.count_active_for_user(principal.user_id)
+            active = await quota.count_active_for_user(principal.user_id)
             if active >= settings.max_active_jobs_per_user:
                 raise TooManyRequests(
                     f"You already have {active} reports queued or running "
@@ -275,6 +281,11 @@ async def _store(
         max_attempts=settings.job_max_attempts,
     )
     job.id = PydanticObjectId()
+    # A job whose request is not answered with it (its deadline passed, an error after the
+    # store) goes again, with its key: a client told "not created" must not find it running.
+    withdraw = deadline.on_unanswered(
+        "job-not-answered", partial(repository.forget_unanswered, job.id)
+    )
     record: IdempotencyRecord | None = None
     if key:
         record = IdempotencyRecord(
@@ -283,6 +294,7 @@ async def _store(
         try:
             await record.insert()
         except DuplicateKeyError as exc:
+            withdraw()  # nothing of this request's was stored
             existing = await _replay(principal.user_id, key, hashed)
             if existing:
                 return Submission(existing, replayed=True)
@@ -290,6 +302,7 @@ async def _store(
     try:
         await job.insert()
     except DuplicateKeyError as exc:
+        withdraw()
         if record:
             await record.delete()
         if request.schedule_id and request.scheduled_for:

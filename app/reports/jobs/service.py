@@ -9,6 +9,7 @@ from typing import Any
 from app.audit.context import note_hidden
 from app.common.ids import parse_id
 from app.common.pagination import Listed, PageRequest, paginate
+from app.common.time import as_utc, utcnow
 from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.reports.jobs import repository
 from app.reports.jobs.models import RETRYABLE_STATUSES, JobStatus, ReportJob
@@ -127,10 +128,18 @@ class Download:
 
 
 async def prepare_download(resources: Resources, principal: Principal, job_id: str) -> Download:
+    """What to answer a download with. A file past its `expiresAt` is refused (410) whether or
+    not the retention sweep (every 5 minutes) has removed it yet, and a presigned link never
+    outlives it."""
     job = await get_job(principal, job_id)
+    now = utcnow()
     if job.status == JobStatus.EXPIRED:
         raise Gone(
             "The file of this report was removed by retention; run it again.", code="job-expired"
+        )
+    if job.status == JobStatus.COMPLETED and job.expires_at and as_utc(job.expires_at) <= now:
+        raise Gone(
+            "The file of this report passed its retention; run it again.", code="job-expired"
         )
     if job.status != JobStatus.COMPLETED or job.result is None:
         raise Conflict(
@@ -144,11 +153,14 @@ async def prepare_download(resources: Resources, principal: Principal, job_id: s
             "The file of this report is no longer available; run it again.",
             code="job-file-missing",
         )
+    ttl = resources.settings.presigned_url_ttl_seconds
+    if job.expires_at is not None:
+        ttl = max(1, min(ttl, int((as_utc(job.expires_at) - now).total_seconds())))
     url = await resources.storage.presigned_url(
         result.storage_key,
         filename=result.file_name,
         content_type=result.content_type,
-        ttl_seconds=resources.settings.presigned_url_ttl_seconds,
+        ttl_seconds=ttl,
     )
     return Download(job=job, url=url)
 

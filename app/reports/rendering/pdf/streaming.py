@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from app.common.children import guard_child
 from app.reports.rendering.base import Column, RenderContext
 from app.reports.rendering.pdf.layout import LAYOUT_SAMPLE, Layout, plan_layout
 from app.reports.rendering.pdf.processes import (
@@ -87,8 +89,14 @@ class StreamingPdf:
         self._size = 0
         self._submitted = 1  # chunks [1, _submitted) are with the render processes
         self._work_dir = Path(tempfile.mkdtemp(prefix="pdf-render-", dir=scratch_dir))
+        # The render processes die with this process, even when it is killed (SIGKILL), and
+        # record themselves in the work directory for the sweep (app/common/children.py).
+        # They start when chunks are submitted, from this (the event loop's) thread.
         self._executor = ProcessPoolExecutor(
-            max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=guard_child,
+            initargs=(os.getpid(), str(self._work_dir)),
         )
         self._waiting: list[asyncio.Future[Any]] = []
         # Rows of the chunks the render processes have laid out (for the job's progress).
