@@ -84,11 +84,11 @@ def test_the_contract_lists_the_35_report_endpoints_each_with_examples() -> None
             for status, response in operation["responses"].items():
                 assert response.get("description"), f"{method} {path} {status} undocumented"
     # The 29 of the specification, plus the operators' two (the audit trail, changing a
-    # lookup value) and delivery's six (delivery link, resend, webhook endpoints x3,
-    # delivery options).
+    # lookup value), delivery's six (delivery link, resend, webhook endpoints x3, delivery
+    # options) and a report's data as JSON (the preview, a job's rows).
     groups_of = ("jobs", "templates", "schedules", "metadata", "audit", "deliveries", "webhooks")
     assert {k: groups[k] for k in groups_of} == {
-        "jobs": 6,
+        "jobs": 7,
         "templates": 7,
         "schedules": 9,
         "metadata": 7 + 1 + 1,
@@ -96,7 +96,7 @@ def test_the_contract_lists_the_35_report_endpoints_each_with_examples() -> None
         "deliveries": 2,
         "webhooks": 3,
     }
-    assert groups["learning-events"] == 1 and groups["batch"] == 1
+    assert groups["learning-events"] == 1 and groups["batch"] == 1 and groups["preview"] == 1
     assert {"healthz", "readyz", "metrics"} <= set(groups)
-    assert sum(groups.values()) == 29 + 2 + 6 + 2 + 3
+    assert sum(groups.values()) == 29 + 2 + 6 + 2 + 2 + 3
     assert not missing_examples, missing_examples

@@ -19,6 +19,13 @@ async def files_of(resources: Resources, job: ReportJob) -> list[str]:
     return await resources.storage.list_keys(f"reports/{job.created_at:%Y/%m/%d}/{job.id}/")
 
 
+def stored_keys(job: ReportJob) -> list[str]:
+    """What a completed job keeps in storage: its file and, for CSV and JSON Lines, the row
+    index beside it (in the order storage lists them)."""
+    assert job.result is not None
+    return sorted(k for k in (job.result.storage_key, job.result.row_index_key) if k)
+
+
 async def finished_job(job_id: str) -> ReportJob | None:
     """The job once it has ended (completed, failed or cancelled), else None: a predicate for
     `wait_until`."""

@@ -31,7 +31,7 @@ from app.reports.deliveries.models import DeliveryConfig
 from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import FileOptions, IdempotencyRecord, ReportJob, Requester
-from app.reports.types import AnyReportDefinition, get_report_type
+from app.reports.types import AnyReportDefinition, Resolved, get_report_type
 from app.runtime.resources import Resources
 from app.security import Principal, resolve_scope
 
@@ -116,6 +116,27 @@ def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """A request's first three steps done: its report type and its resolved parameters and
+    effective data scope (`Resolved`)."""
+
+    definition: AnyReportDefinition
+    resolved: Resolved
+
+
+async def resolve_request(
+    settings: Settings, principal: Principal, request: ReportRequest, now: datetime
+) -> Resolution:
+    """validate → role → data scope, as `submit` runs them (a 422, a 403 naming what is not
+    allowed), resolved at `now`. A preview runs the request this far and reads the rows itself
+    instead of storing a job."""
+    definition, params = validate(settings, request.report_type, request.format, request.parameters)
+    _check_role(principal, definition)
+    resolved = definition.resolve(params, await resolve_scope(principal), now, settings=settings)
+    return Resolution(definition, resolved)
+
+
 async def check(
     settings: Settings,
     principal: Principal,
@@ -169,13 +190,7 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
     """Validates, checks the caller's right and scope *now*, stores the job and rings the
     worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
     settings = resources.settings
-    definition, params = validate(
-        resources.settings, request.report_type, request.format, request.parameters
-    )
-    _check_role(principal, definition)
-    resolved = definition.resolve(
-        params, await resolve_scope(principal), utcnow(), settings=settings
-    )
+    resolved = (await resolve_request(settings, principal, request, utcnow())).resolved
 
     key = request.idempotency_key
     hashed = _hash_of(request) if key else ""
@@ -216,7 +231,7 @@ async def _store(
     settings: Settings,
     principal: Principal,
     request: ReportRequest,
-    resolved: Any,
+    resolved: Resolved,
     key: str | None,
     hashed: str,
 ) -> Submission:

@@ -18,6 +18,8 @@ from functools import cached_property
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from app.reports.rendering.rowindex import RowIndex
+
 
 class ColumnType(StrEnum):
     STRING = "string"
@@ -40,6 +42,12 @@ class Column:
     csv_only: bool = False
     description: str = ""  # what the figure means (the metadata API and the Definitions block)
     lookup: str | None = None  # the lookup category whose labels PDF and Excel print for codes
+    unit: str | None = None  # what a number counts in ("min", "h"); a percent column's is "%"
+
+    @property
+    def unit_shown(self) -> str | None:
+        """The unit a reader is told: the declared one, "%" for a percent column."""
+        return self.unit or ("%" if self.type is ColumnType.PERCENT else None)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class RenderContext:
     summary: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
     # What the figures mean: (column label, description), stated after the summary.
     definitions: list[tuple[str, str]] = field(default_factory=list)
+    # What each summary figure means, by its label (where the report type states it).
+    figure_definitions: dict[str, str] = field(default_factory=dict)
     total_rows: int | None = None  # rows the full report has (for the PDF truncation notice)
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None
@@ -142,6 +152,8 @@ class RowWriter(Protocol):
     """
 
     rows_written: int
+    # The offsets of every 1,000th row once the file is complete (None: not readable by offset).
+    row_index: RowIndex | None
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None: ...
 
@@ -170,6 +182,12 @@ class RowSink(Protocol):
         for the most part); the job's progress follows it."""
         ...
 
+    @property
+    def row_index(self) -> RowIndex | None:
+        """Where every 1,000th row starts in the finished file (CSV, JSON Lines), stored
+        beside it; None for a file whose rows cannot be read back by offset."""
+        ...
+
     def expect_rows(self, total: int | None) -> None:
         """The report's row count, once known (a PDF sizes its render chunks from it)."""
         ...
@@ -195,6 +213,10 @@ class WriterSink:
     @property
     def rows_laid_out(self) -> int:
         return self.writer.rows_written
+
+    @property
+    def row_index(self) -> RowIndex | None:
+        return self.writer.row_index
 
     def expect_rows(self, total: int | None) -> None:
         """A streamed file does not depend on the row count."""

@@ -18,6 +18,7 @@ from app.reports.types.base import (
     Summarizer,
     column,
     column_index,
+    figure_definitions,
 )
 from app.reports.types.compliance_status import COMPLIANCE_STATUS
 from app.reports.types.course_completion import COURSE_COMPLETION
@@ -71,6 +72,7 @@ __all__ = [
     "Summarizer",
     "column",
     "column_index",
+    "figure_definitions",
     "get_report_type",
     "register",
     "unregister",

@@ -334,9 +334,20 @@ _PASSING_SCORE = 2  # in the course's fields: code, title, passing_score
 
 
 class AssessmentSummary:
-    """Detail: submissions, passed, pass rate and average score (over scored submissions).
-    Grouped: courses, attempts, lowest and highest score (exact over all courses). Called
-    without the resolved parameters it tells the two row shapes apart by their length."""
+    """Detail: submissions, passed, pass rate, average score (over scored submissions). Grouped:
+    courses, attempts, lowest and highest score; without the resolved parameters it tells the
+    two row shapes apart by their length."""
+
+    definitions: ClassVar[dict[str, str]] = {
+        "Submissions": "Quiz submissions in the range",
+        "Passed": "Submissions whose score reaches the course's passing score",
+        "Pass rate": "Passed ÷ submissions whose score and passing score are known, in %",
+        "Average score": "The mean score of the submissions that have one",
+        "Courses": "Courses with at least one submission in the range",
+        "Attempts": "Quiz submissions in the range, over all courses",
+        "Lowest score": "The lowest score of any submission",
+        "Highest score": "The highest score of any submission",
+    }
 
     def __init__(self, *, grouped: bool | None = None) -> None:
         self.grouped = grouped

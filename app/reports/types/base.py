@@ -27,7 +27,7 @@ from app.lookups import validation
 from app.platform.models import Department
 from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
 from app.reports.formats import FORMATS
-from app.reports.reading.facts import count_facts, stream_facts
+from app.reports.reading.facts import count_facts, estimate_facts, stream_facts
 from app.reports.reading.query import Plan, Row, Stage, count_rows, object_ids, stream
 
 # Re-exported: the report types take `Column` from here, so only this module knows where the
@@ -53,11 +53,19 @@ def column(
     *,
     csv_only: bool = False,
     lookup: str | None = None,
+    unit: str | None = None,
 ) -> Column:
     """A report column; the same `Column` the renderers take (percent = 0–100, not a
-    fraction). `lookup`: the category whose labels the files print for the column's codes."""
+    fraction). `lookup`: the category whose labels the files print for the column's codes;
+    `unit`: what a number counts in ("min", "h", "d"; a percent column's is "%")."""
     return Column(
-        key, label, ColumnType(type), csv_only=csv_only, description=description, lookup=lookup
+        key,
+        label,
+        ColumnType(type),
+        csv_only=csv_only,
+        description=description,
+        lookup=lookup,
+        unit=unit,
     )
 
 
@@ -103,6 +111,13 @@ class Summarizer(Protocol):
     def figures(self) -> list[tuple[str, str]]: ...
 
 
+def figure_definitions(summarizer: Summarizer) -> dict[str, str]:
+    """What each summary figure means, by its label: the summarizer's `definitions`, a class
+    attribute written next to the figures' computation (empty for one that states none)."""
+    found = getattr(summarizer, "definitions", None)
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, Mapping) else {}
+
+
 class ReportDefinition(ABC, Generic[P, R]):
     key: ClassVar[str]
     name: ClassVar[str]
@@ -122,6 +137,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     # Whether a departmentIds filter covers the named departments' subtrees (see
     # `with_subtrees`); department-summary builds its tree itself.
     expands_departments: ClassVar[bool] = True
+    # Columns whose values add up over the rows (counts): their totals are shown beside a
+    # preview's rows (those of the run's columns).
+    total_columns: ClassVar[tuple[str, ...]] = ()
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -270,6 +288,18 @@ class ReportDefinition(ABC, Generic[P, R]):
         if plan.facts is not None:
             return await count_facts(collection, plan.facts)
         return await count_rows(collection, await self.count_stages(typed, scope))
+
+    async def estimate(
+        self, resolved: Mapping[str, Any] | R, scope: DataScope, seconds: float
+    ) -> tuple[int, bool] | None:
+        """About how many documents the read goes through, counted for at most `seconds`
+        (`facts.estimate_facts`: (count, exact)); None for a read the server reduces, or when
+        nothing could be counted in time."""
+        typed = await self.with_subtrees(self.typed(resolved))
+        plan = await self.plan(typed, scope)
+        if plan.facts is None:
+            return None
+        return await estimate_facts(self.source.get_pymongo_collection(), plan.facts, seconds)
 
     async def fetch(
         self, resolved: Mapping[str, Any] | R, scope: DataScope, batch_size: int

@@ -271,6 +271,16 @@ _FACT_FIELDS = dict.fromkeys(
 class ComplianceSummary:
     """Enrollments, the count of each state and the compliance rate (compliant ÷ all)."""
 
+    definitions: ClassVar[dict[str, str]] = {
+        "Enrollments": "Enrollments in mandatory courses as of the date, withdrawn ones left out",
+        "Compliant": "Completed on or before the due date, or completed with no due date",
+        "Completed late": "Completed after the due date",
+        "Overdue": "Not completed, due before the as-of date",
+        "Due soon": "Not completed, due within the report's due-within days",
+        "Not due": "Not completed, due later or with no due date",
+        "Compliance rate": "Compliant ÷ enrollments, as a percentage",
+    }
+
     def __init__(self) -> None:
         self.total = 0
         self.states = dict.fromkeys((s.value for s in ComplianceState), 0)

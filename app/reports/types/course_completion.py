@@ -118,8 +118,10 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
             "Average days to complete",
             "number",
             "Mean of completed − enrolled, in days, over the cohort's completed enrollments",
+            unit="d",
         ),
     ]
+    total_columns = ("enrolled", "inProgress", "completed", "failed", "withdrawn")
     default_sort: ClassVar[list[str]] = ["courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
         "category": "Category",
@@ -212,6 +214,13 @@ def _row(doc: dict[str, Any]) -> Row:
 
 class CourseCompletionSummary:
     """Courses, enrollments, completed, overall completion rate."""
+
+    definitions: ClassVar[dict[str, str]] = {
+        "Courses": "Courses with at least one enrollment enrolled in the range",
+        "Enrollments": "Enrollments enrolled in the range, over all courses",
+        "Completed": "Of those, the enrollments whose status is completed",
+        "Completion rate": "Completed ÷ (enrollments − withdrawn), as a percentage",
+    }
 
     def __init__(self) -> None:
         self.courses = self.enrolled = self.completed = self.withdrawn = 0

@@ -135,6 +135,7 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
             "Learning hours",
             "number",
             "Sum of the range's learning events' durations ÷ 3600",
+            unit="h",
         ),
         column(
             "overdue",
@@ -234,6 +235,17 @@ def _department(doc: dict[str, Any]) -> Row:
 class DepartmentSummarySummary:
     """Departments, enrollments, completions, overall completion rate, learning hours, overdue;
     every enrollment counted once (top-level rows only, each rolls up its own subtree)."""
+
+    definitions: ClassVar[dict[str, str]] = {
+        "Departments": "The report's rows: departments in scope",
+        "Enrollments": "Enrollments enrolled in the range, each counted once",
+        "Completions": "Enrollments completed in the range, each counted once",
+        "Completion rate": "Of the enrollments enrolled in the range, completed ÷ "
+        "(enrolled − withdrawn), as a percentage",
+        "Learning hours": "Σ durationSeconds of the learning events in the range ÷ 3600",
+        "Overdue": "Enrollments neither completed nor withdrawn whose due date is before the "
+        "range's end",
+    }
 
     def __init__(self) -> None:
         self.departments = self.enrollments = self.completions = self.overdue = 0

@@ -133,6 +133,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
             "Time spent (min)",
             "integer",
             "Time spent in the course, in minutes",
+            unit="min",
         ),
         column(
             "lastActivityAt",
@@ -262,6 +263,14 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
 class LearnerProgressSummary:
     """Enrollments, completed, completion rate (completed ÷ (enrollments − withdrawn)),
     average score of the completed ones, overdue."""
+
+    definitions: ClassVar[dict[str, str]] = {
+        "Enrollments": "The report's rows: enrollments whose date field falls in the range",
+        "Completed": "Of those, the enrollments whose status is completed",
+        "Completion rate": "Completed ÷ (enrollments − withdrawn), as a percentage",
+        "Average score (completed)": "The mean score of the completed enrollments that have one",
+        "Overdue": "Enrollments due before the report's time, neither completed nor withdrawn",
+    }
 
     def __init__(self) -> None:
         self.enrollments = self.completed = self.withdrawn = self.overdue = 0

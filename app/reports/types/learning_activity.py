@@ -108,6 +108,7 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
             "Distinct learners with such an event in the period",
         ),
     ]
+    total_columns = ("events",)
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
     option_labels: ClassVar[dict[str, str]] = {
         "granularity": "Granularity",
@@ -192,6 +193,13 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
 
 class LearningActivitySummary:
     """Events, periods with activity, event types seen, the busiest event type."""
+
+    definitions: ClassVar[dict[str, str]] = {
+        "Events": "Learning events in the range",
+        "Periods with activity": "Days, weeks or months with at least one event",
+        "Event types": "Event types with at least one event",
+        "Most frequent event type": "The event type with the most events, and its count",
+    }
 
     def __init__(self) -> None:
         self.events = 0
