@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.errors import Conflict
+from app.errors import Conflict, Gone
 from app.reports.jobs import service as jobs
 from app.reports.jobs.models import ReportJob
 from app.reports.previews.paging import RowsPosition, read_rows_cursor, rows_cursor
@@ -117,15 +117,26 @@ async def job_rows(
             code="job-rows-unavailable",
         )
     position: RowsPosition = read_rows_cursor(cursor, str(job.id))
-    index = RowIndex.from_bytes(await resources.storage.read_range(result.row_index_key, 0))
-    total = index.rows
-    first = min(position.first, total)
-    end = min(first + limit, position.end if position.end is not None else total, total)
     definition = get_report_type(job.report_type)
     columns = definition.columns_for(job.resolved_parameters or {})
-    rows = await read_page(
-        resources.storage, result.storage_key, job.format, index, columns, first, end - first
-    )
+    try:
+        index = RowIndex.from_bytes(await resources.storage.read_range(result.row_index_key, 0))
+        total = index.rows
+        first = min(position.first, total)
+        end = min(first + limit, position.end if position.end is not None else total, total)
+        rows = await read_page(
+            resources.storage, result.storage_key, job.format, index, columns, first, end - first
+        )
+    except FileNotFoundError as exc:  # removed between the check and now
+        raise Gone(
+            "The file of this report is no longer available; run it again.",
+            code="report-file-missing",
+        ) from exc
+    except (ValueError, KeyError, UnicodeDecodeError) as exc:  # not what this type writes now
+        raise Conflict(
+            "This file's rows no longer match its report type's columns; run the report again.",
+            code="job-rows-unavailable",
+        ) from exc
     job_key = str(job.id)
     previous = None
     if first > 0:
