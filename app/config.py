@@ -106,6 +106,24 @@ class Settings(BaseSettings):
     pdf_chunk_rows: int = Field(default=500, ge=50)
     xlsx_max_rows: int = Field(default=5_000_000, ge=1)
     csv_max_rows: int = Field(default=10_000_000, ge=1)
+    json_max_rows: int = Field(default=10_000_000, ge=1)
+    preview_budget_ms: int = Field(
+        default=1500,
+        ge=1,
+        le=60_000,
+        description=(
+            "time a preview may spend reading (every database call carries what is left of "
+            "it); past it the preview is refused with preview-too-large"
+        ),
+    )
+    preview_max_depth: int = Field(
+        default=10_000,
+        ge=1,
+        description="rows a preview pages into at most (deeper: run a job and read its rows)",
+    )
+    preview_rate_per_minute: int = Field(
+        default=30, ge=1, description="previews one user may ask for per minute (all replicas)"
+    )
     max_date_range_days: int = Field(default=3660, ge=1)
     max_filter_ids: int = Field(default=500, ge=1)
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -117,6 +117,14 @@ _ALL = (
        "The job has not completed yet: there is no file to download.", "report-not-ready"),
     _e("job", "expired", 410, "Job expired",
        "The job's file was removed by retention; run the report again.", "report-expired"),
+    _e("job-rows", "unavailable", 409, "Job rows unavailable",
+       "The job's rows cannot be read as pages: it is not a CSV or JSON Lines job, it was made "
+       "before row indexes existed, or its file no longer fits its report type's columns."),
+    _e("preview", "too-large", 422, "Preview too large",
+       "The report cannot be read within PREVIEW_BUDGET_MS; the problem carries the estimated "
+       "rows and the parameters that would narrow it (or run it as a job)."),
+    _e("preview-rate", "exceeded", 429, "Too many previews",
+       "More than PREVIEW_RATE_PER_MINUTE previews in the current minute; see Retry-After."),
     _e("job-file", "missing", 410, "Report file missing",
        "The job completed but its file is no longer in storage.", "report-file-missing"),
     _e("job-access", "revoked", 403, "Access revoked",

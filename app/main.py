@@ -27,6 +27,7 @@ from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware,
 from app.reports.deliveries.router import router as deliveries_router
 from app.reports.jobs.router import router as jobs_router
 from app.reports.metadata.router import router as metadata_router
+from app.reports.previews.router import router as previews_router
 from app.reports.schedules.router import router as schedules_router
 from app.reports.templates.router import router as templates_router
 from app.runtime import deadline
@@ -76,6 +77,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health_router,
     learning_events_router,
     jobs_router,
+    previews_router,
     templates_router,
     schedules_router,
     metadata_router,
@@ -116,6 +118,10 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
         redoc_url=None,
         openapi_tags=[
             {"name": "report-jobs", "description": "Run reports and download their files"},
+            {
+                "name": "report-previews",
+                "description": "A report's rows and figures as JSON, at once",
+            },
             {"name": "report-templates", "description": "Saved, shareable report definitions"},
             {"name": "report-schedules", "description": "Recurring reports"},
             {"name": "report-metadata", "description": "What the report form needs"},

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -108,6 +109,20 @@ class Queue:
             pipe.exists(f"arq:in-progress:{arq_id}")
             score, taken = await pipe.execute()
         return score is not None and not taken
+
+    async def count_in_window(self, name: str, window_seconds: int) -> tuple[int, float]:
+        """Counts one more event `name` (e.g. a user's preview) in the current fixed window of
+        `window_seconds`; returns the events of this window so far and the seconds until it
+        ends. The counter is in Redis, so every API replica counts against the same one."""
+        now = time.time()
+        window = int(now // window_seconds)
+        key = f"{self.settings.queue_name}:rate:{name}:{window}"
+        async with asyncio.timeout(self.settings.redis_socket_timeout_seconds * 1.5):
+            async with self.pool.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, window_seconds + 1)
+                count, _ = await pipe.execute()
+        return int(count), (window + 1) * window_seconds - now
 
     async def close(self) -> None:
         await self.pool.aclose()

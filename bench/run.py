@@ -1,4 +1,4 @@
-"""Runs the performance figures P1–P8 against the real API and worker processes and prints one
+"""Runs the performance figures P1–P9 against the real API and worker processes and prints one
 line per figure: the figure, the baseline measured in the same run, the ratio, the target and
 PASS / FAIL. See docs/performance.md.
 
@@ -6,7 +6,7 @@ PASS / FAIL. See docs/performance.md.
                         [--p6-seconds 60] [--clean] [--json PATH]
 
 The figures live in their own modules: ``files`` (P1–P3), ``jobs`` (P4, P5), ``load`` (P6),
-``plans`` (P7), ``data_scripts`` (P8), with what they share in ``figures``; this module is the
+``plans`` (P7), ``data_scripts`` (P8), ``previews`` (P9), with what they share in ``figures``; this module is the
 command line.
 """
 
@@ -34,6 +34,7 @@ from bench.files import p1_p2, p3  # noqa: E402
 from bench.jobs import p4, p5  # noqa: E402
 from bench.load import p6  # noqa: E402
 from bench.plans import p7  # noqa: E402
+from bench.previews import p9  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,13 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-rows", type=int, default=None,
                         help="constant-memory comparison rows (default rows / 10)")  # fmt: skip
     parser.add_argument("--runs", type=int, default=3, help="repetitions per figure (median)")
-    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P6,P7,P8", help="figures to run")
+    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P6,P7,P8,P9", help="figures to run")
     parser.add_argument("--p6-seconds", type=float, default=60.0, help="P6 mixed-load duration")
     parser.add_argument("--poll-seconds", type=float, default=10.0,
                         help="P6 status-polling comparison duration per run")  # fmt: skip
     parser.add_argument("--demo-scale", type=int, default=2000,
                         help="P8 demo generator enrollments (default 2000)")  # fmt: skip
     parser.add_argument("--events", type=int, default=20_000, help="learning events for P7")
+    parser.add_argument("--p9-calls", type=int, default=20,
+                        help="P9 calls per preview and rows figure (p50 / p95 over them)")  # fmt: skip
     parser.add_argument("--aggregation-info", action="store_true",
                         help="also time the old server-side-join aggregation (information; it "
                         "walks the whole index on SecantusDB: minutes at 1,000,000 rows)")  # fmt: skip
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         phases[name] = time.perf_counter() - t0
         log(f"{name} took {phases[name]:.0f} s")
 
-    need_rows = max(args.rows if only & {"P1", "P2"} else 0, 5000, small)
+    need_rows = max(args.rows if only & {"P1", "P2", "P9"} else 0, 5000, small)
     seeded: dict[str, Any] = {}
 
     def do_seed() -> None:
@@ -102,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             phase("P7", lambda: p7(need_rows))
         if "P8" in only:
             phase("P8", lambda: p8(args.demo_scale))
+        if "P9" in only:
+            phase("P9", lambda: p9(args.rows, args.p9_calls))
     finally:
         Path(args.json).write_text(
             json.dumps(

@@ -88,11 +88,12 @@ def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None
             for status, response in operation["responses"].items():
                 assert response.get("description"), f"{method} {path} {status} undocumented"
     # The 29 of the specification, plus the operators' two (the audit trail, changing a
-    # lookup value) and delivery's seven (the deliveries list, delivery link, resend, webhook
-    # endpoints x3, delivery options), the list of error codes and deleting a webhook endpoint.
+    # lookup value), delivery's seven (the deliveries list, delivery link, resend, webhook
+    # endpoints x3, delivery options), the list of error codes, deleting a webhook endpoint and
+    # a report's data as JSON (the preview, a job's rows).
     groups_of = ("jobs", "templates", "schedules", "metadata", "audit", "deliveries", "webhooks")
     assert {k: groups[k] for k in groups_of} == {
-        "jobs": 6,
+        "jobs": 7,
         "templates": 7,
         "schedules": 9,
         "metadata": 7 + 1 + 1 + 1,
@@ -100,9 +101,9 @@ def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None
         "deliveries": 3,
         "webhooks": 4,
     }
-    assert groups["learning-events"] == 1 and groups["batch"] == 1
+    assert groups["learning-events"] == 1 and groups["batch"] == 1 and groups["preview"] == 1
     assert {"healthz", "readyz", "metrics"} <= set(groups)
-    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1
+    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1 + 2
     assert not missing_examples, missing_examples
 
 

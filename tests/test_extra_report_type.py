@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -24,6 +25,7 @@ from app.lookups import validation
 from app.lookups.models import LookupValue
 from app.lookups.seed import seed_lookups
 from app.platform.models import Course
+from app.reports.formats import FORMATS
 from app.reports.types import (
     REPORT_TYPES,
     Column,
@@ -128,7 +130,7 @@ async def course_list(resources: Resources) -> AsyncIterator[CourseList]:
         await validation.refresh(force=True)
 
 
-@pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf"])
+@pytest.mark.parametrize("fmt", list(FORMATS))
 async def test_an_added_report_type_runs_end_to_end_in_every_format(
     course_list: CourseList,
     client: httpx.AsyncClient,
@@ -163,6 +165,10 @@ async def test_an_added_report_type_runs_end_to_end_in_every_format(
         rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
         assert ["Course code", "Course", "Mandatory"] in rows
         text = "\n".join(",".join(r) for r in rows)
+    elif fmt == "json":
+        lines = response.content.decode("utf-8").splitlines()
+        assert json.loads(lines[0])["columns"][0]["key"] == "courseCode"
+        text = "\n".join(lines[1:])
     elif fmt == "xlsx":
         book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
         sheet = book[book.sheetnames[0]]

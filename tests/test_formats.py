@@ -4,6 +4,7 @@ the executor and the download alike."""
 from __future__ import annotations
 
 import csv
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,12 @@ def _context(fmt: str, **changes: Any) -> RenderContext:
 
 
 def test_every_format_has_one_consistent_spec(settings: Settings) -> None:
-    assert list(FORMATS) == ["csv", "xlsx", "pdf"]
+    assert list(FORMATS) == ["csv", "xlsx", "pdf", "json"]
     assert FORMATS["csv"].content_type == "text/csv; charset=utf-8"
+    assert FORMATS["json"].file_name("r") == "r.jsonl"
+    assert [k for k, s in FORMATS.items() if not s.for_people] == ["csv", "json"]
     for key, spec in FORMATS.items():
-        assert spec.key == key and spec.file_name("r") == f"r.{key}"
+        assert spec.key == key and spec.file_name("r") == f"r.{spec.extension}"
         assert spec.max_rows(settings) >= 1
     assert [k for k, s in FORMATS.items() if s.truncates] == ["pdf"]
     assert FORMATS["pdf"].row_limit(settings) is None
@@ -67,6 +70,11 @@ async def test_every_sink_takes_the_same_batches(tmp_path: Path, fmt: str) -> No
     if fmt == "csv":
         rows = list(csv.reader(path.open(encoding="utf-8")))
         assert sink.rows_written == 6 and rows[0] == ["Learner", "Count"] and len(rows) == 7
+    elif fmt == "json":
+        header, *lines = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+        assert sink.rows_written == 6 and len(lines) == 6
+        assert header["rowCount"] == 6 and header["summary"][0]["value"] == "6"
+        assert lines[0] == {"name": "L0", "n": 0}
     elif fmt == "xlsx":
         sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
         assert sink.rows_written == 6 and len(list(sheet.iter_rows(values_only=True))) == 7
@@ -84,6 +92,7 @@ async def test_aborting_a_sink_twice_never_raises(tmp_path: Path) -> None:
         sink.abort()
         sink.abort()  # idempotent, never raises
         assert not path.with_name(f".{path.name}.part").exists()
+        assert not path.with_name(f"{path.name}.rows").exists()
 
 
 async def test_metadata_and_the_download_use_the_specs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from app.common.schemas import encode_cursor
 from app.common.time import utcnow
 from app.main import create_app
 from app.reports.execution import JobExecutor
+from app.reports.formats import FORMATS
 from app.reports.jobs import quota, repository
 from app.reports.jobs.models import IdempotencyRecord, JobStatus, ReportJob
 from app.reports.jobs.requests import request_hash
@@ -81,7 +83,7 @@ async def _download(
     return await client.get(f"{JOBS}/{job_id}/download", headers=headers)
 
 
-@pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf"])
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf", "json"])
 async def test_manager_report_end_to_end_shows_only_its_departments(
     client: httpx.AsyncClient, auth: TokenFactory, org: dict[str, Any], run_worker: Any, fmt: str
 ) -> None:
@@ -102,9 +104,10 @@ async def test_manager_report_end_to_end_shows_only_its_departments(
     assert result["rowCount"] == 3
     assert result["sizeBytes"] > 0 and len(result["checksumSha256"]) == 64
     assert result["fileName"].startswith("learner-progress-")
-    assert result["fileName"].endswith(f".{fmt}") and ".." not in result["fileName"]
+    extension = FORMATS[fmt].extension
+    assert result["fileName"].endswith(f".{extension}") and ".." not in result["fileName"]
     # Unique per job: the job id's last six hex digits before the extension.
-    assert result["fileName"].endswith(f"-{job['id'][-6:]}.{fmt}")
+    assert result["fileName"].endswith(f"-{job['id'][-6:]}.{extension}")
 
     response = await _download(client, job["id"], headers)
     assert response.status_code == 200
@@ -114,6 +117,10 @@ async def test_manager_report_end_to_end_shows_only_its_departments(
         rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
         text = "\n".join(",".join(r) for r in rows[1:])
         assert len(rows) == 4
+    elif fmt == "json":
+        lines = content.decode("utf-8").splitlines()
+        assert json.loads(lines[0])["rowCount"] == 3 and len(lines) == 4
+        text = "\n".join(lines[1:])
     elif fmt == "xlsx":
         book = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
         sheet = book[book.sheetnames[0]]
@@ -356,7 +363,8 @@ async def test_duplicate_doorbells_run_the_job_once(
     assert stored.attempt == 1
     assert stored.result
     keys = await resources.storage.list_keys(f"reports/{stored.created_at:%Y/%m/%d}/{stored.id}/")
-    assert keys == [stored.result.storage_key]
+    # The file and its row index, once.
+    assert keys == [stored.result.storage_key, stored.result.row_index_key]
 
 
 async def test_transient_failures_retry_then_fail_clearly(

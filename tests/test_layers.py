@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.reports.jobs",),
     ("app.reports.deliveries",),
     ("app.reports.templates",),
-    ("app.reports.schedules",),
+    ("app.reports.schedules", "app.reports.previews"),
     ("app.reports.metadata", "app.reports.execution"),
     ("app.reports.tasks", "app.health"),
     ("app.contract", "app.apidocs", "app.documents", "app.lookup_sources"),

@@ -44,7 +44,7 @@ async def test_one_report_type_has_schema_columns_formats_and_limits(
     assert columns["learnerName"] == "string" and columns["progressPercent"] == "percent"
     assert data["defaultSort"]
     formats = {f["code"]: f for f in data["formats"]}
-    assert set(formats) == {"csv", "xlsx", "pdf"}
+    assert set(formats) == {"csv", "xlsx", "pdf", "json"}
     assert formats["pdf"]["maxRows"] == 5000 and formats["pdf"]["truncates"] is True
     assert formats["xlsx"]["contentType"].endswith("spreadsheetml.sheet")
     assert data["limits"]["maxRowsPerFormat"]["csv"] == 10_000_000
@@ -79,7 +79,7 @@ async def test_one_report_type_has_schema_columns_formats_and_limits(
 
 async def test_formats(client: httpx.AsyncClient, auth: Any) -> None:
     data = (await client.get(f"{BASE}/formats", headers=auth("learner"))).json()
-    assert [f["code"] for f in data] == ["csv", "xlsx", "pdf"]
+    assert [f["code"] for f in data] == ["csv", "xlsx", "pdf", "json"]
     assert data[0]["contentType"] == "text/csv; charset=utf-8" and data[2]["fileExtension"] == "pdf"
 
 

@@ -80,7 +80,7 @@ ROWS: list[tuple[Any, ...]] = [
 
 
 def test_maps_cover_every_format() -> None:
-    assert set(FORMATS) == {"csv", "xlsx", "pdf"}
+    assert set(FORMATS) == {"csv", "xlsx", "pdf", "json"}
     assert all(spec.key == key and spec.content_type for key, spec in FORMATS.items())
 
 

@@ -408,6 +408,9 @@ class _Progress:
     def counted(self, rows: int) -> None:
         self.events.append(("counted", rows))
 
+    def fetched(self, docs: int) -> None:
+        """Documents read: not an event this test follows."""
+
 
 @pytest.mark.parametrize("ordered", [True, False], ids=["ordered-in-the-worker", "as-read"])
 async def test_a_long_read_reports_how_far_it_has_got(

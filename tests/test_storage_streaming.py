@@ -36,7 +36,7 @@ from app.storage import BytePipe, build_storage
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3ObjectWriter, S3Storage
 from tests import factories as f
-from tests.helpers.jobs import files_of, finished_job, insert_enrollments
+from tests.helpers.jobs import files_of, finished_job, insert_enrollments, stored_keys
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.tasks import worker_context
@@ -342,7 +342,7 @@ async def _kill_mid_upload_then_sweep(
         sha.update(chunk)
         size += len(chunk)
     assert (size, sha.hexdigest()) == (done.result.size_bytes, done.result.checksum_sha256)
-    assert await files_of(s3_resources, done) == [done.result.storage_key]
+    assert await files_of(s3_resources, done) == stored_keys(done)
     assert await _open_uploads(storage) == []
 
 

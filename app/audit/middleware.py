@@ -32,6 +32,8 @@ ROUTE_ACTIONS: dict[str, AuditAction] = {
     "jobs_cancel": AuditAction.JOB_CANCELLED,
     "jobs_retry": AuditAction.JOB_RETRIED,
     "jobs_download": AuditAction.JOB_DOWNLOADED,
+    "jobs_rows": AuditAction.JOB_ROWS_READ,
+    "reports_preview": AuditAction.REPORT_PREVIEWED,
     "templates_create": AuditAction.TEMPLATE_CREATED,
     "templates_update": AuditAction.TEMPLATE_UPDATED,
     "templates_delete": AuditAction.TEMPLATE_DELETED,

@@ -20,6 +20,8 @@ class AuditAction(StrEnum):
     JOB_CANCELLED = "job.cancelled"
     JOB_RETRIED = "job.retried"
     JOB_DOWNLOADED = "job.downloaded"
+    JOB_ROWS_READ = "job.rows-read"
+    REPORT_PREVIEWED = "report.previewed"
     DELIVERY_LINK_USED = "delivery-link.used"
     DELIVERY_RESENT = "delivery.resent"
     WEBHOOK_CREATED = "webhook.created"

@@ -1,4 +1,4 @@
-"""The output formats (csv, xlsx, pdf): one ``FormatSpec`` each, the single description of a
+"""The output formats (csv, xlsx, pdf, json): one ``FormatSpec`` each, the single description of a
 format that the metadata API, the executor and the download read.
 
 Adding a format is one spec here (with its ``RowSink`` in ``app/reports/rendering/``) plus its
@@ -18,6 +18,8 @@ from app.lookups.catalog import LookupSeed
 from app.reports.rendering import (
     Column,
     CsvRowWriter,
+    JsonLinesRowWriter,
+    JsonLinesSink,
     PdfSink,
     RenderContext,
     RowSink,
@@ -57,6 +59,10 @@ class FormatSpec:
     # arrive (``SinkOptions.output``); False: the library assembles the file when it is closed
     # (an Excel zip, a PDF), so it is written to a temporary file and uploaded then.
     streams_bytes: bool = False
+    # True: the file is for people (PDF, Excel): labels for codes, machine-only columns left
+    # out; False: for programs (CSV, JSON Lines): codes (labels when the job asks) and every
+    # column.
+    for_people: bool = True
 
     def file_name(self, stem: str) -> str:
         return f"{stem}.{self.extension}"
@@ -84,6 +90,12 @@ async def _xlsx_sink(
     path: Path, columns: Sequence[Column], context: RenderContext, options: SinkOptions
 ) -> RowSink:
     return WriterSink(await asyncio.to_thread(XlsxRowWriter, path, columns, context))
+
+
+async def _json_sink(
+    path: Path, columns: Sequence[Column], context: RenderContext, options: SinkOptions
+) -> RowSink:
+    return JsonLinesSink(await asyncio.to_thread(JsonLinesRowWriter, path, columns, context))
 
 
 async def _pdf_sink(
@@ -115,6 +127,7 @@ FORMATS: dict[str, FormatSpec] = {
             streams=True,
             open_sink=_csv_sink,
             streams_bytes=True,
+            for_people=False,
         ),
         FormatSpec(
             key="xlsx",
@@ -137,6 +150,19 @@ FORMATS: dict[str, FormatSpec] = {
             max_rows=lambda settings: settings.pdf_max_rows,
             streams=False,
             open_sink=_pdf_sink,
+        ),
+        FormatSpec(
+            key="json",
+            label="JSON Lines",
+            description="JSON Lines: a header line (columns, parameters, summary, definitions), "
+            "then one JSON object per row",
+            extension="jsonl",
+            content_type="application/jsonl",
+            truncates=False,
+            max_rows=lambda settings: settings.json_max_rows,
+            streams=True,
+            open_sink=_json_sink,
+            for_people=False,
         ),
     )
 }

@@ -62,6 +62,11 @@ class Storage(Protocol):
 
     async def open_stream(self, key: str) -> AsyncIterator[bytes]: ...
 
+    async def read_range(self, key: str, start: int, end: int | None = None) -> bytes:
+        """The bytes ``[start, end)`` of an object (``end`` None: to its end); a
+        ``FileNotFoundError`` when it is not there. For reading a few pages of a large file."""
+        ...
+
     async def presigned_url(
         self, key: str, *, filename: str, content_type: str, ttl_seconds: int
     ) -> str | None:

@@ -90,6 +90,16 @@ class LocalStorage:
             raise FileNotFoundError(key)
         return file_chunks(path)
 
+    async def read_range(self, key: str, start: int, end: int | None = None) -> bytes:
+        path = self.path_for(key)
+
+        def read() -> bytes:
+            with path.open("rb") as handle:
+                handle.seek(start)
+                return handle.read(-1 if end is None else max(0, end - start))
+
+        return await asyncio.to_thread(read)
+
     async def presigned_url(
         self, key: str, *, filename: str, content_type: str, ttl_seconds: int
     ) -> str | None:

@@ -210,6 +210,29 @@ class S3Storage:
 
         return chunks()
 
+    async def read_range(self, key: str, start: int, end: int | None = None) -> bytes:
+        validate_key(key)
+        if end is not None and end <= start:
+            return b""
+        last = "" if end is None else str(end - 1)
+        try:
+            response = await self._client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{last}"
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404"):
+                raise FileNotFoundError(key) from exc
+            if code == "InvalidRange":  # at or past the end
+                return b""
+            raise
+        body = response["Body"]
+        try:
+            data: bytes = await body.read()
+        finally:
+            body.close()
+        return data
+
     async def presigned_url(
         self, key: str, *, filename: str, content_type: str, ttl_seconds: int
     ) -> str | None:

@@ -148,9 +148,12 @@ export function reactTo(problem: Problem): Reaction {
     case "schedule-slot-taken":
     case "delivery-not-resendable":
     case "webhook-in-use":
+    case "job-rows-unavailable":
+    case "preview-too-large":
       return "reload";
     case "job-not-ready":
     case "job-quota-exceeded":
+    case "preview-rate-exceeded":
     case "idempotency-key-in-use":
     case "rate-limit-exceeded":
     case "server-error":

@@ -34,6 +34,13 @@ async def stored_job_id(job_id: str) -> PydanticObjectId:
     return job.id
 
 
+def stored_keys(job: ReportJob) -> list[str]:
+    """What a completed job keeps in storage: its file and, for CSV and JSON Lines, the row
+    index beside it (in the order storage lists them)."""
+    assert job.result is not None
+    return sorted(k for k in (job.result.storage_key, job.result.row_index_key) if k)
+
+
 async def finished_job(job_id: str) -> ReportJob | None:
     """The job once it has ended (completed, failed or cancelled), else None: a predicate for
     `wait_until`."""

@@ -62,6 +62,7 @@ class Run:
     progress: Progress = field(default_factory=Progress)
     stop_reason: StopReason | None = None
     stored_key: str | None = None  # the file this attempt stored, until it is committed
+    index_key: str | None = None  # and the row index stored beside it
     figures: list[Figure] = field(default_factory=list)  # the summary's, for delivery
 
     @property
@@ -121,10 +122,11 @@ async def heartbeat(
 
 async def discard_file(storage: Storage, run: Run) -> None:
     """Deletes the file this attempt stored (not committed, or its commit was refused)."""
-    if run.stored_key:
-        with contextlib.suppress(Exception):
-            await storage.delete(run.stored_key)
-        run.stored_key = None
+    for key in (run.stored_key, run.index_key):
+        if key:
+            with contextlib.suppress(Exception):
+                await storage.delete(key)
+    run.stored_key = run.index_key = None
 
 
 async def commit(
@@ -167,8 +169,9 @@ async def commit(
         return False
     # Files of earlier, interrupted attempts of this job are not needed any more.
     with contextlib.suppress(Exception):
+        kept = {job.result.storage_key, job.result.row_index_key}
         for key in await storage.list_keys(prefix):
-            if key != job.result.storage_key:
+            if key not in kept:
                 await storage.delete(key)
     return True
 

@@ -18,6 +18,7 @@ import asyncio
 import re
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,11 +29,11 @@ from app.reports.execution.lease import Progress, Run
 from app.reports.execution.outcome import PermanentJobError
 from app.reports.execution.storing import FileUpload
 from app.reports.formats import FormatSpec, SinkOptions, get_format
-from app.reports.jobs.models import JobResult, JobStep, ReportJob
+from app.reports.jobs.models import JobResult, JobStep, ReportJob, row_index_key
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import RenderContext, RowSink
 from app.reports.rendering.present import Presentation, definitions
-from app.reports.types import get_report_type
+from app.reports.types import figure_definitions, get_report_type
 from app.runtime.resources import Resources
 from app.security import DataScope
 
@@ -84,9 +85,10 @@ async def produce(run: Run, resources: Resources) -> None:
     try:
         await validation.refresh()  # the labels files print come from the lookup table
         columns = definition.columns_for(resolved)
-        for_people = job.format != "csv"
+        for_people = spec.for_people
         # PDF and Excel are for people: labels for codes, Yes / No, no machine-only columns,
-        # names in the Parameters block; CSV keeps codes unless the job asked for labels.
+        # names in the Parameters block; CSV and JSON Lines keep codes unless the job asked for
+        # labels.
         presentation = Presentation.of(
             columns,
             {c.lookup: validation.labels(c.lookup) for c in columns if c.lookup},
@@ -121,6 +123,8 @@ async def produce(run: Run, resources: Resources) -> None:
             render_processes=settings.render_processes,
             max_rows=spec.row_cap(settings),
         )
+        summarizer = definition.summarizer(resolved)
+        context = replace(context, figure_definitions=figure_definitions(summarizer))
         workdir = Path(tempfile.mkdtemp(prefix=f"report-{job.id}-"))
         path = workdir / file_name_for(job)
         key = f"{storage_prefix(job)}a{job.attempt}/{path.name}"
@@ -184,6 +188,12 @@ async def _store(
     run.stored_key = upload.key
     stored = await upload.complete()
     written = sink.rows_written
+    index_key = None
+    if sink.row_index is not None:  # beside the file: where every 1,000th row starts
+        run.index_key = index_key = row_index_key(upload.key)
+        await upload.storage.write_stream(
+            index_key, _once(sink.row_index.to_bytes()), "application/json"
+        )
     job.result = JobResult(
         file_name=file_name,
         content_type=spec.content_type,
@@ -193,7 +203,12 @@ async def _store(
         storage_key=upload.key,
         truncated=spec.truncates and progress.rows_processed > written,
         total_rows=progress.rows_processed,
+        row_index_key=index_key,
     )
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 LAYOUT_POLL_SECONDS = 0.25
@@ -247,6 +262,9 @@ class RowTotal:
         self.read_share = max(self.read_share, min(share, 1.0))
         self.rows_follow = rows_follow
         self.advance()
+
+    def fetched(self, docs: int) -> None:
+        """The job follows the share of the read, not the documents."""
 
     def counted(self, rows: int) -> None:
         if self.progress.rows_total is None:

@@ -74,6 +74,14 @@ class JobResult(BaseModel):
     storage_key: str
     truncated: bool = False
     total_rows: int | None = None
+    # Where every 1,000th row of a CSV or JSON Lines file starts (stored beside the file; None
+    # for other formats and for files made before the index existed).
+    row_index_key: str | None = None
+
+
+def row_index_key(storage_key: str) -> str:
+    """The storage key of a file's row index: beside it, under the same attempt's prefix."""
+    return f"{storage_key}.rows-index.json"
 
 
 class FileOptions(BaseModel):

@@ -123,6 +123,7 @@ async def examine(
     parameters: Mapping[str, Any],
     *,
     role: bool = True,
+    now: datetime | None = None,
 ) -> tuple[AnyReportDefinition, Resolved]:
     """Every problem of a request at once: a format the type does not offer, the parameters
     (shape, lookup codes, date bounds), ids outside the caller's data scope — one 422 naming
@@ -151,7 +152,7 @@ async def examine(
         _check_role(principal, definition)
     problems.raise_if_any()
     assert params is not None
-    return definition, definition.resolve(params, scope, utcnow(), settings=settings)
+    return definition, definition.resolve(params, scope, now or utcnow(), settings=settings)
 
 
 def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
@@ -160,6 +161,27 @@ def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
             f"The role {principal.role.value!r} may not run {definition.key} reports.",
             code="report-type-not-allowed",
         )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A request's first three steps done: its report type and its resolved parameters and
+    effective data scope (`Resolved`)."""
+
+    definition: AnyReportDefinition
+    resolved: Resolved
+
+
+async def resolve_request(
+    settings: Settings, principal: Principal, request: ReportRequest, now: datetime
+) -> Resolution:
+    """validate → role → data scope, as `submit` runs them (a 422, a 403 naming what is not
+    allowed), resolved at `now`. A preview runs the request this far and reads the rows itself
+    instead of storing a job."""
+    definition, resolved = await examine(
+        settings, principal, request.report_type, request.format, request.parameters, now=now
+    )
+    return Resolution(definition, resolved)
 
 
 async def check(
@@ -257,7 +279,7 @@ async def _store(
     settings: Settings,
     principal: Principal,
     request: ReportRequest,
-    resolved: Any,
+    resolved: Resolved,
     key: str | None,
     hashed: str,
 ) -> Submission:

@@ -11,13 +11,15 @@ goes in slices of that range (`slicing.py`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
 from typing import Any
 
+import pymongo
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ExecutionTimeout
+from pymongo.errors import ExecutionTimeout, PyMongoError
 
 from app.reports.reading import slicing
 from app.reports.reading.dimensions import DimensionCache, dimension_caches
@@ -52,6 +54,8 @@ async def _fact_batches(
                 if keep is not None:
                     docs = [doc for doc in docs if keep(doc)]
                 if docs:
+                    if progress is not None:
+                        progress.fetched(len(docs))
                     yield docs
         if progress is not None:
             progress.reading((done + 1) / reads, rows_follow=follow)
@@ -193,6 +197,38 @@ async def _count_read(
         if total > most:
             return None
     return total
+
+
+async def estimate_facts(
+    collection: AsyncCollection[Any], facts: FactRead, seconds: float
+) -> tuple[int, bool] | None:
+    """About how many documents the index ranges of `facts` hold, counted slice by slice (each
+    count one slice's work on the server, as the read itself goes) for at most `seconds`:
+    (the count, True) when all of it was counted, else (the count over the share of the
+    ranges counted, False); None when no document was counted in time. The worker-side
+    filter is not applied: the rows may be fewer."""
+    deadline = time.monotonic() + seconds
+    field = slicing.slice_field(facts)
+    total, reads = 0, len(facts.reads)
+    for done, read in enumerate(facts.reads):
+        slices = slicing.Slices(read, field)
+        while (query := slices.next()) is not None:
+            left = deadline - time.monotonic()
+            share = (done + slices.share()) / reads
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                with pymongo.timeout(left):
+                    counted = await collection.count_documents(query)
+            except (TimeoutError, PyMongoError) as exc:
+                if isinstance(exc, PyMongoError) and not exc.timeout:
+                    raise
+                if share <= 0 or not total:  # nothing seen yet says nothing of the rest
+                    return None
+                return max(total, round(total / share)), False
+            slices.observe(counted)
+            total += counted
+    return total, True
 
 
 def _decoding(collection: AsyncCollection[Any], facts: FactRead) -> AsyncCollection[Any]:

@@ -1,4 +1,4 @@
-"""Pure renderers: rows in, file out (CSV, Excel, PDF). No database, no HTTP.
+"""Pure renderers: rows in, file out (CSV, JSON Lines, Excel, PDF). No database, no HTTP.
 
 WeasyPrint is imported only inside the PDF render processes, so importing this package is cheap.
 Which renderer a format uses is its ``FormatSpec.open_sink`` (``app/reports/formats.py``), the
@@ -17,7 +17,9 @@ from app.reports.rendering.base import (
     WriterSink,
 )
 from app.reports.rendering.csv import CsvRowWriter
+from app.reports.rendering.jsonl import JsonLinesRowWriter, JsonLinesSink, JsonRows
 from app.reports.rendering.pdf import PdfSink, StreamingPdf, render_pdf
+from app.reports.rendering.rowindex import RowIndex
 from app.reports.rendering.xlsx import XlsxRowWriter
 
 __all__ = [
@@ -25,10 +27,14 @@ __all__ = [
     "ColumnType",
     "CsvRowWriter",
     "Figure",
+    "JsonLinesRowWriter",
+    "JsonLinesSink",
+    "JsonRows",
     "LocalTimes",
     "PdfSink",
     "RenderContext",
     "RenderError",
+    "RowIndex",
     "RowSink",
     "RowWriter",
     "StreamingPdf",

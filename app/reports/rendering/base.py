@@ -19,6 +19,8 @@ from functools import cached_property
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from app.reports.rendering.rowindex import RowIndex
+
 
 class ColumnType(StrEnum):
     STRING = "string"
@@ -47,6 +49,12 @@ class Column:
     # The cells carry their own label (`LabelledCode`: a quiz's id and title), which PDF and
     # Excel print.
     labelled: bool = False
+    unit: str | None = None  # what a number counts in ("min", "h"); a percent column's is "%"
+
+    @property
+    def unit_shown(self) -> str | None:
+        """The unit a reader is told: the declared one, "%" for a percent column."""
+        return self.unit or ("%" if self.type is ColumnType.PERCENT else None)
 
     def figure(self, value: int | float | str | None, type: ColumnType | None = None) -> Figure:
         """A summary figure measuring what this column measures, with its definition; `type`
@@ -116,6 +124,8 @@ class RenderContext:
     summary: list[Figure] = field(default_factory=list)
     # What the figures mean: (label, definition) of the shown columns and summary figures.
     definitions: list[tuple[str, str]] = field(default_factory=list)
+    # What each summary figure means, by its label (where the report type states it).
+    figure_definitions: dict[str, str] = field(default_factory=dict)
     total_rows: int | None = None  # rows the full report has (for the PDF truncation notice)
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None
@@ -208,6 +218,8 @@ class RowWriter(Protocol):
     """
 
     rows_written: int
+    # The offsets of every 1,000th row once the file is complete (None: not readable by offset).
+    row_index: RowIndex | None
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None: ...
 
@@ -236,6 +248,12 @@ class RowSink(Protocol):
         for the most part); the job's progress follows it."""
         ...
 
+    @property
+    def row_index(self) -> RowIndex | None:
+        """Where every 1,000th row starts in the finished file (CSV, JSON Lines), stored
+        beside it; None for a file whose rows cannot be read back by offset."""
+        ...
+
     def expect_rows(self, total: int | None) -> None:
         """The report's row count, once known (a PDF sizes its render chunks from it)."""
         ...
@@ -261,6 +279,10 @@ class WriterSink:
     @property
     def rows_laid_out(self) -> int:
         return self.writer.rows_written
+
+    @property
+    def row_index(self) -> RowIndex | None:
+        return self.writer.row_index
 
     def expect_rows(self, total: int | None) -> None:
         """A streamed file does not depend on the row count."""

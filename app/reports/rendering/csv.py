@@ -14,6 +14,9 @@ return gets a leading ``'`` so a spreadsheet shows it as text instead of evaluat
 are never touched (``-5`` stays ``-5``). Rows go through a buffered file handle as they come, so
 memory stays constant however many rows are written. Given ``output`` (a binary stream), the
 writer writes there instead of creating ``path``: the bytes go on to storage as they are made.
+
+``row_index`` holds the byte offset of every 1,000th data row (``rowindex.RowIndex``), noted
+as the rows are written, so a reader can start at any row with one ranged read.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from app.reports.rendering.base import (
     RenderContext,
     neutralise_formula,
 )
+from app.reports.rendering.rowindex import INDEX_EVERY, CountingWriter, RowIndex
 
 _BUFFER_BYTES = 1 << 20
 _TRIGGERS = frozenset(FORMULA_TRIGGERS)
@@ -109,6 +113,7 @@ class CsvRowWriter:
         *,
         bom: bool = False,
         output: io.RawIOBase | None = None,
+        index_every: int = INDEX_EVERY,
     ) -> None:
         self.path = path
         self.columns = list(columns)
@@ -118,17 +123,16 @@ class CsvRowWriter:
         times = LocalTimes(context.timezone)
         self._converters = [_column_converter(c.type, times) for c in self.columns]
         encoding = "utf-8-sig" if bom else "utf-8"
-        self._file: io.TextIOWrapper
-        if output is not None:
-            buffered = io.BufferedWriter(output, _BUFFER_BYTES)
-            self._file = io.TextIOWrapper(buffered, encoding=encoding, newline="")
-        else:
-            self._file = open(  # noqa: SIM115 - closed in close()
-                path, "w", encoding=encoding, newline="", buffering=_BUFFER_BYTES
-            )
+        # The bytes pass a counter on their way out: a row's offset is the count once the
+        # buffers above it are flushed.
+        target = output if output is not None else io.FileIO(path, "w")
+        self._counter = CountingWriter(target)
+        buffered = io.BufferedWriter(self._counter, _BUFFER_BYTES)
+        self._file = io.TextIOWrapper(buffered, encoding=encoding, newline="")
         # The "excel" dialect is RFC 4180: comma, double-quote escaping, QUOTE_MINIMAL.
         self._writer = csv.writer(self._file, dialect="excel", lineterminator="\r\n")
         self._writer.writerow([neutralise_formula(c.label) for c in self.columns])
+        self.row_index: RowIndex | None = RowIndex(index_every)
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -137,16 +141,31 @@ class CsvRowWriter:
         for row in rows:
             if len(row) != width:
                 raise ValueError(f"row has {len(row)} values, expected {width} (one per column)")
-        # Column by column: one specialised pass per column instead of a call per cell.
-        columns = zip(*rows, strict=True)
-        converted = [convert(col) for convert, col in zip(self._converters, columns, strict=True)]
-        self._writer.writerows(zip(*converted, strict=True))
-        self.rows_written += len(rows)
+        index = self.row_index
+        assert index is not None
+        start = 0
+        while start < len(rows):
+            # Up to the next indexed row, whose offset is noted before it is written.
+            written = self.rows_written
+            if index.due(written):
+                self._file.flush()
+                index.note(self._counter.count)
+            part = rows[start : start + index.every - written % index.every]
+            # Column by column: one specialised pass per column instead of a call per cell.
+            columns = zip(*part, strict=True)
+            converted = [
+                convert(col) for convert, col in zip(self._converters, columns, strict=True)
+            ]
+            self._writer.writerows(zip(*converted, strict=True))
+            self.rows_written += len(part)
+            start += len(part)
 
     def close(self, summary: Sequence[Figure] | None = None) -> None:
         """Flushes and closes the file (``summary`` is not part of a CSV file)."""
         if not self._file.closed:
             self._file.close()
+            if self.row_index is not None:
+                self.row_index.finish(self.rows_written, self._counter.count)
 
     def abort(self) -> None:
         """Closes the file without caring about its content (the caller deletes it)."""

@@ -279,6 +279,29 @@ async def run_template(
 ) -> Submission:
     """Runs a template as the caller: the caller's role and data scope apply, never the
     author's. `delivery`: who is told when it ends (POST /jobs `notify` / `webhookUrl`)."""
+    request = await template_request(
+        principal,
+        template_id,
+        body,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        delivery=delivery,
+    )
+    with prefixed_fields("body."):
+        return await submit(resources, principal, request)
+
+
+async def template_request(
+    principal: Principal,
+    template_id: str,
+    body: TemplateRun | None,
+    *,
+    idempotency_key: str | None = None,
+    request_id: str | None = None,
+    delivery: DeliveryConfig | None = None,
+) -> ReportRequest:
+    """What running a template visible to the caller asks for: its report type, its format
+    and parameters with the overrides merged over them (an archived template is not run)."""
     template = await get_visible(principal, template_id)
     if template.archived:
         raise Conflict(
@@ -288,7 +311,7 @@ async def run_template(
     fmt, parameters = effective_request(
         template, body.parameters if body else None, body.format if body else None
     )
-    request = ReportRequest(
+    return ReportRequest(
         report_type=template.report_type,
         format=fmt,
         parameters=parameters,
@@ -298,5 +321,3 @@ async def run_template(
         request_id=request_id,
         delivery=delivery,
     )
-    with prefixed_fields("body."):
-        return await submit(resources, principal, request)

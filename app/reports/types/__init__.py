@@ -21,6 +21,7 @@ from app.reports.types.base import (
     Summarizer,
     column,
     column_index,
+    figure_definitions,
     measure,
 )
 from app.reports.types.compliance_status import COMPLIANCE_STATUS
@@ -78,6 +79,7 @@ __all__ = [
     "Summarizer",
     "column",
     "column_index",
+    "figure_definitions",
     "get_report_type",
     "measure",
     "register",

@@ -27,7 +27,7 @@ from app.lookups import validation
 from app.platform.models import Department
 from app.reports.dates import StoredRange, iso_utc, limits_context
 from app.reports.formats import FORMATS
-from app.reports.reading.facts import count_facts, stream_facts
+from app.reports.reading.facts import count_facts, estimate_facts, stream_facts
 from app.reports.reading.query import Plan, Row, Stage, count_rows, object_ids, stream
 
 # Re-exported: the report types take `Column` from here, so only this module knows where the
@@ -86,6 +86,12 @@ class Summarizer(Protocol):
     def figures(self) -> list[Figure]: ...
 
 
+def figure_definitions(summarizer: Summarizer) -> dict[str, str]:
+    """What each summary figure means, by its label: the definitions its figures carry (a
+    summarizer states them before it has seen a row)."""
+    return {f.label: f.definition for f in summarizer.figures() if f.definition}
+
+
 class ReportDefinition(ABC, Generic[P, R]):
     key: ClassVar[str]
     name: ClassVar[str]
@@ -108,6 +114,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     # The parameters that select each shape of a run (`modes`): rows per submission or per
     # course, a department tree or a flat list. One mode: the type has one shape.
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    # Columns whose values add up over the rows (counts): their totals are shown beside a
+    # preview's rows (those of the run's columns).
+    total_columns: ClassVar[tuple[str, ...]] = ()
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -258,6 +267,18 @@ class ReportDefinition(ABC, Generic[P, R]):
         if plan.facts is not None:
             return await count_facts(collection, plan.facts)
         return await count_rows(collection, await self.count_stages(typed, scope))
+
+    async def estimate(
+        self, resolved: Mapping[str, Any] | R, scope: DataScope, seconds: float
+    ) -> tuple[int, bool] | None:
+        """About how many documents the read goes through, counted for at most `seconds`
+        (`facts.estimate_facts`: (count, exact)); None for a read the server reduces, or when
+        nothing could be counted in time."""
+        typed = await self.with_subtrees(self.typed(resolved))
+        plan = await self.plan(typed, scope)
+        if plan.facts is None:
+            return None
+        return await estimate_facts(self.source.get_pymongo_collection(), plan.facts, seconds)
 
     async def fetch(
         self, resolved: Mapping[str, Any] | R, scope: DataScope, batch_size: int

@@ -21,12 +21,14 @@ def column(
     lookup: str | None = None,
     explained: bool = False,
     labelled: bool = False,
+    unit: str | None = None,
 ) -> Column:
     """A report column; the same `Column` the renderers take (percent = 0–100, not a
     fraction). `description` is the column's one definition (metadata, Definitions, e-mail);
     `lookup`: the category whose labels the files print for the column's codes; `explained`:
     the description is stated under Definitions although the type usually explains itself;
-    `labelled`: the cells carry their own label (`LabelledCode`)."""
+    `labelled`: the cells carry their own label (`LabelledCode`); `unit`: what a number
+    counts in ("min", "h", "d"; a percent column's is "%")."""
     return Column(
         key,
         label,
@@ -36,6 +38,7 @@ def column(
         lookup=lookup,
         explained=explained,
         labelled=labelled,
+        unit=unit,
     )
 
 

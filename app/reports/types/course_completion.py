@@ -163,8 +163,10 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
             "number",
             "Mean of completion date − enrolment date, in days with 1 decimal, over the cohort's "
             "completed enrollments",
+            unit="d",
         ),
     ]
+    total_columns = ("enrolled", "inProgress", "completed", "failed", "withdrawn")
     default_sort: ClassVar[list[str]] = ["courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
         "category": "Category",

@@ -148,6 +148,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
             "Time spent (min)",
             "integer",
             "Time the learner has spent in the course, in minutes, as the platform records it",
+            unit="min",
         ),
         column(
             "lastActivityAt",

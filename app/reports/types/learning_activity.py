@@ -124,6 +124,7 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
             "Distinct learners with at least one event of that type in the period",
         ),
     ]
+    total_columns = ("events",)
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
     option_labels: ClassVar[dict[str, str]] = {
         "granularity": "Granularity",

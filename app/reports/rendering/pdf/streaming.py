@@ -246,6 +246,11 @@ class PdfSink:
         return len(self.pdf.rows)
 
     @property
+    def row_index(self) -> None:
+        """A PDF's rows cannot be read back by offset."""
+        return None
+
+    @property
     def rows_laid_out(self) -> int:
         return self.pdf.rows_laid_out
 

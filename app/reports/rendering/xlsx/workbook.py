@@ -25,6 +25,7 @@ from app.reports.rendering.base import (
     RenderError,
     neutralise_formula,
 )
+from app.reports.rendering.rowindex import RowIndex
 from app.reports.rendering.xlsx.cells import CellWriter, fit_string, percent_fraction
 from app.reports.rendering.xlsx.package import SheetRows, assemble
 
@@ -93,6 +94,7 @@ class XlsxRowWriter:
         self.context = context
         self.rows_per_sheet = rows_per_sheet
         self.rows_written = 0
+        self.row_index: RowIndex | None = None  # a workbook's rows cannot be read by offset
         self.sheet_names: list[str] = []
         self._times = LocalTimes(context.timezone)
         self._closed = False

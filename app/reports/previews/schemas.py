@@ -1,0 +1,90 @@
+"""HTTP shapes of a report's data as JSON: a preview, and a page of a job's rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from app.common.schemas import ApiModel
+
+# A row: an object keyed by column key (the values a JSON Lines file holds: numbers, booleans,
+# null for an empty cell, datetimes as ISO 8601 in the report timezone).
+RowObject = dict[str, Any]
+
+
+class ColumnOut(ApiModel):
+    key: str
+    label: str
+    type: str = Field(
+        description="string, integer, number, percent (0–100), boolean, date or datetime"
+    )
+    unit: str | None = Field(default=None, description='What a number counts in: "%", "min", "h"')
+    definition: str | None = Field(default=None, description="What the column means")
+
+
+class FigureOut(ApiModel):
+    label: str
+    value: str = Field(description="As the files print it (`1,234`, `87.5%`, `—` when empty)")
+    definition: str | None = Field(default=None, description="What the figure means")
+
+
+class ParameterOut(ApiModel):
+    label: str
+    value: str
+
+
+class PreviewOut(ApiModel):
+    """A report as a page of JSON: what the file of the same request would hold."""
+
+    report_type: str
+    title: str
+    timezone: str
+    generated_at: datetime
+    columns: list[ColumnOut]
+    rows: list[RowObject] = Field(description="The page: objects keyed by column key")
+    sort: list[str] = Field(
+        description="The sort applied (`-key` descending); empty: the report's own order"
+    )
+    default_sort: list[str] = Field(description="The report's own order")
+    offset: int = Field(description="The first row's position in the report (0-based)")
+    row_count: int = Field(description="Rows of the whole report")
+    row_count_exact: bool = Field(
+        description="True: `rowCount` was counted. A preview that cannot read its whole report "
+        "within its time budget answers 422 `preview-too-large` with an estimate instead"
+    )
+    summary: list[FigureOut] = Field(description="The summary figures of the whole report")
+    totals: dict[str, int | float] | None = Field(
+        default=None,
+        description="Sums of the additive columns (counts) over every row, for report types "
+        "that have such columns",
+    )
+    parameters: list[ParameterOut] = Field(description="The resolved parameters, as files print")
+    resolved_parameters: dict[str, Any] = Field(
+        description="The resolved parameters as a job stores them (absolute dates, `now`)"
+    )
+    scope: dict[str, Any] = Field(description="The effective data scope the rows were read in")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Send it as `cursor` with the same body and sort for the next page; null "
+        "on the last page (or at the preview's depth limit)",
+    )
+
+
+class RowsPage(ApiModel):
+    """A page of a completed job's stored rows."""
+
+    job_id: str
+    format: str
+    columns: list[ColumnOut]
+    rows: list[RowObject]
+    first_row: int = Field(description="The first row's position in the file (0-based)")
+    row_count: int = Field(description="Rows of the whole file")
+    next_cursor: str | None = Field(default=None, description="The next page; null at the end")
+    previous_cursor: str | None = Field(
+        default=None, description="The page before; null on the first page"
+    )
+
+
+__all__ = ["ColumnOut", "FigureOut", "ParameterOut", "PreviewOut", "RowObject", "RowsPage"]

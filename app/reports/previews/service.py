@@ -1,0 +1,181 @@
+"""A report previewed: the same request road, the same read and the same figures as its file,
+answered at once as JSON, within a time budget.
+
+The request goes the road every job goes (`requests.resolve_request`: validate → role → data
+scope), with a template and its overrides as `POST /jobs {templateId}` takes them. The rows
+then come from the report definition's own `fetch` — the engine the worker runs, in the order
+the file has — through the summarizer the file's summary comes from, while a `PageKeeper` keeps
+the page asked for (in the report's order or a requested sort). The whole read runs within
+`PREVIEW_BUDGET_MS` (`budget.py`); one that does not fit is refused with its estimate. Each
+caller may ask for `PREVIEW_RATE_PER_MINUTE` previews a minute, counted in Redis.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+from app.audit import AuditAction, record
+from app.common.time import utcnow
+from app.errors import TooManyRequests, ValidationFailed
+from app.lookups import validation
+from app.reports.jobs.requests import ReportRequest, prefixed_fields, resolve_request
+from app.reports.jobs.schemas import JobCreate
+from app.reports.previews.budget import Budget, ReadWatch, ran_out, too_large
+from app.reports.previews.paging import (
+    PageKeeper,
+    Totals,
+    fingerprint,
+    parse_sort,
+    preview_cursor,
+    read_preview_cursor,
+)
+from app.reports.previews.schemas import (
+    ColumnOut,
+    FigureOut,
+    ParameterOut,
+    PreviewOut,
+)
+from app.reports.reading.progress import READ_PROGRESS
+from app.reports.rendering import JsonRows
+from app.reports.rendering.jsonl import column_document
+from app.reports.rendering.present import Presentation
+from app.reports.templates import service as templates
+from app.reports.templates.schemas import TemplateRun
+from app.reports.types import figure_definitions
+from app.runtime.resources import Resources
+from app.security import Principal
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+READ_BATCH = 2000  # rows a fetch hands over at a time
+RATE_WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class PageAsk:
+    limit: int = DEFAULT_LIMIT
+    sort: str | None = None
+    cursor: str | None = None
+
+
+async def _request_of(principal: Principal, body: JobCreate) -> ReportRequest:
+    if body.template_id:
+        run = TemplateRun(parameters=body.parameters, format=body.format)
+        return await templates.template_request(principal, body.template_id, run)
+    assert body.report_type and body.format  # checked by JobCreate
+    return ReportRequest(
+        report_type=body.report_type, format=body.format, parameters=body.parameters or {}
+    )
+
+
+async def check_rate(resources: Resources, principal: Principal) -> None:
+    """429 with `Retry-After` past `PREVIEW_RATE_PER_MINUTE` previews in the current minute."""
+    limit = resources.settings.preview_rate_per_minute
+    count, left = await resources.queue.count_in_window(
+        f"preview:{principal.user_id}", RATE_WINDOW_SECONDS
+    )
+    if count > limit:
+        raise TooManyRequests(
+            f"At most {limit} previews a minute; try again in {int(left) + 1} s.",
+            retry_after=int(left) + 1,
+            code="preview-rate-exceeded",
+        )
+
+
+async def preview(
+    resources: Resources, principal: Principal, body: JobCreate, ask: PageAsk
+) -> PreviewOut:
+    settings = resources.settings
+    await check_rate(resources, principal)
+    request_key = fingerprint(body.model_dump(mode="json"), ask.sort)
+    position = read_preview_cursor(ask.cursor, request_key)
+    offset = position.offset if position else 0
+    if offset + ask.limit > settings.preview_max_depth:
+        raise ValidationFailed.one(
+            "cursor" if position else "limit",
+            f"a preview pages through its first {settings.preview_max_depth:,} rows; run the "
+            "report as a job and read GET /api/v1/reports/jobs/{id}/rows for the rest",
+            type="preview_depth",
+        )
+    now = position.now if position else utcnow()
+    request = await _request_of(principal, body)
+    with prefixed_fields("body.") if body.template_id else nullcontext():
+        resolution = await resolve_request(settings, principal, request, now)
+    definition, resolved = resolution.definition, resolution.resolved
+    params, scope = resolved.parameters, resolved.scope
+
+    columns = definition.columns_for(params)
+    # The rows a CSV of the same request holds: codes (labels when asked), every column.
+    presentation = Presentation.of(
+        columns,
+        {c.lookup: validation.labels(c.lookup) for c in columns if c.lookup},
+        for_people=False,
+        with_labels=True if body.options.labels else None,
+    )
+    sort = parse_sort(ask.sort, presentation.columns)
+    keeper = PageKeeper(offset, ask.limit, sort)
+    summarizer = definition.summarizer(params)
+    totals = Totals(columns, definition.total_columns)
+
+    budget = Budget(settings.preview_budget_ms)
+    watch = ReadWatch(budget)
+    following = READ_PROGRESS.set(watch)
+    try:
+        async with budget.spending():
+            async for batch in definition.fetch(params, scope, READ_BATCH):
+                summarizer.add(batch)
+                totals.add(batch)
+                keeper.add(presentation.rows(batch))
+    except Exception as exc:
+        if ran_out(exc):
+            raise await too_large(
+                definition, params, scope, request.parameters, watch, budget
+            ) from exc
+        raise
+    finally:
+        READ_PROGRESS.reset(following)
+
+    timezone = str(params.get("timezone") or "UTC")
+    figures = summarizer.figures()
+    meanings = figure_definitions(summarizer)
+    end = offset + ask.limit
+    more = end < keeper.total and end < settings.preview_max_depth
+    out = PreviewOut(
+        report_type=definition.key,
+        title=definition.name,
+        timezone=timezone,
+        generated_at=utcnow(),
+        columns=[ColumnOut(**column_document(c)) for c in presentation.columns],
+        rows=JsonRows(presentation.columns, timezone).objects(keeper.page()),
+        sort=[f.text() for f in sort],
+        default_sort=list(definition.default_sort),
+        offset=offset,
+        row_count=keeper.total,
+        row_count_exact=True,
+        summary=[FigureOut(label=k, value=v, definition=meanings.get(k)) for k, v in figures],
+        totals=totals.result(),
+        parameters=[ParameterOut(label=k, value=v) for k, v in definition.describe(params)],
+        resolved_parameters=params,
+        scope=scope.to_document(),
+        next_cursor=preview_cursor(end, now, request_key) if more else None,
+    )
+    await record(
+        AuditAction.REPORT_PREVIEWED,
+        principal,
+        object_type="report",
+        scope=scope.to_document(),
+        parameters=params,
+        details={
+            "reportType": definition.key,
+            "offset": offset,
+            "rows": len(out.rows),
+            "rowCount": keeper.total,
+            "milliseconds": budget.elapsed_ms(),
+            **({"templateId": body.template_id} if body.template_id else {}),
+        },
+    )
+    return out
+
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "PageAsk", "check_rate", "preview"]
