@@ -177,7 +177,7 @@ async def test_rows_follow_the_download_rules(
         assert created.status_code == 202, created.text
         ids[fmt] = created.json()["id"]
     early = await client.get(f"{JOBS}/{ids['csv']}/rows", headers=owner)
-    assert early.status_code == 409 and early.json()["code"] == "report-not-ready"
+    assert early.status_code == 409 and early.json()["code"] == "job-not-ready"
     await run_worker()
 
     url = f"{JOBS}/{ids['csv']}/rows"

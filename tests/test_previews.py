@@ -230,7 +230,7 @@ async def test_a_template_previews_as_its_run_and_the_scope_applies(
         json=body("learner-progress", {"dateRange": MARCH, "departmentIds": [data.id(data.sales)]}),
         headers=manager,
     )
-    assert outside.status_code == 403 and outside.json()["code"] == "out-of-scope"
+    assert outside.status_code == 403 and outside.json()["code"] == "scope-exceeded"
     missing = await client.post(
         PREVIEW, json=body("learner-progress", {"dateRange": {"preset": "nope"}}), headers=manager
     )

@@ -32,7 +32,7 @@ class FigureOut(ApiModel):
 
 class ParameterOut(ApiModel):
     label: str
-    value: str
+    value: str | int
 
 
 class PreviewOut(ApiModel):
