@@ -28,6 +28,7 @@ from app.reports.deliveries.router import router as deliveries_router
 from app.reports.jobs.router import router as jobs_router
 from app.reports.metadata.router import router as metadata_router
 from app.reports.schedules.router import router as schedules_router
+from app.reports.templates import versions as template_versions
 from app.reports.templates.router import router as templates_router
 from app.runtime.resources import Resources
 
@@ -149,3 +150,4 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
 
 async def _on_startup(resources: Resources) -> None:
     await seed_lookups()
+    await template_versions.backfill()

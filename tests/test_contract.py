@@ -68,7 +68,7 @@ def _schema_has_examples(
     return any(_schema_has_examples(o, components) for o in options)
 
 
-def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None:
+def test_the_contract_lists_the_40_report_endpoints_each_with_examples() -> None:
     schema = json.loads(OPENAPI.read_text())
     components = schema["components"]["schemas"]
     groups: dict[str, int] = {}
@@ -88,12 +88,12 @@ def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None
             for status, response in operation["responses"].items():
                 assert response.get("description"), f"{method} {path} {status} undocumented"
     # The 29 of the specification, plus the operators' two (the audit trail, changing a
-    # lookup value) and delivery's seven (the deliveries list, delivery link, resend, webhook
-    # endpoints x3, delivery options).
+    # lookup value), delivery's seven (the deliveries list, delivery link, resend, webhook
+    # endpoints x3, delivery options) and a template's versions (their list and one of them).
     groups_of = ("jobs", "templates", "schedules", "metadata", "audit", "deliveries", "webhooks")
     assert {k: groups[k] for k in groups_of} == {
         "jobs": 6,
-        "templates": 7,
+        "templates": 7 + 2,
         "schedules": 9,
         "metadata": 7 + 1 + 1,
         "audit": 1,
@@ -102,7 +102,7 @@ def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None
     }
     assert groups["learning-events"] == 1 and groups["batch"] == 1
     assert {"healthz", "readyz", "metrics"} <= set(groups)
-    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3
+    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 2
     assert not missing_examples, missing_examples
 
 

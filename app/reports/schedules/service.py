@@ -32,8 +32,10 @@ from app.reports.schedules.timing import (
     preview,
     updated_timing,
 )
+from app.reports.templates import repository as template_store
 from app.reports.templates import service as templates
-from app.reports.templates.models import ReportTemplate
+from app.reports.templates import versions as template_versions
+from app.reports.templates.models import ReportTemplate, ReportTemplateVersion
 from app.runtime.resources import Resources
 from app.security import Principal
 
@@ -76,6 +78,37 @@ async def _template_of(principal: Principal, body: ScheduleCreate) -> ReportTemp
     return template
 
 
+VERSION_FIELD = "body.templateVersion"
+
+
+async def _pinned(template: ReportTemplate, number: int) -> ReportTemplateVersion:
+    """The template's version `number`, or a 422 naming `templateVersion`."""
+    assert template.id is not None
+    version = await template_versions.find_version(template.id, number)
+    if version is None:
+        raise ValidationFailed.one(
+            VERSION_FIELD,
+            f"the template {template.name!r} has no version {number} (its latest is "
+            f"{template.version})",
+            type="template-version-unknown",
+        )
+    return version
+
+
+async def _version_changes(schedule: ReportSchedule, number: int | None) -> dict[str, Any]:
+    """Pinning the schedule's template at version `number`, or following its newest (None);
+    the report type follows the version run."""
+    if schedule.template_id is None:
+        if number is None:
+            return {}
+        raise ValidationFailed.one(VERSION_FIELD, "only for a schedule that runs a template")
+    template = await template_store.get(schedule.template_id)
+    if template is None:
+        raise ValidationFailed.one(VERSION_FIELD, "the schedule's template no longer exists")
+    content = template if number is None else await _pinned(template, number)
+    return {"template_version": number, "report_type": content.report_type}
+
+
 def schedule_out(schedule: ReportSchedule, webhooks: list[WebhookOut] | None = None) -> ScheduleOut:
     """The schedule as the API shows it. One stored under older, looser rules (e.g. a date far
     beyond what run times can reach) is shown with an error note instead of failing the list,
@@ -102,7 +135,11 @@ async def create_schedule(
     if body.template_id is not None:
         template = await _template_of(principal, body)
         report_type, template_id = template.report_type, template.id
+        if body.template_version is not None:
+            report_type = (await _pinned(template, body.template_version)).report_type
     else:
+        if body.template_version is not None:
+            raise ValidationFailed.one(VERSION_FIELD, "only with templateId")
         if body.report_type is None:
             raise ValidationFailed.one(
                 "body.reportType", "required without templateId", type="missing"
@@ -115,6 +152,7 @@ async def create_schedule(
         name=body.name,
         description=body.description,
         template_id=template_id,
+        template_version=body.template_version,
         report_type=report_type,
         parameters=body.parameters or {},
         format=body.format,
@@ -175,6 +213,8 @@ async def update_schedule(
                 raise ValidationFailed.one(body_field(name), "required without a template")
             changes[name] = value
 
+    if "template_version" in sent:
+        changes.update(await _version_changes(schedule, body.template_version))
     timing_sent = sent & set(TIMING_FIELDS)
     if timing_sent:
         changes.update(updated_timing(schedule, body, timing_sent))
@@ -184,14 +224,16 @@ async def update_schedule(
     if not changes:
         return schedule, {}
     candidate = schedule.model_copy(update=changes)
-    if {"parameters", "format"} & changes.keys():
+    if {"parameters", "format", "template_version"} & changes.keys():
         # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).
         await runner.check_runnable(
             settings, candidate, await runner.runner_for(schedule, principal)
         )
-        # Last writer wins: both parts checked together are written together.
+        # Last writer wins: the parts checked together are written together.
         changes.setdefault("parameters", schedule.parameters)
         changes.setdefault("format", schedule.format)
+        changes.setdefault("template_version", schedule.template_version)
+        changes.setdefault("report_type", schedule.report_type)
     if timing_sent and candidate.status != ScheduleStatus.PAUSED:
         changes["next_run_at"] = first_run(candidate)
         if schedule.status == ScheduleStatus.ENDED:
@@ -298,14 +340,19 @@ async def list_runs(
 
 
 async def refuse_template_in_use(principal: Principal, template: ReportTemplate) -> None:
-    """A template a schedule that has not ended still uses cannot be deleted (409 naming the
-    schedules the caller may see; other users' are counted, not named)."""
+    """A template a schedule that has not ended still uses — following its newest version or
+    pinned to one — cannot be deleted (409 naming the schedules the caller may see, with the
+    version each pins; other users' are counted, not named)."""
     assert template.id is not None
     users = await repository.live_schedules_using_template(template.id)
     if not users:
         return
     shown = [s for s in users if principal.is_admin or s.owner.user_id == principal.user_id]
-    parts = [f"{s.name!r} ({s.id}, {s.status.value})" for s in shown]
+    parts = [
+        f"{s.name!r} ({s.id}, {s.status.value}"
+        + (f", pinned to version {s.template_version})" if s.template_version else ")")
+        for s in shown
+    ]
     hidden = len(users) - len(shown)
     if hidden:
         parts.append(f"{hidden} schedule{'s' if hidden > 1 else ''} of other users")
@@ -315,7 +362,13 @@ async def refuse_template_in_use(principal: Principal, template: ReportTemplate)
         code="template-in-use",
         extra={
             "schedules": [
-                {"id": str(s.id), "name": s.name, "status": s.status.value} for s in shown
+                {
+                    "id": str(s.id),
+                    "name": s.name,
+                    "status": s.status.value,
+                    "templateVersion": s.template_version,
+                }
+                for s in shown
             ],
             "otherUsersSchedules": hidden,
         },
