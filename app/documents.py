@@ -13,7 +13,7 @@ from app.platform.models import PLATFORM_DOCUMENTS
 from app.reports.deliveries.models import DELIVERY_DOCUMENTS
 from app.reports.jobs.models import IdempotencyRecord, ReportJob
 from app.reports.schedules.models import ReportSchedule
-from app.reports.templates.models import ReportTemplate
+from app.reports.templates.models import ReportTemplate, ReportTemplateVersion
 from app.runtime.models import WorkerProcess
 
 DOCUMENTS: tuple[type[Document], ...] = (
@@ -24,6 +24,7 @@ DOCUMENTS: tuple[type[Document], ...] = (
     ReportJob,
     IdempotencyRecord,
     ReportTemplate,
+    ReportTemplateVersion,
     ReportSchedule,
     *DELIVERY_DOCUMENTS,
     AuditEvent,

@@ -145,6 +145,8 @@ _ALL = (
        "An archived template cannot be run."),
     _e("template", "in-use", 409, "Template in use",
        "A schedule that has not ended still uses the template (the problem names them)."),
+    _e("template-version", "not-found", 404, "Template version not found",
+       "The template has no such version (GET /templates/{id}/versions lists them)."),
     _e("template-version", "mismatch", 412, "Template changed",
        "If-Match (or `version`) names an older version than the stored one (the answer's ETag is "
        "the current one).", "version-mismatch"),

@@ -29,6 +29,7 @@ from app.reports.jobs.router import router as jobs_router
 from app.reports.metadata.router import router as metadata_router
 from app.reports.previews.router import router as previews_router
 from app.reports.schedules.router import router as schedules_router
+from app.reports.templates import versions as template_versions
 from app.reports.templates.router import router as templates_router
 from app.runtime import deadline
 from app.runtime.resources import Resources
@@ -173,3 +174,4 @@ def _database_reachable(app: FastAPI) -> bool:
 
 async def _on_startup(resources: Resources) -> None:
     await seed_lookups()
+    await template_versions.backfill()

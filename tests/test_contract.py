@@ -68,7 +68,7 @@ def _schema_has_examples(
     return any(_schema_has_examples(o, components) for o in options)
 
 
-def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None:
+def test_the_contract_lists_the_40_report_endpoints_each_with_examples() -> None:
     schema = json.loads(OPENAPI.read_text())
     components = schema["components"]["schemas"]
     groups: dict[str, int] = {}
@@ -90,11 +90,12 @@ def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None
     # The 29 of the specification, plus the operators' two (the audit trail, changing a
     # lookup value), delivery's seven (the deliveries list, delivery link, resend, webhook
     # endpoints x3, delivery options), the list of error codes, deleting a webhook endpoint and
-    # a report's data as JSON (the preview, a job's rows).
+    # a report's data as JSON (the preview, a job's rows) and a template's versions (their
+    # list and one of them).
     groups_of = ("jobs", "templates", "schedules", "metadata", "audit", "deliveries", "webhooks")
     assert {k: groups[k] for k in groups_of} == {
         "jobs": 7,
-        "templates": 7,
+        "templates": 7 + 2,
         "schedules": 9,
         "metadata": 7 + 1 + 1 + 1,
         "audit": 1,
@@ -103,7 +104,7 @@ def test_the_contract_lists_the_36_report_endpoints_each_with_examples() -> None
     }
     assert groups["learning-events"] == 1 and groups["batch"] == 1 and groups["preview"] == 1
     assert {"healthz", "readyz", "metrics"} <= set(groups)
-    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1 + 2
+    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1 + 2 + 2
     assert not missing_examples, missing_examples
 
 

@@ -32,7 +32,12 @@ from app.reports.deliveries.models import (
 )
 from app.reports.jobs.models import JOB_SORTS, RUN_SORTS, JobStatus, ReportJob, Requester
 from app.reports.schedules.models import SCHEDULE_SORTS, ReportSchedule
-from app.reports.templates.models import TEMPLATE_SORTS, ReportTemplate
+from app.reports.templates.models import (
+    TEMPLATE_SORTS,
+    VERSION_SORTS,
+    ReportTemplate,
+    ReportTemplateVersion,
+)
 from app.runtime.resources import Resources
 from tests import factories
 from tests.factories import dt
@@ -393,6 +398,7 @@ SERVED: list[tuple[type[Document], Sorting, tuple[tuple[str, ...], ...]]] = [
     (ReportJob, JOB_SORTS, (("requested_by.user_id",), ())),
     (ReportJob, RUN_SORTS, (("schedule_id",),)),
     (ReportTemplate, TEMPLATE_SORTS, (("owner.user_id",), ())),
+    (ReportTemplateVersion, VERSION_SORTS, (("template_id",),)),
     (ReportSchedule, SCHEDULE_SORTS, (("owner.user_id",), ())),
     (ReportDelivery, DELIVERY_SORTS, (("owner_user_id",), ("schedule_id",), ())),
     (WebhookEndpoint, WEBHOOK_SORTS, (("owner_user_id",),)),

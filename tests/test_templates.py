@@ -303,7 +303,12 @@ async def test_delete_is_409_naming_schedules_that_use_it(
     assert problem["code"] == "template-in-use"
     assert "Weekly from template" in problem["detail"]
     assert problem["schedules"] == [
-        {"id": schedule_id, "name": "Weekly from template", "status": "active"}
+        {
+            "id": schedule_id,
+            "name": "Weekly from template",
+            "status": "active",
+            "templateVersion": None,
+        }
     ]
     # A paused schedule still uses it.
     await client.post(f"/api/v1/reports/schedules/{schedule_id}/pause", headers=org["author"])

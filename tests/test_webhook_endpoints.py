@@ -44,7 +44,12 @@ async def test_an_endpoint_a_schedule_calls_is_kept_until_the_schedule_lets_go(
     problem = refused.json()
     assert problem["code"] == "webhook-in-use"
     assert problem["schedules"] == [
-        {"id": schedule["id"], "name": "Weekly progress", "status": "active"}
+        {
+            "id": schedule["id"],
+            "name": "Weekly progress",
+            "status": "active",
+            "templateVersion": None,
+        }
     ]
     assert "'Weekly progress'" in problem["detail"]
     assert await WebhookEndpoint.get(hook["id"]) is not None

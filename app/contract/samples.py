@@ -113,6 +113,7 @@ TEMPLATE = {
     "owner": _OWNER,
     "ownerDepartmentIds": [DEPARTMENT_ID],
     "version": 3,
+    "latestVersion": 3,
     "archived": False,
     "canEdit": True,
     "createdAt": "2026-01-12T09:14:00Z",

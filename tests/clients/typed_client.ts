@@ -127,6 +127,7 @@ export function reactTo(problem: Problem): Reaction {
     case "job-expired":
     case "job-file-missing":
     case "template-not-found":
+    case "template-version-not-found":
     case "schedule-not-found":
     case "delivery-not-found":
     case "delivery-link-invalid":

@@ -24,7 +24,7 @@ from app.reports.deliveries.models import (
 from app.reports.deliveries.pages import link_problem_page, wants_html, with_page
 from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
 from app.reports.formats import file_response
-from app.reports.schedules.service import refuse_webhook_in_use
+from app.reports.schedules.in_use import refuse_webhook_in_use
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])

@@ -176,6 +176,9 @@ class JobOut(ApiModel):
     )
     requested_by: RequesterOut
     template_id: str | None = None
+    template_version: int | None = Field(
+        default=None, description="The version of the template the job ran (with templateId)"
+    )
     schedule_id: str | None = None
     scheduled_for: datetime | None = None
     retry_of_job_id: str | None = None
@@ -220,6 +223,7 @@ class JobOut(ApiModel):
             scope=job.scope,
             requested_by=RequesterOut(user_id=job.requested_by.user_id, name=job.requested_by.name),
             template_id=str(job.template_id) if job.template_id else None,
+            template_version=job.template_version if job.template_id else None,
             schedule_id=str(job.schedule_id) if job.schedule_id else None,
             scheduled_for=job.scheduled_for,
             retry_of_job_id=str(job.retry_of_job_id) if job.retry_of_job_id else None,

@@ -69,9 +69,11 @@ SCHEDULE_SORTS = Sorting(
 class ReportSchedule(TimestampedDocument):
     name: str
     description: str | None = None
-    # Either a template (run as it is when the schedule fires, with `parameters` / `format`
-    # as overrides) or an inline report definition.
+    # Either a template (run as it is when the schedule fires, or as it was at the pinned
+    # `template_version`, with `parameters` / `format` as overrides) or an inline report
+    # definition.
     template_id: PydanticObjectId | None = None
+    template_version: int | None = None  # None: the template's newest version
     report_type: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     format: str | None = None  # None: the template's format

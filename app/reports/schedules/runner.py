@@ -33,6 +33,7 @@ from app.reports.jobs.requests import (
 from app.reports.schedules import repository
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.templates import repository as templates
+from app.reports.templates.models import ReportTemplate, ReportTemplateVersion
 from app.runtime.resources import Resources
 from app.security import (
     Principal,
@@ -98,14 +99,21 @@ async def _what_it_runs(schedule: ReportSchedule, principal: Principal) -> Repor
         raise ScheduleBroken(f"Its template {template.name!r} is archived.")
     if not templates.is_visible(template, principal):
         raise ScheduleBroken(f"Its template {template.name!r} is no longer shared with the owner.")
+    content: ReportTemplate | ReportTemplateVersion = template
+    if schedule.template_version is not None:
+        pinned = await templates.get_version(schedule.template_id, schedule.template_version)
+        if pinned is None:
+            raise ScheduleBroken(
+                f"Version {schedule.template_version} of its template {template.name!r} is "
+                "not kept."
+            )
+        content = pinned
     return ReportRequest(
-        report_type=template.report_type,
-        format=schedule.format or template.format,
-        parameters=_with_timezone(
-            {**template.parameters, **schedule.parameters}, schedule.timezone
-        ),
+        report_type=content.report_type,
+        format=schedule.format or content.format,
+        parameters=_with_timezone({**content.parameters, **schedule.parameters}, schedule.timezone),
         template_id=template.id,
-        template_version=template.version,
+        template_version=content.version,
     )
 
 

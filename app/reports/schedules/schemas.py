@@ -180,6 +180,12 @@ class ScheduleCreate(_Timing, _Delivery):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     template_id: str | None = Field(default=None, description="Run this template")
+    template_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Run this version of the template (one it has); absent or null: its newest "
+        "version at each run",
+    )
     report_type: ReportTypeCode | None = Field(default=None, description="Inline report type")
     format: FormatCode | None = Field(default=None, description="Required without templateId")
     parameters: dict[str, Any] | None = Field(
@@ -233,6 +239,11 @@ class ScheduleUpdate(_Timing, _Delivery):
     """Only the fields sent change; changing the timing recomputes `nextRunAt`."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    template_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Pin a version of the schedule's template; null: follow its newest version",
+    )
     description: str | None = Field(default=None, max_length=2000)
     parameters: dict[str, Any] | None = None
     format: FormatCode | None = None
@@ -276,6 +287,10 @@ class ScheduleOut(ApiModel):
     name: str
     description: str | None = None
     template_id: str | None = None
+    template_version: int | None = Field(
+        default=None,
+        description="The template version every run uses; null: the newest at each run",
+    )
     report_type: ReportTypeValue
     format: FormatValue | None = Field(description="null: the template's format")
     parameters: dict[str, Any] = Field(description="Inline parameters, or the template overrides")
@@ -334,6 +349,7 @@ class ScheduleOut(ApiModel):
             name=doc.name,
             description=doc.description,
             template_id=str(doc.template_id) if doc.template_id else None,
+            template_version=doc.template_version,
             report_type=doc.report_type,
             format=doc.format,
             parameters=doc.parameters,

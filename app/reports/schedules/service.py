@@ -16,7 +16,6 @@ from app.common.pagination import Listed, PageRequest
 from app.common.time import utcnow
 from app.config import Settings
 from app.errors import Conflict, FieldError, NotFound, Problems, ValidationFailed
-from app.reports.deliveries.models import WebhookEndpoint
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.models import ReportJob
 from app.reports.jobs.requests import Submission, requester_of
@@ -33,8 +32,10 @@ from app.reports.schedules.timing import (
     preview,
     updated_timing,
 )
+from app.reports.templates import repository as template_store
 from app.reports.templates import service as templates
-from app.reports.templates.models import ReportTemplate
+from app.reports.templates import versions as template_versions
+from app.reports.templates.models import ReportTemplate, ReportTemplateVersion
 from app.runtime.resources import Resources
 from app.security import Principal
 
@@ -71,6 +72,37 @@ async def _template_of(principal: Principal, body: ScheduleCreate) -> ReportTemp
     if template.archived:
         raise ValidationFailed.one("body.templateId", "the template is archived")
     return template
+
+
+VERSION_FIELD = "body.templateVersion"
+
+
+async def _pinned(template: ReportTemplate, number: int) -> ReportTemplateVersion:
+    """The template's version `number`, or a 422 naming `templateVersion`."""
+    assert template.id is not None
+    version = await template_versions.find_version(template.id, number)
+    if version is None:
+        raise ValidationFailed.one(
+            VERSION_FIELD,
+            f"the template {template.name!r} has no version {number} (its latest is "
+            f"{template.version})",
+            type="template-version-unknown",
+        )
+    return version
+
+
+async def _version_changes(schedule: ReportSchedule, number: int | None) -> dict[str, Any]:
+    """Pinning the schedule's template at version `number`, or following its newest (None);
+    the report type follows the version run."""
+    if schedule.template_id is None:
+        if number is None:
+            return {}
+        raise ValidationFailed.one(VERSION_FIELD, "only for a schedule that runs a template")
+    template = await template_store.get(schedule.template_id)
+    if template is None:
+        raise ValidationFailed.one(VERSION_FIELD, "the schedule's template no longer exists")
+    content = template if number is None else await _pinned(template, number)
+    return {"template_version": number, "report_type": content.report_type}
 
 
 def schedule_out(schedule: ReportSchedule, webhooks: list[WebhookOut] | None = None) -> ScheduleOut:
@@ -112,7 +144,11 @@ async def create_schedule(
         with problems.collect():
             template = await _template_of(principal, body)
             report_type, template_id = template.report_type, template.id
+            if body.template_version is not None:
+                report_type = (await _pinned(template, body.template_version)).report_type
     else:
+        if body.template_version is not None:
+            problems.add(FieldError(field=VERSION_FIELD, message="only with templateId"))
         for name in ("report_type", "format"):
             if getattr(body, name) is None:
                 problems.add(
@@ -128,6 +164,7 @@ async def create_schedule(
             name=body.name,
             description=body.description,
             template_id=template_id,
+            template_version=body.template_version,
             report_type=report_type,
             parameters=body.parameters or {},
             format=body.format,
@@ -135,7 +172,9 @@ async def create_schedule(
             missed_run_policy=body.missed_run_policy,
             **timing,
         )
-        if template_id is not None or body.format is not None:
+        # A pinned version that does not exist leaves nothing to check the run against.
+        pinned_missing = any(e.field == VERSION_FIELD for e in problems.errors)
+        if (template_id is not None or body.format is not None) and not pinned_missing:
             with problems.collect():
                 await runner.check_runnable(settings, schedule, principal)
     delivery = DeliveryChanges()
@@ -202,6 +241,8 @@ async def update_schedule(
             else:
                 changes[name] = value
 
+    if "template_version" in sent:
+        changes.update(await _version_changes(schedule, body.template_version))
     timing_sent = sent & set(TIMING_FIELDS)
     if timing_sent:
         with problems.collect():
@@ -211,7 +252,7 @@ async def update_schedule(
         delivery = await delivery_changes(settings, body, schedule)
     changes.update(delivery.fields)
     candidate = schedule.model_copy(update=changes)
-    if {"parameters", "format"} & changes.keys():
+    if {"parameters", "format", "template_version"} & changes.keys():
         # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).
         with problems.collect():
             await runner.check_runnable(
@@ -220,6 +261,8 @@ async def update_schedule(
         # Last writer wins: both parts checked together are written together.
         changes.setdefault("parameters", schedule.parameters)
         changes.setdefault("format", schedule.format)
+        changes.setdefault("template_version", schedule.template_version)
+        changes.setdefault("report_type", schedule.report_type)
     if timing_sent and candidate.status != ScheduleStatus.PAUSED and not problems.invalid:
         with problems.collect():
             changes["next_run_at"] = first_run(candidate)
@@ -330,49 +373,3 @@ async def list_runs(
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
     return await repository.find_runs(schedule.id, status=status, page=page)
-
-
-def _named(principal: Principal, users: list[ReportSchedule]) -> tuple[str, dict[str, Any]]:
-    """The schedules of a 409: those the caller may see by name, the others counted."""
-    shown = [s for s in users if principal.is_admin or s.owner.user_id == principal.user_id]
-    parts = [f"{s.name!r} ({s.id}, {s.status.value})" for s in shown]
-    hidden = len(users) - len(shown)
-    if hidden:
-        parts.append(f"{hidden} schedule{'s' if hidden > 1 else ''} of other users")
-    extra = {
-        "schedules": [{"id": str(s.id), "name": s.name, "status": s.status.value} for s in shown],
-        "otherUsersSchedules": hidden,
-    }
-    return ", ".join(parts), extra
-
-
-async def refuse_template_in_use(principal: Principal, template: ReportTemplate) -> None:
-    """A template a schedule that has not ended still uses cannot be deleted (409 naming the
-    schedules the caller may see; other users' are counted, not named)."""
-    assert template.id is not None
-    users = await repository.live_schedules_using_template(template.id)
-    if not users:
-        return
-    names, extra = _named(principal, users)
-    raise Conflict(
-        f"The template is used by schedules that are not ended: {names}. "
-        "Delete them or point them elsewhere first.",
-        code="template-in-use",
-        extra=extra,
-    )
-
-
-async def refuse_webhook_in_use(principal: Principal, endpoint: WebhookEndpoint) -> None:
-    """A webhook endpoint a schedule still calls cannot be deleted (409 naming the schedules,
-    as for templates)."""
-    assert endpoint.id is not None
-    users = await repository.schedules_calling(endpoint.id)
-    if not users:
-        return
-    names, extra = _named(principal, users)
-    raise Conflict(
-        f"The webhook endpoint is called by schedules: {names}. "
-        "Remove it from their `webhooks` first.",
-        code="webhook-in-use",
-        extra=extra,
-    )

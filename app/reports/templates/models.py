@@ -1,16 +1,19 @@
 """ReportTemplate (API-ISS-027): a saved report definition that can be shared and run.
 
 `version` starts at 1 and grows by one on every change; updates carry the version they were
-based on (If-Match) so two editors never overwrite each other silently.
+based on (If-Match) so two editors never overwrite each other silently. Every version is kept as
+an immutable `ReportTemplateVersion`, written in the same transaction as the change that made it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
-from pymongo import ASCENDING, IndexModel
+from beanie import Document, PydanticObjectId
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
 from app.common.pagination import SortField, Sorting, created_at, sort_indexes
@@ -55,3 +58,82 @@ class ReportTemplate(TimestampedDocument):
             # on the templates read in order: an organization holds few templates.
             *sort_indexes(TEMPLATE_SORTS, ("owner.user_id",), ()),
         ]
+
+
+# What a version holds of its template (its content), in the order changes are listed: what a
+# PATCH may change and a restore sends back.
+CONTENT_FIELDS = (
+    "name",
+    "description",
+    "report_type",
+    "format",
+    "parameters",
+    "visibility",
+    "archived",
+)
+
+
+class VersionOrigin(StrEnum):
+    CREATED = "created"  # version 1: the template was saved (or duplicated)
+    CHANGED = "changed"  # a PATCH
+    # The template as it was when versions began to be kept (earlier ones were not kept).
+    BACKFILLED = "backfilled"
+
+
+class Editor(BaseModel):
+    user_id: str
+    name: str
+
+
+VERSION_SORTS = Sorting(
+    (SortField("version", "version", "integer", "its number", unique=True),),
+    default="-version",
+)
+
+
+class ReportTemplateVersion(Document):
+    """One version of a template, never changed once written: its content, who made it and
+    when, and which content fields differ from the version before."""
+
+    template_id: PydanticObjectId
+    version: int
+    name: str
+    description: str | None = None
+    report_type: str
+    format: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    visibility: str
+    archived: bool = False
+    origin: VersionOrigin
+    changed_fields: list[str] = Field(default_factory=list)  # stored names, CONTENT_FIELDS order
+    changed_by: Editor | None = None  # None: backfilled (nobody recorded who)
+    created_at: datetime
+
+    class Settings:
+        name = "report_template_versions"
+        indexes = [
+            # One document per (template, version), and the list in either order.
+            IndexModel([("template_id", ASCENDING), ("version", DESCENDING)], unique=True),
+        ]
+
+    @classmethod
+    def of(
+        cls,
+        template: ReportTemplate,
+        *,
+        origin: VersionOrigin,
+        changed_fields: list[str],
+        changed_by: Editor | None,
+        at: datetime,
+    ) -> ReportTemplateVersion:
+        """The version `template` is at, as it is now."""
+        assert template.id is not None
+        return cls(
+            template_id=template.id,
+            version=template.version,
+            **{name: getattr(template, name) for name in CONTENT_FIELDS},
+            origin=origin,
+            changed_fields=changed_fields,
+            changed_by=changed_by,
+            created_at=at,
+        )

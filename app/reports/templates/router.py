@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Response
 
 from app.audit import AuditAction, record, record_run
 from app.common.http import IdempotencyKey, RequestId, with_headers
@@ -13,15 +13,16 @@ from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
 from app.reports.jobs.responses import ACCEPTED, REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
-from app.reports.schedules.service import refuse_template_in_use
-from app.reports.templates import service
-from app.reports.templates.models import TEMPLATE_SORTS, ReportTemplate
+from app.reports.schedules.in_use import refuse_template_in_use
+from app.reports.templates import service, versions
+from app.reports.templates.models import TEMPLATE_SORTS, VERSION_SORTS, ReportTemplate
 from app.reports.templates.schemas import (
     TemplateCreate,
     TemplateDuplicate,
     TemplateOut,
     TemplateRun,
     TemplateUpdate,
+    TemplateVersionOut,
 )
 from app.security import CurrentPrincipal
 
@@ -30,9 +31,11 @@ router = APIRouter(prefix="/api/v1/reports/templates", tags=["report-templates"]
 PREFIX = "/api/v1/reports/templates"
 
 
-def _out(template: ReportTemplate, principal: CurrentPrincipal) -> TemplateOut:
+def _out(
+    template: ReportTemplate, principal: CurrentPrincipal, *, latest_version: int | None = None
+) -> TemplateOut:
     can_edit = service.can_edit(template, principal)
-    out = TemplateOut.from_document(template, can_edit=can_edit)
+    out = TemplateOut.from_document(template, can_edit=can_edit, latest_version=latest_version)
     if not can_edit:
         # Another user's departments are not the caller's business (a manager of one
         # department must not learn the ids of others): only the ones they share show.
@@ -102,16 +105,73 @@ async def list_templates(
 @router.get(
     "/{template_id}",
     name="templates_get",
-    summary="A template (ETag carries its version)",
+    summary="A template (ETag carries its version), or one of its versions",
+    description=(
+        "The template as it is now; with `?version=N` as it was at version N (`version` is N, "
+        "`latestVersion` the newest), or 404 `template-version-not-found` when it has no such "
+        "version."
+    ),
     response_model=TemplateOut,
-    responses=with_headers({200: ["ETag"]}, problem_responses(401, 404)),
+    responses=with_headers({200: ["ETag"]}, problem_responses(401, 404, 422)),
 )
 async def get_template(
-    template_id: str, response: Response, principal: CurrentPrincipal
+    template_id: str,
+    response: Response,
+    principal: CurrentPrincipal,
+    version: Annotated[
+        int | None, Query(ge=1, description="Show this version instead of the newest")
+    ] = None,
 ) -> TemplateOut:
-    template = await service.get_visible(principal, template_id)
-    response.headers["ETag"] = service.etag(template)
-    return _out(template, principal)
+    if version is None:
+        template = await service.get_visible(principal, template_id)
+        response.headers["ETag"] = service.etag(template)
+        return _out(template, principal)
+    current, kept = await versions.get_version(principal, template_id, version)
+    shown = versions.as_of(current, kept)
+    response.headers["ETag"] = service.etag(shown)
+    return _out(shown, principal, latest_version=current.version)
+
+
+@router.get(
+    "/{template_id}/versions",
+    name="templates_versions_list",
+    summary="The versions of a template, newest first",
+    description=(
+        "Every change of a template keeps a version: its content, who made it, when, and which "
+        "fields changed. Anyone who may see the template may see its versions. Pages like every "
+        "list (`cursor`, `total`)."
+    ),
+    response_model=Page[TemplateVersionOut],
+    responses=problem_responses(401, 404, 422),
+)
+async def list_versions(
+    template_id: str,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, VERSION_SORTS.query()] = VERSION_SORTS.default,
+) -> Page[TemplateVersionOut]:
+    listed = await versions.list_versions(
+        principal, template_id, VERSION_SORTS.request(sort, cursor, limit)
+    )
+    return listed.page(TemplateVersionOut.from_document)
+
+
+@router.get(
+    "/{template_id}/versions/{version}",
+    name="templates_versions_get",
+    summary="One version of a template",
+    description="404 `template-version-not-found` when the template has no such version.",
+    response_model=TemplateVersionOut,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_version(
+    template_id: str,
+    version: Annotated[int, Path(ge=1, description="The version number")],
+    principal: CurrentPrincipal,
+) -> TemplateVersionOut:
+    _, kept = await versions.get_version(principal, template_id, version)
+    return TemplateVersionOut.from_document(kept)
 
 
 @router.patch(
@@ -122,7 +182,8 @@ async def get_template(
         'Send `If-Match: "<version>"` (the ETag of your copy) or `version` in the body; if the '
         "template changed since, the answer is 412 with the current version. Without either, "
         "the change is always accepted and applies to the current version, whatever it is "
-        "(last writer wins; never 412). Every change increments `version`."
+        "(last writer wins; never 412). Every change increments `version` and keeps the new "
+        "version (`GET .../versions`); to restore an old one, send its content."
     ),
     response_model=TemplateOut,
     responses=with_headers(
@@ -159,7 +220,10 @@ async def update_template(
     "/{template_id}",
     name="templates_delete",
     summary="Delete a template (owner or admin)",
-    description="409 while a schedule that is not ended uses it; the problem names them.",
+    description=(
+        "409 while a schedule that is not ended uses it (following its newest version or "
+        "pinned to one); the problem names them. Its versions are deleted with it."
+    ),
     status_code=204,
     response_class=Response,
     responses=problem_responses(401, 403, 404, 409),

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
+from pydantic.alias_generators import to_camel
 
 from app.common.schemas import ApiInput, ApiModel
 from app.lookups.codes import (
@@ -16,7 +17,7 @@ from app.lookups.codes import (
     VisibilityCode,
     VisibilityValue,
 )
-from app.reports.templates.models import ReportTemplate
+from app.reports.templates.models import ReportTemplate, ReportTemplateVersion, VersionOrigin
 
 _EXAMPLE_PARAMETERS: dict[str, Any] = {
     "dateRange": {"preset": "last-month"},
@@ -145,14 +146,23 @@ class TemplateOut(ApiModel):
             "than the owner or an admin see only the ones they belong to themselves"
         )
     )
-    version: int = Field(description="Grows by one on every change; send it back as If-Match")
+    version: int = Field(
+        description="Grows by one on every change; send it back as If-Match. With "
+        "`?version=N` the version shown"
+    )
+    latest_version: int = Field(
+        description="The template's newest version: equal to `version` unless an older one was "
+        "asked for with `?version=N`"
+    )
     archived: bool
     can_edit: bool = Field(description="Whether the caller may change or delete it")
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def from_document(cls, doc: ReportTemplate, *, can_edit: bool) -> TemplateOut:
+    def from_document(
+        cls, doc: ReportTemplate, *, can_edit: bool, latest_version: int | None = None
+    ) -> TemplateOut:
         return cls(
             id=str(doc.id),
             name=doc.name,
@@ -164,8 +174,77 @@ class TemplateOut(ApiModel):
             owner=OwnerOut(user_id=doc.owner.user_id, name=doc.owner.name),
             owner_department_ids=list(doc.owner.department_ids),
             version=doc.version,
+            latest_version=latest_version or doc.version,
             archived=doc.archived,
             can_edit=can_edit,
             created_at=doc.created_at,
             updated_at=doc.updated_at,
+        )
+
+
+class TemplateVersionOut(ApiModel):
+    """One version of a template, as it was saved; never changes. To restore it, send its
+    `name`, `description`, `reportType`, `format`, `parameters` and `visibility` in a PATCH of
+    the template: that makes a new version with this content."""
+
+    template_id: str
+    version: int
+    name: str
+    description: str | None = None
+    report_type: str
+    format: str
+    parameters: dict[str, Any]
+    visibility: str
+    archived: bool
+    origin: VersionOrigin = Field(
+        description="`created`: the template was saved (version 1); `changed`: a PATCH made "
+        "it; `backfilled`: the template as it was when versions began to be kept (earlier "
+        "versions were not kept, and who made it is not known)"
+    )
+    changed_fields: list[str] = Field(
+        description="The fields that differ from the version before (e.g. `name`, "
+        "`parameters`); empty for the first version kept"
+    )
+    changed_by: OwnerOut | None = Field(description="Who made it; null when backfilled")
+    created_at: datetime = Field(description="When it was made")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "templateId": "6650f1c2a1b2c3d4e5f60718",
+                    "version": 3,
+                    "name": "Monthly progress, my teams",
+                    "description": None,
+                    "reportType": "learner-progress",
+                    "format": "xlsx",
+                    "parameters": _EXAMPLE_PARAMETERS,
+                    "visibility": "department",
+                    "archived": False,
+                    "origin": "changed",
+                    "changedFields": ["format", "parameters"],
+                    "changedBy": {"userId": "64b7f0c2a1b2c3d4e5f60718", "name": "Alice"},
+                    "createdAt": "2026-11-30T14:43:00Z",
+                }
+            ]
+        }
+    }
+
+    @classmethod
+    def from_document(cls, doc: ReportTemplateVersion) -> TemplateVersionOut:
+        editor = doc.changed_by
+        return cls(
+            template_id=str(doc.template_id),
+            version=doc.version,
+            name=doc.name,
+            description=doc.description,
+            report_type=doc.report_type,
+            format=doc.format,
+            parameters=doc.parameters,
+            visibility=doc.visibility,
+            archived=doc.archived,
+            origin=doc.origin,
+            changed_fields=[to_camel(name) for name in doc.changed_fields],
+            changed_by=OwnerOut(user_id=editor.user_id, name=editor.name) if editor else None,
+            created_at=doc.created_at,
         )

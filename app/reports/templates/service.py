@@ -32,7 +32,7 @@ from app.reports.jobs.requests import (
     submit,
 )
 from app.reports.templates import repository
-from app.reports.templates.models import ReportTemplate, Visibility
+from app.reports.templates.models import Editor, ReportTemplate, Visibility
 from app.reports.templates.schemas import TemplateCreate, TemplateRun, TemplateUpdate
 from app.runtime.resources import Resources
 from app.security import Principal, Role
@@ -64,6 +64,10 @@ def parse_if_match(value: str | None) -> int | None:
             "header.If-Match", 'must be the template version as an ETag, e.g. "3"'
         )
     return int(text)
+
+
+def editor_of(principal: Principal) -> Editor:
+    return Editor(user_id=principal.user_id, name=principal.name)
 
 
 def can_edit(template: ReportTemplate, principal: Principal) -> bool:
@@ -140,7 +144,7 @@ async def create_template(
         visibility=body.visibility,
         owner=requester_of(principal),
     )
-    return await repository.insert(template)
+    return await repository.insert(template, editor_of(principal))
 
 
 async def list_templates(
@@ -216,14 +220,16 @@ async def update_template(
         for key in REQUEST_FIELDS:
             changes.setdefault(key, getattr(template, key))
     # With a precondition, only the version it names is changed (412 otherwise); without one
-    # the change applies to the current version, whatever it is: never a 412.
-    updated = await repository.update_if_version(template.id, expected, changes)  # type: ignore[arg-type]
-    if updated is None:
-        current = await repository.get(template.id)  # type: ignore[arg-type]
-        if current is None or expected is None:
-            raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
-        raise _stale(current, expected)
-    return updated
+    # the change applies to the current version, whatever it is: never a 412. The new version
+    # is kept in the same transaction.
+    assert template.id is not None
+    outcome = await repository.change(template.id, expected, changes, editor_of(principal))
+    if outcome.template is None:
+        raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
+    if outcome.stale:
+        assert expected is not None
+        raise _stale(outcome.template, expected)
+    return outcome.template
 
 
 def _stale(current: ReportTemplate, expected: int) -> PreconditionFailed:
@@ -256,7 +262,7 @@ async def duplicate_template(
         visibility=Visibility.PRIVATE.value,
         owner=requester_of(principal),
     )
-    return await repository.insert(copy)
+    return await repository.insert(copy, editor_of(principal))
 
 
 def effective_request(
