@@ -58,6 +58,8 @@ class RenderContext:
     total_rows: int | None = None  # rows the full report has (for the PDF truncation notice)
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None
+    # BCP 47 tag of the language the report's text is in: the PDF's ``lang`` and ``/Lang``.
+    language: str = "en"
 
     @cached_property
     def tz(self) -> tzinfo:
