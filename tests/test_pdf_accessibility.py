@@ -66,6 +66,10 @@ def test_one_structure_tree_with_the_language_and_the_title_shown(tagged: pikepd
     elements = list(_elements(_document(tagged)))
     kinds = Counter(str(e.S) for e in elements)
     assert kinds["/H1"] == 1 and kinds["/H2"] == 3  # title; Parameters, Summary, Definitions
+    # Text sits in its element (a heading, a cell) as marked content, not in a Span of its own.
+    headings = [e for e in elements if e.S in ("/H1", "/H2")]
+    assert all(any(isinstance(k, int) for k in h.K) for h in headings)
+    assert kinds["/Span"] == 0
     # Every page's marked content maps back to the tree: one parent-tree entry per page.
     nums = root.StructTreeRoot.ParentTree.Nums
     keys = [int(nums[i]) for i in range(0, len(nums), 2)]

@@ -13,6 +13,9 @@ just before the chunk is written (WeasyPrint's ``finisher`` hook, in the render 
   so each chunk prefixes its own (``c00003-``) and lists them in an ``/IDTree``, which the join
   combines (``joining``).
 - The summary figures are a list; each item gets the text alternative "label: value".
+- A text run's own ``/Span`` element (WeasyPrint gives every line of text one, holding one
+  marked-content sequence) is folded into its parent: the parent holds the MCID itself. Half
+  the elements of a table go, and with them half of what the join copies and keeps in memory.
 
 Only ``pydyf``: this module is imported in the render processes, where WeasyPrint is loaded.
 """
@@ -49,6 +52,7 @@ class Tagging:
         furniture: set[int] = set()
         ids: list[tuple[str, bytes]] = []
         list_items: list[pydyf.Dictionary] = []
+        runs: dict[bytes, int] = {}  # text runs' Span elements (reference -> their MCID)
         for number, element in enumerate(objects):
             if not isinstance(element, pydyf.Dictionary) or element.get("Type") != "/StructElem":
                 continue
@@ -65,6 +69,8 @@ class Tagging:
                     ids.append((key.string, element.reference))
             elif tag == "/LI":
                 list_items.append(element)
+            elif tag == "/Span" and (mcid := _text_run(element)) is not None:
+                runs[element.reference] = mcid
         if ids:
             names = pydyf.Array()
             for key_text, reference in sorted(ids):
@@ -75,6 +81,8 @@ class Tagging:
         summary_alternatives(list_items, self.alternatives)
         if furniture:
             _furniture_as_artifacts(pdf, root, furniture)
+        if runs:
+            _fold_text_runs(pdf, root, reachable, runs)
 
 
 def summary_alternatives(items: Sequence[pydyf.Dictionary], alternatives: Sequence[str]) -> None:
@@ -83,6 +91,58 @@ def summary_alternatives(items: Sequence[pydyf.Dictionary], alternatives: Sequen
     if alternatives and len(items) == len(alternatives):
         for item, text in zip(items, alternatives, strict=True):
             item["Alt"] = pydyf.String(text)
+
+
+def _text_run(element: pydyf.Dictionary) -> int | None:
+    """The MCID of a Span that holds one marked-content sequence and says nothing else."""
+    kids = element.get("K")
+    if set(element) <= {"Type", "S", "K", "Pg", "P"} and isinstance(kids, list) and len(kids) == 1:
+        mcid = kids[0]
+        return mcid if isinstance(mcid, int) and not isinstance(mcid, bool) else None
+    return None
+
+
+def _fold_text_runs(
+    pdf: pydyf.PDF, root: pydyf.Dictionary, reachable: set[int], runs: dict[bytes, int]
+) -> None:
+    """Puts each text run's MCID in its parent's ``/K`` in place of its Span (the parent on the
+    same page), points the parent tree at the parent, and empties the Span."""
+    objects = pdf.objects
+    marks = _page_marks(pdf, root)
+    folded: list[int] = []
+    for number in reachable:
+        parent = objects[number]
+        kids = parent.get("K") if isinstance(parent, pydyf.Dictionary) else None
+        if not isinstance(kids, list) or not any(isinstance(k, bytes) and k in runs for k in kids):
+            continue
+        page = marks.get(parent.get("Pg"))
+        if page is None:
+            continue
+        for i, kid in enumerate(kids):
+            run = objects[int(kid.split()[0])] if isinstance(kid, bytes) and kid in runs else None
+            if run is None or run.get("Pg") != parent.get("Pg"):
+                continue
+            mcid = runs[kid]
+            if mcid < len(page) and page[mcid] == kid:
+                kids[i] = mcid
+                page[mcid] = parent.reference
+                folded.append(int(kid.split()[0]))
+    for number in folded:
+        objects[number].clear()  # referenced by nothing any more: an empty dictionary
+
+
+def _page_marks(pdf: pydyf.PDF, root: pydyf.Dictionary) -> dict[Any, list[Any]]:
+    """Each page's parent-tree array (element per MCID), by the page's reference."""
+    objects = pdf.objects
+    parent_tree = _resolve(objects, root.get("ParentTree"))
+    nums = parent_tree.get("Nums", []) if parent_tree is not None else []
+    references = pdf.page_references
+    found: dict[Any, list[Any]] = {}
+    for i in range(0, len(nums) - 1, 2):
+        key, marks = nums[i], _resolve_array(objects, nums[i + 1])
+        if isinstance(key, int) and key < len(references) and marks is not None:
+            found[references[key]] = marks
+    return found
 
 
 def _reachable(objects: list[Any], root: pydyf.Dictionary) -> set[int]:
