@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     )
     job_lease_seconds: int = Field(default=60, ge=5)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    job_progress_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "How often a running job's progress is saved when it has moved (the lease is "
+            "renewed every job_heartbeat_seconds)"
+        ),
+    )
     job_retry_backoff_seconds: float = Field(default=10.0, ge=0)
     job_dispatch_grace_seconds: int = Field(default=30, ge=1)
     max_active_jobs_per_user: int = Field(default=5, ge=1)

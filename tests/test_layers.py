@@ -73,7 +73,7 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
 # process that does not use it.
 FUNCTION_LEVEL_IMPORTS: dict[tuple[str, str], str] = {
     ("app.reports.rendering.pdf.processes", "weasyprint"): "loaded in render processes only",
-    ("app.reports.rendering.pdf.processes", "pypdf"): "loaded in render processes only",
+    ("app.reports.rendering.pdf.processes", "app"): "the join (pikepdf): render processes only",
 }
 
 

@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from app.reports.execution.lease import Progress
-from app.reports.execution.pipeline import follow_layout
+from app.reports.execution.pipeline import LAID_OUT, follow_layout
 from app.reports.rendering import PdfSink
 from app.reports.rendering.pdf.layout import words, wrap_points
 from tests.helpers.tokens import TokenFactory
@@ -119,9 +119,9 @@ async def test_pdf_progress_follows_the_rows_laid_out(tmp_path: Path) -> None:
     await asyncio.sleep(0.3)
     follow.cancel()
     assert sink.rows_laid_out == 120
-    assert progress.percent == 98.0
+    assert progress.percent == LAID_OUT
     # It moved in steps as chunks were laid out, not from 45 straight to the end.
-    assert len({p for p in seen if 45.0 < p < 98.0}) >= 1
+    assert len({p for p in seen if 45.0 < p < LAID_OUT}) >= 1
 
 
 def test_pdf_cells_wrap_between_words_only() -> None:

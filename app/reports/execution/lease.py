@@ -84,31 +84,33 @@ async def heartbeat(
     run: Run, body: asyncio.Task[Any], settings: Settings, shutdown: asyncio.Event
 ) -> None:
     """Renews the lease and saves progress every ``job_heartbeat_seconds`` until ``body`` is
-    done; cancels ``body`` (naming the reason in ``run.stop_reason``) on a cancel request, a
-    lost lease or a shutdown."""
+    done, and in between saves the progress every ``job_progress_seconds`` when it has moved;
+    cancels ``body`` (naming the reason in ``run.stop_reason``) on a cancel request, a lost
+    lease or a shutdown."""
     interval = settings.job_heartbeat_seconds
     # After a failed renewal, try again soon: a short database stall must not cost the lease.
     retry = min(interval, HEARTBEAT_RETRY_SECONDS)
     delay = interval
+    progress = _ProgressSaver(run, settings.job_progress_seconds)
+    loop = asyncio.get_running_loop()
     while not body.done():
-        try:
-            await asyncio.wait_for(shutdown.wait(), timeout=delay)
-        except TimeoutError:
-            pass
+        await progress.save_until(loop.time() + delay, body, shutdown)
         if body.done():
             return
         if shutdown.is_set():
             run.stop_reason = StopReason.SHUTDOWN
             body.cancel()
             return
+        update = run.progress.as_update()
         try:
             doc = await repository.heartbeat(
-                run.job_id, run.token, settings.job_lease_seconds, run.progress.as_update()
+                run.job_id, run.token, settings.job_lease_seconds, update
             )
         except Exception as exc:  # database away: keep working while the lease lasts
             log.warning("job_heartbeat_failed", error=str(exc)[:200])
             delay = retry
             continue
+        progress.saved = update
         delay = interval
         if doc is None:
             run.stop_reason = StopReason.LEASE_LOST
@@ -118,6 +120,38 @@ async def heartbeat(
             run.stop_reason = StopReason.CANCELLED
             body.cancel()
             return
+
+
+class _ProgressSaver:
+    """Saves a running job's progress between heartbeats, when it has moved: a PDF's render
+    processes move it page by page, and a client polling the job sees it move."""
+
+    def __init__(self, run: Run, every: float) -> None:
+        self.run = run
+        self.every = every
+        self.saved = run.progress.as_update()
+
+    async def save_until(
+        self, deadline: float, body: asyncio.Task[Any], shutdown: asyncio.Event
+    ) -> None:
+        """Waits until ``deadline`` (loop time), a shutdown or the end of ``body``."""
+        loop = asyncio.get_running_loop()
+        while (left := deadline - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(shutdown.wait(), timeout=min(left, self.every))
+            except TimeoutError:
+                pass
+            if body.done() or shutdown.is_set() or deadline - loop.time() <= 0:
+                return
+            update = self.run.progress.as_update()
+            if update == self.saved:
+                continue
+            try:
+                await repository.save_progress(self.run.job_id, self.run.token, update)
+            except Exception as exc:  # the next heartbeat saves it, and renews the lease
+                log.warning("job_progress_save_failed", error=str(exc)[:200])
+                continue
+            self.saved = update
 
 
 async def discard_file(storage: Storage, run: Run) -> None:

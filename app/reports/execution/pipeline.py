@@ -9,7 +9,8 @@ directory once it is complete.
 
 Progress: ``count`` 2 %, then ``fetch``; a format that streams (CSV, Excel) is written while
 the rows arrive (step ``render`` from the start, 5-90 %), a PDF is mostly laid out after the
-fetch (``fetch`` 5-45 %, then ``render`` from 45 %); ``store`` 92 %, ``finish`` 99 %.
+fetch (``fetch`` 5-45 %, then ``render`` 45-90 %, following its render processes page by page
+and then its join); ``store`` 92 %, ``finish`` 99 %. The percent never goes back.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ async def produce(run: Run, resources: Resources) -> None:
                 finally:
                     READ_PROGRESS.reset(reading)
                 if not spec.streams:
-                    progress.step, progress.percent = JobStep.RENDER, 45.0
+                    progress.step, progress.percent = JobStep.RENDER, max(progress.percent, 45.0)
                 final = replace(
                     context, summary=summarizer.figures(), total_rows=progress.rows_processed
                 )
@@ -182,7 +183,7 @@ async def _store(
     run: Run, spec: FormatSpec, file_name: str, sink: RowSink, upload: FileUpload
 ) -> None:
     job, progress = run.job, run.progress
-    progress.step, progress.percent = JobStep.STORE, 92.0
+    progress.step, progress.percent = JobStep.STORE, max(progress.percent, 92.0)
     # Named before the upload is committed: whatever happens from here on (a failed or refused
     # commit, a cancel), the object under this key is deleted.
     run.stored_key = upload.key
@@ -212,16 +213,17 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 
 
 LAYOUT_POLL_SECONDS = 0.25
+LAID_OUT = 90.0  # the percent once the file is written (``store`` follows at 92 %)
 
 
 async def follow_layout(sink: RowSink, progress: Progress, start: float) -> None:
-    """Moves the progress from `start` towards 98 % as the sink lays the rows out (a PDF's
-    render chunks finish one by one after the fetch)."""
+    """Moves the progress from `start` towards ``LAID_OUT`` as the sink lays the rows out (a
+    PDF's render processes report page by page after the fetch)."""
     while True:
         total = sink.rows_written
         if total:
             share = min(1.0, sink.rows_laid_out / total)
-            progress.percent = max(progress.percent, start + (98.0 - start) * share)
+            progress.percent = max(progress.percent, start + (LAID_OUT - start) * share)
         await asyncio.sleep(LAYOUT_POLL_SECONDS)
 
 

@@ -111,6 +111,15 @@ async def heartbeat(
     return doc
 
 
+async def save_progress(job_id: PydanticObjectId, token: str, progress: dict[str, Any]) -> bool:
+    """Saves a running job's progress if the lease is still ours (between heartbeats)."""
+    result = await _coll().update_one(
+        {"_id": job_id, "lease_token": token, "status": JobStatus.RUNNING.value},
+        {"$set": {"updated_at": utcnow(), **{f"progress.{k}": v for k, v in progress.items()}}},
+    )
+    return bool(result.matched_count)
+
+
 async def finish_held(
     job_id: PydanticObjectId,
     token: str,

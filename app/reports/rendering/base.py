@@ -130,6 +130,8 @@ class RenderContext:
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None
     report_name: str = ""  # the report type's name ("Learner progress"); the title when empty
+    # BCP 47 tag of the language the report's text is in: the PDF's ``lang`` and ``/Lang``.
+    language: str = "en"
 
     @property
     def type_name(self) -> str:

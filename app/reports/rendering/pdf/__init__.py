@@ -12,9 +12,14 @@ Why it is built this way (spec §8): WeasyPrint lays out a styled table at ~50-8
   which bounds the memory of each process and uses several cores; with ``StreamingPdf`` every
   complete chunk after the first goes to the processes while later rows are still being
   fetched, so laying out overlaps the database work (page one, which shows the summary, last);
-- the chunk files are joined with pypdf, and "Page X of Y" is stamped afterwards: a second, tiny
-  WeasyPrint document of N blank pages with the same page box and only the page-number margin
-  box is rendered and overlaid page by page (same font and position as the rest of the footer);
+- every chunk is a tagged PDF (PDF/UA-1: structure tree, ``/Lang``, ``/MarkInfo``, the title
+  shown, fonts embedded; ``tagging`` completes what WeasyPrint leaves), and the chunks are joined
+  with pikepdf into one structure tree (``joining``); "Page X of Y" is stamped afterwards: a
+  second, tiny WeasyPrint document of N blank pages with the same page box and only the
+  page-number margin box is rendered and drawn over each page as an artifact (same font and
+  position as the rest of the footer), as the running header and footer are artifacts too;
+- each render process reports how far its chunk is, step by step and page by page
+  (``progress``), so the job's progress moves while the chunks are laid out;
 - the CSS is lean (fixed table layout, separated borders, class selectors only) and cell text is
   cut at ``CELL_MAX_CHARS`` characters, since one long text block lays out in quadratic time;
 - the caller's event loop only awaits futures: nothing heavy runs in its process. Cancelling the
@@ -26,7 +31,9 @@ PDFs must guard its entry point with ``if __name__ == "__main__":`` (as any mult
 
 Modules: ``layout`` (orientation, column widths, cell text), ``document`` (the HTML of a chunk
 and of the page-number stamp), ``processes`` (what runs in the render processes: laying out a
-chunk, joining and stamping), ``streaming`` (``StreamingPdf``, ``render_pdf``, ``PdfSink``).
+chunk, joining and stamping), ``tagging`` and ``joining`` (the structure tree), ``progress``
+(how far the render processes are), ``streaming`` (``StreamingPdf``, ``render_pdf``,
+``PdfSink``).
 """
 
 from app.reports.rendering.pdf.document import build_chunk_html

@@ -46,7 +46,7 @@ def _document(
 ) -> str:
     generated = _generated_text(context)
     css = _template("report.css").substitute(
-        page_size="A4 landscape" if layout.landscape else "A4 portrait",
+        page_size=_page_size(layout),
         running_title=_css_string(context.title),
         running_meta=_css_string(f"Generated {generated} ({context.timezone})"),
         footer_left=_css_string(f"{context.title} · {generated} ({context.timezone})"),
@@ -69,11 +69,17 @@ def _document(
         data_font_size=f"{layout.font_size_pt}pt",
     )
     return _template("report.html").substitute(
+        lang=_esc(context.language),
         title=_esc(context.title),
         author=_esc(context.requested_by or ""),
+        subject=_esc(context.report_type),
         css=css,
         body=body,
     )
+
+
+def _page_size(layout: Layout) -> str:
+    return "A4 landscape" if layout.landscape else "A4 portrait"
 
 
 def _cover(context: RenderContext, shown_rows: int) -> str:
@@ -87,17 +93,20 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
         meta.append(f"Requested by <b>{_esc(context.requested_by)}</b>")
     meta.append(f"<b>{total:,}</b> row{'s' if total != 1 else ''}")
     params = "".join(
-        f"<tr><th>{_esc(label)}</th><td>{_esc(_parameter_text(value))}</td></tr>"
+        f'<tr><th scope="row">{_esc(label)}</th><td>{_esc(_parameter_text(value))}</td></tr>'
         for label, value in context.parameters
     )
-    params += f"<tr><th>Timezone</th><td>{_esc(context.timezone)}</td></tr>"
+    params += f'<tr><th scope="row">Timezone</th><td>{_esc(context.timezone)}</td></tr>'
     if context.summary:
-        # A figure in words (the most frequent event types) takes the tile's whole width.
-        figures = "".join(
-            f'<div class="{"figure words" if f.type is ColumnType.STRING else "figure"}">'
-            f'<div class="v">{_esc(f.text)}</div><div class="l">{_esc(f.label)}</div></div>'
+        # A list (tagged L / LI): each figure's text alternative, "label: value", is set on its
+        # list item when the PDF is tagged (tagging.summary_alternatives). A figure in words
+        # (the most frequent event types) takes the tile's whole width.
+        items = "".join(
+            f'<li class="{"figure words" if f.type is ColumnType.STRING else "figure"}">'
+            f'<div class="v">{_esc(f.text)}</div><div class="l">{_esc(f.label)}</div></li>'
             for f in context.summary
         )
+        figures = f'<ul class="summary">{items}</ul>'
     else:
         figures = '<p class="empty-note">No summary figures.</p>'
     notice = ""
@@ -110,7 +119,7 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
     definitions = ""
     if context.definitions:
         rows = "".join(
-            f"<tr><th>{_esc(label)}</th><td>{_esc(text)}</td></tr>"
+            f'<tr><th scope="row">{_esc(label)}</th><td>{_esc(text)}</td></tr>'
             for label, text in context.definitions
         )
         definitions = (
@@ -123,12 +132,14 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
         f"<h1>{_esc(context.title)}</h1>"
         f'<div class="meta">{" &nbsp;·&nbsp; ".join(meta)}</div>'
         "</div>"
-        '<table class="facts"><tbody><tr>'
-        f'<td style="width:58%"><h2>Parameters</h2><table class="params"><tbody>{params}'
-        "</tbody></table></td>"
-        '<td class="gap"></td>'
-        f'<td><h2>Summary</h2><div class="summary">{figures}</div></td>'
-        "</tr></tbody></table>"
+        # Two columns side by side: laid out as a table by CSS, tagged as what they hold (a
+        # layout table would be read out as data).
+        '<div class="facts"><div class="facts-row">'
+        f'<div class="facts-cell" style="width:58%"><h2>Parameters</h2><table class="params">'
+        f"<tbody>{params}</tbody></table></div>"
+        '<div class="facts-cell gap"></div>'
+        f'<div class="facts-cell"><h2>Summary</h2>{figures}</div>'
+        "</div></div>"
         f"{definitions}"
         f"{notice}"
     )
@@ -144,7 +155,9 @@ def _table(
     cols = "".join(f'<col style="width:{w}%">' for w in layout.widths)
     numeric = [c.type in _NUMERIC for c in columns]
     head = "".join(
-        f'<th class="n">{_esc(c.label)}</th>' if numeric[i] else f"<th>{_esc(c.label)}</th>"
+        f'<th scope="col" class="n">{_esc(c.label)}</th>'
+        if numeric[i]
+        else f'<th scope="col">{_esc(c.label)}</th>'
         for i, c in enumerate(columns)
     )
     types = [c.type for c in columns]
@@ -209,7 +222,7 @@ def _tree_path(name: TreeName) -> str:
 def stamp_html(context: RenderContext, layout: Layout, pages: int) -> str:
     """N blank pages with the same page box, carrying only "Page X of Y" bottom right."""
     css = (
-        f"@page {{ size: {'A4 landscape' if layout.landscape else 'A4 portrait'};"
+        f"@page {{ size: {_page_size(layout)};"
         " margin: 15mm 11mm 15mm 11mm;"
         ' @bottom-right { content: "Page " counter(page) " of " counter(pages);'
         ' font-family: "DejaVu Sans", sans-serif; font-size: 7pt; color: #64748b;'
@@ -218,6 +231,6 @@ def stamp_html(context: RenderContext, layout: Layout, pages: int) -> str:
         " div:last-child { break-after: auto; }"
     )
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{css}</style></head>"
-        f"<body>{'<div></div>' * pages}</body></html>"
+        f"<!DOCTYPE html><html lang='{_esc(context.language)}'><head><meta charset='utf-8'>"
+        f"<style>{css}</style></head><body>{'<div></div>' * pages}</body></html>"
     )

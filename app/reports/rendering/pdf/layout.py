@@ -29,9 +29,17 @@ class Layout:
     widths: list[float]  # percent of the table width, one per column
     font_size_pt: float
 
+    @property
+    def rows_per_page(self) -> float:
+        """About how many one-line data rows a page holds (an estimate, for progress only)."""
+        row_mm = self.font_size_pt * 1.12 * _PT_TO_MM + _ROW_PADDING_MM
+        return max(1.0, _PAGE_HEIGHT_MM[self.landscape] / row_mm - 2)  # less the header row
+
 
 _PAGE_WIDTH_MM = {False: 210.0 - 22.0, True: 297.0 - 22.0}  # A4 less the side margins
+_PAGE_HEIGHT_MM = {False: 297.0 - 30.0, True: 210.0 - 30.0}  # A4 less the top and bottom margins
 _CELL_PADDING_MM = 2.6
+_ROW_PADDING_MM = 0.8
 _PT_TO_MM = 25.4 / 72
 # Values of these types should never wrap; strings may (down to their longest label word).
 _UNBREAKABLE_FLOOR = {

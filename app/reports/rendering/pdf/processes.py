@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,13 @@ from prometheus_client import Counter
 from app.reports.rendering.base import Column, RenderContext, RenderError
 from app.reports.rendering.pdf.document import build_chunk_html, stamp_html
 from app.reports.rendering.pdf.layout import Layout
+from app.reports.rendering.pdf.progress import TAGGED, RenderProgress, progress_path
+from app.reports.rendering.pdf.tagging import Tagging
+
+# Every chunk is tagged (PDF/UA-1: structure tree, /Lang, /MarkInfo, the title shown).
+PDF_OPTIONS: dict[str, Any] = {"pdf_variant": "pdf/ua-1"}
+# A render process's start: its modules imported, WeasyPrint imported (then its fonts load).
+STARTING = (0.3, 0.7)
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,8 @@ class RenderChunk:
     row_offset: int
     shown_rows: int
     out_path: str
+    index: int = 0  # the chunk's place in the PDF (its header-cell IDs are prefixed with it)
+    expected_pages: int = 1  # for the progress while its pages are laid out
 
 
 def render_chunk(chunk: RenderChunk) -> int:
@@ -43,39 +51,54 @@ def render_chunk(chunk: RenderChunk) -> int:
         row_offset=chunk.row_offset,
         shown_rows=chunk.shown_rows,
     )
-    document = HTML(string=source).render()
-    document.write_pdf(chunk.out_path)
+    alternatives = [f"{label}: {value}" for label, value in chunk.context.summary]
+    progress = RenderProgress(progress_path(chunk.out_path), chunk.expected_pages)
+    tagging = Tagging(chunk.index, alternatives if chunk.first else ())
+
+    def finisher(document: Any, pdf: Any) -> None:
+        tagging(document, pdf)
+        progress.write(TAGGED, 1.0)
+
+    with progress.following():
+        html = HTML(string=source)
+        progress.styling(html)
+        document = html.render(**PDF_OPTIONS)
+        progress.painting(document)
+        document.write_pdf(chunk.out_path, finisher=finisher, **PDF_OPTIONS)
+    progress.write(1.0)
     return len(document.pages)
 
 
-def merge_and_stamp(
-    chunk_paths: list[str], part_path: str, out_path: str, context: RenderContext, layout: Layout
-) -> int:
-    """Joins the chunks, stamps "Page X of Y", writes ``part_path`` and renames it ``out_path``."""
-    # In the render process only, as in render_chunk (pypdf alone costs a worker ~25 MB).
-    from pypdf import PdfReader, PdfWriter
+def warm_up(progress_file: str) -> None:
+    """Loads WeasyPrint and its fonts in a render process before its first chunk comes."""
+    progress = RenderProgress(progress_file)
+    progress.write(STARTING[0], STARTING[1])
     from weasyprint import HTML
 
-    writer = PdfWriter()
-    for chunk_path in chunk_paths:
-        writer.append(chunk_path)
-    pages = len(writer.pages)
-    stamp = PdfReader(BytesIO(HTML(string=stamp_html(context, layout, pages)).write_pdf()))
-    if len(stamp.pages) != pages:
-        raise RenderError(f"page-number stamp has {len(stamp.pages)} pages, expected {pages}")
-    for page, stamp_page in zip(writer.pages, stamp.pages, strict=True):
-        page.merge_page(stamp_page)
-        page.compress_content_streams()  # merging leaves the page's content uncompressed
-    writer.add_metadata(
-        {
-            "/Title": context.title,
-            "/Author": context.requested_by or "",
-            "/Subject": context.report_type,
-            "/Creator": "Report System",
-        }
-    )
-    with open(part_path, "wb") as fh:
-        writer.write(fh)
+    progress.write(STARTING[1], 1.0)
+    HTML(string="<p>.</p>").render()
+    progress.write(1.0)
+
+
+def merge_and_stamp(
+    chunk_paths: list[str],
+    part_path: str,
+    out_path: str,
+    context: RenderContext,
+    layout: Layout,
+    progress_file: str | None = None,
+) -> int:
+    """Joins the tagged chunks, stamps "Page X of Y" on every page (an artifact), writes
+    ``part_path`` and renames it ``out_path``; the share done goes to ``progress_file``."""
+    from weasyprint import HTML
+
+    from app.reports.rendering.pdf.joining import join_tagged  # pikepdf: render processes only
+
+    def stamp(pages: int) -> bytes:
+        return bytes(HTML(string=stamp_html(context, layout, pages)).write_pdf())
+
+    progress = RenderProgress(progress_file) if progress_file else None
+    pages = join_tagged(chunk_paths, stamp, part_path, progress.write if progress else None)
     Path(part_path).replace(out_path)
     return pages
 

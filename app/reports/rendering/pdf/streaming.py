@@ -8,8 +8,9 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,17 @@ from app.reports.rendering.pdf.processes import (
     merge_and_stamp,
     process_died,
     render_chunk,
+    warm_up,
     watch,
 )
+from app.reports.rendering.pdf.progress import progress_path, read_share
+
+# Shares of a PDF's work after the fetch (measured on tagged 1,000- and 5,000-row PDFs, see
+# docs/performance.md): starting the render processes (mostly done while the rows are fetched,
+# but not for a small PDF) and the join (structure trees, page numbers, writing the file).
+STARTUP_SHARE = 0.06
+JOIN_SHARE = 0.08
+JOIN_PROGRESS = "join.progress"
 
 
 async def render_pdf(
@@ -99,8 +109,18 @@ class StreamingPdf:
             initargs=(os.getpid(), str(self._work_dir)),
         )
         self._waiting: list[asyncio.Future[Any]] = []
-        # Rows of the chunks the render processes have laid out (for the job's progress).
-        self.rows_laid_out = 0
+        # For the job's progress: rows of each chunk handed to the render processes, and of the
+        # chunks done (with their pages, which tell how many rows a page holds).
+        self._in_flight: dict[int, int] = {}
+        self._rows_done = 0
+        self._pages_done = 0
+        self._joining = False  # the join runs (its progress file is JOIN_PROGRESS)
+        self._written = False
+        # Start the render processes now: they import WeasyPrint and load its fonts while the
+        # rows are still being fetched.
+        self._starting = [str(self._work_dir / f"start-{n}.progress") for n in range(processes)]
+        for path in self._starting:
+            self._executor.submit(warm_up, path).add_done_callback(_ignore)
 
     def _chunk_path(self, index: int) -> str:
         return str(self._work_dir / f"chunk-{index:05d}.pdf")
@@ -114,15 +134,18 @@ class StreamingPdf:
     def _submit(self, index: int, *, first: bool, context: RenderContext) -> None:
         assert self._layout is not None
         size = self._size
+        part = self.rows[index * size : (index + 1) * size]
         chunk = RenderChunk(
             self.columns,
-            self.rows[index * size : (index + 1) * size],
+            part,
             context,
             self._layout,
             first,
             index * size,
             len(self.rows),
             self._chunk_path(index),
+            index=index,
+            expected_pages=self._expected_pages(len(part)),
         )
         try:
             work = self._executor.submit(render_chunk, chunk)
@@ -130,13 +153,46 @@ class StreamingPdf:
             raise process_died() from exc
         mirror = watch(work)
         rows = len(chunk.rows)
+        self._in_flight[index] = rows
 
         def laid_out(done: asyncio.Future[Any]) -> None:
             if not done.cancelled() and done.exception() is None:
-                self.rows_laid_out += rows
+                self._in_flight.pop(index, None)
+                self._rows_done += rows
+                self._pages_done += done.result()
 
         mirror.add_done_callback(laid_out)
         self._waiting.append(mirror)
+
+    def _expected_pages(self, rows: int) -> int:
+        """Pages a chunk of ``rows`` rows will have: as the chunks done so far had, else as the
+        layout estimates."""
+        assert self._layout is not None
+        if self._rows_done:
+            per_page = self._rows_done / max(1, self._pages_done)
+        else:
+            per_page = self._layout.rows_per_page
+        return max(1, math.ceil(rows / per_page))
+
+    @property
+    def rows_laid_out(self) -> int:
+        """How far the PDF has got, in rows: the render processes' start, the rows of the
+        chunks done and of the chunks being laid out their share done (step by step and page
+        by page, from their progress files), then the join. All of ``rows`` only once the file
+        is written."""
+        rows = len(self.rows)
+        if self._written or not rows:
+            return rows
+        now = time.time()
+        started = sum(read_share(path, now) for path in self._starting) / len(self._starting)
+        laid_out = self._rows_done + sum(
+            count * read_share(progress_path(self._chunk_path(index)), now)
+            for index, count in self._in_flight.items()
+        )
+        rendered = STARTUP_SHARE * started + (1 - STARTUP_SHARE) * min(1.0, laid_out / rows)
+        joined = read_share(self._work_dir / JOIN_PROGRESS, now) if self._joining else 0.0
+        share = (1 - JOIN_SHARE) * rendered + JOIN_SHARE * joined
+        return min(rows, int(share * rows))
 
     def _raise_early_failure(self) -> None:
         """A chunk that failed fails the PDF now rather than after the whole fetch."""
@@ -175,14 +231,19 @@ class StreamingPdf:
             await asyncio.gather(*self._waiting)
             paths = [self._chunk_path(i) for i in range(chunks)]
             assert self._layout is not None
-            self._waiting = [
-                watch(
-                    self._executor.submit(
-                        merge_and_stamp, paths, str(part), str(path), context, self._layout
-                    )
-                )
-            ]
+            self._joining = True
+            join = self._executor.submit(
+                merge_and_stamp,
+                paths,
+                str(part),
+                str(path),
+                context,
+                self._layout,
+                str(self._work_dir / JOIN_PROGRESS),
+            )
+            self._waiting = [watch(join)]
             pages: int = await self._waiting[0]
+            self._written = True
             await asyncio.to_thread(self._executor.shutdown, wait=True)  # idle workers exit
             return pages
         except BaseException as exc:
@@ -203,6 +264,11 @@ class StreamingPdf:
     def close(self) -> None:
         self._executor.shutdown(wait=False)
         shutil.rmtree(self._work_dir, ignore_errors=True)
+
+
+def _ignore(done: Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()  # a warm-up that failed: the chunk's own failure is what is reported
 
 
 def balanced_chunk_size(rows: int, chunk_rows: int, processes: int) -> int:
