@@ -61,7 +61,8 @@ class Run:
     progress: Progress = field(default_factory=Progress)
     stop_reason: StopReason | None = None
     stored_key: str | None = None  # the file this attempt stored, until it is committed
-    figures: list[tuple[str, str]] = field(default_factory=list)  # the summary's, for delivery
+    # The summary's figures in each locale the job's messages are written in, for delivery.
+    figures: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def job_id(self) -> PydanticObjectId:

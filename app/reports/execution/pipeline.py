@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.common.time import utcnow
+from app.i18n import DEFAULT_LOCALE, LOCALES, locale_spec, translate, use_locale
 from app.lookups import validation
 from app.observability import observe_rows
 from app.reports.execution.lease import Progress, Run
@@ -31,8 +32,8 @@ from app.reports.formats import FormatSpec, SinkOptions, get_format
 from app.reports.jobs.models import JobResult, JobStep, ReportJob
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import RenderContext, RowSink
-from app.reports.rendering.present import Presentation, definitions
-from app.reports.types import get_report_type
+from app.reports.rendering.present import Presentation, definitions, localised
+from app.reports.types import Summarizer, get_report_type
 from app.runtime.resources import Resources
 from app.security import DataScope
 
@@ -83,29 +84,36 @@ async def produce(run: Run, resources: Resources) -> None:
     )
     try:
         await validation.refresh()  # the labels files print come from the lookup table
-        columns = definition.columns_for(resolved)
+        locale = job.locale if job.locale in LOCALES else DEFAULT_LOCALE
+        columns = localised(definition.columns_for(resolved), locale)
         # PDF and Excel are for people: labels for codes, no machine-only columns; CSV keeps
         # codes unless the job asked for labels.
         presentation = Presentation.of(
             columns,
-            {c.lookup: validation.labels(c.lookup) for c in columns if c.lookup},
+            {c.lookup: validation.labels(c.lookup, locale) for c in columns if c.lookup},
             for_people=job.format != "csv",
             with_labels=True if job.options.labels else None,
         )
+        with use_locale(locale):  # the parameters as people read them, in the job's language
+            parameters = definition.describe(resolved)
         context = RenderContext(
-            title=definition.name,
+            title=translate(locale, definition.name),
             report_type=definition.key,
             format=job.format,
             timezone=str(resolved.get("timezone") or "UTC"),
             generated_at=utcnow(),
-            parameters=definition.describe(resolved),
+            parameters=parameters,
             summary=[],
             definitions=definitions(presentation.columns),
             total_rows=None,
             row_cap=spec.row_cap(settings),
             requested_by=job.requested_by.name,
+            locale=locale,
         )
+        separators = locale_spec(locale)
         options = SinkOptions(
+            csv_delimiter=job.options.csv_delimiter or separators.csv_delimiter,
+            csv_decimal=job.options.csv_decimal or separators.csv_decimal,
             csv_bom=job.options.csv_bom,
             pdf_chunk_rows=settings.pdf_chunk_rows,
             render_processes=settings.render_processes,
@@ -140,10 +148,10 @@ async def produce(run: Run, resources: Resources) -> None:
                     READ_PROGRESS.reset(reading)
                 if not spec.streams:
                     progress.step, progress.percent = JobStep.RENDER, 45.0
+                run.figures = summary_in_locales(summarizer, job, locale)
                 final = replace(
-                    context, summary=summarizer.figures(), total_rows=progress.rows_processed
+                    context, summary=run.figures[locale], total_rows=progress.rows_processed
                 )
-                run.figures = list(final.summary)  # the delivery messages quote them
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:
                     await sink.finish(final)
@@ -163,6 +171,21 @@ async def produce(run: Run, resources: Resources) -> None:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
     finally:
         rows.cancel()
+
+
+def summary_in_locales(
+    summarizer: Summarizer, job: ReportJob, locale: str
+) -> dict[str, list[tuple[str, str]]]:
+    """The summary figures in the job's locale (the file's) and in each recipient's (the
+    delivery messages quote them)."""
+    wanted = {locale}
+    if job.delivery is not None:
+        wanted |= {r.locale for r in job.delivery.recipients if r.locale and r.locale in LOCALES}
+    figures: dict[str, list[tuple[str, str]]] = {}
+    for code in sorted(wanted):
+        with use_locale(code):
+            figures[code] = list(summarizer.figures())
+    return figures
 
 
 async def _store(

@@ -58,6 +58,9 @@ class RenderContext:
     total_rows: int | None = None  # rows the full report has (for the PDF truncation notice)
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None
+    # The language of every text the file prints and the formats of its numbers and dates
+    # (a supported code of `app.i18n`; the column labels arrive translated already).
+    locale: str = "en"
 
     @cached_property
     def tz(self) -> tzinfo:

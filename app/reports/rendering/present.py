@@ -8,9 +8,10 @@ meant for machines (`Column.csv_only`) and show a tree's depth by indenting the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from app.i18n import translate
 from app.reports.rendering.base import Column, ColumnType
 
 # Em spaces: not collapsed by HTML (the PDF) and as wide as a letter in a spreadsheet cell.
@@ -69,6 +70,15 @@ class Presentation:
                 row[0] = INDENT * int(row[self.level_at]) + str(row[0])
             out.append(tuple(row[i] for i in self.keep) if self.keep is not None else tuple(row))
         return out
+
+
+def localised(columns: Sequence[Column], locale: str) -> list[Column]:
+    """The columns with their labels and descriptions in `locale` (the keys stay: CSV readers
+    and the metadata API name columns by key)."""
+    return [
+        replace(c, label=translate(locale, c.label), description=translate(locale, c.description))
+        for c in columns
+    ]
 
 
 # Columns that say who or when need no definition; figures, flags and states do.

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
 from app.common.time import is_timezone
+from app.i18n import LocaleCode, supported_locales
 from app.lookups.codes import FormatCode, FrequencyCode, ReportTypeCode
 from app.reports.dates import BoundedDate
 from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy
@@ -77,6 +78,13 @@ RECIPIENTS_DESCRIPTION = (
     "users); anything else is a 422 naming the entry. With audience `owner` every recipient "
     "receives what the schedule's OWNER can see (the run uses the owner's scope); with audience "
     "`recipient` each platform user gets a run in their own scope and addresses are refused."
+)
+
+
+LOCALE_DESCRIPTION = (
+    "The language and formats of its files and e-mails: one of "
+    f"{', '.join(supported_locales())}. A recipient who is a platform user with a locale of "
+    "their own gets the e-mail in theirs. Omitted or null: the template's, else the owner's"
 )
 
 
@@ -175,6 +183,7 @@ class ScheduleCreate(_Timing, _Delivery):
     template_id: str | None = Field(default=None, description="Run this template")
     report_type: ReportTypeCode | None = Field(default=None, description="Inline report type")
     format: FormatCode | None = Field(default=None, description="Required without templateId")
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     parameters: dict[str, Any] | None = Field(
         default=None,
         description="Inline parameters, or overrides merged over the template's",
@@ -229,6 +238,7 @@ class ScheduleUpdate(_Timing, _Delivery):
     description: str | None = Field(default=None, max_length=2000)
     parameters: dict[str, Any] | None = None
     format: FormatCode | None = None
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     missed_run_policy: MissedRunPolicy | None = None
     recipients: list[str] | None = Field(
         default=None, max_length=1000, description=RECIPIENTS_DESCRIPTION
@@ -271,6 +281,7 @@ class ScheduleOut(ApiModel):
     template_id: str | None = None
     report_type: str
     format: str | None = Field(description="null: the template's format")
+    locale: str | None = Field(description="null: the template's, else the owner's locale")
     parameters: dict[str, Any] = Field(description="Inline parameters, or the template overrides")
     frequency: str
     time_of_day: str | None = None
@@ -327,6 +338,7 @@ class ScheduleOut(ApiModel):
             template_id=str(doc.template_id) if doc.template_id else None,
             report_type=doc.report_type,
             format=doc.format,
+            locale=doc.locale,
             parameters=doc.parameters,
             frequency=doc.frequency.value,
             time_of_day=doc.time_of_day if doc.frequency != "cron" else None,

@@ -39,6 +39,7 @@ class ReportTemplate(TimestampedDocument):
     report_type: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     format: str
+    locale: str | None = None  # None: each run's requester's (app.i18n locale codes)
     visibility: str = Visibility.PRIVATE.value
     # Who made it, with the departments it was made in (what "department" sharing means).
     owner: Requester

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
+from app.i18n import LocaleCode, supported_locales
 from app.lookups.codes import FormatCode, ReportTypeCode, VisibilityCode
 from app.reports.templates.models import ReportTemplate
 
@@ -16,6 +17,12 @@ _EXAMPLE_PARAMETERS: dict[str, Any] = {
     "timezone": "Europe/Berlin",
     "statuses": ["in-progress", "completed"],
 }
+
+
+LOCALE_DESCRIPTION = (
+    "The language and formats of the files it makes: one of "
+    f"{', '.join(supported_locales())}. Omitted or null: each run's requester's"
+)
 
 
 def _clean_name(value: str | None) -> str | None:
@@ -37,6 +44,7 @@ class TemplateCreate(ApiInput):
         description="Parameters of the report type, validated against its schema "
         "(GET /api/v1/reports/metadata/report-types/{key})",
     )
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     visibility: VisibilityCode = Field(
         default="private",
         description="private (only you), department (people in your departments), "
@@ -75,6 +83,7 @@ class TemplateUpdate(ApiInput):
     parameters: dict[str, Any] | None = Field(
         default=None, description="Replaces the stored parameters as a whole"
     )
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     visibility: VisibilityCode | None = None
     archived: bool | None = Field(
         default=None, description="Archived templates are hidden from lists and cannot be run"
@@ -101,8 +110,11 @@ class TemplateRun(ApiInput):
         description="Merged over the template's parameters (top-level keys replace theirs)",
     )
     format: FormatCode | None = None
+    locale: LocaleCode | None = Field(
+        default=None, description="The locale of this run (default: the template's)"
+    )
 
-    model_config = {"json_schema_extra": {"examples": [{"format": "pdf"}, {}]}}
+    model_config = {"json_schema_extra": {"examples": [{"format": "pdf"}, {"locale": "de"}, {}]}}
 
 
 class TemplateDuplicate(ApiInput):
@@ -130,6 +142,7 @@ class TemplateOut(ApiModel):
     report_type: str
     format: str
     parameters: dict[str, Any]
+    locale: str | None = Field(description="null: each run's requester's locale")
     visibility: str
     owner: OwnerOut
     owner_department_ids: list[str] = Field(
@@ -153,6 +166,7 @@ class TemplateOut(ApiModel):
             report_type=doc.report_type,
             format=doc.format,
             parameters=doc.parameters,
+            locale=doc.locale,
             visibility=doc.visibility,
             owner=OwnerOut(user_id=doc.owner.user_id, name=doc.owner.name),
             owner_department_ids=list(doc.owner.department_ids),

@@ -15,6 +15,7 @@ from app.common.pagination import Listed, PageRequest
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from app.reports.deliveries.models import DeliveryConfig
+from app.reports.jobs.models import FileOptions
 from app.reports.jobs.requests import (
     ReportRequest,
     Submission,
@@ -103,6 +104,7 @@ async def create_template(
         report_type=body.report_type,
         format=body.format,
         parameters=body.parameters,
+        locale=body.locale,
         visibility=body.visibility,
         owner=requester_of(principal),
     )
@@ -221,6 +223,7 @@ async def duplicate_template(
         report_type=source.report_type,
         format=source.format,
         parameters=dict(source.parameters),
+        locale=source.locale,
         visibility=Visibility.PRIVATE.value,
         owner=requester_of(principal),
     )
@@ -244,9 +247,11 @@ async def run_template(
     idempotency_key: str | None,
     request_id: str | None,
     delivery: DeliveryConfig | None = None,
+    options: FileOptions | None = None,
 ) -> Submission:
     """Runs a template as the caller: the caller's role and data scope apply, never the
-    author's. `delivery`: who is told when it ends (POST /jobs `notify` / `webhookUrl`)."""
+    author's. `delivery`: who is told when it ends (POST /jobs `notify` / `webhookUrl`);
+    `options`: the file options of POST /jobs (the defaults are left out of the request)."""
     template = await get_visible(principal, template_id)
     if template.archived:
         raise Conflict(
@@ -260,6 +265,8 @@ async def run_template(
         report_type=template.report_type,
         format=fmt,
         parameters=parameters,
+        options=options if options is not None and options != FileOptions() else None,
+        locale=(body.locale if body else None) or template.locale,
         template_id=template.id,
         template_version=template.version,
         idempotency_key=idempotency_key,

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.i18n import N_, _
 from app.learning_events.models import LearningEvent
 from app.reports.dates import DateRange
 from app.reports.reading.learner_course import LearnerCourse
@@ -107,47 +108,54 @@ class AssessmentResultsParameters(ReportParameters):
 
 DETAIL_COLUMNS = [
     *LEARNER_COURSE_COLUMNS,
-    column("quizId", "Quiz", "string", "The quiz the submission answered (payload.quizId)"),
+    column("quizId", N_("Quiz"), "string", N_("The quiz the submission answered (payload.quizId)")),
     column(
-        "score", "Score", "number", "The submitted score; empty when none was stored as a number"
+        "score",
+        N_("Score"),
+        "number",
+        N_("The submitted score; empty when none was stored as a number"),
     ),
     column(
         "passed",
-        "Passed",
+        N_("Passed"),
         "boolean",
-        "Score ≥ the course's passing score; empty when it cannot be judged (no numeric score or no passing score)",
+        N_(
+            "Score ≥ the course's passing score; empty when it cannot be judged (no numeric score or no passing score)"
+        ),
     ),
     column(
         "submittedAt",
-        "Submitted",
+        N_("Submitted"),
         "datetime",
-        "When the quiz was submitted (in the report's timezone)",
+        N_("When the quiz was submitted (in the report's timezone)"),
     ),
 ]
 COURSE_COLUMNS = [
-    column("courseCode", "Course code", "string", "The course's code"),
-    column("courseTitle", "Course", "string", "The course's title"),
-    column("attempts", "Attempts", "integer", "Quiz submissions in the range"),
+    column("courseCode", N_("Course code"), "string", N_("The course's code")),
+    column("courseTitle", N_("Course"), "string", N_("The course's title")),
+    column("attempts", N_("Attempts"), "integer", N_("Quiz submissions in the range")),
     column(
         "uniqueLearners",
-        "Unique learners",
+        N_("Unique learners"),
         "integer",
-        "Distinct learners who submitted in the range",
+        N_("Distinct learners who submitted in the range"),
     ),
     column(
         "passRate",
-        "Pass rate",
+        N_("Pass rate"),
         "percent",
-        "Passed ÷ the submissions that could be judged (a numeric score and a passing score), as a percentage; empty when none could",
+        N_(
+            "Passed ÷ the submissions that could be judged (a numeric score and a passing score), as a percentage; empty when none could"
+        ),
     ),
     column(
         "averageScore",
-        "Average score",
+        N_("Average score"),
         "number",
-        "Mean of the numeric scores (1 decimal, half up); non-numeric scores are ignored",
+        N_("Mean of the numeric scores (1 decimal, half up); non-numeric scores are ignored"),
     ),
-    column("minScore", "Lowest score", "number", "Lowest numeric score"),
-    column("maxScore", "Highest score", "number", "Highest numeric score"),
+    column("minScore", N_("Lowest score"), "number", N_("Lowest numeric score")),
+    column("maxScore", N_("Highest score"), "number", N_("Highest numeric score")),
 ]
 
 
@@ -162,8 +170,8 @@ class AssessmentResultsResolved(FilteredRangeResolved):
 
 class AssessmentResults(ReportDefinition[AssessmentResultsParameters, AssessmentResultsResolved]):
     key = "assessment-results"
-    name = "Assessment results"
-    description = (
+    name = N_("Assessment results")
+    description = N_(
         "One row per quiz submission in the range with its score and whether it passed, or one "
         "row per course (attempts, learners, pass rate, average / lowest / highest score)."
     )
@@ -172,10 +180,10 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     source = LearningEvent
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
-    option_labels: ClassVar[dict[str, str]] = {"groupBy": "Group by", "result": "Result"}
+    option_labels: ClassVar[dict[str, str]] = {"groupBy": N_("Group by"), "result": N_("Result")}
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {
-        "groupBy": {"none": "Submission", "course": "Course"},
-        "result": {"passed": "Passed", "failed": "Failed"},
+        "groupBy": {"none": N_("Submission"), "course": N_("Course")},
+        "result": {"passed": N_("Passed"), "failed": N_("Failed")},
     }
 
     def resolve_parameters(
@@ -371,16 +379,16 @@ class AssessmentSummary:
     def figures(self) -> list[tuple[str, str]]:
         if self.grouped:
             return [
-                ("Courses", fmt_count(self.rows)),
-                ("Attempts", fmt_count(self.attempts)),
-                ("Lowest score", fmt_number(self.low)),
-                ("Highest score", fmt_number(self.high)),
+                (_("Courses"), fmt_count(self.rows)),
+                (_("Attempts"), fmt_count(self.attempts)),
+                (_("Lowest score"), fmt_number(self.low)),
+                (_("Highest score"), fmt_number(self.high)),
             ]
         return [
-            ("Submissions", fmt_count(self.attempts)),
-            ("Passed", fmt_count(self.passed)),
-            ("Pass rate", fmt_rate(rate(self.passed, self.judged))),
-            ("Average score", fmt_number(self.score.value())),
+            (_("Submissions"), fmt_count(self.attempts)),
+            (_("Passed"), fmt_count(self.passed)),
+            (_("Pass rate"), fmt_rate(rate(self.passed, self.judged))),
+            (_("Average score"), fmt_number(self.score.value())),
         ]
 
 

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from beanie import Document
@@ -23,6 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from app.config import Settings
 from app.errors import FieldError, Forbidden, ValidationFailed, validation_errors
+from app.i18n import N_, _, current_formats, current_locale
 from app.lookups import validation
 from app.platform.models import Department
 from app.reports.dates import PRESET_LABELS, DatePreset, StoredRange, iso_utc, limits_context
@@ -71,11 +72,13 @@ def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
 # Who and what a per-record row is about: the first columns of several report types, whose
 # cells come from `reading.learner_course` (the joins, cells and order they share).
 LEARNER_COURSE_COLUMNS: list[Column] = [
-    column("learnerName", "Learner", "string", "The learner's name"),
-    column("learnerEmail", "Email", "string", "The learner's e-mail address"),
-    column("departmentName", "Department", "string", "The department the record belongs to"),
-    column("courseCode", "Course code", "string", "The course's code"),
-    column("courseTitle", "Course", "string", "The course's title"),
+    column("learnerName", N_("Learner"), "string", N_("The learner's name")),
+    column("learnerEmail", N_("Email"), "string", N_("The learner's e-mail address")),
+    column(
+        "departmentName", N_("Department"), "string", N_("The department the record belongs to")
+    ),
+    column("courseCode", N_("Course code"), "string", N_("The course's code")),
+    column("courseTitle", N_("Course"), "string", N_("The course's title")),
 ]
 
 
@@ -299,20 +302,26 @@ class ReportDefinition(ABC, Generic[P, R]):
 
     def describe(self, resolved: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The resolved parameters as (label, value) pairs for a file's header / PDF page one:
-        the ones stored on the job, in stored form."""
+        the ones stored on the job, in stored form, in the current locale (`use_locale`)."""
         pairs: list[tuple[str, str]] = []
         date_range = resolved.get("dateRange")
         if date_range:
             preset = date_range.get("preset", "custom")
             label = PRESET_LABELS.get(DatePreset(preset), preset) if preset in _PRESETS else preset
-            pairs.append(("Date range", f"{date_range['from']} – {date_range['to']} ({label})"))
+            pairs.append(
+                (
+                    _("Date range"),
+                    f"{_human_day(date_range['from'])} – {_human_day(date_range['to'])} "
+                    f"({_(label)})",
+                )
+            )
         # The timezone is not repeated here: every file states it on its own.
-        for key, label in (("departmentIds", "Departments"), ("courseIds", "Courses")):
+        for key, label in (("departmentIds", N_("Departments")), ("courseIds", N_("Courses"))):
             if key in resolved:
-                pairs.append((label, _describe_ids(resolved.get(key))))
+                pairs.append((_(label), _describe_ids(resolved.get(key))))
         for key, label in self.option_labels.items():
             if key in resolved:
-                pairs.append((label, _describe_value(self._labelled(key, resolved[key]))))
+                pairs.append((_(label), _describe_value(self._labelled(key, resolved[key]))))
         return pairs
 
     def _labelled(self, key: str, value: Any) -> Any:
@@ -320,7 +329,11 @@ class ReportDefinition(ABC, Generic[P, R]):
         names = self.option_values.get(key)
         if names is None:
             return value
-        table = validation.labels(names) if isinstance(names, str) else names
+        table = (
+            validation.labels(names, current_locale())
+            if isinstance(names, str)
+            else {code: _(label) for code, label in names.items()}
+        )
         if isinstance(value, list):
             return [table.get(v, v) if isinstance(v, str) else v for v in value]
         return table.get(value, value) if isinstance(value, str) else value
@@ -349,19 +362,27 @@ def _requested(params: ReportParameters, name: str) -> list[str] | None:
     return list(value) if value is not None else None
 
 
+def _human_day(value: Any) -> str:
+    """A stored local day (`2026-07-01`) as the current locale writes it."""
+    try:
+        return current_formats().date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
 def _describe_ids(ids: Sequence[str] | None) -> str:
     if ids is None:
-        return "All in scope"
+        return _("All in scope")
     if len(ids) <= 5:
         return ", ".join(ids)
-    return f"{len(ids)} selected"
+    return _("{count} selected").format(count=current_formats().integer(len(ids)))
 
 
 def _describe_value(value: Any) -> str:
     if value is None:
-        return "All"
+        return _("All")
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return _("Yes") if value else _("No")
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) or "All"
+        return ", ".join(str(v) for v in value) or _("All")
     return str(value)

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from app.common.time import zone
+from app.i18n import N_, _
 from app.platform.models import Course, Enrollment
 from app.reports.dates import (
     BoundedDate,
@@ -130,8 +131,8 @@ class ComplianceStatusResolved(ResolvedParameters):
 
 class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceStatusResolved]):
     key = "compliance-status"
-    name = "Compliance status"
-    description = (
+    name = N_("Compliance status")
+    description = N_(
         "One row per enrollment in a mandatory course with its compliance state as of a date: "
         "compliant, completed late, overdue, due soon or not due."
     )
@@ -140,22 +141,30 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("dueAt", "Due", "datetime", "When the course is due"),
-        column("status", "Status", "string", "The enrollment's status", lookup="enrollment-status"),
-        column("completedAt", "Completed", "datetime", "When the course was completed"),
+        column("dueAt", N_("Due"), "datetime", N_("When the course is due")),
+        column(
+            "status",
+            N_("Status"),
+            "string",
+            N_("The enrollment's status"),
+            lookup="enrollment-status",
+        ),
+        column("completedAt", N_("Completed"), "datetime", N_("When the course was completed")),
         column(
             "complianceState",
-            "Compliance",
+            N_("Compliance"),
             "string",
-            "As of the date: Compliant (completed by the due date, or no due date), Completed late, Overdue (not completed, due before the date), Due soon (due within the window), Not due",
+            N_(
+                "As of the date: Compliant (completed by the due date, or no due date), Completed late, Overdue (not completed, due before the date), Due soon (due within the window), Not due"
+            ),
             lookup="compliance-state",
         ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
-        "asOfDate": "As of",
-        "dueWithinDays": "Due soon within (days)",
-        "states": "States",
+        "asOfDate": N_("As of"),
+        "dueWithinDays": N_("Due soon within (days)"),
+        "states": N_("States"),
     }
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {"states": "compliance-state"}
 
@@ -284,16 +293,16 @@ class ComplianceSummary:
 
     def figures(self) -> list[tuple[str, str]]:
         labels = {
-            ComplianceState.COMPLIANT: "Compliant",
-            ComplianceState.COMPLETED_LATE: "Completed late",
-            ComplianceState.OVERDUE: "Overdue",
-            ComplianceState.DUE_SOON: "Due soon",
-            ComplianceState.NOT_DUE: "Not due",
+            ComplianceState.COMPLIANT: _("Compliant"),
+            ComplianceState.COMPLETED_LATE: _("Completed late"),
+            ComplianceState.OVERDUE: _("Overdue"),
+            ComplianceState.DUE_SOON: _("Due soon"),
+            ComplianceState.NOT_DUE: _("Not due"),
         }
         return [
-            ("Enrollments", fmt_count(self.total)),
+            (_("Enrollments"), fmt_count(self.total)),
             *((labels[s], fmt_count(self.states.get(s.value, 0))) for s in ComplianceState),
-            ("Compliance rate", fmt_rate(rate(self.states["compliant"], self.total))),
+            (_("Compliance rate"), fmt_rate(rate(self.states["compliant"], self.total))),
         ]
 
 

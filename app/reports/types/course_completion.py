@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.i18n import N_, _
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.reading.query import COURSES, Plan, Row, Stage, range_match, scope_match
@@ -83,8 +84,8 @@ class CourseCompletionResolved(FilteredRangeResolved):
 
 class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseCompletionResolved]):
     key = "course-completion"
-    name = "Course completion"
-    description = (
+    name = N_("Course completion")
+    description = N_(
         "One row per course with enrollments in the range: counts by status, completion rate, "
         "average score and average days to complete."
     )
@@ -92,38 +93,43 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
     resolved_model = CourseCompletionResolved
     source = Enrollment
     columns: ClassVar[list[Column]] = [
-        column("courseCode", "Course code", "string", "The course's code"),
-        column("courseTitle", "Course", "string", "The course's title"),
-        column("category", "Category", "string", "The course's category"),
-        column("isMandatory", "Mandatory", "boolean", "Whether the course is mandatory"),
-        column("enrolled", "Enrolled", "integer", "Enrollments enrolled in the range (the cohort)"),
-        column("inProgress", "In progress", "integer", "Of the cohort, in progress"),
-        column("completed", "Completed", "integer", "Of the cohort, completed"),
-        column("failed", "Failed", "integer", "Of the cohort, failed"),
-        column("withdrawn", "Withdrawn", "integer", "Of the cohort, withdrawn"),
+        column("courseCode", N_("Course code"), "string", N_("The course's code")),
+        column("courseTitle", N_("Course"), "string", N_("The course's title")),
+        column("category", N_("Category"), "string", N_("The course's category")),
+        column("isMandatory", N_("Mandatory"), "boolean", N_("Whether the course is mandatory")),
+        column(
+            "enrolled",
+            N_("Enrolled"),
+            "integer",
+            N_("Enrollments enrolled in the range (the cohort)"),
+        ),
+        column("inProgress", N_("In progress"), "integer", N_("Of the cohort, in progress")),
+        column("completed", N_("Completed"), "integer", N_("Of the cohort, completed")),
+        column("failed", N_("Failed"), "integer", N_("Of the cohort, failed")),
+        column("withdrawn", N_("Withdrawn"), "integer", N_("Of the cohort, withdrawn")),
         column(
             "completionRate",
-            "Completion rate",
+            N_("Completion rate"),
             "percent",
-            "Completed ÷ (enrolled − withdrawn) over the cohort, as a percentage",
+            N_("Completed ÷ (enrolled − withdrawn) over the cohort, as a percentage"),
         ),
         column(
             "averageScore",
-            "Average score",
+            N_("Average score"),
             "number",
-            "Mean score of the cohort's completed enrollments (1 decimal, half up)",
+            N_("Mean score of the cohort's completed enrollments (1 decimal, half up)"),
         ),
         column(
             "averageDaysToComplete",
-            "Average days to complete",
+            N_("Average days to complete"),
             "number",
-            "Mean of completed − enrolled, in days, over the cohort's completed enrollments",
+            N_("Mean of completed − enrolled, in days, over the cohort's completed enrollments"),
         ),
     ]
     default_sort: ClassVar[list[str]] = ["courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
-        "category": "Category",
-        "mandatoryOnly": "Mandatory only",
+        "category": N_("Category"),
+        "mandatoryOnly": N_("Mandatory only"),
     }
 
     def resolve_parameters(
@@ -226,10 +232,10 @@ class CourseCompletionSummary:
 
     def figures(self) -> list[tuple[str, str]]:
         return [
-            ("Courses", fmt_count(self.courses)),
-            ("Enrollments", fmt_count(self.enrolled)),
-            ("Completed", fmt_count(self.completed)),
-            ("Completion rate", fmt_rate(rate(self.completed, self.enrolled - self.withdrawn))),
+            (_("Courses"), fmt_count(self.courses)),
+            (_("Enrollments"), fmt_count(self.enrolled)),
+            (_("Completed"), fmt_count(self.completed)),
+            (_("Completion rate"), fmt_rate(rate(self.completed, self.enrolled - self.withdrawn))),
         ]
 
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.i18n import N_, _
 from app.platform.models import Department
 from app.reports.dates import DateRange
 from app.reports.reading.query import (
@@ -87,8 +88,8 @@ class DepartmentSummaryResolved(RangeResolved):
 
 class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, DepartmentSummaryResolved]):
     key = "department-summary"
-    name = "Department summary"
-    description = (
+    name = N_("Department summary")
+    description = N_(
         "One row per department: enrollments and completions in the range, completion rate, "
         "average score, active learners, learning hours and overdue enrollments."
     )
@@ -97,71 +98,76 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     source = Department
     columns: ClassVar[list[Column]] = [
         column(
-            "departmentName", "Department", "string", "The department (indented under its parent)"
+            "departmentName",
+            N_("Department"),
+            "string",
+            N_("The department (indented under its parent)"),
         ),
-        column("departmentCode", "Code", "string", "The department's code"),
+        column("departmentCode", N_("Code"), "string", N_("The department's code")),
         column(
             "enrollments",
-            "Enrollments",
+            N_("Enrollments"),
             "integer",
-            "Enrollments enrolled in the range (the cohort), the whole subtree included",
+            N_("Enrollments enrolled in the range (the cohort), the whole subtree included"),
         ),
         column(
             "completions",
-            "Completions",
+            N_("Completions"),
             "integer",
-            "Enrollments completed in the range, whenever enrolled",
+            N_("Enrollments completed in the range, whenever enrolled"),
         ),
         column(
             "completionRate",
-            "Completion rate",
+            N_("Completion rate"),
             "percent",
-            "Of the cohort, completed ÷ (enrolled − withdrawn), as a percentage",
+            N_("Of the cohort, completed ÷ (enrolled − withdrawn), as a percentage"),
         ),
         column(
             "averageScore",
-            "Average score",
+            N_("Average score"),
             "number",
-            "Mean score of the enrollments completed in the range (1 decimal, half up)",
+            N_("Mean score of the enrollments completed in the range (1 decimal, half up)"),
         ),
         column(
             "activeLearners",
-            "Active learners",
+            N_("Active learners"),
             "integer",
-            "Distinct learners with a learning event in the range",
+            N_("Distinct learners with a learning event in the range"),
         ),
         column(
             "learningHours",
-            "Learning hours",
+            N_("Learning hours"),
             "number",
-            "Sum of the range's learning events' durations ÷ 3600",
+            N_("Sum of the range's learning events' durations ÷ 3600"),
         ),
         column(
             "overdue",
-            "Overdue",
+            N_("Overdue"),
             "integer",
-            "Enrollments not completed or withdrawn whose due date is before the range's end",
+            N_("Enrollments not completed or withdrawn whose due date is before the range's end"),
         ),
         # The tree (CSV only: PDF and Excel indent the department's name instead).
         column(
             "level",
-            "Level",
+            N_("Level"),
             "integer",
-            "Depth in the department tree (0: a top-level row)",
+            N_("Depth in the department tree (0: a top-level row)"),
             csv_only=True,
         ),
         column(
             "parentCode",
-            "Parent code",
+            N_("Parent code"),
             "string",
-            "The code of the parent department's row (empty for a top-level row)",
+            N_("The code of the parent department's row (empty for a top-level row)"),
             csv_only=True,
         ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName"]
     # Instructors' scope is a set of courses, not departments.
     roles = (Role.ADMIN, Role.MANAGER)
-    option_labels: ClassVar[dict[str, str]] = {"includeSubDepartments": "Include sub-departments"}
+    option_labels: ClassVar[dict[str, str]] = {
+        "includeSubDepartments": N_("Include sub-departments")
+    }
     # The tree is built from the requested departments themselves (see `_department_match`).
     expands_departments = False
 
@@ -256,15 +262,15 @@ class DepartmentSummarySummary:
 
     def figures(self) -> list[tuple[str, str]]:
         return [
-            ("Departments", fmt_count(self.departments)),
-            ("Enrollments", fmt_count(self.enrollments)),
-            ("Completions", fmt_count(self.completions)),
+            (_("Departments"), fmt_count(self.departments)),
+            (_("Enrollments"), fmt_count(self.enrollments)),
+            (_("Completions"), fmt_count(self.completions)),
             (
-                "Completion rate",
+                _("Completion rate"),
                 fmt_rate(rate(self.completed, self.enrollments - self.withdrawn)),
             ),
-            ("Learning hours", fmt_number(round1(self.hours))),
-            ("Overdue", fmt_count(self.overdue)),
+            (_("Learning hours"), fmt_number(round1(self.hours))),
+            (_("Overdue"), fmt_count(self.overdue)),
         ]
 
 

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from app.common.time import as_utc
+from app.i18n import current_formats
 
 
 def round1(value: float | int | None) -> float | None:
@@ -70,16 +71,19 @@ def exact_average(scaled_total: Any, count: int, divisor: int = SCALE) -> float 
     return float(mean.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+# Summary figures as the current locale (`app.i18n.use_locale`) writes them: "1,234" / "1.234".
+
+
 def fmt_count(value: int) -> str:
-    return f"{value:,}"
+    return current_formats().integer(value)
 
 
 def fmt_number(value: float | None, suffix: str = "") -> str:
-    return "—" if value is None else f"{value:,.1f}{suffix}"
+    return "—" if value is None else current_formats().decimal(value, 1) + suffix
 
 
 def fmt_rate(value: float | None) -> str:
-    return fmt_number(value, "%")
+    return "—" if value is None else current_formats().percent(value)
 
 
 def utc(value: Any) -> datetime | None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.i18n import N_, _
 from app.lookups.codes import EnrollmentStatusCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
@@ -110,8 +111,8 @@ class LearnerProgressResolved(FilteredRangeResolved):
 
 class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgressResolved]):
     key = "learner-progress"
-    name = "Learner progress"
-    description = (
+    name = N_("Learner progress")
+    description = N_(
         "One row per enrollment whose enrolment, completion or last-activity date falls in the "
         "range: progress, score, dates and whether it is overdue."
     )
@@ -120,45 +121,54 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("status", "Status", "string", "The enrollment's status", lookup="enrollment-status"),
         column(
-            "progressPercent", "Progress", "percent", "How much of the course the learner has done"
+            "status",
+            N_("Status"),
+            "string",
+            N_("The enrollment's status"),
+            lookup="enrollment-status",
         ),
-        column("score", "Score", "number", "The enrollment's score"),
-        column("enrolledAt", "Enrolled", "datetime", "When the learner enrolled"),
-        column("dueAt", "Due", "datetime", "When the course is due"),
-        column("completedAt", "Completed", "datetime", "When the course was completed"),
+        column(
+            "progressPercent",
+            N_("Progress"),
+            "percent",
+            N_("How much of the course the learner has done"),
+        ),
+        column("score", N_("Score"), "number", N_("The enrollment's score")),
+        column("enrolledAt", N_("Enrolled"), "datetime", N_("When the learner enrolled")),
+        column("dueAt", N_("Due"), "datetime", N_("When the course is due")),
+        column("completedAt", N_("Completed"), "datetime", N_("When the course was completed")),
         column(
             "timeSpentMinutes",
-            "Time spent (min)",
+            N_("Time spent (min)"),
             "integer",
-            "Time spent in the course, in minutes",
+            N_("Time spent in the course, in minutes"),
         ),
         column(
             "lastActivityAt",
-            "Last activity",
+            N_("Last activity"),
             "datetime",
-            "The learner's last activity in the course",
+            N_("The learner's last activity in the course"),
         ),
         column(
             "overdue",
-            "Overdue",
+            N_("Overdue"),
             "boolean",
-            "Due before the report's time and neither completed nor withdrawn",
+            N_("Due before the report's time and neither completed nor withdrawn"),
         ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
     option_labels: ClassVar[dict[str, str]] = {
-        "dateField": "Date field",
-        "statuses": "Statuses",
-        "overdueOnly": "Overdue only",
+        "dateField": N_("Date field"),
+        "statuses": N_("Statuses"),
+        "overdueOnly": N_("Overdue only"),
     }
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {
         "dateField": {
-            "enrolledAt": "Enrolled",
-            "completedAt": "Completed",
-            "lastActivityAt": "Last activity",
+            "enrolledAt": N_("Enrolled"),
+            "completedAt": N_("Completed"),
+            "lastActivityAt": N_("Last activity"),
         },
         "statuses": "enrollment-status",
     }
@@ -282,11 +292,14 @@ class LearnerProgressSummary:
 
     def figures(self) -> list[tuple[str, str]]:
         return [
-            ("Enrollments", fmt_count(self.enrollments)),
-            ("Completed", fmt_count(self.completed)),
-            ("Completion rate", fmt_rate(rate(self.completed, self.enrollments - self.withdrawn))),
-            ("Average score (completed)", fmt_number(self.score.value())),
-            ("Overdue", fmt_count(self.overdue)),
+            (_("Enrollments"), fmt_count(self.enrollments)),
+            (_("Completed"), fmt_count(self.completed)),
+            (
+                _("Completion rate"),
+                fmt_rate(rate(self.completed, self.enrollments - self.withdrawn)),
+            ),
+            (_("Average score (completed)"), fmt_number(self.score.value())),
+            (_("Overdue"), fmt_count(self.overdue)),
         ]
 
 

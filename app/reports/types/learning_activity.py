@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from app.common.time import zone
+from app.i18n import N_, _
 from app.learning_events.models import LearningEvent
 from app.lookups.codes import EventTypeCode
 from app.reports.dates import DateRange
@@ -78,8 +79,8 @@ class LearningActivityResolved(FilteredRangeResolved):
 
 class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActivityResolved]):
     key = "learning-activity"
-    name = "Learning activity"
-    description = (
+    name = N_("Learning activity")
+    description = N_(
         "Learning events per period (day, week or month in the report's timezone) and event "
         "type, with the number of distinct learners."
     )
@@ -89,32 +90,34 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     columns: ClassVar[list[Column]] = [
         column(
             "periodStart",
-            "Period start",
+            N_("Period start"),
             "date",
-            "The day, the ISO week's Monday or the month's first day (in the report's timezone)",
+            N_(
+                "The day, the ISO week's Monday or the month's first day (in the report's timezone)"
+            ),
         ),
         column(
             "eventType",
-            "Event type",
+            N_("Event type"),
             "string",
-            "The kind of learning event",
+            N_("The kind of learning event"),
             lookup="learning-event-type",
         ),
-        column("events", "Events", "integer", "Learning events of that type in the period"),
+        column("events", N_("Events"), "integer", N_("Learning events of that type in the period")),
         column(
             "uniqueLearners",
-            "Unique learners",
+            N_("Unique learners"),
             "integer",
-            "Distinct learners with such an event in the period",
+            N_("Distinct learners with such an event in the period"),
         ),
     ]
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
     option_labels: ClassVar[dict[str, str]] = {
-        "granularity": "Granularity",
-        "eventTypes": "Event types",
+        "granularity": N_("Granularity"),
+        "eventTypes": N_("Event types"),
     }
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {
-        "granularity": {"day": "Day", "week": "Week", "month": "Month"},
+        "granularity": {"day": N_("Day"), "week": N_("Week"), "month": N_("Month")},
         "eventTypes": "learning-event-type",
     }
 
@@ -209,10 +212,13 @@ class LearningActivitySummary:
     def figures(self) -> list[tuple[str, str]]:
         busiest = max(self.by_type.items(), key=lambda kv: (kv[1], kv[0]), default=None)
         return [
-            ("Events", fmt_count(self.events)),
-            ("Periods with activity", fmt_count(len(self.periods))),
-            ("Event types", fmt_count(len(self.by_type))),
-            ("Most frequent event type", f"{busiest[0]} ({busiest[1]:,})" if busiest else "—"),
+            (_("Events"), fmt_count(self.events)),
+            (_("Periods with activity"), fmt_count(len(self.periods))),
+            (_("Event types"), fmt_count(len(self.by_type))),
+            (
+                _("Most frequent event type"),
+                f"{busiest[0]} ({fmt_count(busiest[1])})" if busiest else "—",
+            ),
         ]
 
 

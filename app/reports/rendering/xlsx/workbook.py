@@ -15,6 +15,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
+from app.i18n import N_, human_formats, locale_spec, translate
 from app.reports.rendering.base import (
     Column,
     ColumnType,
@@ -28,8 +29,8 @@ from app.reports.rendering.xlsx.package import SheetRows, assemble
 
 EXCEL_MAX_ROWS = 1_048_576
 MAX_DATA_ROWS_PER_SHEET = EXCEL_MAX_ROWS - 1  # one row is the header
-DATA_SHEET_NAME = "Data"
-PARAMETERS_SHEET_NAME = "Parameters"
+DATA_SHEET_NAME = N_("Data")
+PARAMETERS_SHEET_NAME = N_("Parameters")
 
 _NUMBER_FORMATS: dict[ColumnType, str] = {
     ColumnType.INTEGER: "#,##0",
@@ -76,6 +77,15 @@ class XlsxRowWriter:
         self.rows_written = 0
         self.sheet_names: list[str] = []
         self._times = LocalTimes(context.timezone)
+        self._locale = context.locale
+        spec = locale_spec(context.locale)
+        # Cells stay typed (Excel shows numbers with the reader's separators itself); dates
+        # take the locale's order of day, month and year.
+        number_formats = {
+            **_NUMBER_FORMATS,
+            ColumnType.DATE: spec.excel_date,
+            ColumnType.DATETIME: spec.excel_datetime,
+        }
         self._closed = False
         # The data rows, XlsxWriter's constant-memory files and the workbook XlsxWriter writes
         # around the rows live here until close; they sit beside the workbook, so a job's
@@ -101,7 +111,7 @@ class XlsxRowWriter:
         )
         self._formats: list[Format | None] = []
         for column in self.columns:
-            number_format = _NUMBER_FORMATS.get(column.type)
+            number_format = number_formats.get(column.type)
             self._formats.append(
                 wb.add_format({"num_format": number_format}) if number_format else None
             )
@@ -147,7 +157,8 @@ class XlsxRowWriter:
 
     def _new_sheet(self) -> None:
         n = len(self.sheet_names) + 1
-        name = DATA_SHEET_NAME if n == 1 else f"{DATA_SHEET_NAME} ({n})"
+        data = self._t(DATA_SHEET_NAME)
+        name = data if n == 1 else f"{data} ({n})"
         if self._sheet is not None:
             self._finish_sheet(self._sheet, self._sheet_rows)
         sheet = self._workbook.add_worksheet(name)
@@ -179,9 +190,17 @@ class XlsxRowWriter:
         sheet.fit_to_pages(1, 0)
         sheet.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.6)
         sheet.set_header(f'&C&"-,Bold"{_header_text(self.context.title)}', {"margin": 0.3})
-        generated = self.context.generated_at_local.strftime("%Y-%m-%d %H:%M")
-        stamp = _header_text(f"Generated {generated} ({self.context.timezone})")
-        sheet.set_footer(f"&L{stamp}&RPage &P of &N", {"margin": 0.3})
+        generated = human_formats(self._locale).datetime(self.context.generated_at_local)
+        stamp = _header_text(
+            self._t("Generated {generated} ({timezone})").format(
+                generated=generated, timezone=self.context.timezone
+            )
+        )
+        pages = _header_text(self._t("Page {page} of {pages}")).format(page="&P", pages="&N")
+        sheet.set_footer(f"&L{stamp}&R{pages}", {"margin": 0.3})
+
+    def _t(self, message: str) -> str:
+        return translate(self._locale, message)
 
     def _finish_sheet(self, sheet: Worksheet, data_rows: int) -> None:
         sheet.autofilter(0, 0, max(data_rows, 1), len(self.columns) - 1)
@@ -245,13 +264,16 @@ class XlsxRowWriter:
     def _write_parameters_sheet(self, summary: list[tuple[str, str]]) -> None:
         ctx = self.context
         wb = self._workbook
-        sheet = wb.add_worksheet(PARAMETERS_SHEET_NAME)
+        t = self._t
+        sheet = wb.add_worksheet(t(PARAMETERS_SHEET_NAME))
         title = wb.add_format({"bold": True, "font_size": 14})
         section = wb.add_format({"bold": True, "font_size": 11, "bottom": 1})
         label = wb.add_format({"bold": True, "valign": "top"})
         text = wb.add_format({"text_wrap": True, "valign": "top"})
         count = wb.add_format({"num_format": "#,##0", "align": "left"})
-        sheet.set_column(0, 0, 28)
+        # The label column fits the longest label (German ones run long), within reason.
+        names = [n for n, _v in (*ctx.parameters, *summary, *ctx.definitions)]
+        sheet.set_column(0, 0, min(max([28, *(len(n) * 1.1 + 2 for n in names)]), 45))
         sheet.set_column(1, 1, 70)
         self._print_setup(sheet, landscape=False)
 
@@ -268,34 +290,35 @@ class XlsxRowWriter:
                     raise RenderError(f"XlsxWriter refused a Parameters cell (return code {rc})")
             row += 1
 
-        generated = ctx.generated_at_local.strftime("%Y-%m-%d %H:%M %Z").strip()
+        local = ctx.generated_at_local
+        generated = f"{human_formats(self._locale).datetime(local)} {local.strftime('%Z')}".strip()
         put([(ctx.title, title)])
         row += 1
-        put([("Report type", label), (ctx.report_type, text)])
-        put([("Timezone", label), (ctx.timezone, text)])
+        put([(t("Report type"), label), (ctx.report_type, text)])
+        put([(t("Timezone"), label), (ctx.timezone, text)])
         if not generated.endswith(ctx.timezone):  # "… CET (Europe/Berlin)", not "… UTC (UTC)"
             generated = f"{generated} ({ctx.timezone})"
-        put([("Generated at", label), (generated, text)])
+        put([(t("Generated at"), label), (generated, text)])
         if ctx.requested_by:
-            put([("Requested by", label), (ctx.requested_by, text)])
-        put([("Rows", label), (self.rows_written, count)])
+            put([(t("Requested by"), label), (ctx.requested_by, text)])
+        put([(t("Rows"), label), (self.rows_written, count)])
         if len(self.sheet_names) > 1:
-            put([("Data sheets", label), (", ".join(self.sheet_names), text)])
+            put([(t("Data sheets"), label), (", ".join(self.sheet_names), text)])
         row += 1
-        put([("Parameters", section), ("", section)])
+        put([(t("Parameters"), section), ("", section)])
         if ctx.parameters:
             for name, value in ctx.parameters:
                 put([(name, label), (value, text)])
         else:
-            put([("(none)", text)])
+            put([(t("(none)"), text)])
         if summary:
             row += 1
-            put([("Summary", section), ("", section)])
+            put([(t("Summary"), section), ("", section)])
             for name, value in summary:
                 put([(name, label), (value, text)])
         if ctx.definitions:
             row += 1
-            put([("Definitions", section), ("", section)])
+            put([(t("Definitions"), section), ("", section)])
             for name, value in ctx.definitions:
                 put([(name, label), (value, text)])
 
