@@ -34,4 +34,7 @@ format: ## apply ruff formatting and fixes
 openapi: ## regenerate openapi.json and the Postman collection from the app
 	@.venv/bin/python -m scripts.export_openapi
 
-.PHONY: help install run test soak bench stop status lint format openapi
+i18n: ## extract the texts into app/i18n/locale/messages.pot and update every locale's .po
+	@.venv/bin/python -m scripts.i18n
+
+.PHONY: help install run test soak bench stop status lint format openapi i18n

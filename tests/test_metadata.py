@@ -102,6 +102,7 @@ async def test_lookup_categories_and_values(client: httpx.AsyncClient, auth: Any
     assert everything.json()[-1] == {
         "code": "withdrawn",
         "label": "Withdrawn",
+        "labels": {"de": "Zurückgezogen"},
         "description": None,
         "sortOrder": 4,
         "isActive": False,

@@ -176,7 +176,7 @@ def _fonts(resources: Any) -> Iterator[pikepdf.Dictionary]:
 async def test_the_language_comes_from_the_render_context(tmp_path: Path) -> None:
     path = tmp_path / "de.pdf"
     await render_pdf(
-        path, PDF_COLUMNS, pdf_rows(3), _context(language="de"), chunk_rows=50, processes=1
+        path, PDF_COLUMNS, pdf_rows(3), _context(locale="de"), chunk_rows=50, processes=1
     )
     with pikepdf.open(path) as pdf:
         assert pdf.Root.Lang == "de"

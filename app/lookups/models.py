@@ -13,7 +13,10 @@ from app.common.documents import TimestampedDocument
 class LookupValue(TimestampedDocument):
     category: str
     code: str
-    label: str
+    label: str  # in the default locale (English)
+    # The label in each other locale (`{"de": "Abgeschlossen"}`); a locale missing here prints
+    # `label` translated by the message catalog, else `label` itself.
+    labels: dict[str, str] = Field(default_factory=dict)
     description: str | None = None
     sort_order: int = 0
     is_active: bool = True

@@ -17,7 +17,11 @@ class LookupCategoryOut(ApiModel):
 
 class LookupValueOut(ApiModel):
     code: str
-    label: str
+    label: str = Field(description="In the locale asked for (`locale`, Accept-Language)")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="The label in every locale that has one of its own, by locale code",
+    )
     description: str | None = None
     sort_order: int
     is_active: bool

@@ -1,5 +1,8 @@
 """Idempotent seeding of the lookup categories: upsert by (category, code), labels updated in
-place, nothing else touched (an operator's isActive switch survives a re-seed)."""
+place, nothing else touched (an operator's isActive switch survives a re-seed).
+
+Each built-in label is written in every supported locale (`labels.<locale>`, from the message
+catalogs); a label stored for a locale the service does not ship is left as it is."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dataclasses import dataclass
 from pymongo import UpdateOne
 
 from app.common.time import utcnow
+from app.i18n import DEFAULT_LOCALE, supported_locales, translate
 from app.lookups import validation
 from app.lookups.catalog import CATEGORIES, category_values, unsupplied
 from app.lookups.models import LookupValue
@@ -40,6 +44,11 @@ async def seed_lookups() -> SeedSummary:
                     {
                         "$set": {
                             "label": label,
+                            **{
+                                f"labels.{locale}": translate(locale, label)
+                                for locale in supported_locales()
+                                if locale != DEFAULT_LOCALE
+                            },
                             "description": description,
                             "sort_order": order,
                             "metadata": metadata,

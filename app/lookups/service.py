@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
@@ -10,6 +10,7 @@ from app.audit import AuditAction, record
 from app.common.schemas import ApiInput
 from app.common.time import utcnow
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.i18n import LocaleCode
 from app.lookups import validation
 from app.lookups.models import LookupValue
 from app.lookups.structural import is_structural
@@ -18,10 +19,21 @@ from app.security import Principal
 
 class LookupUpdate(ApiInput):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"isActive": False}, {"label": "Last 12 months"}]}
+        json_schema_extra={
+            "examples": [
+                {"isActive": False},
+                {"label": "Last 12 months"},
+                {"labels": {"de": "Letzte 12 Monate"}},
+            ]
+        }
     )
 
     label: str | None = Field(default=None, min_length=1, max_length=200)
+    labels: dict[LocaleCode, Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        description="Labels per locale, merged over the stored ones (a re-seed writes the "
+        "built-in codes' labels again)",
+    )
     description: str | None = Field(default=None, max_length=1000)
     is_active: bool | None = Field(
         default=None, description="false: refused for new data (stored data keeps reading)"
@@ -37,8 +49,12 @@ async def update_lookup(
     if value is None:
         raise NotFound(f"There is no {category!r} code {code!r}.", code="lookup-value-not-found")
     fields = changes.model_dump(exclude_unset=True)
-    if not fields:
-        raise ValidationFailed.one("body", "name at least one of label, description, isActive")
+    if not fields or fields.get("labels", {}) is None:
+        raise ValidationFailed.one(
+            "body", "name at least one of label, labels, description, isActive"
+        )
+    if "labels" in fields:
+        fields["labels"] = {**value.labels, **fields["labels"]}
     if fields.get("is_active") is False and is_structural(category, code):
         raise Conflict(
             f"'{code}' is a structural {category} code the service depends on: it may be "

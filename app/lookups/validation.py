@@ -23,6 +23,7 @@ from pydantic import AfterValidator, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from app.i18n import DEFAULT_LOCALE, translate
 from app.lookups import catalog
 from app.lookups.catalog import CATEGORIES, category_values
 from app.lookups.models import LookupValue
@@ -38,6 +39,13 @@ KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 class _Entry:
     label: str
     is_active: bool
+    labels: tuple[tuple[str, str], ...] = ()  # (locale, label) besides the default one
+
+    def in_locale(self, locale: str) -> str:
+        """The label in `locale`: stored for it, else the default label translated."""
+        if locale == DEFAULT_LOCALE:
+            return self.label
+        return dict(self.labels).get(locale) or translate(locale, self.label)
 
 
 def builtin_values() -> dict[str, dict[str, _Entry]]:
@@ -81,11 +89,14 @@ async def refresh(force: bool = False) -> None:
         return
     values: dict[str, dict[str, _Entry]] = {}
     cursor = LookupValue.get_pymongo_collection().find(
-        {}, {"category": 1, "code": 1, "label": 1, "is_active": 1}
+        {}, {"category": 1, "code": 1, "label": 1, "labels": 1, "is_active": 1}
     )
     async for doc in cursor:
+        stored = doc.get("labels")
         values.setdefault(doc["category"], {})[doc["code"]] = _Entry(
-            doc.get("label", doc["code"]), bool(doc.get("is_active", True))
+            doc.get("label", doc["code"]),
+            bool(doc.get("is_active", True)),
+            tuple(sorted(stored.items())) if isinstance(stored, dict) else (),
         )
     if values:
         _snapshot.stored = values
@@ -127,17 +138,17 @@ def is_valid(category: str, code: str, *, include_inactive: bool = False) -> boo
     return entry is not None and (include_inactive or entry.is_active)
 
 
-def label_of(category: str, code: str) -> str | None:
+def label_of(category: str, code: str, locale: str = DEFAULT_LOCALE) -> str | None:
     entry = _snapshot.values.get(category, {}).get(code)
-    return entry.label if entry else None
+    return entry.in_locale(locale) if entry else None
 
 
-def labels(category: str) -> dict[str, str]:
-    """Code -> label of a category (inactive codes too: old rows still print their label); the
-    stored labels over the built-in ones."""
-    builtin = {code: label for code, label, _d, _m in category_values(category)}
+def labels(category: str, locale: str = DEFAULT_LOCALE) -> dict[str, str]:
+    """Code -> label of a category in `locale` (inactive codes too: old rows still print their
+    label); the stored labels over the built-in ones (translated by the message catalog)."""
+    builtin = {code: translate(locale, label) for code, label, _d, _m in category_values(category)}
     stored = _snapshot.values.get(category, {})
-    return {**builtin, **{code: entry.label for code, entry in stored.items()}}
+    return {**builtin, **{code: entry.in_locale(locale) for code, entry in stored.items()}}
 
 
 def suggest_kebab(value: str) -> str:

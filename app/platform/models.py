@@ -58,6 +58,9 @@ class User(TimestampedDocument):
     department_id: PydanticObjectId | None = None
     roles: list[str] = Field(default_factory=lambda: ["learner"])
     status: str = "active"  # active | inactive
+    # The language the user reads reports and e-mails in (a supported locale code); None: not
+    # chosen (their reports and messages use the job's or the schedule's locale).
+    locale: str | None = None
 
     class Settings:
         name = "users"

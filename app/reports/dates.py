@@ -50,6 +50,7 @@ from pydantic.alias_generators import to_camel
 from app.common.schemas import ApiInput
 from app.common.time import EARLIEST_DATE, LATEST_DATE, WINDOW, zone
 from app.config import Settings
+from app.i18n import DEFAULT_LOCALE, N_, translate
 from app.lookups import validation
 
 Limit = Literal["max_filter_ids", "max_date_range_days"]
@@ -82,17 +83,17 @@ class DatePreset(StrEnum):
 
 
 PRESET_LABELS: dict[DatePreset, str] = {
-    DatePreset.TODAY: "Today",
-    DatePreset.YESTERDAY: "Yesterday",
-    DatePreset.LAST_7_DAYS: "Last 7 days",
-    DatePreset.LAST_30_DAYS: "Last 30 days",
-    DatePreset.THIS_MONTH: "This month",
-    DatePreset.LAST_MONTH: "Last month",
-    DatePreset.THIS_QUARTER: "This quarter",
-    DatePreset.LAST_QUARTER: "Last quarter",
-    DatePreset.YEAR_TO_DATE: "Year to date",
-    DatePreset.LAST_YEAR: "Last year",
-    DatePreset.CUSTOM: "Custom",
+    DatePreset.TODAY: N_("Today"),
+    DatePreset.YESTERDAY: N_("Yesterday"),
+    DatePreset.LAST_7_DAYS: N_("Last 7 days"),
+    DatePreset.LAST_30_DAYS: N_("Last 30 days"),
+    DatePreset.THIS_MONTH: N_("This month"),
+    DatePreset.LAST_MONTH: N_("Last month"),
+    DatePreset.THIS_QUARTER: N_("This quarter"),
+    DatePreset.LAST_QUARTER: N_("Last quarter"),
+    DatePreset.YEAR_TO_DATE: N_("Year to date"),
+    DatePreset.LAST_YEAR: N_("Last year"),
+    DatePreset.CUSTOM: N_("Custom"),
 }
 
 
@@ -355,7 +356,9 @@ def _check_presence(preset: DatePreset | None, value: date | None) -> None:
         raise ValueError("only allowed when preset is custom")
 
 
-def preset_catalogue(timezone: str, now: datetime) -> list[dict[str, Any]]:
+def preset_catalogue(
+    timezone: str, now: datetime, locale: str = DEFAULT_LOCALE
+) -> list[dict[str, Any]]:
     """Every preset with the range it resolves to now in `timezone` (the metadata API serves
     this). `custom` has no range of its own: its `from` / `to` / `start` / `end` are None."""
     tz = zone(timezone)
@@ -366,8 +369,8 @@ def preset_catalogue(timezone: str, now: datetime) -> list[dict[str, Any]]:
             continue  # switched off in the lookup table
         item: dict[str, Any] = {
             "preset": preset.value,
-            "label": validation.label_of("date-range-preset", preset.value)
-            or PRESET_LABELS[preset],
+            "label": validation.label_of("date-range-preset", preset.value, locale)
+            or translate(locale, PRESET_LABELS[preset]),
             "from": None,
             "to": None,
             "start": None,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Settings
+from app.i18n import N_
 from app.lookups.catalog import LookupSeed
 from app.reports.rendering import (
     Column,
@@ -34,6 +35,9 @@ class SinkOptions:
     """What a sink may need besides the columns and the context (from settings and the job)."""
 
     csv_bom: bool = False  # the job's ``options.csvBom``
+    # The CSV field delimiter and decimal separator (the job's, else its locale's).
+    csv_delimiter: str = ","
+    csv_decimal: str = "."
     pdf_chunk_rows: int = 500
     render_processes: int = 1
     max_rows: int | None = None  # rows the file keeps at most (a truncating format's cap)
@@ -81,7 +85,14 @@ async def _csv_sink(
 ) -> RowSink:
     # Opening creates the file: done in a thread like every other file write.
     writer = await asyncio.to_thread(
-        CsvRowWriter, path, columns, context, bom=options.csv_bom, output=options.output
+        CsvRowWriter,
+        path,
+        columns,
+        context,
+        bom=options.csv_bom,
+        output=options.output,
+        delimiter=options.csv_delimiter,
+        decimal=options.csv_decimal,
     )
     return WriterSink(writer)
 
@@ -118,8 +129,8 @@ FORMATS: dict[str, FormatSpec] = {
     for spec in (
         FormatSpec(
             key="csv",
-            label="CSV",
-            description="Comma-separated values (RFC 4180)",
+            label=N_("CSV"),
+            description=N_("Comma-separated values (RFC 4180)"),
             extension="csv",
             content_type="text/csv; charset=utf-8",
             truncates=False,
@@ -131,8 +142,8 @@ FORMATS: dict[str, FormatSpec] = {
         ),
         FormatSpec(
             key="xlsx",
-            label="Excel",
-            description="Excel workbook",
+            label=N_("Excel"),
+            description=N_("Excel workbook"),
             extension="xlsx",
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             truncates=False,
@@ -142,8 +153,8 @@ FORMATS: dict[str, FormatSpec] = {
         ),
         FormatSpec(
             key="pdf",
-            label="PDF",
-            description="Printable PDF document",
+            label=N_("PDF"),
+            description=N_("Printable PDF document"),
             extension="pdf",
             content_type="application/pdf",
             truncates=True,

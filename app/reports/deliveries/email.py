@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
@@ -19,6 +19,7 @@ import aiosmtplib
 
 from app.common.time import as_utc, utcnow, zone
 from app.config import Settings
+from app.i18n import LOCALES, human_formats, translate
 from app.reports.deliveries.addresses import AddressRefused, normalize_address
 from app.reports.deliveries.models import DeliveryContent, DeliveryKind, ReportDelivery
 
@@ -40,27 +41,46 @@ def message_id(settings: Settings, delivery: ReportDelivery) -> str:
     return f"<{delivery.idempotency_id}@{domain}>"
 
 
-def _local(value: datetime, tz: str) -> str:
+def _locale(content: DeliveryContent) -> str:
+    return content.locale if content.locale in LOCALES else "en"
+
+
+def _local(value: datetime, tz: str, locale: str) -> str:
+    formats = human_formats(locale)
     try:
-        return as_utc(value).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M")
+        return formats.datetime(as_utc(value).astimezone(zone(tz)))
     except ValueError:
-        return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+        return f"{formats.datetime(as_utc(value))} UTC"
+
+
+def _day(value: str, locale: str) -> str:
+    try:
+        return human_formats(locale).date(date.fromisoformat(value))
+    except ValueError:
+        return value
 
 
 def period_text(content: DeliveryContent) -> str | None:
     """The period as the file states it (first – last day, both included, local dates)."""
+    locale = _locale(content)
     if content.period_first_day and content.period_last_day:
-        first, last = content.period_first_day, content.period_last_day
+        first = _day(content.period_first_day, locale)
+        last = _day(content.period_last_day, locale)
         return f"{first} – {last} ({content.timezone})"
     if content.period_start is None or content.period_end is None:
         return None
-    start = _local(content.period_start, content.timezone)
-    end = _local(content.period_end, content.timezone)
-    return f"{start} to {end} ({content.timezone})"
+    start = _local(content.period_start, content.timezone, locale)
+    end = _local(content.period_end, content.timezone, locale)
+    return translate(locale, "{start} to {end} ({timezone})").format(
+        start=start, end=end, timezone=content.timezone
+    )
 
 
-def _size(n: int) -> str:
-    return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{max(1, round(n / 1024))} KB"
+def _size(n: int, locale: str) -> str:
+    formats = human_formats(locale)
+    if n >= 1_048_576:
+        return f"{formats.decimal(n / 1_048_576, 1)} MB"
+    return f"{formats.integer(max(1, round(n / 1024)))} KB"
 
 
 def build_message(
@@ -90,6 +110,11 @@ def _build(
     attachment: bytes | None,
 ) -> EmailMessage:
     content = delivery.content
+    locale = _locale(content)
+
+    def t(message: str, **values: object) -> str:
+        return translate(locale, message).format(**values)
+
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
@@ -97,47 +122,57 @@ def _build(
     msg["Message-ID"] = message_id(settings, delivery)
     msg["X-Report-Delivery-Id"] = delivery.idempotency_id
     lines: list[str]
+    download: str | None = None
     if delivery.kind == DeliveryKind.NOTICE:
         msg["Subject"] = content.subject or content.report_name
         lines = [content.text or ""]
     else:
-        msg["Subject"] = f"Report: {content.report_name}"
-        lines = [f"Your report {content.report_name!r} is ready."]
+        msg["Subject"] = t("Report: {report}", report=content.report_name)
+        lines = [t("Your report {report!r} is ready.", report=content.report_name)]
         period = period_text(content)
         if period:
-            lines.append(f"Period: {period}")
+            lines.append(t("Period: {period}", period=period))
         if content.row_count is not None:
-            lines.append(f"Rows: {content.row_count}")
+            rows = human_formats(locale).integer(content.row_count)
+            lines.append(t("Rows: {rows}", rows=rows))
         lines += [f"{f.label}: {f.value}" for f in content.figures]
         defined = [f for f in content.figures if f.definition]
         if defined:  # what the figures above mean, as the file and the metadata state it
-            lines.append("What these figures mean:")
+            lines.append(t("What these figures mean:"))
             lines += [f"{f.label}: {f.definition}" for f in defined]
         if attachment is not None and content.file_name:
-            lines.append(f"The file {content.file_name} is attached.")
+            lines.append(t("The file {file} is attached.", file=content.file_name))
         elif content.size_bytes is not None and delivery.mode != "link":
             lines.append(
-                f"The file ({_size(content.size_bytes)}) is too large to attach: "
-                "download it with the link below."
+                t(
+                    "The file ({size}) is too large to attach: download it with the link below.",
+                    size=_size(content.size_bytes, locale),
+                )
             )
         if link:
-            lines.append(f"Download: {link}")
-            lines.append("The link is for you only and expires; do not forward it.")
+            download = t("Download: {link}", link=link)
+            lines.append(download)
+            lines.append(t("The link is for you only and expires; do not forward it."))
     text = "\n".join(lines) + "\n"
     msg.set_content(text)
+    link_text = html.escape(t("Download the report"))
     body = "".join(
-        f'<p><a href="{html.escape(link)}">Download the report</a></p>'
-        if link and line.startswith("Download: ")
+        f'<p><a href="{html.escape(link)}">{link_text}</a></p>'
+        if link and line == download
         else f"<p>{html.escape(line)}</p>"
         for line in lines
     )
-    msg.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
+    msg.add_alternative(
+        f'<!doctype html><html lang="{html.escape(locale)}"><body>{body}</body></html>',
+        subtype="html",
+    )
     if attachment is not None and content.file_name:
         maintype, _, subtype = (content.content_type or "application/octet-stream").partition("/")
         subtype = subtype.split(";")[0].strip() or "octet-stream"
         msg.add_attachment(
             attachment, maintype=maintype, subtype=subtype, filename=content.file_name
         )
+    msg["Content-Language"] = locale  # last: setting the content clears Content-* headers
     return msg
 
 

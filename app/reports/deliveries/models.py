@@ -20,6 +20,7 @@ from pymongo import ASCENDING, IndexModel
 from app.common.documents import TimestampedDocument
 from app.common.pagination import SortField, Sorting, created_at, sort_indexes
 from app.common.time import as_utc
+from app.i18n import DEFAULT_LOCALE
 
 
 class DeliveryChannel(StrEnum):
@@ -63,6 +64,9 @@ class Recipient(BaseModel):
     address: str | None = None
     endpoint_id: PydanticObjectId | None = None
     url: str | None = None
+    # The language of the e-mail: the platform user's locale when the run was made (None: the
+    # job's locale).
+    locale: str | None = None
 
     def key(self) -> str:
         """What a delivery link is issued to (checked when the link is used)."""
@@ -103,6 +107,9 @@ class DeliveryContent(BaseModel):
     report_type: str
     format: str
     job_status: str
+    # The language the message is written in (the recipient's, else the job's): its texts,
+    # figures, dates and numbers.
+    locale: str = DEFAULT_LOCALE
     period_start: datetime | None = None
     period_end: datetime | None = None
     # The same period as the file states it: first and last local day, both included.

@@ -15,17 +15,19 @@ import structlog
 from beanie import PydanticObjectId
 
 from app.config import Settings
+from app.i18n import DEFAULT_LOCALE, translate
 from app.platform.repository import user_by_id
 from app.reports.deliveries import repository
 from app.reports.deliveries.models import Recipient, ReportDelivery, WebhookEndpoint
 from app.reports.deliveries.planning import (
     FencedUpdate,
+    FiguresByLocale,
     commit_with_deliveries,
     plan_deliveries,
     plan_notice,
 )
+from app.reports.deliveries.recipients import user_locale
 from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
-from app.reports.rendering.base import Figure as SummaryFigure
 from app.reports.types import get_report_type
 
 log = structlog.get_logger(__name__)
@@ -48,11 +50,12 @@ def wake_senders() -> None:
         event.set()
 
 
-def _report_name(job: ReportJob) -> str:
+def _report_name(job: ReportJob, locale: str | None = None) -> str:
+    """The schedule's title, else the report type's name (in `locale`, default the job's)."""
     if job.delivery is not None and job.delivery.title:
         return job.delivery.title
     try:
-        return str(get_report_type(job.report_type).name)
+        return translate(locale or job.locale, get_report_type(job.report_type).name)
     except Exception:  # a type removed since: its key still names it
         return job.report_type
 
@@ -94,9 +97,10 @@ async def plan_completed(
     expires_at: datetime,
     settings: Settings,
     *,
-    figures: Sequence[SummaryFigure] = (),
+    figures: FiguresByLocale = (),
 ) -> list[ReportDelivery]:
-    """The deliveries of a job completing with `result` (none without a delivery config)."""
+    """The deliveries of a job completing with `result` (none without a delivery config);
+    `figures`: the summary in each locale its messages are written in."""
     config = job.delivery
     if config is None or not (config.recipients or config.webhook_endpoint_ids):
         return []
@@ -109,7 +113,12 @@ async def plan_completed(
         update={"status": JobStatus.COMPLETED, "result": result, "expires_at": expires_at}
     )
     return plan_deliveries(
-        done, config, endpoints, settings, report_name=_report_name(job), figures=figures
+        done,
+        config,
+        endpoints,
+        settings,
+        report_name=lambda locale: _report_name(job, locale),
+        figures=figures,
     )
 
 
@@ -121,7 +130,7 @@ async def commit_completed(
     fenced_update: FencedUpdate,
     *,
     delivers: ScheduleDelivers,
-    figures: Sequence[SummaryFigure] = (),
+    figures: FiguresByLocale = (),
 ) -> bool:
     """The executor's completing commit: `fenced_update(session)` with the job's deliveries,
     in one transaction (or the bare update when there are none); a run of a schedule paused
@@ -138,7 +147,9 @@ async def _user_recipient(user_id: str, fallback: str | None = None) -> Recipien
     """A user's address as the platform holds it now (a token's may be stale)."""
     user = await user_by_id(user_id)
     address = user.email if user is not None else fallback
-    return Recipient(user_id=user_id, address=address) if address else None
+    if not address:
+        return None
+    return Recipient(user_id=user_id, address=address, locale=user_locale(user))
 
 
 async def plan_failed(job: ReportJob, settings: Settings, reason: str) -> list[ReportDelivery]:
@@ -148,19 +159,22 @@ async def plan_failed(job: ReportJob, settings: Settings, reason: str) -> list[R
     owner = await _owner(job.requested_by)
     if owner is None:
         return []
-    name = _report_name(job)
-    text = (
-        f"The scheduled report {name!r} failed and will not be retried: {reason}\n\n"
+    locale = owner.locale or job.locale
+    name = _report_name(job, locale)
+    text = translate(
+        locale,
+        "The scheduled report {report!r} failed and will not be retried: {reason}\n\n"
         "The schedule keeps running at its next time. To run it again now, use the schedule's "
-        "run-now (POST /api/v1/reports/schedules/{id}/run-now) or retry the job "
-        f"(POST /api/v1/reports/jobs/{job.id}/retry)."
-    )
+        "run-now (POST /api/v1/reports/schedules/{{id}}/run-now) or retry the job "
+        "(POST /api/v1/reports/jobs/{job}/retry).",
+    ).format(report=name, reason=reason, job=job.id)
     return [
         plan_notice(
             settings,
             recipient=owner,
-            subject=f"{name}: the scheduled run failed",
+            subject=translate(locale, "{report}: the scheduled run failed").format(report=name),
             text=text,
+            locale=locale,
             report_name=name,
             report_type=job.report_type,
             job=job.model_copy(update={"status": JobStatus.FAILED}),
@@ -189,21 +203,27 @@ async def insert_pause_notice(
     schedule_name: str,
     report_type: str,
     reason: str,
+    schedule_locale: str | None = None,
 ) -> ReportDelivery | None:
     """A schedule paused itself (failures, owner lost rights): its owner is told why and how
     to resume. Written after the pause (a lost notice is a lost e-mail, not a lost state)."""
     recipient = await _owner(owner)
     if recipient is None:
         return None
+    locale = recipient.locale or schedule_locale or DEFAULT_LOCALE
     notice = plan_notice(
         settings,
         recipient=recipient,
-        subject=f"{schedule_name}: the schedule paused itself",
-        text=(
-            f"The schedule {schedule_name!r} paused itself. {reason}\n\n"
-            "Fix the cause, then resume it: POST /api/v1/reports/schedules/"
-            f"{schedule_id}/resume (the next run is computed from then)."
+        subject=translate(locale, "{schedule}: the schedule paused itself").format(
+            schedule=schedule_name
         ),
+        text=translate(
+            locale,
+            "The schedule {schedule!r} paused itself. {reason}\n\n"
+            "Fix the cause, then resume it: POST /api/v1/reports/schedules/"
+            "{id}/resume (the next run is computed from then).",
+        ).format(schedule=schedule_name, reason=reason, id=schedule_id),
+        locale=locale,
         report_name=schedule_name,
         report_type=report_type,
         schedule_id=schedule_id,
@@ -221,15 +241,18 @@ async def insert_endpoint_gone_notice(
     recipient = await _user_recipient(endpoint.owner_user_id)
     if recipient is None:
         return
+    locale = recipient.locale or delivery.content.locale
     notice = plan_notice(
         settings,
         recipient=recipient,
-        subject="A webhook endpoint was disabled",
-        text=(
-            f"The webhook endpoint {endpoint.url} answered 410 Gone, so it was disabled and "
+        subject=translate(locale, "A webhook endpoint was disabled"),
+        text=translate(
+            locale,
+            "The webhook endpoint {url} answered 410 Gone, so it was disabled and "
             "receives no more calls. Register the new address (the schedule's `webhooks`, or "
-            "POST /api/v1/reports/webhooks) to receive reports again."
-        ),
+            "POST /api/v1/reports/webhooks) to receive reports again.",
+        ).format(url=endpoint.url),
+        locale=locale,
         report_name=delivery.content.report_name,
         report_type=delivery.content.report_type,
         schedule_id=delivery.schedule_id,

@@ -8,7 +8,7 @@ rest.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 
 from app.common.time import as_utc, utcnow
 from app.config import Settings
+from app.i18n import DEFAULT_LOCALE, translate
 from app.reports.deliveries import repository
 from app.reports.deliveries.models import (
     DeliveryChannel,
@@ -33,11 +34,23 @@ from app.reports.deliveries.models import (
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.reports.rendering.base import Figure as SummaryFigure
 
+Figures = Sequence[SummaryFigure]
+# The summary figures by locale (`{"en": [Figure(label="Enrollments", …)], "de": …}`, each
+# written in its locale), or one list in the job's locale.
+FiguresByLocale = Mapping[str, Figures] | Figures
+# The report's name: one for every locale, or the name in a given locale.
+ReportName = str | Callable[[str], str]
+
 
 def content_for(
-    job: ReportJob, *, report_name: str, figures: Sequence[SummaryFigure] = ()
+    job: ReportJob,
+    *,
+    report_name: str,
+    figures: Figures = (),
+    locale: str | None = None,
 ) -> DeliveryContent:
-    """The message's facts, taken from the job (its result and resolved parameters)."""
+    """The message's facts, taken from the job (its result and resolved parameters), for a
+    message in `locale` (default: the job's)."""
     resolved = job.resolved_parameters or {}
     date_range = resolved.get("dateRange") or {}
     result = job.result
@@ -46,6 +59,7 @@ def content_for(
         report_type=job.report_type,
         format=job.format,
         job_status=job.status.value,
+        locale=locale or job.locale,
         period_start=_parse(date_range.get("start")),
         period_end=_parse(date_range.get("end")),
         period_first_day=date_range.get("from"),
@@ -110,43 +124,65 @@ def plan_deliveries(
     endpoints: Sequence[WebhookEndpoint],
     settings: Settings,
     *,
-    report_name: str,
-    figures: Sequence[SummaryFigure] = (),
+    report_name: ReportName,
+    figures: FiguresByLocale = (),
     now: datetime | None = None,
 ) -> list[ReportDelivery]:
     """One delivery per e-mail recipient and per enabled webhook endpoint for a COMPLETED job
     (pure: nothing is read or written). `job.result` and `job.expires_at` must be those the
     commit stores. An empty result follows `config.empty_result`: skip plans nothing, notice
-    plans a short message without a file to every recipient and webhook."""
+    plans a short message without a file to every recipient and webhook. Each e-mail is
+    written in its recipient's locale (else the job's), with the figures in that locale when
+    `figures` has them; a webhook's content is in the job's locale."""
     assert job.status == JobStatus.COMPLETED and job.result is not None, "a completed job"
     now = now or utcnow()
     file_expires = as_utc(job.expires_at) if job.expires_at else None
     link_expires = now + timedelta(days=settings.delivery_link_ttl_days)
     if file_expires is not None:
         link_expires = min(link_expires, file_expires)  # never outlives the file
-    content = content_for(job, report_name=report_name, figures=figures)
+    by_locale = figures if isinstance(figures, Mapping) else {job.locale: figures}
     kind = DeliveryKind.REPORT
     if job.result.row_count == 0:
         if config.empty_result == EmptyResultPolicy.SKIP:
             return []
         if config.empty_result == EmptyResultPolicy.NOTICE:
             kind = DeliveryKind.NOTICE
-            content.subject = f"{report_name}: no rows this period"
-            content.text = (
-                f"The report {report_name!r} ran and found no rows for this period, "
-                "so no file is sent."
-            )
+    contents: dict[str, DeliveryContent] = {}
+
+    def content_in(locale: str) -> DeliveryContent:
+        if locale not in contents:
+            name = report_name(locale) if callable(report_name) else report_name
+            shown = by_locale.get(locale, by_locale.get(job.locale, ()))
+            content = content_for(job, report_name=name, figures=shown, locale=locale)
+            if kind == DeliveryKind.NOTICE:
+                content.subject = translate(locale, "{report}: no rows this period").format(
+                    report=name
+                )
+                content.text = translate(
+                    locale,
+                    "The report {report!r} ran and found no rows for this period, "
+                    "so no file is sent.",
+                ).format(report=name)
+            contents[locale] = content
+        return contents[locale]
+
     common: dict[str, Any] = {
         "kind": kind,
         "mode": config.mode,
-        "content": content,
         "owner_user_id": job.requested_by.user_id,
         "schedule_id": job.schedule_id,
         "link_expires_at": link_expires if kind == DeliveryKind.REPORT else None,
         "now": now,
     }
     planned = [
-        _entry(settings, job, channel=DeliveryChannel.EMAIL, recipient=r, **common)
+        _entry(
+            settings,
+            job,
+            channel=DeliveryChannel.EMAIL,
+            recipient=r,
+            content=content_in(r.locale or job.locale),
+            **common,
+        )
         for r in config.recipients
         if r.address
     ]
@@ -156,7 +192,12 @@ def plan_deliveries(
             recipient = Recipient(endpoint_id=endpoint.id, url=endpoint.url)
             planned.append(
                 _entry(
-                    settings, job, channel=DeliveryChannel.WEBHOOK, recipient=recipient, **common
+                    settings,
+                    job,
+                    channel=DeliveryChannel.WEBHOOK,
+                    recipient=recipient,
+                    content=content_in(job.locale),
+                    **common,
                 )
             )
     return planned
@@ -173,14 +214,17 @@ def plan_notice(
     job: ReportJob | None = None,
     schedule_id: PydanticObjectId | None = None,
     now: datetime | None = None,
+    locale: str | None = None,
 ) -> ReportDelivery:
     """A short e-mail without a file: a scheduled run that failed for good, a schedule that
-    paused itself (say why and how to resume in `text`)."""
+    paused itself (say why and how to resume in `text`, written in `locale`: the recipient's,
+    else the job's)."""
     content = DeliveryContent(
         report_name=report_name,
         report_type=report_type,
         format=job.format if job else "",
         job_status=job.status.value if job else "",
+        locale=locale or recipient.locale or (job.locale if job else DEFAULT_LOCALE),
         subject=subject,
         text=text,
     )

@@ -16,9 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from beanie import PydanticObjectId
+
 from app.common.ssrf import UnsafeDestination, check_url, parse_networks, resolve_destination
 from app.config import Environment, Settings
 from app.errors import Problems, ValidationFailed
+from app.i18n import LOCALES
 from app.platform.models import User
 from app.platform.repository import user_by_id
 from app.reports.deliveries.addresses import AddressRefused, domain_of, normalize_address
@@ -135,6 +138,28 @@ async def _platform_user(value: str, field: str, settings: Settings) -> Recipien
             field, f"this user's address cannot receive mail: {exc}", type=exc.code
         ) from None
     return Recipient(user_id=str(user.id), address=user.email)
+
+
+def user_locale(user: User | None) -> str | None:
+    """The locale a platform user chose, if this service offers it."""
+    locale = user.locale if user is not None else None
+    return locale if locale in LOCALES else None
+
+
+async def with_user_locales(recipients: Sequence[Recipient]) -> list[Recipient]:
+    """The recipients, each platform user with the locale of their profile now (None where
+    they chose none: the job's locale applies); one read for all of them."""
+    ids = [
+        PydanticObjectId(r.user_id) for r in recipients if r.user_id and _OBJECT_ID.match(r.user_id)
+    ]
+    if not ids:
+        return list(recipients)
+    users = await User.find({"_id": {"$in": ids}}).to_list()
+    locales = {str(u.id): user_locale(u) for u in users}
+    return [
+        r.model_copy(update={"locale": locales.get(r.user_id)}) if r.user_id else r
+        for r in recipients
+    ]
 
 
 async def validate_webhook_url(

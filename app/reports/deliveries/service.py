@@ -28,6 +28,7 @@ from app.reports.deliveries.models import (
 from app.reports.deliveries.recipients import (
     admissible_address,
     refused_field,
+    user_locale,
     validate_webhook_url,
 )
 from app.reports.deliveries.signing import generate_secret
@@ -224,7 +225,8 @@ async def on_demand_config(
             address = await admissible_address(settings, email, platform_user=user is not None)
         except AddressRefused as exc:
             raise refused_field(exc, "body.notify.email") from None
-        config.recipients = [Recipient(user_id=user_id, address=address)]
+        locale = user_locale(user)
+        config.recipients = [Recipient(user_id=user_id, address=address, locale=locale)]
     if webhook_url:
         config.webhook_endpoint_ids = [await endpoint_for_job(settings, user_id, webhook_url)]
     return config

@@ -63,7 +63,8 @@ class Run:
     stop_reason: StopReason | None = None
     stored_key: str | None = None  # the file this attempt stored, until it is committed
     index_key: str | None = None  # and the row index stored beside it
-    figures: list[Figure] = field(default_factory=list)  # the summary's, for delivery
+    # The summary's figures in each locale the job's messages are written in, for delivery.
+    figures: dict[str, list[Figure]] = field(default_factory=dict)
 
     @property
     def job_id(self) -> PydanticObjectId:

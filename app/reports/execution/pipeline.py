@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.common.time import utcnow
+from app.i18n import DEFAULT_LOCALE, LOCALES, locale_spec, translate, use_locale
 from app.lookups import validation
 from app.observability import observe_rows
 from app.reports.execution.lease import Progress, Run
@@ -33,8 +34,8 @@ from app.reports.formats import FormatSpec, SinkOptions, get_format
 from app.reports.jobs.models import JobResult, JobStep, ReportJob, row_index_key
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import RenderContext, RowSink
-from app.reports.rendering.present import Presentation, definitions
-from app.reports.types import figure_definitions, get_report_type
+from app.reports.rendering.present import Presentation, definitions, localised
+from app.reports.types import Figure, Summarizer, figure_definitions, get_report_type
 from app.runtime.resources import Resources
 from app.security import DataScope
 
@@ -85,47 +86,57 @@ async def produce(run: Run, resources: Resources) -> None:
     )
     try:
         await validation.refresh()  # the labels files print come from the lookup table
-        columns = definition.columns_for(resolved)
+        locale = job.locale if job.locale in LOCALES else DEFAULT_LOCALE
+        columns = localised(definition.columns_for(resolved), locale)
         for_people = spec.for_people
         # PDF and Excel are for people: labels for codes, Yes / No, no machine-only columns,
         # names in the Parameters block; CSV and JSON Lines keep codes unless the job asked for
-        # labels.
+        # labels. Words are in the job's locale; JSON Lines cells stay machine formats.
         presentation = Presentation.of(
             columns,
-            {c.lookup: validation.labels(c.lookup) for c in columns if c.lookup},
+            {c.lookup: validation.labels(c.lookup, locale) for c in columns if c.lookup},
             for_people=for_people,
             with_labels=True if job.options.labels else None,
             cells=definition.cells_for_people(resolved),
+            locale=locale,
         )
         summarizer = definition.summarizer(resolved)
-        context = RenderContext(
-            title=definition.name,
-            report_type=definition.key,
-            report_name=definition.name,
-            format=job.format,
-            timezone=str(resolved.get("timezone") or "UTC"),
-            generated_at=utcnow(),
-            parameters=(
+        with use_locale(locale):  # the parameters and figures as people read them
+            parameters = (
                 await definition.describe_for_people(resolved, scope)
                 if for_people
                 else definition.describe(resolved)
-            ),
+            )
+            shown_figures = summarizer.figures()
+        context = RenderContext(
+            title=translate(locale, definition.name),
+            report_type=definition.key,
+            report_name=translate(locale, definition.name),
+            format=job.format,
+            timezone=str(resolved.get("timezone") or "UTC"),
+            generated_at=utcnow(),
+            parameters=parameters,
             summary=[],
             # Which figures the summary shows does not depend on the rows: their definitions
             # are known before the first row.
-            definitions=definitions(presentation.columns, summarizer.figures()),
+            definitions=definitions(presentation.columns, shown_figures),
             total_rows=None,
             row_cap=spec.row_cap(settings),
             requested_by=job.requested_by.name,
+            locale=locale,
         )
+        separators = locale_spec(locale)
         options = SinkOptions(
+            csv_delimiter=job.options.csv_delimiter or separators.csv_delimiter,
+            csv_decimal=job.options.csv_decimal or separators.csv_decimal,
             csv_bom=job.options.csv_bom,
             pdf_chunk_rows=settings.pdf_chunk_rows,
             render_processes=settings.render_processes,
             max_rows=spec.row_cap(settings),
         )
         summarizer = definition.summarizer(resolved)
-        context = replace(context, figure_definitions=figure_definitions(summarizer))
+        with use_locale(locale):
+            context = replace(context, figure_definitions=figure_definitions(summarizer))
         workdir = Path(tempfile.mkdtemp(prefix=f"report-{job.id}-"))
         path = workdir / file_name_for(job)
         key = f"{storage_prefix(job)}a{job.attempt}/{path.name}"
@@ -154,10 +165,10 @@ async def produce(run: Run, resources: Resources) -> None:
                     READ_PROGRESS.reset(reading)
                 if not spec.streams:
                     progress.step, progress.percent = JobStep.RENDER, max(progress.percent, 45.0)
+                run.figures = summary_in_locales(summarizer, job, locale)
                 final = replace(
-                    context, summary=summarizer.figures(), total_rows=progress.rows_processed
+                    context, summary=run.figures[locale], total_rows=progress.rows_processed
                 )
-                run.figures = list(final.summary)  # the delivery messages quote them
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:
                     await sink.finish(final)
@@ -177,6 +188,21 @@ async def produce(run: Run, resources: Resources) -> None:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
     finally:
         rows.cancel()
+
+
+def summary_in_locales(
+    summarizer: Summarizer, job: ReportJob, locale: str
+) -> dict[str, list[Figure]]:
+    """The summary figures in the job's locale (the file's) and in each recipient's (the
+    delivery messages quote them)."""
+    wanted = {locale}
+    if job.delivery is not None:
+        wanted |= {r.locale for r in job.delivery.recipients if r.locale and r.locale in LOCALES}
+    figures: dict[str, list[Figure]] = {}
+    for code in sorted(wanted):
+        with use_locale(code):
+            figures[code] = list(summarizer.figures())
+    return figures
 
 
 async def _store(

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
 from app.common.pagination import SortField, Sorting, created_at, sort_indexes
+from app.i18n import DEFAULT_LOCALE
 from app.reports.deliveries.models import DeliveryConfig
 
 
@@ -87,14 +88,21 @@ def row_index_key(storage_key: str) -> str:
 class FileOptions(BaseModel):
     csv_bom: bool = False
     labels: bool = False  # CSV cells hold labels instead of codes (PDF and Excel always do)
+    # The CSV field delimiter and decimal separator; None: the job's locale's.
+    csv_delimiter: str | None = None
+    csv_decimal: str | None = None
 
     @model_serializer(mode="wrap")
     def _without_default_labels(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # `labels` is left out while false, so the idempotency hash and the stored form of
-        # every request that does not ask for it stay what they were before it existed.
+        # `labels` is left out while false (and the CSV separators while unset), so the
+        # idempotency hash and the stored form of every request that does not ask for them
+        # stay what they were before they existed.
         data: dict[str, Any] = handler(self)
         if not self.labels:
             data.pop("labels", None)
+        for name in ("csv_delimiter", "csv_decimal"):
+            if getattr(self, name) is None:
+                data.pop(name, None)
         return data
 
 
@@ -137,6 +145,10 @@ class ReportJob(TimestampedDocument):
     format: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     options: FileOptions = Field(default_factory=FileOptions)
+    # The language and formats of the file and of its e-mails, resolved when the job was
+    # created (the request's, its template's or schedule's, the requester's, else the default),
+    # so a retry or a re-run makes the same file.
+    locale: str = DEFAULT_LOCALE
     resolved_parameters: dict[str, Any] | None = None
     scope: dict[str, Any] | None = None
     requested_by: Requester

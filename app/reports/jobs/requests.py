@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -36,6 +36,8 @@ from app.errors import (
     TooManyRequests,
     ValidationFailed,
 )
+from app.i18n import DEFAULT_LOCALE, locale_spec
+from app.platform.repository import user_by_id
 from app.reports.deliveries.models import DeliveryConfig
 from app.reports.jobs import quota, repository
 from app.reports.jobs.dispatch import dispatch
@@ -64,6 +66,8 @@ class ReportRequest:
     format: str
     parameters: Mapping[str, Any] = field(default_factory=dict)
     options: FileOptions | None = None  # None: the defaults (and the idempotency hash says so)
+    # None: the requester's platform locale, else the default (`resolve_locale`).
+    locale: str | None = None
     template_id: PydanticObjectId | None = None
     template_version: int | None = None
     schedule_id: PydanticObjectId | None = None
@@ -218,7 +222,40 @@ def _hash_of(request: ReportRequest) -> str:
         # `webhookUrl` is a 409, not a replay. (Appended only when set, so the hashes of
         # requests without deliveries stay what they were.)
         extra.append(request.delivery.model_dump(mode="json"))
+    if request.locale is not None:
+        extra.append({"locale": request.locale})  # likewise only when asked for
     return request_hash(request.report_type, request.format, dict(request.parameters), extra)
+
+
+async def resolve_locale(asked: str | None, principal: Principal) -> str:
+    """The locale a job is made in: the one asked for (the request's, or its template's or
+    schedule's), else the requester's platform profile's, else the default."""
+    if asked is not None:
+        return asked
+    user = await user_by_id(principal.user_id)
+    if user is not None and user.locale:
+        try:
+            locale_spec(user.locale)
+        except KeyError:  # a profile naming a locale this service does not offer
+            return DEFAULT_LOCALE
+        return user.locale
+    return DEFAULT_LOCALE
+
+
+def check_csv_separators(options: FileOptions | None, locale: str) -> None:
+    """A CSV whose delimiter is its decimal separator could not be read back: a 422."""
+    if options is None:
+        return
+    spec = locale_spec(locale)
+    delimiter = options.csv_delimiter or spec.csv_delimiter
+    decimal = options.csv_decimal or spec.csv_decimal
+    if delimiter == decimal:
+        raise ValidationFailed.one(
+            "body.options.csvDecimal",
+            f"the decimal separator {decimal!r} is also the delimiter (locale {locale}): "
+            "choose another delimiter or decimal separator",
+            type="csv-separators",
+        )
 
 
 def _in_progress() -> Conflict:
@@ -236,6 +273,8 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
     _, resolved = await examine(
         settings, principal, request.report_type, request.format, request.parameters
     )
+    locale = await resolve_locale(request.locale, principal)
+    check_csv_separators(request.options, locale)
 
     key = request.idempotency_key
     hashed = _hash_of(request) if key else ""
@@ -264,7 +303,9 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
                     retry_after=30,
                     code="job-quota-exceeded",
                 )
-        submission = await _store(settings, principal, request, resolved, key, hashed)
+        submission = await _store(
+            settings, principal, replace(request, locale=locale), resolved, key, hashed
+        )
     if submission.replayed:
         return submission
     job = submission.job
@@ -290,6 +331,7 @@ async def _store(
         format=request.format,
         parameters=dict(request.parameters),
         options=request.options or FileOptions(),
+        locale=request.locale or DEFAULT_LOCALE,
         resolved_parameters=resolved.parameters,
         scope=resolved.scope.to_document(),
         requested_by=requester_of(principal),

@@ -55,7 +55,8 @@ async def create_job(
             resources,
             principal,
             body.template_id,
-            TemplateRun(parameters=body.parameters, format=body.format),
+            TemplateRun(parameters=body.parameters, format=body.format, locale=body.locale),
+            options=_file_options(body),
             idempotency_key=idempotency_key,
             request_id=request_id,
             delivery=delivery,
@@ -72,7 +73,8 @@ async def create_job(
             report_type=body.report_type,
             format=body.format,
             parameters=body.parameters or {},
-            options=FileOptions(csv_bom=body.options.csv_bom, labels=body.options.labels),
+            options=_file_options(body),
+            locale=body.locale,
             idempotency_key=idempotency_key,
             request_id=request_id,
             delivery=delivery,
@@ -82,6 +84,15 @@ async def create_job(
         AuditAction.JOB_CREATED, principal, submission.job, replayed=submission.replayed
     )
     return accepted(response, submission)
+
+
+def _file_options(body: JobCreate) -> FileOptions:
+    return FileOptions(
+        csv_bom=body.options.csv_bom,
+        labels=body.options.labels,
+        csv_delimiter=body.options.csv_delimiter,
+        csv_decimal=body.options.csv_decimal,
+    )
 
 
 @router.get(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from app.common.schemas import ApiInput, ApiModel
 from app.error_codes import current_code
 from app.errors import ErrorCodeValue
+from app.i18n import LocaleCode, supported_locales
 from app.lookups.codes import FormatCode, FormatValue, ReportTypeCode, ReportTypeValue
 from app.reports.jobs.models import JobStatus, JobStep, ReportJob
 from app.reports.types import REPORT_TYPES, AnyReportDefinition
@@ -27,6 +28,23 @@ class FileOptionsIn(ApiInput):
         description='CSV cells hold labels ("In progress") instead of codes (`in-progress`); '
         "PDF and Excel always print labels",
     )
+    csv_delimiter: Literal[",", ";", "\t", "|"] | None = Field(
+        default=None,
+        description="The CSV field delimiter. Omitted: the locale's (`,` for en, `;` for de)",
+    )
+    csv_decimal: Literal[".", ","] | None = Field(
+        default=None,
+        description="The CSV decimal separator. Omitted: the locale's (`.` for en, `,` for de); "
+        "it must differ from the delimiter",
+    )
+
+
+LOCALE_DESCRIPTION = (
+    "The language of the file and of its e-mails, and how it formats numbers and dates: one of "
+    f"{', '.join(supported_locales())} (another is a 422 listing them). Omitted: the "
+    "template's or schedule's, else your platform profile's, else en. The job stores the "
+    "locale it resolved to"
+)
 
 
 class NotifyIn(ApiInput):
@@ -53,6 +71,7 @@ class JobCreate(ApiInput):
         description="Parameters of the report type (see GET /api/v1/reports/metadata/report-types/{key})",
     )
     options: FileOptionsIn = Field(default_factory=FileOptionsIn, description="File options")
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     notify: NotifyIn | None = Field(
         default=None, description='Be told when the report is ready: `{"email": true}`'
     )
@@ -170,6 +189,7 @@ class JobOut(ApiModel):
     status: JobStatus
     parameters: dict[str, Any]
     options: dict[str, Any] = Field(default_factory=dict)
+    locale: str = Field(description="The locale the file is made in (resolved when created)")
     resolved_parameters: dict[str, Any] | None = None
     scope: dict[str, Any] | None = Field(
         default=None, description="The data scope the report ran with"
@@ -218,7 +238,12 @@ class JobOut(ApiModel):
             options={
                 "csvBom": job.options.csv_bom,
                 **({"labels": True} if job.options.labels else {}),
+                **(
+                    {"csvDelimiter": job.options.csv_delimiter} if job.options.csv_delimiter else {}
+                ),
+                **({"csvDecimal": job.options.csv_decimal} if job.options.csv_decimal else {}),
             },
+            locale=job.locale,
             resolved_parameters=job.resolved_parameters,
             scope=job.scope,
             requested_by=RequesterOut(user_id=job.requested_by.user_id, name=job.requested_by.name),

@@ -112,6 +112,7 @@ async def retry_job(resources: Resources, principal: Principal, job_id: str) -> 
             format=job.format,
             parameters=job.parameters,
             options=job.options,
+            locale=job.locale,
             template_id=job.template_id,
             template_version=job.template_version,
             schedule_id=job.schedule_id,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from app.common.pagination import sort_query
 from app.common.schemas import Page
-from app.deps import SettingsDep
+from app.deps import RequestLocale, SettingsDep
 from app.error_codes import ERROR_CODES
 from app.errors import problem_responses
 from app.lookups.schemas import LookupCategoryOut, LookupValueOut
@@ -34,10 +34,12 @@ router = APIRouter(prefix="/api/v1/reports/metadata", tags=["report-metadata"])
     name="metadata_report_types",
     summary="The report types your role may run",
     response_model=list[ReportTypeSummary],
-    responses=problem_responses(401),
+    responses=problem_responses(401, 422),
 )
-async def list_report_types(principal: CurrentPrincipal) -> list[ReportTypeSummary]:
-    return service.report_types(principal)
+async def list_report_types(
+    principal: CurrentPrincipal, locale: RequestLocale
+) -> list[ReportTypeSummary]:
+    return service.report_types(principal, locale)
 
 
 @router.get(
@@ -45,12 +47,12 @@ async def list_report_types(principal: CurrentPrincipal) -> list[ReportTypeSumma
     name="metadata_report_type",
     summary="One report type: parameter JSON Schema, columns, formats and limits",
     response_model=ReportTypeDetail,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def get_report_type(
-    key: str, principal: CurrentPrincipal, settings: SettingsDep
+    key: str, principal: CurrentPrincipal, settings: SettingsDep, locale: RequestLocale
 ) -> ReportTypeDetail:
-    return await service.report_type(principal, key, settings)
+    return await service.report_type(principal, key, settings, locale)
 
 
 @router.get(
@@ -62,10 +64,12 @@ async def get_report_type(
         "on page one that it is truncated (CSV and Excel hold every row up to their limits)."
     ),
     response_model=list[FormatOut],
-    responses=problem_responses(401),
+    responses=problem_responses(401, 422),
 )
-async def list_formats(principal: CurrentPrincipal, settings: SettingsDep) -> list[FormatOut]:
-    return await service.formats(settings)
+async def list_formats(
+    principal: CurrentPrincipal, settings: SettingsDep, locale: RequestLocale
+) -> list[FormatOut]:
+    return await service.formats(settings, locale)
 
 
 @router.get(
@@ -73,10 +77,12 @@ async def list_formats(principal: CurrentPrincipal, settings: SettingsDep) -> li
     name="metadata_lookup_categories",
     summary="Lookup categories (controlled vocabularies)",
     response_model=list[LookupCategoryOut],
-    responses=problem_responses(401),
+    responses=problem_responses(401, 422),
 )
-async def list_lookup_categories(principal: CurrentPrincipal) -> list[LookupCategoryOut]:
-    return await service.lookup_categories()
+async def list_lookup_categories(
+    principal: CurrentPrincipal, locale: RequestLocale
+) -> list[LookupCategoryOut]:
+    return await service.lookup_categories(locale)
 
 
 @router.get(
@@ -89,12 +95,13 @@ async def list_lookup_categories(principal: CurrentPrincipal) -> list[LookupCate
 async def list_lookup_values(
     category: str,
     principal: CurrentPrincipal,
+    locale: RequestLocale,
     include_inactive: Annotated[
         bool,
         Query(alias="includeInactive", description="Also values retired for new data"),
     ] = False,
 ) -> list[LookupValueOut]:
-    return await service.lookup_values(category, include_inactive)
+    return await service.lookup_values(category, include_inactive, locale)
 
 
 @router.get(
@@ -111,11 +118,12 @@ async def list_lookup_values(
 )
 async def list_date_presets(
     principal: CurrentPrincipal,
+    locale: RequestLocale,
     timezone: Annotated[
         str, Query(max_length=64, description="IANA timezone", examples=["Europe/Berlin"])
     ] = "UTC",
 ) -> DatePresetList:
-    return service.date_presets(timezone)
+    return service.date_presets(timezone, locale=locale)
 
 
 FILTER_SORT_TOKENS = list(

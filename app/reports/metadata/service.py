@@ -9,6 +9,7 @@ from typing import Any
 from app.common.time import is_timezone, utcnow
 from app.config import Settings
 from app.errors import Forbidden, NotFound, ValidationFailed
+from app.i18n import DEFAULT_LOCALE, translate, use_locale
 from app.lookups.catalog import CATEGORIES
 from app.lookups.models import LookupValue
 from app.lookups.schemas import LookupCategoryOut, LookupValueOut
@@ -29,7 +30,20 @@ from app.reports.types import REPORT_TYPES, Column, get_report_type
 from app.security import Principal
 
 
-async def formats(settings: Settings) -> list[FormatOut]:
+def _label(value: LookupValue, locale: str) -> str:
+    """A stored lookup value's label in `locale`: its own for it, else the default translated."""
+    if locale == DEFAULT_LOCALE:
+        return value.label
+    return value.labels.get(locale) or translate(locale, value.label)
+
+
+def _description(value: LookupValue | None, locale: str) -> str | None:
+    if value is None or not value.description:
+        return None
+    return translate(locale, value.description)
+
+
+async def formats(settings: Settings, locale: str = DEFAULT_LOCALE) -> list[FormatOut]:
     """The formats in the order of their ``report-format`` lookup values; label and description
     from those values, everything else from the format's spec."""
     stored = {
@@ -43,8 +57,8 @@ async def formats(settings: Settings) -> list[FormatOut]:
         out.append(
             FormatOut(
                 code=code,
-                label=value.label if value else spec.label,
-                description=value.description if value else None,
+                label=_label(value, locale) if value else translate(locale, spec.label),
+                description=_description(value, locale),
                 content_type=spec.content_type,
                 file_extension=spec.extension,
                 max_rows=spec.max_rows(settings),
@@ -54,12 +68,12 @@ async def formats(settings: Settings) -> list[FormatOut]:
     return out
 
 
-def report_types(principal: Principal) -> list[ReportTypeSummary]:
+def report_types(principal: Principal, locale: str = DEFAULT_LOCALE) -> list[ReportTypeSummary]:
     return [
         ReportTypeSummary(
             key=d.key,
-            name=d.name,
-            description=d.description,
+            name=translate(locale, d.name),
+            description=translate(locale, d.description),
             formats=list(d.formats),
             default_sort=list(d.default_sort),
         )
@@ -68,29 +82,33 @@ def report_types(principal: Principal) -> list[ReportTypeSummary]:
     ]
 
 
-async def report_type(principal: Principal, key: str, settings: Settings) -> ReportTypeDetail:
+async def report_type(
+    principal: Principal, key: str, settings: Settings, locale: str = DEFAULT_LOCALE
+) -> ReportTypeDetail:
     definition = get_report_type(key)
     if not definition.allows(principal):
         raise Forbidden(
             f"The role {principal.role.value!r} may not run {key} reports.",
             code="report-type-not-allowed",
         )
-    all_formats = {f.code: f for f in await formats(settings)}
+    all_formats = {f.code: f for f in await formats(settings, locale)}
+    with use_locale(locale):  # the summary figures' labels and definitions in `locale`
+        shapes = definition.modes()
     modes = [
         ModeOut(
             parameters=mode.parameters,
-            columns=[_column(c) for c in mode.columns],
+            columns=[_column(c, locale) for c in mode.columns],
             summary=[
                 FigureOut(key=f.key, label=f.label, type=f.type, description=f.definition)
                 for f in mode.summary
             ],
         )
-        for mode in definition.modes()
+        for mode in shapes
     ]
     return ReportTypeDetail(
         key=definition.key,
-        name=definition.name,
-        description=definition.description,
+        name=translate(locale, definition.name),
+        description=translate(locale, definition.description),
         parameters_schema=definition.parameters_schema(),
         columns=modes[0].columns,
         summary=modes[0].summary,
@@ -106,17 +124,17 @@ async def report_type(principal: Principal, key: str, settings: Settings) -> Rep
     )
 
 
-def _column(column: Column) -> ColumnOut:
+def _column(column: Column, locale: str) -> ColumnOut:
     return ColumnOut(
         key=column.key,
-        label=column.label,
+        label=translate(locale, column.label),
         type=column.type,
-        description=column.description,
+        description=translate(locale, column.description),
         lookup=column.lookup,
     )
 
 
-async def lookup_categories() -> list[LookupCategoryOut]:
+async def lookup_categories(locale: str = DEFAULT_LOCALE) -> list[LookupCategoryOut]:
     counts: dict[str, int] = {}
     pipeline: list[dict[str, Any]] = [
         {"$group": {"_id": "$category", "active": {"$sum": {"$cond": ["$is_active", 1, 0]}}}}
@@ -127,7 +145,10 @@ async def lookup_categories() -> list[LookupCategoryOut]:
     return [
         LookupCategoryOut(
             category=name,
-            label=CATEGORIES.get(name, {}).get("label", name.replace("-", " ").capitalize()),
+            label=translate(
+                locale,
+                CATEGORIES.get(name, {}).get("label", name.replace("-", " ").capitalize()),
+            ),
             count=counts.get(name, 0),
         )
         for name in names
@@ -135,7 +156,9 @@ async def lookup_categories() -> list[LookupCategoryOut]:
     ]
 
 
-async def lookup_values(category: str, include_inactive: bool) -> list[LookupValueOut]:
+async def lookup_values(
+    category: str, include_inactive: bool, locale: str = DEFAULT_LOCALE
+) -> list[LookupValueOut]:
     query: dict[str, Any] = {"category": category}
     if not include_inactive:
         query["is_active"] = True
@@ -147,7 +170,8 @@ async def lookup_values(category: str, include_inactive: bool) -> list[LookupVal
     return [
         LookupValueOut(
             code=v.code,
-            label=v.label,
+            label=_label(v, locale),
+            labels=v.labels,
             description=v.description,
             sort_order=v.sort_order,
             is_active=v.is_active,
@@ -157,7 +181,9 @@ async def lookup_values(category: str, include_inactive: bool) -> list[LookupVal
     ]
 
 
-def date_presets(timezone: str, now: datetime | None = None) -> DatePresetList:
+def date_presets(
+    timezone: str, now: datetime | None = None, locale: str = DEFAULT_LOCALE
+) -> DatePresetList:
     if not is_timezone(timezone):
         raise ValidationFailed.one(
             "query.timezone", f"{timezone!r} is not an IANA timezone such as Europe/Berlin"
@@ -166,5 +192,7 @@ def date_presets(timezone: str, now: datetime | None = None) -> DatePresetList:
     return DatePresetList(
         timezone=timezone,
         now=now,
-        items=[DatePresetOut.model_validate(item) for item in preset_catalogue(timezone, now)],
+        items=[
+            DatePresetOut.model_validate(item) for item in preset_catalogue(timezone, now, locale)
+        ],
     )

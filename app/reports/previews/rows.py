@@ -17,25 +17,29 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.errors import Conflict, Gone
+from app.i18n import DEFAULT_LOCALE, LOCALES, locale_spec
 from app.reports.jobs import service as jobs
 from app.reports.jobs.models import ReportJob
 from app.reports.previews.paging import RowsPosition, read_rows_cursor, rows_cursor
 from app.reports.previews.schemas import ColumnOut, RowObject, RowsPage
 from app.reports.rendering import Column, ColumnType, RowIndex
 from app.reports.rendering.jsonl import column_document
+from app.reports.rendering.present import localised
 from app.reports.types import get_report_type
 from app.runtime.resources import Resources
 from app.security import Principal
 from app.storage import Storage
 
 READABLE_FORMATS = ("csv", "json")
+CsvSeparators = tuple[str, str]  # (field delimiter, decimal separator)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-def _cell_reader(column: Column) -> Callable[[str], Any]:
+def _cell_reader(column: Column, decimal: str = ".") -> Callable[[str], Any]:
     """A CSV cell back to the value the JSON Lines file of the same job holds (an empty cell
-    is null; datetimes and dates stay the ISO text CSV printed)."""
+    is null; datetimes and dates stay the ISO text CSV printed; `decimal`: the file's decimal
+    separator)."""
     kind = column.type
 
     def read(cell: str) -> Any:
@@ -45,7 +49,7 @@ def _cell_reader(column: Column) -> Callable[[str], Any]:
             if kind is ColumnType.INTEGER:
                 return int(cell)
             if kind in (ColumnType.NUMBER, ColumnType.PERCENT):
-                return float(cell)
+                return float(cell.replace(decimal, ".") if decimal != "." else cell)
         except ValueError:
             return cell
         if kind is ColumnType.BOOLEAN:
@@ -55,12 +59,21 @@ def _cell_reader(column: Column) -> Callable[[str], Any]:
     return read
 
 
-def parse_csv(data: bytes, columns: Sequence[Column], skip: int, count: int) -> list[RowObject]:
-    """Rows `[skip, skip + count)` of CSV bytes that start at a row's beginning."""
+def parse_csv(
+    data: bytes,
+    columns: Sequence[Column],
+    skip: int,
+    count: int,
+    separators: CsvSeparators = (",", "."),
+) -> list[RowObject]:
+    """Rows `[skip, skip + count)` of CSV bytes that start at a row's beginning, written with
+    `separators` (field delimiter, decimal separator)."""
+    delimiter, decimal = separators
     keys = [c.key for c in columns]
-    readers = [_cell_reader(c) for c in columns]
+    readers = [_cell_reader(c, decimal) for c in columns]
     rows: list[RowObject] = []
-    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), dialect="excel")
+    text = io.StringIO(data.decode("utf-8"), newline="")
+    reader = csv.reader(text, dialect="excel", delimiter=delimiter)
     for number, cells in enumerate(reader):
         if number < skip:
             continue
@@ -87,6 +100,7 @@ async def read_page(
     columns: Sequence[Column],
     first: int,
     count: int,
+    separators: CsvSeparators = (",", "."),
 ) -> list[RowObject]:
     """Rows `[first, first + count)` of a stored file, by one ranged read."""
     if count <= 0 or first >= index.rows:
@@ -96,7 +110,17 @@ async def read_page(
     skip = first - start_row
     if fmt == "json":
         return parse_json_lines(data, skip, count)
-    return parse_csv(data, columns, skip, count)
+    return parse_csv(data, columns, skip, count, separators)
+
+
+def csv_separators(job: ReportJob) -> CsvSeparators:
+    """The field delimiter and decimal separator the job's CSV was written with: its options',
+    else its locale's."""
+    spec = locale_spec(job.locale if job.locale in LOCALES else DEFAULT_LOCALE)
+    return (
+        job.options.csv_delimiter or spec.csv_delimiter,
+        job.options.csv_decimal or spec.csv_decimal,
+    )
 
 
 async def job_rows(
@@ -125,7 +149,14 @@ async def job_rows(
         first = min(position.first, total)
         end = min(first + limit, position.end if position.end is not None else total, total)
         rows = await read_page(
-            resources.storage, result.storage_key, job.format, index, columns, first, end - first
+            resources.storage,
+            result.storage_key,
+            job.format,
+            index,
+            columns,
+            first,
+            end - first,
+            csv_separators(job),
         )
     except FileNotFoundError as exc:  # removed between the check and now
         raise Gone(
@@ -144,7 +175,8 @@ async def job_rows(
     page = RowsPage(
         job_id=job_key,
         format=job.format,
-        columns=[ColumnOut(**column_document(c)) for c in columns],
+        # Labels as the file's header states them, in the job's locale.
+        columns=[ColumnOut(**column_document(c)) for c in localised(columns, job.locale)],
         rows=rows,
         first_row=first,
         row_count=total,

@@ -13,13 +13,19 @@ caller may ask for `PREVIEW_RATE_PER_MINUTE` previews a minute, counted in Redis
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.audit import AuditAction, record
 from app.common.time import utcnow
 from app.errors import TooManyRequests, ValidationFailed
+from app.i18n import DEFAULT_LOCALE, translate, use_locale
 from app.lookups import validation
-from app.reports.jobs.requests import ReportRequest, prefixed_fields, resolve_request
+from app.reports.jobs.requests import (
+    ReportRequest,
+    prefixed_fields,
+    resolve_locale,
+    resolve_request,
+)
 from app.reports.jobs.schemas import JobCreate
 from app.reports.previews.budget import Budget, ReadWatch, ran_out, too_large
 from app.reports.previews.paging import (
@@ -39,7 +45,7 @@ from app.reports.previews.schemas import (
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import JsonRows
 from app.reports.rendering.jsonl import column_document
-from app.reports.rendering.present import Presentation
+from app.reports.rendering.present import Presentation, localised
 from app.reports.templates import service as templates
 from app.reports.templates.schemas import TemplateRun
 from app.reports.types import figure_definitions
@@ -61,11 +67,14 @@ class PageAsk:
 
 async def _request_of(principal: Principal, body: JobCreate) -> ReportRequest:
     if body.template_id:
-        run = TemplateRun(parameters=body.parameters, format=body.format)
+        run = TemplateRun(parameters=body.parameters, format=body.format, locale=body.locale)
         return await templates.template_request(principal, body.template_id, run)
     assert body.report_type and body.format  # checked by JobCreate
     return ReportRequest(
-        report_type=body.report_type, format=body.format, parameters=body.parameters or {}
+        report_type=body.report_type,
+        format=body.format,
+        parameters=body.parameters or {},
+        locale=body.locale,
     )
 
 
@@ -104,12 +113,15 @@ async def preview(
         resolution = await resolve_request(settings, principal, request, now)
     definition, resolved = resolution.definition, resolution.resolved
     params, scope = resolved.parameters, resolved.scope
+    # Words (labels, definitions, parameters) in the locale the job would be made in; values
+    # stay machine formats in every locale, as in the JSON Lines file.
+    locale = await resolve_locale(request.locale, principal)
 
-    columns = definition.columns_for(params)
+    columns = localised(definition.columns_for(params), locale)
     # The rows a CSV of the same request holds: codes (labels when asked), every column.
     presentation = Presentation.of(
         columns,
-        {c.lookup: validation.labels(c.lookup) for c in columns if c.lookup},
+        {c.lookup: validation.labels(c.lookup, locale) for c in columns if c.lookup},
         for_people=False,
         with_labels=True if body.options.labels else None,
     )
@@ -137,13 +149,15 @@ async def preview(
         READ_PROGRESS.reset(following)
 
     timezone = str(params.get("timezone") or "UTC")
-    figures = summarizer.figures()
-    meanings = figure_definitions(summarizer)
+    with use_locale(locale):
+        figures = summarizer.figures()
+        meanings = figure_definitions(summarizer)
+        parameters = definition.describe(params)
     end = offset + ask.limit
     more = end < keeper.total and end < settings.preview_max_depth
     out = PreviewOut(
         report_type=definition.key,
-        title=definition.name,
+        title=translate(locale, definition.name),
         timezone=timezone,
         generated_at=utcnow(),
         columns=[ColumnOut(**column_document(c)) for c in presentation.columns],
@@ -153,9 +167,16 @@ async def preview(
         offset=offset,
         row_count=keeper.total,
         row_count_exact=True,
-        summary=[FigureOut(label=k, value=v, definition=meanings.get(k)) for k, v in figures],
+        summary=[
+            FigureOut(
+                label=f.label,
+                value=replace(f, locale=DEFAULT_LOCALE).text,
+                definition=f.definition or meanings.get(f.label),
+            )
+            for f in figures
+        ],
         totals=totals.result(),
-        parameters=[ParameterOut(label=k, value=v) for k, v in definition.describe(params)],
+        parameters=[ParameterOut(label=k, value=v) for k, v in parameters],
         resolved_parameters=params,
         scope=scope.to_document(),
         next_cursor=preview_cursor(end, now, request_key) if more else None,

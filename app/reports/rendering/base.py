@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from app.i18n import _, current_locale, human_formats
 from app.reports.rendering.rowindex import RowIndex
 
 
@@ -57,9 +58,17 @@ class Column:
         return self.unit or ("%" if self.type is ColumnType.PERCENT else None)
 
     def figure(self, value: int | float | str | None, type: ColumnType | None = None) -> Figure:
-        """A summary figure measuring what this column measures, with its definition; `type`
-        when the figure's differs (a count of the rows a flag column marks)."""
-        return Figure(self.key, self.label, value, type or self.type, self.description)
+        """A summary figure measuring what this column measures, with its definition, in the
+        current locale (`app.i18n.use_locale`); `type` when the figure's differs (a count of the
+        rows a flag column marks)."""
+        return Figure(
+            self.key,
+            _(self.label),
+            value,
+            type or self.type,
+            _(self.description) if self.description else "",
+            locale=current_locale(),
+        )
 
 
 @dataclass(frozen=True)
@@ -73,21 +82,25 @@ class Figure:
     value: int | float | str | None
     type: ColumnType = ColumnType.STRING
     definition: str = ""
+    # The locale its label and definition are written in, and its text formatted for.
+    locale: str = "en"
 
     @property
     def text(self) -> str:
-        """The value as people read it: counts with thousands separators, numbers with 1
-        decimal, rates with 1 decimal and "%", an empty figure as "—"."""
+        """The value as people read it in the figure's locale: counts with thousands
+        separators, numbers with 1 decimal, rates with 1 decimal and "%", an empty figure as
+        "—" ("1,234.5", "49.6%" in `en`; "1.234,5", "49,6 %" in `de`)."""
         value = self.value
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             return "—"
         if isinstance(value, str | bool):
             return str(value)
+        formats = human_formats(self.locale)
         if self.type is ColumnType.PERCENT:
-            return f"{value:,.1f}%"
+            return formats.percent(value)
         if self.type is ColumnType.INTEGER and isinstance(value, int):
-            return f"{value:,}"
-        return f"{value:,.1f}"
+            return formats.integer(value)
+        return formats.decimal(value, 1)
 
     def __iter__(self) -> Iterator[str]:
         return iter((self.label, self.text))
@@ -130,8 +143,14 @@ class RenderContext:
     row_cap: int | None = None  # the PDF detail-row cap in force
     requested_by: str | None = None
     report_name: str = ""  # the report type's name ("Learner progress"); the title when empty
-    # BCP 47 tag of the language the report's text is in: the PDF's ``lang`` and ``/Lang``.
-    language: str = "en"
+    # The language of every text the file prints and the formats of its numbers and dates
+    # (a supported code of `app.i18n`; the column labels arrive translated already).
+    locale: str = "en"
+
+    @property
+    def language(self) -> str:
+        """The BCP 47 tag of the report's language: the PDF's ``lang`` and ``/Lang``."""
+        return self.locale
 
     @property
     def type_name(self) -> str:

@@ -1,5 +1,9 @@
 """CSV: RFC 4180 (``\\r\\n`` line ends, minimal quoting), UTF-8, header row of column labels.
 
+The field delimiter and the decimal separator of numbers are the writer's ``delimiter`` and
+``decimal`` (by default ``,`` and ``.``; the job's locale picks them, e.g. ``;`` and ``,`` for
+German, so Excel set to that language opens the file into columns with numbers it reads).
+
 Values: datetimes ISO 8601 in the report timezone with their offset (seconds precision,
 ``2024-03-31T02:30:00+02:00``), dates ISO (``2024-03-31``), booleans ``true``/``false``,
 numbers as Python prints them (percent columns hold the percentage, 85.3 means 85.3 %),
@@ -71,16 +75,33 @@ def _cell_converter(times: LocalTimes) -> Callable[[Any], Any]:
     return convert
 
 
-def _column_converter(kind: ColumnType, times: LocalTimes) -> ColumnConverter:
+def _decimal_comma(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` with floats printed with a decimal comma (``12,5``)."""
+
+    def comma(value: Any) -> Any:
+        out = convert(value)
+        return repr(out).replace(".", ",") if out.__class__ is float else out
+
+    return comma
+
+
+def _column_converter(kind: ColumnType, times: LocalTimes, decimal: str = ".") -> ColumnConverter:
     """Converts one column of a batch at a time: the values of the column's declared type
     take an inline fast path, anything else (None included) the general converter."""
     other = _cell_converter(times)
+    if decimal != ".":
+        other = _decimal_comma(other)
     if kind is ColumnType.STRING:
         return lambda col: [
             v if v.__class__ is str and v[:1] not in _TRIGGERS else other(v) for v in col
         ]
     if kind is ColumnType.INTEGER:
         return lambda col: [v if v.__class__ is int else other(v) for v in col]
+    if kind in (ColumnType.NUMBER, ColumnType.PERCENT) and decimal != ".":
+        return lambda col: [
+            repr(v).replace(".", decimal) if v.__class__ is float and -_INF < v < _INF else other(v)
+            for v in col
+        ]
     if kind in (ColumnType.NUMBER, ColumnType.PERCENT):
         return lambda col: [
             v if v.__class__ is float and -_INF < v < _INF else other(v) for v in col
@@ -114,14 +135,18 @@ class CsvRowWriter:
         bom: bool = False,
         output: io.RawIOBase | None = None,
         index_every: int = INDEX_EVERY,
+        delimiter: str = ",",
+        decimal: str = ".",
     ) -> None:
+        if delimiter == decimal:
+            raise ValueError("the CSV delimiter and the decimal separator must differ")
         self.path = path
         self.columns = list(columns)
         self.context = context
         self.rows_written = 0
         self._width = len(self.columns)
         times = LocalTimes(context.timezone)
-        self._converters = [_column_converter(c.type, times) for c in self.columns]
+        self._converters = [_column_converter(c.type, times, decimal) for c in self.columns]
         encoding = "utf-8-sig" if bom else "utf-8"
         # The bytes pass a counter on their way out: a row's offset is the count once the
         # buffers above it are flushed.
@@ -129,8 +154,11 @@ class CsvRowWriter:
         self._counter = CountingWriter(target)
         buffered = io.BufferedWriter(self._counter, _BUFFER_BYTES)
         self._file = io.TextIOWrapper(buffered, encoding=encoding, newline="")
-        # The "excel" dialect is RFC 4180: comma, double-quote escaping, QUOTE_MINIMAL.
-        self._writer = csv.writer(self._file, dialect="excel", lineterminator="\r\n")
+        # The "excel" dialect is RFC 4180: double-quote escaping, QUOTE_MINIMAL (a field holding
+        # the delimiter is quoted).
+        self._writer = csv.writer(
+            self._file, dialect="excel", delimiter=delimiter, lineterminator="\r\n"
+        )
         self._writer.writerow([neutralise_formula(c.label) for c in self.columns])
         self.row_index: RowIndex | None = RowIndex(index_every)
 

@@ -30,6 +30,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from app.i18n import DEFAULT_LOCALE
 from app.reports.rendering.base import (
     Column,
     ColumnType,
@@ -117,7 +118,8 @@ def figure_documents(context: RenderContext) -> list[dict[str, Any]]:
     return [
         {
             "label": figure.label,
-            "value": figure.text,
+            # Machine text in every locale (`1,234`, `49.6%`); the words are the locale's.
+            "value": replace(figure, locale=DEFAULT_LOCALE).text,
             "definition": figure.definition or context.figure_definitions.get(figure.label),
         }
         for figure in context.summary

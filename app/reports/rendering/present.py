@@ -11,14 +11,15 @@ also names the row's ancestors (`TreeName`, for the PDF's "continued" line). CSV
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from app.i18n import N_, translate
 from app.reports.rendering.base import Column, ColumnType, Figure
 
 # Em spaces: not collapsed by HTML (the PDF) and as wide as a letter in a spreadsheet cell.
 INDENT = "\u2003\u2003"
-YES, NO = "Yes", "No"
+YES, NO = N_("Yes"), N_("No")
 # Between the names of a tree row's ancestors.
 PATH_SEPARATOR = " › "
 
@@ -63,9 +64,11 @@ class Presentation:
         for_people: bool,
         with_labels: bool | None = None,
         cells: Mapping[str, CellConversion] | None = None,
+        locale: str = "en",
     ) -> Presentation:
-        """`labels`: code -> label per lookup category; `with_labels` defaults to
-        `for_people`; `cells`: the report type's conversions for people, by column key."""
+        """`labels`: code -> label per lookup category (in `locale`); `with_labels` defaults to
+        `for_people`; `cells`: the report type's conversions for people, by column key;
+        `locale`: the language of "Yes" / "No"."""
         use_labels = for_people if with_labels is None else with_labels
         relabel = tuple(
             (i, labels[c.lookup])
@@ -82,7 +85,7 @@ class Presentation:
             if c.key in own:
                 convert.append((i, own[c.key]))
             if c.type is ColumnType.BOOLEAN:
-                convert.append((i, yes_no))
+                convert.append((i, yes_no_in(locale)))
         keep = tuple(i for i, c in enumerate(columns) if not c.csv_only)
         keys = [c.key for c in columns]
         level_at = keys.index("level") if "level" in keys and columns[0].key != "level" else None
@@ -120,15 +123,38 @@ class Presentation:
 
 
 def yes_no(value: Any) -> Any:
-    """A boolean as people read it; anything else (an empty cell) as it is."""
+    """A boolean as people read it (in English); anything else (an empty cell) as it is."""
     if isinstance(value, bool):
         return YES if value else NO
     return value
 
 
+def yes_no_in(locale: str) -> CellConversion:
+    """`yes_no` in `locale`."""
+    yes, no = translate(locale, YES), translate(locale, NO)
+    if (yes, no) == (YES, NO):
+        return yes_no
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool):
+            return yes if value else no
+        return value
+
+    return convert
+
+
 def _own_label(value: Any) -> Any:
     """A code that carries its label (`LabelledCode`) as that label."""
     return getattr(value, "label", value)
+
+
+def localised(columns: Sequence[Column], locale: str) -> list[Column]:
+    """The columns with their labels and descriptions in `locale` (the keys stay: CSV readers
+    and the metadata API name columns by key)."""
+    return [
+        replace(c, label=translate(locale, c.label), description=translate(locale, c.description))
+        for c in columns
+    ]
 
 
 # Columns that say who or when need no definition; figures, flags and states do.

@@ -77,6 +77,8 @@ class ReportSchedule(TimestampedDocument):
     report_type: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     format: str | None = None  # None: the template's format
+    # The locale of its runs (app.i18n codes); None: the template's, else the owner's.
+    locale: str | None = None
 
     frequency: Frequency
     time_of_day: str = "00:00"  # HH:MM local

@@ -19,15 +19,17 @@ fires once.
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from app.common.time import zone
+from app.common.time import is_timezone, zone
 
 
 class Frequency(StrEnum):
@@ -224,3 +226,54 @@ def latest_run_at_or_before(
 def local_time(instant: datetime, timezone: str) -> datetime:
     """A UTC instant shown in the schedule's timezone."""
     return instant.astimezone(zone(timezone))
+
+
+# The timing fields of a schedule request as clients may write them: a day of the week by number
+# or name, a time of day as `HH:MM`, an IANA timezone.
+TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+DAY_NAMES = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("monday", "mon"),
+            ("tuesday", "tue"),
+            ("wednesday", "wed"),
+            ("thursday", "thu"),
+            ("friday", "fri"),
+            ("saturday", "sat"),
+            ("sunday", "sun"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+
+
+def parse_day_of_week(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be 1–7 (1 = Monday) or a day name")
+    if isinstance(value, int):
+        if 1 <= value <= 7:
+            return value
+        raise ValueError("must be 1–7 (1 = Monday … 7 = Sunday)")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.isdigit():
+            return parse_day_of_week(int(text))
+        if text in DAY_NAMES:
+            return DAY_NAMES[text]
+    raise ValueError("must be 1–7 (1 = Monday) or a day name such as `monday`")
+
+
+def check_time_of_day(value: str | None) -> str | None:
+    if value is not None and not TIME_OF_DAY.match(value):
+        raise ValueError("must be HH:MM on a 24-hour clock, e.g. 07:30")
+    return value
+
+
+def check_timezone(value: str | None) -> str | None:
+    if value is not None and not is_timezone(value):
+        raise ValueError(f"{value!r} is not an IANA timezone such as Europe/Berlin")
+    return value

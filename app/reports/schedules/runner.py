@@ -21,6 +21,7 @@ from app.platform.repository import user_by_id
 from app.reports.deliveries import outbox
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries.models import Audience, DeliveryConfig, Recipient
+from app.reports.deliveries.recipients import with_user_locales
 from app.reports.jobs import repository as jobs
 from app.reports.jobs.models import JobStatus, ReportJob, Requester
 from app.reports.jobs.requests import (
@@ -80,8 +81,18 @@ async def schedule_request(
         idempotency_key=idempotency_key,
         request_id=request_id,
         enforce_quota=scheduled_for is None,
-        delivery=schedule.delivery_config(),
+        delivery=await _delivery(schedule),
     )
+
+
+async def _delivery(
+    schedule: ReportSchedule, recipients: list[Recipient] | None = None
+) -> DeliveryConfig:
+    """What a run delivers, each platform-user recipient with their locale as it is now (the
+    job keeps it: a retry writes to them in the same language)."""
+    config = schedule.delivery_config(recipients)
+    config.recipients = await with_user_locales(config.recipients)
+    return config
 
 
 async def _what_it_runs(schedule: ReportSchedule, principal: Principal) -> ReportRequest:
@@ -91,6 +102,7 @@ async def _what_it_runs(schedule: ReportSchedule, principal: Principal) -> Repor
             report_type=schedule.report_type,
             format=schedule.format,
             parameters=_with_timezone(schedule.parameters, schedule.timezone),
+            locale=schedule.locale,
         )
     template = await templates.get(schedule.template_id)
     if template is None:
@@ -112,6 +124,7 @@ async def _what_it_runs(schedule: ReportSchedule, principal: Principal) -> Repor
         report_type=content.report_type,
         format=schedule.format or content.format,
         parameters=_with_timezone({**content.parameters, **schedule.parameters}, schedule.timezone),
+        locale=schedule.locale or content.locale,
         template_id=template.id,
         template_version=content.version,
     )
@@ -245,7 +258,7 @@ async def _recipient_runs(
     return [
         (
             as_whom,
-            schedule.delivery_config(recipients),
+            await _delivery(schedule, recipients),
             f"{idempotency_key}:{index}" if idempotency_key else None,
         )
         for index, (_, (as_whom, recipients)) in enumerate(sorted(groups.items()))
@@ -310,6 +323,7 @@ async def pause_for(
         schedule_name=schedule.name,
         report_type=schedule.report_type,
         reason=reason,
+        schedule_locale=schedule.locale,
     )
     return True
 

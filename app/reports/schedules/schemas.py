@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import Field, field_validator
 
 from app.common.schemas import ApiInput, ApiModel
-from app.common.time import is_timezone
+from app.i18n import LocaleCode, supported_locales
 from app.lookups.codes import (
     FormatCode,
     FormatValue,
@@ -28,55 +27,11 @@ from app.reports.schedules.models import (
     ReportSchedule,
     ScheduleStatus,
 )
-
-TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-DAY_NAMES = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("monday", "mon"),
-            ("tuesday", "tue"),
-            ("wednesday", "wed"),
-            ("thursday", "thu"),
-            ("friday", "fri"),
-            ("saturday", "sat"),
-            ("sunday", "sun"),
-        ),
-        start=1,
-    )
-    for name in names
-}
-
-
-def parse_day_of_week(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError("must be 1–7 (1 = Monday) or a day name")
-    if isinstance(value, int):
-        if 1 <= value <= 7:
-            return value
-        raise ValueError("must be 1–7 (1 = Monday … 7 = Sunday)")
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text.isdigit():
-            return parse_day_of_week(int(text))
-        if text in DAY_NAMES:
-            return DAY_NAMES[text]
-    raise ValueError("must be 1–7 (1 = Monday) or a day name such as `monday`")
-
-
-def check_time_of_day(value: str | None) -> str | None:
-    if value is not None and not TIME_OF_DAY.match(value):
-        raise ValueError("must be HH:MM on a 24-hour clock, e.g. 07:30")
-    return value
-
-
-def check_timezone(value: str | None) -> str | None:
-    if value is not None and not is_timezone(value):
-        raise ValueError(f"{value!r} is not an IANA timezone such as Europe/Berlin")
-    return value
-
+from app.reports.schedules.recurrence import (
+    check_time_of_day,
+    check_timezone,
+    parse_day_of_week,
+)
 
 RECIPIENTS_DESCRIPTION = (
     "Platform user ids (24 hex characters; the message goes to their address) and / or e-mail "
@@ -84,6 +39,13 @@ RECIPIENTS_DESCRIPTION = (
     "users); anything else is a 422 naming the entry. With audience `owner` every recipient "
     "receives what the schedule's OWNER can see (the run uses the owner's scope); with audience "
     "`recipient` each platform user gets a run in their own scope and addresses are refused."
+)
+
+
+LOCALE_DESCRIPTION = (
+    "The language and formats of its files and e-mails: one of "
+    f"{', '.join(supported_locales())}. A recipient who is a platform user with a locale of "
+    "their own gets the e-mail in theirs. Omitted or null: the template's, else the owner's"
 )
 
 
@@ -188,6 +150,7 @@ class ScheduleCreate(_Timing, _Delivery):
     )
     report_type: ReportTypeCode | None = Field(default=None, description="Inline report type")
     format: FormatCode | None = Field(default=None, description="Required without templateId")
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     parameters: dict[str, Any] | None = Field(
         default=None,
         description="Inline parameters, or overrides merged over the template's",
@@ -247,6 +210,7 @@ class ScheduleUpdate(_Timing, _Delivery):
     description: str | None = Field(default=None, max_length=2000)
     parameters: dict[str, Any] | None = None
     format: FormatCode | None = None
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     missed_run_policy: MissedRunPolicy | None = None
     recipients: list[str] | None = Field(
         default=None, max_length=1000, description=RECIPIENTS_DESCRIPTION
@@ -293,6 +257,7 @@ class ScheduleOut(ApiModel):
     )
     report_type: ReportTypeValue
     format: FormatValue | None = Field(description="null: the template's format")
+    locale: str | None = Field(description="null: the template's, else the owner's locale")
     parameters: dict[str, Any] = Field(description="Inline parameters, or the template overrides")
     frequency: FrequencyValue
     time_of_day: str | None = None
@@ -352,6 +317,7 @@ class ScheduleOut(ApiModel):
             template_version=doc.template_version,
             report_type=doc.report_type,
             format=doc.format,
+            locale=doc.locale,
             parameters=doc.parameters,
             frequency=doc.frequency.value,
             time_of_day=doc.time_of_day if doc.frequency != "cron" else None,

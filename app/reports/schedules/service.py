@@ -168,6 +168,7 @@ async def create_schedule(
             report_type=report_type,
             parameters=body.parameters or {},
             format=body.format,
+            locale=body.locale,
             owner=requester_of(principal),
             missed_run_policy=body.missed_run_policy,
             **timing,
@@ -229,7 +230,7 @@ async def update_schedule(
     sent = body.model_fields_set
     problems = Problems()
     changes: dict[str, Any] = {}
-    for name in ("name", "description", "missed_run_policy", "parameters", "format"):
+    for name in ("name", "description", "missed_run_policy", "parameters", "format", "locale"):
         if name in sent:
             value = getattr(body, name)
             if value is None and name in NOT_NULL:

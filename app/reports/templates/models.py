@@ -42,6 +42,7 @@ class ReportTemplate(TimestampedDocument):
     report_type: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     format: str
+    locale: str | None = None  # None: each run's requester's (app.i18n locale codes)
     visibility: str = Visibility.PRIVATE.value
     # Who made it, with the departments it was made in (what "department" sharing means).
     owner: Requester
@@ -68,6 +69,7 @@ CONTENT_FIELDS = (
     "report_type",
     "format",
     "parameters",
+    "locale",
     "visibility",
     "archived",
 )
@@ -102,6 +104,7 @@ class ReportTemplateVersion(Document):
     report_type: str
     format: str
     parameters: dict[str, Any] = Field(default_factory=dict)
+    locale: str | None = None  # None: each run's requester's
     visibility: str
     archived: bool = False
     origin: VersionOrigin

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from app.common.schemas import ApiInput, ApiModel
+from app.i18n import LocaleCode, supported_locales
 from app.lookups.codes import (
     FormatCode,
     FormatValue,
@@ -24,6 +25,12 @@ _EXAMPLE_PARAMETERS: dict[str, Any] = {
     "timezone": "Europe/Berlin",
     "statuses": ["in-progress", "completed"],
 }
+
+
+LOCALE_DESCRIPTION = (
+    "The language and formats of the files it makes: one of "
+    f"{', '.join(supported_locales())}. Omitted or null: each run's requester's"
+)
 
 
 def _clean_name(value: str | None) -> str | None:
@@ -45,6 +52,7 @@ class TemplateCreate(ApiInput):
         description="Parameters of the report type, validated against its schema "
         "(GET /api/v1/reports/metadata/report-types/{key})",
     )
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     visibility: VisibilityCode = Field(
         default="private",
         description="private (only you), department (people in your departments), "
@@ -83,6 +91,7 @@ class TemplateUpdate(ApiInput):
     parameters: dict[str, Any] | None = Field(
         default=None, description="Replaces the stored parameters as a whole"
     )
+    locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     visibility: VisibilityCode | None = None
     archived: bool | None = Field(
         default=None, description="Archived templates are hidden from lists and cannot be run"
@@ -109,8 +118,11 @@ class TemplateRun(ApiInput):
         description="Merged over the template's parameters (top-level keys replace theirs)",
     )
     format: FormatCode | None = None
+    locale: LocaleCode | None = Field(
+        default=None, description="The locale of this run (default: the template's)"
+    )
 
-    model_config = {"json_schema_extra": {"examples": [{"format": "pdf"}, {}]}}
+    model_config = {"json_schema_extra": {"examples": [{"format": "pdf"}, {"locale": "de"}, {}]}}
 
 
 class TemplateDuplicate(ApiInput):
@@ -138,6 +150,7 @@ class TemplateOut(ApiModel):
     report_type: ReportTypeValue
     format: FormatValue
     parameters: dict[str, Any]
+    locale: str | None = Field(description="null: each run's requester's locale")
     visibility: VisibilityValue
     owner: OwnerOut
     owner_department_ids: list[str] = Field(
@@ -170,6 +183,7 @@ class TemplateOut(ApiModel):
             report_type=doc.report_type,
             format=doc.format,
             parameters=doc.parameters,
+            locale=doc.locale,
             visibility=doc.visibility,
             owner=OwnerOut(user_id=doc.owner.user_id, name=doc.owner.name),
             owner_department_ids=list(doc.owner.department_ids),
@@ -184,7 +198,7 @@ class TemplateOut(ApiModel):
 
 class TemplateVersionOut(ApiModel):
     """One version of a template, as it was saved; never changes. To restore it, send its
-    `name`, `description`, `reportType`, `format`, `parameters` and `visibility` in a PATCH of
+    `name`, `description`, `reportType`, `format`, `parameters`, `locale` and `visibility` in a PATCH of
     the template: that makes a new version with this content."""
 
     template_id: str
@@ -194,6 +208,7 @@ class TemplateVersionOut(ApiModel):
     report_type: str
     format: str
     parameters: dict[str, Any]
+    locale: str | None = Field(default=None, description="null: each run's requester's locale")
     visibility: str
     archived: bool
     origin: VersionOrigin = Field(
@@ -219,6 +234,7 @@ class TemplateVersionOut(ApiModel):
                     "reportType": "learner-progress",
                     "format": "xlsx",
                     "parameters": _EXAMPLE_PARAMETERS,
+                    "locale": None,
                     "visibility": "department",
                     "archived": False,
                     "origin": "changed",
@@ -241,6 +257,7 @@ class TemplateVersionOut(ApiModel):
             report_type=doc.report_type,
             format=doc.format,
             parameters=doc.parameters,
+            locale=doc.locale,
             visibility=doc.visibility,
             archived=doc.archived,
             origin=doc.origin,

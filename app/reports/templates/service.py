@@ -23,6 +23,7 @@ from app.errors import (
     ValidationFailed,
 )
 from app.reports.deliveries.models import DeliveryConfig
+from app.reports.jobs.models import FileOptions
 from app.reports.jobs.requests import (
     ReportRequest,
     Submission,
@@ -141,6 +142,7 @@ async def create_template(
         report_type=body.report_type,
         format=body.format,
         parameters=body.parameters,
+        locale=body.locale,
         visibility=body.visibility,
         owner=requester_of(principal),
     )
@@ -259,6 +261,7 @@ async def duplicate_template(
         report_type=source.report_type,
         format=source.format,
         parameters=dict(source.parameters),
+        locale=source.locale,
         visibility=Visibility.PRIVATE.value,
         owner=requester_of(principal),
     )
@@ -282,9 +285,11 @@ async def run_template(
     idempotency_key: str | None,
     request_id: str | None,
     delivery: DeliveryConfig | None = None,
+    options: FileOptions | None = None,
 ) -> Submission:
     """Runs a template as the caller: the caller's role and data scope apply, never the
-    author's. `delivery`: who is told when it ends (POST /jobs `notify` / `webhookUrl`)."""
+    author's. `delivery`: who is told when it ends (POST /jobs `notify` / `webhookUrl`);
+    `options`: the file options of POST /jobs (the defaults are left out of the request)."""
     request = await template_request(
         principal,
         template_id,
@@ -292,6 +297,7 @@ async def run_template(
         idempotency_key=idempotency_key,
         request_id=request_id,
         delivery=delivery,
+        options=options,
     )
     with prefixed_fields("body."):
         return await submit(resources, principal, request)
@@ -305,6 +311,7 @@ async def template_request(
     idempotency_key: str | None = None,
     request_id: str | None = None,
     delivery: DeliveryConfig | None = None,
+    options: FileOptions | None = None,
 ) -> ReportRequest:
     """What running a template visible to the caller asks for: its report type, its format
     and parameters with the overrides merged over them (an archived template is not run)."""
@@ -321,6 +328,8 @@ async def template_request(
         report_type=template.report_type,
         format=fmt,
         parameters=parameters,
+        options=options if options is not None and options != FileOptions() else None,
+        locale=(body.locale if body else None) or template.locale,
         template_id=template.id,
         template_version=template.version,
         idempotency_key=idempotency_key,

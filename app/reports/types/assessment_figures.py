@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from app.i18n import N_
 from app.reports.reading.query import Row
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
@@ -25,75 +26,83 @@ from app.reports.types.figures import Mean, rate
 # Measures both row shapes (and the summaries) share: one definition each.
 PASS_RATE = column(
     "passRate",
-    "Pass rate",
+    N_("Pass rate"),
     "percent",
-    "Passed ÷ judged submissions (those whose score and whose course's passing score are both "
-    "known), as a percentage with 1 decimal; empty when none could be judged",
+    N_(
+        "Passed ÷ judged submissions (those whose score and whose course's passing score are both "
+        "known), as a percentage with 1 decimal; empty when none could be judged"
+    ),
 )
 AVERAGE_SCORE = column(
     "averageScore",
-    "Average score",
+    N_("Average score"),
     "number",
-    "Mean of the numeric scores (0–100 scale), 1 decimal, half up; non-numeric scores are ignored",
+    N_(
+        "Mean of the numeric scores (0–100 scale), 1 decimal, half up; non-numeric scores are ignored"
+    ),
 )
 DETAIL_COLUMNS = [
     *LEARNER_COURSE_COLUMNS,
     column(
         "quizId",
-        "Quiz",
+        N_("Quiz"),
         "string",
-        "The quiz the submission answered: its title (from the course's quizzes) in PDF and "
-        "Excel, its id (payload.quizId) in CSV",
+        N_(
+            "The quiz the submission answered: its title (from the course's quizzes) in PDF and "
+            "Excel, its id (payload.quizId) in CSV"
+        ),
         labelled=True,
     ),
     column(
         "score",
-        "Score",
+        N_("Score"),
         "number",
-        "The submitted score on a 0–100 scale; empty when none was stored as a number",
+        N_("The submitted score on a 0–100 scale; empty when none was stored as a number"),
     ),
     column(
         "passed",
-        "Passed",
+        N_("Passed"),
         "boolean",
-        "Yes when the score ≥ the course's passing score, No when below; empty when it cannot "
-        "be judged (no numeric score, or no passing score); the summary counts the passed ones",
+        N_(
+            "Yes when the score ≥ the course's passing score, No when below; empty when it cannot "
+            "be judged (no numeric score, or no passing score); the summary counts the passed ones"
+        ),
     ),
     column(
         "submittedAt",
-        "Submitted",
+        N_("Submitted"),
         "datetime",
-        "When the quiz was submitted (in the report's timezone)",
+        N_("When the quiz was submitted (in the report's timezone)"),
     ),
 ]
 COURSE_COLUMNS = [
-    column("courseCode", "Course code", "string", "The course's code"),
-    column("courseTitle", "Course", "string", "The course's title"),
+    column("courseCode", N_("Course code"), "string", N_("The course's code")),
+    column("courseTitle", N_("Course"), "string", N_("The course's title")),
     column(
         "attempts",
-        "Attempts",
+        N_("Attempts"),
         "integer",
-        "Quiz submissions to the course in the range; the summary adds up every course",
+        N_("Quiz submissions to the course in the range; the summary adds up every course"),
     ),
     column(
         "uniqueLearners",
-        "Unique learners",
+        N_("Unique learners"),
         "integer",
-        "Distinct learners who submitted in the range",
+        N_("Distinct learners who submitted in the range"),
     ),
     PASS_RATE,
     AVERAGE_SCORE,
     column(
         "minScore",
-        "Lowest score",
+        N_("Lowest score"),
         "number",
-        "Lowest numeric score (0–100 scale); the summary's is the lowest of every course",
+        N_("Lowest numeric score (0–100 scale); the summary's is the lowest of every course"),
     ),
     column(
         "maxScore",
-        "Highest score",
+        N_("Highest score"),
         "number",
-        "Highest numeric score (0–100 scale); the summary's is the highest of every course",
+        N_("Highest numeric score (0–100 scale); the summary's is the highest of every course"),
     ),
 ]
 
@@ -119,19 +128,24 @@ class AssessmentSummary:
 
     SUBMISSIONS = measure(
         "submissions",
-        "Submissions",
+        N_("Submissions"),
         "integer",
-        "The report's rows: quiz submissions in the range, after the filters",
+        N_("The report's rows: quiz submissions in the range, after the filters"),
     )
     JUDGED = measure(
         "judged",
-        "Judged",
+        N_("Judged"),
         "integer",
-        "Submissions whose score and whose course's passing score are both known (the pass "
-        "rate's denominator)",
+        N_(
+            "Submissions whose score and whose course's passing score are both known (the pass "
+            "rate's denominator)"
+        ),
     )
     COURSES = measure(
-        "courses", "Courses", "integer", "The report's rows: courses with submissions in the range"
+        "courses",
+        N_("Courses"),
+        "integer",
+        N_("The report's rows: courses with submissions in the range"),
     )
 
     def __init__(self, *, grouped: bool | None = None) -> None:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.i18n import N_
 from app.learning_events.models import LearningEvent
 from app.reports.dates import DateRange
 from app.reports.reading.learner_course import LearnerCourse
@@ -116,8 +117,8 @@ class AssessmentResultsResolved(FilteredRangeResolved):
 
 class AssessmentResults(ReportDefinition[AssessmentResultsParameters, AssessmentResultsResolved]):
     key = "assessment-results"
-    name = "Assessment results"
-    description = (
+    name = N_("Assessment results")
+    description = N_(
         "One row per quiz submission in the range with its score and whether it passed, or one "
         "row per course (attempts, learners, pass rate, average / lowest / highest score)."
     )
@@ -126,14 +127,14 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     source = LearningEvent
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
-    option_labels: ClassVar[dict[str, str]] = {"groupBy": "Group by", "result": "Result"}
+    option_labels: ClassVar[dict[str, str]] = {"groupBy": N_("Group by"), "result": N_("Result")}
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
         {"groupBy": "none"},
         {"groupBy": "course"},
     )
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {
-        "groupBy": {"none": "Submission", "course": "Course"},
-        "result": {"passed": "Passed", "failed": "Failed"},
+        "groupBy": {"none": N_("Submission"), "course": N_("Course")},
+        "result": {"passed": N_("Passed"), "failed": N_("Failed")},
     }
 
     def resolve_parameters(

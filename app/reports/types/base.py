@@ -23,6 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from app.config import Settings
 from app.errors import FieldError, Forbidden, ValidationFailed, validation_errors
+from app.i18n import _, current_locale
 from app.lookups import validation
 from app.platform.models import Department
 from app.reports.dates import StoredRange, iso_utc, limits_context
@@ -351,7 +352,11 @@ class ReportDefinition(ABC, Generic[P, R]):
         names = self.option_values.get(key)
         if names is None:
             return value
-        table = validation.labels(names) if isinstance(names, str) else names
+        table = (
+            validation.labels(names, current_locale())
+            if isinstance(names, str)
+            else {code: _(label) for code, label in names.items()}
+        )
         if isinstance(value, list):
             return [table.get(v, v) if isinstance(v, str) else v for v in value]
         return table.get(value, value) if isinstance(value, str) else value

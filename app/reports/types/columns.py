@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from app.i18n import N_
 from app.reports.rendering.base import Column, ColumnType
 
 ColumnTypeName = Literal["string", "integer", "number", "percent", "boolean", "date", "datetime"]
@@ -58,20 +59,24 @@ def column_index(columns: Sequence[Column], *keys: str) -> tuple[int, ...]:
 # Who and what a per-record row is about: the first columns of several report types, whose
 # cells come from `reading.learner_course` (the joins, cells and order they share).
 LEARNER_COURSE_COLUMNS: list[Column] = [
-    column("learnerName", "Learner", "string", "The learner's name"),
-    column("learnerEmail", "Email", "string", "The learner's e-mail address"),
-    column("departmentName", "Department", "string", "The department the record belongs to"),
-    column("courseCode", "Course code", "string", "The course's code"),
-    column("courseTitle", "Course", "string", "The course's title"),
+    column("learnerName", N_("Learner"), "string", N_("The learner's name")),
+    column("learnerEmail", N_("Email"), "string", N_("The learner's e-mail address")),
+    column(
+        "departmentName", N_("Department"), "string", N_("The department the record belongs to")
+    ),
+    column("courseCode", N_("Course code"), "string", N_("The course's code")),
+    column("courseTitle", N_("Course"), "string", N_("The course's title")),
 ]
 # An enrollment's status (learner-progress, compliance-status): what each status means.
 STATUS_COLUMN = column(
     "status",
-    "Status",
+    N_("Status"),
     "string",
-    "Where the enrollment stands: Enrolled (not started yet), In progress (started, not "
-    "finished), Completed (finished and passed), Failed (finished without passing), Withdrawn "
-    "(left the course before finishing)",
+    N_(
+        "Where the enrollment stands: Enrolled (not started yet), In progress (started, not "
+        "finished), Completed (finished and passed), Failed (finished without passing), Withdrawn "
+        "(left the course before finishing)"
+    ),
     lookup="enrollment-status",
 )
 

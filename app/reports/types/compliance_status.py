@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from app.common.time import zone
+from app.i18n import N_
 from app.platform.models import Course, Enrollment
 from app.reports.dates import (
     BoundedDate,
@@ -134,8 +135,8 @@ class ComplianceStatusResolved(ResolvedParameters):
 
 class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceStatusResolved]):
     key = "compliance-status"
-    name = "Compliance status"
-    description = (
+    name = N_("Compliance status")
+    description = N_(
         "One row per enrollment in a mandatory course with its compliance state as of a date: "
         "compliant, completed late, overdue, due soon or not due."
     )
@@ -144,26 +145,28 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
     source = Enrollment
     columns: ClassVar[list[Column]] = [
         *LEARNER_COURSE_COLUMNS,
-        column("dueAt", "Due", "datetime", "When the course is due"),
+        column("dueAt", N_("Due"), "datetime", N_("When the course is due")),
         STATUS_COLUMN,
-        column("completedAt", "Completed", "datetime", "When the course was completed"),
+        column("completedAt", N_("Completed"), "datetime", N_("When the course was completed")),
         column(
             "complianceState",
-            "Compliance",
+            N_("Compliance"),
             "string",
-            "Where the enrollment stands as of the date: Compliant (completed on or before its "
-            "due date, or with no due date), Completed late (completed after its due date), "
-            "Overdue (not completed, due before the date), Due soon (not completed, due on the "
-            "date or within the days set by Due soon within), Not due (not completed, due later or "
-            "never)",
+            N_(
+                "Where the enrollment stands as of the date: Compliant (completed on or before its "
+                "due date, or with no due date), Completed late (completed after its due date), "
+                "Overdue (not completed, due before the date), Due soon (not completed, due on the "
+                "date or within the days set by Due soon within), Not due (not completed, due later or "
+                "never)"
+            ),
             lookup="compliance-state",
         ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
-        "asOfDate": "As of",
-        "dueWithinDays": "Due soon within (days)",
-        "states": "States",
+        "asOfDate": N_("As of"),
+        "dueWithinDays": N_("Due soon within (days)"),
+        "states": N_("States"),
     }
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {"states": "compliance-state"}
 
@@ -283,54 +286,64 @@ class ComplianceSummary:
 
     ENROLLMENTS = measure(
         "enrollments",
-        "Enrollments",
+        N_("Enrollments"),
         "integer",
-        "The report's rows: enrollments in mandatory courses, withdrawn ones left out, after "
-        "the filters",
+        N_(
+            "The report's rows: enrollments in mandatory courses, withdrawn ones left out, after "
+            "the filters"
+        ),
     )
     STATES = {
         ComplianceState.COMPLIANT: measure(
             "compliant",
-            "Compliant",
+            N_("Compliant"),
             "integer",
-            "Enrollments completed on or before their due date (or with no due date) as of the "
-            "date",
+            N_(
+                "Enrollments completed on or before their due date (or with no due date) as of the "
+                "date"
+            ),
         ),
         ComplianceState.COMPLETED_LATE: measure(
             "completedLate",
-            "Completed late",
+            N_("Completed late"),
             "integer",
-            "Enrollments completed after their due date, as of the date",
+            N_("Enrollments completed after their due date, as of the date"),
         ),
         ComplianceState.OVERDUE: measure(
             "overdue",
-            "Overdue",
+            N_("Overdue"),
             "integer",
-            "Enrollments not completed as of the date whose due date is before it",
+            N_("Enrollments not completed as of the date whose due date is before it"),
         ),
         ComplianceState.DUE_SOON: measure(
             "dueSoon",
-            "Due soon",
+            N_("Due soon"),
             "integer",
-            "Enrollments not completed, due on the date or within the days set by Due soon within "
-            "(Parameters)",
+            N_(
+                "Enrollments not completed, due on the date or within the days set by Due soon within "
+                "(Parameters)"
+            ),
         ),
         ComplianceState.NOT_DUE: measure(
             "notDue",
-            "Not due",
+            N_("Not due"),
             "integer",
-            "Enrollments not completed, due after the days set by Due soon within, or with no due "
-            "date",
+            N_(
+                "Enrollments not completed, due after the days set by Due soon within, or with no due "
+                "date"
+            ),
         ),
     }
     RATE = measure(
         "complianceRate",
-        "Compliance rate",
+        N_("Compliance rate"),
         "percent",
-        "Compliant ÷ (compliant + completed late + overdue): of the enrollments already judged "
-        "as of the date (completed, or past their due date), the share done on time, as a "
-        "percentage with 1 decimal; Due soon and Not due enrollments are left out of both "
-        "terms; empty when none is judged",
+        N_(
+            "Compliant ÷ (compliant + completed late + overdue): of the enrollments already judged "
+            "as of the date (completed, or past their due date), the share done on time, as a "
+            "percentage with 1 decimal; Due soon and Not due enrollments are left out of both "
+            "terms; empty when none is judged"
+        ),
     )
     JUDGED = (ComplianceState.COMPLIANT, ComplianceState.COMPLETED_LATE, ComplianceState.OVERDUE)
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.i18n import N_
 from app.lookups.codes import CourseCategoryCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
@@ -53,29 +54,33 @@ COURSE_CATEGORY = "course-category"
 # The columns the summary also totals: one definition for the row and the total.
 ENROLLED = column(
     "enrolled",
-    "Enrolled",
+    N_("Enrolled"),
     "integer",
-    "Enrollments in the course whose enrolment date is in the range (the cohort), after the "
-    "filters; the summary adds up every course",
+    N_(
+        "Enrollments in the course whose enrolment date is in the range (the cohort), after the "
+        "filters; the summary adds up every course"
+    ),
 )
 COMPLETED = column(
     "completed",
-    "Completed",
+    N_("Completed"),
     "integer",
-    "Of the cohort, enrollments with the status Completed; the summary adds up every course",
+    N_("Of the cohort, enrollments with the status Completed; the summary adds up every course"),
 )
 WITHDRAWN = column(
     "withdrawn",
-    "Withdrawn",
+    N_("Withdrawn"),
     "integer",
-    "Of the cohort, enrollments with the status Withdrawn; the summary adds up every course",
+    N_("Of the cohort, enrollments with the status Withdrawn; the summary adds up every course"),
 )
 COMPLETION_RATE = column(
     "completionRate",
-    "Completion rate",
+    N_("Completion rate"),
     "percent",
-    "Completed ÷ (enrolled − withdrawn) over the cohort (the summary's: over every course's "
-    "cohort together), as a percentage with 1 decimal; empty when the whole cohort withdrew",
+    N_(
+        "Completed ÷ (enrolled − withdrawn) over the cohort (the summary's: over every course's "
+        "cohort together), as a percentage with 1 decimal; empty when the whole cohort withdrew"
+    ),
 )
 
 
@@ -114,8 +119,8 @@ class CourseCompletionResolved(FilteredRangeResolved):
 
 class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseCompletionResolved]):
     key = "course-completion"
-    name = "Course completion"
-    description = (
+    name = N_("Course completion")
+    description = N_(
         "One row per course with enrollments in the range: counts by status, completion rate, "
         "average score and average days to complete."
     )
@@ -123,54 +128,65 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
     resolved_model = CourseCompletionResolved
     source = Enrollment
     columns: ClassVar[list[Column]] = [
-        column("courseCode", "Course code", "string", "The course's code"),
-        column("courseTitle", "Course", "string", "The course's title"),
+        column("courseCode", N_("Course code"), "string", N_("The course's code")),
+        column("courseTitle", N_("Course"), "string", N_("The course's title")),
         column(
             "category",
-            "Category",
+            N_("Category"),
             "string",
-            "The subject area the course belongs to (Compliance, Engineering, Sales, …)",
+            N_("The subject area the course belongs to (Compliance, Engineering, Sales, …)"),
             lookup=COURSE_CATEGORY,
         ),
         column(
             "isMandatory",
-            "Mandatory",
+            N_("Mandatory"),
             "boolean",
-            "Yes when learners must complete the course (its enrollments are tracked in the "
-            "Compliance status report)",
+            N_(
+                "Yes when learners must complete the course (its enrollments are tracked in the "
+                "Compliance status report)"
+            ),
         ),
         ENROLLED,
         column(
             "inProgress",
-            "In progress",
+            N_("In progress"),
             "integer",
-            "Of the cohort, enrollments with the status In progress",
+            N_("Of the cohort, enrollments with the status In progress"),
         ),
         COMPLETED,
-        column("failed", "Failed", "integer", "Of the cohort, enrollments with the status Failed"),
+        column(
+            "failed",
+            N_("Failed"),
+            "integer",
+            N_("Of the cohort, enrollments with the status Failed"),
+        ),
         WITHDRAWN,
         COMPLETION_RATE,
         column(
             "averageScore",
-            "Average score",
+            N_("Average score"),
             "number",
-            "Mean score (0–100 scale) of the cohort's completed enrollments that have one, 1 "
-            "decimal, half up",
+            N_(
+                "Mean score (0–100 scale) of the cohort's completed enrollments that have one, 1 "
+                "decimal, half up"
+            ),
         ),
         column(
             "averageDaysToComplete",
-            "Average days to complete",
+            N_("Average days to complete"),
             "number",
-            "Mean of completion date − enrolment date, in days with 1 decimal, over the cohort's "
-            "completed enrollments",
+            N_(
+                "Mean of completion date − enrolment date, in days with 1 decimal, over the cohort's "
+                "completed enrollments"
+            ),
             unit="d",
         ),
     ]
     total_columns = ("enrolled", "inProgress", "completed", "failed", "withdrawn")
     default_sort: ClassVar[list[str]] = ["courseCode"]
     option_labels: ClassVar[dict[str, str]] = {
-        "category": "Category",
-        "mandatoryOnly": "Mandatory only",
+        "category": N_("Category"),
+        "mandatoryOnly": N_("Mandatory only"),
     }
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {"category": COURSE_CATEGORY}
 
@@ -264,9 +280,9 @@ class CourseCompletionSummary:
 
     COURSES = measure(
         "courses",
-        "Courses",
+        N_("Courses"),
         "integer",
-        "The report's rows: courses with at least one enrollment enrolled in the range",
+        N_("The report's rows: courses with at least one enrollment enrolled in the range"),
     )
 
     def __init__(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.i18n import N_
 from app.platform.models import Department
 from app.reports.dates import DateRange
 from app.reports.reading.query import (
@@ -28,7 +29,8 @@ from app.reports.reading.query import (
     object_ids,
     scope_match,
 )
-from app.reports.types.base import Column, Figure, ReportDefinition, column, column_index, measure
+from app.reports.types.base import Column, Figure, ReportDefinition, column_index, measure
+from app.reports.types.department_columns import FLAT_COLUMNS, TREE_COLUMNS
 from app.reports.types.department_tree import own_figures, tree_rows
 from app.reports.types.figures import rate, round1
 from app.reports.types.parameters import (
@@ -69,106 +71,6 @@ class DepartmentSummaryParameters(ReportParameters):
     )
 
 
-def _columns(tree: bool) -> list[Column]:
-    """The columns of a tree-mode (each row rolls up its subtree) or flat (each row holds the
-    department's own data) run: the same keys and cells, definitions that say which."""
-    where = (
-        "in the department and every department under it"
-        if tree
-        else "in the department itself (its sub-departments not included)"
-    )
-    total = "the summary counts each enrollment once" if tree else "the summary adds up the rows"
-    return [
-        column(
-            "departmentName",
-            "Department",
-            "string",
-            "The department (indented under its parent)" if tree else "The department",
-        ),
-        column("departmentCode", "Code", "string", "The department's code"),
-        column(
-            "enrollments",
-            "Enrolled in range",
-            "integer",
-            f"Enrollments whose enrolment date is in the range (the cohort), {where}; {total}",
-        ),
-        column(
-            "withdrawn",
-            "Withdrawn (of enrolled)",
-            "integer",
-            f"Of the enrolled in range, those with the status Withdrawn; {total}",
-        ),
-        column(
-            "completed",
-            "Completed (of enrolled)",
-            "integer",
-            "Of the enrolled in range, those with the status Completed (whenever they "
-            f"completed); {total}",
-        ),
-        column(
-            "completionRate",
-            "Completion rate",
-            "percent",
-            "Completed (of enrolled) ÷ (Enrolled in range − Withdrawn (of enrolled)), as a "
-            "percentage with 1 decimal; empty when the whole cohort withdrew",
-        ),
-        column(
-            "completions",
-            "Completions in range",
-            "integer",
-            f"Enrollments completed in the range, whenever enrolled, {where} (not the cohort's "
-            f"completions: see Completed (of enrolled)); {total}",
-        ),
-        column(
-            "averageScore",
-            "Average score",
-            "number",
-            f"Mean score (0–100 scale) of the enrollments completed in the range, {where}, that "
-            "have one; 1 decimal, half up",
-        ),
-        column(
-            "activeLearners",
-            "Active learners",
-            "integer",
-            f"Distinct learners with a learning event in the range, {where}",
-        ),
-        column(
-            "learningHours",
-            "Learning hours",
-            "number",
-            f"Time recorded on the range's learning events {where}: Σ durationSeconds ÷ 3600, in "
-            "hours, rounded once to 1 decimal (the summary sums the unrounded times, then "
-            "rounds)",
-        ),
-        column(
-            "overdue",
-            "Overdue",
-            "integer",
-            f"Enrollments {where} neither completed nor withdrawn whose due date is before the "
-            f"range's end; {total}",
-        ),
-        # The tree (CSV only: PDF and Excel indent the department's name instead).
-        column(
-            "level",
-            "Level",
-            "integer",
-            "Depth in the department tree (0: a top-level row)",
-            csv_only=True,
-        ),
-        column(
-            "parentCode",
-            "Parent code",
-            "string",
-            "The code of the parent department's row (empty for a top-level row)",
-            csv_only=True,
-        ),
-    ]
-
-
-TREE_COLUMNS = _columns(tree=True)
-FLAT_COLUMNS = _columns(tree=False)
-
-
 def _sub_lookup(source: str, target: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
     """Joins one department's records (indexed on department_id + a date) reduced by
     `pipeline` to a single document."""
@@ -190,8 +92,8 @@ class DepartmentSummaryResolved(RangeResolved):
 
 class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, DepartmentSummaryResolved]):
     key = "department-summary"
-    name = "Department summary"
-    description = (
+    name = N_("Department summary")
+    description = N_(
         "One row per department: the enrollments enrolled in the range with those of them "
         "withdrawn and completed, the completion rate they give, the completions in the range, "
         "average score, active learners, learning hours and overdue enrollments."
@@ -320,7 +222,7 @@ class DepartmentSummarySummary:
         by_key = {c.key: c for c in self.columns}
         departments = measure(
             "departments",
-            "Departments",
+            N_("Departments"),
             "integer",
             "The report's rows: the departments in scope"
             + (", each rolling up its whole subtree" if self.tree else ", each with its own data"),

@@ -8,10 +8,12 @@ no Parameters block, and the stored form the tests pin) the ids are printed as t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from beanie import Document
 
+from app.i18n import N_, _, current_formats
 from app.platform.models import Course, Department, User
 from app.reports.dates import PRESET_LABELS, DatePreset
 from app.reports.reading.query import object_ids
@@ -21,12 +23,12 @@ from app.security import DataScope
 
 # Names listed at most in one parameter; the rest are counted ("… and 12 more").
 MAX_NAMES = 20
-ALL_IN_SCOPE = "All in scope"
+ALL_IN_SCOPE = N_("All in scope")
 _PRESETS = {p.value for p in DatePreset}
 # (stored key, label, what an id that no longer exists is called)
 _ID_FILTERS = (
-    ("departmentIds", "Departments", "a department that no longer exists"),
-    ("courseIds", "Courses", "a course that no longer exists"),
+    ("departmentIds", N_("Departments"), N_("a department that no longer exists")),
+    ("courseIds", N_("Courses"), N_("a course that no longer exists")),
 )
 
 
@@ -69,49 +71,69 @@ def describe(
     """The resolved parameters as (label, value) pairs, in stored form: the date range, the
     departments (and whether their sub-departments count), the courses, the learner of a
     learner's own report, then the type's options (`option_labels`, their codes as labels
-    through `labelled`). With `names`, ids are printed as names."""
+    through `labelled`). With `names`, ids are printed as names and days and counts in the
+    current locale's formats; without them (the stored form: JSON Lines, previews) days stay
+    ISO 8601. Words are in the current locale (`app.i18n.use_locale`) either way."""
     pairs: list[tuple[str, ParameterValue]] = []
     date_range = resolved.get("dateRange")
     if date_range:
         preset = date_range.get("preset", "custom")
         label = PRESET_LABELS.get(DatePreset(preset), preset) if preset in _PRESETS else preset
-        pairs.append(("Date range", f"{date_range['from']} – {date_range['to']} ({label})"))
+        # For people (with names) the days as the locale writes them; the stored form keeps ISO.
+        first, last = date_range["from"], date_range["to"]
+        if names is not None:
+            first, last = _human_day(first), _human_day(last)
+        pairs.append((_("Date range"), f"{first} – {last} ({_(label)})"))
     # The timezone is not repeated here: every file states it on its own.
     for key, label, missing in _ID_FILTERS:
         if key in resolved:
-            pairs.append((label, _describe_ids(resolved.get(key), names, missing)))
+            pairs.append((_(label), _describe_ids(resolved.get(key), names, missing)))
         if key == "departmentIds" and "includeSubDepartments" in resolved:
             sub = resolved["includeSubDepartments"]
-            pairs.append(("Include sub-departments", YES if sub is not False else NO))
+            pairs.append((_("Include sub-departments"), _(YES) if sub is not False else _(NO)))
     if learner is not None:
         learner_name = (names or {}).get(learner)
-        pairs.append(("Learner", learner_name or (learner if names is None else "(unknown)")))
+        unknown = learner if names is None else _("(unknown)")
+        pairs.append((_("Learner"), learner_name or unknown))
     for key, label in option_labels.items():
         if key in resolved:
-            pairs.append((label, _describe_value(labelled(key, resolved[key]))))
+            pairs.append((_(label), _describe_value(labelled(key, resolved[key]))))
     return pairs
 
 
 def _describe_ids(ids: Sequence[str] | None, names: Mapping[str, str] | None, missing: str) -> str:
     if ids is None:
-        return ALL_IN_SCOPE
+        return _(ALL_IN_SCOPE)
     if names is None:  # the stored form: ids
-        return ", ".join(ids) if len(ids) <= 5 else f"{len(ids)} selected"
-    shown = [names.get(i) or f"({missing})" for i in ids]
+        if len(ids) <= 5:
+            return ", ".join(ids)
+        return _("{count} selected").format(count=len(ids))
+    count = current_formats().integer
+    shown = [names.get(i) or f"({_(missing)})" for i in ids]
     listed = sorted(shown[:MAX_NAMES], key=str.casefold) if len(shown) <= MAX_NAMES else None
     if listed is not None:
         return ", ".join(listed)
     first = sorted(shown, key=str.casefold)[:MAX_NAMES]
-    return f"{', '.join(first)} … and {len(shown) - MAX_NAMES} more ({len(shown)} in all)"
+    return _("{names} … and {more} more ({count} in all)").format(
+        names=", ".join(first), more=count(len(shown) - MAX_NAMES), count=count(len(shown))
+    )
 
 
 def _describe_value(value: Any) -> ParameterValue:
     if value is None:
-        return "All"
+        return _("All")
     if isinstance(value, bool):
-        return YES if value else NO
+        return _(YES) if value else _(NO)
     if isinstance(value, int):
         return value
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) or "All"
+        return ", ".join(str(v) for v in value) or _("All")
     return str(value)
+
+
+def _human_day(value: Any) -> str:
+    """A stored local day (`2026-07-01`) as the current locale writes it."""
+    try:
+        return current_formats().date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from app.i18n import N_
 from app.lookups.codes import EnrollmentStatusCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
@@ -51,10 +52,12 @@ from app.security import DataScope, Role
 # A flag on each row, and the summary's count of the rows it marks: one definition.
 OVERDUE = column(
     "overdue",
-    "Overdue",
+    N_("Overdue"),
     "boolean",
-    "Yes when the enrollment's due date is before the moment the report was run and it is "
-    "neither completed nor withdrawn; the summary counts these enrollments",
+    N_(
+        "Yes when the enrollment's due date is before the moment the report was run and it is "
+        "neither completed nor withdrawn; the summary counts these enrollments"
+    ),
 )
 
 
@@ -115,8 +118,8 @@ class LearnerProgressResolved(FilteredRangeResolved):
 
 class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgressResolved]):
     key = "learner-progress"
-    name = "Learner progress"
-    description = (
+    name = N_("Learner progress")
+    description = N_(
         "One row per enrollment whose enrolment, completion or last-activity date falls in the "
         "range: progress, score, dates and whether it is overdue."
     )
@@ -128,48 +131,52 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
         STATUS_COLUMN,
         column(
             "progressPercent",
-            "Progress",
+            N_("Progress"),
             "percent",
-            "How much of the course the learner has done, as the platform records it: a "
-            "percentage from 0 (nothing yet) to 100 (every part done)",
+            N_(
+                "How much of the course the learner has done, as the platform records it: a "
+                "percentage from 0 (nothing yet) to 100 (every part done)"
+            ),
         ),
         column(
             "score",
-            "Score",
+            N_("Score"),
             "number",
-            "The enrollment's score on a 0–100 scale (its final quiz's result); empty while it "
-            "has none",
+            N_(
+                "The enrollment's score on a 0–100 scale (its final quiz's result); empty while it "
+                "has none"
+            ),
         ),
-        column("enrolledAt", "Enrolled", "datetime", "When the learner enrolled"),
-        column("dueAt", "Due", "datetime", "When the course is due"),
-        column("completedAt", "Completed", "datetime", "When the course was completed"),
+        column("enrolledAt", N_("Enrolled"), "datetime", N_("When the learner enrolled")),
+        column("dueAt", N_("Due"), "datetime", N_("When the course is due")),
+        column("completedAt", N_("Completed"), "datetime", N_("When the course was completed")),
         column(
             "timeSpentMinutes",
-            "Time spent (min)",
+            N_("Time spent (min)"),
             "integer",
-            "Time the learner has spent in the course, in minutes, as the platform records it",
+            N_("Time the learner has spent in the course, in minutes, as the platform records it"),
             unit="min",
         ),
         column(
             "lastActivityAt",
-            "Last activity",
+            N_("Last activity"),
             "datetime",
-            "The learner's last activity in the course",
+            N_("The learner's last activity in the course"),
         ),
         OVERDUE,
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
     option_labels: ClassVar[dict[str, str]] = {
-        "dateField": "Date field",
-        "statuses": "Statuses",
-        "overdueOnly": "Overdue only",
+        "dateField": N_("Date field"),
+        "statuses": N_("Statuses"),
+        "overdueOnly": N_("Overdue only"),
     }
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {
         "dateField": {
-            "enrolledAt": "Enrolled",
-            "completedAt": "Completed",
-            "lastActivityAt": "Last activity",
+            "enrolledAt": N_("Enrolled"),
+            "completedAt": N_("Completed"),
+            "lastActivityAt": N_("Last activity"),
         },
         "statuses": "enrollment-status",
     }
@@ -276,29 +283,41 @@ class LearnerProgressSummary:
 
     ENROLLMENTS = measure(
         "enrollments",
-        "Enrollments",
+        N_("Enrollments"),
         "integer",
-        "The report's rows: enrollments whose chosen date falls in the range, after the filters",
+        N_(
+            "The report's rows: enrollments whose chosen date falls in the range, after the filters"
+        ),
     )
     WITHDRAWN = measure(
-        "withdrawn", "Withdrawn", "integer", "Of the enrollments, those with the status Withdrawn"
+        "withdrawn",
+        N_("Withdrawn"),
+        "integer",
+        N_("Of the enrollments, those with the status Withdrawn"),
     )
     COMPLETED = measure(
-        "completed", "Completed", "integer", "Of the enrollments, those with the status Completed"
+        "completed",
+        N_("Completed"),
+        "integer",
+        N_("Of the enrollments, those with the status Completed"),
     )
     COMPLETION_RATE = measure(
         "completionRate",
-        "Completion rate",
+        N_("Completion rate"),
         "percent",
-        "Completed ÷ (enrollments − withdrawn) over the report's rows, as a percentage with 1 "
-        "decimal; empty when every enrollment is withdrawn",
+        N_(
+            "Completed ÷ (enrollments − withdrawn) over the report's rows, as a percentage with 1 "
+            "decimal; empty when every enrollment is withdrawn"
+        ),
     )
     AVERAGE_SCORE = measure(
         "averageScore",
-        "Average score (completed)",
+        N_("Average score (completed)"),
         "number",
-        "Mean score (0–100 scale) of the completed enrollments that have one, 1 decimal, half "
-        "up; empty when none has",
+        N_(
+            "Mean score (0–100 scale) of the completed enrollments that have one, 1 decimal, half "
+            "up; empty when none has"
+        ),
     )
 
     def __init__(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from app.common.time import zone
+from app.i18n import N_, _, current_formats, current_locale
 from app.learning_events.models import LearningEvent
 from app.lookups import validation
 from app.lookups.codes import EventTypeCode
@@ -39,10 +40,12 @@ from app.security import DataScope
 EVENT_TYPE = "learning-event-type"
 EVENTS = column(
     "events",
-    "Events",
+    N_("Events"),
     "integer",
-    "Learning events of the row's type in its period (within the range); the summary adds up "
-    "every row",
+    N_(
+        "Learning events of the row's type in its period (within the range); the summary adds up "
+        "every row"
+    ),
 )
 
 
@@ -90,8 +93,8 @@ class LearningActivityResolved(FilteredRangeResolved):
 
 class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActivityResolved]):
     key = "learning-activity"
-    name = "Learning activity"
-    description = (
+    name = N_("Learning activity")
+    description = N_(
         "Learning events per period (day, week or month in the report's timezone) and event "
         "type, with the number of distinct learners."
     )
@@ -101,37 +104,41 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     columns: ClassVar[list[Column]] = [
         column(
             "periodStart",
-            "Period start",
+            N_("Period start"),
             "date",
-            "The first local day of the period (the day, the ISO week's Monday or the month's "
-            "first day, in the report's timezone); a period that begins before the range is "
-            "shown from the range's first day in PDF and Excel",
+            N_(
+                "The first local day of the period (the day, the ISO week's Monday or the month's "
+                "first day, in the report's timezone); a period that begins before the range is "
+                "shown from the range's first day in PDF and Excel"
+            ),
             explained=True,
         ),
         column(
             "eventType",
-            "Event type",
+            N_("Event type"),
             "string",
-            "What the learners did (the kind of learning event: Course enrolled, Lesson started, "
-            "Lesson completed, Quiz submitted, …)",
+            N_(
+                "What the learners did (the kind of learning event: Course enrolled, Lesson started, "
+                "Lesson completed, Quiz submitted, …)"
+            ),
             lookup=EVENT_TYPE,
         ),
         EVENTS,
         column(
             "uniqueLearners",
-            "Unique learners",
+            N_("Unique learners"),
             "integer",
-            "Distinct learners with at least one event of that type in the period",
+            N_("Distinct learners with at least one event of that type in the period"),
         ),
     ]
     total_columns = ("events",)
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
     option_labels: ClassVar[dict[str, str]] = {
-        "granularity": "Granularity",
-        "eventTypes": "Event types",
+        "granularity": N_("Granularity"),
+        "eventTypes": N_("Event types"),
     }
     option_values: ClassVar[dict[str, str | dict[str, str]]] = {
-        "granularity": {"day": "Day", "week": "Week", "month": "Month"},
+        "granularity": {"day": N_("Day"), "week": N_("Week"), "month": N_("Month")},
         "eventTypes": EVENT_TYPE,
     }
 
@@ -222,17 +229,21 @@ class LearningActivitySummary:
 
     PERIODS = measure(
         "periods",
-        "Periods with activity",
+        N_("Periods with activity"),
         "integer",
-        "Periods (days, weeks or months) with at least one event",
+        N_("Periods (days, weeks or months) with at least one event"),
     )
-    TYPES = measure("eventTypes", "Event types", "integer", "Event types with at least one event")
+    TYPES = measure(
+        "eventTypes", N_("Event types"), "integer", N_("Event types with at least one event")
+    )
     MOST_FREQUENT = measure(
         "mostFrequentEventType",
-        "Most frequent event type",
+        N_("Most frequent event type"),
         "string",
-        "The event type with the most events in the report, and that number of events; on a "
-        "tie every tied type is named, ordered by label",
+        N_(
+            "The event type with the most events in the report, and that number of events; on a "
+            "tie every tied type is named, ordered by label"
+        ),
     )
 
     def __init__(self) -> None:
@@ -254,15 +265,17 @@ class LearningActivitySummary:
         if not self.by_type:
             return None
         most = max(self.by_type.values())
-        labels = validation.labels(EVENT_TYPE)
+        labels = validation.labels(EVENT_TYPE, current_locale())
         tied = sorted(
             (labels.get(t, t) if isinstance(t, str) else str(t))
             for t, n in self.by_type.items()
             if n == most
         )
         tied.sort(key=str.casefold)
-        each = " each" if len(tied) > 1 else ""
-        return f"{', '.join(tied)} ({most:,}{each})"
+        count = current_formats().integer(most)
+        if len(tied) > 1:
+            return _("{types} ({count} each)").format(types=", ".join(tied), count=count)
+        return f"{tied[0]} ({count})"
 
     def figures(self) -> list[Figure]:
         return [

@@ -4,6 +4,7 @@ and of the page-number stamp laid over the joined PDF. All cell text is HTML-esc
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from datetime import tzinfo
 from functools import cache
@@ -11,6 +12,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from app.i18n import human_formats, translate, translate_plural
 from app.reports.rendering.base import Column, ColumnType, ParameterValue, RenderContext
 from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell, wrap_points
 from app.reports.rendering.present import PATH_SEPARATOR, TreeName
@@ -38,7 +40,26 @@ def _template(name: str) -> Template:
 
 
 def _generated_text(context: RenderContext) -> str:
-    return context.generated_at_local.strftime("%Y-%m-%d %H:%M")
+    return human_formats(context.locale).datetime(context.generated_at_local)
+
+
+def _tr(context: RenderContext, message: str, **values: str) -> str:
+    """`message` in the report's locale, HTML-escaped, with `values` (HTML already) put in."""
+    return _esc(translate(context.locale, message)).format(**values)
+
+
+def _page_counter_css(locale: str) -> str:
+    """ "Page X of Y" as the CSS `content` of a margin box, in the locale's words."""
+    text = translate(locale, "Page {page} of {pages}")
+    parts = []
+    for piece in re.split(r"(\{page\}|\{pages\})", text):
+        if piece == "{page}":
+            parts.append("counter(page)")
+        elif piece == "{pages}":
+            parts.append("counter(pages)")
+        elif piece:
+            parts.append(f'"{_css_string(piece)}"')
+    return " ".join(parts)
 
 
 def _document(
@@ -48,7 +69,11 @@ def _document(
     css = _template("report.css").substitute(
         page_size=_page_size(layout),
         running_title=_css_string(context.title),
-        running_meta=_css_string(f"Generated {generated} ({context.timezone})"),
+        running_meta=_css_string(
+            translate(context.locale, "Generated {generated} ({timezone})").format(
+                generated=generated, timezone=context.timezone
+            )
+        ),
         footer_left=_css_string(f"{context.title} · {generated} ({context.timezone})"),
         first_page_rule=(
             "@page :first { @top-left { content: none } @top-right { content: none } }"
@@ -69,7 +94,7 @@ def _document(
         data_font_size=f"{layout.font_size_pt}pt",
     )
     return _template("report.html").substitute(
-        lang=_esc(context.language),
+        lang=_esc(context.locale),
         title=_esc(context.title),
         author=_esc(context.requested_by or ""),
         subject=_esc(context.report_type),
@@ -85,18 +110,25 @@ def _page_size(layout: Layout) -> str:
 def _cover(context: RenderContext, shown_rows: int) -> str:
     generated = _generated_text(context)
     total = context.total_rows if context.total_rows is not None else shown_rows
+    numbers = human_formats(context.locale)
+    bold_generated = f"<b>{_esc(generated)}</b>"
+    bold_timezone = f"<b>{_esc(context.timezone)}</b>"
     meta = [
-        f"Generated <b>{_esc(generated)}</b>",
-        f"Timezone <b>{_esc(context.timezone)}</b> (all times)",
+        _tr(context, "Generated {generated}", generated=bold_generated),
+        _tr(context, "Timezone {timezone} (all times)", timezone=bold_timezone),
     ]
     if context.requested_by:
-        meta.append(f"Requested by <b>{_esc(context.requested_by)}</b>")
-    meta.append(f"<b>{total:,}</b> row{'s' if total != 1 else ''}")
+        bold_name = f"<b>{_esc(context.requested_by)}</b>"
+        meta.append(_tr(context, "Requested by {name}", name=bold_name))
+    rows_text = translate_plural(context.locale, "{count} row", "{count} rows", total)
+    meta.append(_esc(rows_text).format(count=f"<b>{_esc(numbers.integer(total))}</b>"))
     params = "".join(
-        f'<tr><th scope="row">{_esc(label)}</th><td>{_esc(_parameter_text(value))}</td></tr>'
+        f'<tr><th scope="row">{_esc(label)}</th>'
+        f"<td>{_esc(_parameter_text(value, context.locale))}</td></tr>"
         for label, value in context.parameters
     )
-    params += f'<tr><th scope="row">Timezone</th><td>{_esc(context.timezone)}</td></tr>'
+    timezone = _tr(context, "Timezone")
+    params += f'<tr><th scope="row">{timezone}</th><td>{_esc(context.timezone)}</td></tr>'
     if context.summary:
         # A list (tagged L / LI): each figure's text alternative, "label: value", is set on its
         # list item when the PDF is tagged (tagging.summary_alternatives). A figure in words
@@ -108,13 +140,21 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
         )
         figures = f'<ul class="summary">{items}</ul>'
     else:
-        figures = '<p class="empty-note">No summary figures.</p>'
+        no_figures = _tr(context, "No summary figures.")
+        figures = f'<p class="empty-note">{no_figures}</p>'
     notice = ""
     if context.total_rows is not None and context.total_rows > shown_rows:
+        truncated = _tr(context, "Truncated:")
         notice = (
-            '<div class="notice"><b>Truncated:</b> showing the first '
-            f"{shown_rows:,} of {context.total_rows:,} rows. "
-            "Download the CSV or Excel file for all rows.</div>"
+            f'<div class="notice"><b>{truncated}</b> '
+            + _tr(
+                context,
+                "showing the first {shown} of {total} rows. "
+                "Download the CSV or Excel file for all rows.",
+                shown=_esc(numbers.integer(shown_rows)),
+                total=_esc(numbers.integer(context.total_rows)),
+            )
+            + "</div>"
         )
     definitions = ""
     if context.definitions:
@@ -122,23 +162,26 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
             f'<tr><th scope="row">{_esc(label)}</th><td>{_esc(text)}</td></tr>'
             for label, text in context.definitions
         )
+        heading = _tr(context, "Definitions")
         definitions = (
-            '<div class="definitions"><h2>Definitions</h2>'
+            f'<div class="definitions"><h2>{heading}</h2>'
             f'<table class="params"><tbody>{rows}</tbody></table></div>'
         )
+    kicker = _tr(context, "{report_type} report", report_type=_esc(context.type_name))
+    parameters, summary = _tr(context, "Parameters"), _tr(context, "Summary")
     return (
         '<div class="cover">'
-        f'<div class="kicker">{_esc(context.type_name)} report</div>'
+        f'<div class="kicker">{kicker}</div>'
         f"<h1>{_esc(context.title)}</h1>"
         f'<div class="meta">{" &nbsp;·&nbsp; ".join(meta)}</div>'
         "</div>"
         # Two columns side by side: laid out as a table by CSS, tagged as what they hold (a
         # layout table would be read out as data).
         '<div class="facts"><div class="facts-row">'
-        f'<div class="facts-cell" style="width:58%"><h2>Parameters</h2><table class="params">'
+        f'<div class="facts-cell" style="width:58%"><h2>{parameters}</h2><table class="params">'
         f"<tbody>{params}</tbody></table></div>"
         '<div class="facts-cell gap"></div>'
-        f'<div class="facts-cell"><h2>Summary</h2>{figures}</div>'
+        f'<div class="facts-cell"><h2>{summary}</h2>{figures}</div>'
         "</div></div>"
         f"{definitions}"
         f"{notice}"
@@ -151,6 +194,7 @@ def _table(
     layout: Layout,
     tz: tzinfo,
     row_offset: int,
+    locale: str = "en",
 ) -> str:
     cols = "".join(f'<col style="width:{w}%">' for w in layout.widths)
     numeric = [c.type in _NUMERIC for c in columns]
@@ -168,11 +212,13 @@ def _table(
     for r, row in enumerate(rows, start=row_offset):
         cells = []
         for c, value in enumerate(row):
-            text = html.escape(wrap_points(format_cell(value, types[c], tz)), quote=False)
+            text = html.escape(wrap_points(format_cell(value, types[c], tz, locale)), quote=False)
             cells.append(f'<td class="n">{text}</td>' if numeric[c] else f"<td>{text}</td>")
         zebra = ' class="z"' if r % 2 else ""
         if isinstance(row[0], TreeName):  # a tree row names its ancestors for the page header
-            append(f'<tr{zebra} style="string-set: tree-path &quot;{_tree_path(row[0])}&quot;">')
+            append(
+                f'<tr{zebra} style="string-set: tree-path &quot;{_tree_path(row[0], locale)}&quot;">'
+            )
         else:
             append(f"<tr{zebra}>")
         append("".join(cells))
@@ -200,22 +246,23 @@ def build_chunk_html(
     if first:
         body += _cover(context, shown_rows=len(rows) if shown_rows is None else shown_rows)
         if not rows:
-            body += '<p class="no-rows">No rows match these parameters.</p>'
+            no_rows = _tr(context, "No rows match these parameters.")
+            body += f'<p class="no-rows">{no_rows}</p>'
     if rows:
-        body += _table(columns, rows, layout, context.tz, row_offset)
+        body += _table(columns, rows, layout, context.tz, row_offset, context.locale)
     return _document(context, layout, body, first=first, tree=tree)
 
 
-def _parameter_text(value: ParameterValue) -> str:
-    return f"{value:,}" if isinstance(value, int) else value
+def _parameter_text(value: ParameterValue, locale: str) -> str:
+    return human_formats(locale).integer(value) if isinstance(value, int) else value
 
 
-def _tree_path(name: TreeName) -> str:
+def _tree_path(name: TreeName, locale: str) -> str:
     """The ancestors of a tree row as the page header names them when the row opens a page,
     ready for an HTML attribute holding a CSS string ("" for a top-level row)."""
     if not name.path:
         return ""
-    text = f"{PATH_SEPARATOR.join(name.path)} (continued)"
+    text = translate(locale, "{path} (continued)").format(path=PATH_SEPARATOR.join(name.path))
     return html.escape(_css_string(text), quote=True)
 
 
@@ -224,7 +271,7 @@ def stamp_html(context: RenderContext, layout: Layout, pages: int) -> str:
     css = (
         f"@page {{ size: {_page_size(layout)};"
         " margin: 15mm 11mm 15mm 11mm;"
-        ' @bottom-right { content: "Page " counter(page) " of " counter(pages);'
+        f" @bottom-right {{ content: {_page_counter_css(context.locale)};"
         ' font-family: "DejaVu Sans", sans-serif; font-size: 7pt; color: #64748b;'
         " vertical-align: top; padding-top: 3mm; } }"
         " body { margin: 0; } div { height: 1px; break-after: page; }"

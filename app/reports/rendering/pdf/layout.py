@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
+from app.i18n import human_formats, translate
 from app.reports.rendering.base import Column, ColumnType, RenderContext
 
 CELL_MAX_CHARS = 500
@@ -74,7 +75,7 @@ def plan_layout(
             natural.append(column.width * 0.55)
             minimum.append(column.width * 0.55)
             continue
-        texts = [format_cell(row[c], column.type, tz) for row in sample]
+        texts = [format_cell(row[c], column.type, tz, context.locale) for row in sample]
         ems = sorted(_text_em(t) for t in texts)
         typical = ems[int(len(ems) * 0.9)] if ems else 4.0
         longest = ems[-1] if ems else 4.0
@@ -172,25 +173,27 @@ def wrap_points(text: str) -> str:
     return _EMAIL_BREAKS.sub(ZERO_WIDTH_SPACE, text) if is_email(text) else text
 
 
-def format_cell(value: Any, column_type: ColumnType, tz: tzinfo) -> str:
-    """The text a reader sees in the PDF for one value (not yet HTML-escaped)."""
+def format_cell(value: Any, column_type: ColumnType, tz: tzinfo, locale: str = "en") -> str:
+    """The text a reader sees in the PDF for one value (not yet HTML-escaped), in the
+    locale's formats."""
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return translate(locale, "Yes") if value else translate(locale, "No")
+    formats = human_formats(locale)
     if isinstance(value, datetime):
         moment: datetime = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        return formats.datetime(moment.astimezone(tz))
     if isinstance(value, date):
-        return value.isoformat()
+        return formats.date(value)
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):
             return ""
         if column_type is ColumnType.PERCENT:
-            return f"{value:.1f}%"
+            return formats.percent(value)
         if isinstance(value, int):
-            return f"{value:,}"
-        return f"{value:,.1f}" if round(value, 1) == value else f"{value:,.2f}"
+            return formats.integer(value)
+        return formats.decimal(value, 1 if round(value, 1) == value else 2)
     text = CONTROL_CHARS.sub(" ", str(value))
     if len(text) > CELL_MAX_CHARS:
         text = text[: CELL_MAX_CHARS - 1].rstrip() + "…"

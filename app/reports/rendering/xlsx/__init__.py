@@ -40,11 +40,11 @@ the zipped package with the rows in each sheet's ``<sheetData>``).
 """
 
 from app.reports.rendering.xlsx.cells import EXCEL_MAX_STRING
+from app.reports.rendering.xlsx.parameters import PARAMETERS_SHEET_NAME
 from app.reports.rendering.xlsx.workbook import (
     DATA_SHEET_NAME,
     EXCEL_MAX_ROWS,
     MAX_DATA_ROWS_PER_SHEET,
-    PARAMETERS_SHEET_NAME,
     PORTRAIT_WIDTH,
     XlsxRowWriter,
 )

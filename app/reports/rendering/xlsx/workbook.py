@@ -5,7 +5,6 @@ zip them together."""
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
+from app.i18n import N_, human_formats, locale_spec, translate
 from app.reports.rendering.base import (
     Column,
     ColumnType,
@@ -26,13 +26,13 @@ from app.reports.rendering.base import (
     neutralise_formula,
 )
 from app.reports.rendering.rowindex import RowIndex
-from app.reports.rendering.xlsx.cells import CellWriter, fit_string, percent_fraction
+from app.reports.rendering.xlsx.cells import CellWriter
 from app.reports.rendering.xlsx.package import SheetRows, assemble
+from app.reports.rendering.xlsx.parameters import write_parameters_sheet
 
 EXCEL_MAX_ROWS = 1_048_576
 MAX_DATA_ROWS_PER_SHEET = EXCEL_MAX_ROWS - 1  # one row is the header
-DATA_SHEET_NAME = "Data"
-PARAMETERS_SHEET_NAME = "Parameters"
+DATA_SHEET_NAME = N_("Data")
 
 _NUMBER_FORMATS: dict[ColumnType, str] = {
     ColumnType.INTEGER: "#,##0",
@@ -52,13 +52,6 @@ _RIGHT_ALIGNED = frozenset(
         ColumnType.DATETIME,
     }
 )
-# The summary figures' number formats on the Parameters sheet, by the figure's type.
-_FIGURE_FORMATS: dict[ColumnType, str] = {
-    ColumnType.INTEGER: "#,##0",
-    ColumnType.NUMBER: "#,##0.0",
-    ColumnType.PERCENT: "0.0%",
-}
-
 # Column width (characters) when nothing better is known, and the bounds of an estimate.
 _TYPE_WIDTHS: dict[ColumnType, int] = {
     ColumnType.STRING: 18,
@@ -97,6 +90,15 @@ class XlsxRowWriter:
         self.row_index: RowIndex | None = None  # a workbook's rows cannot be read by offset
         self.sheet_names: list[str] = []
         self._times = LocalTimes(context.timezone)
+        self._locale = context.locale
+        spec = locale_spec(context.locale)
+        # Cells stay typed (Excel shows numbers with the reader's separators itself); dates
+        # take the locale's order of day, month and year.
+        number_formats = {
+            **_NUMBER_FORMATS,
+            ColumnType.DATE: spec.excel_date,
+            ColumnType.DATETIME: spec.excel_datetime,
+        }
         self._closed = False
         # The data rows, XlsxWriter's constant-memory files and the workbook XlsxWriter writes
         # around the rows live here until close; they sit beside the workbook, so a job's
@@ -124,7 +126,7 @@ class XlsxRowWriter:
         self._header_right = wb.add_format({**header, "valign": "top", "align": "right"})
         self._formats: list[Format | None] = []
         for column in self.columns:
-            number_format = _NUMBER_FORMATS.get(column.type)
+            number_format = number_formats.get(column.type)
             self._formats.append(
                 wb.add_format({"num_format": number_format}) if number_format else None
             )
@@ -171,7 +173,8 @@ class XlsxRowWriter:
 
     def _new_sheet(self) -> None:
         n = len(self.sheet_names) + 1
-        name = DATA_SHEET_NAME if n == 1 else f"{DATA_SHEET_NAME} ({n})"
+        data = self._t(DATA_SHEET_NAME)
+        name = data if n == 1 else f"{data} ({n})"
         if self._sheet is not None:
             self._finish_sheet(self._sheet, self._sheet_rows)
         sheet = self._workbook.add_worksheet(name)
@@ -204,9 +207,17 @@ class XlsxRowWriter:
         sheet.fit_to_pages(1, 0)
         sheet.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.6)
         sheet.set_header(f'&C&"-,Bold"{_header_text(self.context.title)}', {"margin": 0.3})
-        generated = self.context.generated_at_local.strftime("%Y-%m-%d %H:%M")
-        stamp = _header_text(f"Generated {generated} ({self.context.timezone})")
-        sheet.set_footer(f"&L{stamp}&RPage &P of &N", {"margin": 0.3})
+        generated = human_formats(self._locale).datetime(self.context.generated_at_local)
+        stamp = _header_text(
+            self._t("Generated {generated} ({timezone})").format(
+                generated=generated, timezone=self.context.timezone
+            )
+        )
+        pages = _header_text(self._t("Page {page} of {pages}")).format(page="&P", pages="&N")
+        sheet.set_footer(f"&L{stamp}&R{pages}", {"margin": 0.3})
+
+    def _t(self, message: str) -> str:
+        return translate(self._locale, message)
 
     def _finish_sheet(self, sheet: Worksheet, data_rows: int) -> None:
         sheet.autofilter(0, 0, max(data_rows, 1), len(self.columns) - 1)
@@ -243,8 +254,13 @@ class XlsxRowWriter:
                 self._new_sheet()
             assert self._sheet is not None
             self._finish_sheet(self._sheet, self._sheet_rows)
-            self._write_parameters_sheet(
-                list(summary) if summary is not None else list(self.context.summary)
+            write_parameters_sheet(
+                self._workbook,
+                self.context,
+                list(summary) if summary is not None else list(self.context.summary),
+                rows_written=self.rows_written,
+                sheet_names=self.sheet_names,
+                print_setup=lambda sheet: self._print_setup(sheet, landscape=False),
             )
             for sheet_rows in self._sheets:
                 sheet_rows.close()
@@ -266,102 +282,6 @@ class XlsxRowWriter:
         for sheet_rows in self._sheets:
             sheet_rows.close()
         self._tmp.cleanup()
-
-    def _write_parameters_sheet(self, summary: list[Figure]) -> None:
-        ctx = self.context
-        wb = self._workbook
-        sheet = wb.add_worksheet(PARAMETERS_SHEET_NAME)
-        title = wb.add_format({"bold": True, "font_size": 14})
-        section = wb.add_format({"bold": True, "font_size": 11, "bottom": 1})
-        label = wb.add_format({"bold": True, "valign": "top"})
-        text = wb.add_format({"text_wrap": True, "valign": "top"})
-        # Figures are numbers (a spreadsheet adds them up), shown as the summary prints them,
-        # on the left like the text beside them.
-        numbers = {
-            kind: wb.add_format({"num_format": fmt, "align": "left", "valign": "top"})
-            for kind, fmt in _FIGURE_FORMATS.items()
-        }
-        widths = (28, 70)
-        for c, width in enumerate(widths):
-            sheet.set_column(c, c, width)
-        self._print_setup(sheet, landscape=False)
-
-        row = 0
-
-        def put(values: list[tuple[Any, Format | None]]) -> None:
-            nonlocal row
-            # Spreadsheets do not grow a row for wrapped text on their own: a long definition
-            # gets the height of the lines it wraps into.
-            lines = max(
-                (_wrapped_lines(str(v), widths[c]) for c, (v, _) in enumerate(values) if c < 2),
-                default=1,
-            )
-            if lines > 1:
-                sheet.set_row(row, _LINE_POINTS * lines)
-            for c, (value, fmt) in enumerate(values):
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    rc = sheet.write_number(row, c, value, fmt)
-                else:
-                    rc = sheet.write_string(row, c, fit_string(neutralise_formula(str(value))), fmt)
-                if rc != 0:
-                    raise RenderError(f"XlsxWriter refused a Parameters cell (return code {rc})")
-            row += 1
-
-        def put_figure(figure: Figure) -> None:
-            value, fmt = figure.value, numbers.get(figure.type)
-            if fmt is None or not _finite_number(value):  # words, or an empty figure ("—")
-                put([(figure.label, label), (figure.text, text)])
-                return
-            assert isinstance(value, int | float)
-            number = percent_fraction(value) if figure.type is ColumnType.PERCENT else value
-            put([(figure.label, label), (number, fmt)])
-
-        generated = ctx.generated_at_local.strftime("%Y-%m-%d %H:%M %Z").strip()
-        put([(ctx.title, title)])
-        row += 1
-        put([("Report type", label), (ctx.type_name, text)])
-        put([("Timezone", label), (ctx.timezone, text)])
-        if not generated.endswith(ctx.timezone):  # "… CET (Europe/Berlin)", not "… UTC (UTC)"
-            generated = f"{generated} ({ctx.timezone})"
-        put([("Generated at", label), (generated, text)])
-        if ctx.requested_by:
-            put([("Requested by", label), (ctx.requested_by, text)])
-        put([("Rows", label), (self.rows_written, numbers[ColumnType.INTEGER])])
-        if len(self.sheet_names) > 1:
-            put([("Data sheets", label), (", ".join(self.sheet_names), text)])
-        row += 1
-        put([("Parameters", section), ("", section)])
-        if ctx.parameters:
-            for name, value in ctx.parameters:
-                fmt = numbers[ColumnType.INTEGER] if isinstance(value, int) else text
-                put([(name, label), (value, fmt)])
-        else:
-            put([("(none)", text)])
-        if summary:
-            row += 1
-            put([("Summary", section), ("", section)])
-            for figure in summary:
-                put_figure(figure)
-        if ctx.definitions:
-            row += 1
-            put([("Definitions", section), ("", section)])
-            for name, value in ctx.definitions:
-                put([(name, label), (value, text)])
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-_LINE_POINTS = 15  # a line of 11 pt text
-_CHARS_PER_WIDTH = 1.2  # characters of ordinary text a unit of column width holds, about
-
-
-def _wrapped_lines(text: str, width: int) -> int:
-    """The lines `text` wraps into in a column `width` characters wide (an estimate that errs
-    on the side of room)."""
-    per_line = max(1, int(width * _CHARS_PER_WIDTH))
-    return sum(max(1, math.ceil(len(part) / per_line)) for part in text.split("\n"))
 
 
 def _text_width(text: str) -> int:
