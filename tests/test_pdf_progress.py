@@ -14,9 +14,7 @@ import pytest
 from weasyprint import HTML
 
 from app.learning_events.models import LearningEvent  # noqa: F401 - documents registered
-from app.reports.execution.lease import Progress
-from app.reports.execution.pipeline import LAID_OUT, follow_layout
-from app.reports.rendering import PdfSink
+from app.reports.execution.pipeline import LAID_OUT
 from app.reports.rendering.pdf.progress import (
     LAYOUT,
     Reading,
@@ -28,9 +26,9 @@ from app.reports.rendering.pdf.progress import (
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.jobs import insert_enrollments
+from tests.helpers.pdf_progress import render_following
 from tests.helpers.processes import kill_group, start_worker
 from tests.helpers.tokens import TokenFactory
-from tests.test_rendering import PDF_COLUMNS, make_context, pdf_rows
 
 JOBS = "/api/v1/reports/jobs"
 STEPS = ["queued", "resolve", "count", "fetch", "render", "store", "finish"]
@@ -85,25 +83,7 @@ def test_between_reports_the_share_moves_at_the_pace_so_far_up_to_the_cap() -> N
 
 
 async def test_pdf_progress_moves_within_each_chunk_and_through_the_join(tmp_path: Path) -> None:
-    sink = PdfSink(
-        tmp_path / "r.pdf",
-        PDF_COLUMNS,
-        make_context(format="pdf"),
-        chunk_rows=300,
-        processes=1,
-        max_rows=1000,
-    )
-    progress = Progress(percent=45.0)
-    await sink.add(pdf_rows(600))
-    follow = asyncio.create_task(follow_layout(sink, progress, 45.0))
-    seen: list[float] = []
-    finishing = asyncio.create_task(sink.finish(make_context(format="pdf")))
-    while not finishing.done():
-        seen.append(progress.percent)
-        await asyncio.sleep(0.05)
-    await finishing
-    await asyncio.sleep(0.3)
-    follow.cancel()
+    sink, progress, seen = await render_following(tmp_path / "r.pdf", 600, 300)
     assert sink.rows_laid_out == 600
     assert progress.percent == LAID_OUT
     assert seen == sorted(seen)

@@ -3,7 +3,6 @@ asked), the department tree indented, the definitions stated."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from pathlib import Path
@@ -14,13 +13,11 @@ import openpyxl
 import pytest
 from pypdf import PdfReader
 
-from app.reports.execution.lease import Progress
-from app.reports.execution.pipeline import LAID_OUT, follow_layout
-from app.reports.rendering import PdfSink
+from app.reports.execution.pipeline import LAID_OUT
 from app.reports.rendering.pdf.layout import words, wrap_points
+from tests.helpers.pdf_progress import render_following
 from tests.helpers.tokens import TokenFactory
 from tests.test_jobs import JOBS, RANGE, org  # noqa: F401  (the org fixture)
-from tests.test_rendering import PDF_COLUMNS, make_context, pdf_rows
 
 
 async def _file(
@@ -99,25 +96,7 @@ async def test_department_tree_in_every_format(
 
 
 async def test_pdf_progress_follows_the_rows_laid_out(tmp_path: Path) -> None:
-    sink = PdfSink(
-        tmp_path / "r.pdf",
-        PDF_COLUMNS,
-        make_context(format="pdf"),
-        chunk_rows=40,
-        processes=1,
-        max_rows=1000,
-    )
-    progress = Progress(percent=45.0)
-    await sink.add(pdf_rows(120))
-    follow = asyncio.create_task(follow_layout(sink, progress, 45.0))
-    seen: list[float] = []
-    finishing = asyncio.create_task(sink.finish(make_context(format="pdf")))
-    while not finishing.done():
-        seen.append(progress.percent)
-        await asyncio.sleep(0.05)
-    await finishing
-    await asyncio.sleep(0.3)
-    follow.cancel()
+    sink, progress, seen = await render_following(tmp_path / "r.pdf", 120, 40)
     assert sink.rows_laid_out == 120
     assert progress.percent == LAID_OUT
     # It moved in steps as chunks were laid out, not from 45 straight to the end.
