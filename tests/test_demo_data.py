@@ -103,7 +103,12 @@ def test_generated_data_is_internally_consistent() -> None:
 async def test_seed_creates_demo_accounts_and_if_empty_keeps_it(
     resources: Any, settings: Any
 ) -> None:
+    large = (Enrollment.get_pymongo_collection(), LearningEvent.get_pymongo_collection())
+    indexes = [await c.index_information() for c in large]
+    assert all(len(i) > 3 for i in indexes)
     report = await seed_demo(120, 3, now=NOW)
+    # Loaded without their secondary indexes, which are built again after the load, the same.
+    assert [await c.index_information() for c in large] == indexes
     assert report.counts["enrollments"] == 120 == await Enrollment.count()
     assert report.counts["learning_events"] == await LearningEvent.count() > 120
     assert report.rows_per_second > 0 and report.peak_rss_mb > 0
