@@ -178,6 +178,9 @@ _ALL = (
        "No webhook endpoint with this id of yours."),
     _e("webhook", "in-use", 409, "Webhook endpoint in use",
        "Schedules still call the endpoint (the problem names them); remove it from them first."),
+    _e("webhook", "unsigned", 409, "Endpoint not signed",
+       "A Slack or Teams endpoint has no signing secret to rotate: its URL is the secret; "
+       "replace the URL on the schedule instead."),
     # -- learning events --------------------------------------------------------------------------
     _e("event-user", "mismatch", 403, "Not your event",
        "Only an admin may record events for another user.", "not-own-event"),

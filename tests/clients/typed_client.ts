@@ -149,6 +149,7 @@ export function reactTo(problem: Problem): Reaction {
     case "schedule-slot-taken":
     case "delivery-not-resendable":
     case "webhook-in-use":
+    case "webhook-unsigned":
     case "job-rows-unavailable":
     case "preview-too-large":
       return "reload";

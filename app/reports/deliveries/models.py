@@ -26,6 +26,25 @@ from app.i18n import DEFAULT_LOCALE
 class DeliveryChannel(StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"
+    SLACK = "slack"
+    TEAMS = "teams"
+
+
+class EndpointKind(StrEnum):
+    """What an endpoint URL receives: a signed JSON POST (Standard Webhooks), or a message for
+    a Slack or Microsoft Teams channel (its incoming-webhook URL, a secret of its own)."""
+
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    TEAMS = "teams"
+
+    @property
+    def channel(self) -> DeliveryChannel:
+        return DeliveryChannel(self.value)
+
+    @property
+    def chat(self) -> bool:
+        return self is not EndpointKind.WEBHOOK
 
 
 class DeliveryStatus(StrEnum):
@@ -209,6 +228,7 @@ class WebhookEndpoint(TimestampedDocument):
 
     owner_user_id: str
     url: str
+    kind: EndpointKind = EndpointKind.WEBHOOK
     description: str | None = None
     secrets: list[EndpointSecret] = Field(default_factory=list)
     disabled_at: datetime | None = None

@@ -194,7 +194,7 @@ def plan_deliveries(
                 _entry(
                     settings,
                     job,
-                    channel=DeliveryChannel.WEBHOOK,
+                    channel=endpoint.kind.channel,
                     recipient=recipient,
                     content=content_in(job.locale),
                     **common,

@@ -15,6 +15,7 @@ from app.reports.deliveries.models import (
     DeliveryChannel,
     DeliveryKind,
     DeliveryStatus,
+    EndpointKind,
     EndpointSecret,
     ReportDelivery,
     WebhookEndpoint,
@@ -193,13 +194,20 @@ async def delete_endpoint(endpoint_id: PydanticObjectId) -> None:
 
 
 async def create_endpoint(
-    *, owner_user_id: str, url: str, secret: str, description: str | None = None
+    *,
+    owner_user_id: str,
+    url: str,
+    secret: str | None,
+    description: str | None = None,
+    kind: EndpointKind = EndpointKind.WEBHOOK,
 ) -> WebhookEndpoint:
+    """A new endpoint; `secret` signs a webhook's calls (None for Slack and Teams)."""
     endpoint = WebhookEndpoint(
         owner_user_id=owner_user_id,
         url=url,
+        kind=kind,
         description=description,
-        secrets=[EndpointSecret(secret=secret, created_at=utcnow())],
+        secrets=[EndpointSecret(secret=secret, created_at=utcnow())] if secret else [],
     )
     await endpoint.insert()
     return endpoint

@@ -196,10 +196,11 @@ async def list_webhooks(
     description=(
         "The new secret (in the answer, once) signs from now on; the previous one keeps "
         "signing for WEBHOOK_SECRET_OVERLAP_HOURS, so the header carries both signatures "
-        "meanwhile and a receiver can switch without missing a call."
+        "meanwhile and a receiver can switch without missing a call. A Slack or Teams endpoint "
+        "is not signed (409 `webhook-unsigned`)."
     ),
     response_model=WebhookOut,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 404, 409),
 )
 async def rotate_webhook(
     endpoint_id: str, settings: SettingsDep, principal: CurrentPrincipal

@@ -8,10 +8,12 @@ from pydantic import Field
 
 from app.common.schemas import ApiInput, ApiModel
 from app.config import Settings
+from app.reports.deliveries.chat import redact_url
 from app.reports.deliveries.models import (
     DeliveryChannel,
     DeliveryKind,
     DeliveryStatus,
+    EndpointKind,
     ReportDelivery,
     WebhookEndpoint,
 )
@@ -27,7 +29,9 @@ class DeliveryOut(ApiModel):
     created_at: datetime = Field(description="When it was planned (its job finished)")
     channel: DeliveryChannel
     kind: DeliveryKind
-    recipient: str = Field(description="The e-mail address, or the webhook URL")
+    recipient: str = Field(
+        description="The e-mail address, or the webhook URL (a Slack or Teams URL redacted)"
+    )
     status: DeliveryStatus
     attempts: int
     max_attempts: int
@@ -50,7 +54,7 @@ class DeliveryOut(ApiModel):
             created_at=doc.created_at,
             channel=doc.channel,
             kind=doc.kind,
-            recipient=doc.recipient.address or doc.recipient.url or "",
+            recipient=_shown_recipient(doc),
             status=doc.status,
             attempts=doc.attempts,
             max_attempts=doc.max_attempts,
@@ -61,6 +65,13 @@ class DeliveryOut(ApiModel):
             http_status=doc.http_status,
             idempotency_id=doc.idempotency_id,
         )
+
+
+def _shown_recipient(doc: ReportDelivery) -> str:
+    if doc.recipient.address:
+        return doc.recipient.address
+    url = doc.recipient.url or ""
+    return redact_url(url) if doc.channel in (DeliveryChannel.SLACK, DeliveryChannel.TEAMS) else url
 
 
 class WebhookCreate(ApiInput):
@@ -79,7 +90,11 @@ class WebhookCreate(ApiInput):
 
 class WebhookOut(ApiModel):
     id: str
-    url: str
+    url: str = Field(description="The URL; a Slack or Teams URL is a secret and shown redacted")
+    kind: EndpointKind = Field(
+        default=EndpointKind.WEBHOOK,
+        description="`webhook` (signed JSON), `slack` or `teams` (a channel message)",
+    )
     description: str | None = None
     created_at: datetime
     disabled: bool = Field(description="The endpoint answered 410 Gone: it receives nothing")
@@ -94,7 +109,8 @@ class WebhookOut(ApiModel):
     def from_document(cls, endpoint: WebhookEndpoint, secret: str | None = None) -> WebhookOut:
         return cls(
             id=str(endpoint.id),
-            url=endpoint.url,
+            url=redact_url(endpoint.url) if endpoint.kind.chat else endpoint.url,
+            kind=endpoint.kind,
             description=endpoint.description,
             created_at=endpoint.created_at,
             disabled=endpoint.disabled_at is not None,

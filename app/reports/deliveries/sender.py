@@ -29,13 +29,14 @@ import structlog
 from app.common.time import as_utc, utcnow
 from app.config import Settings
 from app.observability import DELIVERIES
-from app.reports.deliveries import email, outbox, recipients, repository, webhook
+from app.reports.deliveries import chat, email, outbox, recipients, repository, webhook
 from app.reports.deliveries.links import issue_link_token, link_url
 from app.reports.deliveries.models import (
     DeliveryChannel,
     DeliveryKind,
     DeliveryMode,
     DeliveryStatus,
+    EndpointKind,
     ReportDelivery,
 )
 from app.storage import Storage
@@ -244,7 +245,7 @@ async def _attempt(
     except TimeoutError:
         if not limit.expired():
             raise  # a timeout of its own, not the deadline: a crash like any other
-        what = "webhook" if delivery.channel == DeliveryChannel.WEBHOOK else "SMTP server"
+        what = "SMTP server" if delivery.channel == DeliveryChannel.EMAIL else "endpoint"
         return SendOutcome(
             ok=False, error=f"the {what} did not finish within the {deadline:g} s deadline"
         )
@@ -257,10 +258,10 @@ async def _send(resources: SenderResources, delivery: ReportDelivery, now: datet
     of_run = repository.is_run_result(delivery)
     if of_run and delivery.link_revoked_at is not None:
         return STOPPED
-    if delivery.channel == DeliveryChannel.WEBHOOK:
-        ready = await _webhook_call(resources.settings, delivery, now)
-    else:
+    if delivery.channel == DeliveryChannel.EMAIL:
         ready = await _email_call(resources, delivery, now)
+    else:
+        ready = await _webhook_call(resources.settings, delivery, now)
     if isinstance(ready, SendOutcome):
         return ready  # refused before anything was sent
     assert delivery.id is not None
@@ -336,11 +337,17 @@ async def _webhook_call(
         return SendOutcome(
             ok=False, permanent=True, error=f"the endpoint is disabled: {reason or 'deleted'}"
         )
-    body = webhook.payload(delivery, _link(settings, delivery, now))
-    signing = endpoint.signing_secrets(now)
+    link = _link(settings, delivery, now)
+    if endpoint.kind.chat:  # Slack, Teams: a channel message, unsigned (the URL is the secret)
+        body = chat.body(delivery, link, teams=endpoint.kind == EndpointKind.TEAMS)
+        headers = {"user-agent": chat.USER_AGENT}
+    else:
+        body = webhook.payload(delivery, link)
+        signing = endpoint.signing_secrets(now)
+        headers = webhook.signed_headers(delivery, signing, body)
 
     async def send() -> SendOutcome:
-        result = await webhook.call(settings, delivery, signing, body)
+        result = await webhook.post(settings, delivery, body, headers)
         return SendOutcome(
             ok=result.ok,
             permanent=result.permanent,

@@ -157,6 +157,12 @@ async def rotate_secret(
     WEBHOOK_SECRET_OVERLAP_HOURS (both signatures are sent meanwhile)."""
     endpoint = await owned_endpoint(endpoint_id, user_id=user_id, is_admin=is_admin)
     assert endpoint.id is not None
+    if endpoint.kind.chat:
+        raise Conflict(
+            f"A {endpoint.kind.value} endpoint is not signed: its URL is the secret. Replace "
+            "the URL on the schedule to change it.",
+            code="webhook-unsigned",
+        )
     secret = generate_secret()
     await repository.add_secret(
         endpoint.id,

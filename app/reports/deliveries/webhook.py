@@ -69,9 +69,16 @@ def payload(delivery: ReportDelivery, link: str | None) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-async def call(
-    settings: Settings, delivery: ReportDelivery, secrets: list[str], body: bytes
+def signed_headers(delivery: ReportDelivery, secrets: list[str], body: bytes) -> dict[str, str]:
+    """The headers of a webhook call: its Standard Webhooks id, timestamp and signatures."""
+    return {**signature_headers(secrets, webhook_id(delivery), body), "user-agent": USER_AGENT}
+
+
+async def post(
+    settings: Settings, delivery: ReportDelivery, body: bytes, headers: dict[str, str]
 ) -> WebhookOutcome:
+    """POSTs JSON `body` to the delivery's URL, resolved and SSRF-checked now, and says how
+    the endpoint answered (what is worth another attempt, what is not)."""
     url = delivery.recipient.url or ""
     try:
         destination = await resolve_destination(
@@ -82,9 +89,8 @@ async def call(
     except UnsafeDestination as exc:
         return WebhookOutcome(ok=False, permanent=True, error=f"refused: {exc}")
     headers = {
-        **signature_headers(secrets, webhook_id(delivery), body),
+        **headers,
         "content-type": "application/json",
-        "user-agent": USER_AGENT,
         "host": destination.host_header(),
     }
     extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}

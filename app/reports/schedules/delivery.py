@@ -100,11 +100,13 @@ async def _check_webhooks(
 ) -> None:
     """The new URLs are checked (SSRF); every refused one is named."""
     existing = (
-        {e.url for e in await endpoints_of(current.webhook_endpoint_ids)} if current else set()
+        {(e.url, e.kind) for e in await endpoints_of(current.webhook_endpoint_ids)}
+        if current
+        else set()
     )
     problems = Problems()
     for index, hook in enumerate(wanted):
-        if hook.url not in existing:
+        if (hook.url, hook.kind) not in existing:
             with problems.collect():
                 await validate_webhook_url(settings, hook.url, field=f"body.webhooks.{index}.url")
     problems.raise_if_any()
@@ -113,25 +115,31 @@ async def _check_webhooks(
 async def _endpoints(
     wanted: Sequence[WebhookIn], owner_user_id: str, current: ReportSchedule | None
 ) -> tuple[list[PydanticObjectId], dict[PydanticObjectId, str]]:
-    """The endpoints of `wanted` (checked by `_check_webhooks`): a URL the schedule has
-    already keeps its endpoint (and secret); a new one is created with a fresh secret."""
+    """The endpoints of `wanted` (checked by `_check_webhooks`): a URL (of the same kind)
+    the schedule has already keeps its endpoint (and secret); a new one is created, a webhook
+    with a fresh signing secret (Slack and Teams messages are not signed: their URL is the
+    secret)."""
     existing = (
-        {e.url: e for e in await endpoints_of(current.webhook_endpoint_ids)} if current else {}
+        {(e.url, e.kind): e for e in await endpoints_of(current.webhook_endpoint_ids)}
+        if current
+        else {}
     )
     ids: list[PydanticObjectId] = []
     secrets: dict[PydanticObjectId, str] = {}
     for hook in wanted:
-        endpoint = existing.get(hook.url)
+        endpoint = existing.get((hook.url, hook.kind))
         if endpoint is None:
-            secret = signing.generate_secret()
+            secret = None if hook.kind.chat else signing.generate_secret()
             endpoint = await deliveries.create_endpoint(
                 owner_user_id=owner_user_id,
                 url=hook.url,
                 secret=secret,
                 description=hook.description,
+                kind=hook.kind,
             )
             assert endpoint.id is not None
-            secrets[endpoint.id] = secret
+            if secret is not None:
+                secrets[endpoint.id] = secret
         assert endpoint.id is not None
         if endpoint.id not in ids:
             ids.append(endpoint.id)

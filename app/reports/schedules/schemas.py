@@ -18,7 +18,12 @@ from app.lookups.codes import (
     ReportTypeValue,
 )
 from app.reports.dates import BoundedDate
-from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy
+from app.reports.deliveries.models import (
+    Audience,
+    DeliveryMode,
+    EmptyResultPolicy,
+    EndpointKind,
+)
 from app.reports.deliveries.schemas import DeliveryOut, WebhookOut
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules.models import (
@@ -50,9 +55,17 @@ LOCALE_DESCRIPTION = (
 
 
 class WebhookIn(ApiInput):
-    """An endpoint called with a signed POST (Standard Webhooks) after every run."""
+    """An endpoint called after every run: a signed POST (Standard Webhooks, `kind`
+    `webhook`), or a message to a Slack or Microsoft Teams channel through its incoming-webhook
+    URL (`slack`, `teams`; the URL is a secret: answers show it redacted, send it again in
+    full to keep the endpoint on a change)."""
 
     url: str = Field(min_length=8, max_length=2000, examples=["https://hooks.example.com/reports"])
+    kind: EndpointKind = Field(
+        default=EndpointKind.WEBHOOK,
+        description="`webhook`: signed JSON (Standard Webhooks); `slack`: a Block Kit message; "
+        "`teams`: an Adaptive Card",
+    )
     description: str | None = Field(default=None, max_length=200)
 
 
