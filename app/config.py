@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         default=None, description="HMAC key of delivery links; JWT_SECRET when empty"
     )
     delivery_max_recipients: int = Field(default=50, ge=1)
+    burst_max_recipients: int = Field(
+        default=500, ge=1, description="audience department-managers: managers a run sends to"
+    )
+    burst_max_scopes: int = Field(
+        default=100, ge=1, description="audience department-managers: distinct scopes (runs)"
+    )
     allowed_recipient_domains: str = Field(
         default="",
         description="comma-separated; empty: the domains of existing platform users",

@@ -99,6 +99,17 @@ class Audience(StrEnum):
 
     OWNER = "owner"  # one run in the owner's scope, sent to every recipient
     RECIPIENT = "recipient"  # each platform-user recipient gets a run in their own scope
+    # the managers of a department subtree, found at each run, each in their own scope
+    DEPARTMENT_MANAGERS = "department-managers"
+
+
+class SkippedRecipient(BaseModel):
+    """Someone (or some department) a run did not reach, and why."""
+
+    reason: str
+    department_id: str | None = None
+    department_name: str | None = None
+    user_id: str | None = None
 
 
 class DeliveryConfig(BaseModel):
@@ -111,6 +122,8 @@ class DeliveryConfig(BaseModel):
     webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
     title: str | None = None  # the messages' report name (the schedule's); else the type's
     notify_owner_on_failure: bool = False  # scheduled runs: a run failing for good is told
+    # Who the run's audience did not reach (a department without a manager), listed on the run.
+    skipped: list[SkippedRecipient] = Field(default_factory=list)
 
 
 class Figure(BaseModel):

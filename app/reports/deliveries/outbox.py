@@ -233,6 +233,50 @@ async def insert_pause_notice(
     return notice
 
 
+async def insert_burst_skipped_notice(
+    settings: Settings,
+    *,
+    owner: Requester,
+    schedule_id: PydanticObjectId,
+    schedule_name: str,
+    report_type: str,
+    departments: list[str],
+    schedule_locale: str | None = None,
+) -> ReportDelivery | None:
+    """A schedule bursting to department managers met departments without a manager: its
+    owner is told once per change of that list (`departments` empty: all are covered again)."""
+    recipient = await _owner(owner)
+    if recipient is None:
+        return None
+    locale = recipient.locale or schedule_locale or DEFAULT_LOCALE
+    if departments:
+        text = translate(
+            locale,
+            "The schedule {schedule!r} sends each department's report to its managers. These "
+            "departments have no active manager, so nobody receives their own report: "
+            "{departments}. Their data is in the report of a manager above them, if any.",
+        ).format(schedule=schedule_name, departments=", ".join(departments))
+    else:
+        text = translate(
+            locale, "Every department of the schedule {schedule!r} has a manager again."
+        ).format(schedule=schedule_name)
+    notice = plan_notice(
+        settings,
+        recipient=recipient,
+        subject=translate(locale, "{schedule}: departments without a manager").format(
+            schedule=schedule_name
+        ),
+        text=text,
+        locale=locale,
+        report_name=schedule_name,
+        report_type=report_type,
+        schedule_id=schedule_id,
+    )
+    await repository.insert_many([notice])
+    wake_senders()
+    return notice
+
+
 async def insert_endpoint_gone_notice(
     settings: Settings, endpoint: WebhookEndpoint, delivery: ReportDelivery
 ) -> None:

@@ -74,6 +74,15 @@ def _shown_recipient(doc: ReportDelivery) -> str:
     return redact_url(url) if doc.channel in (DeliveryChannel.SLACK, DeliveryChannel.TEAMS) else url
 
 
+class SkippedOut(ApiModel):
+    """Someone (or some department) a run did not reach, and why."""
+
+    reason: str
+    department_id: str | None = None
+    department_name: str | None = None
+    user_id: str | None = None
+
+
 class WebhookCreate(ApiInput):
     """An endpoint of yours for on-demand jobs' `webhookUrl` (schedules register theirs in
     their `webhooks`). The signing secret is in the answer, once."""

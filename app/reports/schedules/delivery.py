@@ -12,15 +12,25 @@ from beanie import PydanticObjectId
 
 from app.config import Settings
 from app.errors import FieldError, Problems, ValidationFailed
+from app.platform.models import Department
 from app.reports.deliveries import repository as deliveries
 from app.reports.deliveries import signing
 from app.reports.deliveries.models import Audience, Recipient, WebhookEndpoint
 from app.reports.deliveries.recipients import validate_recipients, validate_webhook_url
 from app.reports.deliveries.schemas import WebhookOut
-from app.reports.schedules.models import ReportSchedule
+from app.reports.schedules import bursting
+from app.reports.schedules.models import DepartmentManagers, ReportSchedule
 from app.reports.schedules.schemas import WebhookIn
+from app.security import DataScope
 
-DELIVERY_FIELDS = ("recipients", "delivery", "empty_result", "audience", "webhooks")
+DELIVERY_FIELDS = (
+    "recipients",
+    "delivery",
+    "empty_result",
+    "audience",
+    "department_managers",
+    "webhooks",
+)
 
 
 @dataclass
@@ -48,7 +58,7 @@ def check_audience(audience: Audience, recipients: Sequence[Recipient]) -> None:
 
 
 async def delivery_changes(
-    settings: Settings, body: Any, current: ReportSchedule | None
+    settings: Settings, body: Any, current: ReportSchedule | None, scope: DataScope | None = None
 ) -> DeliveryChanges:
     """The delivery fields `body` sets (all of them on create, `current` None; those sent on
     update), checked: one 422 naming every refused recipient, webhook URL or missing value.
@@ -76,12 +86,85 @@ async def delivery_changes(
     if recipients is not None:
         with problems.collect():
             check_audience(Audience(audience), recipients)
+    with problems.collect():
+        await _department_managers(settings, body, sent, current, changes, scope)
     if "webhooks" in sent and body.webhooks is not None:
         with problems.collect():
             await _check_webhooks(settings, body.webhooks, current)
         changes.webhooks = body.webhooks
     problems.raise_if_any()
     return changes
+
+
+async def _department_managers(
+    settings: Settings,
+    body: Any,
+    sent: set[str],
+    current: ReportSchedule | None,
+    changes: DeliveryChanges,
+    scope: DataScope | None,
+) -> None:
+    """Audience `department-managers` needs `departmentManagers` (a department of the
+    caller's scope, whose subtree is within the limits now) and no listed recipients; any other
+    audience takes no `departmentManagers`."""
+    audience = Audience(
+        changes.fields.get("audience") or (current.audience if current else "owner")
+    )
+    given = body.department_managers if "department_managers" in sent else None
+    wanted = (
+        DepartmentManagers(
+            department_id=PydanticObjectId(given.department_id),
+            include_sub_departments=given.include_sub_departments,
+        )
+        if given is not None
+        else (
+            current.department_managers if current and "department_managers" not in sent else None
+        )
+    )
+    field_name = "body.departmentManagers"
+    if audience != Audience.DEPARTMENT_MANAGERS:
+        if given is not None:
+            raise ValidationFailed.of([FieldError(field=field_name, type="not-allowed",
+                message="only with audience `department-managers`")])  # fmt: skip
+        if current is not None and current.department_managers is not None:
+            changes.fields["department_managers"] = None
+        return
+    problems = Problems()
+    recipients = changes.fields.get(
+        "delivery_recipients", current.delivery_recipients if current else []
+    )
+    if recipients:
+        problems.add(FieldError(field="body.recipients", type="not-allowed",
+            message="with audience `department-managers` the managers are the recipients: "
+            "list none"))  # fmt: skip
+    if wanted is None:
+        problems.add(FieldError(field=field_name, type="missing",
+            message="required with audience `department-managers`"))  # fmt: skip
+        problems.raise_if_any()
+        return
+    assert wanted is not None
+    department = await Department.get(wanted.department_id)
+    if department is None:
+        problems.add(FieldError(field=f"{field_name}.departmentId", type="not-found",
+            message=f"no department {wanted.department_id}"))  # fmt: skip
+    elif (
+        scope is not None
+        and scope.department_ids is not None
+        and (str(wanted.department_id) not in scope.department_ids)
+    ):
+        problems.add(FieldError(field=f"{field_name}.departmentId", type="out-of-scope",
+            message="a department outside your scope: you may burst to the managers of your "
+            "own departments only"))  # fmt: skip
+    elif scope is not None and not scope.unrestricted and scope.department_ids is None:
+        problems.add(FieldError(field=f"{field_name}.departmentId", type="out-of-scope",
+            message="only admins and managers burst a schedule to department managers"))  # fmt: skip
+    else:
+        try:
+            bursting.check_limits(settings, await bursting.resolve(wanted))
+        except bursting.BurstTooLarge as exc:
+            problems.add(FieldError(field=field_name, type="too-large", message=str(exc)))
+    problems.raise_if_any()
+    changes.fields["department_managers"] = wanted
 
 
 async def create_endpoints(

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from beanie import PydanticObjectId
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pymongo import ASCENDING, IndexModel
 
 from app.common.documents import TimestampedDocument
@@ -66,6 +66,13 @@ SCHEDULE_SORTS = Sorting(
 )
 
 
+class DepartmentManagers(BaseModel):
+    """Audience `department-managers`: whose managers the schedule bursts to."""
+
+    department_id: PydanticObjectId
+    include_sub_departments: bool = True
+
+
 class ReportSchedule(TimestampedDocument):
     name: str
     description: str | None = None
@@ -102,6 +109,9 @@ class ReportSchedule(TimestampedDocument):
     delivery: DeliveryMode = DeliveryMode.BOTH
     empty_result: EmptyResultPolicy = EmptyResultPolicy.SEND
     audience: Audience = Audience.OWNER
+    department_managers: DepartmentManagers | None = None  # audience department-managers
+    # The departments without a manager the owner was last told about (told again on a change).
+    burst_skipped_told: list[str] = Field(default_factory=list)
     webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy = MissedRunPolicy.SKIP
 

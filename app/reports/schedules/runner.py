@@ -20,7 +20,12 @@ from app.platform.models import User
 from app.platform.repository import user_by_id
 from app.reports.deliveries import outbox
 from app.reports.deliveries import repository as deliveries
-from app.reports.deliveries.models import Audience, DeliveryConfig, Recipient
+from app.reports.deliveries.models import (
+    Audience,
+    DeliveryConfig,
+    Recipient,
+    SkippedRecipient,
+)
 from app.reports.deliveries.recipients import with_user_locales
 from app.reports.jobs import repository as jobs
 from app.reports.jobs.models import JobStatus, ReportJob, Requester
@@ -31,7 +36,7 @@ from app.reports.jobs.requests import (
     check,
     submit,
 )
-from app.reports.schedules import repository
+from app.reports.schedules import bursting, repository
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.templates import repository as templates
 from app.reports.templates.models import ReportTemplate, ReportTemplateVersion
@@ -45,6 +50,9 @@ from app.security import (
 )
 
 log = structlog.get_logger(__name__)
+
+# The audiences that run once per distinct recipient scope.
+PER_SCOPE = (Audience.RECIPIENT, Audience.DEPARTMENT_MANAGERS)
 
 
 class OwnerUnavailable(Forbidden):
@@ -197,14 +205,20 @@ async def run_now(
     request = await schedule_request(
         schedule, runner, idempotency_key=idempotency_key, request_id=request_id
     )
-    if schedule.audience != Audience.RECIPIENT:
+    if schedule.audience not in PER_SCOPE:
         return await submit(resources, runner, request)
     submissions = [
         await submit(resources, as_whom, replace(request, delivery=config, idempotency_key=key))
-        for as_whom, config, key in await _recipient_runs(schedule, idempotency_key)
+        for as_whom, config, key in await _recipient_runs(
+            resources.settings, schedule, idempotency_key
+        )
     ]
     if not submissions:
-        raise ScheduleBroken("None of its recipients is an active platform user.")
+        raise ScheduleBroken(
+            "None of its recipients is an active platform user."
+            if schedule.audience == Audience.RECIPIENT
+            else "No department of its subtree has an active manager."
+        )
     return submissions[0]
 
 
@@ -215,12 +229,13 @@ async def run_slot(
     already ran is a `schedule-slot-taken` 409."""
     principal = await owner_principal(schedule.owner)
     request = await schedule_request(schedule, principal, scheduled_for=slot)
-    if schedule.audience != Audience.RECIPIENT:
+    if schedule.audience not in PER_SCOPE:
         submission = await submit(resources, principal, request)
         return submission.job.id
     first: PydanticObjectId | None = None
     taken: ScheduleSlotTaken | None = None
-    for index, (as_whom, config, _) in enumerate(await _recipient_runs(schedule, None)):
+    runs = await _recipient_runs(resources.settings, schedule, None)
+    for index, (as_whom, config, _) in enumerate(runs):
         # One job per (schedule, slot) is the index that makes a slot run once: each scope of
         # a recipient audience is its own slot, `index` milliseconds after the scheduled time.
         scoped_slot = slot + timedelta(milliseconds=index)
@@ -240,12 +255,17 @@ async def run_slot(
 
 
 async def _recipient_runs(
-    schedule: ReportSchedule, idempotency_key: str | None
+    settings: Settings, schedule: ReportSchedule, idempotency_key: str | None
 ) -> list[tuple[Principal, DeliveryConfig, str | None]]:
     """A recipient audience: each active platform-user recipient as a caller, grouped by their
-    data scope (identical scopes run once, sent to all of them), in a stable order."""
+    data scope (identical scopes run once, sent to all of them), in a stable order. A
+    department-managers audience: the same, for the managers found in the platform now."""
+    recipients = schedule.delivery_recipients
+    skipped: list[SkippedRecipient] = []
+    if schedule.audience == Audience.DEPARTMENT_MANAGERS:
+        recipients, skipped = await _managers(settings, schedule)
     groups: dict[str, tuple[Principal, list[Recipient]]] = {}
-    for recipient in schedule.delivery_recipients:
+    for recipient in recipients:
         if recipient.user_id is None:
             continue  # refused when the schedule was saved
         as_whom = await _user_principal(recipient.user_id)
@@ -258,11 +278,22 @@ async def _recipient_runs(
     return [
         (
             as_whom,
-            await _delivery(schedule, recipients),
+            (await _delivery(schedule, members)).model_copy(update={"skipped": skipped}),
             f"{idempotency_key}:{index}" if idempotency_key else None,
         )
-        for index, (_, (as_whom, recipients)) in enumerate(sorted(groups.items()))
+        for index, (_, (as_whom, members)) in enumerate(sorted(groups.items()))
     ]
+
+
+async def _managers(
+    settings: Settings, schedule: ReportSchedule
+) -> tuple[list[Recipient], list[SkippedRecipient]]:
+    if schedule.department_managers is None:
+        raise ScheduleBroken("Its audience `department-managers` names no department.")
+    try:
+        return await bursting.managers_now(settings, schedule, schedule.department_managers)
+    except bursting.BurstTooLarge as exc:
+        raise ScheduleBroken(f"Its department-managers audience is too large: {exc}.") from None
 
 
 async def _user_principal(user_id: str) -> Principal | None:

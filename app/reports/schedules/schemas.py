@@ -24,7 +24,7 @@ from app.reports.deliveries.models import (
     EmptyResultPolicy,
     EndpointKind,
 )
-from app.reports.deliveries.schemas import DeliveryOut, WebhookOut
+from app.reports.deliveries.schemas import DeliveryOut, SkippedOut, WebhookOut
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
@@ -52,6 +52,15 @@ LOCALE_DESCRIPTION = (
     f"{', '.join(supported_locales())}. A recipient who is a platform user with a locale of "
     "their own gets the e-mail in theirs. Omitted or null: the template's, else the owner's"
 )
+
+
+class DepartmentManagersIn(ApiInput):
+    """The department whose managers (and, with `includeSubDepartments`, its sub-departments'
+    managers) receive the runs: active platform users with the role `manager`, looked up at
+    each run. Departments without one are named on the run, and the owner is told."""
+
+    department_id: str = Field(pattern=r"^[0-9a-fA-F]{24}$")
+    include_sub_departments: bool = True
 
 
 class WebhookIn(ApiInput):
@@ -84,7 +93,11 @@ class _Delivery(ApiInput):
         default=None,
         description="`owner`: one run in the owner's scope, sent to every recipient; "
         "`recipient`: each platform-user recipient gets a run in their own scope (identical "
-        "scopes run once); external addresses are refused",
+        "scopes run once); external addresses are refused; `department-managers`: the "
+        "managers of `departmentManagers`' subtree, found at each run, each in their own scope",
+    )
+    department_managers: DepartmentManagersIn | None = Field(
+        default=None, description="With audience `department-managers`: whose managers"
     )
     webhooks: list[WebhookIn] | None = Field(
         default=None,
@@ -290,6 +303,7 @@ class ScheduleOut(ApiModel):
     delivery: DeliveryMode
     empty_result: EmptyResultPolicy
     audience: Audience
+    department_managers: DepartmentManagersIn | None = None
     webhooks: list[WebhookOut] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy
     next_run_at: datetime | None = Field(
@@ -348,6 +362,12 @@ class ScheduleOut(ApiModel):
             delivery=doc.delivery,
             empty_result=doc.empty_result,
             audience=doc.audience,
+            department_managers=DepartmentManagersIn(
+                department_id=str(doc.department_managers.department_id),
+                include_sub_departments=doc.department_managers.include_sub_departments,
+            )
+            if doc.department_managers
+            else None,
             webhooks=webhooks or [],
             missed_run_policy=doc.missed_run_policy,
             next_run_at=doc.next_run_at if doc.status == ScheduleStatus.ACTIVE else None,
@@ -364,6 +384,8 @@ class ScheduleOut(ApiModel):
 
 
 class ScheduleRunOut(JobOut):
-    """A run of the schedule: its job, with the deliveries it planned."""
+    """A run of the schedule: its job, with the deliveries it planned and who its audience
+    did not reach (a department without a manager)."""
 
     deliveries: list[DeliveryOut] = Field(default_factory=list)
+    skipped: list[SkippedOut] = Field(default_factory=list)

@@ -37,7 +37,7 @@ from app.reports.templates import service as templates
 from app.reports.templates import versions as template_versions
 from app.reports.templates.models import ReportTemplate, ReportTemplateVersion
 from app.runtime.resources import Resources
-from app.security import Principal
+from app.security import Principal, resolve_scope
 
 log = structlog.get_logger(__name__)
 
@@ -180,7 +180,7 @@ async def create_schedule(
                 await runner.check_runnable(settings, schedule, principal)
     delivery = DeliveryChanges()
     with problems.collect():
-        delivery = await delivery_changes(settings, body, None)
+        delivery = await delivery_changes(settings, body, None, await resolve_scope(principal))
     if schedule is not None and not problems.invalid:
         with problems.collect():
             schedule.next_run_at = first_run(schedule)
@@ -250,7 +250,7 @@ async def update_schedule(
             changes.update(updated_timing(schedule, body, timing_sent))
     delivery = DeliveryChanges()
     with problems.collect():
-        delivery = await delivery_changes(settings, body, schedule)
+        delivery = await delivery_changes(settings, body, schedule, await resolve_scope(principal))
     changes.update(delivery.fields)
     candidate = schedule.model_copy(update=changes)
     if {"parameters", "format", "template_version"} & changes.keys():
@@ -281,6 +281,8 @@ async def update_schedule(
             )
     if "delivery_recipients" in changes:
         changes["delivery_recipients"] = [r.model_dump() for r in changes["delivery_recipients"]]
+    if changes.get("department_managers") is not None:
+        changes["department_managers"] = changes["department_managers"].model_dump()
     updated = await repository.set_fields(schedule.id, changes)
     if updated is None:
         raise NotFound(f"No schedule with id {schedule_id!r}.", code="schedule-not-found")
