@@ -18,6 +18,7 @@ from app.reports.jobs.models import RUN_SORTS, JobStatus
 from app.reports.jobs.responses import ACCEPTED, REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules import service
+from app.reports.schedules.alerts.schemas import RunEvaluationOut
 from app.reports.schedules.delivery import webhooks_of
 from app.reports.schedules.models import SCHEDULE_SORTS, ReportSchedule, ScheduleStatus
 from app.reports.schedules.schemas import (
@@ -253,6 +254,8 @@ async def list_runs(
         by_job.setdefault(delivery.job_id, []).append(DeliveryOut.from_document(delivery))
     return listed.page(
         lambda j: ScheduleRunOut(
-            **JobOut.from_document(j).model_dump(), deliveries=by_job.get(j.id, [])
+            **JobOut.from_document(j).model_dump(),
+            deliveries=by_job.get(j.id, []),
+            evaluation=RunEvaluationOut.of(j.evaluation),
         )
     )

@@ -21,6 +21,8 @@ from app.reports.dates import BoundedDate
 from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy
 from app.reports.deliveries.schemas import DeliveryOut, WebhookOut
 from app.reports.jobs.schemas import JobOut
+from app.reports.schedules.alerts.models import AlertIn, AlertOut, ScopeAlertOut
+from app.reports.schedules.alerts.schemas import RunEvaluationOut
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -80,6 +82,12 @@ class _Delivery(ApiInput):
         "link-local or metadata address; https in production). Each new one gets a signing "
         "secret, shown once in the response. On update the list replaces the endpoints: a URL "
         "kept keeps its endpoint and secret.",
+    )
+    alert: AlertIn | None = Field(
+        default=None,
+        description="Threshold alerts: deliver only when the conditions become true (and on "
+        "recovery when asked); absent: every run is delivered. On update, null removes it and a "
+        "new alert starts from `not-met` in every scope.",
     )
 
 
@@ -279,6 +287,11 @@ class ScheduleOut(ApiModel):
     audience: Audience
     webhooks: list[WebhookOut] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy
+    alert: AlertOut | None = Field(default=None, description="Its alert; null: none")
+    alert_state: list[ScopeAlertOut] = Field(
+        default_factory=list,
+        description="Where the alert stands in each scope after its last evaluated run",
+    )
     next_run_at: datetime | None = Field(
         description="UTC; null while paused (resuming computes it afresh) and once ended"
     )
@@ -337,6 +350,8 @@ class ScheduleOut(ApiModel):
             audience=doc.audience,
             webhooks=webhooks or [],
             missed_run_policy=doc.missed_run_policy,
+            alert=AlertOut.of(doc.alert),
+            alert_state=ScopeAlertOut.all_of(doc.alert_states),
             next_run_at=doc.next_run_at if doc.status == ScheduleStatus.ACTIVE else None,
             next_runs=next_runs,
             last_run_at=doc.last_run_at,
@@ -354,3 +369,8 @@ class ScheduleRunOut(JobOut):
     """A run of the schedule: its job, with the deliveries it planned."""
 
     deliveries: list[DeliveryOut] = Field(default_factory=list)
+    evaluation: RunEvaluationOut | None = Field(
+        default=None,
+        description="What its completing commit decided: the alert's state with the measured "
+        "values (null: the schedule had no alert then, or the run did not complete)",
+    )
