@@ -6,6 +6,7 @@ evaluating leaves nothing behind, and the run sends once."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -17,16 +18,19 @@ from app.audit import AuditEvent
 from app.common.time import utcnow
 from app.main import create_app
 from app.platform.models import Enrollment
+from app.reports.deliveries import outbox
 from app.reports.deliveries.models import ReportDelivery
 from app.reports.deliveries.sender import send_due
+from app.reports.jobs import repository as jobs
 from app.reports.jobs.models import ReportJob
 from app.reports.rendering.base import ColumnType, Figure
+from app.reports.schedules import repository as schedules
 from app.reports.schedules.alerts.gate import AlertGate
 from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, delivery_people
+from tests.helpers.deliveries import Mailbox, Receiver, delivery_people
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
@@ -309,3 +313,95 @@ async def test_a_commit_that_dies_after_evaluating_moves_nothing_and_the_run_sen
         assert done.evaluation.alert is not None and done.evaluation.alert.state == "fired"
     assert [m["Subject"] for m in smtp_server.messages()] == ["Alert: Mandatory training"]
     assert await AuditEvent.find({"action": "schedule.alert-fired"}).count() == 1
+
+
+async def test_each_recipient_scope_keeps_its_own_alert_state(
+    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
+) -> None:
+    """Audience `recipient`: Ann (admin) sees the overdue Safety learners, Ben (a Finance
+    manager) none of them; the alert fires in Ann's scope only and only Ann is told."""
+    people = await delivery_people(auth)
+    enrollments = await _learners(10)
+    await _set_rate(enrollments, 5)
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES,
+            json={
+                **_body(),
+                "audience": "recipient",
+                "recipients": [str(people.ann.id), str(people.ben.id)],
+            },
+            headers=people.headers,
+        )
+        assert created.status_code == 201, created.text
+        schedule_id = created.json()["id"]
+        run = await api.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=people.headers)
+        assert run.status_code == 202, run.text
+        await run_worker()
+        await send_due(delivery_resources, worker_id="w1")
+        runs = (await api.get(f"{SCHEDULES}/{schedule_id}/runs", headers=people.headers)).json()
+        states = sorted(r["evaluation"]["alert"]["state"] for r in runs["items"])
+        assert states == ["fired", "not-met"]
+        shown = (await api.get(f"{SCHEDULES}/{schedule_id}", headers=people.headers)).json()
+        assert sorted(s["state"] for s in shown["alertState"]) == ["fired", "not-met"]
+    assert [(m["To"], m["Subject"]) for m in smtp_server.messages()] == [
+        ("ann@example.test", "Alert: Mandatory training")
+    ]
+
+
+async def test_a_drop_since_the_previous_run_fires_and_the_webhook_says_why(
+    delivery_resources: Resources,
+    auth: TokenFactory,
+    smtp_server: Mailbox,
+    http_receiver: Receiver,
+    run_worker: Any,
+) -> None:
+    people = await delivery_people(auth)
+    enrollments = await _learners(10)
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        body = _body()
+        body["alert"]["conditions"] = [
+            {"metric": "complianceRate", "change": "drop", "by": 20, "relative": True}
+        ]
+        created = await api.post(
+            SCHEDULES,
+            json={**body, "webhooks": [{"url": http_receiver.url()}]},
+            headers=people.headers,
+        )
+        assert created.status_code == 201, created.text
+        schedule_id = created.json()["id"]
+        states = []
+        for compliant in (10, 9, 6):  # 100 %, 90 % (a 10 % drop), 60 % (a 33.3 % drop)
+            await _set_rate(enrollments, compliant)
+            run = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+            states.append(run["evaluation"]["alert"]["state"])
+        assert states == ["not-met", "not-met", "fired"]
+        condition = run["evaluation"]["alert"]["conditions"][0]
+        assert (condition["previous"], condition["measured"]) == (90.0, 60.0)
+        assert round(condition["amount"], 1) == 33.3
+        [delivery] = run["deliveries"]
+        job = await ReportJob.get(PydanticObjectId(run["id"]))
+        assert job is not None and job.result is not None
+        # The same job committed again by a worker whose lease is gone decides nothing.
+        gate = AlertGate(
+            job, [Figure("complianceRate", "Compliance rate", 0.0, ColumnType.PERCENT)]
+        )
+        again = await outbox.commit_completed(
+            job,
+            job.result,
+            utcnow() + timedelta(days=1),
+            delivery_resources.settings,
+            lambda session: jobs.finish_held(job.id, "stale", {}, session=session),  # type: ignore[arg-type]
+            delivers=schedules.delivers,
+            choose=gate.choose,
+        )
+        assert again is False and gate.outcome is None
+        assert await ReportDelivery.find({"job_id": job.id}).count() == 1
+    [call] = http_receiver.requests
+    data = json.loads(call.body)["data"]
+    assert data["alert"]["state"] == "fired"
+    assert data["alert"]["conditions"][0]["metric"] == "complianceRate"
+    assert data["alert"]["conditions"][0]["measured"] == 60.0
+    assert delivery["status"] == "sent"
