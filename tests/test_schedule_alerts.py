@@ -228,7 +228,7 @@ async def test_unknown_metrics_and_incomplete_conditions_are_named_in_one_422(
 
 
 async def test_evaluate_says_what_would_be_sent_without_sending_or_moving_state(
-    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox
+    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
     enrollments = await _learners(10)
@@ -254,12 +254,26 @@ async def test_evaluate_says_what_would_be_sent_without_sending_or_moving_state(
                 "webhooks": 0,
             }
             assert {m["key"]: m["value"] for m in out["metrics"]}["overdue"] == 5
-    assert await ReportDelivery.find().count() == 0
-    assert await ReportJob.find().count() == 0
-    schedule = await ReportSchedule.get(PydanticObjectId(schedule_id))
-    assert schedule is not None and schedule.alert_states == {}
-    assert await send_due(delivery_resources, worker_id="w1") == 0
-    assert smtp_server.messages() == []
+        assert await ReportDelivery.find().count() == 0
+        assert await ReportJob.find().count() == 0
+        schedule = await ReportSchedule.get(PydanticObjectId(schedule_id))
+        assert schedule is not None and schedule.alert_states == {}
+        assert await send_due(delivery_resources, worker_id="w1") == 0
+        assert smtp_server.messages() == []
+
+        # Once a run fired, evaluate reads the same scope's state: still firing, nothing to send.
+        await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        later = (
+            await api.post(f"{SCHEDULES}/{schedule_id}/evaluate", headers=people.headers)
+        ).json()
+        assert later["alert"]["state"] == "still-firing"
+        assert later["wouldSend"] == {
+            "kind": "none",
+            "subject": None,
+            "recipients": [],
+            "webhooks": 0,
+        }
+    assert len(smtp_server.messages()) == 1
 
 
 async def test_a_commit_that_dies_after_evaluating_moves_nothing_and_the_run_sends_once(
