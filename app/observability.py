@@ -66,6 +66,12 @@ SCHEDULE_FAILURES = Counter("report_schedule_failures_total", "Scheduled runs th
 SCHEDULE_AUTO_PAUSES = Counter(
     "report_schedule_auto_pauses_total", "Schedules that paused themselves"
 )
+ALERT_EVALUATIONS = Counter(
+    "report_alert_evaluations_total",
+    "Scheduled runs whose alert was evaluated, by report type and the alert's state "
+    "(fired, still-firing, recovered, not-met)",
+    ["report_type", "state"],
+)
 DELIVERIES = Counter(
     "report_deliveries_total", "Delivery attempts by channel and outcome", ["channel", "outcome"]
 )

@@ -36,6 +36,23 @@ class SmtpOutcome:
     error: str | None = None
 
 
+def alert_subject(content: DeliveryContent, locale: str) -> str:
+    """The subject of a message an alert sent: `Alert: …` or `Back to normal: …`."""
+    if content.alert is not None and content.alert.state == "recovered":
+        return translate(locale, "Back to normal: {report}").format(report=content.report_name)
+    return translate(locale, "Alert: {report}").format(report=content.report_name)
+
+
+def alert_lines(content: DeliveryContent, locale: str) -> list[str]:
+    """Why the message was sent: the alert's state and each condition as measured."""
+    assert content.alert is not None
+    if content.alert.state == "recovered":
+        head = translate(locale, "Back to normal: the alert's conditions no longer hold.")
+    else:
+        head = translate(locale, "Alert: the schedule's conditions are met.")
+    return [head, *(f"- {line}" for line in content.alert.lines), ""]
+
+
 def message_id(settings: Settings, delivery: ReportDelivery) -> str:
     domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "report-system.local"
     return f"<{delivery.idempotency_id}@{domain}>"
@@ -129,6 +146,9 @@ def _build(
     else:
         msg["Subject"] = t("Report: {report}", report=content.report_name)
         lines = [t("Your report {report!r} is ready.", report=content.report_name)]
+        if content.alert is not None:
+            msg.replace_header("Subject", alert_subject(content, locale))
+            lines = alert_lines(content, locale) + lines
         period = period_text(content)
         if period:
             lines.append(t("Period: {period}", period=period))

@@ -132,6 +132,15 @@ class Figure(BaseModel):
     definition: str = ""  # what the figure means, as the file and the metadata API state it
 
 
+class DeliveryAlert(BaseModel):
+    """A message sent because a schedule's alert fired or recovered: said in its subject and
+    first lines (e-mail) and as `data.alert` (webhook)."""
+
+    state: str  # fired | recovered
+    lines: list[str] = Field(default_factory=list)  # each condition as people read it
+    conditions: list[dict[str, Any]] = Field(default_factory=list)  # the same, as data
+
+
 class DeliveryContent(BaseModel):
     """What the message says, fixed when the job finishes (the job may expire later)."""
 
@@ -158,6 +167,7 @@ class DeliveryContent(BaseModel):
     file_expires_at: datetime | None = None
     subject: str | None = None  # notices: their own subject and text
     text: str | None = None
+    alert: DeliveryAlert | None = None  # sent because an alert fired or recovered
 
 
 DELIVERY_SORTS = Sorting(

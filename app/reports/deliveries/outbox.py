@@ -20,6 +20,7 @@ from app.platform.repository import user_by_id
 from app.reports.deliveries import repository
 from app.reports.deliveries.models import Recipient, ReportDelivery, WebhookEndpoint
 from app.reports.deliveries.planning import (
+    ChooseDeliveries,
     FencedUpdate,
     FiguresByLocale,
     commit_with_deliveries,
@@ -71,6 +72,7 @@ async def _commit(
     fenced_update: FencedUpdate,
     deliveries: Sequence[ReportDelivery],
     delivers: ScheduleDelivers,
+    choose: ChooseDeliveries | None = None,
 ) -> bool:
     client = ReportJob.get_pymongo_collection().database.client
     schedule_id = job.schedule_id
@@ -82,11 +84,22 @@ async def _commit(
         log.info("deliveries_dropped_schedule_stopped", schedule_id=str(schedule_id))
         return False
 
+    chosen: list[ReportDelivery] = list(deliveries)
+
+    async def choosing(planned: Sequence[ReportDelivery], session: Any) -> Sequence[ReportDelivery]:
+        assert choose is not None
+        chosen[:] = await choose(planned, session)  # a retried transaction decides again
+        return chosen
+
     ok = await commit_with_deliveries(
-        client, fenced_update, deliveries, schedule_delivers if schedule_id else None
+        client,
+        fenced_update,
+        deliveries,
+        schedule_delivers if schedule_id else None,
+        choosing if choose is not None else None,
     )
-    if ok and deliveries:
-        log.info("deliveries_planned", count=len(deliveries))
+    if ok and chosen:
+        log.info("deliveries_planned", count=len(chosen))
         wake_senders()
     return ok
 
@@ -131,12 +144,14 @@ async def commit_completed(
     *,
     delivers: ScheduleDelivers,
     figures: FiguresByLocale = (),
+    choose: ChooseDeliveries | None = None,
 ) -> bool:
     """The executor's completing commit: `fenced_update(session)` with the job's deliveries,
     in one transaction (or the bare update when there are none); a run of a schedule paused
-    or deleted by then (`delivers`) completes without them."""
+    or deleted by then (`delivers`) completes without them; `choose` (a schedule's alert)
+    decides in the same transaction which of them go out."""
     deliveries = await plan_completed(job, result, expires_at, settings, figures=figures)
-    return await _commit(job, fenced_update, deliveries, delivers)
+    return await _commit(job, fenced_update, deliveries, delivers, choose)
 
 
 async def _owner(requester: Requester) -> Recipient | None:

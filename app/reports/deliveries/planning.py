@@ -249,25 +249,34 @@ FencedUpdate = Callable[[Any], Awaitable[bool]]
 StillWanted = Callable[[Any], Awaitable[bool]]
 
 
+# Which of the planned deliveries go out, decided inside the commit's transaction (a schedule's
+# alert: app.reports.schedules.alerts.gate), with the state it moves written in `session`.
+ChooseDeliveries = Callable[[Sequence[ReportDelivery], Any], Awaitable[Sequence[ReportDelivery]]]
+
+
 async def commit_with_deliveries(
     client: AsyncMongoClient[Any],
     fenced_update: FencedUpdate,
     deliveries: Sequence[ReportDelivery],
     still_wanted: StillWanted | None = None,
+    choose: ChooseDeliveries | None = None,
 ) -> bool:
     """Runs the job's fenced commit and inserts its deliveries in one transaction.
     `fenced_update(session)` is the executor's compare-and-set on the job (passing `session`
     to its update) and says whether it applied; when it did not (another worker holds the job)
     nothing is written. When `still_wanted(session)` says no, the job is committed without its
-    deliveries."""
-    if not deliveries:
+    deliveries. `choose(deliveries, session)`, when given, decides in the same transaction
+    which of them go out (and writes what it decided with `session`): an evaluation, its
+    state and the deliveries it allows are committed together or not at all."""
+    if not deliveries and choose is None:
         return await fenced_update(None)
 
     async def in_transaction(session: Any) -> bool:
         if not await fenced_update(session):
             return False  # nothing was written: the (empty) transaction commits as nothing
         if still_wanted is None or await still_wanted(session):
-            await repository.insert_many(deliveries, session=session)
+            chosen = deliveries if choose is None else await choose(deliveries, session)
+            await repository.insert_many(chosen, session=session)
         return True
 
     # `with_transaction` retries a transient conflict (the job's heartbeat renewing the lease

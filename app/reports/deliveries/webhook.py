@@ -45,7 +45,7 @@ def _iso(value: Any) -> str | None:
 def payload(delivery: ReportDelivery, link: str | None) -> bytes:
     content = delivery.content
     event = "report.notice" if delivery.kind == DeliveryKind.NOTICE else "report.completed"
-    data = {
+    data: dict[str, Any] = {
         "jobId": str(delivery.job_id) if delivery.job_id else None,
         "scheduleId": str(delivery.schedule_id) if delivery.schedule_id else None,
         "reportType": content.report_type,
@@ -65,6 +65,8 @@ def payload(delivery: ReportDelivery, link: str | None) -> bytes:
         },
         "message": content.text,
     }
+    if content.alert is not None:  # sent because an alert fired or recovered
+        data["alert"] = {"state": content.alert.state, "conditions": content.alert.conditions}
     body = {"type": event, "timestamp": _iso(utcnow()), "data": data}
     return json.dumps(body, separators=(",", ":")).encode()
 

@@ -24,6 +24,7 @@ from app.reports.deliveries import outbox
 from app.reports.jobs import repository
 from app.reports.jobs.models import JobStatus, JobStep, ReportJob
 from app.reports.rendering.base import Figure
+from app.reports.schedules.alerts.gate import AlertGate
 from app.storage import Storage
 
 log = structlog.get_logger(__name__)
@@ -226,8 +227,10 @@ async def _finish_completed(
         "error": None,
         "progress": {**run.progress.as_update(), "step": "finish", "percent": 100.0},
     }
-    # The job's deliveries are inserted in the same transaction as this fenced update.
-    return await outbox.commit_completed(
+    # The job's deliveries are inserted in the same transaction as this fenced update, with
+    # its schedule's alert decision (which of them go out) and the state that moves.
+    gate = AlertGate(run.job, run.figures) if run.job.schedule_id else None
+    ok = await outbox.commit_completed(
         run.job,
         result,
         expires_at,
@@ -242,4 +245,8 @@ async def _finish_completed(
         ),
         delivers=delivers,
         figures=run.figures,
+        choose=gate.choose if gate else None,
     )
+    if ok and gate is not None:
+        gate.committed()
+    return ok

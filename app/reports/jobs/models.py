@@ -19,6 +19,7 @@ from app.common.documents import TimestampedDocument
 from app.common.pagination import SortField, Sorting, created_at, sort_indexes
 from app.i18n import DEFAULT_LOCALE
 from app.reports.deliveries.models import DeliveryConfig
+from app.reports.jobs.evaluation import RunEvaluation
 
 
 class JobStatus(StrEnum):
@@ -161,6 +162,8 @@ class ReportJob(TimestampedDocument):
     # Who is told when it ends (schedule recipients, on-demand notify / webhook): planned into
     # the delivery outbox by the job's final commit.
     delivery: DeliveryConfig | None = None
+    # A scheduled run's alert state, written by its completing commit (jobs/evaluation.py).
+    evaluation: RunEvaluation | None = None
 
     status: JobStatus = JobStatus.QUEUED
     progress: JobProgress = Field(default_factory=JobProgress)

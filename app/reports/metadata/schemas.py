@@ -40,6 +40,14 @@ class FigureOut(ApiModel):
     description: str = Field(description="The figure's definition, as files and e-mails state it")
 
 
+class MetricOut(ApiModel):
+    key: str
+    label: str
+    type: str = Field(description="integer, number or percent")
+    unit: str | None = Field(description="count, % (0–100), h, points; null: a plain number")
+    description: str = Field(description="The figure's definition, as files and e-mails state it")
+
+
 class ModeOut(ApiModel):
     parameters: dict[str, Any] = Field(
         description="The parameters that select this shape of the report ({} for a type with "
@@ -91,6 +99,10 @@ class ReportTypeDetail(ApiModel):
         description="Every shape a report of this type takes (rows per submission or per "
         "course, a department tree or a flat list), with its columns and summary figures and "
         "so every definition its files may state; the first is the default"
+    )
+    alertable_metrics: list[MetricOut] = Field(
+        default_factory=list,
+        description="The summary figures a schedule's alert conditions may name (`metric`)",
     )
     default_sort: list[str]
     formats: list[FormatOut]

@@ -22,11 +22,13 @@ from app.reports.metadata.schemas import (
     FigureOut,
     FormatOut,
     Limits,
+    MetricOut,
     ModeOut,
     ReportTypeDetail,
     ReportTypeSummary,
 )
 from app.reports.types import REPORT_TYPES, Column, get_report_type
+from app.reports.types.alertable import alertable_metrics
 from app.security import Principal
 
 
@@ -94,6 +96,10 @@ async def report_type(
     all_formats = {f.code: f for f in await formats(settings, locale)}
     with use_locale(locale):  # the summary figures' labels and definitions in `locale`
         shapes = definition.modes()
+        alertable = [
+            MetricOut(key=m.key, label=m.label, type=m.type, unit=m.unit, description=m.definition)
+            for m in alertable_metrics(definition)
+        ]
     modes = [
         ModeOut(
             parameters=mode.parameters,
@@ -113,6 +119,7 @@ async def report_type(
         columns=modes[0].columns,
         summary=modes[0].summary,
         modes=modes,
+        alertable_metrics=alertable,
         default_sort=list(definition.default_sort),
         formats=[all_formats[f] for f in definition.formats if f in all_formats],
         roles=[r.value for r in definition.roles],

@@ -25,6 +25,7 @@ from app.reports.deliveries.models import (
     Recipient,
 )
 from app.reports.jobs.models import Requester
+from app.reports.schedules.alerts.models import AlertConfig, ScopeAlertState
 from app.reports.schedules.recurrence import Frequency, Recurrence
 
 # Skipped slots counted per downtime: `missed_runs` grows by at most this much at once, so after
@@ -114,6 +115,10 @@ class ReportSchedule(TimestampedDocument):
     burst_skipped_told: list[str] = Field(default_factory=list)
     webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy = MissedRunPolicy.SKIP
+    # Threshold alerts (alerts/): deliver only when the conditions become true; the state of
+    # each scope is moved by its runs' completing commits (alerts/gate.py).
+    alert: AlertConfig | None = None
+    alert_states: dict[str, ScopeAlertState] = Field(default_factory=dict)
 
     next_run_at: datetime | None = None
     last_run_at: datetime | None = None

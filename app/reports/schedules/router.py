@@ -1,4 +1,4 @@
-"""Schedules API (API-ISS-032): 9 endpoints under /api/v1/reports/schedules."""
+"""Schedules API (API-ISS-032): 10 endpoints under /api/v1/reports/schedules."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ from app.reports.jobs.models import RUN_SORTS, JobStatus
 from app.reports.jobs.responses import ACCEPTED, REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules import service
+from app.reports.schedules.alerts.preview import evaluate_now
+from app.reports.schedules.alerts.schemas import EvaluationOut, RunEvaluationOut
 from app.reports.schedules.delivery import webhooks_of
 from app.reports.schedules.models import SCHEDULE_SORTS, ReportSchedule, ScheduleStatus
+from app.reports.schedules.run_schemas import ScheduleRunOut
 from app.reports.schedules.schemas import (
     ScheduleCreate,
     ScheduleOut,
     SchedulePause,
-    ScheduleRunOut,
     ScheduleUpdate,
 )
 from app.security import CurrentPrincipal
@@ -220,6 +222,28 @@ async def run_now(
     return accepted(response, submission)
 
 
+@router.post(
+    "/{schedule_id}/evaluate",
+    name="schedules_evaluate",
+    summary="What a run now would measure and send (nothing is sent, no state moves)",
+    description=(
+        "Runs the schedule's report read and summary as its owner now, without making a file, "
+        "within the preview budget (a read that does not fit is a 422 with its estimate; it "
+        "counts against your previews a minute), and evaluates the schedule's alert against "
+        "its stored state as a run's commit would: the metrics, each condition with its "
+        "measured value, the state the alert would move to and what would be sent. Nothing "
+        "is sent and no state is written."
+    ),
+    response_model=EvaluationOut,
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def evaluate_schedule(
+    schedule_id: str, resources: ResourcesDep, principal: CurrentPrincipal
+) -> EvaluationOut:
+    schedule = await service.get_visible(principal, schedule_id)
+    return await evaluate_now(resources, principal, schedule)
+
+
 @router.get(
     "/{schedule_id}/runs",
     name="schedules_runs",
@@ -258,5 +282,6 @@ async def list_runs(
             skipped=[
                 SkippedOut(**s.model_dump()) for s in (j.delivery.skipped if j.delivery else [])
             ],
+            evaluation=RunEvaluationOut.of(j.evaluation),
         )
     )

@@ -24,8 +24,8 @@ from app.reports.deliveries.models import (
     EmptyResultPolicy,
     EndpointKind,
 )
-from app.reports.deliveries.schemas import DeliveryOut, SkippedOut, WebhookOut
-from app.reports.jobs.schemas import JobOut
+from app.reports.deliveries.schemas import WebhookOut
+from app.reports.schedules.alerts.models import AlertIn, AlertOut, ScopeAlertOut
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -106,6 +106,12 @@ class _Delivery(ApiInput):
         "link-local or metadata address; https in production). Each new one gets a signing "
         "secret, shown once in the response. On update the list replaces the endpoints: a URL "
         "kept keeps its endpoint and secret.",
+    )
+    alert: AlertIn | None = Field(
+        default=None,
+        description="Threshold alerts: deliver only when the conditions become true (and on "
+        "recovery when asked); absent: every run is delivered. On update, null removes it and a "
+        "new alert starts from `not-met` in every scope.",
     )
 
 
@@ -306,6 +312,11 @@ class ScheduleOut(ApiModel):
     department_managers: DepartmentManagersIn | None = None
     webhooks: list[WebhookOut] = Field(default_factory=list)
     missed_run_policy: MissedRunPolicy
+    alert: AlertOut | None = Field(default=None, description="Its alert; null: none")
+    alert_state: list[ScopeAlertOut] = Field(
+        default_factory=list,
+        description="Where the alert stands in each scope after its last evaluated run",
+    )
     next_run_at: datetime | None = Field(
         description="UTC; null while paused (resuming computes it afresh) and once ended"
     )
@@ -370,6 +381,8 @@ class ScheduleOut(ApiModel):
             else None,
             webhooks=webhooks or [],
             missed_run_policy=doc.missed_run_policy,
+            alert=AlertOut.of(doc.alert),
+            alert_state=ScopeAlertOut.all_of(doc.alert_states),
             next_run_at=doc.next_run_at if doc.status == ScheduleStatus.ACTIVE else None,
             next_runs=next_runs,
             last_run_at=doc.last_run_at,
@@ -381,11 +394,3 @@ class ScheduleOut(ApiModel):
             updated_at=doc.updated_at,
             error=error,
         )
-
-
-class ScheduleRunOut(JobOut):
-    """A run of the schedule: its job, with the deliveries it planned and who its audience
-    did not reach (a department without a manager)."""
-
-    deliveries: list[DeliveryOut] = Field(default_factory=list)
-    skipped: list[SkippedOut] = Field(default_factory=list)

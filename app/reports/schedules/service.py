@@ -20,6 +20,8 @@ from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.models import ReportJob
 from app.reports.jobs.requests import Submission, requester_of
 from app.reports.schedules import repository, runner
+from app.reports.schedules.alerts.checks import alert_changes
+from app.reports.schedules.alerts.models import AlertConfig
 from app.reports.schedules.delivery import DeliveryChanges, create_endpoints, delivery_changes
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.recurrence import next_run
@@ -181,6 +183,7 @@ async def create_schedule(
     delivery = DeliveryChanges()
     with problems.collect():
         delivery = await delivery_changes(settings, body, None, await resolve_scope(principal))
+    alert = alert_changes(body.alert, body.alert is not None, report_type, problems)
     if schedule is not None and not problems.invalid:
         with problems.collect():
             schedule.next_run_at = first_run(schedule)
@@ -188,6 +191,8 @@ async def create_schedule(
     assert schedule is not None
     await create_endpoints(delivery, principal.user_id, None)
     schedule = schedule.model_copy(update=delivery.fields)
+    if alert.get("alert"):
+        schedule.alert = AlertConfig.model_validate(alert["alert"])
     return await repository.insert(schedule), delivery.secrets
 
 
@@ -252,6 +257,8 @@ async def update_schedule(
     with problems.collect():
         delivery = await delivery_changes(settings, body, schedule, await resolve_scope(principal))
     changes.update(delivery.fields)
+    report_type = changes.get("report_type", schedule.report_type)
+    changes.update(alert_changes(body.alert, "alert" in sent, report_type, problems))
     candidate = schedule.model_copy(update=changes)
     if {"parameters", "format", "template_version"} & changes.keys():
         # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).

@@ -1,0 +1,111 @@
+"""`POST /schedules/{id}/evaluate`: what a run of the schedule would measure and send now.
+
+The run's request goes the road every run goes (as the owner, re-checked), then the report
+type's own read and summarizer run here, without making a file, within the preview budget
+(`PREVIEW_BUDGET_MS`; a read that does not fit is refused with its estimate, like a preview,
+and counts against the caller's previews a minute). The alert is evaluated against the
+scope's stored state exactly as the run's commit would, but nothing is written and nothing
+is sent. Evaluated in the owner's scope (with audience `recipient`, the owner's scope stands
+for the recipients' ones).
+"""
+
+from __future__ import annotations
+
+from app.common.time import utcnow
+from app.i18n import use_locale
+from app.reports.jobs.evaluation import AlertState
+from app.reports.jobs.requests import resolve_locale, resolve_request
+from app.reports.previews.budget import Budget, ReadWatch, ran_out, too_large
+from app.reports.previews.service import check_rate
+from app.reports.reading.progress import READ_PROGRESS
+from app.reports.schedules import runner
+from app.reports.schedules.alerts.gate import metric_values, metrics_of, scope_key
+from app.reports.schedules.alerts.models import ScopeAlertState
+from app.reports.schedules.alerts.rules import evaluate, sends
+from app.reports.schedules.alerts.schemas import (
+    AlertOutcomeOut,
+    EvaluationOut,
+    MetricOut,
+    WouldSendOut,
+)
+from app.reports.schedules.models import ReportSchedule
+from app.runtime.resources import Resources
+from app.security import Principal
+
+READ_BATCH = 2000
+
+
+async def evaluate_now(
+    resources: Resources, principal: Principal, schedule: ReportSchedule
+) -> EvaluationOut:
+    settings = resources.settings
+    await check_rate(resources, principal)
+    as_owner = await runner.runner_for(schedule, principal)
+    request = await runner.schedule_request(schedule, as_owner)
+    now = utcnow()
+    resolution = await resolve_request(settings, as_owner, request, now)
+    definition, resolved = resolution.definition, resolution.resolved
+    params, scope = resolved.parameters, resolved.scope
+    locale = await resolve_locale(request.locale, as_owner)
+    summarizer = definition.summarizer(params)
+    budget = Budget(settings.preview_budget_ms)
+    watch = ReadWatch(budget)
+    following = READ_PROGRESS.set(watch)
+    rows = 0
+    try:
+        async with budget.spending():
+            async for batch in definition.fetch(params, scope, READ_BATCH):
+                summarizer.add(batch)
+                rows += len(batch)
+    except Exception as exc:
+        if ran_out(exc):
+            raise await too_large(
+                definition, params, scope, request.parameters, watch, budget
+            ) from exc
+        raise
+    finally:
+        READ_PROGRESS.reset(following)
+    with use_locale(locale):
+        figures = summarizer.figures()
+    values = metric_values(figures)
+    metrics = metrics_of(schedule.report_type, locale)
+    measured = [
+        MetricOut(key=m.key, label=m.label, value=values.get(m.key), unit=m.unit)
+        for m in metrics.values()
+        if m.key in values
+    ]
+    config = schedule.delivery_config()
+    recipients = [r.address for r in config.recipients if r.address]
+    hooks = len(config.webhook_endpoint_ids)
+    if schedule.alert is None or not schedule.alert.conditions:
+        kind = "report" if recipients or hooks else "none"
+        return EvaluationOut(
+            evaluated_at=now,
+            row_count=rows,
+            metrics=measured,
+            would_send=_would(kind, schedule, recipients, hooks),
+        )
+    before = schedule.alert_states.get(scope_key(scope.to_document())) or ScopeAlertState()
+    outcome = evaluate(schedule.alert, values, before, metrics)
+    outcome.notified = sends(schedule.alert, outcome) and bool(recipients or hooks)
+    kind = "none"
+    if outcome.notified:
+        kind = "recovery" if outcome.state == AlertState.RECOVERED else "alert"
+    return EvaluationOut(
+        evaluated_at=now,
+        row_count=rows,
+        metrics=measured,
+        alert=AlertOutcomeOut.of(outcome),
+        would_send=_would(kind, schedule, recipients, hooks),
+    )
+
+
+def _would(kind: str, schedule: ReportSchedule, recipients: list[str], hooks: int) -> WouldSendOut:
+    if kind == "none":
+        return WouldSendOut(kind=kind)
+    subject = {
+        "report": "Report: {report}",
+        "alert": "Alert: {report}",
+        "recovery": "Back to normal: {report}",
+    }[kind].format(report=schedule.name)
+    return WouldSendOut(kind=kind, subject=subject, recipients=recipients, webhooks=hooks)
