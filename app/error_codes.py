@@ -178,6 +178,10 @@ _ALL = (
        "No webhook endpoint with this id of yours."),
     _e("webhook", "in-use", 409, "Webhook endpoint in use",
        "Schedules still call the endpoint (the problem names them); remove it from them first."),
+    _e("unsubscribe-link", "invalid", 404, "Unknown unsubscribe link",
+       "The unsubscribe link is not one this service issued (mistyped, cut off or altered)."),
+    _e("recipient", "not-found", 404, "Recipient not found",
+       "No platform user with this id, or the value is not an e-mail address."),
     # -- learning events --------------------------------------------------------------------------
     _e("event-user", "mismatch", 403, "Not your event",
        "Only an admin may record events for another user.", "not-own-event"),

@@ -82,6 +82,14 @@ class Audience(StrEnum):
     RECIPIENT = "recipient"  # each platform-user recipient gets a run in their own scope
 
 
+class SkippedRecipient(BaseModel):
+    """A listed recipient a run did not send to, and why (shown on the run)."""
+
+    user_id: str | None = None
+    address: str | None = None
+    reason: str  # `inactive`: deactivated in the platform; `deleted`: no longer a platform user
+
+
 class DeliveryConfig(BaseModel):
     """What a schedule (or an on-demand job) asks for, stored on the job when it is created;
     recipients already validated (`recipients.validate_recipients`) so each has its address."""
@@ -92,12 +100,21 @@ class DeliveryConfig(BaseModel):
     webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
     title: str | None = None  # the messages' report name (the schedule's); else the type's
     notify_owner_on_failure: bool = False  # scheduled runs: a run failing for good is told
+    # Listed recipients this run leaves out (platform users deactivated or deleted since).
+    skipped_recipients: list[SkippedRecipient] = Field(default_factory=list)
 
 
 class Figure(BaseModel):
     label: str
     value: str
     definition: str = ""  # what the figure means, as the file and the metadata API state it
+
+
+class Parameter(BaseModel):
+    """One line of the report's Parameters block, in words (`Departments: Finance`)."""
+
+    label: str
+    value: str
 
 
 class DeliveryContent(BaseModel):
@@ -126,6 +143,10 @@ class DeliveryContent(BaseModel):
     file_expires_at: datetime | None = None
     subject: str | None = None  # notices: their own subject and text
     text: str | None = None
+    # The period and filters in words, as the file's Parameters block states them.
+    parameters: list[Parameter] = Field(default_factory=list)
+    # A message of a schedule's run to one of its recipients: it carries List-Unsubscribe.
+    unsubscribe: bool = False
 
 
 DELIVERY_SORTS = Sorting(

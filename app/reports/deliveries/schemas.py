@@ -154,3 +154,14 @@ class DeliveryOptionsOut(ApiModel):
             "webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))",
             max_attempts=settings.delivery_max_attempts,
         )
+
+
+class SkippedRecipientOut(ApiModel):
+    """A listed recipient a run did not send to."""
+
+    user_id: str | None = None
+    address: str | None = None
+    reason: str = Field(
+        description="`inactive`: deactivated in the platform (sent to again once reactivated); "
+        "`deleted`: no longer a platform user"
+    )

@@ -18,6 +18,7 @@ from app.reports.deliveries.models import Audience, Recipient, WebhookEndpoint
 from app.reports.deliveries.recipients import validate_recipients, validate_webhook_url
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.schedules.models import ReportSchedule
+from app.reports.schedules.optout import check_relisting
 from app.reports.schedules.schemas import WebhookIn
 
 DELIVERY_FIELDS = ("recipients", "delivery", "empty_result", "audience", "webhooks")
@@ -72,6 +73,10 @@ async def delivery_changes(
                 recipients = await validate_recipients(body.recipients, settings)
                 changes.fields["recipients"] = [r.user_id or r.address for r in recipients]
                 changes.fields["delivery_recipients"] = recipients
+                if current is not None:  # an unsubscribed person comes back only re-invited
+                    left = check_relisting(current, recipients, body.reinvite)
+                    if left is not None:
+                        changes.fields["unsubscribed"] = left
     audience = changes.fields.get("audience") or (current.audience if current else Audience.OWNER)
     if recipients is not None:
         with problems.collect():

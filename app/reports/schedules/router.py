@@ -13,7 +13,7 @@ from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
 from app.reports.deliveries import repository as deliveries
-from app.reports.deliveries.schemas import DeliveryOut
+from app.reports.deliveries.schemas import DeliveryOut, SkippedRecipientOut
 from app.reports.jobs.models import RUN_SORTS, JobStatus
 from app.reports.jobs.responses import ACCEPTED, REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
@@ -253,6 +253,11 @@ async def list_runs(
         by_job.setdefault(delivery.job_id, []).append(DeliveryOut.from_document(delivery))
     return listed.page(
         lambda j: ScheduleRunOut(
-            **JobOut.from_document(j).model_dump(), deliveries=by_job.get(j.id, [])
+            **JobOut.from_document(j).model_dump(),
+            deliveries=by_job.get(j.id, []),
+            skipped_recipients=[
+                SkippedRecipientOut(**s.model_dump())
+                for s in (j.delivery.skipped_recipients if j.delivery else [])
+            ],
         )
     )

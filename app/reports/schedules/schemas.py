@@ -19,7 +19,7 @@ from app.lookups.codes import (
 )
 from app.reports.dates import BoundedDate
 from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy
-from app.reports.deliveries.schemas import DeliveryOut, WebhookOut
+from app.reports.deliveries.schemas import DeliveryOut, SkippedRecipientOut, WebhookOut
 from app.reports.jobs.schemas import JobOut
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
@@ -46,6 +46,13 @@ LOCALE_DESCRIPTION = (
     "The language and formats of its files and e-mails: one of "
     f"{', '.join(supported_locales())}. A recipient who is a platform user with a locale of "
     "their own gets the e-mail in theirs. Omitted or null: the template's, else the owner's"
+)
+
+
+REINVITE_DESCRIPTION = (
+    "Recipients who unsubscribed (user ids or addresses) that this update lists again on "
+    "purpose: without them here, listing an unsubscribed person is a 422 naming them "
+    "(`unsubscribed`). Ignored on create and when `recipients` is not sent."
 )
 
 
@@ -80,6 +87,9 @@ class _Delivery(ApiInput):
         "link-local or metadata address; https in production). Each new one gets a signing "
         "secret, shown once in the response. On update the list replaces the endpoints: a URL "
         "kept keeps its endpoint and secret.",
+    )
+    reinvite: list[str] | None = Field(
+        default=None, max_length=1000, description=REINVITE_DESCRIPTION
     )
 
 
@@ -241,6 +251,14 @@ class RunTime(ApiModel):
     utc: datetime
 
 
+class UnsubscribedOut(ApiModel):
+    """Someone who left the schedule with the unsubscribe link of one of its e-mails."""
+
+    user_id: str | None = None
+    address: str | None = None
+    unsubscribed_at: datetime
+
+
 class OwnerOut(ApiModel):
     user_id: str
     name: str
@@ -278,6 +296,11 @@ class ScheduleOut(ApiModel):
     empty_result: EmptyResultPolicy
     audience: Audience
     webhooks: list[WebhookOut] = Field(default_factory=list)
+    unsubscribed: list[UnsubscribedOut] = Field(
+        default_factory=list,
+        description="Recipients who unsubscribed: no longer sent to; listing one again needs "
+        "`reinvite`",
+    )
     missed_run_policy: MissedRunPolicy
     next_run_at: datetime | None = Field(
         description="UTC; null while paused (resuming computes it afresh) and once ended"
@@ -336,6 +359,10 @@ class ScheduleOut(ApiModel):
             empty_result=doc.empty_result,
             audience=doc.audience,
             webhooks=webhooks or [],
+            unsubscribed=[
+                UnsubscribedOut(user_id=u.user_id, address=u.address, unsubscribed_at=u.at)
+                for u in doc.unsubscribed
+            ],
             missed_run_policy=doc.missed_run_policy,
             next_run_at=doc.next_run_at if doc.status == ScheduleStatus.ACTIVE else None,
             next_runs=next_runs,
@@ -354,3 +381,6 @@ class ScheduleRunOut(JobOut):
     """A run of the schedule: its job, with the deliveries it planned."""
 
     deliveries: list[DeliveryOut] = Field(default_factory=list)
+    skipped_recipients: list[SkippedRecipientOut] = Field(
+        default_factory=list, description="Listed recipients this run left out, and why"
+    )
