@@ -74,7 +74,8 @@ def _p(text: str, style: str = "") -> str:
 def _heading(text: str) -> str:
     return (
         f'<h2 style="margin:20px 0 8px 0;font-size:13px;line-height:18px;font-weight:600;'
-        f'text-transform:uppercase;letter-spacing:.04em;color:{_MUTED};">{escape(text)}</h2>'
+        f'text-transform:uppercase;letter-spacing:.04em;color:{_MUTED};">'
+        f"{escape(text.rstrip(':'))}</h2>"
     )
 
 
