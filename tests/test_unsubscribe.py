@@ -13,11 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from beanie import PydanticObjectId
 
 from app.audit.models import AuditEvent
 from app.common.time import utcnow
 from app.main import create_app
 from app.platform.models import User
+from app.reports.deliveries.models import DeliveryStatus, ReportDelivery
 from app.reports.deliveries.sender import send_due
 from app.reports.schedules.digest import send_unsubscribe_digests
 from app.runtime.resources import Resources
@@ -184,8 +186,15 @@ async def test_the_owner_gets_one_summary_a_day_not_one_mail_per_click(
     assert "- ben@example.test (" in text and "- partner@example.org (" in text
     assert await summaries(timedelta(hours=1)) == []  # nothing new: nothing sent
 
+    # A run whose message to Ann still waits in the outbox when she unsubscribes.
+    run = await client.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=headers)
+    assert run.status_code == 202, run.text
+    await run_worker()
     assert (await client.post(paths["ann@example.test"])).status_code == 200
-    assert await summaries(timedelta(hours=2)) == []  # within the day: waits
+    assert await summaries(timedelta(hours=2)) == []  # not sent to Ann; the summary waits
+    [waiting] = await ReportDelivery.find({"job_id": PydanticObjectId(run.json()["id"])}).to_list()
+    assert waiting.status == DeliveryStatus.CANCELLED
+    assert waiting.last_error == "the recipient unsubscribed from the schedule"
     [next_day] = await summaries(timedelta(days=1, minutes=5))
     text = str(next_day.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
     assert "- ann@example.test (" in text and "ben@example.test" not in text

@@ -20,7 +20,7 @@ from app.audit import AuditAction, record
 from app.common.time import utcnow
 from app.config import Settings
 from app.errors import FieldError, NotFound, ValidationFailed
-from app.reports.deliveries.models import Recipient
+from app.reports.deliveries.models import DeliveryStatus, Recipient, ReportDelivery
 from app.reports.deliveries.unsubscribe_links import (
     UnsubscribeClaims,
     UnsubscribeLinkError,
@@ -90,6 +90,7 @@ async def unsubscribe(settings: Settings, token: str) -> Unsubscription:
     )
     newly = result.modified_count == 1
     if newly:
+        await _cancel_waiting(schedule_id, in_list)
         await record(
             AuditAction.SCHEDULE_UNSUBSCRIBED,
             None,
@@ -111,6 +112,25 @@ async def looked_up(settings: Settings, token: str) -> Unsubscription:
     address = (listed.address if listed else None) or (left.address if left else None)
     return Unsubscription(
         schedule.name, address or (value if kind == "email" else None), newly=False
+    )
+
+
+async def _cancel_waiting(schedule_id: PydanticObjectId, recipient: dict[str, Any]) -> None:
+    """The schedule's messages to them still waiting in the outbox (a retry, a run not sent
+    yet) are cancelled; one being sent right now (leased) goes out."""
+    await ReportDelivery.get_pymongo_collection().update_many(
+        {
+            "schedule_id": schedule_id,
+            "status": DeliveryStatus.PENDING.value,
+            **{f"recipient.{k}": v for k, v in recipient.items()},
+        },
+        {
+            "$set": {
+                "status": DeliveryStatus.CANCELLED.value,
+                "last_error": "the recipient unsubscribed from the schedule",
+                "updated_at": utcnow(),
+            }
+        },
     )
 
 
