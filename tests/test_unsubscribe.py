@@ -249,7 +249,9 @@ async def test_admins_see_what_one_person_receives(
     assert unknown.status_code == 404 and unknown.json()["code"] == "recipient-not-found"
 
 
+@pytest.mark.parametrize("audience", ["owner", "recipient"])
 async def test_a_deactivated_user_is_skipped_and_listed_on_the_run(
+    audience: str,
     client: httpx.AsyncClient,
     delivery_resources: Resources,
     auth: TokenFactory,
@@ -260,7 +262,7 @@ async def test_a_deactivated_user_is_skipped_and_listed_on_the_run(
     headers = people.headers
     created = await client.post(
         SCHEDULES,
-        json=schedule_body(recipients=[str(people.ann.id), str(people.ben.id)]),
+        json=schedule_body(recipients=[str(people.ann.id), str(people.ben.id)], audience=audience),
         headers=headers,
     )
     schedule_id = created.json()["id"]
