@@ -181,6 +181,10 @@ _ALL = (
     _e("webhook", "unsigned", 409, "Endpoint not signed",
        "A Slack or Teams endpoint has no signing secret to rotate: its URL is the secret; "
        "replace the URL on the schedule instead."),
+    _e("unsubscribe-link", "invalid", 404, "Unknown unsubscribe link",
+       "The unsubscribe link is not one this service issued (mistyped, cut off or altered)."),
+    _e("recipient", "not-found", 404, "Recipient not found",
+       "No platform user with this id, or the value is not an e-mail address."),
     # -- learning events --------------------------------------------------------------------------
     _e("event-user", "mismatch", 403, "Not your event",
        "Only an admin may record events for another user.", "not-own-event"),

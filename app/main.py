@@ -28,6 +28,7 @@ from app.reports.deliveries.router import router as deliveries_router
 from app.reports.jobs.router import router as jobs_router
 from app.reports.metadata.router import router as metadata_router
 from app.reports.previews.router import router as previews_router
+from app.reports.schedules.optout_router import router as optout_router
 from app.reports.schedules.router import router as schedules_router
 from app.reports.templates import versions as template_versions
 from app.reports.templates.router import router as templates_router
@@ -81,6 +82,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     previews_router,
     templates_router,
     schedules_router,
+    optout_router,
     metadata_router,
     audit_router,
     lookups_router,

@@ -103,8 +103,11 @@ def test_the_contract_lists_the_40_report_endpoints_each_with_examples() -> None
         "webhooks": 4,
     }
     assert groups["learning-events"] == 1 and groups["batch"] == 1 and groups["preview"] == 1
+    # A schedule e-mail's unsubscribe link (its page and the one-click POST) and what one
+    # person receives.
+    assert groups["unsubscribe"] == 2 and groups["recipients"] == 1
     assert {"healthz", "readyz", "metrics"} <= set(groups)
-    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1 + 2 + 2 + 1
+    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1 + 2 + 2 + 1 + 3
     assert not missing_examples, missing_examples
 
 

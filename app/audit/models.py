@@ -39,6 +39,7 @@ class AuditAction(StrEnum):
     SCHEDULE_RESUMED = "schedule.resumed"
     SCHEDULE_RUN_NOW = "schedule.run-now"
     SCHEDULE_ALERT_FIRED = "schedule.alert-fired"  # a run's alert conditions became true
+    SCHEDULE_UNSUBSCRIBED = "schedule.unsubscribed"  # a recipient left through their link
     LOOKUP_CHANGED = "lookup.changed"
     AUDIT_READ = "audit.read"
     # Another user's object asked for and answered 404 as if it did not exist (app/audit/probes.py).

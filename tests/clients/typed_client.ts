@@ -134,6 +134,8 @@ export function reactTo(problem: Problem): Reaction {
     case "delivery-link-expired":
     case "delivery-link-revoked":
     case "webhook-not-found":
+    case "unsubscribe-link-invalid":
+    case "recipient-not-found":
       return "gone";
     case "resource-conflict":
     case "precondition-failed":

@@ -32,6 +32,11 @@ class Mailbox:
     def messages(self) -> list[EmailMessage]:
         return [read(mail.path) for mail in list_mail(self.directory)]
 
+    def clear(self) -> None:
+        """Empties the mailbox (what a test received so far is read; the next part starts)."""
+        for mail in list_mail(self.directory):
+            mail.path.unlink()
+
 
 @dataclass
 class Received:

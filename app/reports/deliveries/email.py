@@ -8,7 +8,6 @@ would not change it, so the sender fails the delivery at once with the reason.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.errors import MessageError
@@ -16,12 +15,16 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 
 import aiosmtplib
+from babel import Locale
+from babel.dates import format_date, format_time
 
 from app.common.time import as_utc, utcnow, zone
 from app.config import Settings
 from app.i18n import LOCALES, human_formats, translate
 from app.reports.deliveries.addresses import AddressRefused, normalize_address
+from app.reports.deliveries.mail_body import MailBody, html_part, text_part
 from app.reports.deliveries.models import DeliveryContent, DeliveryKind, ReportDelivery
+from app.reports.deliveries.unsubscribe_links import unsubscribe_url
 
 
 class MessageRefused(ValueError):
@@ -138,54 +141,19 @@ def _build(
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = message_id(settings, delivery)
     msg["X-Report-Delivery-Id"] = delivery.idempotency_id
-    lines: list[str]
-    download: str | None = None
+    body = mail_body(settings, delivery, link=link, attachment=attachment)
     if delivery.kind == DeliveryKind.NOTICE:
         msg["Subject"] = content.subject or content.report_name
-        lines = [content.text or ""]
+    elif content.alert is not None:  # sent because an alert fired or recovered: said first
+        msg["Subject"] = alert_subject(content, locale)
+        body.intro = "\n".join([*alert_lines(content, locale), body.intro])
     else:
         msg["Subject"] = t("Report: {report}", report=content.report_name)
-        lines = [t("Your report {report!r} is ready.", report=content.report_name)]
-        if content.alert is not None:
-            msg.replace_header("Subject", alert_subject(content, locale))
-            lines = alert_lines(content, locale) + lines
-        period = period_text(content)
-        if period:
-            lines.append(t("Period: {period}", period=period))
-        if content.row_count is not None:
-            rows = human_formats(locale).integer(content.row_count)
-            lines.append(t("Rows: {rows}", rows=rows))
-        lines += [f"{f.label}: {f.value}" for f in content.figures]
-        defined = [f for f in content.figures if f.definition]
-        if defined:  # what the figures above mean, as the file and the metadata state it
-            lines.append(t("What these figures mean:"))
-            lines += [f"{f.label}: {f.definition}" for f in defined]
-        if attachment is not None and content.file_name:
-            lines.append(t("The file {file} is attached.", file=content.file_name))
-        elif content.size_bytes is not None and delivery.mode != "link":
-            lines.append(
-                t(
-                    "The file ({size}) is too large to attach: download it with the link below.",
-                    size=_size(content.size_bytes, locale),
-                )
-            )
-        if link:
-            download = t("Download: {link}", link=link)
-            lines.append(download)
-            lines.append(t("The link is for you only and expires; do not forward it."))
-    text = "\n".join(lines) + "\n"
-    msg.set_content(text)
-    link_text = html.escape(t("Download the report"))
-    body = "".join(
-        f'<p><a href="{html.escape(link)}">{link_text}</a></p>'
-        if link and line == download
-        else f"<p>{html.escape(line)}</p>"
-        for line in lines
-    )
-    msg.add_alternative(
-        f'<!doctype html><html lang="{html.escape(locale)}"><body>{body}</body></html>',
-        subtype="html",
-    )
+    if body.unsubscribe_url:  # RFC 2369 and RFC 8058: one-click, by a POST without a login
+        msg["List-Unsubscribe"] = f"<{body.unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(text_part(body))
+    msg.add_alternative(html_part(body), subtype="html")
     if attachment is not None and content.file_name:
         maintype, _, subtype = (content.content_type or "application/octet-stream").partition("/")
         subtype = subtype.split(";")[0].strip() or "octet-stream"
@@ -194,6 +162,82 @@ def _build(
         )
     msg["Content-Language"] = locale  # last: setting the content clears Content-* headers
     return msg
+
+
+def expiry_text(value: datetime, tz: str, locale: str) -> str:
+    """When a link stops working, as its reader says it: a long date and a short time in their
+    timezone (Babel's CLDR patterns for the locale), with the timezone named."""
+    try:
+        local = as_utc(value).astimezone(zone(tz))
+    except ValueError:
+        local, tz = as_utc(value), "UTC"
+    place = Locale.parse(locale)
+    day = format_date(local.date(), format="long", locale=place)
+    clock = format_time(local.time(), format="short", locale=place)
+    return f"{day}, {clock} ({tz})"
+
+
+def mail_body(
+    settings: Settings,
+    delivery: ReportDelivery,
+    *,
+    link: str | None,
+    attachment: bytes | None,
+) -> MailBody:
+    """What the message says, in its recipient's locale (text and HTML are made from it)."""
+    content = delivery.content
+    locale = _locale(content)
+
+    def t(message: str, **values: object) -> str:
+        return translate(locale, message).format(**values)
+
+    unsubscribe = unsubscribe_url(settings, delivery)
+    body = MailBody(
+        lang=locale,
+        title=content.report_name,
+        intro="",
+        unsubscribe_url=unsubscribe,
+        unsubscribe_text=t(
+            "You receive this because you are a recipient of the scheduled report {report!r}. "
+            "To stop receiving it:",
+            report=content.report_name,
+        ),
+        unsubscribe_button=t("Unsubscribe"),
+    )
+    if delivery.kind == DeliveryKind.NOTICE:
+        body.title = content.subject or content.report_name
+        body.intro = content.text or ""
+        return body
+    body.intro = t("Your report {report!r} is ready.", report=content.report_name)
+    period = period_text(content)
+    if period:
+        body.facts.append((t("Period"), period))
+    if content.row_count is not None:
+        body.facts.append((t("Rows"), human_formats(locale).integer(content.row_count)))
+    body.parameters_heading = t("Filters:")
+    body.parameters = [(p.label, p.value) for p in content.parameters]
+    body.figures_heading = t("Summary")
+    body.figures = [(f.label, f.value) for f in content.figures]
+    body.definitions_heading = t("What these figures mean:")
+    body.definitions = [(f.label, f.definition) for f in content.figures if f.definition]
+    if attachment is not None and content.file_name:
+        body.file_note = t("The file {file} is attached.", file=content.file_name)
+    elif content.size_bytes is not None and delivery.mode != "link":
+        body.file_note = t(
+            "The file ({size}) is too large to attach: download it with the link below.",
+            size=_size(content.size_bytes, locale),
+        )
+    if link:
+        body.link = link
+        body.link_text = t("Download: {link}", link=link)
+        body.link_button = t("Download the report")
+        body.expiry = t("The link is for you only and expires; do not forward it.")
+        if delivery.link_expires_at is not None:
+            body.expiry = t(
+                "The link is for you only and works until {date}; do not forward it.",
+                date=expiry_text(delivery.link_expires_at, content.timezone, locale),
+            )
+    return body
 
 
 def _sender(settings: Settings) -> str:

@@ -104,12 +104,15 @@ class Audience(StrEnum):
 
 
 class SkippedRecipient(BaseModel):
-    """Someone (or some department) a run did not reach, and why."""
+    """Someone a run did not send to, and why (shown on the run)."""
 
+    user_id: str | None = None
+    address: str | None = None
+    # `inactive`: deactivated in the platform; `deleted`: no longer a platform user;
+    # `no-manager`: a department of a department-managers audience without an active manager
     reason: str
     department_id: str | None = None
     department_name: str | None = None
-    user_id: str | None = None
 
 
 class DeliveryConfig(BaseModel):
@@ -122,8 +125,9 @@ class DeliveryConfig(BaseModel):
     webhook_endpoint_ids: list[PydanticObjectId] = Field(default_factory=list)
     title: str | None = None  # the messages' report name (the schedule's); else the type's
     notify_owner_on_failure: bool = False  # scheduled runs: a run failing for good is told
-    # Who the run's audience did not reach (a department without a manager), listed on the run.
-    skipped: list[SkippedRecipient] = Field(default_factory=list)
+    # Who the run did not reach, and why: listed recipients deactivated or deleted since, and
+    # (audience department-managers) departments without a manager. Listed on the run.
+    skipped_recipients: list[SkippedRecipient] = Field(default_factory=list)
 
 
 class Figure(BaseModel):
@@ -139,6 +143,13 @@ class DeliveryAlert(BaseModel):
     state: str  # fired | recovered
     lines: list[str] = Field(default_factory=list)  # each condition as people read it
     conditions: list[dict[str, Any]] = Field(default_factory=list)  # the same, as data
+
+
+class Parameter(BaseModel):
+    """One line of the report's Parameters block, in words (`Departments: Finance`)."""
+
+    label: str
+    value: str
 
 
 class DeliveryContent(BaseModel):
@@ -168,6 +179,10 @@ class DeliveryContent(BaseModel):
     subject: str | None = None  # notices: their own subject and text
     text: str | None = None
     alert: DeliveryAlert | None = None  # sent because an alert fired or recovered
+    # The period and filters in words, as the file's Parameters block states them.
+    parameters: list[Parameter] = Field(default_factory=list)
+    # A message of a schedule's run to one of its recipients: it carries List-Unsubscribe.
+    unsubscribe: bool = False
 
 
 DELIVERY_SORTS = Sorting(

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.i18n import DEFAULT_LOCALE, translate
 from app.platform.repository import user_by_id
 from app.reports.deliveries import repository
+from app.reports.deliveries.described import parameters_by_locale
 from app.reports.deliveries.models import Recipient, ReportDelivery, WebhookEndpoint
 from app.reports.deliveries.planning import (
     ChooseDeliveries,
@@ -132,6 +133,7 @@ async def plan_completed(
         settings,
         report_name=lambda locale: _report_name(job, locale),
         figures=figures,
+        parameters=await parameters_by_locale(done),
     )
 
 

@@ -27,6 +27,7 @@ from app.reports.deliveries.models import (
     DeliveryMode,
     EmptyResultPolicy,
     Figure,
+    Parameter,
     Recipient,
     ReportDelivery,
     WebhookEndpoint,
@@ -126,6 +127,7 @@ def plan_deliveries(
     *,
     report_name: ReportName,
     figures: FiguresByLocale = (),
+    parameters: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     now: datetime | None = None,
 ) -> list[ReportDelivery]:
     """One delivery per e-mail recipient and per enabled webhook endpoint for a COMPLETED job
@@ -133,7 +135,8 @@ def plan_deliveries(
     commit stores. An empty result follows `config.empty_result`: skip plans nothing, notice
     plans a short message without a file to every recipient and webhook. Each e-mail is
     written in its recipient's locale (else the job's), with the figures in that locale when
-    `figures` has them; a webhook's content is in the job's locale."""
+    `figures` has them, and the run's `parameters` in words (by locale) when given; a webhook's
+    content is in the job's locale. A schedule's e-mails can be unsubscribed from."""
     assert job.status == JobStatus.COMPLETED and job.result is not None, "a completed job"
     now = now or utcnow()
     file_expires = as_utc(job.expires_at) if job.expires_at else None
@@ -154,6 +157,9 @@ def plan_deliveries(
             name = report_name(locale) if callable(report_name) else report_name
             shown = by_locale.get(locale, by_locale.get(job.locale, ()))
             content = content_for(job, report_name=name, figures=shown, locale=locale)
+            described = (parameters or {}).get(locale) or (parameters or {}).get(job.locale, ())
+            content.parameters = [Parameter(label=k, value=v) for k, v in described]
+            content.unsubscribe = job.schedule_id is not None
             if kind == DeliveryKind.NOTICE:
                 content.subject = translate(locale, "{report}: no rows this period").format(
                     report=name

@@ -74,15 +74,6 @@ def _shown_recipient(doc: ReportDelivery) -> str:
     return redact_url(url) if doc.channel in (DeliveryChannel.SLACK, DeliveryChannel.TEAMS) else url
 
 
-class SkippedOut(ApiModel):
-    """Someone (or some department) a run did not reach, and why."""
-
-    reason: str
-    department_id: str | None = None
-    department_name: str | None = None
-    user_id: str | None = None
-
-
 class WebhookCreate(ApiInput):
     """An endpoint of yours for on-demand jobs' `webhookUrl` (schedules register theirs in
     their `webhooks`). The signing secret is in the answer, once."""
@@ -179,3 +170,18 @@ class DeliveryOptionsOut(ApiModel):
             "webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))",
             max_attempts=settings.delivery_max_attempts,
         )
+
+
+class SkippedRecipientOut(ApiModel):
+    """Someone a run did not send to: a listed recipient, or a department without a manager."""
+
+    user_id: str | None = None
+    address: str | None = None
+    reason: str = Field(
+        description="`inactive`: deactivated in the platform (sent to again once reactivated); "
+        "`deleted`: no longer a platform user; `no-manager`: a department of a "
+        "department-managers audience without an active manager (its data is in the report "
+        "of a manager above it, if any)"
+    )
+    department_id: str | None = None
+    department_name: str | None = None

@@ -76,7 +76,7 @@ async def resolve(root: DepartmentManagers) -> Burst:
                 SkippedRecipient(
                     department_id=str(department.id),
                     department_name=department.name,
-                    reason="no active manager",
+                    reason="no-manager",
                 )
             )
         if found:

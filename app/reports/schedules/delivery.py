@@ -20,7 +20,8 @@ from app.reports.deliveries.recipients import validate_recipients, validate_webh
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.schedules import bursting
 from app.reports.schedules.models import DepartmentManagers, ReportSchedule
-from app.reports.schedules.schemas import WebhookIn
+from app.reports.schedules.optout import check_relisting
+from app.reports.schedules.recipient_schemas import WebhookIn
 from app.security import DataScope
 
 DELIVERY_FIELDS = (
@@ -82,6 +83,10 @@ async def delivery_changes(
                 recipients = await validate_recipients(body.recipients, settings)
                 changes.fields["recipients"] = [r.user_id or r.address for r in recipients]
                 changes.fields["delivery_recipients"] = recipients
+                if current is not None:  # an unsubscribed person comes back only re-invited
+                    left = check_relisting(current, recipients, body.reinvite)
+                    if left is not None:
+                        changes.fields["unsubscribed"] = left
     audience = changes.fields.get("audience") or (current.audience if current else Audience.OWNER)
     if recipients is not None:
         with problems.collect():

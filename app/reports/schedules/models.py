@@ -44,6 +44,17 @@ class MissedRunPolicy(StrEnum):
     RUN_ONCE = "run-once"
 
 
+class Unsubscribed(BaseModel):
+    """A recipient who left the schedule through the unsubscribe link of one of its e-mails;
+    listing them again needs the owner's explicit `reinvite`."""
+
+    key: str  # `user:<id>` or `email:<address>` (Recipient.key())
+    user_id: str | None = None
+    address: str | None = None
+    at: datetime
+    told_at: datetime | None = None  # when the owner's digest named them
+
+
 SCHEDULE_SORTS = Sorting(
     (
         created_at("the schedule"),
@@ -128,6 +139,8 @@ class ReportSchedule(TimestampedDocument):
     last_outcome_job_id: PydanticObjectId | None = None
     missed_runs: int = 0
     last_missed_at: datetime | None = None
+    unsubscribed: list[Unsubscribed] = Field(default_factory=list)
+    unsubscribe_digest_at: datetime | None = None  # the owner's last digest of unsubscribes
 
     class Settings:
         name = "report_schedules"

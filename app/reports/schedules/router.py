@@ -13,7 +13,7 @@ from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import problem_responses
 from app.reports.deliveries import repository as deliveries
-from app.reports.deliveries.schemas import DeliveryOut, SkippedOut
+from app.reports.deliveries.schemas import DeliveryOut, SkippedRecipientOut
 from app.reports.jobs.models import RUN_SORTS, JobStatus
 from app.reports.jobs.responses import ACCEPTED, REPLAYED, accepted
 from app.reports.jobs.schemas import JobOut
@@ -279,8 +279,9 @@ async def list_runs(
         lambda j: ScheduleRunOut(
             **JobOut.from_document(j).model_dump(),
             deliveries=by_job.get(j.id, []),
-            skipped=[
-                SkippedOut(**s.model_dump()) for s in (j.delivery.skipped if j.delivery else [])
+            skipped_recipients=[
+                SkippedRecipientOut(**s.model_dump())
+                for s in (j.delivery.skipped_recipients if j.delivery else [])
             ],
             evaluation=RunEvaluationOut.of(j.evaluation),
         )

@@ -20,12 +20,8 @@ from app.platform.models import User
 from app.platform.repository import user_by_id
 from app.reports.deliveries import outbox
 from app.reports.deliveries import repository as deliveries
-from app.reports.deliveries.models import (
-    Audience,
-    DeliveryConfig,
-    Recipient,
-    SkippedRecipient,
-)
+from app.reports.deliveries.inactive import without_inactive
+from app.reports.deliveries.models import Audience, DeliveryConfig, Recipient, SkippedRecipient
 from app.reports.deliveries.recipients import with_user_locales
 from app.reports.jobs import repository as jobs
 from app.reports.jobs.models import JobStatus, ReportJob, Requester
@@ -99,6 +95,8 @@ async def _delivery(
     """What a run delivers, each platform-user recipient with their locale as it is now (the
     job keeps it: a retry writes to them in the same language)."""
     config = schedule.delivery_config(recipients)
+    config.recipients, skipped = await without_inactive(config.recipients)
+    config.skipped_recipients += skipped
     config.recipients = await with_user_locales(config.recipients)
     return config
 
@@ -271,18 +269,26 @@ async def _recipient_runs(
         as_whom = await _user_principal(recipient.user_id)
         if as_whom is None:
             log.warning("schedule_recipient_skipped", user_id=recipient.user_id)
+            skipped.append(
+                SkippedRecipient(
+                    user_id=recipient.user_id, address=recipient.address, reason="inactive"
+                )
+            )
             continue
         scope = await resolve_scope(as_whom)
         key = json.dumps([as_whom.role.value, scope.to_document()], sort_keys=True, default=str)
         groups.setdefault(key, (as_whom, []))[1].append(recipient)
-    return [
+    runs = [
         (
             as_whom,
-            (await _delivery(schedule, members)).model_copy(update={"skipped": skipped}),
+            await _delivery(schedule, members),
             f"{idempotency_key}:{index}" if idempotency_key else None,
         )
         for index, (_, (as_whom, members)) in enumerate(sorted(groups.items()))
     ]
+    if runs:  # the first scope's run lists who was left out
+        runs[0][1].skipped_recipients[:0] = skipped
+    return runs
 
 
 async def _managers(

@@ -33,6 +33,7 @@ from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.observability import SCHEDULER_LAG
 from app.reports.jobs.requests import ScheduleSlotTaken
 from app.reports.schedules import repository
+from app.reports.schedules.digest import send_unsubscribe_digests
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -68,6 +69,10 @@ async def run_due_schedules(resources: Resources, now: datetime | None = None) -
             created += await _run_schedule(resources, schedule, now)
         except Exception:  # one broken schedule must not stop the others
             log.exception("schedule_tick_failed", schedule_id=str(schedule.id))
+    try:  # the owners' daily summaries of unsubscribes
+        await send_unsubscribe_digests(resources.settings, now)
+    except Exception:
+        log.exception("unsubscribe_digests_failed")
     return created
 
 

@@ -22,7 +22,6 @@ from app.reports.deliveries.models import (
     Audience,
     DeliveryMode,
     EmptyResultPolicy,
-    EndpointKind,
 )
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.schedules.alerts.models import AlertIn, AlertOut, ScopeAlertOut
@@ -31,6 +30,11 @@ from app.reports.schedules.models import (
     MissedRunPolicy,
     ReportSchedule,
     ScheduleStatus,
+)
+from app.reports.schedules.recipient_schemas import (
+    REINVITE_DESCRIPTION,
+    DepartmentManagersIn,
+    WebhookIn,
 )
 from app.reports.schedules.recurrence import (
     check_time_of_day,
@@ -52,30 +56,6 @@ LOCALE_DESCRIPTION = (
     f"{', '.join(supported_locales())}. A recipient who is a platform user with a locale of "
     "their own gets the e-mail in theirs. Omitted or null: the template's, else the owner's"
 )
-
-
-class DepartmentManagersIn(ApiInput):
-    """The department whose managers (and, with `includeSubDepartments`, its sub-departments'
-    managers) receive the runs: active platform users with the role `manager`, looked up at
-    each run. Departments without one are named on the run, and the owner is told."""
-
-    department_id: str = Field(pattern=r"^[0-9a-fA-F]{24}$")
-    include_sub_departments: bool = True
-
-
-class WebhookIn(ApiInput):
-    """An endpoint called after every run: a signed POST (Standard Webhooks, `kind`
-    `webhook`), or a message to a Slack or Microsoft Teams channel through its incoming-webhook
-    URL (`slack`, `teams`; the URL is a secret: answers show it redacted, send it again in
-    full to keep the endpoint on a change)."""
-
-    url: str = Field(min_length=8, max_length=2000, examples=["https://hooks.example.com/reports"])
-    kind: EndpointKind = Field(
-        default=EndpointKind.WEBHOOK,
-        description="`webhook`: signed JSON (Standard Webhooks); `slack`: a Block Kit message; "
-        "`teams`: an Adaptive Card",
-    )
-    description: str | None = Field(default=None, max_length=200)
 
 
 class _Delivery(ApiInput):
@@ -112,6 +92,9 @@ class _Delivery(ApiInput):
         description="Threshold alerts: deliver only when the conditions become true (and on "
         "recovery when asked); absent: every run is delivered. On update, null removes it and a "
         "new alert starts from `not-met` in every scope.",
+    )
+    reinvite: list[str] | None = Field(
+        default=None, max_length=1000, description=REINVITE_DESCRIPTION
     )
 
 
@@ -273,6 +256,14 @@ class RunTime(ApiModel):
     utc: datetime
 
 
+class UnsubscribedOut(ApiModel):
+    """Someone who left the schedule with the unsubscribe link of one of its e-mails."""
+
+    user_id: str | None = None
+    address: str | None = None
+    unsubscribed_at: datetime
+
+
 class OwnerOut(ApiModel):
     user_id: str
     name: str
@@ -311,6 +302,11 @@ class ScheduleOut(ApiModel):
     audience: Audience
     department_managers: DepartmentManagersIn | None = None
     webhooks: list[WebhookOut] = Field(default_factory=list)
+    unsubscribed: list[UnsubscribedOut] = Field(
+        default_factory=list,
+        description="Recipients who unsubscribed: no longer sent to; listing one again needs "
+        "`reinvite`",
+    )
     missed_run_policy: MissedRunPolicy
     alert: AlertOut | None = Field(default=None, description="Its alert; null: none")
     alert_state: list[ScopeAlertOut] = Field(
@@ -380,6 +376,10 @@ class ScheduleOut(ApiModel):
             if doc.department_managers
             else None,
             webhooks=webhooks or [],
+            unsubscribed=[
+                UnsubscribedOut(user_id=u.user_id, address=u.address, unsubscribed_at=u.at)
+                for u in doc.unsubscribed
+            ],
             missed_run_policy=doc.missed_run_policy,
             alert=AlertOut.of(doc.alert),
             alert_state=ScopeAlertOut.all_of(doc.alert_states),
