@@ -272,7 +272,13 @@ async def test_a_deactivated_user_is_skipped_and_listed_on_the_run(
     assert [m["To"] for m in smtp_server.messages()] == ["ann@example.test"]
     [run] = (await client.get(f"{SCHEDULES}/{schedule_id}/runs", headers=headers)).json()["items"]
     assert run["skippedRecipients"] == [
-        {"userId": str(people.ben.id), "address": "ben@example.test", "reason": "inactive"}
+        {
+            "userId": str(people.ben.id),
+            "address": "ben@example.test",
+            "reason": "inactive",
+            "departmentId": None,
+            "departmentName": None,
+        }
     ]
     assert [d["recipient"] for d in run["deliveries"]] == ["ann@example.test"]
     # Still on the schedule: reactivated, they receive the next run again.
