@@ -178,6 +178,9 @@ _ALL = (
        "No webhook endpoint with this id of yours."),
     _e("webhook", "in-use", 409, "Webhook endpoint in use",
        "Schedules still call the endpoint (the problem names them); remove it from them first."),
+    _e("schedule-recipient", "forbidden", 403, "Not your recipient's report",
+       "Only an admin, or the schedule's owner for a recipient within their own scope, may test "
+       "a schedule as one of its recipients."),
     _e("webhook", "unsigned", 409, "Endpoint not signed",
        "A Slack or Teams endpoint has no signing secret to rotate: its URL is the secret; "
        "replace the URL on the schedule instead."),

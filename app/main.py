@@ -30,6 +30,7 @@ from app.reports.metadata.router import router as metadata_router
 from app.reports.previews.router import router as previews_router
 from app.reports.schedules.optout_router import router as optout_router
 from app.reports.schedules.router import router as schedules_router
+from app.reports.schedules.trial_router import router as trial_router
 from app.reports.templates import versions as template_versions
 from app.reports.templates.router import router as templates_router
 from app.runtime import deadline
@@ -83,6 +84,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     templates_router,
     schedules_router,
     optout_router,
+    trial_router,
     metadata_router,
     audit_router,
     lookups_router,

@@ -96,7 +96,8 @@ def test_the_contract_lists_the_40_report_endpoints_each_with_examples() -> None
     assert {k: groups[k] for k in groups_of} == {
         "jobs": 7,
         "templates": 7 + 2,
-        "schedules": 9 + 1,  # evaluate (what a run now would measure and send)
+        # evaluate (what a run now would measure and send), test (to the caller), audience
+        "schedules": 9 + 1 + 2,
         "metadata": 7 + 1 + 1 + 1,
         "audit": 1,
         "deliveries": 3,
@@ -107,7 +108,7 @@ def test_the_contract_lists_the_40_report_endpoints_each_with_examples() -> None
     # person receives.
     assert groups["unsubscribe"] == 2 and groups["recipients"] == 1
     assert {"healthz", "readyz", "metrics"} <= set(groups)
-    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1 + 2 + 2 + 1 + 3
+    assert sum(groups.values()) == 29 + 2 + 7 + 2 + 3 + 1 + 1 + 2 + 2 + 1 + 3 + 2
     assert not missing_examples, missing_examples
 
 

@@ -38,6 +38,7 @@ class AuditAction(StrEnum):
     SCHEDULE_PAUSED = "schedule.paused"
     SCHEDULE_RESUMED = "schedule.resumed"
     SCHEDULE_RUN_NOW = "schedule.run-now"
+    SCHEDULE_TESTED = "schedule.tested"  # a test send to the caller only
     SCHEDULE_ALERT_FIRED = "schedule.alert-fired"  # a run's alert conditions became true
     SCHEDULE_UNSUBSCRIBED = "schedule.unsubscribed"  # a recipient left through their link
     LOOKUP_CHANGED = "lookup.changed"

@@ -110,6 +110,7 @@ export function reactTo(problem: Problem): Reaction {
     case "admin-required":
     case "scope-exceeded":
     case "report-type-not-allowed":
+    case "schedule-recipient-forbidden":
     case "job-access-revoked":
     case "template-not-owned":
     case "template-visibility-not-allowed":

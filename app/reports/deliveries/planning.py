@@ -159,7 +159,7 @@ def plan_deliveries(
             content = content_for(job, report_name=name, figures=shown, locale=locale)
             described = (parameters or {}).get(locale) or (parameters or {}).get(job.locale, ())
             content.parameters = [Parameter(label=k, value=v) for k, v in described]
-            content.unsubscribe = job.schedule_id is not None
+            content.unsubscribe = job.schedule_id is not None and not job.test_run
             if kind == DeliveryKind.NOTICE:
                 content.subject = translate(locale, "{report}: no rows this period").format(
                     report=name

@@ -162,6 +162,9 @@ class ReportJob(TimestampedDocument):
     # Who is told when it ends (schedule recipients, on-demand notify / webhook): planned into
     # the delivery outbox by the job's final commit.
     delivery: DeliveryConfig | None = None
+    # A schedule's test send (POST /schedules/{id}/test): delivered to the caller only, not a
+    # run of the schedule (no alert state, no failure count).
+    test_run: bool = False
     # A scheduled run's alert state, written by its completing commit (jobs/evaluation.py).
     evaluation: RunEvaluation | None = None
 

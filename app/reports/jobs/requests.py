@@ -77,6 +77,7 @@ class ReportRequest:
     request_id: str | None = None
     enforce_quota: bool = True  # scheduled runs do not count against the caller's quota
     delivery: DeliveryConfig | None = None  # who is told when the job ends
+    test_run: bool = False  # a schedule's test send (to the caller only)
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,7 @@ async def _store(
         retry_of_job_id=request.retry_of_job_id,
         request_id=request.request_id,
         delivery=request.delivery,
+        test_run=request.test_run,
         max_attempts=settings.job_max_attempts,
     )
     job.id = PydanticObjectId()

@@ -200,6 +200,10 @@ class JobOut(ApiModel):
         default=None, description="The version of the template the job ran (with templateId)"
     )
     schedule_id: str | None = None
+    test: bool = Field(
+        default=False,
+        description="A schedule's test send: delivered to whoever asked for it only, not a run",
+    )
     scheduled_for: datetime | None = None
     retry_of_job_id: str | None = None
     progress: ProgressOut
@@ -250,6 +254,7 @@ class JobOut(ApiModel):
             template_id=str(job.template_id) if job.template_id else None,
             template_version=job.template_version if job.template_id else None,
             schedule_id=str(job.schedule_id) if job.schedule_id else None,
+            test=job.test_run,
             scheduled_for=job.scheduled_for,
             retry_of_job_id=str(job.retry_of_job_id) if job.retry_of_job_id else None,
             progress=ProgressOut(

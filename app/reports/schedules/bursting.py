@@ -114,8 +114,16 @@ async def managers_now(
     is told when the departments without one changed since they were last told (one worker
     tells: a compare-and-set on the schedule)."""
     burst = await resolve(root)
+    left = {u.key for u in schedule.unsubscribed}
+    for recipient in [r for r in burst.recipients if r.key() in left]:
+        burst.recipients.remove(recipient)
+        burst.skipped.append(
+            SkippedRecipient(
+                user_id=recipient.user_id, address=recipient.address, reason="unsubscribed"
+            )
+        )
     check_limits(settings, burst)
-    told = sorted(s.department_id or "" for s in burst.skipped)
+    told = sorted(s.department_id for s in burst.skipped if s.department_id)
     if told != sorted(schedule.burst_skipped_told) and schedule.id is not None:
         changed = await repository.set_fields(
             schedule.id,
@@ -129,7 +137,7 @@ async def managers_now(
                 schedule_id=schedule.id,
                 schedule_name=schedule.name,
                 report_type=schedule.report_type,
-                departments=[s.department_name or "" for s in burst.skipped],
+                departments=[s.department_name for s in burst.skipped if s.department_name],
                 schedule_locale=schedule.locale,
             )
     return burst.recipients, burst.skipped

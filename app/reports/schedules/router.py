@@ -1,4 +1,5 @@
-"""Schedules API (API-ISS-032): 10 endpoints under /api/v1/reports/schedules."""
+"""Schedules API: endpoints under /api/v1/reports/schedules (the test send and the audience are
+in trial_router.py, the unsubscribe pages in optout_router.py)."""
 
 from __future__ import annotations
 

@@ -369,7 +369,7 @@ async def record_job_outcome(settings: Settings, job: ReportJob) -> None:
     """Called by the worker after every job of a schedule finishes (retries included). Counts
     consecutive failures (a completed run resets the count); after
     `SCHEDULE_MAX_CONSECUTIVE_FAILURES` failures in a row the schedule pauses itself."""
-    if job.schedule_id is None or job.id is None:
+    if job.schedule_id is None or job.id is None or job.test_run:
         return
     if job.status == JobStatus.COMPLETED:
         await repository.record_outcome(job.schedule_id, job.id, failed=False)

@@ -96,6 +96,8 @@ class AlertGate:
     ) -> Sequence[ReportDelivery]:
         job = self.job
         self.outcome = None
+        if job.test_run:  # a test send is no run: it neither reads nor moves the alert
+            return deliveries
         schedules = ReportSchedule.get_pymongo_collection()
         raw = await schedules.find_one(
             {"_id": job.schedule_id}, {"alert": 1, "alert_states": 1}, session=session
