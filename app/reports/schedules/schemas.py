@@ -20,7 +20,7 @@ from app.lookups.codes import (
 from app.reports.dates import BoundedDate
 from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy
 from app.reports.deliveries.schemas import DeliveryOut, WebhookOut
-from app.reports.jobs.schemas import JobOut
+from app.reports.jobs.schemas import ColumnKeys, JobOut
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -42,6 +42,10 @@ RECIPIENTS_DESCRIPTION = (
 )
 
 
+SCHEDULE_COLUMNS_DESCRIPTION = (
+    "The columns of its files, by key, in order (an unknown or repeated key is a 422 naming "
+    "`columns[i]`). Omitted or null: the template's choice, else every column"
+)
 LOCALE_DESCRIPTION = (
     "The language and formats of its files and e-mails: one of "
     f"{', '.join(supported_locales())}. A recipient who is a platform user with a locale of "
@@ -155,6 +159,9 @@ class ScheduleCreate(_Timing, _Delivery):
         default=None,
         description="Inline parameters, or overrides merged over the template's",
     )
+    columns: ColumnKeys | None = Field(
+        default=None, max_length=100, description=SCHEDULE_COLUMNS_DESCRIPTION
+    )
     frequency: FrequencyCode = Field(description="daily, weekly, monthly, quarterly or cron")
     timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Berlin"])
     missed_run_policy: MissedRunPolicy = Field(
@@ -211,6 +218,9 @@ class ScheduleUpdate(_Timing, _Delivery):
     parameters: dict[str, Any] | None = None
     format: FormatCode | None = None
     locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
+    columns: ColumnKeys | None = Field(
+        default=None, max_length=100, description=SCHEDULE_COLUMNS_DESCRIPTION
+    )
     missed_run_policy: MissedRunPolicy | None = None
     recipients: list[str] | None = Field(
         default=None, max_length=1000, description=RECIPIENTS_DESCRIPTION
@@ -259,6 +269,9 @@ class ScheduleOut(ApiModel):
     format: FormatValue | None = Field(description="null: the template's format")
     locale: str | None = Field(description="null: the template's, else the owner's locale")
     parameters: dict[str, Any] = Field(description="Inline parameters, or the template overrides")
+    columns: list[str] | None = Field(
+        default=None, description="The columns of its files; null: the template's, else all"
+    )
     frequency: FrequencyValue
     time_of_day: str | None = None
     day_of_week: int | None = None
@@ -319,6 +332,7 @@ class ScheduleOut(ApiModel):
             format=doc.format,
             locale=doc.locale,
             parameters=doc.parameters,
+            columns=doc.columns,
             frequency=doc.frequency.value,
             time_of_day=doc.time_of_day if doc.frequency != "cron" else None,
             day_of_week=doc.day_of_week,

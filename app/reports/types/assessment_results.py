@@ -144,6 +144,9 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
             **self.resolved_fields(params, now), group_by=params.group_by, result=params.result
         )
 
+    def run_group_columns(self, resolved: AssessmentResultsResolved) -> tuple[str, ...]:
+        return ("courseCode",) if resolved.grouped else ()
+
     def run_columns(self, resolved: AssessmentResultsResolved) -> list[Column]:
         return COURSE_COLUMNS if resolved.grouped else DETAIL_COLUMNS
 

@@ -118,6 +118,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     # Columns whose values add up over the rows (counts): their totals are shown beside a
     # preview's rows (those of the run's columns).
     total_columns: ClassVar[tuple[str, ...]] = ()
+    # The columns that name what a row groups (course-completion's course): a column choice
+    # that leaves them out gets them first (`choice.choose_columns`).
+    group_columns: ClassVar[tuple[str, ...]] = ()
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -138,6 +141,10 @@ class ReportDefinition(ABC, Generic[P, R]):
     @abstractmethod
     def summary(self, resolved: R | None) -> Summarizer:
         """The summary of a run (`None`: the resolved parameters are not known)."""
+
+    def run_group_columns(self, resolved: R) -> tuple[str, ...]:
+        """The group key columns of a run (assessment-results: only when grouped by course)."""
+        return self.group_columns
 
     def run_columns(self, resolved: R) -> list[Column]:
         """The columns of a run; only differs from `columns` when a parameter changes the shape

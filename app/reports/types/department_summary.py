@@ -103,6 +103,7 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     source = Department
     columns: ClassVar[list[Column]] = TREE_COLUMNS
     default_sort: ClassVar[list[str]] = ["departmentName"]
+    group_columns = ("departmentName",)
     # Instructors' scope is a set of courses, not departments.
     roles = (Role.ADMIN, Role.MANAGER)
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
