@@ -159,7 +159,9 @@ async def produce(run: Run, resources: Resources) -> None:
             reading = READ_PROGRESS.set(rows)  # the fact read reports how far it has got
             try:
                 try:
-                    fetch = definition.fetch(resolved, scope, settings.fetch_batch_size)
+                    fetch = definition.fetch(
+                        resolved, scope, settings.fetch_batch_size, choice.keys
+                    )
                     async for batch in fetch:
                         summarizer.add(batch)
                         rows.add(len(batch))

@@ -144,7 +144,7 @@ async def preview(
     following = READ_PROGRESS.set(watch)
     try:
         async with budget.spending():
-            async for batch in definition.fetch(params, scope, READ_BATCH):
+            async for batch in definition.fetch(params, scope, READ_BATCH, choice.keys):
                 summarizer.add(batch)
                 totals.add(batch)
                 keeper.add(presentation.rows(batch))

@@ -127,6 +127,7 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     source = LearningEvent
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
+    column_fields: ClassVar[dict[str, tuple[str, ...]]] = {"quizId": ("payload.quizId",)}
     option_labels: ClassVar[dict[str, str]] = {"groupBy": N_("Group by"), "result": N_("Result")}
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
         {"groupBy": "none"},

@@ -156,6 +156,7 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
         resolved: Mapping[str, Any] | DepartmentSummaryResolved,
         scope: DataScope,
         batch_size: int,
+        columns: Sequence[str] | None = None,
     ) -> AsyncIterator[list[Row]]:
         """The rows in tree order: the departments are few, so their figures are read in four
         grouped aggregations and rolled up here."""
