@@ -246,6 +246,12 @@ async def test_templates_and_schedules_carry_their_columns_into_their_jobs(
         JOBS, json={"templateId": template_id, "columns": ["enrolled"]}, headers=headers
     )
     assert via_jobs.json()["columns"] == ["courseCode", "enrolled"]  # the run's own choice
+    # A retry makes the same file: the job's resolved columns go with it.
+    cancelled = await client.post(f"{JOBS}/{via_jobs.json()['id']}/cancel", headers=headers)
+    assert cancelled.json()["status"] == "cancelled", cancelled.text
+    retried = await client.post(f"{JOBS}/{via_jobs.json()['id']}/retry", headers=headers)
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["columns"] == ["courseCode", "enrolled"]
     await run_worker()
     rows = _csv(await _download(client, run.json()["id"], headers))
     assert rows[0] == ["Course code", "Completion rate", "Course"]
