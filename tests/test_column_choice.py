@@ -138,6 +138,14 @@ async def test_a_reordered_subset_in_every_format_and_the_preview_for_every_type
         assert [c["key"] for c in header["columns"]] == resolved, case
         assert [list(json.loads(line)) for line in lines[1:]] == [resolved] * (len(lines) - 1)
 
+        for fmt in ("csv", "json"):  # a job's rows read back as JSON: its columns, its order
+            rows = await client.get(
+                f"{JOBS}/{made[fmt]}/rows", params={"limit": 1000}, headers=headers
+            )
+            assert rows.status_code == 200, rows.text
+            assert [c["key"] for c in rows.json()["columns"]] == resolved, case
+            assert [[_text(r[k]) for k in resolved] for r in rows.json()["rows"]] == chosen[1:]
+
         shown = [labels[k] for k in _people(resolved, report_type)]
         sheet = _xlsx_header(await _download(client, made["xlsx"], headers), shown)
         assert sheet == shown, case
