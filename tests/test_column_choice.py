@@ -15,6 +15,9 @@ import openpyxl
 import pytest
 
 from app.reports.reading.query import Row
+from app.reports.rendering.base import Column, ColumnType
+from app.reports.rendering.choice import ColumnChoice
+from app.reports.rendering.present import Presentation
 from app.reports.types import REPORT_TYPES, get_report_type
 from app.runtime.resources import Resources
 from tests.helpers.tokens import TokenFactory
@@ -409,3 +412,16 @@ async def test_the_read_skips_the_fields_only_columns_left_out_need(
     assert all(r[spent] is None and r[progress] is None for r in narrow)
     field = keys.index(date_field)
     assert [r[field] for r in narrow] == [r[field] for r in whole]  # what the range walks
+
+
+def test_a_choice_cuts_rows_and_leaves_a_whole_choice_alone() -> None:
+    columns = [Column("a", "A"), Column("b", "B", ColumnType.BOOLEAN), Column("c", "C")]
+    choice = ColumnChoice(("c", "a"))
+    assert choice.rows(columns, [(1, True, 3)]) == [(3, 1)]
+    assert [c.key for c in choice.columns(columns)] == ["c", "a"]
+    people = Presentation.of(columns, {}, for_people=True)
+    narrowed = choice.narrow(columns, people)
+    assert narrowed.rows([(1, True, 3)]) == [(3, 1)]  # b's Yes / No not made at all
+    assert not narrowed.convert
+    whole = ColumnChoice(("a", "b", "c"))
+    assert whole.narrow(columns, people) is people  # exactly today's presentation
