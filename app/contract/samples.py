@@ -36,6 +36,7 @@ _PARAMETERS = {
     "statuses": ["in-progress", "completed"],
 }
 _OWNER = {"userId": USER_ID, "name": "Maria Keller"}
+_COLUMNS = ["departmentName", "learnerName", "courseTitle", "status", "progressPercent"]
 
 JOB = {
     "id": JOB_ID,
@@ -44,6 +45,7 @@ JOB = {
     "locale": "en",
     "status": "completed",
     "parameters": _PARAMETERS,
+    "columns": _COLUMNS,
     "options": {"csvBom": False},
     "resolvedParameters": {
         "reportType": "learner-progress",
@@ -111,6 +113,7 @@ TEMPLATE = {
     "format": "xlsx",
     "locale": None,
     "parameters": _PARAMETERS,
+    "columns": _COLUMNS,
     "visibility": "department",
     "owner": _OWNER,
     "ownerDepartmentIds": [DEPARTMENT_ID],
@@ -139,6 +142,7 @@ SCHEDULE = {
     "format": "xlsx",
     "locale": None,
     "parameters": {"timezone": "Europe/Berlin"},
+    "columns": None,
     "frequency": "weekly",
     "timeOfDay": "07:30",
     "dayOfWeek": 1,

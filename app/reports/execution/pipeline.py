@@ -34,8 +34,10 @@ from app.reports.formats import FormatSpec, SinkOptions, get_format
 from app.reports.jobs.models import JobResult, JobStep, ReportJob, row_index_key
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import RenderContext, RowSink
+from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.present import Presentation, definitions, localised
 from app.reports.types import Figure, Summarizer, figure_definitions, get_report_type
+from app.reports.types.choice import stored_choice
 from app.runtime.resources import Resources
 from app.security import DataScope
 
@@ -92,6 +94,9 @@ async def produce(run: Run, resources: Resources) -> None:
         # PDF and Excel are for people: labels for codes, Yes / No, no machine-only columns,
         # names in the Parameters block; CSV and JSON Lines keep codes unless the job asked for
         # labels. Words are in the job's locale; JSON Lines cells stay machine formats.
+        # The job's choice of columns: the sink gets the chosen cells in the chosen order; the
+        # summary still sees whole rows.
+        choice = ColumnChoice(tuple(stored_choice(definition, resolved, job.columns)))
         presentation = Presentation.of(
             columns,
             {c.lookup: validation.labels(c.lookup, locale) for c in columns if c.lookup},
@@ -100,6 +105,7 @@ async def produce(run: Run, resources: Resources) -> None:
             cells=definition.cells_for_people(resolved),
             locale=locale,
         )
+        presentation = choice.narrow(columns, presentation)
         summarizer = definition.summarizer(resolved)
         with use_locale(locale):  # the parameters and figures as people read them
             parameters = (
@@ -153,7 +159,9 @@ async def produce(run: Run, resources: Resources) -> None:
             reading = READ_PROGRESS.set(rows)  # the fact read reports how far it has got
             try:
                 try:
-                    fetch = definition.fetch(resolved, scope, settings.fetch_batch_size)
+                    fetch = definition.fetch(
+                        resolved, scope, settings.fetch_batch_size, choice.keys
+                    )
                     async for batch in fetch:
                         summarizer.add(batch)
                         rows.add(len(batch))

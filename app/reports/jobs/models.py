@@ -151,6 +151,10 @@ class ReportJob(TimestampedDocument):
     # so a retry or a re-run makes the same file.
     locale: str = DEFAULT_LOCALE
     resolved_parameters: dict[str, Any] | None = None
+    # The columns the file shows, in its order, resolved when the job was created (the
+    # request's choice with the group key columns it left out first; every column of the run
+    # when it chose none). None: stored before columns could be chosen (every column).
+    columns: list[str] | None = None
     scope: dict[str, Any] | None = None
     requested_by: Requester
     template_id: PydanticObjectId | None = None

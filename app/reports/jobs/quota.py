@@ -8,7 +8,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -16,6 +16,8 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from app.common.time import utcnow
+from app.config import Settings
+from app.errors import ServiceBusy, TooManyRequests
 from app.reports.jobs.models import ACTIVE_STATUSES, ReportJob
 from app.runtime import deadline as request_deadline
 
@@ -83,3 +85,22 @@ async def user_quota_lock(user_id: str, *, hold_seconds: float = 0) -> AsyncIter
                 request_deadline.detach("quota-lock-release", release)
                 if not isinstance(exc, Exception):
                     raise  # a cancellation goes on
+
+
+async def reserve(stack: AsyncExitStack, settings: Settings, user_id: str) -> None:
+    """Takes the user's quota lock on `stack` (held until the job is stored: a burst never
+    overshoots the quota) and refuses the request when the user has too many active jobs."""
+    lock = user_quota_lock(user_id, hold_seconds=settings.request_deadline_seconds + 1)
+    if not await stack.enter_async_context(lock):
+        # Not a quota breach: this user's other requests held the count too long.
+        raise ServiceBusy(
+            "Too many reports are being requested at once; try again shortly.", retry_after=1
+        )
+    active = await count_active_for_user(user_id)
+    if active >= settings.max_active_jobs_per_user:
+        raise TooManyRequests(
+            f"You already have {active} reports queued or running "
+            f"(limit {settings.max_active_jobs_per_user}); try again when one finishes.",
+            retry_after=30,
+            code="job-quota-exceeded",
+        )

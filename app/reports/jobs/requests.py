@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,8 +32,6 @@ from app.errors import (
     FieldError,
     Forbidden,
     Problems,
-    ServiceBusy,
-    TooManyRequests,
     ValidationFailed,
 )
 from app.i18n import DEFAULT_LOCALE, locale_spec
@@ -43,7 +41,8 @@ from app.reports.jobs import quota, repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import FileOptions, IdempotencyRecord, ReportJob, Requester
 from app.reports.types import AnyReportDefinition, Resolved, get_report_type
-from app.reports.types.parameters import OBJECT_ID
+from app.reports.types.choice import check_choice, choose_columns
+from app.reports.types.parameters import requested_ids
 from app.runtime import deadline
 from app.runtime.resources import Resources
 from app.security import Principal, resolve_scope
@@ -68,6 +67,7 @@ class ReportRequest:
     options: FileOptions | None = None  # None: the defaults (and the idempotency hash says so)
     # None: the requester's platform locale, else the default (`resolve_locale`).
     locale: str | None = None
+    columns: tuple[str, ...] | None = None  # None: every column (`types.choice`)
     template_id: PydanticObjectId | None = None
     template_version: int | None = None
     schedule_id: PydanticObjectId | None = None
@@ -111,13 +111,14 @@ def prefixed_fields(prefix: str) -> Iterator[None]:
         raise
 
 
-def _requested(raw: Mapping[str, Any], name: str) -> list[str] | None:
-    """The ids a departmentIds / courseIds filter names, read from the raw parameters (their
-    other mistakes are the parameters model's to name)."""
-    values = raw.get(name)
-    if not isinstance(values, list):
-        return None
-    return [v.lower() for v in values if isinstance(v, str) and OBJECT_ID.match(v)]
+@dataclass(frozen=True)
+class Resolution:
+    """A request's first three steps done: its report type and its resolved parameters and
+    effective data scope (`Resolved`)."""
+
+    definition: AnyReportDefinition
+    resolved: Resolved
+    columns: list[str]  # the resolved choice (`types.choice.choose_columns`)
 
 
 async def examine(
@@ -129,12 +130,14 @@ async def examine(
     *,
     role: bool = True,
     now: datetime | None = None,
-) -> tuple[AnyReportDefinition, Resolved]:
+    columns: Sequence[str] | None = None,
+) -> Resolution:
     """Every problem of a request at once: a format the type does not offer, the parameters
-    (shape, lookup codes, date bounds), ids outside the caller's data scope — one 422 naming
-    each. Then a report type the role may not run (unless `role` is False: a template edit
-    that keeps its type is not re-checked for it) and, when ids outside the scope are the only
-    problem, the 403 for them. Returns the definition and the resolved request."""
+    (shape, lookup codes, date bounds), unknown or repeated `columns`, ids outside the caller's
+    data scope — one 422 naming each. Then a report type the role may not run (unless `role`
+    is False: a template edit that keeps its type is not re-checked for it) and, when ids
+    outside the scope are the only problem, the 403 for them. Returns the definition, the
+    resolved request and its resolved choice of columns."""
     definition = get_report_type(report_type, field="body.reportType")
     problems = Problems()
     if fmt not in definition.formats:
@@ -148,16 +151,21 @@ async def examine(
     params = None
     with problems.collect():
         params = definition.parse(parameters, settings=settings)
+    now = now or utcnow()
+    with problems.collect():
+        check_choice(definition, params, columns, now)
     scope = await resolve_scope(principal)
     for name in ("departmentIds", "courseIds"):
         with problems.collect():
-            scope.narrow(name, _requested(parameters, name))
+            scope.narrow(name, requested_ids(parameters, name))
     problems.raise_invalid()
     if role:
         _check_role(principal, definition)
     problems.raise_if_any()
     assert params is not None
-    return definition, definition.resolve(params, scope, now or utcnow(), settings=settings)
+    resolved = definition.resolve(params, scope, now, settings=settings)
+    chosen = choose_columns(definition, resolved.parameters, columns)
+    return Resolution(definition, resolved, chosen)
 
 
 def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
@@ -168,25 +176,21 @@ def _check_role(principal: Principal, definition: AnyReportDefinition) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """A request's first three steps done: its report type and its resolved parameters and
-    effective data scope (`Resolved`)."""
-
-    definition: AnyReportDefinition
-    resolved: Resolved
-
-
 async def resolve_request(
     settings: Settings, principal: Principal, request: ReportRequest, now: datetime
 ) -> Resolution:
     """validate → role → data scope, as `submit` runs them (a 422, a 403 naming what is not
     allowed), resolved at `now`. A preview runs the request this far and reads the rows itself
     instead of storing a job."""
-    definition, resolved = await examine(
-        settings, principal, request.report_type, request.format, request.parameters, now=now
+    return await examine(
+        settings,
+        principal,
+        request.report_type,
+        request.format,
+        request.parameters,
+        now=now,
+        columns=request.columns,
     )
-    return Resolution(definition, resolved)
 
 
 async def check(
@@ -198,11 +202,12 @@ async def check(
     *,
     field_prefix: str = "body.",
     role: bool = True,
+    columns: Sequence[str] | None = None,
 ) -> None:
     """`examine` without storing anything (saving a template or a schedule), the fields named
     with `field_prefix`."""
     with prefixed_fields(field_prefix):
-        await examine(settings, principal, report_type, fmt, parameters, role=role)
+        await examine(settings, principal, report_type, fmt, parameters, role=role, columns=columns)
 
 
 def request_hash(report_type: str, fmt: str, parameters: Mapping[str, Any], extra: Any) -> str:
@@ -225,6 +230,8 @@ def _hash_of(request: ReportRequest) -> str:
         extra.append(request.delivery.model_dump(mode="json"))
     if request.locale is not None:
         extra.append({"locale": request.locale})  # likewise only when asked for
+    if request.columns is not None:
+        extra.append({"columns": list(request.columns)})
     return request_hash(request.report_type, request.format, dict(request.parameters), extra)
 
 
@@ -271,9 +278,7 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
     """Validates, checks the caller's right and scope *now*, stores the job and rings the
     worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
     settings = resources.settings
-    _, resolved = await examine(
-        settings, principal, request.report_type, request.format, request.parameters
-    )
+    resolution = await resolve_request(settings, principal, request, utcnow())
     locale = await resolve_locale(request.locale, principal)
     check_csv_separators(request.options, locale)
 
@@ -286,27 +291,9 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
 
     async with AsyncExitStack() as stack:
         if request.enforce_quota:
-            # Count and store under the user's lock: a burst never overshoots the quota.
-            lock = quota.user_quota_lock(
-                principal.user_id, hold_seconds=settings.request_deadline_seconds + 1
-            )
-            if not await stack.enter_async_context(lock):
-                # Not a quota breach: this user's other requests held the count too long.
-                raise ServiceBusy(
-                    "Too many reports are being requested at once; try again shortly.",
-                    retry_after=1,
-                )
-            active = await quota.count_active_for_user(principal.user_id)
-            if active >= settings.max_active_jobs_per_user:
-                raise TooManyRequests(
-                    f"You already have {active} reports queued or running "
-                    f"(limit {settings.max_active_jobs_per_user}); try again when one finishes.",
-                    retry_after=30,
-                    code="job-quota-exceeded",
-                )
-        submission = await _store(
-            settings, principal, replace(request, locale=locale), resolved, key, hashed
-        )
+            await quota.reserve(stack, settings, principal.user_id)
+        asked = replace(request, locale=locale, columns=tuple(resolution.columns))
+        submission = await _store(settings, principal, asked, resolution.resolved, key, hashed)
     if submission.replayed:
         return submission
     job = submission.job
@@ -334,6 +321,7 @@ async def _store(
         options=request.options or FileOptions(),
         locale=request.locale or DEFAULT_LOCALE,
         resolved_parameters=resolved.parameters,
+        columns=list(request.columns) if request.columns is not None else None,
         scope=resolved.scope.to_document(),
         requested_by=requester_of(principal),
         template_id=request.template_id,

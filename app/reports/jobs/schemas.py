@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -47,6 +47,15 @@ LOCALE_DESCRIPTION = (
 )
 
 
+COLUMNS_DESCRIPTION = (
+    "The columns the file shows, by key, in the order it shows them (the report type's "
+    "columns: GET /api/v1/reports/metadata/report-types/{key}). Omitted: every column in the "
+    "type's order. An unknown or repeated key is a 422 naming `columns[i]`; a grouping type's "
+    "group key columns are put first when left out"
+)
+ColumnKeys = list[Annotated[str, Field(min_length=1, max_length=64)]]
+
+
 class NotifyIn(ApiInput):
     email: bool = Field(
         default=False, description="E-mail the result to your own address (from the platform)"
@@ -69,6 +78,9 @@ class JobCreate(ApiInput):
     parameters: dict[str, Any] | None = Field(
         default=None,
         description="Parameters of the report type (see GET /api/v1/reports/metadata/report-types/{key})",
+    )
+    columns: ColumnKeys | None = Field(
+        default=None, max_length=100, description=COLUMNS_DESCRIPTION
     )
     options: FileOptionsIn = Field(default_factory=FileOptionsIn, description="File options")
     locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
@@ -113,6 +125,12 @@ class JobCreate(ApiInput):
                     "format": "csv",
                     "parameters": {"dateRange": {"preset": "this-quarter"}, "mandatoryOnly": True},
                     "options": {"csvBom": True},
+                },
+                {
+                    "reportType": "course-completion",
+                    "format": "pdf",
+                    "parameters": {"dateRange": {"preset": "this-quarter"}},
+                    "columns": ["courseTitle", "completionRate", "enrolled"],
                 },
                 {"templateId": "6650f1c2a1b2c3d4e5f60718", "format": "pdf"},
                 {
@@ -191,6 +209,12 @@ class JobOut(ApiModel):
     options: dict[str, Any] = Field(default_factory=dict)
     locale: str = Field(description="The locale the file is made in (resolved when created)")
     resolved_parameters: dict[str, Any] | None = None
+    columns: list[str] | None = Field(
+        default=None,
+        description="The columns the file shows, in its order, as resolved when the job was "
+        "created (the choice with any group key columns put first; every column when none was "
+        "chosen); null for jobs made before columns could be chosen",
+    )
     scope: dict[str, Any] | None = Field(
         default=None, description="The data scope the report ran with"
     )
@@ -249,6 +273,7 @@ class JobOut(ApiModel):
             },
             locale=job.locale,
             resolved_parameters=job.resolved_parameters,
+            columns=job.columns,
             scope=job.scope,
             requested_by=RequesterOut(user_id=job.requested_by.user_id, name=job.requested_by.name),
             template_id=str(job.template_id) if job.template_id else None,

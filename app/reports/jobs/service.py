@@ -113,6 +113,7 @@ async def retry_job(resources: Resources, principal: Principal, job_id: str) -> 
             parameters=job.parameters,
             options=job.options,
             locale=job.locale,
+            columns=tuple(job.columns) if job.columns is not None else None,
             template_id=job.template_id,
             template_version=job.template_version,
             schedule_id=job.schedule_id,

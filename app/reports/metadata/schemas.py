@@ -31,6 +31,25 @@ class ColumnOut(ApiModel):
         "PDF and Excel their labels: GET /api/v1/reports/metadata/lookups/{category}); null "
         "when it holds no lookup codes",
     )
+    definition: str = Field(
+        default="",
+        description="The column's definition (the same text as `description`): what the "
+        "Definitions block of a file states when the column is chosen",
+    )
+    default_visible: bool = Field(
+        default=True,
+        description="Whether a report shows it when the request chooses no `columns`",
+    )
+    group_key: bool = Field(
+        default=False,
+        description="The column names what a row groups (a course, a department, a period): "
+        "every choice keeps it, first when the choice leaves it out",
+    )
+    csv_only: bool = Field(
+        default=False,
+        description="Only in CSV and JSON Lines (files for machines): PDF and Excel leave it "
+        "out even when chosen",
+    )
 
 
 class FigureOut(ApiModel):

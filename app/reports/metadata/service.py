@@ -29,6 +29,7 @@ from app.reports.metadata.schemas import (
 )
 from app.reports.types import REPORT_TYPES, Column, get_report_type
 from app.reports.types.alertable import alertable_metrics
+from app.reports.types.choice import mode_group_keys
 from app.security import Principal
 
 
@@ -103,7 +104,10 @@ async def report_type(
     modes = [
         ModeOut(
             parameters=mode.parameters,
-            columns=[_column(c, locale) for c in mode.columns],
+            columns=[
+                _column(c, locale, mode_group_keys(definition, mode.parameters))
+                for c in mode.columns
+            ],
             summary=[
                 FigureOut(key=f.key, label=f.label, type=f.type, description=f.definition)
                 for f in mode.summary
@@ -131,13 +135,18 @@ async def report_type(
     )
 
 
-def _column(column: Column, locale: str) -> ColumnOut:
+def _column(column: Column, locale: str, group_keys: tuple[str, ...] = ()) -> ColumnOut:
+    description = translate(locale, column.description)
     return ColumnOut(
         key=column.key,
         label=translate(locale, column.label),
         type=column.type,
-        description=translate(locale, column.description),
+        description=description,
         lookup=column.lookup,
+        definition=description,
+        default_visible=True,  # every column of a run is shown unless the request chooses
+        group_key=column.key in group_keys,
+        csv_only=column.csv_only,
     )
 
 

@@ -23,9 +23,11 @@ from app.reports.jobs.models import ReportJob
 from app.reports.previews.paging import RowsPosition, read_rows_cursor, rows_cursor
 from app.reports.previews.schemas import ColumnOut, RowObject, RowsPage
 from app.reports.rendering import Column, ColumnType, RowIndex
+from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.jsonl import column_document
 from app.reports.rendering.present import localised
 from app.reports.types import get_report_type
+from app.reports.types.choice import stored_choice
 from app.runtime.resources import Resources
 from app.security import Principal
 from app.storage import Storage
@@ -142,7 +144,11 @@ async def job_rows(
         )
     position: RowsPosition = read_rows_cursor(cursor, str(job.id))
     definition = get_report_type(job.report_type)
-    columns = definition.columns_for(job.resolved_parameters or {})
+    resolved = job.resolved_parameters or {}
+    # The columns the file holds: the job's choice, in its order.
+    columns = ColumnChoice(tuple(stored_choice(definition, resolved, job.columns))).columns(
+        definition.columns_for(resolved)
+    )
     try:
         index = RowIndex.from_bytes(await resources.storage.read_range(result.row_index_key, 0))
         total = index.rows

@@ -44,6 +44,7 @@ from app.reports.previews.schemas import (
 )
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import JsonRows
+from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.jsonl import column_document
 from app.reports.rendering.present import Presentation, localised
 from app.reports.templates import service as templates
@@ -67,7 +68,9 @@ class PageAsk:
 
 async def _request_of(principal: Principal, body: JobCreate) -> ReportRequest:
     if body.template_id:
-        run = TemplateRun(parameters=body.parameters, format=body.format, locale=body.locale)
+        run = TemplateRun(
+            parameters=body.parameters, format=body.format, locale=body.locale, columns=body.columns
+        )
         return await templates.template_request(principal, body.template_id, run)
     assert body.report_type and body.format  # checked by JobCreate
     return ReportRequest(
@@ -75,6 +78,7 @@ async def _request_of(principal: Principal, body: JobCreate) -> ReportRequest:
         format=body.format,
         parameters=body.parameters or {},
         locale=body.locale,
+        columns=tuple(body.columns) if body.columns is not None else None,
     )
 
 
@@ -118,24 +122,29 @@ async def preview(
     locale = await resolve_locale(request.locale, principal)
 
     columns = localised(definition.columns_for(params), locale)
-    # The rows a CSV of the same request holds: codes (labels when asked), every column.
-    presentation = Presentation.of(
+    # The rows a CSV of the same request holds: codes (labels when asked), the chosen columns
+    # in the chosen order.
+    choice = ColumnChoice(tuple(resolution.columns))
+    presentation = choice.narrow(
         columns,
-        {c.lookup: validation.labels(c.lookup, locale) for c in columns if c.lookup},
-        for_people=False,
-        with_labels=True if body.options.labels else None,
+        Presentation.of(
+            columns,
+            {c.lookup: validation.labels(c.lookup, locale) for c in columns if c.lookup},
+            for_people=False,
+            with_labels=True if body.options.labels else None,
+        ),
     )
     sort = parse_sort(ask.sort, presentation.columns)
     keeper = PageKeeper(offset, ask.limit, sort)
     summarizer = definition.summarizer(params)
-    totals = Totals(columns, definition.total_columns)
+    totals = Totals(columns, [k for k in definition.total_columns if k in choice.keys])
 
     budget = Budget(settings.preview_budget_ms)
     watch = ReadWatch(budget)
     following = READ_PROGRESS.set(watch)
     try:
         async with budget.spending():
-            async for batch in definition.fetch(params, scope, READ_BATCH):
+            async for batch in definition.fetch(params, scope, READ_BATCH, choice.keys):
                 summarizer.add(batch)
                 totals.add(batch)
                 keeper.add(presentation.rows(batch))

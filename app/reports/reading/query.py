@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +78,17 @@ class FactRead:
     after_join: Callable[[dict[str, Any], Dimensions], bool] | None = None
     # Only for a `to_row` that treats naive datetimes as UTC (cheaper BSON decoding).
     naive_datetimes: bool = False
+
+    def without(self, fields: Iterable[str]) -> FactRead:
+        """This read with `fields` left out of its projection (the fields only columns that are
+        not shown read: `to_row` then finds them missing, as it finds an empty field); the
+        fields its reads, sort and slices walk stay."""
+        walked = {self.slice_field, *(k for read in self.reads for k in read), *(self.sort or {})}
+        drop = set(fields) - walked
+        if not drop & self.projection.keys():
+            return self
+        kept = {k: v for k, v in self.projection.items() if k not in drop}
+        return replace(self, projection=kept)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ class ReportSchedule(TimestampedDocument):
     format: str | None = None  # None: the template's format
     # The locale of its runs (app.i18n codes); None: the template's, else the owner's.
     locale: str | None = None
+    columns: list[str] | None = None  # the columns of its files; None: the template's, else all
 
     frequency: Frequency
     time_of_day: str = "00:00"  # HH:MM local

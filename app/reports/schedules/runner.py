@@ -109,6 +109,7 @@ async def _what_it_runs(schedule: ReportSchedule, principal: Principal) -> Repor
             format=schedule.format,
             parameters=_with_timezone(schedule.parameters, schedule.timezone),
             locale=schedule.locale,
+            columns=_keys(schedule.columns),
         )
     template = await templates.get(schedule.template_id)
     if template is None:
@@ -131,6 +132,7 @@ async def _what_it_runs(schedule: ReportSchedule, principal: Principal) -> Repor
         format=schedule.format or content.format,
         parameters=_with_timezone({**content.parameters, **schedule.parameters}, schedule.timezone),
         locale=schedule.locale or content.locale,
+        columns=_keys(schedule.columns or content.columns),
         template_id=template.id,
         template_version=content.version,
     )
@@ -142,7 +144,12 @@ async def check_runnable(
     """Fails early (at create / update) with the errors a run would meet: invalid parameters,
     a report type the role may not run, ids outside the data scope."""
     request = await schedule_request(schedule, principal)
-    await check(settings, principal, request.report_type, request.format, request.parameters)
+    what = (request.report_type, request.format, request.parameters)
+    await check(settings, principal, *what, columns=request.columns)
+
+
+def _keys(columns: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(columns) if columns is not None else None
 
 
 async def owner_principal(owner: Requester) -> Principal:

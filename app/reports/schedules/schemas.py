@@ -24,7 +24,8 @@ from app.reports.deliveries.models import (
     EmptyResultPolicy,
 )
 from app.reports.deliveries.schemas import WebhookOut
-from app.reports.schedules.alerts.models import AlertIn, AlertOut, ScopeAlertOut
+from app.reports.jobs.schemas import ColumnKeys
+from app.reports.schedules.alerts.models import AlertOut, ScopeAlertOut
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -32,9 +33,9 @@ from app.reports.schedules.models import (
     ScheduleStatus,
 )
 from app.reports.schedules.recipient_schemas import (
-    REINVITE_DESCRIPTION,
+    RECIPIENTS_DESCRIPTION,
     DepartmentManagersIn,
-    WebhookIn,
+    DeliveryFields,
 )
 from app.reports.schedules.recurrence import (
     check_time_of_day,
@@ -42,60 +43,15 @@ from app.reports.schedules.recurrence import (
     parse_day_of_week,
 )
 
-RECIPIENTS_DESCRIPTION = (
-    "Platform user ids (24 hex characters; the message goes to their address) and / or e-mail "
-    "addresses on a domain in ALLOWED_RECIPIENT_DOMAINS (default: the domains of the platform's "
-    "users); anything else is a 422 naming the entry. With audience `owner` every recipient "
-    "receives what the schedule's OWNER can see (the run uses the owner's scope); with audience "
-    "`recipient` each platform user gets a run in their own scope and addresses are refused."
+SCHEDULE_COLUMNS_DESCRIPTION = (
+    "The columns of its files, by key, in order (an unknown or repeated key is a 422 naming "
+    "`columns[i]`). Omitted or null: the template's choice, else every column"
 )
-
-
 LOCALE_DESCRIPTION = (
     "The language and formats of its files and e-mails: one of "
     f"{', '.join(supported_locales())}. A recipient who is a platform user with a locale of "
     "their own gets the e-mail in theirs. Omitted or null: the template's, else the owner's"
 )
-
-
-class _Delivery(ApiInput):
-    delivery: DeliveryMode | None = Field(
-        default=None,
-        description="E-mail: `attach` the file (a link when over the size limit), send a "
-        "`link` only, or `both`",
-    )
-    empty_result: EmptyResultPolicy | None = Field(
-        default=None,
-        description="No rows: `send` as usual, `skip` (the run is recorded, nothing is sent) "
-        "or `notice` (a short message without a file)",
-    )
-    audience: Audience | None = Field(
-        default=None,
-        description="`owner`: one run in the owner's scope, sent to every recipient; "
-        "`recipient`: each platform-user recipient gets a run in their own scope (identical "
-        "scopes run once); external addresses are refused; `department-managers`: the "
-        "managers of `departmentManagers`' subtree, found at each run, each in their own scope",
-    )
-    department_managers: DepartmentManagersIn | None = Field(
-        default=None, description="With audience `department-managers`: whose managers"
-    )
-    webhooks: list[WebhookIn] | None = Field(
-        default=None,
-        max_length=10,
-        description="Endpoints called after every run (SSRF-checked: no private, loopback, "
-        "link-local or metadata address; https in production). Each new one gets a signing "
-        "secret, shown once in the response. On update the list replaces the endpoints: a URL "
-        "kept keeps its endpoint and secret.",
-    )
-    alert: AlertIn | None = Field(
-        default=None,
-        description="Threshold alerts: deliver only when the conditions become true (and on "
-        "recovery when asked); absent: every run is delivered. On update, null removes it and a "
-        "new alert starts from `not-met` in every scope.",
-    )
-    reinvite: list[str] | None = Field(
-        default=None, max_length=1000, description=REINVITE_DESCRIPTION
-    )
 
 
 class _Timing(ApiInput):
@@ -144,7 +100,7 @@ class _Timing(ApiInput):
         return check_timezone(value)
 
 
-class ScheduleCreate(_Timing, _Delivery):
+class ScheduleCreate(_Timing, DeliveryFields):
     """A recurring report: `templateId` (optionally with `parameters` / `format` overrides) or
     an inline `reportType` + `parameters` + `format`. Frequencies daily, weekly, monthly and
     quarterly need `timeOfDay` (HH:MM, local); weekly also `dayOfWeek` (1 = Monday … 7 =
@@ -169,6 +125,9 @@ class ScheduleCreate(_Timing, _Delivery):
     parameters: dict[str, Any] | None = Field(
         default=None,
         description="Inline parameters, or overrides merged over the template's",
+    )
+    columns: ColumnKeys | None = Field(
+        default=None, max_length=100, description=SCHEDULE_COLUMNS_DESCRIPTION
     )
     frequency: FrequencyCode = Field(description="daily, weekly, monthly, quarterly or cron")
     timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Berlin"])
@@ -213,7 +172,7 @@ class ScheduleCreate(_Timing, _Delivery):
         return value
 
 
-class ScheduleUpdate(_Timing, _Delivery):
+class ScheduleUpdate(_Timing, DeliveryFields):
     """Only the fields sent change; changing the timing recomputes `nextRunAt`."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -226,6 +185,9 @@ class ScheduleUpdate(_Timing, _Delivery):
     parameters: dict[str, Any] | None = None
     format: FormatCode | None = None
     locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
+    columns: ColumnKeys | None = Field(
+        default=None, max_length=100, description=SCHEDULE_COLUMNS_DESCRIPTION
+    )
     missed_run_policy: MissedRunPolicy | None = None
     recipients: list[str] | None = Field(
         default=None, max_length=1000, description=RECIPIENTS_DESCRIPTION
@@ -282,6 +244,9 @@ class ScheduleOut(ApiModel):
     format: FormatValue | None = Field(description="null: the template's format")
     locale: str | None = Field(description="null: the template's, else the owner's locale")
     parameters: dict[str, Any] = Field(description="Inline parameters, or the template overrides")
+    columns: list[str] | None = Field(
+        default=None, description="The columns of its files; null: the template's, else all"
+    )
     frequency: FrequencyValue
     time_of_day: str | None = None
     day_of_week: int | None = None
@@ -353,6 +318,7 @@ class ScheduleOut(ApiModel):
             format=doc.format,
             locale=doc.locale,
             parameters=doc.parameters,
+            columns=doc.columns,
             frequency=doc.frequency.value,
             time_of_day=doc.time_of_day if doc.frequency != "cron" else None,
             day_of_week=doc.day_of_week,

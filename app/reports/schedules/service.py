@@ -171,6 +171,7 @@ async def create_schedule(
             parameters=body.parameters or {},
             format=body.format,
             locale=body.locale,
+            columns=body.columns,
             owner=requester_of(principal),
             missed_run_policy=body.missed_run_policy,
             **timing,
@@ -235,7 +236,16 @@ async def update_schedule(
     sent = body.model_fields_set
     problems = Problems()
     changes: dict[str, Any] = {}
-    for name in ("name", "description", "missed_run_policy", "parameters", "format", "locale"):
+    fields = (
+        "name",
+        "description",
+        "missed_run_policy",
+        "parameters",
+        "format",
+        "locale",
+        "columns",
+    )
+    for name in fields:
         if name in sent:
             value = getattr(body, name)
             if value is None and name in NOT_NULL:
@@ -260,7 +270,7 @@ async def update_schedule(
     report_type = changes.get("report_type", schedule.report_type)
     changes.update(alert_changes(body.alert, "alert" in sent, report_type, problems))
     candidate = schedule.model_copy(update=changes)
-    if {"parameters", "format", "template_version"} & changes.keys():
+    if {"parameters", "format", "template_version", "columns"} & changes.keys():
         # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).
         with problems.collect():
             await runner.check_runnable(
@@ -268,6 +278,7 @@ async def update_schedule(
             )
         # Last writer wins: both parts checked together are written together.
         changes.setdefault("parameters", schedule.parameters)
+        changes.setdefault("columns", schedule.columns)
         changes.setdefault("format", schedule.format)
         changes.setdefault("template_version", schedule.template_version)
         changes.setdefault("report_type", schedule.report_type)

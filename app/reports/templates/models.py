@@ -43,6 +43,7 @@ class ReportTemplate(TimestampedDocument):
     parameters: dict[str, Any] = Field(default_factory=dict)
     format: str
     locale: str | None = None  # None: each run's requester's (app.i18n locale codes)
+    columns: list[str] | None = None  # the columns its files show, in order; None: all
     visibility: str = Visibility.PRIVATE.value
     # Who made it, with the departments it was made in (what "department" sharing means).
     owner: Requester
@@ -69,6 +70,7 @@ CONTENT_FIELDS = (
     "report_type",
     "format",
     "parameters",
+    "columns",
     "locale",
     "visibility",
     "archived",
@@ -105,6 +107,7 @@ class ReportTemplateVersion(Document):
     format: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     locale: str | None = None  # None: each run's requester's
+    columns: list[str] | None = None  # None: every column
     visibility: str
     archived: bool = False
     origin: VersionOrigin

@@ -18,6 +18,7 @@ from app.lookups.codes import (
     VisibilityCode,
     VisibilityValue,
 )
+from app.reports.jobs.schemas import COLUMNS_DESCRIPTION, ColumnKeys
 from app.reports.templates.models import ReportTemplate, ReportTemplateVersion, VersionOrigin
 
 _EXAMPLE_PARAMETERS: dict[str, Any] = {
@@ -51,6 +52,9 @@ class TemplateCreate(ApiInput):
         default_factory=dict,
         description="Parameters of the report type, validated against its schema "
         "(GET /api/v1/reports/metadata/report-types/{key})",
+    )
+    columns: ColumnKeys | None = Field(
+        default=None, max_length=100, description=COLUMNS_DESCRIPTION
     )
     locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     visibility: VisibilityCode = Field(
@@ -91,6 +95,11 @@ class TemplateUpdate(ApiInput):
     parameters: dict[str, Any] | None = Field(
         default=None, description="Replaces the stored parameters as a whole"
     )
+    columns: ColumnKeys | None = Field(
+        default=None,
+        max_length=100,
+        description="Replaces the stored choice of columns; null: every column again",
+    )
     locale: LocaleCode | None = Field(default=None, description=LOCALE_DESCRIPTION)
     visibility: VisibilityCode | None = None
     archived: bool | None = Field(
@@ -121,6 +130,11 @@ class TemplateRun(ApiInput):
     locale: LocaleCode | None = Field(
         default=None, description="The locale of this run (default: the template's)"
     )
+    columns: ColumnKeys | None = Field(
+        default=None,
+        max_length=100,
+        description="The columns of this run, in order (default: the template's)",
+    )
 
     model_config = {"json_schema_extra": {"examples": [{"format": "pdf"}, {"locale": "de"}, {}]}}
 
@@ -150,6 +164,9 @@ class TemplateOut(ApiModel):
     report_type: ReportTypeValue
     format: FormatValue
     parameters: dict[str, Any]
+    columns: list[str] | None = Field(
+        description="The columns its files show, in order; null: every column"
+    )
     locale: str | None = Field(description="null: each run's requester's locale")
     visibility: VisibilityValue
     owner: OwnerOut
@@ -183,6 +200,7 @@ class TemplateOut(ApiModel):
             report_type=doc.report_type,
             format=doc.format,
             parameters=doc.parameters,
+            columns=doc.columns,
             locale=doc.locale,
             visibility=doc.visibility,
             owner=OwnerOut(user_id=doc.owner.user_id, name=doc.owner.name),
@@ -198,7 +216,8 @@ class TemplateOut(ApiModel):
 
 class TemplateVersionOut(ApiModel):
     """One version of a template, as it was saved; never changes. To restore it, send its
-    `name`, `description`, `reportType`, `format`, `parameters`, `locale` and `visibility` in a PATCH of
+    `name`, `description`, `reportType`, `format`, `parameters`, `columns`, `locale` and
+    `visibility` in a PATCH of
     the template: that makes a new version with this content."""
 
     template_id: str
@@ -208,6 +227,7 @@ class TemplateVersionOut(ApiModel):
     report_type: str
     format: str
     parameters: dict[str, Any]
+    columns: list[str] | None = Field(default=None, description="null: every column")
     locale: str | None = Field(default=None, description="null: each run's requester's locale")
     visibility: str
     archived: bool
@@ -257,6 +277,7 @@ class TemplateVersionOut(ApiModel):
             report_type=doc.report_type,
             format=doc.format,
             parameters=doc.parameters,
+            columns=doc.columns,
             locale=doc.locale,
             visibility=doc.visibility,
             archived=doc.archived,

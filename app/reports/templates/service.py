@@ -132,7 +132,14 @@ async def create_template(
 ) -> ReportTemplate:
     problems = Problems()  # every problem of the body in one 422
     with problems.collect():
-        await check(settings, principal, body.report_type, body.format, body.parameters)
+        await check(
+            settings,
+            principal,
+            body.report_type,
+            body.format,
+            body.parameters,
+            columns=body.columns,
+        )
     with problems.collect():
         _check_visibility(principal, body.visibility, list(principal.department_ids))
     problems.raise_if_any()
@@ -142,6 +149,7 @@ async def create_template(
         report_type=body.report_type,
         format=body.format,
         parameters=body.parameters,
+        columns=body.columns,
         locale=body.locale,
         visibility=body.visibility,
         owner=requester_of(principal),
@@ -171,7 +179,7 @@ async def list_templates(
 
 
 # The parts of a template that make its report request, checked together.
-REQUEST_FIELDS = frozenset({"report_type", "format", "parameters"})
+REQUEST_FIELDS = frozenset({"report_type", "format", "parameters", "columns"})
 
 
 async def update_template(
@@ -200,7 +208,7 @@ async def update_template(
         if key in sent and sent[key] is None:
             sent.pop(key)
     changes = {k: v for k, v in sent.items() if getattr(template, k) != v}
-    if {"report_type", "format", "parameters"} & changes.keys():
+    if REQUEST_FIELDS & changes.keys():
         with problems.collect():
             await check(
                 settings,
@@ -209,6 +217,7 @@ async def update_template(
                 changes.get("format", template.format),
                 changes.get("parameters", template.parameters),
                 role="report_type" in changes,
+                columns=changes.get("columns", template.columns),
             )
     if "visibility" in changes:
         with problems.collect():
@@ -261,6 +270,7 @@ async def duplicate_template(
         report_type=source.report_type,
         format=source.format,
         parameters=dict(source.parameters),
+        columns=source.columns,
         locale=source.locale,
         visibility=Visibility.PRIVATE.value,
         owner=requester_of(principal),
@@ -330,9 +340,14 @@ async def template_request(
         parameters=parameters,
         options=options if options is not None and options != FileOptions() else None,
         locale=(body.locale if body else None) or template.locale,
+        columns=_columns_of((body.columns if body else None) or template.columns),
         template_id=template.id,
         template_version=template.version,
         idempotency_key=idempotency_key,
         request_id=request_id,
         delivery=delivery,
     )
+
+
+def _columns_of(keys: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(keys) if keys is not None else None

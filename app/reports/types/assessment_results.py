@@ -127,6 +127,7 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     source = LearningEvent
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
+    column_fields: ClassVar[dict[str, tuple[str, ...]]] = {"quizId": ("payload.quizId",)}
     option_labels: ClassVar[dict[str, str]] = {"groupBy": N_("Group by"), "result": N_("Result")}
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
         {"groupBy": "none"},
@@ -143,6 +144,9 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
         return AssessmentResultsResolved(
             **self.resolved_fields(params, now), group_by=params.group_by, result=params.result
         )
+
+    def run_group_columns(self, resolved: AssessmentResultsResolved) -> tuple[str, ...]:
+        return ("courseCode",) if resolved.grouped else ()
 
     def run_columns(self, resolved: AssessmentResultsResolved) -> list[Column]:
         return COURSE_COLUMNS if resolved.grouped else DETAIL_COLUMNS

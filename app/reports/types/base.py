@@ -118,6 +118,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     # Columns whose values add up over the rows (counts): their totals are shown beside a
     # preview's rows (those of the run's columns).
     total_columns: ClassVar[tuple[str, ...]] = ()
+    # The columns naming what a row groups: a choice of columns keeps them (`types/choice.py`).
+    group_columns: ClassVar[tuple[str, ...]] = ()
+    column_fields: ClassVar[dict[str, tuple[str, ...]]] = {}  # fact fields only it reads
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -138,6 +141,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     @abstractmethod
     def summary(self, resolved: R | None) -> Summarizer:
         """The summary of a run (`None`: the resolved parameters are not known)."""
+
+    def run_group_columns(self, resolved: R) -> tuple[str, ...]:  # the group keys of a run
+        return self.group_columns
 
     def run_columns(self, resolved: R) -> list[Column]:
         """The columns of a run; only differs from `columns` when a parameter changes the shape
@@ -282,12 +288,20 @@ class ReportDefinition(ABC, Generic[P, R]):
         return await estimate_facts(self.source.get_pymongo_collection(), plan.facts, seconds)
 
     async def fetch(
-        self, resolved: Mapping[str, Any] | R, scope: DataScope, batch_size: int
+        self,
+        resolved: Mapping[str, Any] | R,
+        scope: DataScope,
+        batch_size: int,
+        columns: Sequence[str] | None = None,
     ) -> AsyncIterator[list[Row]]:
-        """The rows in batches of at most `batch_size`, streamed from a server cursor."""
+        """The rows in batches of at most `batch_size`, streamed from a server cursor; with
+        `columns` (the chosen ones), a fact read skips the fields only other columns read."""
         plan = await self.plan(await self.with_subtrees(self.typed(resolved)), scope)
-        if plan.facts is not None:
-            batches = stream_facts(self.source.get_pymongo_collection(), plan.facts, batch_size)
+        if (facts := plan.facts) is not None:
+            if columns is not None:
+                unused = self.column_fields.keys() - set(columns)
+                facts = facts.without(f for k in unused for f in self.column_fields[k])
+            batches = stream_facts(self.source.get_pymongo_collection(), facts, batch_size)
         else:
             batches = stream(
                 self.source.get_pymongo_collection(),

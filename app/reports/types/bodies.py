@@ -9,12 +9,14 @@ itself."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
 from app.reports.types.base import AnyReportDefinition
+from app.reports.types.choice import all_keys
 from app.reports.types.registry import ReportTypeRegistry
 
 _SCHEMAS = "#/components/schemas/"
@@ -42,6 +44,15 @@ def add_parameter_schemas(openapi: dict[str, Any], registry: ReportTypeRegistry)
 def _parameters_ref(definition: AnyReportDefinition, nullable: bool) -> dict[str, Any]:
     ref = {"$ref": _SCHEMAS + definition.parameters_model.__name__}
     return {"anyOf": [ref, _NULL]} if nullable else ref
+
+
+def _column_keys(prop: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """A `columns` property whose items are the report type's column keys (of any shape)."""
+    typed = copy.deepcopy(prop)
+    for option in typed.get("anyOf", [typed]):
+        if option.get("type") == "array":
+            option["items"] = {"type": "string", "enum": keys}
+    return typed
 
 
 def _nullable(prop: dict[str, Any]) -> bool:
@@ -87,6 +98,8 @@ def document_bodies(
                 "description": f"Parameters of the {definition.name} report",
             },
         }
+        if "columns" in shared:
+            properties["columns"] = _column_keys(shared["columns"], all_keys(definition))
         schemas[variant] = {
             "type": "object",
             "title": variant,

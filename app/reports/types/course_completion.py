@@ -184,6 +184,7 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
     ]
     total_columns = ("enrolled", "inProgress", "completed", "failed", "withdrawn")
     default_sort: ClassVar[list[str]] = ["courseCode"]
+    group_columns = ("courseCode",)
     option_labels: ClassVar[dict[str, str]] = {
         "category": N_("Category"),
         "mandatoryOnly": N_("Mandatory only"),

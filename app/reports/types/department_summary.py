@@ -103,6 +103,7 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     source = Department
     columns: ClassVar[list[Column]] = TREE_COLUMNS
     default_sort: ClassVar[list[str]] = ["departmentName"]
+    group_columns = ("departmentName",)
     # Instructors' scope is a set of courses, not departments.
     roles = (Role.ADMIN, Role.MANAGER)
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
@@ -155,6 +156,7 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
         resolved: Mapping[str, Any] | DepartmentSummaryResolved,
         scope: DataScope,
         batch_size: int,
+        columns: Sequence[str] | None = None,
     ) -> AsyncIterator[list[Row]]:
         """The rows in tree order: the departments are few, so their figures are read in four
         grouped aggregations and rolled up here."""

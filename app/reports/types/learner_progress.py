@@ -167,6 +167,14 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
+    # Not read when a choice of columns leaves the column out (the date field read stays).
+    column_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "progressPercent": ("progress_percent",),
+        "enrolledAt": ("enrolled_at",),
+        "completedAt": ("completed_at",),
+        "timeSpentMinutes": ("time_spent_minutes",),
+        "lastActivityAt": ("last_activity_at",),
+    }
     option_labels: ClassVar[dict[str, str]] = {
         "dateField": N_("Date field"),
         "statuses": N_("Statuses"),

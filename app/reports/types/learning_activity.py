@@ -133,6 +133,7 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     ]
     total_columns = ("events",)
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
+    group_columns = ("periodStart", "eventType")
     option_labels: ClassVar[dict[str, str]] = {
         "granularity": N_("Granularity"),
         "eventTypes": N_("Event types"),

@@ -8,7 +8,8 @@ validation context (see `app.reports.dates.limits_context`), never from global s
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
 
@@ -40,6 +41,17 @@ def _check_id_list(values: list[str], info: ValidationInfo) -> list[str]:
 
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+
+
+def requested_ids(raw: Mapping[str, Any], name: str) -> list[str] | None:
+    """The ids a departmentIds / courseIds filter names, read from the raw parameters (their
+    other mistakes are the parameters model's to name)."""
+    values = raw.get(name)
+    if not isinstance(values, list):
+        return None
+    return [v.lower() for v in values if isinstance(v, str) and OBJECT_ID.match(v)]
+
+
 ObjectIdStr = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9a-fA-F]{24}$", to_lower=True),
