@@ -34,8 +34,8 @@ from app.reports.schedules.models import (
 )
 from app.reports.schedules.recipient_schemas import (
     RECIPIENTS_DESCRIPTION,
-    DepartmentManagersIn,
     DeliveryFields,
+    DepartmentManagersIn,
 )
 from app.reports.schedules.recurrence import (
     check_time_of_day,
