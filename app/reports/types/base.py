@@ -38,6 +38,7 @@ from app.reports.rendering.base import ColumnType as ColumnType
 from app.reports.rendering.base import Figure as Figure
 from app.reports.rendering.base import LabelledCode as LabelledCode
 from app.reports.rendering.base import ParameterValue
+from app.reports.rendering.totals import Total
 from app.reports.types import describing
 
 # Re-exported: how report types declare their columns.
@@ -115,9 +116,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     # The parameters that select each shape of a run (`modes`): rows per submission or per
     # course, a department tree or a flat list. One mode: the type has one shape.
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = ({},)
-    # Columns whose values add up over the rows (counts): their totals are shown beside a
-    # preview's rows (those of the run's columns).
-    total_columns: ClassVar[tuple[str, ...]] = ()
+    # The totals row (PDF, Excel, a preview's `totals`): each column's total by column key
+    # (`rendering.totals`: sums, rates of the totals, means); none: no totals row.
+    totals: ClassVar[Mapping[str, Total]] = {}
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -306,6 +307,15 @@ class ReportDefinition(ABC, Generic[P, R]):
 
     def columns_for(self, resolved: Mapping[str, Any] | R) -> list[Column]:
         return self.run_columns(self.typed(resolved))
+
+    def totals_for(self, resolved: Mapping[str, Any] | R) -> Mapping[str, Total]:
+        """Each column's total in a run (`run_totals`; by column key)."""
+        return self.run_totals(self.typed(resolved))
+
+    def run_totals(self, resolved: R) -> Mapping[str, Total]:
+        """The totals of a run; only differs from `totals` when a parameter changes the shape
+        of the rows."""
+        return self.totals
 
     def describe(
         self,
