@@ -6,8 +6,14 @@ columns as in the CSV."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import re
+import shutil
+import subprocess
+import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -23,7 +29,9 @@ from app.reports.rendering.base import Column, ColumnType, RenderContext
 from app.reports.rendering.pdf.layout import format_cell
 from app.reports.rendering.pdf.streaming import render_pdf
 from app.reports.rendering.totals import SUM, Total, TotalKind, TotalsRow, rate_of
+from app.reports.rendering.xlsx import XlsxRowWriter
 from app.reports.types import get_report_type
+from app.reports.types.totals import TotalsAccumulator
 from app.runtime.resources import Resources
 from app.security import DataScope
 from tests.helpers.tokens import TokenFactory
@@ -342,3 +350,77 @@ async def test_pdf_in_chunks_ends_with_one_totals_row_after_the_last_chunk(
     assert last.index("Row 149") < last.index(total_line)
     # Every page but the first repeats the header row, unchanged.
     assert all("Enrolled" in t and "Completed" in t for t in texts)
+
+
+def test_totals_add_up_exactly_and_skip_what_is_not_a_number() -> None:
+    columns = [*COLUMNS, Column("score", "Score", ColumnType.NUMBER)]
+    totals = {
+        "enrolled": SUM,
+        "name": Total(TotalKind.COUNT),
+        "score": Total(TotalKind.MEAN),
+        "rate": rate_of("completed", "enrolled"),
+    }
+    accumulator = TotalsAccumulator(columns, totals)
+    accumulator.add(
+        [
+            ("a", 10, 3, None, 0.1),
+            ("b", True, 1, None, 0.2),  # a flag is no count
+            (None, 5, 2, None, float("inf")),  # nor is an infinite score a score
+            ("c", None, None, None, 60.35),
+        ]
+    )
+    # 0.1 + 0.2 + 60.35 = 60.65 exactly: the mean 20.2166… rounds to 20.2; the rate is
+    # (3 + 1 + 2) ÷ (10 + 5), the flag left out of the enrolled.
+    assert accumulator.result() == {"enrolled": 15, "name": 3, "score": 20.2, "rate": 40.0}
+    # A rate whose inputs a run does not have is left out rather than guessed.
+    without_completed = TotalsAccumulator(COLUMNS[:2] + COLUMNS[3:], totals).result()
+    assert without_completed is not None and set(without_completed) == {"enrolled", "name"}
+
+
+async def test_excel_totals_follow_the_rows_a_filter_leaves_visible(tmp_path: Path) -> None:
+    """LibreOffice recalculates the totals row with rows 3 and 5 hidden (as a filter hides
+    them): the SUBTOTAL formulas count only the visible rows."""
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice is not installed")
+    rows = [(f"Course {i}", 10 * i, i, float(i)) for i in range(1, 7)]
+    row = TotalsRow(
+        "Total",
+        {"enrolled": SUM, "completed": SUM, "rate": rate_of("completed", "enrolled")},
+        {"enrolled": 210, "completed": 21, "rate": 10.0},
+    )
+    context = RenderContext(
+        title="Courses", report_type="x", format="xlsx", timezone="UTC", generated_at=NOW
+    )
+    writer = XlsxRowWriter(tmp_path / "book.xlsx", COLUMNS, replace(context, totals=row))
+    writer.write_rows(rows)
+    writer.close()
+    cached = openpyxl.load_workbook(tmp_path / "book.xlsx", data_only=True).worksheets[0]
+    assert [c.value for c in cached[8]] == ["Total", 210, 21, 0.1]
+
+    # Hide rows 3 and 5 (courses 2 and 4) and drop the cached values: LibreOffice computes.
+    hidden = tmp_path / "hidden.xlsx"
+    with (
+        zipfile.ZipFile(tmp_path / "book.xlsx") as source,
+        zipfile.ZipFile(hidden, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode("utf-8")
+                for r in (3, 5):
+                    text = text.replace(f'<row r="{r}">', f'<row r="{r}" hidden="1">')
+                text = re.sub(r"(<f>[^<]*</f>)<v>[^<]*</v>", r"\1", text)
+                data = text.encode("utf-8")
+            target.writestr(info, data)
+    await asyncio.to_thread(
+        subprocess.run,
+        [soffice, "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(hidden)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    last = (tmp_path / "hidden.csv").read_text().strip().splitlines()[-1].split(",")
+    # Visible: courses 1, 3, 5, 6: enrolled 150, completed 15, rate 15 ÷ 150 = 10.0 %.
+    assert last[:3] == ["Total", "150", "15"]
+    assert last[3] in ("10.0%", "10%")
