@@ -424,3 +424,29 @@ async def test_excel_totals_follow_the_rows_a_filter_leaves_visible(tmp_path: Pa
     # Visible: courses 1, 3, 5, 6: enrolled 150, completed 15, rate 15 ÷ 150 = 10.0 %.
     assert last[:3] == ["Total", "150", "15"]
     assert last[3] in ("10.0%", "10%")
+
+
+def test_excel_totals_over_several_data_sheets_name_every_sheet(tmp_path: Path) -> None:
+    row = TotalsRow(
+        "Total",
+        {"enrolled": SUM, "completed": SUM, "rate": rate_of("completed", "enrolled")},
+        {"enrolled": 280, "completed": 28, "rate": 10.0},
+    )
+    context = RenderContext(
+        title="Courses", report_type="x", format="xlsx", timezone="UTC", generated_at=NOW
+    )
+    path = tmp_path / "book.xlsx"
+    writer = XlsxRowWriter(path, COLUMNS, replace(context, totals=row), rows_per_sheet=3)
+    writer.write_rows([(f"Course {i}", 10 * i, i, 10.0) for i in range(1, 8)])
+    writer.close()
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Data", "Data (2)", "Data (3)", "Parameters"]
+    first, last = book["Data"], book["Data (3)"]
+    assert first.max_row == 4, "only the last data sheet has a totals row"
+    assert [c.value for c in last[3]][:3] == [
+        "Total",
+        "=SUBTOTAL(109,'Data'!B2:B4,'Data (2)'!B2:B4,B2:B2)",
+        "=SUBTOTAL(109,'Data'!C2:C4,'Data (2)'!C2:C4,C2:C2)",
+    ]
+    cached = openpyxl.load_workbook(path, data_only=True)["Data (3)"]
+    assert [c.value for c in cached[3]] == ["Total", 280, 28, 0.1]

@@ -89,15 +89,17 @@ class TotalsRow:
 
     def cells(self, columns: Sequence[Column]) -> list[tuple[Any, ColumnType]]:
         """The row's cells in the file's column order, each with the type it prints as: the
-        label in the first column (unless that column has a total of its own), the totals,
-        empty cells for the rest."""
+        label in the first column without a total of its own, the totals, empty cells for the
+        rest."""
         out: list[tuple[Any, ColumnType]] = []
-        for i, column in enumerate(columns):
+        labelled = False
+        for column in columns:
             total = self.totals.get(column.key)
             if total is not None:
                 out.append((self.values.get(column.key), total.shown_as(column)))
-            elif i == 0:
+            elif not labelled:
                 out.append((self.label, ColumnType.STRING))
+                labelled = True
             else:
                 out.append((None, column.type))
         return out
