@@ -125,7 +125,8 @@ async def test_manager_report_end_to_end_shows_only_its_departments(
         book = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
         sheet = book[book.sheetnames[0]]
         values = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
-        assert len([v for v in values[1:] if any(v)]) == 3
+        assert len([v for v in values[1:] if any(v)]) == 3 + 1  # the rows, then the totals row
+        assert values[-1][0] == "Total"
         text = "\n".join(" ".join(str(c) for c in row) for row in values)
     else:
         reader = PdfReader(io.BytesIO(content))

@@ -17,6 +17,7 @@ from app.common.time import as_utc
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.reports.formats import FORMATS
 from app.reports.types import REPORT_TYPES, get_report_type
+from app.reports.types.columns import column_document
 from app.reports.types.figures import rate
 from app.runtime.resources import Resources
 from app.security import DataScope, Role
@@ -86,7 +87,7 @@ def test_catalogue_shape() -> None:
             definition.parse(example)
         assert set(definition.default_sort) <= {c.key for c in definition.columns}
         assert definition.formats == tuple(FORMATS)  # every type offers every format
-        assert all(isinstance(c["type"], str) for c in definition.to_document()["columns"])
+        assert all(isinstance(column_document(c)["type"], str) for c in definition.columns)
     assert [k for k, d in REPORT_TYPES.items() if Role.LEARNER in d.roles] == ["learner-progress"]
     assert Role.INSTRUCTOR not in REPORT_TYPES["department-summary"].roles
 

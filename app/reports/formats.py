@@ -26,7 +26,9 @@ from app.reports.rendering import (
     RowSink,
     WriterSink,
     XlsxRowWriter,
+    XlsxSink,
 )
+from app.reports.rendering.present import TREE_COLUMN_KEYS
 from app.storage import BytePipe
 
 
@@ -67,6 +69,9 @@ class FormatSpec:
     # out; False: for programs (CSV, JSON Lines): codes (labels when the job asks) and every
     # column.
     for_people: bool = True
+    # The machine-only columns a file for people shows all the same (Excel: a department
+    # tree's `level` and `parentCode`, beside its outline).
+    kept_columns: frozenset[str] = frozenset()
 
     def file_name(self, stem: str) -> str:
         return f"{stem}.{self.extension}"
@@ -100,7 +105,7 @@ async def _csv_sink(
 async def _xlsx_sink(
     path: Path, columns: Sequence[Column], context: RenderContext, options: SinkOptions
 ) -> RowSink:
-    return WriterSink(await asyncio.to_thread(XlsxRowWriter, path, columns, context))
+    return XlsxSink(await asyncio.to_thread(XlsxRowWriter, path, columns, context))
 
 
 async def _json_sink(
@@ -150,6 +155,7 @@ FORMATS: dict[str, FormatSpec] = {
             max_rows=lambda settings: settings.xlsx_max_rows,
             streams=True,
             open_sink=_xlsx_sink,
+            kept_columns=TREE_COLUMN_KEYS,
         ),
         FormatSpec(
             key="pdf",

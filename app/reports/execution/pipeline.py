@@ -36,8 +36,10 @@ from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import RenderContext, RowSink
 from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.present import Presentation, definitions, localised
+from app.reports.rendering.totals import totals_row, with_values
 from app.reports.types import Figure, Summarizer, figure_definitions, get_report_type
 from app.reports.types.choice import stored_choice
+from app.reports.types.totals import TotalsAccumulator
 from app.runtime.resources import Resources
 from app.security import DataScope
 
@@ -104,6 +106,7 @@ async def produce(run: Run, resources: Resources) -> None:
             with_labels=True if job.options.labels else None,
             cells=definition.cells_for_people(resolved),
             locale=locale,
+            kept=spec.kept_columns,
         )
         presentation = choice.narrow(columns, presentation)
         summarizer = definition.summarizer(resolved)
@@ -130,7 +133,10 @@ async def produce(run: Run, resources: Resources) -> None:
             row_cap=spec.row_cap(settings),
             requested_by=job.requested_by.name,
             locale=locale,
+            totals=totals_row(definition.totals_for(resolved), locale) if for_people else None,
         )
+        # The totals row's figures, over the raw rows (every column), in the same pass.
+        totals = TotalsAccumulator(columns, context.totals.totals if context.totals else {})
         separators = locale_spec(locale)
         options = SinkOptions(
             csv_delimiter=job.options.csv_delimiter or separators.csv_delimiter,
@@ -164,6 +170,7 @@ async def produce(run: Run, resources: Resources) -> None:
                     )
                     async for batch in fetch:
                         summarizer.add(batch)
+                        totals.add(batch)
                         rows.add(len(batch))
                         sink.expect_rows(rows.known_total())
                         await sink.add(presentation.rows(batch))
@@ -175,7 +182,10 @@ async def produce(run: Run, resources: Resources) -> None:
                     progress.step, progress.percent = JobStep.RENDER, max(progress.percent, 45.0)
                 run.figures = summary_in_locales(summarizer, job, locale)
                 final = replace(
-                    context, summary=run.figures[locale], total_rows=progress.rows_processed
+                    context,
+                    summary=run.figures[locale],
+                    total_rows=progress.rows_processed,
+                    totals=with_values(context.totals, totals.result()),
                 )
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:

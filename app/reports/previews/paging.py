@@ -1,5 +1,5 @@
-"""Pages of a report's rows: the requested sort, the rows a page keeps while the read goes by,
-the totals of the additive columns, and the cursors that carry a page's position.
+"""Pages of a report's rows: the requested sort, the rows a page keeps while the read goes by
+and the cursors that carry a page's position.
 
 A preview's cursor holds the offset of the next page, the instant the first page resolved its
 parameters at (so "last 30 days" means the same days on every page) and a fingerprint of the
@@ -135,25 +135,6 @@ def _rank(item: tuple[tuple[Any, ...], int, Row]) -> tuple[tuple[Any, ...], int]
     return item[0], item[1]
 
 
-class Totals:
-    """Sums of a report's additive columns over every row (`ReportDefinition.total_columns`
-    that the run's columns have); None when it has none."""
-
-    def __init__(self, columns: Sequence[Column], keys: Sequence[str]) -> None:
-        positions = {c.key: i for i, c in enumerate(columns)}
-        self._at = [(k, positions[k]) for k in keys if k in positions]
-        self.sums: dict[str, int | float] = dict.fromkeys((k for k, _ in self._at), 0)
-
-    def add(self, rows: Sequence[Row]) -> None:
-        for key, at in self._at:
-            self.sums[key] += sum(
-                v for row in rows if isinstance(v := row[at], int | float) and v is not True
-            )
-
-    def result(self) -> dict[str, int | float] | None:
-        return dict(self.sums) if self._at else None
-
-
 # -- cursors --------------------------------------------------------------------------------------
 
 
@@ -223,7 +204,6 @@ __all__ = [
     "PreviewPosition",
     "RowsPosition",
     "SortField",
-    "Totals",
     "fingerprint",
     "parse_sort",
     "preview_cursor",

@@ -55,10 +55,14 @@ class PreviewOut(ApiModel):
         "within its time budget answers 422 `preview-too-large` with an estimate instead"
     )
     summary: list[FigureOut] = Field(description="The summary figures of the whole report")
-    totals: dict[str, int | float] | None = Field(
+    totals: dict[str, int | float | None] | None = Field(
         default=None,
-        description="Sums of the additive columns (counts) over every row, for report types "
-        "that have such columns",
+        description="The totals row of the report's PDF and Excel files, by column key, over "
+        "every row: counts and minutes added up, a rate as the rate of the totals (completed ÷ "
+        "(enrolled − withdrawn) over every row, not an average of the rows' rates), a "
+        "per-record value's mean over the records that have one, the records counted; null "
+        "for a rate or mean over nothing. Columns without a meaningful total are left out; "
+        "absent when the report type (or shape) has no totals row",
     )
     parameters: list[ParameterOut] = Field(description="The resolved parameters, as files print")
     resolved_parameters: dict[str, Any] = Field(

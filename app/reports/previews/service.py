@@ -30,7 +30,6 @@ from app.reports.jobs.schemas import JobCreate
 from app.reports.previews.budget import Budget, ReadWatch, ran_out, too_large
 from app.reports.previews.paging import (
     PageKeeper,
-    Totals,
     fingerprint,
     parse_sort,
     preview_cursor,
@@ -50,6 +49,7 @@ from app.reports.rendering.present import Presentation, localised
 from app.reports.templates import service as templates
 from app.reports.templates.schemas import TemplateRun
 from app.reports.types import figure_definitions
+from app.reports.types.totals import TotalsAccumulator
 from app.runtime.resources import Resources
 from app.security import Principal
 
@@ -137,7 +137,9 @@ async def preview(
     sort = parse_sort(ask.sort, presentation.columns)
     keeper = PageKeeper(offset, ask.limit, sort)
     summarizer = definition.summarizer(params)
-    totals = Totals(columns, [k for k in definition.total_columns if k in choice.keys])
+    totals = TotalsAccumulator(
+        columns, {k: t for k, t in definition.totals_for(params).items() if k in choice.keys}
+    )
 
     budget = Budget(settings.preview_budget_ms)
     watch = ReadWatch(budget)

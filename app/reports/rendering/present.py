@@ -24,6 +24,8 @@ YES, NO = N_("Yes"), N_("No")
 PATH_SEPARATOR = " › "
 
 CellConversion = Callable[[Any], Any]
+# A tree's machine columns, which Excel shows too (to filter by level, sort back into the tree).
+TREE_COLUMN_KEYS = frozenset({"level", "parentCode"})
 
 
 class TreeName(str):
@@ -65,10 +67,12 @@ class Presentation:
         with_labels: bool | None = None,
         cells: Mapping[str, CellConversion] | None = None,
         locale: str = "en",
+        kept: frozenset[str] = frozenset(),
     ) -> Presentation:
         """`labels`: code -> label per lookup category (in `locale`); `with_labels` defaults to
         `for_people`; `cells`: the report type's conversions for people, by column key;
-        `locale`: the language of "Yes" / "No"."""
+        `locale`: the language of "Yes" / "No"; `kept`: machine-only columns this file shows
+        all the same (Excel's tree columns, `TREE_COLUMN_KEYS`)."""
         use_labels = for_people if with_labels is None else with_labels
         relabel = tuple(
             (i, labels[c.lookup])
@@ -86,7 +90,7 @@ class Presentation:
                 convert.append((i, own[c.key]))
             if c.type is ColumnType.BOOLEAN:
                 convert.append((i, yes_no_in(locale)))
-        keep = tuple(i for i, c in enumerate(columns) if not c.csv_only)
+        keep = tuple(i for i, c in enumerate(columns) if not c.csv_only or c.key in kept)
         keys = [c.key for c in columns]
         level_at = keys.index("level") if "level" in keys and columns[0].key != "level" else None
         return cls([columns[i] for i in keep], keep, relabel, level_at, tuple(convert))

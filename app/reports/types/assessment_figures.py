@@ -12,6 +12,7 @@ from typing import Any
 
 from app.i18n import N_
 from app.reports.reading.query import Row
+from app.reports.rendering.totals import COUNT, MAX, MEAN, MIN, SUM, Total
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     ColumnType,
@@ -105,6 +106,14 @@ COURSE_COLUMNS = [
         N_("Highest numeric score (0–100 scale); the summary's is the highest of every course"),
     ),
 ]
+
+
+# One submission per row: the submissions counted, the score averaged over the numeric ones.
+DETAIL_TOTALS: dict[str, Total] = {"quizId": COUNT, "score": MEAN}
+# One course per row: the attempts add up, the lowest and highest of every course; learners
+# (one learner may submit to several courses), pass rate and average score (the rows do not
+# carry what they are over) stay empty.
+COURSE_TOTALS: dict[str, Total] = {"attempts": SUM, "minScore": MIN, "maxScore": MAX}
 
 
 def quiz_cell(quiz: Any, quizzes: Any) -> str | None:

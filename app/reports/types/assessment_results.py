@@ -11,6 +11,7 @@ the id, PDF and Excel the title.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -34,9 +35,12 @@ from app.reports.reading.query import (
     scope_match,
     split_match,
 )
+from app.reports.rendering.totals import Total
 from app.reports.types.assessment_figures import (
     COURSE_COLUMNS,
+    COURSE_TOTALS,
     DETAIL_COLUMNS,
+    DETAIL_TOTALS,
     AssessmentSummary,
     quiz_cell,
 )
@@ -150,6 +154,9 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
 
     def run_columns(self, resolved: AssessmentResultsResolved) -> list[Column]:
         return COURSE_COLUMNS if resolved.grouped else DETAIL_COLUMNS
+
+    def run_totals(self, resolved: AssessmentResultsResolved) -> Mapping[str, Total]:
+        return COURSE_TOTALS if resolved.grouped else DETAIL_TOTALS
 
     def _match(self, resolved: AssessmentResultsResolved, scope: DataScope) -> dict[str, Any]:
         return {

@@ -38,6 +38,7 @@ from app.reports.rendering.base import ColumnType as ColumnType
 from app.reports.rendering.base import Figure as Figure
 from app.reports.rendering.base import LabelledCode as LabelledCode
 from app.reports.rendering.base import ParameterValue
+from app.reports.rendering.totals import Total
 from app.reports.types import describing
 
 # Re-exported: how report types declare their columns.
@@ -45,7 +46,6 @@ from app.reports.types.columns import LEARNER_COURSE_COLUMNS as LEARNER_COURSE_C
 from app.reports.types.columns import STATUS_COLUMN as STATUS_COLUMN
 from app.reports.types.columns import ColumnTypeName as ColumnTypeName
 from app.reports.types.columns import column as column
-from app.reports.types.columns import column_document
 from app.reports.types.columns import column_index as column_index
 from app.reports.types.columns import measure as measure
 from app.reports.types.parameters import ReportParameters, ResolvedParameters
@@ -115,9 +115,9 @@ class ReportDefinition(ABC, Generic[P, R]):
     # The parameters that select each shape of a run (`modes`): rows per submission or per
     # course, a department tree or a flat list. One mode: the type has one shape.
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = ({},)
-    # Columns whose values add up over the rows (counts): their totals are shown beside a
-    # preview's rows (those of the run's columns).
-    total_columns: ClassVar[tuple[str, ...]] = ()
+    # The totals row (PDF, Excel, a preview's `totals`): each column's total by column key
+    # (`rendering.totals`: sums, rates of the totals, means); none: no totals row.
+    totals: ClassVar[Mapping[str, Total]] = {}
     # The columns naming what a row groups: a choice of columns keeps them (`types/choice.py`).
     group_columns: ClassVar[tuple[str, ...]] = ()
     column_fields: ClassVar[dict[str, tuple[str, ...]]] = {}  # fact fields only it reads
@@ -321,6 +321,15 @@ class ReportDefinition(ABC, Generic[P, R]):
     def columns_for(self, resolved: Mapping[str, Any] | R) -> list[Column]:
         return self.run_columns(self.typed(resolved))
 
+    def totals_for(self, resolved: Mapping[str, Any] | R) -> Mapping[str, Total]:
+        """Each column's total in a run (`run_totals`; by column key)."""
+        return self.run_totals(self.typed(resolved))
+
+    def run_totals(self, resolved: R) -> Mapping[str, Total]:
+        """The totals of a run; only differs from `totals` when a parameter changes the shape
+        of the rows."""
+        return self.totals
+
     def describe(
         self,
         resolved: Mapping[str, Any],
@@ -374,19 +383,6 @@ class ReportDefinition(ABC, Generic[P, R]):
         if isinstance(value, list):
             return [table.get(v, v) if isinstance(v, str) else v for v in value]
         return table.get(value, value) if isinstance(value, str) else value
-
-    def to_document(self) -> dict[str, Any]:
-        """The definition as the metadata API serves it."""
-        return {
-            "key": self.key,
-            "name": self.name,
-            "description": self.description,
-            "parametersSchema": self.parameters_schema(),
-            "columns": [column_document(c) for c in self.columns],
-            "defaultSort": list(self.default_sort),
-            "formats": list(self.formats),
-            "roles": [r.value for r in self.roles],
-        }
 
 
 AnyReportDefinition = ReportDefinition[Any, Any]

@@ -16,7 +16,7 @@ completed-late + overdue): due-soon and not-due enrollments are not judged yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -45,6 +45,7 @@ from app.reports.reading.query import (
     scope_match,
     split_match,
 )
+from app.reports.rendering.totals import COUNT, Total
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     STATUS_COLUMN,
@@ -163,6 +164,9 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
         ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
+    # One enrollment per row: the totals row counts them (the states and the compliance rate
+    # are the summary's figures).
+    totals: ClassVar[Mapping[str, Total]] = {"complianceState": COUNT}
     option_labels: ClassVar[dict[str, str]] = {
         "asOfDate": N_("As of"),
         "dueWithinDays": N_("Due soon within (days)"),

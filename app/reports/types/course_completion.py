@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -13,6 +13,7 @@ from app.lookups.codes import CourseCategoryCode
 from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.reading.query import COURSES, Plan, Row, Stage, range_match, scope_match
+from app.reports.rendering.totals import SUM, Total, rate_of
 from app.reports.types.base import Column, Figure, ReportDefinition, column, column_index, measure
 from app.reports.types.figures import exact_average, is_numeric, rate, scaled
 from app.reports.types.parameters import (
@@ -182,7 +183,12 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
             unit="d",
         ),
     ]
-    total_columns = ("enrolled", "inProgress", "completed", "failed", "withdrawn")
+    # The counts add up; the rate is the rate of the totals. The averages stay empty: a row
+    # does not carry how many scores or completion times its mean is over.
+    totals: ClassVar[Mapping[str, Total]] = {
+        **dict.fromkeys(("enrolled", "inProgress", "completed", "failed", "withdrawn"), SUM),
+        "completionRate": rate_of("completed", "enrolled", "withdrawn"),
+    }
     default_sort: ClassVar[list[str]] = ["courseCode"]
     group_columns = ("courseCode",)
     option_labels: ClassVar[dict[str, str]] = {

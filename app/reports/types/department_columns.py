@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from app.i18n import N_
 from app.reports.rendering.base import Column
+from app.reports.rendering.totals import SUM, Total, rate_of
 from app.reports.types.columns import column
 
 
@@ -183,3 +184,11 @@ def columns_of(tree: bool) -> list[Column]:
 
 TREE_COLUMNS = columns_of(tree=True)
 FLAT_COLUMNS = columns_of(tree=False)
+# A flat list's totals row: each department's own counts add up, the completion rate is the
+# rate of the totals. Active learners (a learner may be active in several departments'
+# courses), the average score (the rows do not carry how many scores each is over) and the
+# learning hours (the summary sums unrounded seconds, the rows are rounded) stay empty.
+FLAT_TOTALS: dict[str, Total] = {
+    **dict.fromkeys(("enrollments", "withdrawn", "completed", "completions", "overdue"), SUM),
+    "completionRate": rate_of("completed", "enrollments", "withdrawn"),
+}

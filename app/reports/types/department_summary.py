@@ -29,8 +29,9 @@ from app.reports.reading.query import (
     object_ids,
     scope_match,
 )
+from app.reports.rendering.totals import Total
 from app.reports.types.base import Column, Figure, ReportDefinition, column_index, measure
-from app.reports.types.department_columns import FLAT_COLUMNS, TREE_COLUMNS
+from app.reports.types.department_columns import FLAT_COLUMNS, FLAT_TOTALS, TREE_COLUMNS
 from app.reports.types.department_tree import own_figures, tree_rows
 from app.reports.types.figures import rate, round1
 from app.reports.types.parameters import (
@@ -174,6 +175,11 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
 
     def run_columns(self, resolved: DepartmentSummaryResolved) -> list[Column]:
         return TREE_COLUMNS if resolved.include_sub_departments else FLAT_COLUMNS
+
+    def run_totals(self, resolved: DepartmentSummaryResolved) -> Mapping[str, Total]:
+        # A tree's rows roll up their subtrees (the top-level rows are its totals): no totals
+        # row. A flat list's rows are each department's own data: they add up.
+        return {} if resolved.include_sub_departments else FLAT_TOTALS
 
     def summary(self, resolved: DepartmentSummaryResolved | None) -> DepartmentSummarySummary:
         tree = resolved.include_sub_departments if resolved is not None else True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -25,6 +25,7 @@ from app.reports.reading.query import (
     scope_match,
     split_match,
 )
+from app.reports.rendering.totals import COUNT, MEAN, SUM, Total
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     STATUS_COLUMN,
@@ -166,6 +167,14 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
         OVERDUE,
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
+    # One enrollment per row: the enrollments counted, progress and score averaged over the
+    # enrollments that have one, minutes added up.
+    totals: ClassVar[Mapping[str, Total]] = {
+        "status": COUNT,
+        "progressPercent": MEAN,
+        "score": MEAN,
+        "timeSpentMinutes": SUM,
+    }
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
     # Not read when a choice of columns leaves the column out (the date field read stays).
     column_fields: ClassVar[dict[str, tuple[str, ...]]] = {

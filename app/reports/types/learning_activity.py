@@ -9,7 +9,7 @@ named by its label; on a tie every tied type is, ordered by label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -23,6 +23,7 @@ from app.lookups import validation
 from app.lookups.codes import EventTypeCode
 from app.reports.dates import DateRange
 from app.reports.reading.query import Plan, Row, Stage, range_match, scope_match
+from app.reports.rendering.totals import SUM, Total
 from app.reports.types.base import Column, Figure, ReportDefinition, column, column_index, measure
 from app.reports.types.figures import utc
 from app.reports.types.parameters import (
@@ -131,7 +132,7 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
             N_("Distinct learners with at least one event of that type in the period"),
         ),
     ]
-    total_columns = ("events",)
+    totals: ClassVar[Mapping[str, Total]] = {"events": SUM}
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
     group_columns = ("periodStart", "eventType")
     option_labels: ClassVar[dict[str, str]] = {

@@ -195,6 +195,7 @@ def _table(
     tz: tzinfo,
     row_offset: int,
     locale: str = "en",
+    totals: Sequence[tuple[Any, ColumnType]] | None = None,
 ) -> str:
     cols = "".join(f'<col style="width:{w}%">' for w in layout.widths)
     numeric = [c.type in _NUMERIC for c in columns]
@@ -223,6 +224,13 @@ def _table(
             append(f"<tr{zebra}>")
         append("".join(cells))
         append("</tr>")
+    if totals is not None:  # the report's totals row, after its last row
+        cells = []
+        for c, (value, shown) in enumerate(totals):
+            text = html.escape(wrap_points(format_cell(value, shown, tz, locale)), quote=False)
+            right = numeric[c] or shown in _NUMERIC
+            cells.append(f'<td class="n">{text}</td>' if right else f"<td>{text}</td>")
+        append(f'<tr class="total">{"".join(cells)}</tr>')
     parts.append("</tbody></table>")
     return "".join(parts)
 
@@ -236,6 +244,7 @@ def build_chunk_html(
     first: bool,
     row_offset: int = 0,
     shown_rows: int | None = None,
+    totals: Sequence[tuple[Any, ColumnType]] | None = None,
 ) -> str:
     """The HTML of one chunk: page one's cover (first chunk only) and a table of ``rows``.
 
@@ -249,7 +258,7 @@ def build_chunk_html(
             no_rows = _tr(context, "No rows match these parameters.")
             body += f'<p class="no-rows">{no_rows}</p>'
     if rows:
-        body += _table(columns, rows, layout, context.tz, row_offset, context.locale)
+        body += _table(columns, rows, layout, context.tz, row_offset, context.locale, totals)
     return _document(context, layout, body, first=first, tree=tree)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from app.reports.rendering.base import Column, RenderContext, RenderError
+from app.reports.rendering.base import Column, ColumnType, RenderContext, RenderError
 from app.reports.rendering.pdf.document import build_chunk_html, stamp_html
 from app.reports.rendering.pdf.layout import Layout
 from app.reports.rendering.pdf.progress import TAGGED, RenderProgress, progress_path
@@ -35,6 +35,8 @@ class RenderChunk:
     out_path: str
     index: int = 0  # the chunk's place in the PDF (its header-cell IDs are prefixed with it)
     expected_pages: int = 1  # for the progress while its pages are laid out
+    # The last chunk's totals row: each cell with the type it prints as.
+    totals: list[tuple[Any, ColumnType]] | None = None
 
 
 def render_chunk(chunk: RenderChunk) -> int:
@@ -50,6 +52,7 @@ def render_chunk(chunk: RenderChunk) -> int:
         first=chunk.first,
         row_offset=chunk.row_offset,
         shown_rows=chunk.shown_rows,
+        totals=chunk.totals,
     )
     alternatives = [f"{label}: {value}" for label, value in chunk.context.summary]
     progress = RenderProgress(progress_path(chunk.out_path), chunk.expected_pages)

@@ -131,7 +131,9 @@ class StreamingPdf:
         self._layout = plan_layout(self.columns, self.rows, self.context)
         self._size = balanced_chunk_size(expected, self.chunk_rows, self.processes)
 
-    def _submit(self, index: int, *, first: bool, context: RenderContext) -> None:
+    def _submit(
+        self, index: int, *, first: bool, context: RenderContext, last: bool = False
+    ) -> None:
         assert self._layout is not None
         size = self._size
         part = self.rows[index * size : (index + 1) * size]
@@ -146,6 +148,7 @@ class StreamingPdf:
             self._chunk_path(index),
             index=index,
             expected_pages=self._expected_pages(len(part)),
+            totals=context.totals.cells(self.columns) if last and context.totals else None,
         )
         try:
             work = self._executor.submit(render_chunk, chunk)
@@ -212,8 +215,11 @@ class StreamingPdf:
             if len(self.rows) < min(LAYOUT_SAMPLE, self.max_rows):
                 return
             self._plan()
-        # Complete chunks after the first go now (``shown_rows`` only matters on page one).
-        while (self._submitted + 1) * self._size <= len(self.rows):
+        # Complete chunks after the first go now (``shown_rows`` only matters on page one); with
+        # a totals row, a chunk only once a row after it came (the last one ends with the
+        # totals, known at the end).
+        held = 1 if self.context.totals is not None else 0
+        while (self._submitted + 1) * self._size + held <= len(self.rows):
             self._submit(self._submitted, first=False, context=self.context)
             self._submitted += 1
 
@@ -226,8 +232,8 @@ class StreamingPdf:
                 self._plan()
             chunks = max(1, math.ceil(len(self.rows) / self._size))
             for index in range(self._submitted, chunks):
-                self._submit(index, first=False, context=context)
-            self._submit(0, first=True, context=context)
+                self._submit(index, first=False, context=context, last=index == chunks - 1)
+            self._submit(0, first=True, context=context, last=chunks == 1)
             await asyncio.gather(*self._waiting)
             paths = [self._chunk_path(i) for i in range(chunks)]
             assert self._layout is not None

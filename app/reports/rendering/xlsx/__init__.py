@@ -36,7 +36,9 @@
 Modules: ``workbook`` (``XlsxRowWriter``: the workbook XlsxWriter writes around the rows, the
 header, widths, print setup and the "Parameters" sheet), ``cells`` (``CellWriter``: a data row
 as SpreadsheetML), ``package`` (``SheetRows``, a data sheet's rows until close, and ``assemble``,
-the zipped package with the rows in each sheet's ``<sheetData>``).
+the zipped package with the rows in each sheet's ``<sheetData>``), ``totals`` (the totals row
+below the data: ``SUBTOTAL`` formulas over the data rows with their values cached, so the totals
+follow the autofilter; a department tree's rows in outline levels).
 """
 
 from app.reports.rendering.xlsx.cells import EXCEL_MAX_STRING
@@ -47,6 +49,7 @@ from app.reports.rendering.xlsx.workbook import (
     MAX_DATA_ROWS_PER_SHEET,
     PORTRAIT_WIDTH,
     XlsxRowWriter,
+    XlsxSink,
 )
 
 __all__ = [
@@ -57,4 +60,5 @@ __all__ = [
     "PARAMETERS_SHEET_NAME",
     "PORTRAIT_WIDTH",
     "XlsxRowWriter",
+    "XlsxSink",
 ]

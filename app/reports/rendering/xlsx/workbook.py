@@ -23,12 +23,14 @@ from app.reports.rendering.base import (
     LocalTimes,
     RenderContext,
     RenderError,
+    WriterSink,
     neutralise_formula,
 )
 from app.reports.rendering.rowindex import RowIndex
 from app.reports.rendering.xlsx.cells import CellWriter
 from app.reports.rendering.xlsx.package import SheetRows, assemble
 from app.reports.rendering.xlsx.parameters import write_parameters_sheet
+from app.reports.rendering.xlsx.totals import MAX_OUTLINE_LEVEL, outlined, totals_row_xml
 
 EXCEL_MAX_ROWS = 1_048_576
 MAX_DATA_ROWS_PER_SHEET = EXCEL_MAX_ROWS - 1  # one row is the header
@@ -85,6 +87,11 @@ class XlsxRowWriter:
         self.path = path
         self.columns = list(columns)
         self.context = context
+        # The totals row (its values come with the final context: `XlsxSink`) takes one row
+        # below the last sheet's data.
+        self.totals = context.totals
+        if self.totals is not None:
+            rows_per_sheet = min(rows_per_sheet, MAX_DATA_ROWS_PER_SHEET - 1)
         self.rows_per_sheet = rows_per_sheet
         self.rows_written = 0
         self.row_index: RowIndex | None = None  # a workbook's rows cannot be read by offset
@@ -134,6 +141,12 @@ class XlsxRowWriter:
         _style_index(self._header_format)
         _style_index(self._header_right)
         self._cells = CellWriter(self.columns, [_style_index(f) for f in self._formats])
+        self._total_styles = self._totals_styles(number_formats)
+        # A department tree's rows are outlined by their level (collapse a subtree, show a
+        # level), with the `level` and `parentCode` columns the CSV has.
+        keys = [c.key for c in self.columns]
+        self._level_at = keys.index("level") if {"level", "parentCode"} <= set(keys) else None
+        self._outline_depth = 0
         self._widths: list[float] | None = None
         self._sheet: Worksheet | None = None
         self._sheet_rows = 0  # data rows on the current sheet
@@ -166,10 +179,32 @@ class XlsxRowWriter:
                 self.rows_written += 1
                 r = self._sheet_rows + 1  # Excel's row number: row 1 is the header
                 xml = row_xml(r, row, local_time)
+                if self._level_at is not None:
+                    xml = self._outlined(xml, row[self._level_at])
                 if xml:
                     sheet_rows.write(xml)
                     sheet_rows.last_row = r
             start += len(take)
+
+    def _totals_styles(self, number_formats: dict[ColumnType, str]) -> list[int | None]:
+        """The totals row's cell styles: bold, a rule above, the number format its total
+        shows in."""
+        if self.totals is None:
+            return []
+        styles: list[int | None] = []
+        for column in self.columns:
+            total = self.totals.totals.get(column.key)
+            shown = total.shown_as(column) if total is not None else column.type
+            spec: dict[str, Any] = {"bold": True, "top": 1}
+            if shown in number_formats:
+                spec["num_format"] = number_formats[shown]
+            styles.append(_style_index(self._workbook.add_format(spec)))
+        return styles
+
+    def _outlined(self, xml: str, level: Any) -> str:
+        if isinstance(level, int) and not isinstance(level, bool):
+            self._outline_depth = max(self._outline_depth, min(level, MAX_OUTLINE_LEVEL))
+        return outlined(xml, level)
 
     def _new_sheet(self) -> None:
         n = len(self.sheet_names) + 1
@@ -189,6 +224,9 @@ class XlsxRowWriter:
         sheet.freeze_panes(1, 0)
         self._print_setup(sheet, landscape=self._is_wide())
         sheet.repeat_rows(0)
+        if self._level_at is not None:
+            # The tree's summary rows are above their subtrees: the collapse buttons too.
+            sheet.outline_settings(True, False, True, False)
         self._sheet = sheet
         self._sheet_rows = 0
         # XlsxWriter names a workbook's n-th sheet xl/worksheets/sheet{n}.xml; data sheets are
@@ -221,6 +259,21 @@ class XlsxRowWriter:
 
     def _finish_sheet(self, sheet: Worksheet, data_rows: int) -> None:
         sheet.autofilter(0, 0, max(data_rows, 1), len(self.columns) - 1)
+        if self._outline_depth:
+            sheet.outline_row_level = self._outline_depth  # <sheetFormatPr outlineLevelRow>
+
+    def _write_totals(self) -> None:
+        """The totals row below the last sheet's data: over the data rows of every sheet."""
+        if self.totals is None or not self.rows_written:
+            return
+        rows = self._sheets[-1]
+        r = self._sheet_rows + 2
+        sheets = [
+            (name, s.last_row) for name, s in zip(self.sheet_names, self._sheets, strict=True)
+        ]
+        sheets[-1] = (sheets[-1][0], self._sheet_rows + 1)
+        rows.write(totals_row_xml(self.totals, self.columns, r, sheets, self._total_styles))
+        rows.last_row = r
 
     def _estimate_widths(self, rows: Sequence[Sequence[Any]]) -> list[float]:
         sample = rows[:500]
@@ -254,6 +307,7 @@ class XlsxRowWriter:
                 self._new_sheet()
             assert self._sheet is not None
             self._finish_sheet(self._sheet, self._sheet_rows)
+            self._write_totals()
             write_parameters_sheet(
                 self._workbook,
                 self.context,
@@ -299,3 +353,18 @@ def _style_index(fmt: Format | None) -> int | None:
     """The cell style index XlsxWriter gives ``fmt`` in this workbook (registering the format,
     as writing a cell with it would)."""
     return None if fmt is None else int(fmt._get_xf_index())
+
+
+class XlsxSink(WriterSink):
+    """A ``WriterSink`` for a workbook: the final context's totals row goes to the writer
+    before it closes (its values are only known once every row is read)."""
+
+    writer: XlsxRowWriter
+
+    def __init__(self, writer: XlsxRowWriter) -> None:
+        super().__init__(writer)
+
+    async def finish(self, context: RenderContext) -> None:
+        if self.writer.totals is not None and context.totals is not None:
+            self.writer.totals = context.totals
+        await super().finish(context)
