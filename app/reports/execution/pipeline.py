@@ -135,6 +135,8 @@ async def produce(run: Run, resources: Resources) -> None:
             max_rows=spec.row_cap(settings),
         )
         summarizer = definition.summarizer(resolved)
+        # Fed in the same pass as the summary: aggregated series, never a second read.
+        charting = definition.charting(resolved) if job.options.charts else None
         with use_locale(locale):
             context = replace(context, figure_definitions=figure_definitions(summarizer))
         workdir = Path(tempfile.mkdtemp(prefix=f"report-{job.id}-"))
@@ -156,6 +158,8 @@ async def produce(run: Run, resources: Resources) -> None:
                     fetch = definition.fetch(resolved, scope, settings.fetch_batch_size)
                     async for batch in fetch:
                         summarizer.add(batch)
+                        if charting is not None:
+                            charting.add(batch)
                         rows.add(len(batch))
                         sink.expect_rows(rows.known_total())
                         await sink.add(presentation.rows(batch))
@@ -167,7 +171,10 @@ async def produce(run: Run, resources: Resources) -> None:
                     progress.step, progress.percent = JobStep.RENDER, max(progress.percent, 45.0)
                 run.figures = summary_in_locales(summarizer, job, locale)
                 final = replace(
-                    context, summary=run.figures[locale], total_rows=progress.rows_processed
+                    context,
+                    summary=run.figures[locale],
+                    total_rows=progress.rows_processed,
+                    charts=charting.specs(locale) if charting is not None else [],
                 )
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:

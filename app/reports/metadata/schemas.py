@@ -49,6 +49,18 @@ class ModeOut(ApiModel):
     summary: list[FigureOut] = Field(description="The summary figures files show in this shape")
 
 
+class ChartDefinitionOut(ApiModel):
+    key: str
+    title: str
+    description: str = Field(description="What the chart shows and how its values are computed")
+    type: str = Field(description="bar (horizontal bars) or column (vertical columns)")
+    when: dict[str, Any] | None = Field(
+        default=None,
+        description="The parameters of the shapes that draw it (a mode's `parameters`); null: "
+        "every shape",
+    )
+
+
 class FormatOut(ApiModel):
     code: FormatValue
     label: str
@@ -91,6 +103,11 @@ class ReportTypeDetail(ApiModel):
         description="Every shape a report of this type takes (rows per submission or per "
         "course, a department tree or a flat list), with its columns and summary figures and "
         "so every definition its files may state; the first is the default"
+    )
+    charts: list[ChartDefinitionOut] = Field(
+        description="The charts its files and previews draw (Vega-Lite v5 in the preview and "
+        "the JSON Lines header, vector graphics in the PDF, native charts in Excel); "
+        "`options.charts: false` leaves them out"
     )
     default_sort: list[str]
     formats: list[FormatOut]

@@ -37,6 +37,7 @@ from app.reports.previews.paging import (
     read_preview_cursor,
 )
 from app.reports.previews.schemas import (
+    ChartOut,
     ColumnOut,
     FigureOut,
     ParameterOut,
@@ -44,7 +45,7 @@ from app.reports.previews.schemas import (
 )
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import JsonRows
-from app.reports.rendering.jsonl import column_document
+from app.reports.rendering.jsonl import chart_document, column_document
 from app.reports.rendering.present import Presentation, localised
 from app.reports.templates import service as templates
 from app.reports.templates.schemas import TemplateRun
@@ -129,6 +130,7 @@ async def preview(
     keeper = PageKeeper(offset, ask.limit, sort)
     summarizer = definition.summarizer(params)
     totals = Totals(columns, definition.total_columns)
+    charting = definition.charting(params) if body.options.charts else None
 
     budget = Budget(settings.preview_budget_ms)
     watch = ReadWatch(budget)
@@ -137,6 +139,8 @@ async def preview(
         async with budget.spending():
             async for batch in definition.fetch(params, scope, READ_BATCH):
                 summarizer.add(batch)
+                if charting is not None:
+                    charting.add(batch)
                 totals.add(batch)
                 keeper.add(presentation.rows(batch))
     except Exception as exc:
@@ -176,6 +180,9 @@ async def preview(
             for f in figures
         ],
         totals=totals.result(),
+        charts=[
+            ChartOut(**chart_document(c)) for c in (charting.specs(locale) if charting else [])
+        ],
         parameters=[ParameterOut(label=k, value=v) for k, v in parameters],
         resolved_parameters=params,
         scope=scope.to_document(),

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from app.i18n import _, current_locale, human_formats
 from app.reports.rendering.rowindex import RowIndex
+
+if TYPE_CHECKING:
+    from app.reports.rendering.charts import ChartSpec
 
 
 class ColumnType(StrEnum):
@@ -146,6 +149,9 @@ class RenderContext:
     # The language of every text the file prints and the formats of its numbers and dates
     # (a supported code of `app.i18n`; the column labels arrive translated already).
     locale: str = "en"
+    # The report's charts (`rendering.charts`), computed in the same pass as the summary; none
+    # when the job's `options.charts` is false.
+    charts: list[ChartSpec] = field(default_factory=list)
 
     @property
     def language(self) -> str:

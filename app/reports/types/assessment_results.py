@@ -34,6 +34,7 @@ from app.reports.reading.query import (
     scope_match,
     split_match,
 )
+from app.reports.types import chart_definitions
 from app.reports.types.assessment_figures import (
     COURSE_COLUMNS,
     DETAIL_COLUMNS,
@@ -127,6 +128,7 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     source = LearningEvent
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
+    charts = chart_definitions.ASSESSMENT_RESULTS
     option_labels: ClassVar[dict[str, str]] = {"groupBy": N_("Group by"), "result": N_("Result")}
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
         {"groupBy": "none"},

@@ -39,6 +39,7 @@ from app.reports.rendering.base import Figure as Figure
 from app.reports.rendering.base import LabelledCode as LabelledCode
 from app.reports.rendering.base import ParameterValue
 from app.reports.types import describing
+from app.reports.types.charting import ChartDefinition, Charting
 
 # Re-exported: how report types declare their columns.
 from app.reports.types.columns import LEARNER_COURSE_COLUMNS as LEARNER_COURSE_COLUMNS
@@ -118,6 +119,8 @@ class ReportDefinition(ABC, Generic[P, R]):
     # Columns whose values add up over the rows (counts): their totals are shown beside a
     # preview's rows (those of the run's columns).
     total_columns: ClassVar[tuple[str, ...]] = ()
+    # The charts its files and previews draw (`charting`), fed in the same pass as the summary.
+    charts: ClassVar[tuple[ChartDefinition, ...]] = ()
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -303,6 +306,10 @@ class ReportDefinition(ABC, Generic[P, R]):
 
     def summarizer(self, resolved: Mapping[str, Any] | R | None = None) -> Summarizer:
         return self.summary(self.typed(resolved) if resolved is not None else None)
+
+    def charting(self, resolved: Mapping[str, Any] | R) -> Charting:
+        typed = self.typed(resolved)
+        return Charting(self.charts, typed, self.run_columns(typed))
 
     def columns_for(self, resolved: Mapping[str, Any] | R) -> list[Column]:
         return self.run_columns(self.typed(resolved))

@@ -45,6 +45,7 @@ from app.reports.reading.query import (
     scope_match,
     split_match,
 )
+from app.reports.types import chart_definitions
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     STATUS_COLUMN,
@@ -163,6 +164,7 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
         ),
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
+    charts = chart_definitions.COMPLIANCE_STATUS
     option_labels: ClassVar[dict[str, str]] = {
         "asOfDate": N_("As of"),
         "dueWithinDays": N_("Due soon within (days)"),

@@ -29,6 +29,7 @@ from app.reports.reading.query import (
     object_ids,
     scope_match,
 )
+from app.reports.types import chart_definitions
 from app.reports.types.base import Column, Figure, ReportDefinition, column_index, measure
 from app.reports.types.department_columns import FLAT_COLUMNS, TREE_COLUMNS
 from app.reports.types.department_tree import own_figures, tree_rows
@@ -103,6 +104,7 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     source = Department
     columns: ClassVar[list[Column]] = TREE_COLUMNS
     default_sort: ClassVar[list[str]] = ["departmentName"]
+    charts = chart_definitions.DEPARTMENT_SUMMARY
     # Instructors' scope is a set of courses, not departments.
     roles = (Role.ADMIN, Role.MANAGER)
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (

@@ -25,6 +25,7 @@ from app.reports.reading.query import (
     scope_match,
     split_match,
 )
+from app.reports.types import chart_definitions
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     STATUS_COLUMN,
@@ -166,6 +167,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
         OVERDUE,
     ]
     default_sort: ClassVar[list[str]] = ["departmentName", "learnerName", "courseCode"]
+    charts = chart_definitions.LEARNER_PROGRESS
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
     option_labels: ClassVar[dict[str, str]] = {
         "dateField": N_("Date field"),
