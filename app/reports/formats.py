@@ -26,6 +26,7 @@ from app.reports.rendering import (
     RowSink,
     WriterSink,
     XlsxRowWriter,
+    XlsxSink,
 )
 from app.storage import BytePipe
 
@@ -100,7 +101,7 @@ async def _csv_sink(
 async def _xlsx_sink(
     path: Path, columns: Sequence[Column], context: RenderContext, options: SinkOptions
 ) -> RowSink:
-    return WriterSink(await asyncio.to_thread(XlsxRowWriter, path, columns, context))
+    return XlsxSink(await asyncio.to_thread(XlsxRowWriter, path, columns, context))
 
 
 async def _json_sink(

@@ -20,7 +20,7 @@ from app.reports.rendering.csv import CsvRowWriter
 from app.reports.rendering.jsonl import JsonLinesRowWriter, JsonLinesSink, JsonRows
 from app.reports.rendering.pdf import PdfSink, StreamingPdf, render_pdf
 from app.reports.rendering.rowindex import RowIndex
-from app.reports.rendering.xlsx import XlsxRowWriter
+from app.reports.rendering.xlsx import XlsxRowWriter, XlsxSink
 
 __all__ = [
     "Column",
@@ -40,5 +40,6 @@ __all__ = [
     "StreamingPdf",
     "WriterSink",
     "XlsxRowWriter",
+    "XlsxSink",
     "render_pdf",
 ]

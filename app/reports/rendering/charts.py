@@ -76,6 +76,11 @@ class ChartSpec:
             for series in self.series
         ]
 
+    def largest(self) -> float:
+        """The longest bar: the largest value, or sum of a stacked bar's values."""
+        sums = [sum(s.values[i] or 0 for s in self.series) for i in range(len(self.categories))]
+        return float(max(sums, default=0))
+
     def alternative(self, *, limit: int = 12) -> str:
         """The chart in words (a PDF figure's text alternative): its title and its first
         values."""
@@ -116,6 +121,9 @@ def vega_lite(chart: ChartSpec) -> dict[str, Any]:
         value["scale"] = {"domain": [0, 100]}
     else:
         value["axis"] = {"format": ",d", "tickMinStep": 1}
+        top = chart.largest()
+        if top <= 10:  # whole numbers only (a count of 2 has no tick at 1.5)
+            value["axis"]["values"] = list(range(0, int(top) + 1))
     tooltip: list[dict[str, Any]] = [
         {"field": "category", "type": "nominal", "title": chart.category_title},
         {
@@ -129,6 +137,8 @@ def vega_lite(chart: ChartSpec) -> dict[str, Any]:
     encoding: dict[str, Any] = (
         {"y": category, "x": value} if horizontal else {"x": category, "y": value}
     )
+    if not horizontal:
+        category["axis"] = {"labelAngle": 0 if len(chart.categories) <= 10 else -45}
     mark: dict[str, Any] = {"type": "bar", "tooltip": True}
     if chart.stacked:
         names = [s.name for s in chart.series]

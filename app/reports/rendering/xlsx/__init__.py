@@ -47,6 +47,7 @@ from app.reports.rendering.xlsx.workbook import (
     MAX_DATA_ROWS_PER_SHEET,
     PORTRAIT_WIDTH,
     XlsxRowWriter,
+    XlsxSink,
 )
 
 __all__ = [
@@ -57,4 +58,5 @@ __all__ = [
     "PARAMETERS_SHEET_NAME",
     "PORTRAIT_WIDTH",
     "XlsxRowWriter",
+    "XlsxSink",
 ]

@@ -5,8 +5,10 @@ zip them together."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,12 @@ from app.reports.rendering.base import (
     LocalTimes,
     RenderContext,
     RenderError,
+    WriterSink,
     neutralise_formula,
 )
 from app.reports.rendering.rowindex import RowIndex
 from app.reports.rendering.xlsx.cells import CellWriter
+from app.reports.rendering.xlsx.charts import write_charts_sheet
 from app.reports.rendering.xlsx.package import SheetRows, assemble
 from app.reports.rendering.xlsx.parameters import write_parameters_sheet
 
@@ -262,6 +266,12 @@ class XlsxRowWriter:
                 sheet_names=self.sheet_names,
                 print_setup=lambda sheet: self._print_setup(sheet, landscape=False),
             )
+            write_charts_sheet(
+                self._workbook,
+                self.context.charts,
+                self._locale,
+                lambda sheet: self._print_setup(sheet, landscape=True),
+            )
             for sheet_rows in self._sheets:
                 sheet_rows.close()
             self._workbook.close()
@@ -282,6 +292,21 @@ class XlsxRowWriter:
         for sheet_rows in self._sheets:
             sheet_rows.close()
         self._tmp.cleanup()
+
+
+class XlsxSink(WriterSink):
+    """The workbook writer as a `RowSink`: its "Charts" sheet is drawn from the final context
+    (charts are known once every row has been read)."""
+
+    writer: XlsxRowWriter
+
+    def __init__(self, writer: XlsxRowWriter) -> None:
+        super().__init__(writer)
+        self.writer = writer
+
+    async def finish(self, context: RenderContext) -> None:
+        self.writer.context = replace(self.writer.context, charts=list(context.charts))
+        await asyncio.to_thread(self.writer.close, context.summary)
 
 
 def _text_width(text: str) -> int:
