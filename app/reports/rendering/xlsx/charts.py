@@ -107,6 +107,7 @@ def _insert_chart(
     category_axis: dict[str, object] = {"name": chart.category_title}
     if horizontal:
         category_axis["reverse"] = True  # the first category on top, as in the table
+        category_axis["crossing"] = "max"  # and the value axis below it
         excel.set_x_axis(value_axis)
         excel.set_y_axis(category_axis)
     else:
