@@ -303,7 +303,8 @@ async def test_a_german_workbook_and_pdf(
     book = openpyxl.load_workbook(
         io.BytesIO(await _file(client, headers, run_worker, "learner-progress", "xlsx", "de"))
     )
-    assert book.sheetnames == ["Daten", "Parameter"]
+    assert book.sheetnames == ["Daten", "Parameter", "Diagramme"]  # charts: docs/charts.md
+    assert book["Diagramme"]["A1"].value == "Einschreibungen nach Status"
     data = [list(r) for r in book["Daten"].iter_rows(values_only=True)]
     assert data[0][:6] == ["Lernende(r)", "E-Mail", "Abteilung", "Kurscode", "Kurs", "Status"]
     assert {r[5] for r in data[1:]} == {"Abgeschlossen", "In Bearbeitung"}
@@ -330,7 +331,7 @@ async def test_a_german_workbook_and_pdf(
         "In Bearbeitung",
         "Zeitraum",
         "01.01.2026",
-        "Seite 1 von 1",
+        "Seite 1 von",  # (2: the charts on page one push the table on)
         "Nein",
     ):
         assert german.lower() in text, german
@@ -357,7 +358,7 @@ async def test_english_files_keep_their_words_and_formats(
     book = openpyxl.load_workbook(
         io.BytesIO(await _file(client, headers, run_worker, "learner-progress", "xlsx"))
     )
-    assert book.sheetnames == ["Data", "Parameters"]
+    assert book.sheetnames == ["Data", "Parameters", "Charts"]
     assert book["Data"].cell(2, 9).number_format == "yyyy-mm-dd hh:mm"
 
 
