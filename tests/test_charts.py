@@ -12,6 +12,7 @@ import json
 import re
 import zipfile
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,25 @@ def test_a_chart_spec_is_valid_vega_lite_v5(stacked: bool) -> None:
     _assert_vega_lite_v5(spec)
     assert len(spec["data"]["values"]) == (4 if stacked else 2)
     assert "Engineering: 50.0%" in chart.alternative() or stacked
+
+
+def test_charts_keep_counters_not_rows_and_a_report_without_rows_draws_none() -> None:
+    definition = REPORT_TYPES["learner-progress"]
+    resolved = definition.resolve_parameters(
+        definition.parse({}), datetime(2026, 3, 20, tzinfo=UTC)
+    )
+    charting = definition.charting(resolved)
+    assert charting.specs("en") == []
+    status = [c.key for c in definition.columns].index("status")
+    row: list[Any] = [None] * len(definition.columns)
+    for code in ["completed"] * 3 + ["in-progress"] * 5000:
+        row[status] = code
+        charting.add([tuple(row)])
+    (chart,) = charting.specs("de")
+    assert chart.title == "Einschreibungen nach Status"
+    assert dict(zip(chart.categories, chart.series[0].values, strict=True)) == {
+        "In Bearbeitung": 5000,
+        "Abgeschlossen": 3,
+    }
+    # Bounded memory: one counter per status, whatever the number of rows.
+    assert sum(len(s.tally) for s in charting._series) == 2

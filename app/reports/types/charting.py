@@ -266,7 +266,8 @@ class Charting:
             series.add(batch)
 
     def specs(self, locale: str) -> list[ChartSpec]:
-        return [s.spec(locale) for s in self._series]
+        """The charts of the rows seen (a report without rows draws none)."""
+        return [s.spec(locale) for s in self._series if s.tally]
 
 
 __all__ = ["BAND_WIDTH", "ChartDefinition", "Charting", "Measure"]
