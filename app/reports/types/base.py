@@ -309,7 +309,7 @@ class ReportDefinition(ABC, Generic[P, R]):
 
     def charting(self, resolved: Mapping[str, Any] | R) -> Charting:
         typed = self.typed(resolved)
-        return Charting(self.charts, typed, self.run_columns(typed))
+        return Charting(self.charts, typed, self.run_columns(typed), self.people_cells(typed))
 
     def columns_for(self, resolved: Mapping[str, Any] | R) -> list[Column]:
         return self.run_columns(self.typed(resolved))

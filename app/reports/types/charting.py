@@ -17,7 +17,7 @@ How a chart's value is made (`Measure`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -88,10 +88,16 @@ class _Series:
     """The aggregated series of one chart in a run."""
 
     def __init__(
-        self, definition: ChartDefinition, resolved: Any, columns: Sequence[Column]
+        self,
+        definition: ChartDefinition,
+        resolved: Any,
+        columns: Sequence[Column],
+        cells: Mapping[str, Callable[[Any], Any]],
     ) -> None:
         self.definition = definition
         self.resolved = resolved
+        # How people read a category (learning-activity's first period, clipped to the range).
+        self.shown = cells.get(definition.category)
         positions = {c.key: i for i, c in enumerate(columns)}
         self.columns = {c.key: c for c in columns}
         self.category = positions[definition.category]
@@ -202,7 +208,11 @@ class _Series:
         formats = human_formats(locale)
         none = translate(locale, _NONE)
 
+        shown = self.shown if column.key == self.definition.category else None
+
         def label(value: Any) -> str:
+            if shown is not None:
+                value = shown(value)
             if value is None or value == "":
                 return none
             if isinstance(value, str):
@@ -257,9 +267,17 @@ class Charting:
     """A run's charts: `add` every batch (beside the summarizer), then `specs(locale)`."""
 
     def __init__(
-        self, definitions: Sequence[ChartDefinition], resolved: Any, columns: Sequence[Column]
+        self,
+        definitions: Sequence[ChartDefinition],
+        resolved: Any,
+        columns: Sequence[Column],
+        cells: Mapping[str, Callable[[Any], Any]] | None = None,
     ) -> None:
-        self._series = [_Series(d, resolved, columns) for d in definitions if d.applies(resolved)]
+        """`cells`: how people read some cells, by column key (`people_cells`): charts are for
+        people in every output."""
+        self._series = [
+            _Series(d, resolved, columns, cells or {}) for d in definitions if d.applies(resolved)
+        ]
 
     def add(self, batch: Sequence[Row]) -> None:
         for series in self._series:
