@@ -303,7 +303,8 @@ async def test_a_german_workbook_and_pdf(
     book = openpyxl.load_workbook(
         io.BytesIO(await _file(client, headers, run_worker, "learner-progress", "xlsx", "de"))
     )
-    assert book.sheetnames == ["Daten", "Parameter"]
+    assert book.sheetnames == ["Daten", "Parameter", "Diagramme"]  # charts: docs/charts.md
+    assert book["Diagramme"]["A1"].value == "Einschreibungen nach Status"
     data = [list(r) for r in book["Daten"].iter_rows(values_only=True)]
     assert data[-1][0] == "Gesamt"  # the totals row, below the rows
     data = data[:-1]
@@ -332,7 +333,7 @@ async def test_a_german_workbook_and_pdf(
         "In Bearbeitung",
         "Zeitraum",
         "01.01.2026",
-        "Seite 1 von",  # the totals row may take the last rows onto a second page
+        "Seite 1 von",  # the charts and the totals row may push the table onto page 2
         "Nein",
         "Gesamt",
     ):
@@ -360,7 +361,7 @@ async def test_english_files_keep_their_words_and_formats(
     book = openpyxl.load_workbook(
         io.BytesIO(await _file(client, headers, run_worker, "learner-progress", "xlsx"))
     )
-    assert book.sheetnames == ["Data", "Parameters"]
+    assert book.sheetnames == ["Data", "Parameters", "Charts"]
     assert book["Data"].cell(2, 9).number_format == "yyyy-mm-dd hh:mm"
 
 

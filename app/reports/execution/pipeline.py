@@ -147,6 +147,8 @@ async def produce(run: Run, resources: Resources) -> None:
             max_rows=spec.row_cap(settings),
         )
         summarizer = definition.summarizer(resolved)
+        # Fed in the same pass as the summary: aggregated series, never a second read.
+        charting = definition.charting(resolved) if job.options.charts else None
         with use_locale(locale):
             context = replace(context, figure_definitions=figure_definitions(summarizer))
         workdir = Path(tempfile.mkdtemp(prefix=f"report-{job.id}-"))
@@ -171,6 +173,8 @@ async def produce(run: Run, resources: Resources) -> None:
                     async for batch in fetch:
                         summarizer.add(batch)
                         totals.add(batch)
+                        if charting is not None:
+                            charting.add(batch)
                         rows.add(len(batch))
                         sink.expect_rows(rows.known_total())
                         await sink.add(presentation.rows(batch))
@@ -186,6 +190,7 @@ async def produce(run: Run, resources: Resources) -> None:
                     summary=run.figures[locale],
                     total_rows=progress.rows_processed,
                     totals=with_values(context.totals, totals.result()),
+                    charts=charting.specs(locale) if charting is not None else [],
                 )
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:

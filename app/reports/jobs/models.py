@@ -92,6 +92,7 @@ class FileOptions(BaseModel):
     # The CSV field delimiter and decimal separator; None: the job's locale's.
     csv_delimiter: str | None = None
     csv_decimal: str | None = None
+    charts: bool = True  # the type's charts in PDF, Excel and the JSON Lines header
 
     @model_serializer(mode="wrap")
     def _without_default_labels(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -104,6 +105,8 @@ class FileOptions(BaseModel):
         for name in ("csv_delimiter", "csv_decimal"):
             if getattr(self, name) is None:
                 data.pop(name, None)
+        if self.charts:  # likewise the charts while on (the default)
+            data.pop("charts", None)
         return data
 
 

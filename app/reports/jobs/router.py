@@ -98,6 +98,7 @@ def _file_options(body: JobCreate) -> FileOptions:
         labels=body.options.labels,
         csv_delimiter=body.options.csv_delimiter,
         csv_decimal=body.options.csv_decimal,
+        charts=body.options.charts,
     )
 
 

@@ -37,6 +37,13 @@ class FileOptionsIn(ApiInput):
         description="The CSV decimal separator. Omitted: the locale's (`.` for en, `,` for de); "
         "it must differ from the delimiter",
     )
+    charts: bool = Field(
+        default=True,
+        description="Draw the report type's charts (GET /api/v1/reports/metadata/report-types/"
+        "{key} lists them): vector charts on the PDF's first page, native charts on an Excel "
+        '"Charts" sheet, Vega-Lite specifications in the JSON Lines header and the preview. '
+        "false: none",
+    )
 
 
 LOCALE_DESCRIPTION = (

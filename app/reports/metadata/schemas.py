@@ -76,6 +76,18 @@ class ModeOut(ApiModel):
     summary: list[FigureOut] = Field(description="The summary figures files show in this shape")
 
 
+class ChartDefinitionOut(ApiModel):
+    key: str
+    title: str
+    description: str = Field(description="What the chart shows and how its values are computed")
+    type: str = Field(description="bar (horizontal bars) or column (vertical columns)")
+    when: dict[str, Any] | None = Field(
+        default=None,
+        description="The parameters of the shapes that draw it (a mode's `parameters`); null: "
+        "every shape",
+    )
+
+
 class FormatOut(ApiModel):
     code: FormatValue
     label: str
@@ -122,6 +134,11 @@ class ReportTypeDetail(ApiModel):
     alertable_metrics: list[MetricOut] = Field(
         default_factory=list,
         description="The summary figures a schedule's alert conditions may name (`metric`)",
+    )
+    charts: list[ChartDefinitionOut] = Field(
+        description="The charts its files and previews draw (Vega-Lite v5 in the preview and "
+        "the JSON Lines header, vector graphics in the PDF, native charts in Excel); "
+        "`options.charts: false` leaves them out"
     )
     default_sort: list[str]
     formats: list[FormatOut]

@@ -16,6 +16,7 @@ from app.lookups.schemas import LookupCategoryOut, LookupValueOut
 from app.reports.dates import preset_catalogue
 from app.reports.formats import FORMATS, get_format
 from app.reports.metadata.schemas import (
+    ChartDefinitionOut,
     ColumnOut,
     DatePresetList,
     DatePresetOut,
@@ -124,6 +125,16 @@ async def report_type(
         summary=modes[0].summary,
         modes=modes,
         alertable_metrics=alertable,
+        charts=[
+            ChartDefinitionOut(
+                key=c.key,
+                title=translate(locale, c.title),
+                description=translate(locale, c.description),
+                type=c.kind.value,
+                when=c.when,
+            )
+            for c in definition.charts
+        ],
         default_sort=list(definition.default_sort),
         formats=[all_formats[f] for f in definition.formats if f in all_formats],
         roles=[r.value for r in definition.roles],

@@ -35,6 +35,16 @@ class ParameterOut(ApiModel):
     value: str | int
 
 
+class ChartOut(ApiModel):
+    key: str = Field(description="The chart's key, as the metadata API lists it")
+    title: str
+    description: str = Field(description="What the chart shows and how its values are computed")
+    spec: dict[str, Any] = Field(
+        description="A Vega-Lite v5 specification with its data inline (`data.values`): render "
+        "it with vega-embed or Altair"
+    )
+
+
 class PreviewOut(ApiModel):
     """A report as a page of JSON: what the file of the same request would hold."""
 
@@ -63,6 +73,11 @@ class PreviewOut(ApiModel):
         "per-record value's mean over the records that have one, the records counted; null "
         "for a rate or mean over nothing. Columns without a meaningful total are left out; "
         "absent when the report type (or shape) has no totals row",
+    )
+    charts: list[ChartOut] = Field(
+        default_factory=list,
+        description="The report type's charts of the whole report, computed in the same read as "
+        "the summary (none with `options.charts: false`)",
     )
     parameters: list[ParameterOut] = Field(description="The resolved parameters, as files print")
     resolved_parameters: dict[str, Any] = Field(

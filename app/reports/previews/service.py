@@ -36,6 +36,7 @@ from app.reports.previews.paging import (
     read_preview_cursor,
 )
 from app.reports.previews.schemas import (
+    ChartOut,
     ColumnOut,
     FigureOut,
     ParameterOut,
@@ -44,7 +45,7 @@ from app.reports.previews.schemas import (
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.rendering import JsonRows
 from app.reports.rendering.choice import ColumnChoice
-from app.reports.rendering.jsonl import column_document
+from app.reports.rendering.jsonl import chart_document, column_document
 from app.reports.rendering.present import Presentation, localised
 from app.reports.templates import service as templates
 from app.reports.templates.schemas import TemplateRun
@@ -140,6 +141,7 @@ async def preview(
     totals = TotalsAccumulator(
         columns, {k: t for k, t in definition.totals_for(params).items() if k in choice.keys}
     )
+    charting = definition.charting(params) if body.options.charts else None
 
     budget = Budget(settings.preview_budget_ms)
     watch = ReadWatch(budget)
@@ -148,6 +150,8 @@ async def preview(
         async with budget.spending():
             async for batch in definition.fetch(params, scope, READ_BATCH, choice.keys):
                 summarizer.add(batch)
+                if charting is not None:
+                    charting.add(batch)
                 totals.add(batch)
                 keeper.add(presentation.rows(batch))
     except Exception as exc:
@@ -187,6 +191,9 @@ async def preview(
             for f in figures
         ],
         totals=totals.result(),
+        charts=[
+            ChartOut(**chart_document(c)) for c in (charting.specs(locale) if charting else [])
+        ],
         parameters=[ParameterOut(label=k, value=v) for k, v in parameters],
         resolved_parameters=params,
         scope=scope.to_document(),

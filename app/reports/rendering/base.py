@@ -23,6 +23,7 @@ from app.i18n import _, current_locale, human_formats
 from app.reports.rendering.rowindex import RowIndex
 
 if TYPE_CHECKING:
+    from app.reports.rendering.charts import ChartSpec
     from app.reports.rendering.totals import TotalsRow
 
 
@@ -152,6 +153,9 @@ class RenderContext:
     # The totals row a file for people ends with (`rendering.totals`; its values arrive with
     # the final context); None: no totals row.
     totals: TotalsRow | None = None
+    # The report's charts (`rendering.charts`), computed in the same pass as the summary; none
+    # when the job's `options.charts` is false.
+    charts: list[ChartSpec] = field(default_factory=list)
 
     @property
     def language(self) -> str:

@@ -2,8 +2,10 @@
 
 The first line is the header: what the report is, its columns (key, label, type, unit,
 definition), its parameters, its summary figures (each with its definition where the report
-type states one), the definitions of its figures and its row count. Every further line is one
-row: an object keyed by column key, in column order.
+type states one), the definitions of its figures, its row count and, unless the job's
+`options.charts` is false, its charts (`charts`: key, title, description and a Vega-Lite v5
+`spec` with its data inline). Every further line is one row: an object keyed by column key, in
+column order.
 
 Values are the ones a CSV file holds, typed: numbers as numbers (a percent column holds the
 percentage, 85.3 means 85.3 %), booleans as ``true`` / ``false``, an empty cell as ``null``,
@@ -39,6 +41,7 @@ from app.reports.rendering.base import (
     RenderContext,
     WriterSink,
 )
+from app.reports.rendering.charts import ChartSpec, vega_lite
 from app.reports.rendering.rowindex import INDEX_EVERY, RowIndex
 
 _BUFFER_BYTES = 1 << 20
@@ -126,8 +129,19 @@ def figure_documents(context: RenderContext) -> list[dict[str, Any]]:
     ]
 
 
-def header_document(columns: Sequence[Column], context: RenderContext, rows: int) -> dict[str, Any]:
+def chart_document(chart: ChartSpec) -> dict[str, Any]:
+    """A chart as the header and the preview carry it: key, title, description and its
+    Vega-Lite v5 specification with the data inline."""
     return {
+        "key": chart.key,
+        "title": chart.title,
+        "description": chart.description,
+        "spec": vega_lite(chart),
+    }
+
+
+def header_document(columns: Sequence[Column], context: RenderContext, rows: int) -> dict[str, Any]:
+    document: dict[str, Any] = {
         "report": {
             "type": context.report_type,
             "title": context.title,
@@ -142,6 +156,9 @@ def header_document(columns: Sequence[Column], context: RenderContext, rows: int
         "definitions": [{"label": k, "definition": v} for k, v in context.definitions],
         "rowCount": rows,
     }
+    if context.charts:  # a header without charts is the one it always was
+        document["charts"] = [chart_document(c) for c in context.charts]
+    return document
 
 
 class JsonLinesRowWriter:
@@ -227,6 +244,7 @@ __all__ = [
     "JsonLinesRowWriter",
     "JsonLinesSink",
     "JsonRows",
+    "chart_document",
     "column_document",
     "figure_documents",
     "header_document",

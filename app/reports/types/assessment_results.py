@@ -36,6 +36,7 @@ from app.reports.reading.query import (
     split_match,
 )
 from app.reports.rendering.totals import Total
+from app.reports.types import chart_definitions
 from app.reports.types.assessment_figures import (
     COURSE_COLUMNS,
     COURSE_TOTALS,
@@ -132,6 +133,7 @@ class AssessmentResults(ReportDefinition[AssessmentResultsParameters, Assessment
     columns: ClassVar[list[Column]] = DETAIL_COLUMNS
     default_sort: ClassVar[list[str]] = ["submittedAt"]
     column_fields: ClassVar[dict[str, tuple[str, ...]]] = {"quizId": ("payload.quizId",)}
+    charts = chart_definitions.ASSESSMENT_RESULTS
     option_labels: ClassVar[dict[str, str]] = {"groupBy": N_("Group by"), "result": N_("Result")}
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (
         {"groupBy": "none"},

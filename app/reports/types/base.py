@@ -40,6 +40,7 @@ from app.reports.rendering.base import LabelledCode as LabelledCode
 from app.reports.rendering.base import ParameterValue
 from app.reports.rendering.totals import Total
 from app.reports.types import describing
+from app.reports.types.charting import ChartDefinition, Charting
 
 # Re-exported: how report types declare their columns.
 from app.reports.types.columns import LEARNER_COURSE_COLUMNS as LEARNER_COURSE_COLUMNS
@@ -48,7 +49,7 @@ from app.reports.types.columns import ColumnTypeName as ColumnTypeName
 from app.reports.types.columns import column as column
 from app.reports.types.columns import column_index as column_index
 from app.reports.types.columns import measure as measure
-from app.reports.types.parameters import ReportParameters, ResolvedParameters
+from app.reports.types.parameters import ReportParameters, ResolvedParameters, filter_ids
 from app.security import DataScope, Principal, Role
 
 # The format registry is the one list of formats; a type that offers fewer names them.
@@ -121,6 +122,8 @@ class ReportDefinition(ABC, Generic[P, R]):
     # The columns naming what a row groups: a choice of columns keeps them (`types/choice.py`).
     group_columns: ClassVar[tuple[str, ...]] = ()
     column_fields: ClassVar[dict[str, tuple[str, ...]]] = {}  # fact fields only it reads
+    # The charts its files and previews draw (`charting`), fed in the same pass as the summary.
+    charts: ClassVar[tuple[ChartDefinition, ...]] = ()
 
     # -- what a type provides -------------------------------------------------------------
 
@@ -206,7 +209,7 @@ class ReportDefinition(ABC, Generic[P, R]):
             )
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
-        departments = scope.narrow("departmentIds", _requested(params, "department_ids"))
+        departments = scope.narrow("departmentIds", filter_ids(params, "department_ids"))
         if getattr(params, "include_sub_departments", False):
             # The requested departments are checked against the scope as usual, but the
             # effective scope keeps the caller's whole set: the filter then covers the requested
@@ -214,7 +217,7 @@ class ReportDefinition(ABC, Generic[P, R]):
             departments = scope.department_ids
         effective = DataScope(
             department_ids=departments,
-            course_ids=scope.narrow("courseIds", _requested(params, "course_ids")),
+            course_ids=scope.narrow("courseIds", filter_ids(params, "course_ids")),
             user_id=scope.user_id,
             description=scope.description,
         )
@@ -235,7 +238,7 @@ class ReportDefinition(ABC, Generic[P, R]):
             fields["date_range"] = StoredRange.of(date_range.resolve(params.timezone, now))
         for name in ("department_ids", "course_ids"):
             if name in type(params).model_fields:
-                ids = _requested(params, name)
+                ids = filter_ids(params, name)
                 fields[name] = sorted(ids) if ids is not None else None
         if "include_sub_departments" in type(params).model_fields:
             fields["include_sub_departments"] = getattr(params, "include_sub_departments", True)
@@ -318,6 +321,10 @@ class ReportDefinition(ABC, Generic[P, R]):
     def summarizer(self, resolved: Mapping[str, Any] | R | None = None) -> Summarizer:
         return self.summary(self.typed(resolved) if resolved is not None else None)
 
+    def charting(self, resolved: Mapping[str, Any] | R) -> Charting:
+        typed = self.typed(resolved)
+        return Charting(self.charts, typed, self.run_columns(typed), self.people_cells(typed))
+
     def columns_for(self, resolved: Mapping[str, Any] | R) -> list[Column]:
         return self.run_columns(self.typed(resolved))
 
@@ -388,9 +395,3 @@ class ReportDefinition(ABC, Generic[P, R]):
 AnyReportDefinition = ReportDefinition[Any, Any]
 # A fixed moment the metadata resolves each mode at (the definitions do not depend on it).
 _MODE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def _requested(params: ReportParameters, name: str) -> list[str] | None:
-    """A parameters model's departments / courses filter (None when it has none)."""
-    value = getattr(params, name, None)
-    return list(value) if value is not None else None

@@ -46,6 +46,7 @@ from app.reports.reading.query import (
     split_match,
 )
 from app.reports.rendering.totals import COUNT, Total
+from app.reports.types import chart_definitions
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     STATUS_COLUMN,
@@ -167,6 +168,7 @@ class ComplianceStatus(ReportDefinition[ComplianceStatusParameters, ComplianceSt
     # One enrollment per row: the totals row counts them (the states and the compliance rate
     # are the summary's figures).
     totals: ClassVar[Mapping[str, Total]] = {"complianceState": COUNT}
+    charts = chart_definitions.COMPLIANCE_STATUS
     option_labels: ClassVar[dict[str, str]] = {
         "asOfDate": N_("As of"),
         "dueWithinDays": N_("Due soon within (days)"),

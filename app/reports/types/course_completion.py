@@ -14,6 +14,7 @@ from app.platform.models import Enrollment
 from app.reports.dates import DateRange
 from app.reports.reading.query import COURSES, Plan, Row, Stage, range_match, scope_match
 from app.reports.rendering.totals import SUM, Total, rate_of
+from app.reports.types import chart_definitions
 from app.reports.types.base import Column, Figure, ReportDefinition, column, column_index, measure
 from app.reports.types.figures import exact_average, is_numeric, rate, scaled
 from app.reports.types.parameters import (
@@ -191,6 +192,7 @@ class CourseCompletion(ReportDefinition[CourseCompletionParameters, CourseComple
     }
     default_sort: ClassVar[list[str]] = ["courseCode"]
     group_columns = ("courseCode",)
+    charts = chart_definitions.COURSE_COMPLETION
     option_labels: ClassVar[dict[str, str]] = {
         "category": N_("Category"),
         "mandatoryOnly": N_("Mandatory only"),

@@ -30,6 +30,7 @@ from app.reports.reading.query import (
     scope_match,
 )
 from app.reports.rendering.totals import Total
+from app.reports.types import chart_definitions
 from app.reports.types.base import Column, Figure, ReportDefinition, column_index, measure
 from app.reports.types.department_columns import FLAT_COLUMNS, FLAT_TOTALS, TREE_COLUMNS
 from app.reports.types.department_tree import own_figures, tree_rows
@@ -105,6 +106,7 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
     columns: ClassVar[list[Column]] = TREE_COLUMNS
     default_sort: ClassVar[list[str]] = ["departmentName"]
     group_columns = ("departmentName",)
+    charts = chart_definitions.DEPARTMENT_SUMMARY
     # Instructors' scope is a set of courses, not departments.
     roles = (Role.ADMIN, Role.MANAGER)
     mode_parameters: ClassVar[tuple[dict[str, Any], ...]] = (

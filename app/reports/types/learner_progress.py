@@ -26,6 +26,7 @@ from app.reports.reading.query import (
     split_match,
 )
 from app.reports.rendering.totals import COUNT, MEAN, SUM, Total
+from app.reports.types import chart_definitions
 from app.reports.types.base import (
     LEARNER_COURSE_COLUMNS,
     STATUS_COLUMN,
@@ -175,6 +176,7 @@ class LearnerProgress(ReportDefinition[LearnerProgressParameters, LearnerProgres
         "score": MEAN,
         "timeSpentMinutes": SUM,
     }
+    charts = chart_definitions.LEARNER_PROGRESS
     roles = (Role.ADMIN, Role.MANAGER, Role.INSTRUCTOR, Role.LEARNER)
     # Not read when a choice of columns leaves the column out (the date field read stays).
     column_fields: ClassVar[dict[str, tuple[str, ...]]] = {

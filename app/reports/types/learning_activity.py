@@ -24,6 +24,7 @@ from app.lookups.codes import EventTypeCode
 from app.reports.dates import DateRange
 from app.reports.reading.query import Plan, Row, Stage, range_match, scope_match
 from app.reports.rendering.totals import SUM, Total
+from app.reports.types import chart_definitions
 from app.reports.types.base import Column, Figure, ReportDefinition, column, column_index, measure
 from app.reports.types.figures import utc
 from app.reports.types.parameters import (
@@ -135,6 +136,7 @@ class LearningActivity(ReportDefinition[LearningActivityParameters, LearningActi
     totals: ClassVar[Mapping[str, Total]] = {"events": SUM}
     default_sort: ClassVar[list[str]] = ["periodStart", "eventType"]
     group_columns = ("periodStart", "eventType")
+    charts = chart_definitions.LEARNING_ACTIVITY
     option_labels: ClassVar[dict[str, str]] = {
         "granularity": N_("Granularity"),
         "eventTypes": N_("Event types"),

@@ -114,3 +114,9 @@ class FilteredRangeResolved(RangeResolved):
     department_ids: list[str] | None = None
     course_ids: list[str] | None = None
     include_sub_departments: bool = True
+
+
+def filter_ids(params: object, name: str) -> list[str] | None:
+    """A parameters model's departments / courses filter (None when it has none)."""
+    value = getattr(params, name, None)
+    return list(value) if value is not None else None

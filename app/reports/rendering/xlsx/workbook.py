@@ -5,8 +5,10 @@ zip them together."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from app.reports.rendering.base import (
 )
 from app.reports.rendering.rowindex import RowIndex
 from app.reports.rendering.xlsx.cells import CellWriter
+from app.reports.rendering.xlsx.charts import write_charts_sheet
 from app.reports.rendering.xlsx.package import SheetRows, assemble
 from app.reports.rendering.xlsx.parameters import write_parameters_sheet
 from app.reports.rendering.xlsx.totals import MAX_OUTLINE_LEVEL, outlined, totals_row_xml
@@ -316,6 +319,12 @@ class XlsxRowWriter:
                 sheet_names=self.sheet_names,
                 print_setup=lambda sheet: self._print_setup(sheet, landscape=False),
             )
+            write_charts_sheet(
+                self._workbook,
+                self.context.charts,
+                self._locale,
+                lambda sheet: self._print_setup(sheet, landscape=True),
+            )
             for sheet_rows in self._sheets:
                 sheet_rows.close()
             self._workbook.close()
@@ -338,6 +347,23 @@ class XlsxRowWriter:
         self._tmp.cleanup()
 
 
+class XlsxSink(WriterSink):
+    """The workbook writer as a `RowSink`: its "Charts" sheet and its totals row come from the
+    final context (both are known once every row has been read)."""
+
+    writer: XlsxRowWriter
+
+    def __init__(self, writer: XlsxRowWriter) -> None:
+        super().__init__(writer)
+        self.writer = writer
+
+    async def finish(self, context: RenderContext) -> None:
+        self.writer.context = replace(self.writer.context, charts=list(context.charts))
+        if self.writer.totals is not None and context.totals is not None:
+            self.writer.totals = context.totals
+        await asyncio.to_thread(self.writer.close, context.summary)
+
+
 def _text_width(text: str) -> int:
     """Characters a value needs; an em space (a tree row's indent) is two wide."""
     return len(text) + text.count("\u2003")
@@ -353,18 +379,3 @@ def _style_index(fmt: Format | None) -> int | None:
     """The cell style index XlsxWriter gives ``fmt`` in this workbook (registering the format,
     as writing a cell with it would)."""
     return None if fmt is None else int(fmt._get_xf_index())
-
-
-class XlsxSink(WriterSink):
-    """A ``WriterSink`` for a workbook: the final context's totals row goes to the writer
-    before it closes (its values are only known once every row is read)."""
-
-    writer: XlsxRowWriter
-
-    def __init__(self, writer: XlsxRowWriter) -> None:
-        super().__init__(writer)
-
-    async def finish(self, context: RenderContext) -> None:
-        if self.writer.totals is not None and context.totals is not None:
-            self.writer.totals = context.totals
-        await super().finish(context)
