@@ -29,6 +29,16 @@ class MessageRefused(ValueError):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """What is attached to a message: the bytes, the name they go by, their type (the
+    report's file as stored, or that file zipped: app/reports/deliveries/zipping.py)."""
+
+    data: bytes
+    file_name: str
+    content_type: str
+
+
+@dataclass(frozen=True)
 class SmtpOutcome:
     ok: bool
     permanent: bool = False
@@ -88,7 +98,7 @@ def build_message(
     delivery: ReportDelivery,
     *,
     link: str | None,
-    attachment: bytes | None,
+    attachment: Attachment | None,
 ) -> EmailMessage:
     """The message to the delivery's one recipient; MessageRefused when it cannot be built."""
     try:
@@ -107,7 +117,7 @@ def _build(
     to: str,
     *,
     link: str | None,
-    attachment: bytes | None,
+    attachment: Attachment | None,
 ) -> EmailMessage:
     content = delivery.content
     locale = _locale(content)
@@ -140,8 +150,8 @@ def _build(
         if defined:  # what the figures above mean, as the file and the metadata state it
             lines.append(t("What these figures mean:"))
             lines += [f"{f.label}: {f.definition}" for f in defined]
-        if attachment is not None and content.file_name:
-            lines.append(t("The file {file} is attached.", file=content.file_name))
+        if attachment is not None:
+            lines.append(t("The file {file} is attached.", file=attachment.file_name))
         elif content.size_bytes is not None and delivery.mode != "link":
             lines.append(
                 t(
@@ -166,11 +176,11 @@ def _build(
         f'<!doctype html><html lang="{html.escape(locale)}"><body>{body}</body></html>',
         subtype="html",
     )
-    if attachment is not None and content.file_name:
-        maintype, _, subtype = (content.content_type or "application/octet-stream").partition("/")
+    if attachment is not None:
+        maintype, _, subtype = attachment.content_type.partition("/")
         subtype = subtype.split(";")[0].strip() or "octet-stream"
         msg.add_attachment(
-            attachment, maintype=maintype, subtype=subtype, filename=content.file_name
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.file_name
         )
     msg["Content-Language"] = locale  # last: setting the content clears Content-* headers
     return msg
