@@ -232,3 +232,16 @@ async def test_a_csv_whose_zip_is_still_too_large_goes_as_a_link(
     assert list(message.iter_attachments()) == []
     text = str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
     assert "too large to attach" in text and "Download: https://" in text
+
+
+async def test_s3_storage_streams_a_byte_range(s3_resources: Resources) -> None:
+    """Delivery links stream from storage on S3 too: a range there is a ranged GetObject."""
+    data = _csv(500)
+    job = await _stored_job(s3_resources, data)
+    storage = s3_resources.storage
+    key = job.result.storage_key  # type: ignore[union-attr]
+    part = b"".join([c async for c in await storage.open_stream(key, 1000, 2000)])
+    assert part == data[1000:2000]
+    tail = b"".join([c async for c in await storage.open_stream(key, len(data) - 7)])
+    assert tail == data[-7:]
+    assert [c async for c in await storage.open_stream(key, len(data))] == []
