@@ -34,6 +34,16 @@ class StorageBackend(StrEnum):
     S3 = "s3"
 
 
+class ReportReadPreference(StrEnum):
+    """Where report reads go (MongoDB read preference modes)."""
+
+    PRIMARY = "primary"
+    PRIMARY_PREFERRED = "primaryPreferred"
+    SECONDARY = "secondary"
+    SECONDARY_PREFERRED = "secondaryPreferred"
+    NEAREST = "nearest"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
@@ -48,6 +58,15 @@ class Settings(BaseSettings):
     mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     mongodb_db: str = "report_system"
     mongodb_timeout_ms: int = 5000
+    # Report reads only (the rows, counts and joins of a report, previews): jobs, schedules,
+    # the outbox and everything written stay on the primary (docs/scaling.md).
+    report_read_preference: ReportReadPreference = ReportReadPreference.PRIMARY
+    report_max_staleness_seconds: int = Field(
+        default=-1,
+        ge=-1,
+        description="a secondary further behind the primary is not read from; -1: no bound, "
+        "else at least 90 (MongoDB's minimum); not with primary",
+    )
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "reports:queue"
@@ -296,6 +315,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"JOB_ATTEMPTS_CAP ({self.job_attempts_cap}) must be at least "
                 f"JOB_MAX_ATTEMPTS ({self.job_max_attempts})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_report_reads(self) -> Settings:
+        staleness = self.report_max_staleness_seconds
+        if staleness == -1:
+            return self
+        if self.report_read_preference == ReportReadPreference.PRIMARY:
+            raise ValueError(
+                "REPORT_MAX_STALENESS_SECONDS needs a REPORT_READ_PREFERENCE other "
+                "than primary (the primary is never stale)"
+            )
+        if staleness < 90:
+            raise ValueError(
+                f"REPORT_MAX_STALENESS_SECONDS ({staleness}) must be -1 or at "
+                "least 90, MongoDB's smallest maxStalenessSeconds"
             )
         return self
 

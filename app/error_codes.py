@@ -117,6 +117,9 @@ _ALL = (
        "The job has not completed yet: there is no file to download.", "report-not-ready"),
     _e("job", "expired", 410, "Job expired",
        "The job's file was removed by retention; run the report again.", "report-expired"),
+    _e("range", "not-satisfiable", 416, "Range not satisfiable",
+       "A download's `Range` starts at or past the end of the file (or asks for its last 0 "
+       "bytes); `Content-Range: bytes */<size>` gives the file's size."),
     _e("job-rows", "unavailable", 409, "Job rows unavailable",
        "The job's rows cannot be read as pages: it is not a CSV or JSON Lines job, it was made "
        "before row indexes existed, or its file no longer fits its report type's columns."),

@@ -133,6 +133,13 @@ class PayloadTooLarge(AppError):
     status, code, title = 413, "payload-too-large", "Payload too large"
 
 
+class RangeNotSatisfiable(AppError):
+    status, code, title = 416, "range-not-satisfiable", "Range not satisfiable"
+
+    def __init__(self, detail: str, *, size: int) -> None:
+        super().__init__(detail, headers={"Content-Range": f"bytes */{size}"})
+
+
 class UnsupportedMediaType(AppError):
     status, code, title = 415, "media-type-unsupported", "Unsupported media type"
 
@@ -312,6 +319,7 @@ PROBLEM_DESCRIPTIONS = {
     412: "The If-Match version is stale",
     413: "Request body too large",
     415: "The body is not sent as `application/json`",
+    416: "The Range names no byte of the file; `Content-Range: bytes */<size>` gives its size",
     422: "Invalid input; `errors` names every problem found, each with its field and code",
     429: "Too many active jobs; see Retry-After",
     503: "A backing service is unavailable, or the request could not be served in time",

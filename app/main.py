@@ -28,6 +28,7 @@ from app.reports.deliveries.router import router as deliveries_router
 from app.reports.jobs.router import router as jobs_router
 from app.reports.metadata.router import router as metadata_router
 from app.reports.previews.router import router as previews_router
+from app.reports.reading.preference import use_report_reads
 from app.reports.schedules.optout_router import router as optout_router
 from app.reports.schedules.router import router as schedules_router
 from app.reports.schedules.trial_router import router as trial_router
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, resources: Resources | None = None) -> Fas
     adapters (tests)."""
     configure_logging(settings)
     provide_lookup_sources()
+    use_report_reads(settings)  # previews read where the worker's reports read
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -52,7 +52,8 @@ def test_compose_file_describes_the_stack() -> None:
     assert services["worker"]["command"][-2:] == ["-m", "worker"]
     for name in ("mongo", "redis", "minio", "api", "worker"):
         assert "healthcheck" in services[name], name
-    assert set(compose["volumes"]) == {"mongo-data", "redis-data", "minio-data"}
+    scale_members = {"mongo-1-data", "mongo-2-data", "mongo-3-data"}  # the `scale` profile
+    assert set(compose["volumes"]) == {"mongo-data", "redis-data", "minio-data", *scale_members}
 
 
 def _schema_has_examples(

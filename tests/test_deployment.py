@@ -65,3 +65,26 @@ def test_make_test_enforces_a_coverage_floor_and_leaves_shared_servers_alone() -
     assert '--cov-fail-under="$COVERAGE_FLOOR"' in script
     # The tests start their own servers: the script neither starts nor stops any.
     assert "servers.sh" not in script
+
+
+def test_a_scale_profile_runs_a_three_member_replica_set_and_three_workers() -> None:
+    services = _compose()["services"]
+    members = [services[f"mongo-{n}"] for n in (1, 2, 3)]
+    assert all(m["profiles"] == ["scale"] and "rs1" in m["command"] for m in members)
+    assert len({m["volumes"][0] for m in members}) == 3  # each member its own data
+    init = services["mongo-init"]
+    script = init["command"][-1]
+    assert "rs.initiate" in script and all(f"mongo-{n}:27017" in script for n in (1, 2, 3))
+    assert all(
+        init["depends_on"][f"mongo-{n}"]["condition"] == "service_healthy" for n in (1, 2, 3)
+    )
+    worker = services["worker-scale"]
+    assert worker["profiles"] == ["scale"] and worker["deploy"]["replicas"] == 3
+    assert "ports" not in worker  # three workers cannot publish one port
+    env = worker["environment"]
+    assert env == services["api-scale"]["environment"]
+    assert env["MONGODB_URL"].endswith("/?replicaSet=rs1") and env["MONGODB_URL"].count(",") == 2
+    assert env["REPORT_READ_PREFERENCE"] == "secondaryPreferred"
+    assert env["REDIS_URL"] == services["api"]["environment"]["REDIS_URL"]
+    assert worker["depends_on"]["mongo-init"]["condition"] == "service_completed_successfully"
+    assert "scale" not in services["worker"].get("profiles", [])  # the default stack unchanged

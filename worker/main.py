@@ -47,6 +47,7 @@ from app.reports.deliveries import outbox
 from app.reports.deliveries.models import DeliveryChannel
 from app.reports.deliveries.sender import run_sender
 from app.reports.jobs import repository as jobs_repository
+from app.reports.reading.preference import use_report_reads
 from app.reports.tasks import WorkerContext, cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
@@ -168,6 +169,7 @@ async def run_worker(
     # connections, claiming its work directory) is a clean stop too, not the default kill.
     control = _Control()
     provide_lookup_sources()
+    use_report_reads(settings)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -30,6 +30,7 @@ BY_STATUS = {
     412: "precondition-failed",
     413: "payload-too-large",
     415: "media-type-unsupported",
+    416: "range-not-satisfiable",
     422: "validation-failed",
     429: "rate-limit-exceeded",
     503: "service-unavailable",

@@ -72,6 +72,9 @@ class FormatSpec:
     # The machine-only columns a file for people shows all the same (Excel: a department
     # tree's `level` and `parentCode`, beside its outline).
     kept_columns: frozenset[str] = frozenset()
+    # True: text that gzip shrinks several times (CSV, JSON Lines), served compressed to a
+    # client that accepts it; an Excel file is a zip already and a PDF's streams are deflated.
+    compresses: bool = False
 
     def file_name(self, stem: str) -> str:
         return f"{stem}.{self.extension}"
@@ -143,6 +146,7 @@ FORMATS: dict[str, FormatSpec] = {
             streams=True,
             open_sink=_csv_sink,
             streams_bytes=True,
+            compresses=True,
             for_people=False,
         ),
         FormatSpec(
@@ -180,6 +184,7 @@ FORMATS: dict[str, FormatSpec] = {
             streams=True,
             open_sink=_json_sink,
             for_people=False,
+            compresses=True,
         ),
     )
 }
@@ -199,7 +204,7 @@ def get_format(key: str) -> FormatSpec:
     return FORMATS[key]
 
 
-__all__ = ["FORMATS", "FormatSpec", "SinkFactory", "SinkOptions", "get_format"]
+__all__ = ["FORMATS", "FormatSpec", "SinkFactory", "SinkOptions", "compresses", "get_format"]
 
 
 def served_as() -> str:
@@ -207,19 +212,62 @@ def served_as() -> str:
     return ", ".join(f"{spec.content_type} for {spec.key}" for spec in FORMATS.values())
 
 
+def compresses(key: str) -> bool:
+    """Whether a file of format ``key`` is served gzip-compressed to a client that accepts it."""
+    spec = FORMATS.get(key)
+    return spec is not None and spec.compresses
+
+
+def _header(description: str, type_: str = "string") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": type_}}
+
+
 def file_response() -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI entry of a 200 that is a report file: one media type per format of the
-    registry (app/reports/formats.py), a binary body, the attachment's file name."""
+    """The OpenAPI entries of a report file streamed by the service: the 200 (one media type
+    per format of the registry, app/reports/formats.py, a binary body, the attachment's file
+    name, the validators, gzip for the text formats) and the 206 of a `Range` request."""
     binary = {"schema": {"type": "string", "format": "binary"}}
+    content = {spec.content_type: binary for spec in FORMATS.values()}
+    texts = ", ".join(spec.key for spec in FORMATS.values() if spec.compresses)
+    common = {
+        "Content-Disposition": _header(
+            "`attachment` with the file name (ASCII and RFC 5987 UTF-8)"
+        ),
+        "Accept-Ranges": _header("`bytes`: a `Range` request is answered with those bytes"),
+        "ETag": _header(
+            "The stored file's sha256 in quotes (a strong validator for `If-Range`); the gzip "
+            "answer's ends in `-gzip`"
+        ),
+        "Last-Modified": _header("When the file was made (`If-Range` takes it too)"),
+    }
     return {
         200: {
-            "description": f"The file, served as its format's type: {served_as()}",
-            "content": {spec.content_type: binary for spec in FORMATS.values()},
+            "description": (
+                f"The file, served as its format's type: {served_as()}. With "
+                f"`Accept-Encoding: gzip`, the text formats ({texts}) come gzip-compressed as "
+                "they are read (`Content-Encoding: gzip`, no Content-Length); a `Range` request "
+                "whose `If-Range` no longer matches the file gets the whole file"
+            ),
+            "content": content,
             "headers": {
-                "Content-Disposition": {
-                    "description": "`attachment` with the file name (ASCII and RFC 5987 UTF-8)",
-                    "schema": {"type": "string"},
-                }
+                **common,
+                "Content-Length": _header("The file's size (absent when compressed)", "integer"),
+                "Content-Encoding": _header("`gzip` when the answer is compressed"),
+                "Vary": _header(f"`Accept-Encoding` for the text formats ({texts})"),
             },
-        }
+        },
+        206: {
+            "description": (
+                "`Range: bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<suffix>` (one range; "
+                "several are answered with the whole file): exactly those bytes of the file, "
+                "never compressed. With `If-Range`, only while it names the file's ETag or "
+                "Last-Modified"
+            ),
+            "content": content,
+            "headers": {
+                **common,
+                "Content-Range": _header("`bytes <first>-<last>/<size>`"),
+                "Content-Length": _header("The bytes in the range", "integer"),
+            },
+        },
     }

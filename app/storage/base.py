@@ -60,7 +60,12 @@ class Storage(Protocol):
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
     ) -> StoredObject: ...
 
-    async def open_stream(self, key: str) -> AsyncIterator[bytes]: ...
+    async def open_stream(
+        self, key: str, start: int = 0, stop: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The object's bytes ``[start, stop)`` (``stop`` None: to its end) in chunks; a
+        ``FileNotFoundError`` when it is not there. A download's byte range streams this way."""
+        ...
 
     async def read_range(self, key: str, start: int, end: int | None = None) -> bytes:
         """The bytes ``[start, end)`` of an object (``end`` None: to its end); a
@@ -99,14 +104,23 @@ def validate_key(key: str) -> str:
     return key
 
 
-async def file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> AsyncIterator[bytes]:
-    """Reads a local file in chunks without blocking the event loop for long."""
+async def file_chunks(
+    path: Path, chunk_size: int = READ_CHUNK, *, start: int = 0, stop: int | None = None
+) -> AsyncIterator[bytes]:
+    """Reads a local file's bytes ``[start, stop)`` (to its end when ``stop`` is None) in
+    chunks without blocking the event loop for long."""
     handle = await asyncio.to_thread(path.open, "rb")
+    left = None if stop is None else max(0, stop - start)
     try:
-        while True:
-            chunk = await asyncio.to_thread(handle.read, chunk_size)
+        if start:
+            await asyncio.to_thread(handle.seek, start)
+        while left is None or left > 0:
+            size = chunk_size if left is None else min(chunk_size, left)
+            chunk = await asyncio.to_thread(handle.read, size)
             if not chunk:
                 break
+            if left is not None:
+                left -= len(chunk)
             yield chunk
     finally:
         await asyncio.to_thread(handle.close)

@@ -84,11 +84,13 @@ class LocalStorage:
     ) -> StoredObject:
         return await write_chunks(await self.open_writer(key, content_type), chunks)
 
-    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
+    async def open_stream(
+        self, key: str, start: int = 0, stop: int | None = None
+    ) -> AsyncIterator[bytes]:
         path = self.path_for(key)
         if not path.is_file():
             raise FileNotFoundError(key)
-        return file_chunks(path)
+        return file_chunks(path, start=start, stop=stop)
 
     async def read_range(self, key: str, start: int, end: int | None = None) -> bytes:
         path = self.path_for(key)

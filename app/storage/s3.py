@@ -35,6 +35,12 @@ from app.storage.base import (
 )
 
 
+async def _nothing() -> AsyncIterator[bytes]:
+    """An empty stream (a range past the end of an object)."""
+    return
+    yield  # an async generator
+
+
 class S3ObjectWriter:
     """One object on its way to S3 (see the module docstring)."""
 
@@ -188,13 +194,23 @@ class S3Storage:
     ) -> StoredObject:
         return await write_chunks(await self.open_writer(key, content_type), chunks)
 
-    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
+    async def open_stream(
+        self, key: str, start: int = 0, stop: int | None = None
+    ) -> AsyncIterator[bytes]:
         validate_key(key)
+        ranged: dict[str, str] = {}
+        if start or stop is not None:
+            if stop is not None and stop <= start:
+                return _nothing()
+            ranged["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
         try:
-            response = await self._client.get_object(Bucket=self.bucket, Key=key)
+            response = await self._client.get_object(Bucket=self.bucket, Key=key, **ranged)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404"):
                 raise FileNotFoundError(key) from exc
+            if code == "InvalidRange":  # at or past the end
+                return _nothing()
             raise
 
         async def chunks() -> AsyncIterator[bytes]:

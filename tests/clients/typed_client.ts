@@ -155,6 +155,7 @@ export function reactTo(problem: Problem): Reaction {
     case "webhook-unsigned":
     case "job-rows-unavailable":
     case "preview-too-large":
+    case "range-not-satisfiable":
       return "reload";
     case "job-not-ready":
     case "job-quota-exceeded":

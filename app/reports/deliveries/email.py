@@ -32,6 +32,16 @@ class MessageRefused(ValueError):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """What is attached to a message: the bytes, the name they go by, their type (the
+    report's file as stored, or that file zipped: app/reports/deliveries/zipping.py)."""
+
+    data: bytes
+    file_name: str
+    content_type: str
+
+
+@dataclass(frozen=True)
 class SmtpOutcome:
     ok: bool
     permanent: bool = False
@@ -108,7 +118,7 @@ def build_message(
     delivery: ReportDelivery,
     *,
     link: str | None,
-    attachment: bytes | None,
+    attachment: Attachment | None,
 ) -> EmailMessage:
     """The message to the delivery's one recipient; MessageRefused when it cannot be built."""
     try:
@@ -127,7 +137,7 @@ def _build(
     to: str,
     *,
     link: str | None,
-    attachment: bytes | None,
+    attachment: Attachment | None,
 ) -> EmailMessage:
     content = delivery.content
     locale = _locale(content)
@@ -154,11 +164,11 @@ def _build(
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text_part(body))
     msg.add_alternative(html_part(body), subtype="html")
-    if attachment is not None and content.file_name:
-        maintype, _, subtype = (content.content_type or "application/octet-stream").partition("/")
+    if attachment is not None:
+        maintype, _, subtype = attachment.content_type.partition("/")
         subtype = subtype.split(";")[0].strip() or "octet-stream"
         msg.add_attachment(
-            attachment, maintype=maintype, subtype=subtype, filename=content.file_name
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.file_name
         )
     msg["Content-Language"] = locale  # last: setting the content clears Content-* headers
     return msg
@@ -182,7 +192,7 @@ def mail_body(
     delivery: ReportDelivery,
     *,
     link: str | None,
-    attachment: bytes | None,
+    attachment: Attachment | None,
 ) -> MailBody:
     """What the message says, in its recipient's locale (text and HTML are made from it)."""
     content = delivery.content
@@ -220,8 +230,8 @@ def mail_body(
     body.figures = [(f.label, f.value) for f in content.figures]
     body.definitions_heading = t("What these figures mean:")
     body.definitions = [(f.label, f.definition) for f in content.figures if f.definition]
-    if attachment is not None and content.file_name:
-        body.file_note = t("The file {file} is attached.", file=content.file_name)
+    if attachment is not None:
+        body.file_note = t("The file {file} is attached.", file=attachment.file_name)
     elif content.size_bytes is not None and delivery.mode != "link":
         body.file_note = t(
             "The file ({size}) is too large to attach: download it with the link below.",

@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse
 
 from app.audit import AuditAction, record
-from app.common.http import content_disposition
 from app.common.schemas import Page
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import Gone, NotFound, problem_responses, read_request_id
@@ -23,8 +22,9 @@ from app.reports.deliveries.models import (
 )
 from app.reports.deliveries.pages import link_problem_page, wants_html, with_page
 from app.reports.deliveries.schemas import DeliveryOut, WebhookCreate, WebhookOut
-from app.reports.formats import file_response
+from app.reports.formats import compresses, file_response
 from app.reports.schedules.in_use import refuse_webhook_in_use
+from app.runtime.downloads import StoredFile, serve_file
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/reports", tags=["report-deliveries"])
@@ -75,17 +75,19 @@ async def list_deliveries(
         "webhook's payload); no bearer token. 404 for a link that is not valid, 410 once it "
         "expired, its schedule was paused or deleted, or the file passed its retention. A "
         "browser (`Accept: text/html`) gets a short page saying what happened and whom to "
-        "ask instead of the problem."
+        "ask instead of the problem. `Range`, `If-Range` and `Accept-Encoding: gzip` work as "
+        "on a job's download (206, 416; CSV and JSON Lines compressed)."
     ),
     responses={
         **file_response(),
         **with_page(problem_responses(404, 410)),
+        **problem_responses(416),
     },
     response_class=Response,
 )
 async def download(token: str, request: Request, resources: ResourcesDep) -> Response:
     try:
-        return await _download(token, resources)
+        return await _download(token, request, resources)
     except (NotFound, Gone) as exc:
         if not wants_html(request.headers.get("accept")):
             raise
@@ -94,7 +96,7 @@ async def download(token: str, request: Request, resources: ResourcesDep) -> Res
         return HTMLResponse(page, status_code=exc.status, headers={"Cache-Control": "no-store"})
 
 
-async def _download(token: str, resources: ResourcesDep) -> Response:
+async def _download(token: str, request: Request, resources: ResourcesDep) -> Response:
     delivery, content = await service.open_link(resources.settings, token)
     assert content.storage_key is not None and content.file_name is not None
     await record(
@@ -104,20 +106,19 @@ async def _download(token: str, resources: ResourcesDep) -> Response:
         object_id=delivery.id,
         details={"recipient": delivery.recipient.key(), "jobId": str(delivery.job_id)},
     )
+    file = StoredFile(
+        key=content.storage_key,
+        file_name=content.file_name,
+        content_type=content.content_type or "application/octet-stream",
+        size_bytes=content.size_bytes,
+        checksum_sha256=content.checksum_sha256,
+        modified_at=delivery.created_at,
+        compressible=compresses(content.format),
+    )
     try:
-        chunks = await resources.storage.open_stream(content.storage_key)
+        return await serve_file(resources.storage, request.headers, file)
     except FileNotFoundError as exc:
         raise Gone("The report file is no longer available.", code="job-file-missing") from exc
-    headers = {
-        "Content-Disposition": content_disposition(content.file_name),
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if content.size_bytes is not None:
-        headers["Content-Length"] = str(content.size_bytes)
-    return StreamingResponse(
-        chunks, media_type=content.content_type or "application/octet-stream", headers=headers
-    )
 
 
 @router.post(

@@ -29,10 +29,11 @@ import structlog
 from app.common.time import as_utc, utcnow
 from app.config import Settings
 from app.observability import DELIVERIES
-from app.reports.deliveries import chat, email, outbox, recipients, repository, webhook
+from app.reports.deliveries import chat, email, outbox, recipients, repository, webhook, zipping
 from app.reports.deliveries.links import issue_link_token, link_url
 from app.reports.deliveries.models import (
     DeliveryChannel,
+    DeliveryContent,
     DeliveryKind,
     DeliveryMode,
     DeliveryStatus,
@@ -280,18 +281,13 @@ async def _email_call(
     refused = await recipients.send_time_refusal(settings, delivery.recipient)
     if refused is not None:
         return SendOutcome(ok=False, permanent=True, error=refused)
-    attachment = None
     content = delivery.content
     limit = int(settings.delivery_attachment_max_mb * 1_048_576)
-    wants_file = delivery.mode in (DeliveryMode.ATTACH, DeliveryMode.BOTH)
-    if (
-        delivery.kind == DeliveryKind.REPORT
-        and wants_file
-        and content.storage_key
-        and content.size_bytes is not None
-        and content.size_bytes <= limit
-    ):
-        attachment = await _read(resources.storage, content.storage_key, limit)
+    wants_file = delivery.kind == DeliveryKind.REPORT and delivery.mode in (
+        DeliveryMode.ATTACH,
+        DeliveryMode.BOTH,
+    )
+    attachment = await _attachment(resources.storage, content, limit) if wants_file else None
     link = _link(settings, delivery, now)
     if delivery.mode == DeliveryMode.ATTACH and attachment is not None:
         link = None  # attached: no link wanted
@@ -312,6 +308,24 @@ async def _email_call(
         )
 
     return send
+
+
+async def _attachment(
+    storage: Storage, content: DeliveryContent, limit: int
+) -> email.Attachment | None:
+    """The stored file to attach: as it is when it fits the limit, zipped when it is a CSV
+    whose zip fits (zipping.py), else None (the message carries the link)."""
+    if not content.storage_key or not content.file_name or content.size_bytes is None:
+        return None
+    if content.size_bytes <= limit:
+        data = await _read(storage, content.storage_key, limit)
+        if data is None:
+            return None
+        kind = content.content_type or "application/octet-stream"
+        return email.Attachment(data, content.file_name, kind)
+    if zipping.worth_zipping(content, limit):
+        return await zipping.zipped(storage, content, limit)
+    return None
 
 
 async def _read(storage: Storage, key: str, limit: int) -> bytes | None:

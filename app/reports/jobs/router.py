@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from app.audit import AuditAction, record_job, record_run
-from app.common.http import IdempotencyKey, RequestId, content_disposition
+from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.common.time import BoundedDateTime
 from app.deps import ResourcesDep
 from app.errors import Gone, problem_responses
 from app.reports.deliveries import service as deliveries
-from app.reports.formats import file_response, served_as
+from app.reports.formats import compresses, file_response, served_as
 from app.reports.jobs import service
 from app.reports.jobs.models import JOB_SORTS, FileOptions, JobStatus
 from app.reports.jobs.requests import ReportRequest, submit
@@ -22,6 +22,7 @@ from app.reports.jobs.responses import ACCEPTED, JOBS_PREFIX, REPLAYED, accepted
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
 from app.reports.templates import service as templates
 from app.reports.templates.schemas import TemplateRun
+from app.runtime.downloads import StoredFile, serve_file
 from app.security import CurrentPrincipal
 
 router = APIRouter(prefix=JOBS_PREFIX, tags=["report-jobs"])
@@ -185,9 +186,12 @@ async def retry_job(
     name="jobs_download",
     summary="Download the report file",
     description=(
-        "S3 storage: a 302 to a presigned URL valid a few minutes. Local storage: the file, "
-        "streamed, with Content-Disposition. 409 before completion, 410 once expired. Access is "
-        "checked again at download time."
+        "S3 storage: a 302 to a presigned URL valid a few minutes (S3 answers `Range` itself). "
+        "Local storage: the file, streamed, with Content-Disposition; `Range` (one range) is a "
+        "206 with those bytes, `If-Range` with the ETag or Last-Modified resumes only the same "
+        "file, and CSV / JSON Lines come gzip-compressed with `Accept-Encoding: gzip` (a range "
+        "never is). 409 before completion, 410 once expired, 416 for a range past the end. "
+        "Access is checked again at download time."
     ),
     response_class=Response,
     responses={
@@ -204,10 +208,12 @@ async def retry_job(
                 }
             },
         },
-        **problem_responses(401, 403, 404, 409, 410),
+        **problem_responses(401, 403, 404, 409, 410, 416),
     },
 )
-async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrincipal) -> Response:
+async def download(
+    job_id: str, request: Request, resources: ResourcesDep, principal: CurrentPrincipal
+) -> Response:
     prepared = await service.prepare_download(resources, principal, job_id)
     await record_job(AuditAction.JOB_DOWNLOADED, principal, prepared.job)
     result = prepared.job.result
@@ -216,20 +222,19 @@ async def download(job_id: str, resources: ResourcesDep, principal: CurrentPrinc
         return RedirectResponse(
             prepared.url, status_code=302, headers={"Cache-Control": "no-store"}
         )
+    file = StoredFile(
+        key=result.storage_key,
+        file_name=result.file_name,
+        content_type=result.content_type,
+        size_bytes=result.size_bytes,
+        checksum_sha256=result.checksum_sha256,
+        modified_at=prepared.job.finished_at,
+        compressible=compresses(prepared.job.format),
+    )
     try:
-        chunks = await resources.storage.open_stream(result.storage_key)
+        return await serve_file(resources.storage, request.headers, file)
     except FileNotFoundError as exc:  # removed between the check and now
         raise Gone(
             "The file of this report is no longer available; run it again.",
             code="job-file-missing",
         ) from exc
-    return StreamingResponse(
-        chunks,
-        media_type=result.content_type,
-        headers={
-            "Content-Disposition": content_disposition(result.file_name),
-            "Content-Length": str(result.size_bytes),
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )

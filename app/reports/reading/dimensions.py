@@ -12,6 +12,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from app.reports.reading.preference import report_database
 from app.reports.reading.query import FactRead, Join
 
 # Ids per `$in` of a dimension fetch: SecantusDB answers a `$in` of 100–200 ids at ~0.6 ms an
@@ -124,4 +125,5 @@ class DimensionCache:
 
 
 def dimension_caches(database: AsyncDatabase[Any], facts: FactRead) -> list[DimensionCache]:
-    return [DimensionCache(database[j.collection], j) for j in facts.joins]
+    reads = report_database(database)  # the joins read where the facts are read
+    return [DimensionCache(reads[j.collection], j) for j in facts.joins]

@@ -29,6 +29,7 @@ from app.platform.models import Department
 from app.reports.dates import StoredRange, iso_utc, limits_context
 from app.reports.formats import FORMATS
 from app.reports.reading.facts import count_facts, estimate_facts, stream_facts
+from app.reports.reading.preference import report_reads
 from app.reports.reading.query import Plan, Row, Stage, count_rows, object_ids, stream
 
 # Re-exported: the report types take `Column` from here, so only this module knows where the
@@ -261,7 +262,7 @@ class ReportDefinition(ABC, Generic[P, R]):
             return resolved
         if not getattr(resolved, "include_sub_departments", True):
             return resolved
-        below = await Department.get_pymongo_collection().distinct(
+        below = await report_reads(Department.get_pymongo_collection()).distinct(
             "_id", {"ancestor_ids": {"$in": object_ids(ids)}}
         )
         return resolved.model_copy(
@@ -272,7 +273,7 @@ class ReportDefinition(ABC, Generic[P, R]):
         """The number of rows, or None when counting is not cheap on the server (see
         `query.count_rows`)."""
         typed = await self.with_subtrees(self.typed(resolved))
-        collection = self.source.get_pymongo_collection()
+        collection = report_reads(self.source.get_pymongo_collection())
         plan = await self.plan(typed, scope)
         if plan.facts is not None:
             return await count_facts(collection, plan.facts)
@@ -288,7 +289,9 @@ class ReportDefinition(ABC, Generic[P, R]):
         plan = await self.plan(typed, scope)
         if plan.facts is None:
             return None
-        return await estimate_facts(self.source.get_pymongo_collection(), plan.facts, seconds)
+        return await estimate_facts(
+            report_reads(self.source.get_pymongo_collection()), plan.facts, seconds
+        )
 
     async def fetch(
         self,
@@ -304,10 +307,12 @@ class ReportDefinition(ABC, Generic[P, R]):
             if columns is not None:
                 unused = self.column_fields.keys() - set(columns)
                 facts = facts.without(f for k in unused for f in self.column_fields[k])
-            batches = stream_facts(self.source.get_pymongo_collection(), facts, batch_size)
+            batches = stream_facts(
+                report_reads(self.source.get_pymongo_collection()), facts, batch_size
+            )
         else:
             batches = stream(
-                self.source.get_pymongo_collection(),
+                report_reads(self.source.get_pymongo_collection()),
                 plan.pipeline,
                 batch_size,
                 plan.to_row,

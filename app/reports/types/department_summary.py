@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field
 from app.i18n import N_
 from app.platform.models import Department
 from app.reports.dates import DateRange
+from app.reports.reading.preference import report_reads
 from app.reports.reading.query import (
     NAME_COLLATION,
     Plan,
@@ -165,7 +166,9 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
         grouped aggregations and rolled up here."""
         typed = self.typed(resolved)
         plan = await self.plan(typed, scope)
-        cursor = await Department.get_pymongo_collection().aggregate(plan.pipeline, **plan.options)
+        cursor = await report_reads(Department.get_pymongo_collection()).aggregate(
+            plan.pipeline, **plan.options
+        )
         departments = list(await cursor.to_list())
         # Course / learner scope still applies inside each department (defence in depth; the
         # roles allowed here have department scopes).

@@ -17,6 +17,7 @@ from bson import ObjectId
 from app.learning_events.models import LearningEvent
 from app.platform.models import Enrollment
 from app.reports.dates import StoredRange
+from app.reports.reading.preference import report_reads
 from app.reports.reading.query import CLOSED_STATUSES, Row, range_match
 from app.reports.types.figures import exact_average, is_numeric, rate, round1, scaled
 
@@ -93,7 +94,7 @@ async def own_figures(
     figures: dict[Any, Figures] = defaultdict(Figures)
     in_range = range_match(date_range)
     depts = {"department_id": {"$in": ids}}
-    enrollments = Enrollment.get_pymongo_collection()
+    enrollments = report_reads(Enrollment.get_pymongo_collection())
     for doc in await _grouped(
         enrollments,
         [
@@ -138,7 +139,7 @@ async def own_figures(
     ):
         figures[doc["_id"]].overdue = doc["n"]
     for doc in await _grouped(
-        LearningEvent.get_pymongo_collection(),
+        report_reads(LearningEvent.get_pymongo_collection()),
         [
             {"$match": {**depts, "occurred_at": in_range, **within}},
             {
