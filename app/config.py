@@ -173,12 +173,9 @@ class Settings(BaseSettings):
         default=None, description="HMAC key of delivery links; JWT_SECRET when empty"
     )
     delivery_max_recipients: int = Field(default=50, ge=1)
-    burst_max_recipients: int = Field(
-        default=500, ge=1, description="audience department-managers: managers a run sends to"
-    )
-    burst_max_scopes: int = Field(
-        default=100, ge=1, description="audience department-managers: distinct scopes (runs)"
-    )
+    # Audience department-managers: the managers a run sends to, its distinct scopes (runs).
+    burst_max_recipients: int = Field(default=500, ge=1)
+    burst_max_scopes: int = Field(default=100, ge=1)
     allowed_recipient_domains: str = Field(
         default="",
         description="comma-separated; empty: the domains of existing platform users",
@@ -272,9 +269,7 @@ class Settings(BaseSettings):
         le=60,
         description="how long a queue call in a request waits for a hung Redis before giving up",
     )
-    reaper_batch_size: int = Field(
-        default=100, ge=1, description="jobs the reaper requeues or re-rings per run at most"
-    )
+    reaper_batch_size: int = Field(default=100, ge=1)  # jobs the reaper requeues per run at most
     temp_sweep_minutes: float = Field(
         default=10.0, gt=0, description="how often a worker sweeps dead workers' temporary files"
     )

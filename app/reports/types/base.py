@@ -303,16 +303,15 @@ class ReportDefinition(ABC, Generic[P, R]):
         """The rows in batches of at most `batch_size`, streamed from a server cursor; with
         `columns` (the chosen ones), a fact read skips the fields only other columns read."""
         plan = await self.plan(await self.with_subtrees(self.typed(resolved)), scope)
+        collection = report_reads(self.source.get_pymongo_collection())
         if (facts := plan.facts) is not None:
             if columns is not None:
                 unused = self.column_fields.keys() - set(columns)
                 facts = facts.without(f for k in unused for f in self.column_fields[k])
-            batches = stream_facts(
-                report_reads(self.source.get_pymongo_collection()), facts, batch_size
-            )
+            batches = stream_facts(collection, facts, batch_size)
         else:
             batches = stream(
-                report_reads(self.source.get_pymongo_collection()),
+                collection,
                 plan.pipeline,
                 batch_size,
                 plan.to_row,
@@ -338,8 +337,7 @@ class ReportDefinition(ABC, Generic[P, R]):
         return self.run_totals(self.typed(resolved))
 
     def run_totals(self, resolved: R) -> Mapping[str, Total]:
-        """The totals of a run; only differs from `totals` when a parameter changes the shape
-        of the rows."""
+        """The totals of a run (differs from `totals` when a parameter changes the rows)."""
         return self.totals
 
     def describe(
