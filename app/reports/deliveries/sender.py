@@ -246,7 +246,7 @@ async def _attempt(
     except TimeoutError:
         if not limit.expired():
             raise  # a timeout of its own, not the deadline: a crash like any other
-        what = "SMTP server" if delivery.channel == DeliveryChannel.EMAIL else "endpoint"
+        what = _RECEIVER[delivery.channel]
         return SendOutcome(
             ok=False, error=f"the {what} did not finish within the {deadline:g} s deadline"
         )
@@ -272,6 +272,13 @@ async def _send(resources: SenderResources, delivery: ReportDelivery, now: datet
 
 
 SendCall = Callable[[], Awaitable[SendOutcome]]
+# Who did not finish in time, as a delivery's error says it.
+_RECEIVER = {
+    DeliveryChannel.EMAIL: "SMTP server",
+    DeliveryChannel.WEBHOOK: "webhook",
+    DeliveryChannel.SLACK: "Slack webhook",
+    DeliveryChannel.TEAMS: "Teams webhook",
+}
 
 
 async def _email_call(
