@@ -9,6 +9,7 @@ from pydantic import Field
 
 from app.common.schemas import ApiModel
 from app.reports.jobs.evaluation import AlertOutcome, AlertState, RunEvaluation
+from app.reports.schedules.changes.schemas import ChangeOutcomeOut
 
 
 class ConditionResultOut(ApiModel):
@@ -53,13 +54,17 @@ class AlertOutcomeOut(ApiModel):
 class RunEvaluationOut(ApiModel):
     evaluated_at: datetime
     alert: AlertOutcomeOut | None = None
+    changes: ChangeOutcomeOut | None = Field(
+        default=None, description="What changed since the last delivered run (change reports)"
+    )
 
     @classmethod
     def of(cls, evaluation: RunEvaluation | None) -> RunEvaluationOut | None:
         if evaluation is None:
             return None
         alert = AlertOutcomeOut.of(evaluation.alert) if evaluation.alert else None
-        return cls(evaluated_at=evaluation.evaluated_at, alert=alert)
+        changes = ChangeOutcomeOut.of(evaluation.changes)
+        return cls(evaluated_at=evaluation.evaluated_at, alert=alert, changes=changes)
 
 
 class MetricOut(ApiModel):
