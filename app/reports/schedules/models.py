@@ -18,8 +18,8 @@ from pymongo import ASCENDING, IndexModel
 from app.common.documents import TimestampedDocument
 from app.common.pagination import SortField, Sorting, created_at, sort_indexes
 from app.reports.deliveries.models import (
-    ChangesConfig,
     Audience,
+    ChangesConfig,
     DeliveryConfig,
     DeliveryMode,
     EmptyResultPolicy,

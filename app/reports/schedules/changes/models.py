@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
 
-from app.reports.schedules.changes.tracker import Baseline
+
+@dataclass(frozen=True)
+class Baseline:
+    """The run a new run is compared with: its fingerprints' key, job and time."""
+
+    key: str
+    job_id: str
+    taken_at: datetime
 
 
 class ScopeBaseline(BaseModel):

@@ -20,7 +20,6 @@ import json
 import pickle
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 from app.reports.jobs.evaluation import ChangeOutcome
 from app.reports.reading.query import Row
+from app.reports.schedules.changes.models import Baseline
 from app.reports.schedules.changes.words import change_line, summary_words
 from app.reports.types.changes import ChangeSpec, Fingerprint, RowFingerprints
 from app.storage import Storage
@@ -38,15 +38,6 @@ SAMPLE_LINES = 20  # changes named in a message (the file has all of them)
 UPLOAD_CHUNK = 1 << 20
 
 _by_key = itemgetter(0)
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The run a new run is compared with: its fingerprints' key, job and time."""
-
-    key: str
-    job_id: str
-    taken_at: datetime
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,287 @@
+"""Change reports on real servers: a compliance schedule whose data changes between runs (one
+enrollment completed, one made overdue, one learner enrolled) names exactly those rows with
+their before → after in the list of changes, the e-mail and the webhook; the first run is the
+baseline; an unchanged run follows the `unchanged` policy; a refused commit does not move the
+baseline; a type without a row key is a 422 naming the field; each scope of an audience
+`recipient` schedule keeps its own baseline."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from beanie import PydanticObjectId
+
+from app.common.time import utcnow
+from app.main import create_app
+from app.platform.models import Course, Department, Enrollment
+from app.reports.deliveries import outbox
+from app.reports.deliveries.sender import send_due
+from app.reports.jobs import repository as jobs
+from app.reports.jobs.evaluation import ChangeOutcome
+from app.reports.jobs.models import ReportJob
+from app.reports.schedules import repository as schedules
+from app.reports.schedules.changes.gate import ChangeGate
+from app.reports.schedules.models import ReportSchedule
+from app.runtime.resources import Resources
+from tests import factories as f
+from tests.helpers.api import api_client
+from tests.helpers.deliveries import Mailbox, Receiver, delivery_people
+from tests.helpers.tokens import TokenFactory
+
+SCHEDULES = "/api/v1/reports/schedules"
+
+
+def _body(**changes: Any) -> dict[str, Any]:
+    return {
+        "name": "Mandatory training",
+        "reportType": "compliance-status",
+        "format": "csv",
+        "parameters": {},
+        "frequency": "daily",
+        "timeOfDay": "05:00",
+        "timezone": "UTC",
+        "changes": changes,
+    }
+
+
+async def _learners(names: list[str], more: bool = False) -> list[Enrollment]:
+    """Enrollments in a mandatory course, due in two weeks, none completed yet (`more`: in the
+    department and course made before)."""
+    if more:
+        dept = await Department.find_one({"code": "SAF"})
+        course = await Course.find_one({"code": "SAF-1"})
+        assert dept is not None and course is not None
+    else:
+        dept = await f.department("Safety", code="SAF")
+        course = await f.course("SAF-1", mandatory=True)
+    now = utcnow()
+    out = []
+    for name in names:
+        learner = await f.user(name, dept=dept)
+        out.append(
+            await f.enrollment(
+                learner,
+                course,
+                enrolled_at=now - timedelta(days=30),
+                due_at=now + timedelta(days=14),
+            )
+        )
+    return out
+
+
+async def _run(
+    api: httpx.AsyncClient,
+    schedule_id: str,
+    headers: dict[str, str],
+    run_worker: Any,
+    res: Resources,
+) -> dict[str, Any]:
+    run = await api.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=headers)
+    assert run.status_code == 202, run.text
+    await run_worker()
+    await send_due(res, worker_id="w1")
+    runs = await api.get(f"{SCHEDULES}/{schedule_id}/runs", headers=headers)
+    latest: dict[str, Any] = runs.json()["items"][0]
+    assert latest["id"] == run.json()["id"] and latest["status"] == "completed", latest
+    return latest
+
+
+async def _changes_file(res: Resources, job_id: str) -> list[list[str]]:
+    job = await ReportJob.get(PydanticObjectId(job_id))
+    assert job is not None and job.evaluation is not None and job.evaluation.changes is not None
+    key = job.evaluation.changes.file_key
+    assert key is not None
+    data = b"".join([chunk async for chunk in await res.storage.open_stream(key)])
+    return list(csv.reader(io.StringIO(data.decode())))
+
+
+def _text(message: Any) -> str:
+    return str(message.get_body(preferencelist=("plain",)).get_content())
+
+
+async def test_the_change_report_names_exactly_the_rows_that_changed(
+    delivery_resources: Resources,
+    auth: TokenFactory,
+    smtp_server: Mailbox,
+    http_receiver: Receiver,
+    run_worker: Any,
+) -> None:
+    people = await delivery_people(auth)
+    ada, bob, _cy = await _learners(["Ada Archer", "Bob Baker", "Cy Cole"])
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES,
+            json={
+                **_body(mode="both", unchanged="notice"),
+                "recipients": [str(people.ann.id)],
+                "webhooks": [{"url": http_receiver.url()}],
+            },
+            headers=people.headers,
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["changes"] == {"mode": "both", "unchanged": "notice"}
+        schedule_id = created.json()["id"]
+
+        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        said = first["evaluation"]["changes"]
+        assert said["firstRun"] is True and said["added"] == 3 and said["baselineMoved"] is True
+        assert said["summary"].startswith("First run: 3 enrollments form the baseline")
+        [mail] = smtp_server.messages()
+        assert mail["Subject"] == "Changes: Mandatory training"
+        assert "First run: 3 enrollments form the baseline" in _text(mail)
+
+        # Ada completes, Bob's due date passes, Dee enrols; Cy stays as he was.
+        now = utcnow()
+        await ada.set({"status": "completed", "completed_at": now - timedelta(days=1)})
+        await bob.set({"due_at": now - timedelta(days=2)})
+        [dee] = await _learners(["Dee Dunn"], more=True)
+
+        second = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        said = second["evaluation"]["changes"]
+        assert (said["added"], said["left"], said["changed"], said["unchanged"]) == (1, 0, 2, 1)
+        assert said["transitions"] == {"newly-overdue": 1, "completed": 1}
+        assert said["summary"] == "1 newly overdue, 1 completed, 1 enrolled"
+        assert said["since"] is not None and said["firstRun"] is False
+        rows = await _changes_file(delivery_resources, second["id"])
+        assert rows[0] == ["change", "enrollment", "field", "before", "after"]
+        named = {(r[0], r[1].split(" · ")[0], r[2]) for r in rows[1:]}
+        assert named == {
+            ("added", "Dee Dunn", ""),
+            ("changed", "Ada Archer", "Status"),
+            ("changed", "Ada Archer", "Compliance"),
+            ("changed", "Bob Baker", "Compliance"),
+        }
+        ada_status = next(r for r in rows if r[1].startswith("Ada") and r[2] == "Status")
+        assert ada_status[3:] == ["enrolled", "completed"]
+        bob_state = next(r for r in rows if r[1].startswith("Bob"))
+        assert bob_state[4] == "overdue" and bob_state[3] != "overdue"
+
+        mail = smtp_server.messages()[-1]
+        text = _text(mail)
+        assert "1 newly overdue, 1 completed, 1 enrolled" in text
+        assert "Ada Archer · SAF-1: Status enrolled → completed" in text
+        assert "Dee Dunn · SAF-1: enrolled" in text
+        assert "Cy Cole" not in text.split("Changes since")[1].split("\n\n")[0]
+        hook = json.loads(http_receiver.requests[-1].body)["data"]["changes"]
+        assert hook["counts"] == {"added": 1, "left": 0, "changed": 2, "unchanged": 1}
+        assert hook["transitions"] == {"newly-overdue": 1, "completed": 1}
+        assert any(line.startswith("Bob Baker · SAF-1: Compliance") for line in hook["lines"])
+
+        # Nothing changes: a short "no changes" notice, no file.
+        third = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        assert third["evaluation"]["changes"]["summary"] == (
+            "Nothing changed since the last delivered run."
+        )
+        notice = smtp_server.messages()[-1]
+        assert notice["Subject"] == "Mandatory training: no changes"
+        assert not list(notice.iter_attachments())
+        assert json.loads(http_receiver.requests[-1].body)["type"] == "report.notice"
+
+        # Dee leaves (her enrollment is removed): the next run says so.
+        await dee.delete()
+        fourth = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        said = fourth["evaluation"]["changes"]
+        assert (said["added"], said["left"], said["changed"]) == (0, 1, 0)
+        assert said["lines"] == ["Dee Dunn · SAF-1: no longer listed"]
+        shown = (await api.get(f"{SCHEDULES}/{schedule_id}", headers=people.headers)).json()
+        [baseline] = shown["changeBaselines"]
+        assert baseline["jobId"] == fourth["id"] and baseline["rows"] == 3
+    assert len(smtp_server.messages()) == 4
+
+
+async def test_unchanged_skip_sends_nothing_and_changes_mode_sends_the_list(
+    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
+) -> None:
+    people = await delivery_people(auth)
+    (ada,) = await _learners(["Ada Archer"])
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES,
+            json={**_body(mode="changes", unchanged="skip"), "recipients": [str(people.ann.id)]},
+            headers=people.headers,
+        )
+        assert created.status_code == 201, created.text
+        schedule_id = created.json()["id"]
+        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        assert first["evaluation"]["changes"]["firstRun"] is True
+        second = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        assert second["evaluation"]["changes"]["baselineMoved"] is False
+        assert second["deliveries"] == []
+        assert len(smtp_server.messages()) == 1  # the unchanged run sent nothing
+        await ada.set({"status": "completed", "completed_at": utcnow()})
+        third = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        assert third["evaluation"]["changes"]["since"] is not None
+        mail = smtp_server.messages()[-1]
+        [attachment] = list(mail.iter_attachments())
+        assert str(attachment.get_filename()).startswith("changes-")
+        payload = attachment.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        listed = payload.decode("utf-8")
+        assert "changed,Ada Archer · SAF-1,Status,enrolled,completed" in listed
+        # The baseline is the first run's until the third was delivered.
+        shown = (await api.get(f"{SCHEDULES}/{schedule_id}", headers=people.headers)).json()
+        assert shown["changeBaselines"][0]["jobId"] == third["id"]
+
+
+async def test_a_refused_commit_does_not_move_the_baseline(
+    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
+) -> None:
+    people = await delivery_people(auth)
+    await _learners(["Ada Archer", "Bob Baker"])
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES,
+            json={**_body(), "recipients": [str(people.ann.id)]},
+            headers=people.headers,
+        )
+        schedule_id = created.json()["id"]
+        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+    job = await ReportJob.get(PydanticObjectId(first["id"]))
+    assert job is not None and job.result is not None
+    before = await ReportSchedule.get(PydanticObjectId(schedule_id))
+    assert before is not None
+    [(scope, baseline)] = before.change_baselines.items()
+    # The same job committed again by a worker whose lease is gone (as after a crash or a
+    # cancel): nothing is decided, the baseline stays where the delivered run put it.
+    outcome = ChangeOutcome(
+        added=5, baseline_job_id=baseline.job_id, baseline_key="baselines/elsewhere.jsonl.gz"
+    )
+    gate = ChangeGate(job, outcome, None, delivery_resources.storage)
+    again = await outbox.commit_completed(
+        job,
+        job.result,
+        utcnow() + timedelta(days=1),
+        delivery_resources.settings,
+        lambda session: jobs.finish_held(job.id, "stale", {}, session=session),  # type: ignore[arg-type]
+        delivers=schedules.delivers,
+        choose=gate.choose,
+    )
+    assert again is False and outcome.baseline_moved is False
+    after = await ReportSchedule.get(PydanticObjectId(schedule_id))
+    assert after is not None and after.change_baselines[scope].job_id == first["id"]
+    assert await delivery_resources.storage.exists(baseline.key)
+
+
+async def test_a_type_without_a_row_key_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    people = await delivery_people(auth)
+    body = {**_body(), "reportType": "assessment-results", "parameters": {}}
+    body["changes"] = {"mode": "sideways"}
+    answer = await client.post(SCHEDULES, json=body, headers=people.headers)
+    assert answer.status_code == 422
+    fields = {e["field"] for e in answer.json()["errors"]}
+    assert "body.changes.mode" in fields
+    body["changes"] = {"mode": "changes"}
+    answer = await client.post(SCHEDULES, json=body, headers=people.headers)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert error["field"] == "body.changes" and "assessment-results" in error["message"]
