@@ -285,3 +285,95 @@ async def test_a_type_without_a_row_key_is_a_422_naming_the_field(
     assert answer.status_code == 422, answer.text
     [error] = answer.json()["errors"]
     assert error["field"] == "body.changes" and "assessment-results" in error["message"]
+
+
+async def test_each_recipient_scope_keeps_its_own_baseline(
+    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
+) -> None:
+    """Audience `recipient`: Ann (admin) sees the Safety and Finance learners, Ben (a Finance
+    manager) the Finance one only; a Safety learner completing changes Ann's report only."""
+    people = await delivery_people(auth)
+    ada, _bob = await _learners(["Ada Archer", "Bob Baker"])
+    finance = await Department.find_one({"code": "FIN"})
+    assert finance is not None
+    fay = await f.user("Fay Finch", dept=finance)
+    await f.enrollment(
+        fay,
+        await f.course("FIN-M", mandatory=True),
+        enrolled_at=utcnow() - timedelta(days=3),
+        due_at=utcnow() + timedelta(days=10),
+    )
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES,
+            json={
+                **_body(unchanged="notice"),
+                "audience": "recipient",
+                "recipients": [str(people.ann.id), str(people.ben.id)],
+            },
+            headers=people.headers,
+        )
+        assert created.status_code == 201, created.text
+        schedule_id = created.json()["id"]
+
+        async def run_all() -> list[dict[str, Any]]:
+            run = await api.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=people.headers)
+            assert run.status_code == 202, run.text
+            await run_worker()
+            await send_due(delivery_resources, worker_id="w1")
+            listed = await api.get(f"{SCHEDULES}/{schedule_id}/runs", headers=people.headers)
+            return [r["evaluation"]["changes"] for r in listed.json()["items"][:2]]
+
+        first = await run_all()
+        assert sorted(c["added"] for c in first) == [1, 3] and all(c["firstRun"] for c in first)
+        shown = (await api.get(f"{SCHEDULES}/{schedule_id}", headers=people.headers)).json()
+        assert sorted(b["rows"] for b in shown["changeBaselines"]) == [1, 3]
+
+        await ada.set({"status": "completed", "completed_at": utcnow()})
+        second = await run_all()
+        assert sorted(c["summary"] for c in second) == [
+            "1 completed",
+            "Nothing changed since the last delivered run.",
+        ]
+    sent = [(m["To"], m["Subject"]) for m in smtp_server.messages()[2:]]
+    assert sorted(sent) == [
+        ("ann@example.test", "Changes: Mandatory training"),
+        ("ben@example.test", "Mandatory training: no changes"),
+    ]
+
+
+async def test_evaluate_reports_the_change_counts_without_moving_the_baseline(
+    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
+) -> None:
+    people = await delivery_people(auth)
+    (ada,) = await _learners(["Ada Archer"])
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES,
+            json={**_body(unchanged="skip"), "recipients": [str(people.ann.id)]},
+            headers=people.headers,
+        )
+        schedule_id = created.json()["id"]
+        url = f"{SCHEDULES}/{schedule_id}/evaluate"
+        before = (await api.post(url, headers=people.headers)).json()
+        assert before["changes"]["firstRun"] is True and before["changes"]["added"] == 1
+        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        same = (await api.post(url, headers=people.headers)).json()
+        assert same["changes"]["changed"] == 0 and same["wouldSend"]["kind"] == "none"
+        await ada.set({"status": "completed", "completed_at": utcnow()})
+        answer = await api.post(url, headers=people.headers)
+        assert answer.status_code == 200, answer.text
+        said = answer.json()
+        assert said["changes"]["summary"] == "1 completed"
+        assert said["changes"]["baselineMoved"] is False
+        assert said["wouldSend"] == {
+            "kind": "changes",
+            "subject": "Changes: Mandatory training",
+            "recipients": ["ann@example.test"],
+            "webhooks": 0,
+        }
+        shown = (await api.get(f"{SCHEDULES}/{schedule_id}", headers=people.headers)).json()
+        assert shown["changeBaselines"][0]["jobId"] == first["id"]
+    assert len(smtp_server.messages()) == 1  # the first run only; evaluate sent nothing

@@ -4,10 +4,15 @@ decision the completing commit takes (`ChangeGate`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from app.reports.jobs.evaluation import ChangeOutcome
 from app.reports.jobs.models import ReportJob
+from app.reports.reading.query import Row
 from app.reports.schedules.alerts.gate import scope_key
 from app.reports.schedules.changes.gate import ChangeFile, ChangeGate
 from app.reports.schedules.changes.models import ScopeBaseline
@@ -36,6 +41,37 @@ async def current_baseline(job: ReportJob) -> ScopeBaseline | None:
     )
     stored = ((raw or {}).get("change_baselines") or {}).get(scope_key(job.scope))
     return ScopeBaseline.model_validate(stored) if stored else None
+
+
+class DryComparison:
+    """`POST /schedules/{id}/evaluate`'s comparison: the same fingerprints and join as a run,
+    against the scope's baseline, with nothing stored and nothing moved."""
+
+    def __init__(
+        self, schedule: ReportSchedule, scope: Mapping[str, Any], columns: Sequence[str]
+    ) -> None:
+        spec = change_spec(schedule.report_type)
+        self.baseline = schedule.change_baselines.get(scope_key(scope))
+        self.workdir: Path | None = None
+        self.tracker: ChangeTracker | None = None
+        if schedule.changes is not None and spec is not None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="report-evaluate-"))
+            self.tracker = ChangeTracker(spec, columns, self.workdir)
+
+    def add(self, batch: Sequence[Row]) -> None:
+        if self.tracker is not None:
+            self.tracker.add(batch)
+
+    async def outcome(self, storage: Storage) -> ChangeOutcome | None:
+        if self.tracker is None:
+            return None
+        baseline = self.baseline.baseline() if self.baseline else None
+        outcome, _, _ = await self.tracker.compare(storage, baseline, None)
+        return outcome
+
+    def close(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 async def compared(

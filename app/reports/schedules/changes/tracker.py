@@ -103,10 +103,11 @@ class ChangeTracker:
                 yield record
 
     async def compare(
-        self, storage: Storage, baseline: Baseline | None, targets: ChangeTargets
+        self, storage: Storage, baseline: Baseline | None, targets: ChangeTargets | None
     ) -> tuple[ChangeOutcome, int, int]:
         """The outcome (counts, words, first lines) with this run's fingerprints and the list
-        of changes stored under `targets`; also the changes file's size and changed rows."""
+        of changes stored under `targets` (None: nothing is stored, as evaluate asks); also
+        the changes file's size and changed rows."""
         old = self.workdir / "baseline.jsonl.gz"
         if baseline is not None:
             with old.open("wb") as fh:
@@ -121,12 +122,15 @@ class ChangeTracker:
         if baseline is not None:
             outcome.since, outcome.baseline_job_id = baseline.taken_at, baseline.job_id
         outcome.summary = summary_words(self.spec, outcome)
+        changed = outcome.added + outcome.left + outcome.changed
+        if targets is None:
+            return outcome, listed.stat().st_size, changed
         await storage.write_stream(targets.baseline_key, _chunks(new), "application/gzip")
         stored = await storage.write_stream(
             targets.file_key, _chunks(listed), "text/csv; charset=utf-8"
         )
         outcome.baseline_key, outcome.file_key = targets.baseline_key, targets.file_key
-        return outcome, stored.size_bytes, outcome.added + outcome.left + outcome.changed
+        return outcome, stored.size_bytes, changed
 
     def _join(self, before: Iterator[Fingerprint], new: Path, listed: Path) -> ChangeOutcome:
         outcome = ChangeOutcome()
