@@ -14,7 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import openpyxl
 from beanie import PydanticObjectId
+from pypdf import PdfReader
 
 from app.common.time import utcnow
 from app.main import create_app
@@ -377,3 +379,49 @@ async def test_evaluate_reports_the_change_counts_without_moving_the_baseline(
         shown = (await api.get(f"{SCHEDULES}/{schedule_id}", headers=people.headers)).json()
         assert shown["changeBaselines"][0]["jobId"] == first["id"]
     assert len(smtp_server.messages()) == 1  # the first run only; evaluate sent nothing
+
+
+async def _report_file(res: Resources, job_id: str) -> bytes:
+    job = await ReportJob.get(PydanticObjectId(job_id))
+    assert job is not None and job.result is not None
+    chunks = [chunk async for chunk in await res.storage.open_stream(job.result.storage_key)]
+    return b"".join(chunks)
+
+
+async def test_excel_and_pdf_files_carry_a_changes_since_section(
+    delivery_resources: Resources, auth: TokenFactory, run_worker: Any
+) -> None:
+    people = await delivery_people(auth)
+    ada, _bob = await _learners(["Ada Archer", "Bob Baker"])
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        ids = []
+        for fmt in ("xlsx", "pdf"):
+            created = await api.post(
+                SCHEDULES,
+                json={**_body(), "format": fmt, "recipients": [str(people.ann.id)]},
+                headers=people.headers,
+            )
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+        for schedule_id in ids:
+            await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        await ada.set({"status": "completed", "completed_at": utcnow()})
+        xlsx_run, pdf_run = [
+            await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+            for schedule_id in ids
+        ]
+    book = openpyxl.load_workbook(
+        io.BytesIO(await _report_file(delivery_resources, xlsx_run["id"]))
+    )
+    assert "Changes" in book.sheetnames
+    sheet = book["Changes"]
+    assert str(sheet["A1"].value).startswith("Changes since ")
+    assert sheet["A2"].value == "1 completed"
+    listed = [tuple(c.value for c in row) for row in sheet.iter_rows(min_row=5)]
+    assert ("changed", "Ada Archer · SAF-1", "Status", "enrolled", "completed") in listed
+    assert not any(row[1] and str(row[1]).startswith("Bob") for row in listed)
+    pdf = PdfReader(io.BytesIO(await _report_file(delivery_resources, pdf_run["id"])))
+    text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert "changes since" in text.lower() and "1 completed" in text  # headings: capitals
+    assert "Ada Archer · SAF-1" in text

@@ -37,7 +37,7 @@ from app.reports.rendering import RenderContext, RowSink
 from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.present import Presentation, definitions, localised
 from app.reports.rendering.totals import totals_row, with_values
-from app.reports.schedules.changes.runs import compared, tracker_for
+from app.reports.schedules.changes.runs import compared, file_section, tracker_for
 from app.reports.types import Figure, Summarizer, figure_definitions, get_report_type
 from app.reports.types.choice import stored_choice
 from app.reports.types.totals import TotalsAccumulator
@@ -200,6 +200,7 @@ async def produce(run: Run, resources: Resources) -> None:
                     total_rows=progress.rows_processed,
                     totals=with_values(context.totals, totals.result()),
                     charts=charting.specs(locale) if charting is not None else [],
+                    changes=file_section(run.changes, changes) if run.changes and changes else None,
                 )
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:

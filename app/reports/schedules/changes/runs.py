@@ -13,6 +13,7 @@ from typing import Any
 from app.reports.jobs.evaluation import ChangeOutcome
 from app.reports.jobs.models import ReportJob
 from app.reports.reading.query import Row
+from app.reports.rendering.base import ChangeSection
 from app.reports.schedules.alerts.gate import scope_key
 from app.reports.schedules.changes.gate import ChangeFile, ChangeGate
 from app.reports.schedules.changes.models import ScopeBaseline
@@ -92,3 +93,16 @@ async def compared(
         storage, current.baseline() if current else None, targets
     )
     return ChangeGate(job, outcome, ChangeFile(name, size, rows), storage)
+
+
+def file_section(gate: ChangeGate, tracker: ChangeTracker) -> ChangeSection:
+    """The report file's "Changes since <date>" section (Excel sheet, PDF section)."""
+    outcome = gate.outcome
+    if outcome.first_run:
+        heading = "Changes: first run (the baseline)"
+    else:
+        since = f"{outcome.since:%Y-%m-%d %H:%M} UTC" if outcome.since else "the last run"
+        heading = f"Changes since {since}"
+    return ChangeSection(
+        heading=heading, summary=outcome.summary, rows=list(tracker.section), total=tracker.listed
+    )

@@ -35,6 +35,7 @@ from app.storage import Storage
 RUN_RECORDS = 20_000  # fingerprints sorted in memory at a time
 CHUNK_RECORDS = 200  # fingerprints per pickled chunk of a run file
 SAMPLE_LINES = 20  # changes named in a message (the file has all of them)
+SECTION_ROWS = 500  # changes listed in an Excel or PDF file's "Changes since" section
 UPLOAD_CHUNK = 1 << 20
 
 _by_key = itemgetter(0)
@@ -79,6 +80,9 @@ class ChangeTracker:
         self.workdir = workdir
         self.run: list[Fingerprint] = []
         self.runs: list[Path] = []
+        # The first changes as the report file's section shows them, and how many there are.
+        self.section: list[tuple[str, str, str, str, str]] = []
+        self.listed = 0
 
     def add(self, batch: Sequence[Row]) -> None:
         of = self.prints.of
@@ -148,6 +152,15 @@ class ChangeTracker:
             writer = csv.writer(changes_file)
             writer.writerow(["change", self.spec.noun, "field", "before", "after"])
 
+            def list_change(
+                change: str, name: str, label: str = "", b: Any = None, a: Any = None
+            ) -> None:
+                cells = (change, name, label, _cell(b), _cell(a))
+                writer.writerow(cells)
+                self.listed += 1
+                if len(self.section) < SECTION_ROWS:
+                    self.section.append(cells)
+
             def note(line: str) -> None:
                 if len(outcome.lines) < SAMPLE_LINES:
                     outcome.lines.append(line)
@@ -159,12 +172,12 @@ class ChangeTracker:
                 if kind == "added":
                     assert cur is not None
                     outcome.added += 1
-                    writer.writerow(["added", cur[2], "", "", ""])
+                    list_change("added", cur[2])
                     note(change_line(self.spec, "added", cur[2], []))
                 elif kind == "left":
                     assert old is not None
                     outcome.left += 1
-                    writer.writerow(["left", old[2], "", "", ""])
+                    list_change("left", old[2])
                     note(change_line(self.spec, "left", old[2], []))
                 elif kind == "changed":
                     assert old is not None and cur is not None
@@ -175,7 +188,7 @@ class ChangeTracker:
                         if b != a
                     ]
                     for label, b, a in diffs:
-                        writer.writerow(["changed", cur[2], label, _cell(b), _cell(a)])
+                        list_change("changed", cur[2], label, b, a)
                     note(change_line(self.spec, "changed", cur[2], diffs))
                     for transition, at in tests:
                         if at < len(old[3]) and transition.test(old[3][at], cur[3][at]):
