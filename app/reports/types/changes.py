@@ -11,7 +11,6 @@ new submission is a new row, which its learning-activity or the report itself al
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,7 +41,12 @@ def rounded(digits: int) -> Callable[[Any], Any]:
     return band
 
 
+_SIMPLE = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SIMPLE:
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, float):
@@ -157,8 +161,7 @@ def change_spec(report_type: str) -> ChangeSpec | None:
     return CHANGE_SPECS.get(report_type)
 
 
-def _digest(values: Sequence[Any]) -> str:
-    text = json.dumps(values, separators=(",", ":"), default=str)
+def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
@@ -178,7 +181,8 @@ class RowFingerprints:
             raise ValueError("the run's columns hold none of the row key's columns")
 
     def of(self, row: Sequence[Any]) -> Fingerprint:
-        key = _digest([_plain(row[i]) for i in self.keys])
+        # The values are plain (str, number, bool, None) here, so their repr is stable.
+        key = _digest(repr([_plain(row[i]) for i in self.keys]))
         values = [_plain(band(row[i]) if band else row[i]) for i, band in self.fields]
         name = " · ".join(str(row[i]) for i in self.names if row[i] not in (None, ""))
-        return (key, _digest(values), name, values)
+        return (key, _digest(repr(values)), name, values)

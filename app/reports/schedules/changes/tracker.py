@@ -37,6 +37,7 @@ CHUNK_RECORDS = 200  # fingerprints per pickled chunk of a run file
 SAMPLE_LINES = 20  # changes named in a message (the file has all of them)
 SECTION_ROWS = 500  # changes listed in an Excel or PDF file's "Changes since" section
 UPLOAD_CHUNK = 1 << 20
+LINE_RECORDS = 500  # fingerprints per line of a stored baseline
 
 _by_key = itemgetter(0)
 
@@ -65,10 +66,10 @@ def _read_run(path: Path) -> Iterator[Fingerprint]:
 
 
 def _read_baseline(path: Path) -> Iterator[Fingerprint]:
+    """A baseline's fingerprints: gzip JSON Lines, each line a list of `LINE_RECORDS`."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         for line in fh:
-            key, fields, name, values = json.loads(line)
-            yield (key, fields, name, values)
+            yield from json.loads(line)
 
 
 class ChangeTracker:
@@ -145,8 +146,9 @@ class ChangeTracker:
             if t.field in self.prints.field_keys
         ]
         transitions: dict[str, int] = {}
+        same = 0  # a local count: the pydantic model's attribute costs per row
         with (
-            gzip.open(new, "wt", encoding="utf-8", compresslevel=3) as out,
+            gzip.open(new, "wt", encoding="utf-8", compresslevel=1) as out,
             listed.open("w", encoding="utf-8", newline="") as changes_file,
         ):
             writer = csv.writer(changes_file)
@@ -165,10 +167,13 @@ class ChangeTracker:
                 if len(outcome.lines) < SAMPLE_LINES:
                     outcome.lines.append(line)
 
+            line: list[Fingerprint] = []
             for kind, old, cur in _joined(before, self._sorted()):
                 if cur is not None:
-                    out.write(json.dumps(list(cur), separators=(",", ":"), default=str))
-                    out.write("\n")
+                    line.append(cur)
+                    if len(line) == LINE_RECORDS:
+                        out.write(json.dumps(line, separators=(",", ":")) + "\n")
+                        line = []
                 if kind == "added":
                     assert cur is not None
                     outcome.added += 1
@@ -194,8 +199,10 @@ class ChangeTracker:
                         if at < len(old[3]) and transition.test(old[3][at], cur[3][at]):
                             transitions[transition.key] = transitions.get(transition.key, 0) + 1
                 else:
-                    outcome.unchanged += 1
-        outcome.transitions = transitions
+                    same += 1
+            if line:
+                out.write(json.dumps(line, separators=(",", ":")) + "\n")
+        outcome.transitions, outcome.unchanged = transitions, same
         return outcome
 
 
