@@ -425,3 +425,17 @@ async def test_excel_and_pdf_files_carry_a_changes_since_section(
     text = "\n".join(page.extract_text() for page in pdf.pages)
     assert "changes since" in text.lower() and "1 completed" in text  # headings: capitals
     assert "Ada Archer · SAF-1" in text
+
+
+async def test_metadata_lists_what_a_change_report_compares(
+    client: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    people = await delivery_people(auth)
+    base = "/api/v1/reports/metadata/report-types"
+    progress = (await client.get(f"{base}/learner-progress", headers=people.headers)).json()
+    report = progress["changeReport"]
+    assert report["key"] == ["learnerEmail", "courseCode"]
+    assert {"key": "progressPercent", "label": "Progress", "banded": True} in report["fields"]
+    assert report["transitions"] == ["newly overdue", "completed"]
+    results = (await client.get(f"{base}/assessment-results", headers=people.headers)).json()
+    assert results["changeReport"] is None

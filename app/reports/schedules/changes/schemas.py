@@ -15,7 +15,7 @@ from app.reports.schedules.changes.models import ScopeBaseline
 
 class ChangesIn(ApiInput):
     """Compare each run with the last delivered run of the same schedule and scope, by the
-    type's row key (report types list theirs in metadata: `changeKey`, `changeFields`)."""
+    type's row key (each report type's metadata lists it: `changeReport`)."""
 
     mode: ChangesMode = Field(
         default=ChangesMode.BOTH,
