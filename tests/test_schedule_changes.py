@@ -213,6 +213,9 @@ async def test_unchanged_skip_sends_nothing_and_changes_mode_sends_the_list(
         schedule_id = created.json()["id"]
         first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
         assert first["evaluation"]["changes"]["firstRun"] is True
+        # The first message carries the report itself: the baseline the next ones compare to.
+        [baseline_file] = list(smtp_server.messages()[0].iter_attachments())
+        assert str(baseline_file.get_filename()).startswith("compliance-status-")
         second = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
         assert second["evaluation"]["changes"]["baselineMoved"] is False
         assert second["deliveries"] == []

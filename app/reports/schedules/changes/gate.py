@@ -81,8 +81,11 @@ def marked(
                 f"The report {delivery.content.report_name!r} ran and nothing changed since "
                 f"{_since(outcome)}, so no file is sent."
             )
-        elif (
-            config.mode == ChangesMode.CHANGES and file is not None and kind == DeliveryKind.REPORT
+        elif (  # the first run's message carries the report itself: the baseline
+            config.mode == ChangesMode.CHANGES
+            and file is not None
+            and kind == DeliveryKind.REPORT
+            and not outcome.first_run
         ):
             update |= {
                 "file_name": file.name,

@@ -32,8 +32,8 @@ from app.reports.schedules.changes.words import change_line, summary_words
 from app.reports.types.changes import ChangeSpec, Fingerprint, RowFingerprints
 from app.storage import Storage
 
-RUN_RECORDS = 20_000  # fingerprints sorted in memory at a time
-CHUNK_RECORDS = 200  # fingerprints per pickled chunk of a run file
+RUN_RECORDS = 10_000  # fingerprints sorted in memory at a time
+CHUNK_RECORDS = 50  # fingerprints per pickled chunk of a run file (what the merge holds per run)
 SAMPLE_LINES = 20  # changes named in a message (the file has all of them)
 SECTION_ROWS = 500  # changes listed in an Excel or PDF file's "Changes since" section
 UPLOAD_CHUNK = 1 << 20
@@ -121,7 +121,11 @@ class ChangeTracker:
         new = self.workdir / "fingerprints.jsonl.gz"
         listed = self.workdir / "changes.csv"
         outcome = await asyncio.to_thread(
-            self._join, _read_baseline(old) if baseline else iter(()), new, listed
+            self._join,
+            _read_baseline(old) if baseline else iter(()),
+            new,
+            listed,
+            baseline is not None,
         )
         outcome.first_run = baseline is None
         if baseline is not None:
@@ -137,7 +141,11 @@ class ChangeTracker:
         outcome.baseline_key, outcome.file_key = targets.baseline_key, targets.file_key
         return outcome, stored.size_bytes, changed
 
-    def _join(self, before: Iterator[Fingerprint], new: Path, listed: Path) -> ChangeOutcome:
+    def _join(
+        self, before: Iterator[Fingerprint], new: Path, listed: Path, compared: bool
+    ) -> ChangeOutcome:
+        """One pass over both sorted streams. Without a baseline (`compared` false: the first
+        run) every row is counted as added but not listed: the report itself lists them."""
         outcome = ChangeOutcome()
         labels = self.prints.field_labels
         tests = [
@@ -177,8 +185,9 @@ class ChangeTracker:
                 if kind == "added":
                     assert cur is not None
                     outcome.added += 1
-                    list_change("added", cur[2])
-                    note(change_line(self.spec, "added", cur[2], []))
+                    if compared:
+                        list_change("added", cur[2])
+                        note(change_line(self.spec, "added", cur[2], []))
                 elif kind == "left":
                     assert old is not None
                     outcome.left += 1
