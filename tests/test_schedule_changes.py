@@ -22,6 +22,7 @@ from app.common.time import utcnow
 from app.main import create_app
 from app.platform.models import Course, Department, Enrollment
 from app.reports.deliveries import outbox
+from app.reports.deliveries.models import ReportDelivery
 from app.reports.deliveries.sender import send_due
 from app.reports.jobs import repository as jobs
 from app.reports.jobs.evaluation import ChangeOutcome
@@ -442,3 +443,130 @@ async def test_metadata_lists_what_a_change_report_compares(
     assert report["transitions"] == ["newly overdue", "completed"]
     results = (await client.get(f"{base}/assessment-results", headers=people.headers)).json()
     assert results["changeReport"] is None
+
+
+async def test_a_learner_progress_schedule_says_who_is_newly_overdue(
+    delivery_resources: Resources,
+    auth: TokenFactory,
+    smtp_server: Mailbox,
+    http_receiver: Receiver,
+    run_worker: Any,
+) -> None:
+    people = await delivery_people(auth)
+    dept = await Department.find_one({"code": "FIN"})
+    assert dept is not None
+    course = await f.course("FIN-2")
+    now = utcnow()
+    enrolled = []
+    for name in ("Gus Grant", "Hal Hart", "Ivy Irwin"):
+        learner = await f.user(name, dept=dept)
+        enrolled.append(
+            await f.enrollment(
+                learner,
+                course,
+                enrolled_at=now - timedelta(days=1),
+                due_at=now + timedelta(days=5),
+                status="in-progress",
+                progress_percent=40.0,
+            )
+        )
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES,
+            json={
+                "name": "Weekly progress",
+                "reportType": "learner-progress",
+                "format": "csv",
+                "parameters": {"dateRange": {"preset": "last-7-days"}},
+                "frequency": "daily",
+                "timeOfDay": "05:00",
+                "timezone": "UTC",
+                "changes": {},
+                "recipients": [str(people.ann.id)],
+                "webhooks": [{"url": http_receiver.url()}],
+            },
+            headers=people.headers,
+        )
+        assert created.status_code == 201, created.text
+        schedule_id = created.json()["id"]
+        await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        gus, hal, ivy = enrolled
+        await gus.set({"due_at": now - timedelta(hours=1)})  # overdue now
+        await hal.set({"status": "completed", "progress_percent": 100.0, "completed_at": now})
+        await ivy.set({"progress_percent": 45.0})  # the same band (1-49): no news
+        newcomer = await f.user("Jo Jones", dept=dept)
+        await f.enrollment(newcomer, course, enrolled_at=now - timedelta(hours=2))
+        second = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+    said = second["evaluation"]["changes"]
+    assert said["summary"] == "1 newly overdue, 1 completed, 1 enrolled"
+    assert (said["added"], said["changed"], said["left"]) == (1, 2, 0)
+    lines = set(said["lines"])
+    assert "Gus Grant · FIN-2: Overdue no → yes" in lines
+    assert "Hal Hart · FIN-2: Status in-progress → completed; Progress 1-49 → 100" in lines
+    assert "Jo Jones · FIN-2: enrolled" in lines
+    assert not any(line.startswith("Ivy Irwin") for line in lines)
+    text = _text(smtp_server.messages()[-1])
+    assert "1 newly overdue, 1 completed, 1 enrolled" in text
+    hook = json.loads(http_receiver.requests[-1].body)["data"]["changes"]
+    assert hook["summary"] == "1 newly overdue, 1 completed, 1 enrolled"
+
+
+async def test_a_commit_that_dies_after_comparing_moves_nothing_and_the_run_sends_once(
+    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
+) -> None:
+    """The change decision, the baseline's move and the deliveries are one transaction: one
+    aborted after the gate wrote everything leaves the baseline and the run as they were; the
+    run that follows sends once and moves it."""
+    people = await delivery_people(auth)
+    (ada,) = await _learners(["Ada Archer"])
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES, json={**_body(), "recipients": [str(people.ann.id)]}, headers=people.headers
+        )
+        schedule_id = created.json()["id"]
+        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        await ada.set({"status": "completed", "completed_at": utcnow()})
+        run = await api.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=people.headers)
+        job = await ReportJob.get(PydanticObjectId(run.json()["id"]))
+        assert job is not None
+        outcome = ChangeOutcome(
+            changed=1, baseline_job_id=first["id"], baseline_key="baselines/x.jsonl.gz"
+        )
+        gate = ChangeGate(job, outcome, None, delivery_resources.storage)
+        client = ReportJob.get_pymongo_collection().database.client
+
+        class Crash(Exception):
+            pass
+
+        # A message as the run plans it (the first run's, as a stand-in).
+        sent = await ReportDelivery.find_one({"job_id": PydanticObjectId(first["id"])})
+        assert sent is not None
+
+        async def dies(session: Any) -> None:
+            planned = await gate.choose([sent], session)
+            assert len(planned) == 1 and outcome.baseline_moved is True
+            raise Crash  # the worker dies before the commit
+
+        async with client.start_session() as session:
+            try:
+                await session.with_transaction(dies)
+            except Crash:
+                pass
+        schedule = await ReportSchedule.get(PydanticObjectId(schedule_id))
+        assert schedule is not None
+        [baseline] = schedule.change_baselines.values()
+        assert baseline.job_id == first["id"]
+        stored = await ReportJob.get(job.id)
+        assert stored is not None and stored.evaluation is None
+
+        await run_worker()
+        assert await send_due(delivery_resources, worker_id="w1") == 1
+        done = await ReportJob.get(job.id)
+        assert done is not None and done.evaluation is not None
+        assert done.evaluation.changes is not None
+        assert done.evaluation.changes.summary == "1 completed"
+        assert done.evaluation.changes.baseline_moved is True
+    subjects = [m["Subject"] for m in smtp_server.messages()]
+    assert subjects == ["Changes: Mandatory training", "Changes: Mandatory training"]
