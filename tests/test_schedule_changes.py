@@ -570,3 +570,38 @@ async def test_a_commit_that_dies_after_comparing_moves_nothing_and_the_run_send
         assert done.evaluation.changes.baseline_moved is True
     subjects = [m["Subject"] for m in smtp_server.messages()]
     assert subjects == ["Changes: Mandatory training", "Changes: Mandatory training"]
+
+
+async def test_a_test_send_says_what_changed_and_never_moves_the_baseline(
+    delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
+) -> None:
+    people = await delivery_people(auth)
+    (ada,) = await _learners(["Ada Archer"])
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as api:
+        created = await api.post(
+            SCHEDULES,
+            json={**_body(unchanged="skip"), "recipients": [str(people.ann.id)]},
+            headers=people.headers,
+        )
+        schedule_id = created.json()["id"]
+        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        # Nothing changed: the test still tells so (a test never skips silently).
+        tested = await api.post(f"{SCHEDULES}/{schedule_id}/test", headers=people.headers)
+        assert tested.status_code == 202, tested.text
+        await run_worker()
+        await send_due(delivery_resources, worker_id="w1")
+        assert smtp_server.messages()[-1]["Subject"] == "[Test] Mandatory training: no changes"
+        await ada.set({"status": "completed", "completed_at": utcnow()})
+        await api.post(f"{SCHEDULES}/{schedule_id}/test", headers=people.headers)
+        await run_worker()
+        await send_due(delivery_resources, worker_id="w1")
+        test_mail = smtp_server.messages()[-1]
+        assert test_mail["To"] == "olga@example.test"
+        assert test_mail["Subject"] == "Changes: [Test] Mandatory training"
+        assert "1 completed" in _text(test_mail)
+        shown = (await api.get(f"{SCHEDULES}/{schedule_id}", headers=people.headers)).json()
+        assert shown["changeBaselines"][0]["jobId"] == first["id"]
+        real = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        assert real["evaluation"]["changes"]["summary"] == "1 completed"
+        assert real["evaluation"]["changes"]["baselineMoved"] is True
