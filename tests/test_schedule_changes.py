@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import openpyxl
 from beanie import PydanticObjectId
+from prometheus_client import REGISTRY
 from pypdf import PdfReader
 
 from app.common.time import utcnow
@@ -101,6 +102,14 @@ async def _changes_file(res: Resources, job_id: str) -> list[list[str]]:
     assert key is not None
     data = b"".join([chunk async for chunk in await res.storage.open_stream(key)])
     return list(csv.reader(io.StringIO(data.decode())))
+
+
+def _counted(found: str, moved: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "report_change_reports_total",
+        {"report_type": "compliance-status", "found": found, "moved": moved},
+    )
+    return value or 0.0
 
 
 def _text(message: Any) -> str:
@@ -203,6 +212,7 @@ async def test_unchanged_skip_sends_nothing_and_changes_mode_sends_the_list(
 ) -> None:
     people = await delivery_people(auth)
     (ada,) = await _learners(["Ada Archer"])
+    skipped_before = _counted("unchanged", "no")
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -221,6 +231,7 @@ async def test_unchanged_skip_sends_nothing_and_changes_mode_sends_the_list(
         assert second["evaluation"]["changes"]["baselineMoved"] is False
         assert second["deliveries"] == []
         assert len(smtp_server.messages()) == 1  # the unchanged run sent nothing
+        assert _counted("unchanged", "no") - skipped_before == 1  # counted in /metrics
         await ada.set({"status": "completed", "completed_at": utcnow()})
         third = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
         assert third["evaluation"]["changes"]["since"] is not None

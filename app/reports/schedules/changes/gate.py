@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from app.common.time import utcnow
+from app.observability import CHANGE_REPORTS
 from app.reports.deliveries.models import (
     ChangesConfig,
     ChangesMode,
@@ -169,7 +170,15 @@ class ChangeGate:
         return chosen
 
     async def committed(self) -> None:
-        """After the commit: the fingerprints nobody compares with any more go (best effort)."""
+        """After the commit: counted in /metrics (once: a retried transaction decided again,
+        only the last decision was committed); the fingerprints nobody compares with any more
+        go (best effort)."""
+        outcome = self.outcome
+        if self.job.delivery is not None and self.job.delivery.changes is not None:
+            found = "first-run" if outcome.first_run else "changed"
+            found = "unchanged" if outcome.nothing_changed else found
+            moved = "yes" if outcome.baseline_moved else "no"
+            CHANGE_REPORTS.labels(self.job.report_type, found, moved).inc()
         gone = self.replaced if self.outcome.baseline_moved else self.outcome.baseline_key
         if gone:
             with contextlib.suppress(Exception):
