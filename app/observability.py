@@ -72,6 +72,12 @@ ALERT_EVALUATIONS = Counter(
     "(fired, still-firing, recovered, not-met)",
     ["report_type", "state"],
 )
+CHANGE_REPORTS = Counter(
+    "report_change_reports_total",
+    "Scheduled runs compared with their last delivered run, by report type and what they "
+    "found (first-run, changed, unchanged) and whether they became the baseline (moved)",
+    ["report_type", "found", "moved"],
+)
 DELIVERIES = Counter(
     "report_deliveries_total", "Delivery attempts by channel and outcome", ["channel", "outcome"]
 )

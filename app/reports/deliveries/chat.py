@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from app.common.time import as_utc, zone
 from app.i18n import human_formats, translate
+from app.reports.deliveries.change_text import CHAT_LINES, change_lines
 from app.reports.deliveries.email import period_text
 from app.reports.deliveries.models import DeliveryKind, ReportDelivery
 
@@ -58,7 +59,7 @@ def _summary_lines(delivery: ReportDelivery) -> list[str]:
     content = delivery.content
     if delivery.kind == DeliveryKind.NOTICE:
         return [content.text or ""]
-    lines = []
+    lines = change_lines(content, CHAT_LINES)  # a change report: what changed, first
     period = period_text(content)
     if period:
         lines.append(translate(content.locale, "Period: {period}").format(period=period))

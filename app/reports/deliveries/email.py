@@ -22,6 +22,7 @@ from app.common.time import as_utc, utcnow, zone
 from app.config import Settings
 from app.i18n import LOCALES, human_formats, translate
 from app.reports.deliveries.addresses import AddressRefused, normalize_address
+from app.reports.deliveries.change_text import change_lines
 from app.reports.deliveries.mail_body import MailBody, html_part, text_part
 from app.reports.deliveries.models import DeliveryContent, DeliveryKind, ReportDelivery
 from app.reports.deliveries.unsubscribe_links import unsubscribe_url
@@ -156,7 +157,10 @@ def _build(
         msg["Subject"] = content.subject or content.report_name
     elif content.alert is not None:  # sent because an alert fired or recovered: said first
         msg["Subject"] = alert_subject(content, locale)
-        body.intro = "\n".join([*alert_lines(content, locale), body.intro])
+        body.intro = "\n".join([*alert_lines(content, locale), *change_lines(content), body.intro])
+    elif content.changes is not None:  # a change report: what changed, said first
+        msg["Subject"] = f"Changes: {content.report_name}"
+        body.intro = "\n".join([*change_lines(content), "", body.intro])
     else:
         msg["Subject"] = t("Report: {report}", report=content.report_name)
     if body.unsubscribe_url:  # RFC 2369 and RFC 8058: one-click, by a POST without a login

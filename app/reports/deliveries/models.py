@@ -74,6 +74,23 @@ class EmptyResultPolicy(StrEnum):
     NOTICE = "notice"
 
 
+class ChangesMode(StrEnum):
+    """What a schedule with change reports sends (`changes.mode`)."""
+
+    BOTH = "both"  # the full report, the changes since the last delivered run in the message
+    CHANGES = "changes"  # only the changes: the message's file is the list of changed rows
+
+
+class ChangesConfig(BaseModel):
+    """A schedule's change reports (app/reports/schedules/changes/): each run is compared with
+    the last delivered run of the same schedule and scope, by the type's row key."""
+
+    mode: ChangesMode = ChangesMode.BOTH
+    # Nothing added, left or changed since the last delivered run: `skip` sends nothing,
+    # `notice` a short "nothing changed" message, `send` the run as usual.
+    unchanged: EmptyResultPolicy = EmptyResultPolicy.NOTICE
+
+
 class Recipient(BaseModel):
     """Who receives one delivery: an e-mail address (of a platform user or not) or a webhook
     endpoint. The URL is a snapshot; the signing secrets are read from the endpoint at send
@@ -128,6 +145,7 @@ class DeliveryConfig(BaseModel):
     # Who the run did not reach, and why: listed recipients deactivated or deleted since, and
     # (audience department-managers) departments without a manager. Listed on the run.
     skipped_recipients: list[SkippedRecipient] = Field(default_factory=list)
+    changes: ChangesConfig | None = None  # a schedule's change reports (None: none)
 
 
 class Figure(BaseModel):
@@ -143,6 +161,18 @@ class DeliveryAlert(BaseModel):
     state: str  # fired | recovered
     lines: list[str] = Field(default_factory=list)  # each condition as people read it
     conditions: list[dict[str, Any]] = Field(default_factory=list)  # the same, as data
+
+
+class DeliveryChanges(BaseModel):
+    """What changed since the last delivered run of the schedule and scope, said in the
+    e-mail's first lines and as `data.changes` (webhook, Slack, Teams)."""
+
+    first_run: bool = False  # no delivered run before: this run is the baseline
+    since: datetime | None = None  # when the compared run was made
+    counts: dict[str, int] = Field(default_factory=dict)  # added, left, changed, unchanged
+    transitions: dict[str, int] = Field(default_factory=dict)  # e.g. newly-overdue: 7
+    summary: str = ""  # the counts in words: "7 newly overdue, 3 completed, 2 enrolled"
+    lines: list[str] = Field(default_factory=list)  # the first changed rows, before → after
 
 
 class Parameter(BaseModel):
@@ -179,6 +209,7 @@ class DeliveryContent(BaseModel):
     subject: str | None = None  # notices: their own subject and text
     text: str | None = None
     alert: DeliveryAlert | None = None  # sent because an alert fired or recovered
+    changes: DeliveryChanges | None = None  # a change report's counts and first rows
     # The period and filters in words, as the file's Parameters block states them.
     parameters: list[Parameter] = Field(default_factory=list)
     # A message of a schedule's run to one of its recipients: it carries List-Unsubscribe.

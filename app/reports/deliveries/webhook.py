@@ -17,6 +17,7 @@ import httpx
 from app.common.ssrf import UnsafeDestination, parse_networks, resolve_destination
 from app.common.time import utcnow
 from app.config import Environment, Settings
+from app.reports.deliveries.change_text import change_data
 from app.reports.deliveries.models import DeliveryKind, ReportDelivery
 from app.reports.deliveries.signing import signature_headers
 
@@ -67,6 +68,8 @@ def payload(delivery: ReportDelivery, link: str | None) -> bytes:
     }
     if content.alert is not None:  # sent because an alert fired or recovered
         data["alert"] = {"state": content.alert.state, "conditions": content.alert.conditions}
+    if content.changes is not None:  # a change report: the counts and first changed rows
+        data["changes"] = change_data(content)
     body = {"type": event, "timestamp": _iso(utcnow()), "data": data}
     return json.dumps(body, separators=(",", ":")).encode()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -21,10 +22,13 @@ from beanie import PydanticObjectId
 from app.common.time import utcnow
 from app.config import Settings
 from app.reports.deliveries import outbox
+from app.reports.deliveries.models import ReportDelivery
+from app.reports.deliveries.planning import ChooseDeliveries
 from app.reports.jobs import repository
 from app.reports.jobs.models import JobStatus, JobStep, ReportJob
 from app.reports.rendering.base import Figure
 from app.reports.schedules.alerts.gate import AlertGate
+from app.reports.schedules.changes.gate import ChangeGate
 from app.storage import Storage
 
 log = structlog.get_logger(__name__)
@@ -66,6 +70,8 @@ class Run:
     index_key: str | None = None  # and the row index stored beside it
     # The summary's figures in each locale the job's messages are written in, for delivery.
     figures: dict[str, list[Figure]] = field(default_factory=dict)
+    # A change report's comparison (schedules/changes/), decided in the commit.
+    changes: ChangeGate | None = None
 
     @property
     def job_id(self) -> PydanticObjectId:
@@ -158,11 +164,15 @@ class _ProgressSaver:
 
 async def discard_file(storage: Storage, run: Run) -> None:
     """Deletes the file this attempt stored (not committed, or its commit was refused)."""
-    for key in (run.stored_key, run.index_key):
+    keys = [run.stored_key, run.index_key]
+    if run.changes is not None:  # its fingerprints and list of changes are no baseline
+        keys += [run.changes.outcome.baseline_key, run.changes.outcome.file_key]
+    for key in keys:
         if key:
             with contextlib.suppress(Exception):
                 await storage.delete(key)
     run.stored_key = run.index_key = None
+    run.changes = None
 
 
 async def commit(
@@ -203,9 +213,13 @@ async def commit(
             log.warning("job_commit_refused")  # another worker holds the job now
         await discard_file(storage, run)
         return False
+    if run.changes is not None:
+        await run.changes.committed()
     # Files of earlier, interrupted attempts of this job are not needed any more.
     with contextlib.suppress(Exception):
         kept = {job.result.storage_key, job.result.row_index_key}
+        if run.changes is not None:
+            kept.add(run.changes.outcome.file_key)
         for key in await storage.list_keys(prefix):
             if key not in kept:
                 await storage.delete(key)
@@ -230,6 +244,7 @@ async def _finish_completed(
     # The job's deliveries are inserted in the same transaction as this fenced update, with
     # its schedule's alert decision (which of them go out) and the state that moves.
     gate = AlertGate(run.job, run.figures) if run.job.schedule_id else None
+    choose = _chain(gate.choose if gate else None, run.changes.choose if run.changes else None)
     ok = await outbox.commit_completed(
         run.job,
         result,
@@ -245,8 +260,23 @@ async def _finish_completed(
         ),
         delivers=delivers,
         figures=run.figures,
-        choose=gate.choose if gate else None,
+        choose=choose,
     )
     if ok and gate is not None:
         gate.committed()
     return ok
+
+
+def _chain(
+    first: ChooseDeliveries | None, then: ChooseDeliveries | None
+) -> ChooseDeliveries | None:
+    """The alert decides first (whether the run is sent at all), then the change report (what
+    the messages say, and whether the baseline moves)."""
+    if first is None or then is None:
+        return first or then
+
+    async def both(deliveries: Sequence[ReportDelivery], session: Any) -> Sequence[ReportDelivery]:
+        assert first is not None and then is not None
+        return await then(await first(deliveries, session), session)
+
+    return both

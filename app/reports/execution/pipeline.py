@@ -37,6 +37,7 @@ from app.reports.rendering import RenderContext, RowSink
 from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.present import Presentation, definitions, localised
 from app.reports.rendering.totals import totals_row, with_values
+from app.reports.schedules.changes.runs import compared, file_section, tracker_for
 from app.reports.types import Figure, Summarizer, figure_definitions, get_report_type
 from app.reports.types.choice import stored_choice
 from app.reports.types.totals import TotalsAccumulator
@@ -154,6 +155,8 @@ async def produce(run: Run, resources: Resources) -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"report-{job.id}-"))
         path = workdir / file_name_for(job)
         key = f"{storage_prefix(job)}a{job.attempt}/{path.name}"
+        # A change report's fingerprints, in the same pass (schedules/changes/).
+        changes = tracker_for(job, [c.key for c in columns], workdir)
         upload = FileUpload(resources.storage, key, spec, path, settings.report_scratch_max_mb)
         try:
             progress.step, progress.percent = JobStep.FETCH, 5.0
@@ -175,6 +178,8 @@ async def produce(run: Run, resources: Resources) -> None:
                         totals.add(batch)
                         if charting is not None:
                             charting.add(batch)
+                        if changes is not None:
+                            changes.add(batch)
                         rows.add(len(batch))
                         sink.expect_rows(rows.known_total())
                         await sink.add(presentation.rows(batch))
@@ -185,12 +190,17 @@ async def produce(run: Run, resources: Resources) -> None:
                 if not spec.streams:
                     progress.step, progress.percent = JobStep.RENDER, max(progress.percent, 45.0)
                 run.figures = summary_in_locales(summarizer, job, locale)
+                if changes is not None:
+                    stem = path.name.rsplit(".", 1)[0]
+                    prefix = f"{storage_prefix(job)}a{job.attempt}/"
+                    run.changes = await compared(job, changes, resources.storage, prefix, stem)
                 final = replace(
                     context,
                     summary=run.figures[locale],
                     total_rows=progress.rows_processed,
                     totals=with_values(context.totals, totals.result()),
                     charts=charting.specs(locale) if charting is not None else [],
+                    changes=file_section(run.changes, changes) if run.changes and changes else None,
                 )
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:

@@ -1,6 +1,6 @@
 """What a scheduled run's commit decided besides its file, stored on the job (`evaluation`):
-the alert's state with the measured values. Change counts (what rows were added, left or
-changed since the last delivered run) are meant to sit beside `alert` in the same record."""
+the alert's state with the measured values, and the change counts (what rows were added, left
+or changed since the last delivered run of the same schedule and scope)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,29 @@ class AlertOutcome(BaseModel):
     scope_key: str = ""
 
 
+class ChangeOutcome(BaseModel):
+    """A run compared with the last delivered run of its schedule and scope (its baseline)."""
+
+    first_run: bool = False  # no baseline yet: every row is "added", this run is the baseline
+    since: datetime | None = None  # when the baseline's run was made
+    baseline_job_id: str | None = None
+    added: int = 0
+    left: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    transitions: dict[str, int] = Field(default_factory=dict)  # e.g. newly-overdue: 7
+    summary: str = ""  # the counts in words
+    lines: list[str] = Field(default_factory=list)  # the first changes, before -> after
+    file_key: str | None = None  # every change, as CSV (beside the run's file)
+    baseline_key: str | None = None  # this run's fingerprints (the next baseline)
+    baseline_moved: bool = False  # the run was delivered: it is the baseline now
+
+    @property
+    def nothing_changed(self) -> bool:
+        return not self.first_run and not (self.added or self.left or self.changed)
+
+
 class RunEvaluation(BaseModel):
     evaluated_at: datetime
     alert: AlertOutcome | None = None
+    changes: ChangeOutcome | None = None

@@ -115,6 +115,21 @@ class Limits(ApiModel):
     max_filter_ids: int = Field(description="Ids at most in one id-list filter")
 
 
+class ChangeFieldOut(ApiModel):
+    key: str = Field(description="The column compared")
+    label: str
+    banded: bool = Field(
+        description="Compared by band (progress: 0 / 1-49 / 50-99 / 100) "
+        "or rounded, not by its raw value"
+    )
+
+
+class ChangeReportOut(ApiModel):
+    key: list[str] = Field(description="The columns that say which rows are the same row")
+    fields: list[ChangeFieldOut]
+    transitions: list[str] = Field(description="The changes counted in words")
+
+
 class ReportTypeDetail(ApiModel):
     key: ReportTypeValue
     name: str
@@ -134,6 +149,11 @@ class ReportTypeDetail(ApiModel):
     alertable_metrics: list[MetricOut] = Field(
         default_factory=list,
         description="The summary figures a schedule's alert conditions may name (`metric`)",
+    )
+    change_report: ChangeReportOut | None = Field(
+        default=None,
+        description="What a schedule's change report (`changes`) compares: the row key and "
+        "the fields (with their bands); null: the type offers no change reports",
     )
     charts: list[ChartDefinitionOut] = Field(
         description="The charts its files and previews draw (Vega-Lite v5 in the preview and "

@@ -16,6 +16,8 @@ from app.lookups.schemas import LookupCategoryOut, LookupValueOut
 from app.reports.dates import preset_catalogue
 from app.reports.formats import FORMATS, get_format
 from app.reports.metadata.schemas import (
+    ChangeFieldOut,
+    ChangeReportOut,
     ChartDefinitionOut,
     ColumnOut,
     DatePresetList,
@@ -30,6 +32,7 @@ from app.reports.metadata.schemas import (
 )
 from app.reports.types import REPORT_TYPES, Column, get_report_type
 from app.reports.types.alertable import alertable_metrics
+from app.reports.types.changes import change_spec
 from app.reports.types.choice import mode_group_keys
 from app.security import Principal
 
@@ -125,6 +128,7 @@ async def report_type(
         summary=modes[0].summary,
         modes=modes,
         alertable_metrics=alertable,
+        change_report=_change_report(definition.key),
         charts=[
             ChartDefinitionOut(
                 key=c.key,
@@ -222,4 +226,17 @@ def date_presets(
         items=[
             DatePresetOut.model_validate(item) for item in preset_catalogue(timezone, now, locale)
         ],
+    )
+
+
+def _change_report(report_type: str) -> ChangeReportOut | None:
+    spec = change_spec(report_type)
+    if spec is None:
+        return None
+    return ChangeReportOut(
+        key=list(spec.key_columns),
+        fields=[
+            ChangeFieldOut(key=f.key, label=f.label, banded=f.band is not None) for f in spec.fields
+        ],
+        transitions=[t.words for t in spec.transitions],
     )

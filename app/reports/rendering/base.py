@@ -129,6 +129,17 @@ ParameterValue = str | int  # a parameter as a file states it: text, or a whole 
 
 
 @dataclass(frozen=True)
+class ChangeSection:
+    """A change report in the file: "Changes since <date>" with the counts in words and the
+    first changes (change, row, field, before, after); `total` changes in all."""
+
+    heading: str
+    summary: str
+    rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    total: int = 0
+
+
+@dataclass(frozen=True)
 class RenderContext:
     """What a renderer needs to know about the report besides its rows."""
 
@@ -156,6 +167,8 @@ class RenderContext:
     # The report's charts (`rendering.charts`), computed in the same pass as the summary; none
     # when the job's `options.charts` is false.
     charts: list[ChartSpec] = field(default_factory=list)
+    # A scheduled change report's section (Excel sheet, PDF section); None: not one.
+    changes: ChangeSection | None = None
 
     @property
     def language(self) -> str:
@@ -351,6 +364,7 @@ def neutralise_formula(text: str) -> str:
 
 __all__ = [
     "FORMULA_TRIGGERS",
+    "ChangeSection",
     "Column",
     "ColumnType",
     "Figure",

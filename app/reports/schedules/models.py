@@ -19,6 +19,7 @@ from app.common.documents import TimestampedDocument
 from app.common.pagination import SortField, Sorting, created_at, sort_indexes
 from app.reports.deliveries.models import (
     Audience,
+    ChangesConfig,
     DeliveryConfig,
     DeliveryMode,
     EmptyResultPolicy,
@@ -26,6 +27,7 @@ from app.reports.deliveries.models import (
 )
 from app.reports.jobs.models import Requester
 from app.reports.schedules.alerts.models import AlertConfig, ScopeAlertState
+from app.reports.schedules.changes.models import ScopeBaseline
 from app.reports.schedules.recurrence import Frequency, Recurrence
 
 # Skipped slots counted per downtime: `missed_runs` grows by at most this much at once, so after
@@ -131,6 +133,9 @@ class ReportSchedule(TimestampedDocument):
     # each scope is moved by its runs' completing commits (alerts/gate.py).
     alert: AlertConfig | None = None
     alert_states: dict[str, ScopeAlertState] = Field(default_factory=dict)
+    # Change reports (changes/): each scope's baseline, moved by its delivered runs' commits.
+    changes: ChangesConfig | None = None
+    change_baselines: dict[str, ScopeBaseline] = Field(default_factory=dict)
 
     next_run_at: datetime | None = None
     last_run_at: datetime | None = None
@@ -174,4 +179,5 @@ class ReportSchedule(TimestampedDocument):
             webhook_endpoint_ids=self.webhook_endpoint_ids,
             title=self.name,
             notify_owner_on_failure=True,
+            changes=self.changes,
         )

@@ -8,6 +8,7 @@ from pydantic import Field
 from app.common.schemas import ApiInput
 from app.reports.deliveries.models import Audience, DeliveryMode, EmptyResultPolicy, EndpointKind
 from app.reports.schedules.alerts.models import AlertIn
+from app.reports.schedules.changes.schemas import ChangesIn
 
 
 class DepartmentManagersIn(ApiInput):
@@ -84,6 +85,12 @@ class DeliveryFields(ApiInput):
         description="Threshold alerts: deliver only when the conditions become true (and on "
         "recovery when asked); absent: every run is delivered. On update, null removes it and a "
         "new alert starts from `not-met` in every scope.",
+    )
+    changes: ChangesIn | None = Field(
+        default=None,
+        description="Change reports: each run compared with the last delivered run of the same "
+        "scope (added, left, changed rows with before → after). On update, null removes them; "
+        "setting them starts every scope afresh (the next run is the baseline).",
     )
     reinvite: list[str] | None = Field(
         default=None, max_length=1000, description=REINVITE_DESCRIPTION

@@ -26,6 +26,7 @@ from app.reports.deliveries.models import (
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.schemas import ColumnKeys
 from app.reports.schedules.alerts.models import AlertOut, ScopeAlertOut
+from app.reports.schedules.changes.schemas import ChangesOut, ScopeBaselineOut
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -278,6 +279,10 @@ class ScheduleOut(ApiModel):
         default_factory=list,
         description="Where the alert stands in each scope after its last evaluated run",
     )
+    changes: ChangesOut | None = Field(default=None, description="Change reports; null: none")
+    change_baselines: list[ScopeBaselineOut] = Field(
+        default_factory=list, description="Each scope's last delivered run (its baseline)"
+    )
     next_run_at: datetime | None = Field(
         description="UTC; null while paused (resuming computes it afresh) and once ended"
     )
@@ -349,6 +354,8 @@ class ScheduleOut(ApiModel):
             missed_run_policy=doc.missed_run_policy,
             alert=AlertOut.of(doc.alert),
             alert_state=ScopeAlertOut.all_of(doc.alert_states),
+            changes=ChangesOut.of(doc.changes),
+            change_baselines=ScopeBaselineOut.all_of(doc.change_baselines),
             next_run_at=doc.next_run_at if doc.status == ScheduleStatus.ACTIVE else None,
             next_runs=next_runs,
             last_run_at=doc.last_run_at,

@@ -22,6 +22,7 @@ from app.reports.jobs.requests import Submission, requester_of
 from app.reports.schedules import repository, runner
 from app.reports.schedules.alerts.checks import alert_changes
 from app.reports.schedules.alerts.models import AlertConfig
+from app.reports.schedules.changes.checks import changes_fields
 from app.reports.schedules.delivery import DeliveryChanges, create_endpoints, delivery_changes
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.recurrence import next_run
@@ -185,6 +186,7 @@ async def create_schedule(
     with problems.collect():
         delivery = await delivery_changes(settings, body, None, await resolve_scope(principal))
     alert = alert_changes(body.alert, body.alert is not None, report_type, problems)
+    alert |= changes_fields(body.changes, body.changes is not None, report_type, problems)
     if schedule is not None and not problems.invalid:
         with problems.collect():
             schedule.next_run_at = first_run(schedule)
@@ -194,6 +196,7 @@ async def create_schedule(
     schedule = schedule.model_copy(update=delivery.fields)
     if alert.get("alert"):
         schedule.alert = AlertConfig.model_validate(alert["alert"])
+    schedule.changes = body.changes.config() if body.changes else None
     return await repository.insert(schedule), delivery.secrets
 
 
@@ -269,6 +272,7 @@ async def update_schedule(
     changes.update(delivery.fields)
     report_type = changes.get("report_type", schedule.report_type)
     changes.update(alert_changes(body.alert, "alert" in sent, report_type, problems))
+    changes.update(changes_fields(body.changes, "changes" in sent, report_type, problems))
     candidate = schedule.model_copy(update=changes)
     if {"parameters", "format", "template_version", "columns"} & changes.keys():
         # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).

@@ -28,6 +28,7 @@ from app.reports.deliveries.chat import redact_url
 from app.reports.deliveries.inactive import without_inactive
 from app.reports.deliveries.models import (
     Audience,
+    ChangesConfig,
     DeliveryConfig,
     EmptyResultPolicy,
     Recipient,
@@ -194,6 +195,9 @@ async def test_send(
         else schedule.empty_result,
         recipients=[caller],
         title=f"[Test] {schedule.name}",
+        # A change report's test says what changed since the last delivered run (never moving
+        # it), and tells "no changes" rather than skipping.
+        changes=_tested(schedule.changes),
     )
     return await submit(resources, as_whom, replace(request, delivery=config, test_run=True))
 
@@ -236,3 +240,9 @@ async def _as_recipient(
             code="schedule-recipient-forbidden",
         )
     return as_whom
+
+
+def _tested(changes: ChangesConfig | None) -> ChangesConfig | None:
+    if changes is None or changes.unchanged != EmptyResultPolicy.SKIP:
+        return changes
+    return changes.model_copy(update={"unchanged": EmptyResultPolicy.NOTICE})

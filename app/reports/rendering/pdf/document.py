@@ -14,6 +14,7 @@ from typing import Any
 
 from app.i18n import human_formats, translate, translate_plural
 from app.reports.rendering.base import Column, ColumnType, ParameterValue, RenderContext
+from app.reports.rendering.pdf.changes import changes_html
 from app.reports.rendering.pdf.charts import charts_html
 from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell, wrap_points
 from app.reports.rendering.present import PATH_SEPARATOR, TreeName
@@ -185,6 +186,7 @@ def _cover(context: RenderContext, shown_rows: int) -> str:
         f'<div class="facts-cell"><h2>{summary}</h2>{figures}</div>'
         "</div></div>"
         f"{charts_html(context.charts)}"
+        f"{changes_html(context.changes)}"
         f"{definitions}"
         f"{notice}"
     )

@@ -30,6 +30,7 @@ from app.reports.rendering.base import (
 )
 from app.reports.rendering.rowindex import RowIndex
 from app.reports.rendering.xlsx.cells import CellWriter
+from app.reports.rendering.xlsx.changes import write_changes_sheet
 from app.reports.rendering.xlsx.charts import write_charts_sheet
 from app.reports.rendering.xlsx.package import SheetRows, assemble
 from app.reports.rendering.xlsx.parameters import write_parameters_sheet
@@ -325,6 +326,11 @@ class XlsxRowWriter:
                 self._locale,
                 lambda sheet: self._print_setup(sheet, landscape=True),
             )
+            write_changes_sheet(
+                self._workbook,
+                self.context.changes,
+                lambda sheet: self._print_setup(sheet, landscape=True),
+            )
             for sheet_rows in self._sheets:
                 sheet_rows.close()
             self._workbook.close()
@@ -358,7 +364,9 @@ class XlsxSink(WriterSink):
         self.writer = writer
 
     async def finish(self, context: RenderContext) -> None:
-        self.writer.context = replace(self.writer.context, charts=list(context.charts))
+        self.writer.context = replace(
+            self.writer.context, charts=list(context.charts), changes=context.changes
+        )
         if self.writer.totals is not None and context.totals is not None:
             self.writer.totals = context.totals
         await asyncio.to_thread(self.writer.close, context.summary)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from app.common.time import utcnow
 from app.i18n import use_locale
-from app.reports.jobs.evaluation import AlertState
+from app.reports.jobs.evaluation import AlertState, ChangeOutcome
 from app.reports.jobs.requests import resolve_locale, resolve_request
 from app.reports.previews.budget import Budget, ReadWatch, ran_out, too_large
 from app.reports.previews.service import check_rate
@@ -28,6 +28,8 @@ from app.reports.schedules.alerts.schemas import (
     MetricOut,
     WouldSendOut,
 )
+from app.reports.schedules.changes.runs import DryComparison
+from app.reports.schedules.changes.schemas import ChangeOutcomeOut
 from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
 from app.security import Principal
@@ -52,11 +54,17 @@ async def evaluate_now(
     watch = ReadWatch(budget)
     following = READ_PROGRESS.set(watch)
     rows = 0
+    # Change reports: compared with the scope's baseline as the run would, nothing stored.
+    dry = DryComparison(
+        schedule, scope.to_document(), [c.key for c in definition.columns_for(params)]
+    )
     try:
         async with budget.spending():
             async for batch in definition.fetch(params, scope, READ_BATCH):
                 summarizer.add(batch)
+                dry.add(batch)
                 rows += len(batch)
+        changes = await dry.outcome(resources.storage)
     except Exception as exc:
         if ran_out(exc):
             raise await too_large(
@@ -65,6 +73,7 @@ async def evaluate_now(
         raise
     finally:
         READ_PROGRESS.reset(following)
+        dry.close()
     with use_locale(locale):
         figures = summarizer.figures()
     values = metric_values(figures)
@@ -78,11 +87,12 @@ async def evaluate_now(
     recipients = [r.address for r in config.recipients if r.address]
     hooks = len(config.webhook_endpoint_ids)
     if schedule.alert is None or not schedule.alert.conditions:
-        kind = "report" if recipients or hooks else "none"
+        kind = unchanged_kind(schedule, changes, "report" if recipients or hooks else "none")
         return EvaluationOut(
             evaluated_at=now,
             row_count=rows,
             metrics=measured,
+            changes=ChangeOutcomeOut.of(changes),
             would_send=_would(kind, schedule, recipients, hooks),
         )
     before = schedule.alert_states.get(scope_key(scope.to_document())) or ScopeAlertState()
@@ -96,6 +106,7 @@ async def evaluate_now(
         row_count=rows,
         metrics=measured,
         alert=AlertOutcomeOut.of(outcome),
+        changes=ChangeOutcomeOut.of(changes),
         would_send=_would(kind, schedule, recipients, hooks),
     )
 
@@ -107,5 +118,17 @@ def _would(kind: str, schedule: ReportSchedule, recipients: list[str], hooks: in
         "report": "Report: {report}",
         "alert": "Alert: {report}",
         "recovery": "Back to normal: {report}",
+        "changes": "Changes: {report}",
+        "unchanged": "{report}: no changes",
     }[kind].format(report=schedule.name)
     return WouldSendOut(kind=kind, subject=subject, recipients=recipients, webhooks=hooks)
+
+
+def unchanged_kind(schedule: ReportSchedule, changes: ChangeOutcome | None, kind: str) -> str:
+    """What a change report would send: `changes`, an `unchanged` notice, or nothing."""
+    if changes is None or kind == "none" or schedule.changes is None:
+        return kind
+    if not changes.nothing_changed:
+        return "changes"
+    policy = schedule.changes.unchanged
+    return {"skip": "none", "notice": "unchanged"}.get(policy.value, "changes")

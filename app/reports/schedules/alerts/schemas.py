@@ -9,6 +9,7 @@ from pydantic import Field
 
 from app.common.schemas import ApiModel
 from app.reports.jobs.evaluation import AlertOutcome, AlertState, RunEvaluation
+from app.reports.schedules.changes.schemas import ChangeOutcomeOut
 
 
 class ConditionResultOut(ApiModel):
@@ -53,13 +54,17 @@ class AlertOutcomeOut(ApiModel):
 class RunEvaluationOut(ApiModel):
     evaluated_at: datetime
     alert: AlertOutcomeOut | None = None
+    changes: ChangeOutcomeOut | None = Field(
+        default=None, description="What changed since the last delivered run (change reports)"
+    )
 
     @classmethod
     def of(cls, evaluation: RunEvaluation | None) -> RunEvaluationOut | None:
         if evaluation is None:
             return None
         alert = AlertOutcomeOut.of(evaluation.alert) if evaluation.alert else None
-        return cls(evaluated_at=evaluation.evaluated_at, alert=alert)
+        changes = ChangeOutcomeOut.of(evaluation.changes)
+        return cls(evaluated_at=evaluation.evaluated_at, alert=alert, changes=changes)
 
 
 class MetricOut(ApiModel):
@@ -70,7 +75,10 @@ class MetricOut(ApiModel):
 
 
 class WouldSendOut(ApiModel):
-    kind: str = Field(description="`alert` (the report, marked), `recovery` or `none`")
+    kind: str = Field(
+        description="`report`, `alert` (the report, marked), `recovery`, `changes` (a change "
+        'report), `unchanged` (its "no changes" notice) or `none`'
+    )
     subject: str | None = None
     recipients: list[str] = Field(default_factory=list)
     webhooks: int = Field(default=0, description="Webhook endpoints that would be called")
@@ -84,5 +92,10 @@ class EvaluationOut(ApiModel):
     metrics: list[MetricOut] = Field(description="The type's alertable metrics, measured now")
     alert: AlertOutcomeOut | None = Field(
         default=None, description="The alert as a run now would find it; null without an alert"
+    )
+    changes: ChangeOutcomeOut | None = Field(
+        default=None,
+        description="Change reports: what changed since the scope's last delivered run, as a "
+        "run now would find it (nothing stored, the baseline not moved); null without them",
     )
     would_send: WouldSendOut

@@ -1,0 +1,108 @@
+"""A scheduled run's change report, from the executor's side: the tracker fed in the rows'
+pass (`tracker_for`), then the comparison with the scope's baseline (`compared`), whose
+decision the completing commit takes (`ChangeGate`)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from app.reports.jobs.evaluation import ChangeOutcome
+from app.reports.jobs.models import ReportJob
+from app.reports.reading.query import Row
+from app.reports.rendering.base import ChangeSection
+from app.reports.schedules.alerts.gate import scope_key
+from app.reports.schedules.changes.gate import ChangeFile, ChangeGate
+from app.reports.schedules.changes.models import ScopeBaseline
+from app.reports.schedules.changes.tracker import ChangeTargets, ChangeTracker
+from app.reports.schedules.models import ReportSchedule
+from app.reports.types.changes import change_spec
+from app.storage import Storage
+
+BASELINES_PREFIX = "baselines/"  # every scope's fingerprints, outliving the run's file
+
+
+def tracker_for(job: ReportJob, columns: Sequence[str], workdir: Path) -> ChangeTracker | None:
+    """A tracker when the job is a run of a schedule with change reports (a test send too: it
+    says what changed, and never moves the baseline)."""
+    spec = change_spec(job.report_type)
+    if job.schedule_id is None or job.delivery is None or job.delivery.changes is None:
+        return None
+    if spec is None:
+        return None
+    return ChangeTracker(spec, columns, workdir)
+
+
+async def current_baseline(job: ReportJob) -> ScopeBaseline | None:
+    raw = await ReportSchedule.get_pymongo_collection().find_one(
+        {"_id": job.schedule_id}, {"change_baselines": 1}
+    )
+    stored = ((raw or {}).get("change_baselines") or {}).get(scope_key(job.scope))
+    return ScopeBaseline.model_validate(stored) if stored else None
+
+
+class DryComparison:
+    """`POST /schedules/{id}/evaluate`'s comparison: the same fingerprints and join as a run,
+    against the scope's baseline, with nothing stored and nothing moved."""
+
+    def __init__(
+        self, schedule: ReportSchedule, scope: Mapping[str, Any], columns: Sequence[str]
+    ) -> None:
+        spec = change_spec(schedule.report_type)
+        self.baseline = schedule.change_baselines.get(scope_key(scope))
+        self.workdir: Path | None = None
+        self.tracker: ChangeTracker | None = None
+        if schedule.changes is not None and spec is not None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="report-evaluate-"))
+            self.tracker = ChangeTracker(spec, columns, self.workdir)
+
+    def add(self, batch: Sequence[Row]) -> None:
+        if self.tracker is not None:
+            self.tracker.add(batch)
+
+    async def outcome(self, storage: Storage) -> ChangeOutcome | None:
+        if self.tracker is None:
+            return None
+        baseline = self.baseline.baseline() if self.baseline else None
+        outcome, _, _ = await self.tracker.compare(storage, baseline, None)
+        return outcome
+
+    def close(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+async def compared(
+    job: ReportJob, tracker: ChangeTracker, storage: Storage, prefix: str, file_stem: str
+) -> ChangeGate:
+    """The run compared with its scope's baseline; the fingerprints and the list of changes
+    stored (under `prefix`, the attempt's, for the list)."""
+    current = await current_baseline(job)
+    name = f"changes-{file_stem}.csv"
+    targets = ChangeTargets(
+        baseline_key=(
+            f"{BASELINES_PREFIX}{job.schedule_id}/{scope_key(job.scope)}/"
+            f"{job.id}-a{job.attempt}.jsonl.gz"
+        ),
+        file_key=f"{prefix}{name}",
+    )
+    outcome, size, rows = await tracker.compare(
+        storage, current.baseline() if current else None, targets
+    )
+    return ChangeGate(job, outcome, ChangeFile(name, size, rows), storage)
+
+
+def file_section(gate: ChangeGate, tracker: ChangeTracker) -> ChangeSection:
+    """The report file's "Changes since <date>" section (Excel sheet, PDF section)."""
+    outcome = gate.outcome
+    if outcome.first_run:
+        heading = "Changes: first run (the baseline)"
+    else:
+        since = f"{outcome.since:%Y-%m-%d %H:%M} UTC" if outcome.since else "the last run"
+        heading = f"Changes since {since}"
+    return ChangeSection(
+        heading=heading, summary=outcome.summary, rows=list(tracker.section), total=tracker.listed
+    )
