@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     chunk_rows = args.chunk_rows or settings.pdf_chunk_rows
     processes = args.processes or settings.render_processes
     if args.one:
-        out = OUT / f"{args.one}.pdf"
+        out = OUT / f"{args.one}-{args.rows}.pdf"
         if args.one == "baseline":
             result = baseline(args.rows, out)
         else:
