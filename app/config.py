@@ -112,7 +112,7 @@ class Settings(BaseSettings):
 
     report_retention_days: int = Field(default=7, ge=1)
     # A PDF holds at most this many detail rows (past it: the first rows and a notice pointing
-    # to CSV / Excel); 50,000 is as high as it goes (docs/performance.md "P3-50k").
+    # to CSV / Excel); 50,000 is as high as it goes (docs/performance.md "PDF at 10× the cap").
     pdf_max_rows: int = Field(default=PDF_ROW_CAP, ge=1, le=PDF_ROW_CAP)
     # The most rows one render process lays out at a time, rounded down to whole pages.
     pdf_chunk_rows: int = Field(default=200, ge=50)
