@@ -14,6 +14,7 @@ from app.common.ssrf import parse_networks
 DEFAULT_JWT_SECRET = "local-development-secret-change-me"
 # A delivery's lease outlasts its attempt's deadline by this much: the time to record the outcome.
 DELIVERY_LEASE_MARGIN_SECONDS = 5
+PDF_ROW_CAP = 50_000  # the most detail rows a PDF holds (a stated cap, see pdf_max_rows)
 # Where a frontend's dev server usually runs (Vite, its preview, Create React App / Next.js,
 # Angular, Vue CLI / webpack): allowed by default outside production.
 LOCAL_DEV_ORIGINS = tuple(
@@ -129,8 +130,11 @@ class Settings(BaseSettings):
     fetch_batch_size: int = Field(default=2000, ge=100)
 
     report_retention_days: int = Field(default=7, ge=1)
-    pdf_max_rows: int = Field(default=5000, ge=1)
-    pdf_chunk_rows: int = Field(default=500, ge=50)
+    # A PDF holds at most this many detail rows (past it: the first rows and a notice pointing
+    # to CSV / Excel); 50,000 is as high as it goes (docs/performance.md "PDF at 10× the cap").
+    pdf_max_rows: int = Field(default=PDF_ROW_CAP, ge=1, le=PDF_ROW_CAP)
+    # The most rows one render process lays out at a time, rounded down to whole pages.
+    pdf_chunk_rows: int = Field(default=200, ge=50)
     xlsx_max_rows: int = Field(default=5_000_000, ge=1)
     csv_max_rows: int = Field(default=10_000_000, ge=1)
     json_max_rows: int = Field(default=10_000_000, ge=1)

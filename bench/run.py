@@ -30,7 +30,7 @@ apply_bench_env()
 from bench import seed as seeding  # noqa: E402
 from bench.data_scripts import p8  # noqa: E402
 from bench.figures import FIGURES  # noqa: E402
-from bench.files import p1_p2, p3  # noqa: E402
+from bench.files import p1_p2, p3, p3_50k  # noqa: E402
 from bench.jobs import p4, p5  # noqa: E402
 from bench.load import p6  # noqa: E402
 from bench.plans import p7  # noqa: E402
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-rows", type=int, default=None,
                         help="constant-memory comparison rows (default rows / 10)")  # fmt: skip
     parser.add_argument("--runs", type=int, default=3, help="repetitions per figure (median)")
-    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P6,P7,P8,P9", help="figures to run")
+    parser.add_argument("--only", default="P1,P2,P3,P3-50K,P4,P5,P6,P7,P8,P9",
+                        help="figures to run")  # fmt: skip
     parser.add_argument("--p6-seconds", type=float, default=60.0, help="P6 mixed-load duration")
     parser.add_argument("--poll-seconds", type=float, default=10.0,
                         help="P6 status-polling comparison duration per run")  # fmt: skip
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             phase("P2", lambda: p1_p2("xlsx", args.rows, small, args.runs, args.aggregation_info))
         if "P3" in only:
             phase("P3", lambda: p3(args.runs))
+        if "P3-50K" in only:
+            phase("P3-50k", p3_50k)
         if "P4" in only:
             phase("P4", lambda: p4())
         if "P5" in only:

@@ -25,7 +25,12 @@ Why it is built this way (spec §8): WeasyPrint lays out a styled table at ~50-8
 - the caller's event loop only awaits futures: nothing heavy runs in its process. Cancelling the
   awaiting task kills the worker processes at once.
 
-Each chunk after the first starts on a new page, so a page before a chunk boundary may be short.
+Each chunk after the first starts on a new page, so chunks are sized to whole pages (``chunk_rows``
+rounded down to the rows a page holds, learnt from the chunks laid out) when ``chunk_rows`` holds
+two pages or more; a page before a chunk boundary is then short only when rows wrap more than in
+the chunks before it. Small chunks lay out faster per row (WeasyPrint's cost per row grows with
+the pages of a document) and keep each render process smaller; the rows handed to a render
+process leave the worker's memory.
 All cell text is HTML-escaped. The spawned workers import this module, so a program that renders
 PDFs must guard its entry point with ``if __name__ == "__main__":`` (as any multiprocessing user).
 

@@ -4,6 +4,7 @@ parent's handles on it: watching a process future from asyncio and killing the p
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,9 @@ class RenderChunk:
     totals: list[tuple[Any, ColumnType]] | None = None
 
 
-def render_chunk(chunk: RenderChunk) -> int:
+def render_chunk(chunk: RenderChunk) -> tuple[int, int]:
+    """Lays out and writes one chunk; returns its page count and the rows a full page of it
+    holds (``rows_on_a_full_page``)."""
     # Imported here, in the render process only: WeasyPrint loads Pango and its fonts (slow,
     # heavy), and the API and the worker's event loop import this module without rendering.
     from weasyprint import HTML
@@ -67,9 +70,29 @@ def render_chunk(chunk: RenderChunk) -> int:
         progress.styling(html)
         document = html.render(**PDF_OPTIONS)
         progress.painting(document)
+        full_page = rows_on_a_full_page(document.pages)
         document.write_pdf(chunk.out_path, finisher=finisher, **PDF_OPTIONS)
     progress.write(1.0)
-    return len(document.pages)
+    return len(document.pages), full_page
+
+
+def rows_on_a_full_page(pages: Sequence[Any]) -> int:
+    """The fewest detail rows on a page of a chunk that is followed by another of its pages
+    (0 when the chunk has one page): how many rows fill a page, for sizing later chunks to
+    whole pages. Page one (the cover) is counted too, so a first chunk is not asked."""
+    counts = [_body_rows(page) for page in pages[:-1]]
+    return min(counts, default=0)
+
+
+def _body_rows(page: Any) -> int:
+    box = getattr(page, "_page_box", None)  # WeasyPrint's laid-out page (no public accessor)
+    if box is None:
+        return 0
+    return sum(
+        len(group.children)
+        for group in box.descendants()
+        if type(group).__name__ == "TableRowGroupBox" and not group.is_header
+    )
 
 
 def warm_up(progress_file: str) -> None:

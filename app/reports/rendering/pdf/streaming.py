@@ -94,10 +94,19 @@ class StreamingPdf:
         self.processes = processes
         self.max_rows = max_rows
         self.expected_rows = expected_rows
+        # Every row kept, in order; a row handed to a render process gives way to ``()`` here
+        # (its chunk holds it until laid out), so the worker does not keep 50,000 rows.
         self.rows: list[tuple[Any, ...]] = []
         self._layout: Layout | None = None
-        self._size = 0
-        self._submitted = 1  # chunks [1, _submitted) are with the render processes
+        self._size = 0  # rows of the next chunk
+        # Rows a page holds (page-fitted chunks: ``_fit``), from the layout's estimate at first,
+        # then the fewest rows seen on a full page of a chunk laid out.
+        self._page_rows = 1
+        self._fit = False
+        # The chunks: (first row, rows), page one's first; chunks after it are submitted as
+        # they fill up, page one's at the end. ``_next`` is the first row not yet in a chunk.
+        self._chunks: list[tuple[int, int]] = []
+        self._next = 0
         self._work_dir = Path(tempfile.mkdtemp(prefix="pdf-render-", dir=scratch_dir))
         # The render processes die with this process, even when it is killed (SIGKILL), and
         # record themselves in the work directory for the sweep (app/common/children.py).
@@ -129,21 +138,45 @@ class StreamingPdf:
         rows = len(self.rows)
         expected = min(self.max_rows, max(rows, self.expected_rows or self.max_rows))
         self._layout = plan_layout(self.columns, self.rows, self.context)
-        self._size = balanced_chunk_size(expected, self.chunk_rows, self.processes)
+        self._page_rows = max(1, int(self._layout.rows_per_page))
+        # Chunks of whole pages when a chunk holds two pages or more: each chunk starts on a
+        # new page, so a chunk that ends mid-page leaves a short page behind it.
+        self._fit = self.chunk_rows >= 2 * self._page_rows
+        if self._fit:
+            self._size = self._fitted_size()
+        else:
+            self._size = balanced_chunk_size(expected, self.chunk_rows, self.processes)
+        self._chunks = [(0, self._size)]  # page one's: its length is settled in ``finish``
+        self._next = self._size
+
+    def _fitted_size(self) -> int:
+        return max(1, self.chunk_rows // self._page_rows) * self._page_rows
+
+    def _learn(self, full_page: int) -> None:
+        """A chunk laid out says how many rows a full page held: later chunks fit it."""
+        if self._fit and 0 < full_page < self._page_rows:
+            self._page_rows = full_page
+            self._size = self._fitted_size()
+
+    def _add_chunk(self, rows: int) -> int:
+        self._chunks.append((self._next, rows))
+        self._next += rows
+        return len(self._chunks) - 1
 
     def _submit(
         self, index: int, *, first: bool, context: RenderContext, last: bool = False
     ) -> None:
         assert self._layout is not None
-        size = self._size
-        part = self.rows[index * size : (index + 1) * size]
+        start, count = self._chunks[index]
+        part = self.rows[start : start + count]
+        self.rows[start : start + count] = [()] * count  # the chunk holds them now
         chunk = RenderChunk(
             self.columns,
             part,
             context,
             self._layout,
             first,
-            index * size,
+            start,
             len(self.rows),
             self._chunk_path(index),
             index=index,
@@ -160,9 +193,12 @@ class StreamingPdf:
 
         def laid_out(done: asyncio.Future[Any]) -> None:
             if not done.cancelled() and done.exception() is None:
+                pages, full_page = done.result()
                 self._in_flight.pop(index, None)
                 self._rows_done += rows
-                self._pages_done += done.result()
+                self._pages_done += pages
+                if not first:
+                    self._learn(full_page)
 
         mirror.add_done_callback(laid_out)
         self._waiting.append(mirror)
@@ -219,9 +255,8 @@ class StreamingPdf:
         # a totals row, a chunk only once a row after it came (the last one ends with the
         # totals, known at the end).
         held = 1 if self.context.totals is not None else 0
-        while (self._submitted + 1) * self._size + held <= len(self.rows):
-            self._submit(self._submitted, first=False, context=self.context)
-            self._submitted += 1
+        while self._next + self._size + held <= len(self.rows):
+            self._submit(self._add_chunk(self._size), first=False, context=self.context)
 
     async def finish(self, path: Path, context: RenderContext) -> int:
         """Renders what is left with the final ``context`` (summary, total rows), writes
@@ -230,8 +265,14 @@ class StreamingPdf:
         try:
             if self._layout is None:
                 self._plan()
-            chunks = max(1, math.ceil(len(self.rows) / self._size))
-            for index in range(self._submitted, chunks):
+            total = len(self.rows)
+            if total <= self._chunks[0][1]:  # page one's chunk holds every row
+                self._chunks[0] = (0, total)
+            first_rest = len(self._chunks)
+            while self._next < total:
+                self._add_chunk(min(self._size, total - self._next))
+            chunks = len(self._chunks)
+            for index in range(first_rest, chunks):
                 self._submit(index, first=False, context=context, last=index == chunks - 1)
             self._submit(0, first=True, context=context, last=chunks == 1)
             await asyncio.gather(*self._waiting)
