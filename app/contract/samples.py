@@ -285,7 +285,7 @@ SAMPLES: dict[str, Any] = {
         "truncates": False,
     },
     "Limits": {
-        "maxRowsPerFormat": {"csv": 5000000, "xlsx": 1000000, "pdf": 50000},
+        "maxRowsPerFormat": {"csv": 5000000, "xlsx": 1000000, "pdf": 10000},
         "maxDateRangeDays": 1100,
         "maxFilterIds": 500,
     },
