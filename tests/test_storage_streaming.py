@@ -333,9 +333,9 @@ async def _kill_mid_upload_then_sweep(
         kill_group(second, signal.SIGTERM)
         second.wait(30)
     assert done.status == JobStatus.COMPLETED, done.error
-    # The attempt killed is followed by one more, which completes. (The one killed is usually
-    # the first; a database stall before the kill may already have cost the first its lease.)
-    assert done.attempt == job.attempt + 1 and done.result is not None
+    # The attempt killed is followed by another, which completes. (Usually exactly one more; on a
+    # starved machine the next attempt's lease may lapse too and a third one finishes it.)
+    assert done.attempt > job.attempt and done.result is not None
     assert done.result.row_count == rows
     sha, size = hashlib.sha256(), 0
     async for chunk in await storage.open_stream(done.result.storage_key):
