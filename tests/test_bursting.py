@@ -6,32 +6,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from app.common.time import utcnow
-from app.main import create_app
 from app.platform.models import Department, User
-from app.reports.deliveries.sender import send_due
 from app.reports.jobs.models import JobStatus, ReportJob
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, schedule_body
+from tests.helpers.deliveries import Mailbox, run_now_and_send, schedule_body
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
-
-
-@pytest.fixture
-async def delivery_client(delivery_resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
-    application = create_app(delivery_resources.settings, resources=delivery_resources)
-    async with application.router.lifespan_context(application), api_client(application) as c:
-        yield c
 
 
 async def _organisation() -> dict[str, Department]:
@@ -59,20 +48,6 @@ def _learners(message: Any) -> set[str]:
     content = attachment.get_content()
     text = content.decode() if isinstance(content, bytes) else content
     return {row["Learner"] for row in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
-
-
-async def _run(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    schedule_id: str,
-    run_worker: Callable[..., Any],
-    resources: Resources,
-) -> None:
-    run = await client.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=headers)
-    assert run.status_code == 202, run.text
-    await run_worker()
-    for _ in range(3):
-        await send_due(resources, worker_id="test-sender")
 
 
 async def test_each_manager_of_the_tree_gets_their_own_scope_and_new_managers_join_by_themselves(
@@ -112,7 +87,7 @@ async def test_each_manager_of_the_tree_gets_their_own_scope_and_new_managers_jo
         "departmentId": str(tree["org"].id),
         "includeSubDepartments": True,
     }
-    await _run(delivery_client, headers, schedule["id"], run_worker, delivery_resources)
+    await run_now_and_send(delivery_client, headers, schedule["id"], run_worker, delivery_resources)
 
     jobs = await ReportJob.find({"schedule_id": {"$exists": True}}).to_list()
     assert len(jobs) == 4 and {j.status for j in jobs} == {JobStatus.COMPLETED}  # one a scope
@@ -139,7 +114,7 @@ async def test_each_manager_of_the_tree_gets_their_own_scope_and_new_managers_jo
     # A manager added in the platform receives the next run; the owner is not told again.
     await _manager("Nele Two", tree["n2"])
     before = len(smtp_server.messages())
-    await _run(delivery_client, headers, schedule["id"], run_worker, delivery_resources)
+    await run_now_and_send(delivery_client, headers, schedule["id"], run_worker, delivery_resources)
     new = smtp_server.messages()[before:]
     to_nele = [m for m in new if m["To"] == "nele.two@example.test"]
     assert len(to_nele) == 1 and _learners(to_nele[0]) == {"Learner n2"}

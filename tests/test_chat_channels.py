@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from slack_sdk.models.blocks import Block
 
-from app.main import create_app
 from app.reports.deliveries import repository
 from app.reports.deliveries.models import (
     DeliveryChannel,
@@ -30,7 +28,6 @@ from app.reports.deliveries.sender import send_due
 from app.reports.deliveries.signing import generate_secret
 from app.reports.rendering import ColumnType, Figure
 from app.runtime.resources import Resources
-from tests.helpers.api import api_client
 from tests.helpers.deliveries import (
     NOW,
     Receiver,
@@ -50,13 +47,6 @@ FIGURES = [
 
 
 SCHEDULES = "/api/v1/reports/schedules"
-
-
-@pytest.fixture
-async def delivery_client(delivery_resources: Resources) -> Any:
-    application = create_app(delivery_resources.settings, resources=delivery_resources)
-    async with application.router.lifespan_context(application), api_client(application) as c:
-        yield c
 
 
 async def _endpoints(receiver: Receiver) -> dict[EndpointKind, WebhookEndpoint]:

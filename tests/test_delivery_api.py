@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +37,9 @@ from tests.helpers.deliveries import (
     Mailbox,
     Receiver,
     delivery_people,
+    run_now_and_send,
     schedule_body,
+    send_planned,
 )
 from tests.helpers.processes import free_port
 from tests.helpers.schedules import at, schedule_for
@@ -48,37 +50,10 @@ JOBS = "/api/v1/reports/jobs"
 LINK = re.compile(r"https://reports\.example(/api/v1/reports/deliveries/\S+)")
 
 
-@pytest.fixture
-async def delivery_client(delivery_resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
-    """The API on the delivery settings (loopback webhooks allowed, the test SMTP server)."""
-    application = create_app(delivery_resources.settings, resources=delivery_resources)
-    async with application.router.lifespan_context(application), api_client(application) as c:
-        yield c
-
-
 async def _create(client: httpx.AsyncClient, headers: dict[str, str], **extra: Any) -> Any:
     response = await client.post(SCHEDULES, json=schedule_body(**extra), headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def _run_and_send(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    schedule: dict[str, Any],
-    run_worker: Callable[..., Any],
-    resources: Resources,
-) -> None:
-    """Run-now, the job run by a worker, then what it planned sent."""
-    run = await client.post(f"{SCHEDULES}/{schedule['id']}/run-now", headers=headers)
-    assert run.status_code == 202, run.text
-    await run_worker()
-    await _deliver(resources)
-
-
-async def _deliver(resources: Resources, rounds: int = 3) -> None:
-    for _ in range(rounds):
-        await send_due(resources, worker_id="test-sender")
 
 
 async def test_a_run_reaches_every_recipient_and_the_run_history_shows_it_sent(
@@ -112,7 +87,7 @@ async def test_a_run_reaches_every_recipient_and_the_run_history_shows_it_sent(
     run = await delivery_client.post(f"{SCHEDULES}/{schedule['id']}/run-now", headers=headers)
     assert run.status_code == 202, run.text
     await run_worker()
-    await _deliver(delivery_resources)
+    await send_planned(delivery_resources)
 
     page = (await delivery_client.get(f"{SCHEDULES}/{schedule['id']}/runs", headers=headers)).json()
     [item] = page["items"]
@@ -143,7 +118,7 @@ async def test_the_delivery_link_downloads_for_its_recipient_only_until_deleted(
     people = await delivery_people(auth)
     ann, headers = people.ann, people.headers
     schedule = await _create(delivery_client, headers, recipients=[str(ann.id)], delivery="link")
-    await _run_and_send(delivery_client, headers, schedule, run_worker, delivery_resources)
+    await run_now_and_send(delivery_client, headers, schedule["id"], run_worker, delivery_resources)
     [message] = smtp_server.messages()
     assert not list(message.iter_attachments())  # link mode
     text = str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
@@ -253,7 +228,7 @@ async def test_a_recipient_audience_runs_each_scope_once(
         recipients=[str(ann.id), str(ben.id), str(cleo.id)],
         audience="recipient",
     )
-    await _run_and_send(delivery_client, headers, schedule, run_worker, delivery_resources)
+    await run_now_and_send(delivery_client, headers, schedule["id"], run_worker, delivery_resources)
     jobs = await ReportJob.find({"schedule_id": {"$exists": True}}).to_list()
     # Ann and Cleo are admins (one scope: all data), Ben a manager: two runs.
     assert len(jobs) == 2 and {j.status for j in jobs} == {JobStatus.COMPLETED}
@@ -306,7 +281,7 @@ async def test_resend_and_on_demand_notify_and_webhook(
     )
     assert job.status_code == 202, job.text
     await run_worker()
-    await _deliver(delivery_resources)
+    await send_planned(delivery_resources)
     assert [m["To"] for m in smtp_server.messages()] == ["olga@example.test"]
     [call] = http_receiver.requests
     assert verify(secret, call.headers, call.body).startswith("msg_")
@@ -326,7 +301,7 @@ async def test_resend_and_on_demand_notify_and_webhook(
         f"/api/v1/reports/deliveries/{email.id}/resend", headers=headers
     )
     assert again.status_code == 202 and again.json()["status"] == "pending"
-    await _deliver(delivery_resources)
+    await send_planned(delivery_resources)
     copies = [m for m in smtp_server.messages() if m["To"] == "olga@example.test"]
     assert len(copies) == 2 and copies[0]["Message-ID"] == copies[1]["Message-ID"]
 
@@ -395,7 +370,7 @@ async def test_a_schedule_that_pauses_itself_tells_its_owner_why_and_how_to_resu
     assert schedule is not None
     reason = "Paused after 3 consecutive failed runs."
     assert await runner.pause_for(delivery_resources.settings, schedule, reason)
-    await _deliver(delivery_resources)
+    await send_planned(delivery_resources)
     [message] = smtp_server.messages()
     assert message["To"] == "olga@example.test"
     assert message["Subject"] == "Weekly progress: the schedule paused itself"
@@ -425,7 +400,7 @@ async def test_a_scheduled_run_failing_for_good_tells_the_owner_in_its_commit(
     assert job is not None and job.status == JobStatus.FAILED
     [notice] = await ReportDelivery.find({"job_id": job.id}).to_list()
     assert notice.kind == "notice" and notice.recipient.address == "olga@example.test"
-    await _deliver(delivery_resources)
+    await send_planned(delivery_resources)
     [message] = smtp_server.messages()
     assert message["Subject"] == "Weekly progress: the scheduled run failed"
 

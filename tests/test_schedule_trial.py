@@ -3,35 +3,25 @@ audience says who the next run reaches, with which data, and matches who then re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from app.main import create_app
-from app.reports.deliveries.sender import send_due
 from app.reports.jobs.models import ReportJob
 from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
 from tests import factories as f
-from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, Receiver, delivery_people, schedule_body
+from tests.helpers.deliveries import (
+    Mailbox,
+    Receiver,
+    delivery_people,
+    schedule_body,
+    send_planned,
+)
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
-
-
-@pytest.fixture
-async def delivery_client(delivery_resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
-    application = create_app(delivery_resources.settings, resources=delivery_resources)
-    async with application.router.lifespan_context(application), api_client(application) as c:
-        yield c
-
-
-async def _deliver(resources: Resources) -> None:
-    for _ in range(3):
-        await send_due(resources, worker_id="test-sender")
 
 
 async def test_a_test_send_reaches_only_the_caller_and_is_no_run(
@@ -59,7 +49,7 @@ async def test_a_test_send_reaches_only_the_caller_and_is_no_run(
     assert sent.status_code == 202, sent.text
     assert sent.json()["test"] is True and sent.json()["scheduleId"] == schedule_id
     await run_worker()
-    await _deliver(delivery_resources)
+    await send_planned(delivery_resources)
     [message] = smtp_server.messages()
     assert message["To"] == "olga@example.test"  # the caller, not Ann or Ben
     assert message["Subject"] == "Report: [Test] Weekly progress"
@@ -144,7 +134,7 @@ async def test_the_audience_says_who_gets_what_and_matches_the_next_run(
     run = await delivery_client.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=people.headers)
     assert run.status_code == 202, run.text
     await run_worker()
-    await _deliver(delivery_resources)
+    await send_planned(delivery_resources)
     mailed = sorted(m["To"] for m in smtp_server.messages())
     assert mailed == sorted(k for k, m in members.items() if m["channel"] == "email")
     assert [r.path for r in http_receiver.requests] == ["/services/T0/B0/abcdefgh1234"] * len(slack)

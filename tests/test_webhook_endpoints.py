@@ -3,29 +3,15 @@ with its waiting deliveries cancelled, and audited."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
 from app.audit.models import AuditEvent
-from app.main import create_app
 from app.reports.deliveries.models import WebhookEndpoint
-from app.runtime.resources import Resources
-from tests.helpers.api import api_client
 from tests.helpers.deliveries import Receiver, delivery_people, schedule_body
 from tests.helpers.tokens import TokenFactory
 
 WEBHOOKS = "/api/v1/reports/webhooks"
 SCHEDULES = "/api/v1/reports/schedules"
-
-
-@pytest.fixture
-async def delivery_client(delivery_resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
-    """The API on the delivery settings (loopback webhooks allowed)."""
-    application = create_app(delivery_resources.settings, resources=delivery_resources)
-    async with application.router.lifespan_context(application), api_client(application) as c:
-        yield c
 
 
 async def test_an_endpoint_a_schedule_calls_is_kept_until_the_schedule_lets_go(

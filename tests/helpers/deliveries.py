@@ -6,17 +6,19 @@ The fixtures that start the servers are in `delivery_fixtures.py`."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 from beanie import PydanticObjectId
 
 from app.common.time import utcnow
 from app.platform.models import User
+from app.reports.deliveries.sender import send_due
 from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
 from app.runtime.resources import Resources
 from scripts.mailbox import list_mail, read
@@ -149,3 +151,23 @@ def schedule_body(**extra: Any) -> dict[str, Any]:
         "timezone": "UTC",
         **extra,
     }
+
+
+async def send_planned(resources: Resources, rounds: int = 3) -> None:
+    """What the outbox holds, sent (a few rounds: a failed attempt's retry is not due yet)."""
+    for _ in range(rounds):
+        await send_due(resources, worker_id="test-sender")
+
+
+async def run_now_and_send(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    schedule_id: str,
+    run_worker: Callable[..., Any],
+    resources: Resources,
+) -> None:
+    """A schedule's run-now, its job(s) run by a worker, then what they planned sent."""
+    run = await client.post(f"/api/v1/reports/schedules/{schedule_id}/run-now", headers=headers)
+    assert run.status_code == 202, run.text
+    await run_worker()
+    await send_planned(resources)

@@ -9,13 +9,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from beanie import init_beanie
 
+from app.main import create_app
 from app.reports.deliveries.models import DELIVERY_DOCUMENTS
 from app.runtime.resources import Resources
 from scripts.mail_server import FileMailbox
+from tests.helpers.api import api_client
 from tests.helpers.deliveries import Mailbox, Received, Receiver
 from tests.helpers.processes import free_port
 
@@ -93,3 +96,11 @@ async def delivery_resources(
         }
     )
     yield dataclasses.replace(resources, settings=settings)
+
+
+@pytest.fixture
+async def delivery_client(delivery_resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
+    """The API on the delivery settings (loopback webhooks allowed, the test SMTP server)."""
+    application = create_app(delivery_resources.settings, resources=delivery_resources)
+    async with application.router.lifespan_context(application), api_client(application) as c:
+        yield c
