@@ -30,7 +30,7 @@ from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, Receiver, delivery_people
+from tests.helpers.deliveries import Mailbox, Receiver, completed_run, delivery_people
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
@@ -81,23 +81,6 @@ async def _set_rate(enrollments: list[Enrollment], compliant: int) -> None:
         )
 
 
-async def _run(
-    api: httpx.AsyncClient,
-    schedule_id: str,
-    headers: dict[str, str],
-    run_worker: Any,
-    res: Resources,
-) -> dict[str, Any]:
-    run = await api.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=headers)
-    assert run.status_code == 202, run.text
-    await run_worker()
-    await send_due(res, worker_id="w1")
-    runs = await api.get(f"{SCHEDULES}/{schedule_id}/runs", headers=headers)
-    latest: dict[str, Any] = runs.json()["items"][0]
-    assert latest["id"] == run.json()["id"] and latest["status"] == "completed", latest
-    return latest
-
-
 def _counter(report_type: str, state: str) -> float:
     value = REGISTRY.get_sample_value(
         "report_alert_evaluations_total", {"report_type": report_type, "state": state}
@@ -134,7 +117,9 @@ async def test_a_compliance_alert_fires_when_the_rate_falls_and_again_only_after
         for compliant in (9, 5, 6, 9, 4):  # 90 %, 50 %, 60 %, 90 %, 40 %
             await _set_rate(enrollments, compliant)
             before = len(smtp_server.messages())
-            run = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+            run = await completed_run(
+                api, schedule_id, people.headers, run_worker, delivery_resources
+            )
             alert = run["evaluation"]["alert"]
             states.append(alert["state"])
             assert alert["conditions"][0]["measured"] == compliant * 10.0
@@ -180,9 +165,11 @@ async def test_a_rate_hovering_inside_the_recovery_margin_does_not_refire(
         for compliant in (7, 8, 7, 8, 9):
             await _set_rate(enrollments, compliant)
             states.append(
-                (await _run(api, schedule_id, people.headers, run_worker, delivery_resources))[
-                    "evaluation"
-                ]["alert"]["state"]
+                (
+                    await completed_run(
+                        api, schedule_id, people.headers, run_worker, delivery_resources
+                    )
+                )["evaluation"]["alert"]["state"]
             )
     assert states == ["fired", "still-firing", "still-firing", "still-firing", "recovered"]
     assert [m["Subject"] for m in smtp_server.messages()] == ["Alert: Mandatory training"]
@@ -262,7 +249,7 @@ async def test_evaluate_says_what_would_be_sent_without_sending_or_moving_state(
         assert smtp_server.messages() == []
 
         # Once a run fired, evaluate reads the same scope's state: still firing, nothing to send.
-        await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        await completed_run(api, schedule_id, people.headers, run_worker, delivery_resources)
         later = (
             await api.post(f"{SCHEDULES}/{schedule_id}/evaluate", headers=people.headers)
         ).json()
@@ -389,7 +376,9 @@ async def test_a_drop_since_the_previous_run_fires_and_the_webhook_says_why(
         states = []
         for compliant in (10, 9, 6):  # 100 %, 90 % (a 10 % drop), 60 % (a 33.3 % drop)
             await _set_rate(enrollments, compliant)
-            run = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+            run = await completed_run(
+                api, schedule_id, people.headers, run_worker, delivery_resources
+            )
             states.append(run["evaluation"]["alert"]["state"])
         assert states == ["not-met", "not-met", "fired"]
         condition = run["evaluation"]["alert"]["conditions"][0]

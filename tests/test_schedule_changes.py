@@ -34,7 +34,7 @@ from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, Receiver, delivery_people
+from tests.helpers.deliveries import Mailbox, Receiver, completed_run, delivery_people
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
@@ -76,23 +76,6 @@ async def _learners(names: list[str], more: bool = False) -> list[Enrollment]:
             )
         )
     return out
-
-
-async def _run(
-    api: httpx.AsyncClient,
-    schedule_id: str,
-    headers: dict[str, str],
-    run_worker: Any,
-    res: Resources,
-) -> dict[str, Any]:
-    run = await api.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=headers)
-    assert run.status_code == 202, run.text
-    await run_worker()
-    await send_due(res, worker_id="w1")
-    runs = await api.get(f"{SCHEDULES}/{schedule_id}/runs", headers=headers)
-    latest: dict[str, Any] = runs.json()["items"][0]
-    assert latest["id"] == run.json()["id"] and latest["status"] == "completed", latest
-    return latest
 
 
 async def _changes_file(res: Resources, job_id: str) -> list[list[str]]:
@@ -140,7 +123,9 @@ async def test_the_change_report_names_exactly_the_rows_that_changed(
         assert created.json()["changes"] == {"mode": "both", "unchanged": "notice"}
         schedule_id = created.json()["id"]
 
-        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        first = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         said = first["evaluation"]["changes"]
         assert said["firstRun"] is True and said["added"] == 3 and said["baselineMoved"] is True
         assert said["summary"].startswith("First run: 3 enrollments form the baseline")
@@ -154,7 +139,9 @@ async def test_the_change_report_names_exactly_the_rows_that_changed(
         await bob.set({"due_at": now - timedelta(days=2)})
         [dee] = await _learners(["Dee Dunn"], more=True)
 
-        second = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        second = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         said = second["evaluation"]["changes"]
         assert (said["added"], said["left"], said["changed"], said["unchanged"]) == (1, 0, 2, 1)
         assert said["transitions"] == {"newly-overdue": 1, "completed": 1}
@@ -186,7 +173,9 @@ async def test_the_change_report_names_exactly_the_rows_that_changed(
         assert any(line.startswith("Bob Baker · SAF-1: Compliance") for line in hook["lines"])
 
         # Nothing changes: a short "no changes" notice, no file.
-        third = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        third = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         assert third["evaluation"]["changes"]["summary"] == (
             "Nothing changed since the last delivered run."
         )
@@ -197,7 +186,9 @@ async def test_the_change_report_names_exactly_the_rows_that_changed(
 
         # Dee leaves (her enrollment is removed): the next run says so.
         await dee.delete()
-        fourth = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        fourth = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         said = fourth["evaluation"]["changes"]
         assert (said["added"], said["left"], said["changed"]) == (0, 1, 0)
         assert said["lines"] == ["Dee Dunn · SAF-1: no longer listed"]
@@ -222,18 +213,24 @@ async def test_unchanged_skip_sends_nothing_and_changes_mode_sends_the_list(
         )
         assert created.status_code == 201, created.text
         schedule_id = created.json()["id"]
-        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        first = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         assert first["evaluation"]["changes"]["firstRun"] is True
         # The first message carries the report itself: the baseline the next ones compare to.
         [baseline_file] = list(smtp_server.messages()[0].iter_attachments())
         assert str(baseline_file.get_filename()).startswith("compliance-status-")
-        second = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        second = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         assert second["evaluation"]["changes"]["baselineMoved"] is False
         assert second["deliveries"] == []
         assert len(smtp_server.messages()) == 1  # the unchanged run sent nothing
         assert _counted("unchanged", "no") - skipped_before == 1  # counted in /metrics
         await ada.set({"status": "completed", "completed_at": utcnow()})
-        third = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        third = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         assert third["evaluation"]["changes"]["since"] is not None
         mail = smtp_server.messages()[-1]
         [attachment] = list(mail.iter_attachments())
@@ -260,7 +257,9 @@ async def test_a_refused_commit_does_not_move_the_baseline(
             headers=people.headers,
         )
         schedule_id = created.json()["id"]
-        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        first = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
     job = await ReportJob.get(PydanticObjectId(first["id"]))
     assert job is not None and job.result is not None
     before = await ReportSchedule.get(PydanticObjectId(schedule_id))
@@ -376,7 +375,9 @@ async def test_evaluate_reports_the_change_counts_without_moving_the_baseline(
         url = f"{SCHEDULES}/{schedule_id}/evaluate"
         before = (await api.post(url, headers=people.headers)).json()
         assert before["changes"]["firstRun"] is True and before["changes"]["added"] == 1
-        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        first = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         same = (await api.post(url, headers=people.headers)).json()
         assert same["changes"]["changed"] == 0 and same["wouldSend"]["kind"] == "none"
         await ada.set({"status": "completed", "completed_at": utcnow()})
@@ -420,10 +421,10 @@ async def test_excel_and_pdf_files_carry_a_changes_since_section(
             assert created.status_code == 201, created.text
             ids.append(created.json()["id"])
         for schedule_id in ids:
-            await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+            await completed_run(api, schedule_id, people.headers, run_worker, delivery_resources)
         await ada.set({"status": "completed", "completed_at": utcnow()})
         xlsx_run, pdf_run = [
-            await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+            await completed_run(api, schedule_id, people.headers, run_worker, delivery_resources)
             for schedule_id in ids
         ]
     book = openpyxl.load_workbook(
@@ -501,14 +502,16 @@ async def test_a_learner_progress_schedule_says_who_is_newly_overdue(
         )
         assert created.status_code == 201, created.text
         schedule_id = created.json()["id"]
-        await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        await completed_run(api, schedule_id, people.headers, run_worker, delivery_resources)
         gus, hal, ivy = enrolled
         await gus.set({"due_at": now - timedelta(hours=1)})  # overdue now
         await hal.set({"status": "completed", "progress_percent": 100.0, "completed_at": now})
         await ivy.set({"progress_percent": 45.0})  # the same band (1-49): no news
         newcomer = await f.user("Jo Jones", dept=dept)
         await f.enrollment(newcomer, course, enrolled_at=now - timedelta(hours=2))
-        second = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        second = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
     said = second["evaluation"]["changes"]
     assert said["summary"] == "1 newly overdue, 1 completed, 1 enrolled"
     assert (said["added"], said["changed"], said["left"]) == (1, 2, 0)
@@ -537,7 +540,9 @@ async def test_a_commit_that_dies_after_comparing_moves_nothing_and_the_run_send
             SCHEDULES, json={**_body(), "recipients": [str(people.ann.id)]}, headers=people.headers
         )
         schedule_id = created.json()["id"]
-        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        first = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         await ada.set({"status": "completed", "completed_at": utcnow()})
         run = await api.post(f"{SCHEDULES}/{schedule_id}/run-now", headers=people.headers)
         job = await ReportJob.get(PydanticObjectId(run.json()["id"]))
@@ -596,7 +601,9 @@ async def test_a_test_send_says_what_changed_and_never_moves_the_baseline(
             headers=people.headers,
         )
         schedule_id = created.json()["id"]
-        first = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        first = await completed_run(
+            api, schedule_id, people.headers, run_worker, delivery_resources
+        )
         # Nothing changed: the test still tells so (a test never skips silently).
         tested = await api.post(f"{SCHEDULES}/{schedule_id}/test", headers=people.headers)
         assert tested.status_code == 202, tested.text
@@ -613,6 +620,6 @@ async def test_a_test_send_says_what_changed_and_never_moves_the_baseline(
         assert "1 completed" in _text(test_mail)
         shown = (await api.get(f"{SCHEDULES}/{schedule_id}", headers=people.headers)).json()
         assert shown["changeBaselines"][0]["jobId"] == first["id"]
-        real = await _run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        real = await completed_run(api, schedule_id, people.headers, run_worker, delivery_resources)
         assert real["evaluation"]["changes"]["summary"] == "1 completed"
         assert real["evaluation"]["changes"]["baselineMoved"] is True

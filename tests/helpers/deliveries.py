@@ -171,3 +171,22 @@ async def run_now_and_send(
     assert run.status_code == 202, run.text
     await run_worker()
     await send_planned(resources)
+
+
+async def completed_run(
+    api: httpx.AsyncClient,
+    schedule_id: str,
+    headers: dict[str, str],
+    run_worker: Callable[..., Any],
+    resources: Resources,
+) -> dict[str, Any]:
+    """A schedule's run-now run by a worker and its deliveries sent once: the run as
+    `GET /schedules/{id}/runs` shows it (checked completed)."""
+    run = await api.post(f"/api/v1/reports/schedules/{schedule_id}/run-now", headers=headers)
+    assert run.status_code == 202, run.text
+    await run_worker()
+    await send_planned(resources, rounds=1)
+    runs = await api.get(f"/api/v1/reports/schedules/{schedule_id}/runs", headers=headers)
+    latest: dict[str, Any] = runs.json()["items"][0]
+    assert latest["id"] == run.json()["id"] and latest["status"] == "completed", latest
+    return latest
