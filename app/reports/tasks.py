@@ -21,6 +21,7 @@ from app.reports.jobs import repository
 from app.reports.jobs.dispatch import dispatch
 from app.reports.jobs.models import ReportJob
 from app.reports.schedules import repository as schedule_repository
+from app.reports.schedules.changes.sweep import sweep_baselines
 from app.reports.schedules.runner import record_job_outcome
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
@@ -147,6 +148,11 @@ async def sweep_stale_uploads(ctx: WorkerContext) -> int:
     return aborted
 
 
+async def sweep_old_baselines(ctx: WorkerContext) -> int:
+    """Deletes change-report fingerprints no scope's baseline needs (schedules/changes/sweep)."""
+    return await sweep_baselines(ctx["resources"].storage)
+
+
 async def scheduler_tick(ctx: WorkerContext) -> int:
     """Turns due schedules into jobs (exactly one per schedule and scheduled time)."""
     return await run_due_schedules(ctx["resources"])
@@ -165,4 +171,5 @@ def cron_tasks(settings: Settings) -> list[CronTask]:
         ),
         CronTask("expire_files", expire_files, second=40, every_minutes=5),
         CronTask("sweep_stale_uploads", sweep_stale_uploads, second=45, every_minutes=60),
+        CronTask("sweep_old_baselines", sweep_old_baselines, second=50, every_minutes=60),
     ]

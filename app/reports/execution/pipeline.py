@@ -37,7 +37,13 @@ from app.reports.rendering import RenderContext, RowSink
 from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.present import Presentation, definitions, localised
 from app.reports.rendering.totals import totals_row, with_values
-from app.reports.schedules.changes.runs import compared, file_section, tracker_for
+from app.reports.schedules.changes.runs import (
+    compared,
+    file_section,
+    marked,
+    pinned,
+    tracker_for,
+)
 from app.reports.types import Figure, Summarizer, figure_definitions, get_report_type
 from app.reports.types.choice import stored_choice
 from app.reports.types.totals import TotalsAccumulator
@@ -160,6 +166,10 @@ async def produce(run: Run, resources: Resources) -> None:
         upload = FileUpload(resources.storage, key, spec, path, settings.report_scratch_max_mb)
         try:
             progress.step, progress.percent = JobStep.FETCH, 5.0
+            if changes is not None:  # the baseline pinned; CSV / JSON Lines mark each row
+                presentation, context = await pinned(
+                    job, changes, resources.storage, presentation, context
+                )
             options = replace(options, output=upload.pipe)  # where a CSV's bytes go
             sink = await spec.open_sink(path, presentation.columns, context, options)
             sink.expect_rows(rows.known_total())
@@ -178,11 +188,10 @@ async def produce(run: Run, resources: Resources) -> None:
                         totals.add(batch)
                         if charting is not None:
                             charting.add(batch)
-                        if changes is not None:
-                            changes.add(batch)
+                        marks = changes.add(batch) if changes is not None else None
                         rows.add(len(batch))
                         sink.expect_rows(rows.known_total())
-                        await sink.add(presentation.rows(batch))
+                        await sink.add(marked(presentation.rows(batch), marks))
                         await upload.after_batch()
                         rows.advance()
                 finally:
@@ -214,6 +223,8 @@ async def produce(run: Run, resources: Resources) -> None:
                 progress.rows_total = progress.rows_processed
             observe_rows(job.report_type, job.format, sink.rows_written)
             await _store(run, spec, path.name, sink, upload)
+            if changes is not None and changes.marking and job.result is not None:
+                job.result.change_column = True  # `/rows` reads the column back
             progress.step, progress.percent = JobStep.FINISH, 99.0
         finally:
             # Not committed (an error, a cancel): no object and no open upload stay behind.

@@ -79,6 +79,8 @@ class JobResult(BaseModel):
     # Where every 1,000th row of a CSV or JSON Lines file starts (stored beside the file; None
     # for other formats and for files made before the index existed).
     row_index_key: str | None = None
+    # The CSV / JSON Lines file of a change report's run ends each row with its `change` mark.
+    change_column: bool = False
 
 
 def row_index_key(storage_key: str) -> str:

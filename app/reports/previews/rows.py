@@ -26,6 +26,7 @@ from app.reports.rendering import Column, ColumnType, RowIndex
 from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.jsonl import column_document
 from app.reports.rendering.present import localised
+from app.reports.schedules.changes.runs import CHANGE_COLUMN
 from app.reports.types import get_report_type
 from app.reports.types.choice import stored_choice
 from app.runtime.resources import Resources
@@ -149,6 +150,8 @@ async def job_rows(
     columns = ColumnChoice(tuple(stored_choice(definition, resolved, job.columns))).columns(
         definition.columns_for(resolved)
     )
+    if result.change_column:  # a change report's run: each row's mark, last
+        columns = [*columns, CHANGE_COLUMN]
     try:
         index = RowIndex.from_bytes(await resources.storage.read_range(result.row_index_key, 0))
         total = index.rows

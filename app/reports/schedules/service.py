@@ -22,7 +22,7 @@ from app.reports.jobs.requests import Submission, requester_of
 from app.reports.schedules import repository, runner
 from app.reports.schedules.alerts.checks import alert_changes
 from app.reports.schedules.alerts.models import AlertConfig
-from app.reports.schedules.changes.checks import changes_fields
+from app.reports.schedules.changes.checks import changes_fields, states_reset
 from app.reports.schedules.delivery import DeliveryChanges, create_endpoints, delivery_changes
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.recurrence import next_run
@@ -239,15 +239,8 @@ async def update_schedule(
     sent = body.model_fields_set
     problems = Problems()
     changes: dict[str, Any] = {}
-    fields = (
-        "name",
-        "description",
-        "missed_run_policy",
-        "parameters",
-        "format",
-        "locale",
-        "columns",
-    )
+    fields = ("name", "description", "missed_run_policy", "parameters", "format", "locale")
+    fields += ("columns",)
     for name in fields:
         if name in sent:
             value = getattr(body, name)
@@ -286,6 +279,7 @@ async def update_schedule(
         changes.setdefault("format", schedule.format)
         changes.setdefault("template_version", schedule.template_version)
         changes.setdefault("report_type", schedule.report_type)
+        changes.update(states_reset(schedule, changes))  # another request: compared afresh
     if timing_sent and candidate.status != ScheduleStatus.PAUSED and not problems.invalid:
         with problems.collect():
             changes["next_run_at"] = first_run(candidate)

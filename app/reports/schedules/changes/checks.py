@@ -4,8 +4,11 @@ otherwise, with every other problem of the request."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from app.errors import FieldError, Problems
 from app.reports.schedules.changes.schemas import ChangesIn
+from app.reports.schedules.models import ReportSchedule
 from app.reports.types.changes import CHANGE_SPECS
 
 FIELD = "body.changes"
@@ -30,3 +33,18 @@ def changes_fields(
             )
         )
     return {"changes": body.config().model_dump(mode="json"), "change_baselines": {}}
+
+
+# What a run compares: a change of any of them makes the stored baselines and alert values
+# those of another request.
+COMPARED_REQUEST = ("parameters", "template_version", "report_type")
+
+
+def states_reset(schedule: ReportSchedule, changes: Mapping[str, object]) -> dict[str, object]:
+    """No baselines and no alert states when an update changes the request a run compares
+    (its parameters, template version or report type): the next run of every scope is a first
+    run, not a comparison of rows of another shape or scope (its columns and format do not
+    matter: fingerprints are taken of every column's raw value)."""
+    if all(changes.get(k, getattr(schedule, k)) == getattr(schedule, k) for k in COMPARED_REQUEST):
+        return {}
+    return {"change_baselines": {}, "alert_states": {}}

@@ -7,13 +7,17 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from app.i18n import N_, translate
 from app.reports.jobs.evaluation import ChangeOutcome
 from app.reports.jobs.models import ReportJob
 from app.reports.reading.query import Row
+from app.reports.rendering import Column, RenderContext
 from app.reports.rendering.base import ChangeSection
+from app.reports.rendering.present import Presentation
 from app.reports.schedules.alerts.gate import scope_key
 from app.reports.schedules.changes.gate import ChangeFile, ChangeGate
 from app.reports.schedules.changes.models import ScopeBaseline
@@ -23,6 +27,18 @@ from app.reports.types.changes import change_spec
 from app.storage import Storage
 
 BASELINES_PREFIX = "baselines/"  # every scope's fingerprints, outliving the run's file
+MARKED_FORMATS = frozenset({"csv", "json"})  # files whose rows carry a `change` column
+CHANGE_COLUMN = Column(
+    key="change",
+    label=N_("Change"),
+    explained=True,
+    description=N_(
+        "The row compared with the last delivered run of this schedule: added (not in that "
+        "run), changed (a compared field differs; the list of changes names it with before "
+        "and after) or unchanged. Rows that left are in the list of changes only. On the "
+        "first run every row is added."
+    ),
+)
 
 
 def tracker_for(job: ReportJob, columns: Sequence[str], workdir: Path) -> ChangeTracker | None:
@@ -67,7 +83,8 @@ class DryComparison:
         if self.tracker is None:
             return None
         baseline = self.baseline.baseline() if self.baseline else None
-        outcome, _, _ = await self.tracker.compare(storage, baseline, None)
+        await self.tracker.pin(storage, baseline, marks=False)
+        outcome, _, _ = await self.tracker.compare(storage, None)
         return outcome
 
     def close(self) -> None:
@@ -75,12 +92,42 @@ class DryComparison:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+async def pinned(
+    job: ReportJob,
+    tracker: ChangeTracker,
+    storage: Storage,
+    presentation: Presentation,
+    context: RenderContext,
+) -> tuple[Presentation, RenderContext]:
+    """Pins the scope's baseline before the rows; a CSV or JSON Lines file then gets the
+    `change` column (last), each row marked as it streams (`marked`)."""
+    current = await current_baseline(job)
+    marks = job.format in MARKED_FORMATS
+    await tracker.pin(storage, current.baseline() if current else None, marks)
+    if not marks:
+        return presentation, context
+    column = replace(
+        CHANGE_COLUMN,
+        label=translate(context.locale, CHANGE_COLUMN.label),
+        description=translate(context.locale, CHANGE_COLUMN.description),
+    )
+    presentation = replace(presentation, columns=[*presentation.columns, column])
+    definitions = [*context.definitions, (column.label, column.description)]
+    return presentation, replace(context, definitions=definitions)
+
+
+def marked(cells: list[tuple[Any, ...]], marks: list[str] | None) -> list[tuple[Any, ...]]:
+    """The presented rows with their marks as the last cell (as they are without marks)."""
+    if marks is None:
+        return cells
+    return [(*row, mark) for row, mark in zip(cells, marks, strict=True)]
+
+
 async def compared(
     job: ReportJob, tracker: ChangeTracker, storage: Storage, prefix: str, file_stem: str
 ) -> ChangeGate:
-    """The run compared with its scope's baseline; the fingerprints and the list of changes
-    stored (under `prefix`, the attempt's, for the list)."""
-    current = await current_baseline(job)
+    """The run compared with the baseline pinned before its rows; the fingerprints and the
+    list of changes stored (under `prefix`, the attempt's, for the list)."""
     name = f"changes-{file_stem}.csv"
     targets = ChangeTargets(
         baseline_key=(
@@ -89,9 +136,7 @@ async def compared(
         ),
         file_key=f"{prefix}{name}",
     )
-    outcome, size, rows = await tracker.compare(
-        storage, current.baseline() if current else None, targets
-    )
+    outcome, size, rows = await tracker.compare(storage, targets)
     return ChangeGate(job, outcome, ChangeFile(name, size, rows), storage)
 
 

@@ -18,6 +18,8 @@ import gzip
 import heapq
 import json
 import pickle
+from array import array
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -40,6 +42,9 @@ UPLOAD_CHUNK = 1 << 20
 LINE_RECORDS = 500  # fingerprints per line of a stored baseline
 
 _by_key = itemgetter(0)
+FIELDS_MASK = 0xFFFFFFFF  # a marked row's fields hash is compared on its low 32 bits
+# A row's mark in a CSV / JSON Lines file's `change` column.
+ADDED, CHANGED, UNCHANGED = "added", "changed", "unchanged"
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,37 @@ def _read_baseline(path: Path) -> Iterator[Fingerprint]:
             yield from json.loads(line)
 
 
+class BaselineIndex:
+    """The baseline's keys and fields hashes in two flat arrays (12 bytes a row: 12 MB for
+    1,000,000 rows, no object per row), sorted by key as the baseline is stored: a row of the
+    run is marked added, changed or unchanged by a binary search while it streams."""
+
+    def __init__(self) -> None:
+        self.keys = array("Q")
+        self.fields = array("I")
+
+    @classmethod
+    def read(cls, path: Path | None) -> BaselineIndex:
+        index = cls()
+        if path is not None:
+            keys, fields = index.keys, index.fields
+            for key, fields_hash, *_ in _read_baseline(path):
+                keys.append(int(key, 16))
+                fields.append(int(fields_hash, 16) & FIELDS_MASK)
+        return index
+
+    def mark(self, record: Fingerprint) -> str:
+        key = int(record[0], 16)
+        at = bisect_left(self.keys, key)
+        if at == len(self.keys) or self.keys[at] != key:
+            return ADDED
+        same = self.fields[at] == int(record[1], 16) & FIELDS_MASK
+        return UNCHANGED if same else CHANGED
+
+
 class ChangeTracker:
-    """Collects a run's fingerprints (`add`, per batch) and compares them (`compare`)."""
+    """Collects a run's fingerprints (`add`, per batch) and compares them (`compare`) with the
+    baseline pinned before the rows (`pin`); with `marks`, `add` also tells each row's mark."""
 
     def __init__(self, spec: ChangeSpec, columns: Sequence[str], workdir: Path) -> None:
         self.spec = spec
@@ -84,12 +118,33 @@ class ChangeTracker:
         # The first changes as the report file's section shows them, and how many there are.
         self.section: list[tuple[str, str, str, str, str]] = []
         self.listed = 0
+        self.baseline: Baseline | None = None  # what the run is compared with (`pin`)
+        self._downloaded: Path | None = None
+        self.marks: BaselineIndex | None = None
+        self.marking = False  # whether the rows were marked (the file has a `change` column)
 
-    def add(self, batch: Sequence[Row]) -> None:
+    async def pin(self, storage: Storage, baseline: Baseline | None, marks: bool) -> None:
+        """The baseline this run is compared with, fetched once; `marks`: index it so `add`
+        marks each row (a CSV / JSON Lines file's `change` column)."""
+        self.baseline = baseline
+        if baseline is not None:
+            self._downloaded = self.workdir / "baseline.jsonl.gz"
+            with self._downloaded.open("wb") as fh:
+                async for chunk in await storage.open_stream(baseline.key):
+                    fh.write(chunk)
+        self.marking = marks
+        if marks:
+            self.marks = await asyncio.to_thread(BaselineIndex.read, self._downloaded)
+
+    def add(self, batch: Sequence[Row]) -> list[str] | None:
+        """Keeps the batch's fingerprints; with `marks`, returns each row's mark."""
         of = self.prints.of
-        self.run.extend(of(row) for row in batch)
+        prints = [of(row) for row in batch]
+        self.run.extend(prints)
         if len(self.run) >= RUN_RECORDS:
             self._spill()
+        marks = self.marks
+        return None if marks is None else [marks.mark(p) for p in prints]
 
     def _spill(self) -> None:
         self.run.sort(key=_by_key)
@@ -108,21 +163,18 @@ class ChangeTracker:
                 yield record
 
     async def compare(
-        self, storage: Storage, baseline: Baseline | None, targets: ChangeTargets | None
+        self, storage: Storage, targets: ChangeTargets | None
     ) -> tuple[ChangeOutcome, int, int]:
-        """The outcome (counts, words, first lines) with this run's fingerprints and the list
-        of changes stored under `targets` (None: nothing is stored, as evaluate asks); also
-        the changes file's size and changed rows."""
-        old = self.workdir / "baseline.jsonl.gz"
-        if baseline is not None:
-            with old.open("wb") as fh:
-                async for chunk in await storage.open_stream(baseline.key):
-                    fh.write(chunk)
+        """The outcome (counts, words, first lines) against the pinned baseline, with this
+        run's fingerprints and the list of changes stored under `targets` (None: nothing is
+        stored, as evaluate asks); also the changes file's size and changed rows."""
+        baseline, old = self.baseline, self._downloaded
+        self.marks = None  # the rows are all in: the index goes before the merge
         new = self.workdir / "fingerprints.jsonl.gz"
         listed = self.workdir / "changes.csv"
         outcome = await asyncio.to_thread(
             self._join,
-            _read_baseline(old) if baseline else iter(()),
+            _read_baseline(old) if old is not None else iter(()),
             new,
             listed,
             baseline is not None,
