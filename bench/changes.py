@@ -1,5 +1,5 @@
 """What change detection costs: the same learner-progress rows written as CSV with and without
-a change report's tracker (fingerprints in the rows' pass, external sort, merge-join with the
+a change report's tracker (fingerprints and each row's `change` mark in the rows' pass, external sort, merge-join with the
 previous run's fingerprints, both files stored), each in a fresh process so its peak RSS is its
 own.
 
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from app.reports.schedules.changes.models import Baseline
+from app.reports.schedules.changes.runs import marked
 from app.reports.schedules.changes.tracker import ChangeTargets, ChangeTracker
 from app.reports.types import get_report_type
 from app.reports.types.changes import change_spec
@@ -91,17 +92,18 @@ async def _pass(
     scratch = Path(tempfile.mkdtemp(dir=work))
     tracker = ChangeTracker(spec, columns, scratch) if tracked else None
     started = time.perf_counter()
+    if tracker is not None:  # pinned and indexed: each row is marked as it is written
+        before = Baseline(baseline, "previous", datetime(2026, 1, 1)) if baseline else None
+        await tracker.pin(storage, before, marks=True)
     with (work / f"out-{generation}.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         for batch in _batches(rows, generation):
-            writer.writerows(batch)
-            if tracker is not None:
-                tracker.add(batch)
+            marks = tracker.add(batch) if tracker is not None else None
+            writer.writerows(batch if marks is None else marked(batch, marks))
     outcome = None
     if tracker is not None:
-        before = Baseline(baseline, "previous", datetime(2026, 1, 1)) if baseline else None
         targets = ChangeTargets(f"baselines/g{generation}.jsonl.gz", f"changes/g{generation}.csv")
-        outcome, _, _ = await tracker.compare(storage, before, targets)
+        outcome, _, _ = await tracker.compare(storage, targets)
     seconds = time.perf_counter() - started
     shutil.rmtree(scratch, ignore_errors=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -28,6 +28,7 @@ from bench.common import BENCH_DIR, apply_bench_env, log
 apply_bench_env()
 
 from bench import seed as seeding  # noqa: E402
+from bench.change_runs import p1_changes  # noqa: E402
 from bench.data_scripts import p8  # noqa: E402
 from bench.figures import FIGURES  # noqa: E402
 from bench.files import p1_p2, p3, p3_50k  # noqa: E402
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         phases[name] = time.perf_counter() - t0
         log(f"{name} took {phases[name]:.0f} s")
 
-    need_rows = max(args.rows if only & {"P1", "P2", "P9"} else 0, 5000, small)
+    need_rows = max(args.rows if only & {"P1", "P1-CHANGES", "P2", "P9"} else 0, 5000, small)
     seeded: dict[str, Any] = {}
 
     def do_seed() -> None:
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "P1" in only:
             phase("P1", lambda: p1_p2("csv", args.rows, small, args.runs, args.aggregation_info))
+        if "P1-CHANGES" in only:
+            phase("P1-changes", lambda: p1_changes(args.rows, args.runs))
         if "P2" in only:
             phase("P2", lambda: p1_p2("xlsx", args.rows, small, args.runs, args.aggregation_info))
         if "P3" in only:
