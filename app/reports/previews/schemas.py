@@ -61,10 +61,23 @@ class PreviewOut(ApiModel):
     offset: int = Field(description="The first row's position in the report (0-based)")
     row_count: int = Field(description="Rows of the whole report")
     row_count_exact: bool = Field(
-        description="True: `rowCount` was counted. A preview that cannot read its whole report "
-        "within its time budget answers 422 `preview-too-large` with an estimate instead"
+        description="True: `rowCount` was counted. False: an estimate (a large report whose "
+        "page was found without its whole read, see `summaryIncluded`)"
     )
-    summary: list[FigureOut] = Field(description="The summary figures of the whole report")
+    summary_included: bool = Field(
+        default=True,
+        description="True: the whole report was read, and `summary`, `totals` and `charts` "
+        "are the file's. False: the report is too large to read within the preview's time "
+        "budget and, in its own order (no `sort`), its page was found from the rows before it "
+        "alone: the rows are the file's, `rowCount` may be an estimate, and the summary, "
+        "totals and charts (which need every row) are empty — they are in the file. A large "
+        "report with a `sort` is read whole within the budget or refused with 422 "
+        "`preview-too-large`",
+    )
+    summary: list[FigureOut] = Field(
+        description="The summary figures of the whole report (empty when `summaryIncluded` is "
+        "false)"
+    )
     totals: dict[str, int | float | None] | None = Field(
         default=None,
         description="The totals row of the report's PDF and Excel files, by column key, over "

@@ -28,6 +28,7 @@ from app.reports.jobs.requests import (
 )
 from app.reports.jobs.schemas import JobCreate
 from app.reports.previews.budget import Budget, ReadWatch, ran_out, too_large
+from app.reports.previews.first_page import FirstPage, first_page
 from app.reports.previews.paging import (
     PageKeeper,
     fingerprint,
@@ -146,14 +147,21 @@ async def preview(
     budget = Budget(settings.preview_budget_ms)
     watch = ReadWatch(budget)
     following = READ_PROGRESS.set(watch)
+    large: FirstPage | None = None
     try:
         async with budget.spending():
-            async for batch in definition.fetch(params, scope, READ_BATCH, choice.keys):
-                summarizer.add(batch)
-                if charting is not None:
-                    charting.add(batch)
-                totals.add(batch)
-                keeper.add(presentation.rows(batch))
+            if not sort:  # a large report in its own order: its first rows alone
+                large = await first_page(definition, params, scope, offset + ask.limit)
+            if large is not None:
+                keeper.add(presentation.rows(large.rows))
+                keeper.total = large.row_count
+            else:
+                async for batch in definition.fetch(params, scope, READ_BATCH, choice.keys):
+                    summarizer.add(batch)
+                    if charting is not None:
+                        charting.add(batch)
+                    totals.add(batch)
+                    keeper.add(presentation.rows(batch))
     except Exception as exc:
         if ran_out(exc):
             raise await too_large(
@@ -181,18 +189,20 @@ async def preview(
         default_sort=list(definition.default_sort),
         offset=offset,
         row_count=keeper.total,
-        row_count_exact=True,
+        row_count_exact=large.exact if large else True,
+        summary_included=large is None,
         summary=[
             FigureOut(
                 label=f.label,
                 value=replace(f, locale=DEFAULT_LOCALE).text,
                 definition=f.definition or meanings.get(f.label),
             )
-            for f in figures
+            for f in (figures if large is None else [])
         ],
-        totals=totals.result(),
+        totals=totals.result() if large is None else None,
         charts=[
-            ChartOut(**chart_document(c)) for c in (charting.specs(locale) if charting else [])
+            ChartOut(**chart_document(c))
+            for c in (charting.specs(locale) if charting and large is None else [])
         ],
         parameters=[ParameterOut(label=k, value=v) for k, v in parameters],
         resolved_parameters=params,

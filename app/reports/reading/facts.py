@@ -167,7 +167,7 @@ async def count_facts(collection: AsyncCollection[Any], facts: FactRead) -> int 
         return total
     if total > KEEP_COUNT_ROWS:
         return None
-    collection = _decoding(collection, facts)
+    collection = decoding(collection, facts)
     if facts.after_join is None:
         batches = _fact_batches(collection, facts, KEEP_COUNT_ROWS)
     else:
@@ -231,7 +231,7 @@ async def estimate_facts(
     return total, True
 
 
-def _decoding(collection: AsyncCollection[Any], facts: FactRead) -> AsyncCollection[Any]:
+def decoding(collection: AsyncCollection[Any], facts: FactRead) -> AsyncCollection[Any]:
     if not facts.naive_datetimes:
         return collection
     return collection.with_options(
@@ -266,7 +266,7 @@ async def stream_facts(
 ) -> AsyncGenerator[list[Row]]:
     """The rows of `facts` in batches of at most `batch_size`: in `facts.order` when set (an
     external merge sort), else as read."""
-    collection = _decoding(collection, facts)
+    collection = decoding(collection, facts)
     caches = dimension_caches(collection.database, facts)
     dims = [c.docs for c in caches]
     to_row = facts.to_row

@@ -239,8 +239,8 @@ async def update_schedule(
     sent = body.model_fields_set
     problems = Problems()
     changes: dict[str, Any] = {}
-    fields = ("name", "description", "missed_run_policy", "parameters", "format", "locale")
-    fields += ("columns",)
+    fields: tuple[str, ...] = ("name", "description", "missed_run_policy", "parameters")
+    fields += ("format", "locale", "columns")
     for name in fields:
         if name in sent:
             value = getattr(body, name)
