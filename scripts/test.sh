@@ -24,7 +24,7 @@ cov=(--cov=app --cov=worker --cov-report=term:skip-covered --cov-report=xml:.dat
      --cov-fail-under="$COVERAGE_FLOOR")
 for arg in "$@"; do [ "$arg" = "--no-cov" ] && cov=(); done
 set +e
-.venv/bin/pytest -m "not soak" "${cov[@]}" -p no:cacheprovider "$@"
+.venv/bin/pytest -m "not soak" "${cov[@]}" -p no:cacheprovider --durations=25 "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi
