@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from beanie import PydanticObjectId
 
 from app.common.time import utcnow
@@ -20,6 +21,7 @@ from app.reports.schedules.models import (
 )
 from app.reports.schedules.recurrence import Frequency
 from app.reports.schedules.runner import record_job_outcome
+from app.reports.schedules import scheduler
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 from tests import factories
@@ -51,6 +53,29 @@ async def test_due_schedule_creates_one_job_as_its_owner_and_moves_on(resources:
     assert fresh.last_job_id == job.id and fresh.last_scheduled_for == slot
     # Not due yet: nothing happens.
     assert await run_due_schedules(resources, now=slot + timedelta(hours=1)) == 0
+
+
+async def test_one_tick_runs_every_due_schedule_batch_after_batch(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More due schedules than one read holds (here batches of 4), some of them broken: one
+    tick runs all the others, once each, and two ticks at once still create one job each."""
+    monkeypatch.setattr(scheduler, "BATCH", 4)
+    user = await owner()
+    slot = at(2026, 12, 1, 9)
+    # Equal due times across the batches' edges: the keyset goes by id within a time.
+    schedules = [
+        await schedule_for(user, slot + timedelta(seconds=n // 3), name=f"S{n}") for n in range(11)
+    ]
+    broken = schedules[1]  # its type was withdrawn: it fails every tick, and stays due
+    await broken.set({"report_type": "no-such-type"})
+    now = slot + timedelta(seconds=30)
+    results = await asyncio.gather(*(run_due_schedules(resources, now=now) for _ in range(2)))
+    assert sum(results) == 10
+    for schedule in schedules:
+        jobs = await jobs_of(schedule)
+        assert len(jobs) == (0 if schedule is broken else 1), schedule.name
+    assert await run_due_schedules(resources, now=now) == 0
 
 
 async def test_three_concurrent_ticks_create_one_job_per_schedule(resources: Resources) -> None:

@@ -106,12 +106,18 @@ async def set_fields(
     return ReportSchedule.model_validate(raw) if raw else None
 
 
-async def due(now: datetime, limit: int) -> list[ReportSchedule]:
+async def due(
+    now: datetime, limit: int, after: tuple[datetime, PydanticObjectId] | None = None
+) -> list[ReportSchedule]:
+    """The active schedules due at `now`, earliest first (ties by id); `after`: only those
+    past that (next_run_at, id), the last of the previous batch."""
+    query: dict[str, Any] = {"status": ScheduleStatus.ACTIVE.value, "next_run_at": {"$lte": now}}
+    if after is not None:
+        at, last = after
+        query["$or"] = [{"next_run_at": {"$gt": at}}, {"next_run_at": at, "_id": {"$gt": last}}]
     return (
-        await ReportSchedule.find(
-            {"status": ScheduleStatus.ACTIVE.value, "next_run_at": {"$lte": now}}
-        )
-        .sort("+next_run_at")
+        await ReportSchedule.find(query)
+        .sort([("next_run_at", 1), ("_id", 1)])
         .limit(limit)
         .to_list()
     )
