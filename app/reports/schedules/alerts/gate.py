@@ -84,11 +84,19 @@ def marked(deliveries: Sequence[ReportDelivery], outcome: AlertOutcome) -> list[
 
 
 class AlertGate:
-    """One run's alert decision (`choose`, handed to the commit), counted once committed."""
+    """One run's alert decision (`choose`, handed to the commit), counted once committed.
+    `period`: the figures of the period before the run's range, read before the commit when a
+    condition compares with it (`periods.for_run`)."""
 
-    def __init__(self, job: ReportJob, figures: FiguresByLocale) -> None:
+    def __init__(
+        self,
+        job: ReportJob,
+        figures: FiguresByLocale,
+        period: Mapping[str, float | None] | None = None,
+    ) -> None:
         self.job = job
         self.figures = figures
+        self.period = period
         self.outcome: AlertOutcome | None = None
 
     async def choose(
@@ -110,7 +118,8 @@ class AlertGate:
         key = scope_key(job.scope)
         before = ScopeAlertState.model_validate((raw.get("alert_states") or {}).get(key) or {})
         values = metric_values(_first(self.figures, job.locale))
-        outcome = evaluate(config, values, before, metrics_of(job.report_type, job.locale))
+        metrics = metrics_of(job.report_type, job.locale)
+        outcome = evaluate(config, values, before, metrics, self.period)
         outcome.scope_key = key
         outcome.notified = sends(config, outcome) and bool(deliveries)
         now = utcnow()

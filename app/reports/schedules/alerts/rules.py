@@ -13,6 +13,10 @@ A condition is *recovered* when it is false past the margin: `x < v` at x ≥ v 
 at least `by` when the change is below by − margin. With match `all` the alert recovers when
 any condition recovered; with `any`, when every one did. A metric without a value (a rate
 with nothing to count) is neither met nor recovered: it never starts or ends an alert.
+
+A change compares with the scope's previous evaluated run (`versus: previous-run`) or with the
+same figure over the period before the run's date range (`previous-period`, measured by the
+caller: `periods.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from app.reports.schedules.alerts.models import (
     Match,
     Op,
     ScopeAlertState,
+    Versus,
 )
 from app.reports.types.alertable import Metric
 
@@ -98,11 +103,20 @@ def evaluate(
     values: Values,
     before: ScopeAlertState,
     metrics: Mapping[str, Metric] | None = None,
+    period: Values | None = None,
 ) -> AlertOutcome:
-    """The run's alert outcome from its metrics `values` and the scope's state `before`."""
+    """The run's alert outcome from its metrics `values` and the scope's state `before`;
+    `period`: the figures of the period before the run's range (None: not measured, so a
+    previous-period change has no previous value)."""
     known = metrics or {}
     results = [
-        measure(c, values, before.values, config.recovery_margin, known.get(c.metric))
+        measure(
+            c,
+            values,
+            (period or {}) if c.versus == Versus.PREVIOUS_PERIOD else before.values,
+            config.recovery_margin,
+            known.get(c.metric),
+        )
         for c in config.conditions
     ]
     combine = all if config.match == Match.ALL else any
