@@ -127,7 +127,10 @@ async def test_a_drop_from_the_previous_period_fires_and_evaluate_says_so_first(
     assert (condition["previous"], condition["measured"], condition["amount"]) == (75.0, 25.0, 50.0)
     [mail] = smtp_server.messages()
     assert mail["Subject"] == "Alert: Weekly completion"
-    assert "Completion rate: 75 % → 25 % (drop by at least 30 %): met" in _text(mail)
+    assert (
+        "Completion rate: 75 % → 25 % (drop by at least 30 % from the previous period): met"
+        in _text(mail)
+    )
     [audit] = await AuditEvent.find({"action": "schedule.alert-fired"}).to_list()
     assert audit.details["values"] == {"completionRate": 25.0}
 
