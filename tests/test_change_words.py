@@ -1,11 +1,15 @@
 """A schedule's alert and change lines in each recipient's language, on real servers: the same
 run mails a German recipient German condition lines, counts and change lines (numbers, dates and
-coded values as German reads them) and an English one English."""
+coded values as German reads them) and an English one English; `/metrics` counts each committed
+change evaluation once, by outcome."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.common.time import utcnow
 from app.main import create_app
@@ -52,6 +56,24 @@ async def _set_rate(enrollments: list[Enrollment], compliant: int) -> None:
         )
 
 
+async def _evaluations(api: httpx.AsyncClient) -> dict[str, float]:
+    """`report_change_evaluations_total` for compliance-status, by outcome, as /metrics says."""
+    text = (await api.get("/metrics")).text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "report_change_evaluations_total"
+                and sample.labels.get("report_type") == "compliance-status"
+            ):
+                found[sample.labels["outcome"]] = sample.value
+    return found
+
+
+def _grew(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+
+
 async def test_a_german_recipient_reads_the_alert_and_the_changes_in_german(
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
@@ -81,6 +103,7 @@ async def test_a_german_recipient_reads_the_alert_and_the_changes_in_german(
         )
         assert created.status_code == 201, created.text
         schedule_id = created.json()["id"]
+        counted = await _evaluations(api)
 
         # 1st run: 50 % fires; the first run of the change report is its baseline.
         await _set_rate(enrollments, 5)
@@ -98,6 +121,7 @@ async def test_a_german_recipient_reads_the_alert_and_the_changes_in_german(
         assert english["Subject"] == "Alert: Mandatory training"
         assert "- Compliance rate: 50 % < 80 %: met" in _text(english)
         assert "First run: 10 enrollments form the baseline" in _text(english)
+        assert _grew(counted, after := await _evaluations(api)) == {"first-run": 1.0}
 
         # 2nd run: 90 % recovers ("back to normal" is asked for); four learners completed.
         smtp_server.clear()
@@ -129,6 +153,13 @@ async def test_a_german_recipient_reads_the_alert_and_the_changes_in_german(
         )
         # The run's record keeps the English words (the API's language).
         assert run["evaluation"]["changes"]["summary"] == "4 completed"
+        assert _grew(after, after := await _evaluations(api)) == {"changed": 1.0}
+
+        # 3rd run: nothing changed and the alert is not met: no message, counted unchanged.
+        smtp_server.clear()
+        await completed_run(api, schedule_id, people.headers, run_worker, delivery_resources)
+        assert smtp_server.messages() == []
+        assert _grew(after, await _evaluations(api)) == {"unchanged": 1.0}
 
 
 async def test_an_unchanged_notice_is_in_the_recipients_language(

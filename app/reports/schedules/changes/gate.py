@@ -19,7 +19,7 @@ import structlog
 
 from app.common.time import utcnow
 from app.i18n import DEFAULT_LOCALE, LOCALES, translate
-from app.observability import CHANGE_REPORTS
+from app.observability import CHANGE_EVALUATIONS, CHANGE_REPORTS
 from app.reports.deliveries.change_text import since_text
 from app.reports.deliveries.models import (
     ChangesConfig,
@@ -196,6 +196,8 @@ class ChangeGate:
             found = "unchanged" if outcome.nothing_changed else found
             moved = "yes" if outcome.baseline_moved else "no"
             CHANGE_REPORTS.labels(self.job.report_type, found, moved).inc()
+            if not self.job.test_run:  # a test send is no run (like the alert's count)
+                CHANGE_EVALUATIONS.labels(self.job.report_type, found).inc()
         gone = self.replaced if self.outcome.baseline_moved else self.outcome.baseline_key
         if gone:
             with contextlib.suppress(Exception):
