@@ -72,6 +72,12 @@ ALERT_EVALUATIONS = Counter(
     "(fired, still-firing, recovered, not-met)",
     ["report_type", "state"],
 )
+CHANGE_EVALUATIONS = Counter(
+    "report_change_evaluations_total",
+    "Scheduled runs of change-report schedules whose comparison with their last delivered run "
+    "was committed, by report type and outcome (first-run, changed, unchanged)",
+    ["report_type", "outcome"],
+)
 CHANGE_REPORTS = Counter(
     "report_change_reports_total",
     "Scheduled runs compared with their last delivered run, by report type and what they "

@@ -413,9 +413,16 @@ async def test_excel_and_pdf_files_carry_a_changes_since_section(
     async with application.router.lifespan_context(application), api_client(application) as api:
         ids = []
         for fmt in ("xlsx", "pdf"):
+            # The Excel file in German: its sheet's words and coded values too.
+            locale = "de" if fmt == "xlsx" else "en"
             created = await api.post(
                 SCHEDULES,
-                json={**_body(), "format": fmt, "recipients": [str(people.ann.id)]},
+                json={
+                    **_body(),
+                    "format": fmt,
+                    "locale": locale,
+                    "recipients": [str(people.ann.id)],
+                },
                 headers=people.headers,
             )
             assert created.status_code == 201, created.text
@@ -432,15 +439,15 @@ async def test_excel_and_pdf_files_carry_a_changes_since_section(
     )
     assert "Changes" in book.sheetnames
     sheet = book["Changes"]
-    assert str(sheet["A1"].value).startswith("Changes since ")
-    assert sheet["A2"].value == "1 completed"
+    assert str(sheet["A1"].value).startswith("Änderungen seit ")
+    assert [c.value for c in sheet[4]] == ["Änderung", "Zeile", "Feld", "Vorher", "Nachher"]
     listed = [tuple(c.value for c in row) for row in sheet.iter_rows(min_row=5)]
-    assert ("changed", "Ada Archer · SAF-1", "Status", "enrolled", "completed") in listed
+    assert ("Geändert", "Ada Archer · SAF-1", "Status", "Eingeschrieben", "Abgeschlossen") in listed
     assert not any(row[1] and str(row[1]).startswith("Bob") for row in listed)
     pdf = PdfReader(io.BytesIO(await _report_file(delivery_resources, pdf_run["id"])))
     text = "\n".join(page.extract_text() for page in pdf.pages)
     assert "changes since" in text.lower() and "1 completed" in text  # headings: capitals
-    assert "Ada Archer · SAF-1" in text
+    assert "Ada Archer · SAF-1" in text and "Changed" in text
 
 
 async def test_metadata_lists_what_a_change_report_compares(

@@ -13,6 +13,7 @@ from beanie import PydanticObjectId
 from app.common.time import utcnow
 from app.platform.models import Department, User
 from app.reports.jobs.models import JobError, JobStatus, ReportJob
+from app.reports.schedules import scheduler
 from app.reports.schedules.models import (
     MAX_COUNTED_MISSED,
     MissedRunPolicy,
@@ -21,7 +22,6 @@ from app.reports.schedules.models import (
 )
 from app.reports.schedules.recurrence import Frequency
 from app.reports.schedules.runner import record_job_outcome
-from app.reports.schedules import scheduler
 from app.reports.schedules.scheduler import run_due_schedules
 from app.runtime.resources import Resources
 from tests import factories

@@ -18,7 +18,7 @@ from functools import cache
 
 from babel import Locale
 from babel.dates import format_date, format_time
-from babel.numbers import NumberPattern
+from babel.numbers import NumberPattern, format_decimal
 
 from app.i18n.catalogs import current_locale
 from app.i18n.locales import locale_spec
@@ -110,6 +110,11 @@ class HumanFormats:
         if self._fast_numbers:
             return f"{value:,.{digits}f}".translate(self._swap)
         return self._apply(self._decimal_pattern, value, digits)
+
+    def number(self, value: float) -> str:
+        """A figure as a sentence says it: the decimals it has, up to 3, none added (`50`,
+        `72.5` / `72,5`, `1,234` / `1.234`)."""
+        return str(format_decimal(value, locale=self._babel))
 
     def percent(self, value: float, digits: int = 1) -> str:
         """A percentage given as 0–100 (85.3 means 85.3 %): `85.3%` / `85,3 %`."""

@@ -157,9 +157,12 @@ def _build(
         msg["Subject"] = content.subject or content.report_name
     elif content.alert is not None:  # sent because an alert fired or recovered: said first
         msg["Subject"] = alert_subject(content, locale)
-        body.intro = "\n".join([*alert_lines(content, locale), *change_lines(content), body.intro])
+        said = [*alert_lines(content, locale), *change_lines(content)]
+        if content.changes is not None:  # the change lines, then a blank line as below
+            said.append("")
+        body.intro = "\n".join([*said, body.intro])
     elif content.changes is not None:  # a change report: what changed, said first
-        msg["Subject"] = f"Changes: {content.report_name}"
+        msg["Subject"] = t("Changes: {report}", report=content.report_name)
         body.intro = "\n".join([*change_lines(content), "", body.intro])
     else:
         msg["Subject"] = t("Report: {report}", report=content.report_name)

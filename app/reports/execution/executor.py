@@ -16,6 +16,7 @@ from app.reports.execution.lease import Run
 from app.reports.execution.outcome import Outcome
 from app.reports.jobs import repository
 from app.reports.jobs.models import JobStatus, ReportJob
+from app.reports.schedules.alerts import periods
 from app.runtime.resources import Resources
 
 log = structlog.get_logger(__name__)
@@ -59,7 +60,7 @@ class JobExecutor:
             return JobStatus.FAILED
         started, cpu_started = time.monotonic(), time.process_time()
         JOBS_ACTIVE.inc()
-        body = asyncio.create_task(pipeline.produce(run, self.resources))
+        body = asyncio.create_task(self._produce(run))
         beat = asyncio.create_task(lease.heartbeat(run, body, self.settings, self.shutdown))
         try:
             outcome = Outcome(self.resources, run, self.delivers)
@@ -81,6 +82,12 @@ class JobExecutor:
             rows=run.progress.rows_processed,
         )
         return status
+
+    async def _produce(self, run: Run) -> None:
+        """The file, then (when the schedule's alert compares with the previous period) that
+        period's figures: both under the lease's heartbeat, before the commit decides."""
+        await pipeline.produce(run, self.resources)
+        run.previous_period = await periods.for_run(run.job, self.settings.fetch_batch_size)
 
     async def _commit(self, run: Run) -> bool:
         return await lease.commit(

@@ -72,6 +72,8 @@ class Run:
     figures: dict[str, list[Figure]] = field(default_factory=dict)
     # A change report's comparison (schedules/changes/), decided in the commit.
     changes: ChangeGate | None = None
+    # An alert comparing with the previous period: that period's figures (alerts/periods.py).
+    previous_period: dict[str, float | None] | None = None
 
     @property
     def job_id(self) -> PydanticObjectId:
@@ -243,7 +245,7 @@ async def _finish_completed(
     }
     # The job's deliveries are inserted in the same transaction as this fenced update, with
     # its schedule's alert decision (which of them go out) and the state that moves.
-    gate = AlertGate(run.job, run.figures) if run.job.schedule_id else None
+    gate = AlertGate(run.job, run.figures, run.previous_period) if run.job.schedule_id else None
     choose = _chain(gate.choose if gate else None, run.changes.choose if run.changes else None)
     ok = await outbox.commit_completed(
         run.job,

@@ -209,7 +209,11 @@ async def produce(run: Run, resources: Resources) -> None:
                     total_rows=progress.rows_processed,
                     totals=with_values(context.totals, totals.result()),
                     charts=charting.specs(locale) if charting is not None else [],
-                    changes=file_section(run.changes, changes) if run.changes and changes else None,
+                    changes=(
+                        file_section(run.changes, changes, locale)
+                        if run.changes and changes
+                        else None
+                    ),
                 )
                 follow = asyncio.create_task(follow_layout(sink, progress, 5.0 + fetch_share))
                 try:

@@ -30,7 +30,7 @@ class ConditionResult(BaseModel):
     relative: bool = False
     versus: str | None = None
     measured: float | None = None  # the run's figure (None: the summary had no value)
-    previous: float | None = None  # the figure of the previous evaluated run (change only)
+    previous: float | None = None  # a change: the previous evaluated run's or period's figure
     amount: float | None = None  # the change measured (in % of `previous` when relative)
     met: bool = False  # the condition holds
     recovered: bool = True  # it is false past the recovery margin

@@ -137,6 +137,8 @@ class ChangeSection:
     summary: str
     rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     total: int = 0
+    header: tuple[str, ...] = ("Change", "Row", "Field", "Before", "After")
+    more: str = "… and {count} more changes in the list of changes."  # {count} filled in
 
 
 @dataclass(frozen=True)

@@ -232,8 +232,10 @@ async def run_now(
         "within the preview budget (a read that does not fit is a 422 with its estimate; it "
         "counts against your previews a minute), and evaluates the schedule's alert against "
         "its stored state as a run's commit would: the metrics, each condition with its "
-        "measured value, the state the alert would move to and what would be sent. Nothing "
-        "is sent and no state is written."
+        "measured value (and, for a `versus: previous-period` change, the previous period's, "
+        "read within the same budget), the state the alert would move to and what would be "
+        "sent, to the recipients a run would send to (for audience `department-managers`, the "
+        "subtree's managers now). Nothing is sent and no state is written."
     ),
     response_model=EvaluationOut,
     responses=problem_responses(401, 403, 404, 409, 422, 429),

@@ -46,10 +46,11 @@ ESTIMATE_SECONDS = 3.0  # for the row estimates of all scopes together
 SCOPE_SECONDS = 0.5  # at most, per scope
 
 
-async def _audience_recipients(
+async def audience_recipients(
     settings: Settings, schedule: ReportSchedule
 ) -> tuple[list[Recipient], dict[str, str], list[SkippedRecipient]]:
-    """The e-mail recipients of the next run, why each, and who is left out."""
+    """The e-mail recipients of the next run, why each, and who is left out (also what
+    `POST /schedules/{id}/evaluate` says a run would send to)."""
     if schedule.audience == Audience.DEPARTMENT_MANAGERS and schedule.department_managers:
         burst = await bursting.resolve(schedule.department_managers)
         left = {u.key for u in schedule.unsubscribed}
@@ -93,7 +94,7 @@ async def audience(
     """Who the next run reaches, each with their scope in words and its estimated rows."""
     owner = await runner.runner_for(schedule, principal)
     request = await runner.schedule_request(schedule, owner)
-    recipients, reasons, skipped = await _audience_recipients(settings, schedule)
+    recipients, reasons, skipped = await audience_recipients(settings, schedule)
     per_scope = schedule.audience in runner.PER_SCOPE
     started = time.monotonic()
     estimates: dict[str, tuple[str, int | None, bool]] = {}
@@ -207,7 +208,7 @@ async def _as_recipient(
 ) -> Principal:
     """One recipient of the schedule, as a caller: an admin may ask for anyone's scope, the
     owner only for a scope within their own."""
-    recipients, _, _ = await _audience_recipients(settings, schedule)
+    recipients, _, _ = await audience_recipients(settings, schedule)
     if user_id not in {r.user_id for r in recipients}:
         raise ValidationFailed.of(
             [

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from app.i18n import N_
+
 # (key hash, fields hash, the row's name, the compared values): what a run keeps of a row.
 Fingerprint = tuple[str, str, str, list[Any]]
 
@@ -59,8 +61,9 @@ def _plain(value: Any) -> Any:
 @dataclass(frozen=True)
 class ChangeField:
     key: str  # the column
-    label: str
+    label: str  # English, marked for the catalogs: a message says it in its locale
     band: Callable[[Any], Any] | None = None  # what is compared instead of the raw value
+    lookup: str | None = None  # its codes' lookup category (their labels, in other locales)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class Transition:
     """A change counted in words: `test(before, after)` of one field's compared values."""
 
     key: str  # e.g. newly-overdue
-    words: str  # e.g. "newly overdue"
+    words: str  # e.g. "newly overdue" (marked for the catalogs)
     field: str
     test: Callable[[Any, Any], bool]
 
@@ -83,9 +86,9 @@ class ChangeSpec:
     name_columns: tuple[str, ...]  # how a row is named in a message
     fields: tuple[ChangeField, ...]
     transitions: tuple[Transition, ...] = ()
-    added_words: str = "added"
-    left_words: str = "no longer listed"
-    noun: str = "row"
+    added_words: str = N_("added")
+    left_words: str = N_("no longer listed")
+    noun: str = "row"  # a row of the type (the changes file's column; `words.count_of`)
     field_keys: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -100,40 +103,40 @@ CHANGE_SPECS: Mapping[str, ChangeSpec] = {
         key_columns=_LEARNER_COURSE,
         name_columns=_LEARNER_NAME,
         fields=(
-            ChangeField("status", "Status"),
-            ChangeField("progressPercent", "Progress", progress_band),
-            ChangeField("score", "Score", rounded(1)),
-            ChangeField("overdue", "Overdue"),
+            ChangeField("status", N_("Status"), lookup="enrollment-status"),
+            ChangeField("progressPercent", N_("Progress"), progress_band),
+            ChangeField("score", N_("Score"), rounded(1)),
+            ChangeField("overdue", N_("Overdue")),
         ),
         transitions=(
-            Transition("newly-overdue", "newly overdue", "overdue", _became(True)),
-            Transition("completed", "completed", "status", _became("completed")),
+            Transition("newly-overdue", N_("newly overdue"), "overdue", _became(True)),
+            Transition("completed", N_("completed"), "status", _became("completed")),
         ),
-        added_words="enrolled",
+        added_words=N_("enrolled"),
         noun="enrollment",
     ),
     "compliance-status": ChangeSpec(
         key_columns=_LEARNER_COURSE,
         name_columns=_LEARNER_NAME,
         fields=(
-            ChangeField("status", "Status"),
-            ChangeField("complianceState", "Compliance"),
+            ChangeField("status", N_("Status"), lookup="enrollment-status"),
+            ChangeField("complianceState", N_("Compliance"), lookup="compliance-state"),
         ),
         transitions=(
-            Transition("newly-overdue", "newly overdue", "complianceState", _became("overdue")),
-            Transition("completed", "completed", "status", _became("completed")),
+            Transition("newly-overdue", N_("newly overdue"), "complianceState", _became("overdue")),
+            Transition("completed", N_("completed"), "status", _became("completed")),
         ),
-        added_words="enrolled",
+        added_words=N_("enrolled"),
         noun="enrollment",
     ),
     "course-completion": ChangeSpec(
         key_columns=("courseCode",),
         name_columns=("courseCode", "courseTitle"),
         fields=(
-            ChangeField("enrolled", "Enrolled"),
-            ChangeField("completed", "Completed"),
-            ChangeField("completionRate", "Completion rate", rounded(1)),
-            ChangeField("averageScore", "Average score", rounded(1)),
+            ChangeField("enrolled", N_("Enrolled")),
+            ChangeField("completed", N_("Completed")),
+            ChangeField("completionRate", N_("Completion rate"), rounded(1)),
+            ChangeField("averageScore", N_("Average score"), rounded(1)),
         ),
         noun="course",
     ),
@@ -141,17 +144,17 @@ CHANGE_SPECS: Mapping[str, ChangeSpec] = {
         key_columns=("departmentCode", "departmentName"),
         name_columns=("departmentName",),
         fields=(
-            ChangeField("enrollments", "Enrollments"),
-            ChangeField("completed", "Completed"),
-            ChangeField("completionRate", "Completion rate", rounded(1)),
-            ChangeField("overdue", "Overdue"),
+            ChangeField("enrollments", N_("Enrollments")),
+            ChangeField("completed", N_("Completed")),
+            ChangeField("completionRate", N_("Completion rate"), rounded(1)),
+            ChangeField("overdue", N_("Overdue")),
         ),
         noun="department",
     ),
     "learning-activity": ChangeSpec(
         key_columns=("periodStart", "eventType"),
         name_columns=("periodStart", "eventType"),
-        fields=(ChangeField("events", "Events"), ChangeField("uniqueLearners", "Learners")),
+        fields=(ChangeField("events", N_("Events")), ChangeField("uniqueLearners", N_("Learners"))),
         noun="period",
     ),
 }

@@ -15,9 +15,7 @@ def _esc(text: str) -> str:
 def changes_html(section: ChangeSection | None) -> str:
     if section is None:
         return ""
-    head = "".join(
-        f'<th scope="col">{t}</th>' for t in ("Change", "Row", "Field", "Before", "After")
-    )
+    head = "".join(f'<th scope="col">{_esc(t)}</th>' for t in section.header)
     body = "".join(
         "<tr>" + "".join(f"<td>{_esc(cell)}</td>" for cell in cells) + "</tr>"
         for cells in section.rows
@@ -25,7 +23,7 @@ def changes_html(section: ChangeSection | None) -> str:
     more = ""
     if section.total > len(section.rows):
         count = section.total - len(section.rows)
-        more = f'<p class="empty-note">… and {count} more changes in the list of changes.</p>'
+        more = f'<p class="empty-note">{_esc(section.more.format(count=count))}</p>'
     table = (
         f'<table class="params"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
         if section.rows

@@ -12,7 +12,6 @@ from xlsxwriter.worksheet import Worksheet
 from app.reports.rendering.base import ChangeSection, neutralise_formula
 
 CHANGES_SHEET_NAME = "Changes"
-HEADER = ("Change", "Row", "Field", "Before", "After")
 
 
 def write_changes_sheet(
@@ -33,7 +32,7 @@ def write_changes_sheet(
     sheet.set_column(2, 4, 18)
     sheet.write_string(0, 0, neutralise_formula(section.heading), bold)
     sheet.write_string(1, 0, neutralise_formula(section.summary))
-    for c, title in enumerate(HEADER):
+    for c, title in enumerate(section.header):
         sheet.write_string(3, c, title, header)
     row = 4
     for cells in section.rows:
@@ -42,5 +41,5 @@ def write_changes_sheet(
         row += 1
     if section.total > len(section.rows):
         more = section.total - len(section.rows)
-        sheet.write_string(row + 1, 0, f"… and {more} more changes in the list of changes", note)
+        sheet.write_string(row + 1, 0, section.more.format(count=more), note)
     return CHANGES_SHEET_NAME

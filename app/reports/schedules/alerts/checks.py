@@ -1,6 +1,7 @@
 """A schedule's `alert` checked against its report type: every condition names one of the
-type's alertable metrics and has exactly one form (threshold or change); all problems in one
-422, each naming its field (`body.alert.conditions.1.metric`)."""
+type's alertable metrics and has exactly one form (threshold or change), and compares with the
+previous period only when the type has a date range; all problems in one 422, each naming its
+field (`body.alert.conditions.1.metric`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from app.reports.schedules.alerts.models import (
     AlertIn,
     Versus,
 )
+from app.reports.schedules.alerts.periods import has_date_range
 from app.reports.types import get_report_type
 from app.reports.types.alertable import alertable_metrics
 
@@ -19,7 +21,12 @@ FIELD = "body.alert"
 
 
 def _condition(
-    index: int, given: AlertConditionIn, known: set[str], report_type: str, problems: Problems
+    index: int,
+    given: AlertConditionIn,
+    known: set[str],
+    report_type: str,
+    problems: Problems,
+    ranged: bool,
 ) -> AlertCondition:
     at = f"{FIELD}.conditions.{index}"
     if given.metric not in known:
@@ -65,6 +72,15 @@ def _condition(
                         field=f"{at}.{name}", message="required with a change", type="missing"
                     )
                 )
+    if change and given.versus == Versus.PREVIOUS_PERIOD and not ranged:
+        problems.add(
+            FieldError(
+                field=f"{at}.versus",
+                message=f"{report_type} reports have no date range, so no previous period to "
+                "compare with; use previous-run",
+                type="no-date-range",
+            )
+        )
     if given.relative and not change:
         problems.add(
             FieldError(field=f"{at}.relative", message="only with a change", type="condition-form")
@@ -83,8 +99,10 @@ def _condition(
 def alert_config(body: AlertIn, report_type: str, problems: Problems) -> AlertConfig:
     """The stored form of `body`, its problems added to `problems`."""
     known = {m.key for m in alertable_metrics(get_report_type(report_type))}
+    ranged = has_date_range(report_type)
     conditions = [
-        _condition(i, c, known, report_type, problems) for i, c in enumerate(body.conditions)
+        _condition(i, c, known, report_type, problems, ranged)
+        for i, c in enumerate(body.conditions)
     ]
     return AlertConfig(
         conditions=conditions,

@@ -65,30 +65,46 @@ def _first(figures: FiguresByLocale, locale: str) -> Sequence[Figure]:
     return figures
 
 
-def marked(deliveries: Sequence[ReportDelivery], outcome: AlertOutcome) -> list[ReportDelivery]:
-    """The deliveries as an alert sends them: fired or "back to normal", with the conditions."""
+def marked(
+    deliveries: Sequence[ReportDelivery], outcome: AlertOutcome, report_type: str
+) -> list[ReportDelivery]:
+    """The deliveries as an alert sends them: fired or "back to normal", with the conditions
+    said in each message's locale (its metric labels too)."""
     state = "recovered" if outcome.state == AlertState.RECOVERED else "fired"
-    alert = DeliveryAlert(
-        state=state,
-        lines=[describe(c) for c in outcome.conditions],
-        conditions=[
-            ConditionResultOut(**c.model_dump()).model_dump(mode="json", by_alias=True)
-            for c in outcome.conditions
-        ],
-    )
+    conditions = [
+        ConditionResultOut(**c.model_dump()).model_dump(mode="json", by_alias=True)
+        for c in outcome.conditions
+    ]
+    said: dict[str, DeliveryAlert] = {}
     out = []
     for delivery in deliveries:
-        content = delivery.content.model_copy(update={"alert": alert})
+        locale = delivery.content.locale
+        if locale not in said:
+            labels = metrics_of(report_type, locale)
+            lines = [
+                describe(c, locale, labels[c.metric].label if c.metric in labels else None)
+                for c in outcome.conditions
+            ]
+            said[locale] = DeliveryAlert(state=state, lines=lines, conditions=conditions)
+        content = delivery.content.model_copy(update={"alert": said[locale]})
         out.append(delivery.model_copy(update={"content": content}))
     return out
 
 
 class AlertGate:
-    """One run's alert decision (`choose`, handed to the commit), counted once committed."""
+    """One run's alert decision (`choose`, handed to the commit), counted once committed.
+    `period`: the figures of the period before the run's range, read before the commit when a
+    condition compares with it (`periods.for_run`)."""
 
-    def __init__(self, job: ReportJob, figures: FiguresByLocale) -> None:
+    def __init__(
+        self,
+        job: ReportJob,
+        figures: FiguresByLocale,
+        period: Mapping[str, float | None] | None = None,
+    ) -> None:
         self.job = job
         self.figures = figures
+        self.period = period
         self.outcome: AlertOutcome | None = None
 
     async def choose(
@@ -110,7 +126,8 @@ class AlertGate:
         key = scope_key(job.scope)
         before = ScopeAlertState.model_validate((raw.get("alert_states") or {}).get(key) or {})
         values = metric_values(_first(self.figures, job.locale))
-        outcome = evaluate(config, values, before, metrics_of(job.report_type, job.locale))
+        metrics = metrics_of(job.report_type, job.locale)
+        outcome = evaluate(config, values, before, metrics, self.period)
         outcome.scope_key = key
         outcome.notified = sends(config, outcome) and bool(deliveries)
         now = utcnow()
@@ -133,7 +150,7 @@ class AlertGate:
         if outcome.state == AlertState.FIRED:
             await _audit(job, outcome, session)
         self.outcome = outcome
-        return marked(deliveries, outcome) if outcome.notified else []
+        return marked(deliveries, outcome, job.report_type) if outcome.notified else []
 
     def committed(self) -> None:
         """Counts the committed outcome in /metrics (once: a retried transaction decided

@@ -29,7 +29,8 @@ class Change(StrEnum):
 
 
 class Versus(StrEnum):
-    PREVIOUS_RUN = "previous-run"
+    PREVIOUS_RUN = "previous-run"  # the scope's previous evaluated run
+    PREVIOUS_PERIOD = "previous-period"  # the same figure over the range just before the run's
 
 
 class Match(StrEnum):
@@ -38,8 +39,8 @@ class Match(StrEnum):
 
 
 class AlertCondition(BaseModel):
-    """Either a threshold (`op`, `value`) or a change since the previous run (`change`, `by`,
-    `relative`: `by` in % of the previous value, `versus`)."""
+    """Either a threshold (`op`, `value`) or a change (`change`, `by`, `relative`: `by` in % of
+    the previous value) versus the previous run or the previous period (`versus`)."""
 
     metric: str
     op: Op | None = None
@@ -74,11 +75,12 @@ class ScopeAlertState(BaseModel):
 # -- HTTP shapes ---------------------------------------------------------------------------------
 
 CONDITION_DESCRIPTION = (
-    "A threshold `{metric, op, value}` (op `<`, `<=`, `>`, `>=`) or a change since the "
-    "schedule's previous run `{metric, change: drop|rise, by, relative?, versus: previous-run}` "
-    "(`relative`: `by` is a percentage of the previous value). `metric` is one of the report "
-    "type's alertable metrics (GET /api/v1/reports/metadata/report-types/{key}, "
-    "`alertableMetrics`)."
+    "A threshold `{metric, op, value}` (op `<`, `<=`, `>`, `>=`) or a change "
+    "`{metric, change: drop|rise, by, relative?, versus: previous-run|previous-period}` "
+    "(`relative`: `by` is a percentage of the previous value): versus the scope's previous run, "
+    "or versus the same figure over the period just before the run's date range (report types "
+    "with a date range only). `metric` is one of the report type's alertable metrics "
+    "(GET /api/v1/reports/metadata/report-types/{key}, `alertableMetrics`)."
 )
 
 
@@ -90,7 +92,10 @@ class AlertConditionIn(ApiInput):
     by: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     relative: bool = False
     versus: Versus | None = Field(
-        default=None, description="previous-run (the default with `change`)"
+        default=None,
+        description="`previous-run` (the default with `change`): the scope's previous evaluated "
+        "run; `previous-period`: the same figure over the range of the same length just before "
+        "the run's date range, read at the run (types with a date range only)",
     )
 
 

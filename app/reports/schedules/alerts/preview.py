@@ -5,8 +5,11 @@ type's own read and summarizer run here, without making a file, within the previ
 (`PREVIEW_BUDGET_MS`; a read that does not fit is refused with its estimate, like a preview,
 and counts against the caller's previews a minute). The alert is evaluated against the
 scope's stored state exactly as the run's commit would, but nothing is written and nothing
-is sent. Evaluated in the owner's scope (with audience `recipient`, the owner's scope stands
-for the recipients' ones).
+is sent. Evaluated in the owner's scope (with audience `recipient` or `department-managers`,
+the owner's scope stands for the recipients' ones). A condition comparing with the previous
+period has that period read too, within the same budget. The recipients are the ones a run now
+would send to, as `GET /schedules/{id}/audience` finds them (the managers of the subtree for
+audience `department-managers`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from app.reports.reading.progress import READ_PROGRESS
 from app.reports.schedules import runner
 from app.reports.schedules.alerts.gate import metric_values, metrics_of, scope_key
 from app.reports.schedules.alerts.models import ScopeAlertState
+from app.reports.schedules.alerts.periods import period_values, wants_previous_period
 from app.reports.schedules.alerts.rules import evaluate, sends
 from app.reports.schedules.alerts.schemas import (
     AlertOutcomeOut,
@@ -31,6 +35,7 @@ from app.reports.schedules.alerts.schemas import (
 from app.reports.schedules.changes.runs import DryComparison
 from app.reports.schedules.changes.schemas import ChangeOutcomeOut
 from app.reports.schedules.models import ReportSchedule
+from app.reports.schedules.trial import audience_recipients
 from app.runtime.resources import Resources
 from app.security import Principal
 
@@ -54,6 +59,7 @@ async def evaluate_now(
     watch = ReadWatch(budget)
     following = READ_PROGRESS.set(watch)
     rows = 0
+    period = None
     # Change reports: compared with the scope's baseline as the run would, nothing stored.
     dry = DryComparison(
         schedule, scope.to_document(), [c.key for c in definition.columns_for(params)]
@@ -64,6 +70,8 @@ async def evaluate_now(
                 summarizer.add(batch)
                 dry.add(batch)
                 rows += len(batch)
+            if wants_previous_period(schedule.alert):  # the period before the run's range
+                period = await period_values(definition, params, scope, READ_BATCH)
         changes = await dry.outcome(resources.storage)
     except Exception as exc:
         if ran_out(exc):
@@ -84,7 +92,8 @@ async def evaluate_now(
         if m.key in values
     ]
     config = schedule.delivery_config()
-    recipients = [r.address for r in config.recipients if r.address]
+    listed, _, _ = await audience_recipients(settings, schedule)
+    recipients = [r.address for r in listed if r.address]
     hooks = len(config.webhook_endpoint_ids)
     if schedule.alert is None or not schedule.alert.conditions:
         kind = unchanged_kind(schedule, changes, "report" if recipients or hooks else "none")
@@ -96,7 +105,7 @@ async def evaluate_now(
             would_send=_would(kind, schedule, recipients, hooks),
         )
     before = schedule.alert_states.get(scope_key(scope.to_document())) or ScopeAlertState()
-    outcome = evaluate(schedule.alert, values, before, metrics)
+    outcome = evaluate(schedule.alert, values, before, metrics, period)
     outcome.notified = sends(schedule.alert, outcome) and bool(recipients or hooks)
     kind = "none"
     if outcome.notified:

@@ -13,12 +13,17 @@ A condition is *recovered* when it is false past the margin: `x < v` at x ≥ v 
 at least `by` when the change is below by − margin. With match `all` the alert recovers when
 any condition recovered; with `any`, when every one did. A metric without a value (a rate
 with nothing to count) is neither met nor recovered: it never starts or ends an alert.
+
+A change compares with the scope's previous evaluated run (`versus: previous-run`) or with the
+same figure over the period before the run's date range (`previous-period`, measured by the
+caller: `periods.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from app.i18n import DEFAULT_LOCALE, LOCALES, N_, human_formats, translate
 from app.reports.jobs.evaluation import AlertOutcome, AlertState, ConditionResult
 from app.reports.schedules.alerts.models import (
     AlertCondition,
@@ -27,6 +32,7 @@ from app.reports.schedules.alerts.models import (
     Match,
     Op,
     ScopeAlertState,
+    Versus,
 )
 from app.reports.types.alertable import Metric
 
@@ -98,11 +104,20 @@ def evaluate(
     values: Values,
     before: ScopeAlertState,
     metrics: Mapping[str, Metric] | None = None,
+    period: Values | None = None,
 ) -> AlertOutcome:
-    """The run's alert outcome from its metrics `values` and the scope's state `before`."""
+    """The run's alert outcome from its metrics `values` and the scope's state `before`;
+    `period`: the figures of the period before the run's range (None: not measured, so a
+    previous-period change has no previous value)."""
     known = metrics or {}
     results = [
-        measure(c, values, before.values, config.recovery_margin, known.get(c.metric))
+        measure(
+            c,
+            values,
+            (period or {}) if c.versus == Versus.PREVIOUS_PERIOD else before.values,
+            config.recovery_margin,
+            known.get(c.metric),
+        )
         for c in config.conditions
     ]
     combine = all if config.match == Match.ALL else any
@@ -125,14 +140,43 @@ def sends(config: AlertConfig, outcome: AlertOutcome) -> bool:
     return outcome.state == AlertState.RECOVERED and config.notify_recovery
 
 
-def describe(result: ConditionResult) -> str:
-    """One condition as people read it: `Compliance rate 72.5 % < 80 (met)`."""
+# A change condition as a line: (drop | rise, versus the previous period).
+_CHANGE_TEXTS = {
+    ("drop", False): N_("{label}: {before} → {measured} (drop by at least {by})"),
+    ("rise", False): N_("{label}: {before} → {measured} (rise by at least {by})"),
+    ("drop", True): N_(
+        "{label}: {before} → {measured} (drop by at least {by} from the previous period)"
+    ),
+    ("rise", True): N_(
+        "{label}: {before} → {measured} (rise by at least {by} from the previous period)"
+    ),
+}
+
+
+def describe(
+    result: ConditionResult, locale: str = DEFAULT_LOCALE, label: str | None = None
+) -> str:
+    """One condition as people read it, in `locale`: `Compliance rate: 72.5 % < 80 %: met`,
+    `Completion rate: 80 % → 50 % (drop by at least 20 %): met`; `label`: the metric's label
+    in that locale (else the result's)."""
+    locale = locale if locale in LOCALES else DEFAULT_LOCALE
     unit = " %" if result.unit == "%" else ""
-    shown = "—" if result.measured is None else f"{result.measured:g}{unit}"
+    number = human_formats(locale).number
+
+    def shown(value: float | None, suffix: str = unit) -> str:
+        return "—" if value is None else f"{number(value)}{suffix}"
+
+    name = label or result.label
     if result.change is not None:
-        by = f"{result.by or 0:g}{' %' if result.relative else unit}"
-        before = "—" if result.previous is None else f"{result.previous:g}{unit}"
-        what = f"{result.label}: {before} → {shown} ({result.change} by at least {by})"
+        text = _CHANGE_TEXTS[result.change, result.versus == Versus.PREVIOUS_PERIOD.value]
+        what = translate(locale, text).format(
+            label=name,
+            before=shown(result.previous),
+            measured=shown(result.measured),
+            by=shown(result.by or 0.0, " %" if result.relative else unit),
+        )
     else:
-        what = f"{result.label}: {shown} {result.op} {result.value:g}{unit}"
-    return f"{what}: {'met' if result.met else 'not met'}"
+        threshold = shown(result.value if result.value is not None else 0.0)
+        what = f"{name}: {shown(result.measured)} {result.op} {threshold}"
+    said = N_("{condition}: met") if result.met else N_("{condition}: not met")
+    return translate(locale, said).format(condition=what)

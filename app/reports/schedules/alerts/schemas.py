@@ -24,7 +24,9 @@ class ConditionResultOut(ApiModel):
     versus: str | None = None
     measured: float | None = Field(description="The run's figure; null: it had no value")
     previous: float | None = Field(
-        default=None, description="A change condition: the previous run's figure"
+        default=None,
+        description="A change condition: the figure it compares with (the scope's previous "
+        "evaluated run's, or the previous period's with `versus: previous-period`)",
     )
     amount: float | None = Field(
         default=None, description="A change condition: the change (in % when relative)"

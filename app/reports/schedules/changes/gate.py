@@ -18,7 +18,9 @@ from typing import Any
 import structlog
 
 from app.common.time import utcnow
-from app.observability import CHANGE_REPORTS
+from app.i18n import DEFAULT_LOCALE, LOCALES, translate
+from app.observability import CHANGE_EVALUATIONS, CHANGE_REPORTS
+from app.reports.deliveries.change_text import since_text
 from app.reports.deliveries.models import (
     ChangesConfig,
     ChangesMode,
@@ -31,7 +33,9 @@ from app.reports.jobs.evaluation import ChangeOutcome, RunEvaluation
 from app.reports.jobs.models import ReportJob
 from app.reports.schedules.alerts.gate import scope_key
 from app.reports.schedules.changes.models import ScopeBaseline
+from app.reports.schedules.changes.words import said_in, summary_words
 from app.reports.schedules.models import ReportSchedule
+from app.reports.types.changes import ChangeSpec, change_spec
 from app.storage import Storage
 
 log = structlog.get_logger(__name__)
@@ -41,7 +45,15 @@ class BaselineMoved(RuntimeError):
     """Another run of the scope was delivered since this run was compared: it runs again."""
 
 
-def delivery_changes(outcome: ChangeOutcome) -> DeliveryChanges:
+def delivery_changes(
+    outcome: ChangeOutcome, spec: ChangeSpec | None = None, locale: str = DEFAULT_LOCALE
+) -> DeliveryChanges:
+    """The changes as a message in `locale` says them (the counts and lines said again in it
+    when the type's `spec` is known; else as the run's evaluation has them)."""
+    summary, lines = outcome.summary, [str(line) for line in outcome.lines]
+    if spec is not None:
+        summary = summary_words(spec, outcome, locale)
+        lines = [said_in(spec, line, locale) for line in outcome.lines]
     return DeliveryChanges(
         first_run=outcome.first_run,
         since=outcome.since,
@@ -52,13 +64,9 @@ def delivery_changes(outcome: ChangeOutcome) -> DeliveryChanges:
             "unchanged": outcome.unchanged,
         },
         transitions=dict(outcome.transitions),
-        summary=outcome.summary,
-        lines=list(outcome.lines),
+        summary=summary,
+        lines=lines,
     )
-
-
-def _since(outcome: ChangeOutcome) -> str:
-    return f"{outcome.since:%Y-%m-%d %H:%M} UTC" if outcome.since else "the last delivered run"
 
 
 def marked(
@@ -66,22 +74,29 @@ def marked(
     outcome: ChangeOutcome,
     config: ChangesConfig,
     file: ChangeFile | None,
+    spec: ChangeSpec | None = None,
 ) -> list[ReportDelivery]:
-    """The messages with the changes; `unchanged` notices when nothing changed; in `changes`
-    mode the file they carry is the list of changes."""
-    said = delivery_changes(outcome)
+    """The messages with the changes, each in its locale; `unchanged` notices when nothing
+    changed; in `changes` mode the file they carry is the list of changes."""
+    said: dict[str, DeliveryChanges] = {}
     notice = outcome.nothing_changed and config.unchanged == EmptyResultPolicy.NOTICE
     out = []
     for delivery in deliveries:
-        update: dict[str, Any] = {"changes": said}
+        locale = delivery.content.locale
+        if locale not in LOCALES:
+            locale = DEFAULT_LOCALE
+        if locale not in said:
+            said[locale] = delivery_changes(outcome, spec, locale)
+        update: dict[str, Any] = {"changes": said[locale]}
         kind = delivery.kind
         if notice and kind == DeliveryKind.REPORT:
             kind = DeliveryKind.NOTICE
-            update["subject"] = f"{delivery.content.report_name}: no changes"
-            update["text"] = (
-                f"The report {delivery.content.report_name!r} ran and nothing changed since "
-                f"{_since(outcome)}, so no file is sent."
-            )
+            name = delivery.content.report_name
+            update["subject"] = translate(locale, "{report}: no changes").format(report=name)
+            update["text"] = translate(
+                locale,
+                "The report {report!r} ran and nothing changed since {since}, so no file is sent.",
+            ).format(report=name, since=since_text(outcome.since, locale))
         elif (  # the first run's message carries the report itself: the baseline
             config.mode == ChangesMode.CHANGES
             and file is not None
@@ -143,7 +158,7 @@ class ChangeGate:
         chosen: Sequence[ReportDelivery] = deliveries
         if outcome.nothing_changed and config.unchanged == EmptyResultPolicy.SKIP:
             chosen = []
-        chosen = marked(chosen, outcome, config, self.file)
+        chosen = marked(chosen, outcome, config, self.file, change_spec(job.report_type))
         now = utcnow()
         if chosen and not job.test_run and outcome.baseline_key:
             moved = ScopeBaseline(
@@ -162,10 +177,12 @@ class ChangeGate:
             self.replaced = current.key if current else None
         jobs = ReportJob.get_pymongo_collection()
         had = await jobs.find_one({"_id": job.id}, {"evaluation": 1}, session=session)
+        # Stored as text: the lines in English (each message said them in its own locale).
+        said = outcome.model_copy(update={"lines": [str(line) for line in outcome.lines]})
         if had and isinstance(had.get("evaluation"), dict):  # beside the alert's evaluation
-            fields = {"evaluation.evaluated_at": now, "evaluation.changes": outcome.model_dump()}
+            fields = {"evaluation.evaluated_at": now, "evaluation.changes": said.model_dump()}
         else:
-            fields = {"evaluation": RunEvaluation(evaluated_at=now, changes=outcome).model_dump()}
+            fields = {"evaluation": RunEvaluation(evaluated_at=now, changes=said).model_dump()}
         await jobs.update_one({"_id": job.id}, {"$set": fields}, session=session)
         return chosen
 
@@ -179,6 +196,8 @@ class ChangeGate:
             found = "unchanged" if outcome.nothing_changed else found
             moved = "yes" if outcome.baseline_moved else "no"
             CHANGE_REPORTS.labels(self.job.report_type, found, moved).inc()
+            if not self.job.test_run:  # a test send is no run (like the alert's count)
+                CHANGE_EVALUATIONS.labels(self.job.report_type, found).inc()
         gone = self.replaced if self.outcome.baseline_moved else self.outcome.baseline_key
         if gone:
             with contextlib.suppress(Exception):

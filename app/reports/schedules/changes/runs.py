@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.i18n import N_, translate
+from app.reports.deliveries.change_text import since_text
 from app.reports.jobs.evaluation import ChangeOutcome
 from app.reports.jobs.models import ReportJob
 from app.reports.reading.query import Row
@@ -22,6 +23,7 @@ from app.reports.schedules.alerts.gate import scope_key
 from app.reports.schedules.changes.gate import ChangeFile, ChangeGate
 from app.reports.schedules.changes.models import ScopeBaseline
 from app.reports.schedules.changes.tracker import ChangeTargets, ChangeTracker
+from app.reports.schedules.changes.words import summary_words, value_text
 from app.reports.schedules.models import ReportSchedule
 from app.reports.types.changes import change_spec
 from app.storage import Storage
@@ -140,14 +142,41 @@ async def compared(
     return ChangeGate(job, outcome, ChangeFile(name, size, rows), storage)
 
 
-def file_section(gate: ChangeGate, tracker: ChangeTracker) -> ChangeSection:
-    """The report file's "Changes since <date>" section (Excel sheet, PDF section)."""
+# The words of a file's change section (its table's header, the change kinds, the note).
+SECTION_HEADER = (N_("Change"), N_("Row"), N_("Field"), N_("Before"), N_("After"))
+KINDS = {"added": N_("Added"), "left": N_("No longer listed"), "changed": N_("Changed")}
+MORE = N_("… and {count} more changes in the list of changes.")
+
+
+def file_section(gate: ChangeGate, tracker: ChangeTracker, locale: str) -> ChangeSection:
+    """The report file's "Changes since <date>" section (Excel sheet, PDF section), in the
+    file's `locale`."""
     outcome = gate.outcome
     if outcome.first_run:
-        heading = "Changes: first run (the baseline)"
+        heading = translate(locale, "Changes: first run (the baseline)")
     else:
-        since = f"{outcome.since:%Y-%m-%d %H:%M} UTC" if outcome.since else "the last run"
-        heading = f"Changes since {since}"
+        since = since_text(outcome.since, locale)
+        heading = translate(locale, "Changes since {since}").format(since=since)
+    spec = tracker.spec
+
+    def shown(label: str, cell: str) -> str:  # a coded value as its label in `locale`
+        return value_text(spec, label, cell, locale) if cell else cell
+
+    rows = [
+        (
+            translate(locale, KINDS.get(kind, kind)),
+            name,
+            translate(locale, label),
+            shown(label, b),
+            shown(label, a),
+        )
+        for kind, name, label, b, a in tracker.section
+    ]
     return ChangeSection(
-        heading=heading, summary=outcome.summary, rows=list(tracker.section), total=tracker.listed
+        heading=heading,
+        summary=summary_words(tracker.spec, outcome, locale),
+        rows=rows,
+        total=tracker.listed,
+        header=tuple(translate(locale, t) for t in SECTION_HEADER),
+        more=translate(locale, MORE),
     )
