@@ -117,7 +117,7 @@ async def due(
         query["$or"] = [{"next_run_at": {"$gt": at}}, {"next_run_at": at, "_id": {"$gt": last}}]
     return (
         await ReportSchedule.find(query)
-        .sort([("next_run_at", 1), ("_id", 1)])
+        .sort("+next_run_at", "+_id")
         .limit(limit)
         .to_list()
     )
