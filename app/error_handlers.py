@@ -36,6 +36,7 @@ from app.errors import (
     validation_errors,
 )
 from app.runtime import deadline
+from app.runtime.body_checks import domain_problems, merged
 
 _BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's wording
 _UNEXPECTED = "An unexpected error occurred; it has been logged with this request id."
@@ -157,6 +158,9 @@ def install_error_handlers(app: FastAPI) -> None:
             # validation as bytes; that is the wrong media type, not an invalid field.
             return await _app_error(request, unsupported_body(request))
         errors = [_json_error(exc.body, e) or e for e in validation_errors(exc.errors())]
+        # The endpoint's own checks of the parts that parsed: one 422 names every problem.
+        shape = [tuple(e.get("loc", ())) for e in exc.errors()]
+        errors = merged(errors, await domain_problems(request, exc.body, shape))
         return problem_response(
             request, status=422, code="validation-failed", detail=summary(errors), errors=errors
         )

@@ -35,8 +35,14 @@ A 422 (`validation-failed`) lists **every** problem found in `errors` — the sh
 lookup codes, the rules between fields, date bounds, schedule rules and ids outside the
 caller's data scope — each with its `field` (`body.parameters.dateRange.from`), a kebab-case
 `code` (`missing`, `string-too-short`, `lookup-code`, `scope-exceeded`, …; `type` is the same
-code as first published) and a `message` for people. A request whose only problem is its data
-scope stays a 403 `scope-exceeded`.
+code as first published) and a `message` for people. On `POST /jobs`, `POST /preview`,
+`POST`/`PATCH /schedules` and `POST`/`PATCH /templates` a body whose shape fails (a malformed
+date, a wrong type, an unknown code or field) still gets the endpoint's own checks on the parts
+that parsed, in the same 422: the shape errors first, then the others, each once. A part that
+depends on a field with a shape error (the parameters on the report type, a schedule's timing
+on its frequency) is judged once that field is right. A request whose only problem is its data
+scope stays a 403 `scope-exceeded`; a refusal (a role that may not do it) comes once the input
+is valid.
 
 Codes without a status never answer a request: they are a failed job's `error.code` (which can
 also be any code of a problem raised while the job ran) or a rejected learning event's `code`

@@ -274,13 +274,22 @@ def _in_progress() -> Conflict:
     )
 
 
+async def prepare(
+    settings: Settings, principal: Principal, request: ReportRequest
+) -> tuple[Resolution, str]:
+    """`submit`'s checks, nothing stored: the request resolved now (validate → role → data
+    scope), the locale it is made in, and its CSV separators checked in that locale."""
+    resolution = await resolve_request(settings, principal, request, utcnow())
+    locale = await resolve_locale(request.locale, principal)
+    check_csv_separators(request.options, locale)
+    return resolution, locale
+
+
 async def submit(resources: Resources, principal: Principal, request: ReportRequest) -> Submission:
     """Validates, checks the caller's right and scope *now*, stores the job and rings the
     worker's doorbell. A job whose doorbell could not be rung stays queued; the reaper rings it."""
     settings = resources.settings
-    resolution = await resolve_request(settings, principal, request, utcnow())
-    locale = await resolve_locale(request.locale, principal)
-    check_csv_separators(request.options, locale)
+    resolution, locale = await prepare(settings, principal, request)
 
     key = request.idempotency_key
     hashed = _hash_of(request) if key else ""

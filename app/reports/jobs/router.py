@@ -11,21 +11,49 @@ from app.audit import AuditAction, record_job, record_run
 from app.common.http import IdempotencyKey, RequestId
 from app.common.schemas import Page
 from app.common.time import BoundedDateTime
+from app.config import Settings
 from app.deps import ResourcesDep
-from app.errors import Gone, problem_responses
+from app.errors import Gone, Problems, problem_responses
 from app.reports.deliveries import service as deliveries
+from app.reports.deliveries.models import DeliveryConfig
 from app.reports.formats import compresses, file_response, served_as
 from app.reports.jobs import service
-from app.reports.jobs.models import JOB_SORTS, FileOptions, JobStatus
-from app.reports.jobs.requests import ReportRequest, submit
+from app.reports.jobs.models import JOB_SORTS, JobStatus
+from app.reports.jobs.requests import prepare, submit
 from app.reports.jobs.responses import ACCEPTED, JOBS_PREFIX, REPLAYED, accepted
 from app.reports.jobs.schemas import JobCreate, JobFilters, JobOut
-from app.reports.templates import service as templates
-from app.reports.templates.schemas import TemplateRun
+from app.reports.templates import job_bodies
+from app.runtime.body_checks import BodyParts, checks_body_parts
 from app.runtime.downloads import StoredFile, serve_file
-from app.security import CurrentPrincipal
+from app.security import CurrentPrincipal, Principal
 
 router = APIRouter(prefix=JOBS_PREFIX, tags=["report-jobs"])
+
+
+async def _delivery(
+    settings: Settings, principal: Principal, body: JobCreate
+) -> DeliveryConfig | None:
+    return await deliveries.on_demand_config(
+        settings,
+        user_id=principal.user_id,
+        email=principal.email,
+        notify_email=bool(body.notify and body.notify.email),
+        webhook_url=body.webhook_url,
+    )
+
+
+async def _check_body(request: Request, principal: Principal, body: JobCreate) -> None:
+    """What `create_job` checks before it stores the job, every problem in one 422 (run on
+    the parts of a body whose shape failed: `app.runtime.body_checks`)."""
+    settings: Settings = request.app.state.settings
+    problems = Problems()
+    with problems.collect():
+        await _delivery(settings, principal, body)
+    with problems.collect():
+        asked = await job_bodies.body_request(principal, body, options=body.file_options())
+        with job_bodies.body_fields(body):
+            await prepare(settings, principal, asked)
+    problems.raise_if_any()
 
 
 @router.post(
@@ -36,6 +64,14 @@ router = APIRouter(prefix=JOBS_PREFIX, tags=["report-jobs"])
     response_model=JobOut,
     responses={**ACCEPTED, **REPLAYED, **problem_responses(401, 403, 404, 409, 413, 422, 429, 503)},
 )
+@checks_body_parts(
+    BodyParts(
+        JobCreate,
+        _check_body,
+        depends=job_bodies.JOB_BODY_DEPENDS,
+        stand_ins=job_bodies.JOB_BODY_STAND_INS,
+    )
+)
 async def create_job(
     body: JobCreate,
     response: Response,
@@ -44,63 +80,21 @@ async def create_job(
     request_id: RequestId,
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
-    delivery = await deliveries.on_demand_config(
-        resources.settings,
-        user_id=principal.user_id,
-        email=principal.email,
-        notify_email=bool(body.notify and body.notify.email),
-        webhook_url=body.webhook_url,
-    )
-    if body.template_id:
-        submission = await templates.run_template(
-            resources,
-            principal,
-            body.template_id,
-            TemplateRun(
-                parameters=body.parameters,
-                format=body.format,
-                locale=body.locale,
-                columns=body.columns,
-            ),
-            options=_file_options(body),
-            idempotency_key=idempotency_key,
-            request_id=request_id,
-            delivery=delivery,
-        )
-        await record_run(
-            AuditAction.JOB_CREATED, principal, submission.job, replayed=submission.replayed
-        )
-        return accepted(response, submission)
-    assert body.report_type and body.format  # checked by JobCreate
-    submission = await submit(
-        resources,
+    delivery = await _delivery(resources.settings, principal, body)
+    asked = await job_bodies.body_request(
         principal,
-        ReportRequest(
-            report_type=body.report_type,
-            format=body.format,
-            parameters=body.parameters or {},
-            options=_file_options(body),
-            locale=body.locale,
-            columns=tuple(body.columns) if body.columns is not None else None,
-            idempotency_key=idempotency_key,
-            request_id=request_id,
-            delivery=delivery,
-        ),
+        body,
+        options=body.file_options(),
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        delivery=delivery,
     )
+    with job_bodies.body_fields(body):
+        submission = await submit(resources, principal, asked)
     await record_run(
         AuditAction.JOB_CREATED, principal, submission.job, replayed=submission.replayed
     )
     return accepted(response, submission)
-
-
-def _file_options(body: JobCreate) -> FileOptions:
-    return FileOptions(
-        csv_bom=body.options.csv_bom,
-        labels=body.options.labels,
-        csv_delimiter=body.options.csv_delimiter,
-        csv_decimal=body.options.csv_decimal,
-        charts=body.options.charts,
-    )
 
 
 @router.get(

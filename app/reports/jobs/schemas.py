@@ -12,7 +12,7 @@ from app.error_codes import current_code
 from app.errors import ErrorCodeValue
 from app.i18n import LocaleCode, supported_locales
 from app.lookups.codes import FormatCode, FormatValue, ReportTypeCode, ReportTypeValue
-from app.reports.jobs.models import JobStatus, JobStep, ReportJob
+from app.reports.jobs.models import FileOptions, JobStatus, JobStep, ReportJob
 from app.reports.types import REPORT_TYPES, AnyReportDefinition
 from app.reports.types.bodies import document_bodies, variant_name
 
@@ -114,6 +114,16 @@ class JobCreate(ApiInput):
         if missing:
             raise ValueError(f"{' and '.join(missing)} required (or give a templateId)")
         return self
+
+    def file_options(self) -> FileOptions:
+        """The file options a job of this body stores."""
+        return FileOptions(
+            csv_bom=self.options.csv_bom,
+            labels=self.options.labels,
+            csv_delimiter=self.options.csv_delimiter,
+            csv_decimal=self.options.csv_decimal,
+            charts=self.options.charts,
+        )
 
     model_config = {
         "json_schema_extra": {

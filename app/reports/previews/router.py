@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from app.audit import AuditAction, record_job
+from app.common.time import utcnow
 from app.deps import ResourcesDep
 from app.errors import problem_responses
 from app.reports.jobs.schemas import JobCreate
 from app.reports.previews import rows, service
 from app.reports.previews.schemas import PreviewOut, RowsPage
-from app.security import CurrentPrincipal
+from app.reports.templates.job_bodies import JOB_BODY_DEPENDS, JOB_BODY_STAND_INS
+from app.runtime.body_checks import BodyParts, checks_body_parts
+from app.security import CurrentPrincipal, Principal
 
 router = APIRouter(prefix="/api/v1/reports")
 
@@ -23,6 +26,12 @@ _RETRY_AFTER: dict[str, Any] = {
         "schema": {"type": "integer"},
     }
 }
+
+
+async def _check_body(request: Request, principal: Principal, body: JobCreate) -> None:
+    """The preview's checks of its body (the request road, nothing read), run on the parts of a
+    body whose shape failed (`app.runtime.body_checks`)."""
+    await service.check_request(request.app.state.settings, principal, body, utcnow())
 
 
 @router.post(
@@ -47,6 +56,9 @@ _RETRY_AFTER: dict[str, Any] = {
         **problem_responses(401, 403, 404, 409, 422, 503),
         429: {**problem_responses(429)[429], "headers": _RETRY_AFTER},
     },
+)
+@checks_body_parts(
+    BodyParts(JobCreate, _check_body, depends=JOB_BODY_DEPENDS, stand_ins=JOB_BODY_STAND_INS)
 )
 async def preview(
     body: JobCreate,

@@ -12,17 +12,18 @@ caller may ask for `PREVIEW_RATE_PER_MINUTE` previews a minute, counted in Redis
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from app.audit import AuditAction, record
 from app.common.time import utcnow
+from app.config import Settings
 from app.errors import TooManyRequests, ValidationFailed
 from app.i18n import DEFAULT_LOCALE, translate, use_locale
 from app.lookups import validation
 from app.reports.jobs.requests import (
     ReportRequest,
-    prefixed_fields,
+    Resolution,
     resolve_locale,
     resolve_request,
 )
@@ -48,8 +49,7 @@ from app.reports.rendering import JsonRows
 from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.jsonl import chart_document, column_document
 from app.reports.rendering.present import Presentation, localised
-from app.reports.templates import service as templates
-from app.reports.templates.schemas import TemplateRun
+from app.reports.templates.job_bodies import body_fields, body_request
 from app.reports.types import figure_definitions
 from app.reports.types.totals import TotalsAccumulator
 from app.runtime.resources import Resources
@@ -68,20 +68,14 @@ class PageAsk:
     cursor: str | None = None
 
 
-async def _request_of(principal: Principal, body: JobCreate) -> ReportRequest:
-    if body.template_id:
-        run = TemplateRun(
-            parameters=body.parameters, format=body.format, locale=body.locale, columns=body.columns
-        )
-        return await templates.template_request(principal, body.template_id, run)
-    assert body.report_type and body.format  # checked by JobCreate
-    return ReportRequest(
-        report_type=body.report_type,
-        format=body.format,
-        parameters=body.parameters or {},
-        locale=body.locale,
-        columns=tuple(body.columns) if body.columns is not None else None,
-    )
+async def check_request(
+    settings: Settings, principal: Principal, body: JobCreate, now: datetime
+) -> tuple[ReportRequest, Resolution]:
+    """The request of a preview's body resolved at `now`, as a job's would be (validate → role
+    → data scope: a 422 naming every problem of the input, a 403 for what is not allowed)."""
+    request = await body_request(principal, body)
+    with body_fields(body):
+        return request, await resolve_request(settings, principal, request, now)
 
 
 async def check_rate(resources: Resources, principal: Principal) -> None:
@@ -114,9 +108,7 @@ async def preview(
             type="preview_depth",
         )
     now = position.now if position else utcnow()
-    request = await _request_of(principal, body)
-    with prefixed_fields("body.") if body.template_id else nullcontext():
-        resolution = await resolve_request(settings, principal, request, now)
+    request, resolution = await check_request(settings, principal, body, now)
     definition, resolved = resolution.definition, resolution.resolved
     params, scope = resolved.parameters, resolved.scope
     # Words (labels, definitions, parameters) in the locale the job would be made in; values

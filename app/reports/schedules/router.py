@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from beanie import PydanticObjectId
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from app.audit import AuditAction, record, record_run
 from app.common.http import IdempotencyKey, RequestId, with_headers
@@ -22,6 +22,7 @@ from app.reports.schedules import service
 from app.reports.schedules.alerts.preview import evaluate_now
 from app.reports.schedules.alerts.schemas import EvaluationOut, RunEvaluationOut
 from app.reports.schedules.delivery import webhooks_of
+from app.reports.schedules.examine import SCHEDULE_DEPENDS, SCHEDULE_STAND_INS, examine_create
 from app.reports.schedules.models import SCHEDULE_SORTS, ReportSchedule, ScheduleStatus
 from app.reports.schedules.run_schemas import ScheduleRunOut
 from app.reports.schedules.schemas import (
@@ -30,7 +31,8 @@ from app.reports.schedules.schemas import (
     SchedulePause,
     ScheduleUpdate,
 )
-from app.security import CurrentPrincipal
+from app.runtime.body_checks import BodyParts, checks_body_parts
+from app.security import CurrentPrincipal, Principal
 
 PREFIX = "/api/v1/reports/schedules"
 router = APIRouter(prefix=PREFIX, tags=["report-schedules"])
@@ -47,6 +49,23 @@ async def _outs(
 ) -> list[ScheduleOut]:
     webhooks = await webhooks_of(schedules, secrets)
     return [service.schedule_out(s, webhooks.get(s.id) if s.id else None) for s in schedules]
+
+
+async def _check_create(request: Request, principal: Principal, body: ScheduleCreate) -> None:
+    await examine_create(request.app.state.settings, principal, body)
+
+
+async def _check_update(request: Request, principal: Principal, body: ScheduleUpdate) -> None:
+    settings = request.app.state.settings
+    await service.check_update(settings, principal, request.path_params["schedule_id"], body)
+
+
+# The checks of each endpoint, run on the parts of a body whose shape failed
+# (`app.runtime.body_checks`).
+CREATE_PARTS = BodyParts(
+    ScheduleCreate, _check_create, depends=SCHEDULE_DEPENDS, stand_ins=SCHEDULE_STAND_INS
+)
+UPDATE_PARTS = BodyParts(ScheduleUpdate, _check_update, depends=SCHEDULE_DEPENDS)
 
 
 @router.post(
@@ -66,6 +85,7 @@ async def _outs(
     response_model=ScheduleOut,
     responses=with_headers({201: ["Location"]}, problem_responses(401, 403, 422)),
 )
+@checks_body_parts(CREATE_PARTS)
 async def create_schedule(
     body: ScheduleCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:
@@ -137,6 +157,7 @@ async def get_schedule(schedule_id: str, principal: CurrentPrincipal) -> Schedul
     response_model=ScheduleOut,
     responses=problem_responses(401, 403, 404, 422),
 )
+@checks_body_parts(UPDATE_PARTS)
 async def update_schedule(
     schedule_id: str, body: ScheduleUpdate, settings: SettingsDep, principal: CurrentPrincipal
 ) -> ScheduleOut:

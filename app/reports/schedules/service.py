@@ -4,8 +4,6 @@ and history. When a schedule runs is `timing.py`; what a run asks for and as who
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from beanie import PydanticObjectId
 from bson import ObjectId
@@ -15,32 +13,20 @@ from app.common.ids import parse_id
 from app.common.pagination import Listed, PageRequest
 from app.common.time import utcnow
 from app.config import Settings
-from app.errors import Conflict, FieldError, NotFound, Problems, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.reports.deliveries.schemas import WebhookOut
 from app.reports.jobs.models import ReportJob
-from app.reports.jobs.requests import Submission, requester_of
+from app.reports.jobs.requests import Submission
 from app.reports.schedules import repository, runner
-from app.reports.schedules.alerts.checks import alert_changes
 from app.reports.schedules.alerts.models import AlertConfig
-from app.reports.schedules.changes.checks import changes_fields, states_reset
-from app.reports.schedules.delivery import DeliveryChanges, create_endpoints, delivery_changes
+from app.reports.schedules.delivery import create_endpoints
+from app.reports.schedules.examine import examine_create, examine_update
 from app.reports.schedules.models import ReportSchedule, ScheduleStatus
 from app.reports.schedules.recurrence import next_run
 from app.reports.schedules.schemas import ScheduleCreate, ScheduleOut, ScheduleUpdate
-from app.reports.schedules.timing import (
-    TIMING_FIELDS,
-    body_field,
-    build_timing,
-    first_run,
-    preview,
-    updated_timing,
-)
-from app.reports.templates import repository as template_store
-from app.reports.templates import service as templates
-from app.reports.templates import versions as template_versions
-from app.reports.templates.models import ReportTemplate, ReportTemplateVersion
+from app.reports.schedules.timing import preview
 from app.runtime.resources import Resources
-from app.security import Principal, resolve_scope
+from app.security import Principal
 
 log = structlog.get_logger(__name__)
 
@@ -64,50 +50,6 @@ async def get_visible(principal: Principal, schedule_id: str) -> ReportSchedule:
     return schedule
 
 
-async def _template_of(principal: Principal, body: ScheduleCreate) -> ReportTemplate:
-    assert body.template_id is not None
-    try:
-        template = await templates.get_visible(principal, body.template_id)
-    except NotFound:
-        raise ValidationFailed.one(
-            "body.templateId", "no template with this id is visible to you"
-        ) from None
-    if template.archived:
-        raise ValidationFailed.one("body.templateId", "the template is archived")
-    return template
-
-
-VERSION_FIELD = "body.templateVersion"
-
-
-async def _pinned(template: ReportTemplate, number: int) -> ReportTemplateVersion:
-    """The template's version `number`, or a 422 naming `templateVersion`."""
-    assert template.id is not None
-    version = await template_versions.find_version(template.id, number)
-    if version is None:
-        raise ValidationFailed.one(
-            VERSION_FIELD,
-            f"the template {template.name!r} has no version {number} (its latest is "
-            f"{template.version})",
-            type="template-version-unknown",
-        )
-    return version
-
-
-async def _version_changes(schedule: ReportSchedule, number: int | None) -> dict[str, Any]:
-    """Pinning the schedule's template at version `number`, or following its newest (None);
-    the report type follows the version run."""
-    if schedule.template_id is None:
-        if number is None:
-            return {}
-        raise ValidationFailed.one(VERSION_FIELD, "only for a schedule that runs a template")
-    template = await template_store.get(schedule.template_id)
-    if template is None:
-        raise ValidationFailed.one(VERSION_FIELD, "the schedule's template no longer exists")
-    content = template if number is None else await _pinned(template, number)
-    return {"template_version": number, "report_type": content.report_type}
-
-
 def schedule_out(schedule: ReportSchedule, webhooks: list[WebhookOut] | None = None) -> ScheduleOut:
     """The schedule as the API shows it. One stored under older, looser rules (e.g. a date far
     beyond what run times can reach) is shown with an error note instead of failing the list,
@@ -129,73 +71,13 @@ async def create_schedule(
     settings: Settings, principal: Principal, body: ScheduleCreate
 ) -> tuple[ReportSchedule, dict[PydanticObjectId, str]]:
     """The new schedule and the signing secrets of its new webhook endpoints (shown once).
-    Every problem of the request is named in one 422: timing, template or report type,
-    parameters, data scope, recipients, webhooks."""
-    problems = Problems()
-    timing: dict[str, Any] = {"frequency": body.frequency, "timezone": body.timezone}
-    with problems.collect():
-        timing = build_timing({n: getattr(body, n) for n in TIMING_FIELDS}, body.model_fields_set)
-    report_type, template_id = body.report_type, None
-    if body.template_id is not None:
-        if body.report_type is not None:
-            problems.add(
-                FieldError(
-                    field=body_field("report_type"),
-                    message="not allowed with templateId (the template decides it)",
-                )
-            )
-        with problems.collect():
-            template = await _template_of(principal, body)
-            report_type, template_id = template.report_type, template.id
-            if body.template_version is not None:
-                report_type = (await _pinned(template, body.template_version)).report_type
-    else:
-        if body.template_version is not None:
-            problems.add(FieldError(field=VERSION_FIELD, message="only with templateId"))
-        for name in ("report_type", "format"):
-            if getattr(body, name) is None:
-                problems.add(
-                    FieldError(
-                        field=body_field(name),
-                        message="required without templateId",
-                        type="missing",
-                    )
-                )
-    schedule = None
-    if report_type is not None and (template_id is not None or body.template_id is None):
-        schedule = ReportSchedule(
-            name=body.name,
-            description=body.description,
-            template_id=template_id,
-            template_version=body.template_version,
-            report_type=report_type,
-            parameters=body.parameters or {},
-            format=body.format,
-            locale=body.locale,
-            columns=body.columns,
-            owner=requester_of(principal),
-            missed_run_policy=body.missed_run_policy,
-            **timing,
-        )
-        # A pinned version that does not exist leaves nothing to check the run against.
-        pinned_missing = any(e.field == VERSION_FIELD for e in problems.errors)
-        if (template_id is not None or body.format is not None) and not pinned_missing:
-            with problems.collect():
-                await runner.check_runnable(settings, schedule, principal)
-    delivery = DeliveryChanges()
-    with problems.collect():
-        delivery = await delivery_changes(settings, body, None, await resolve_scope(principal))
-    alert = alert_changes(body.alert, body.alert is not None, report_type, problems)
-    alert |= changes_fields(body.changes, body.changes is not None, report_type, problems)
-    if schedule is not None and not problems.invalid:
-        with problems.collect():
-            schedule.next_run_at = first_run(schedule)
-    problems.raise_if_any()
-    assert schedule is not None
+    Every problem of the request is named in one 422 (`examine.examine_create`)."""
+    new = await examine_create(settings, principal, body)
+    schedule, delivery = new.schedule, new.delivery
     await create_endpoints(delivery, principal.user_id, None)
     schedule = schedule.model_copy(update=delivery.fields)
-    if alert.get("alert"):
-        schedule.alert = AlertConfig.model_validate(alert["alert"])
+    if new.alert.get("alert"):
+        schedule.alert = AlertConfig.model_validate(new.alert["alert"])
     schedule.changes = body.changes.config() if body.changes else None
     return await repository.insert(schedule), delivery.secrets
 
@@ -226,64 +108,15 @@ async def list_schedules(
     return await repository.find_page(query, page)
 
 
-NOT_NULL = ("name", "missed_run_policy", "parameters")
-
-
 async def update_schedule(
     settings: Settings, principal: Principal, schedule_id: str, body: ScheduleUpdate
 ) -> tuple[ReportSchedule, dict[PydanticObjectId, str]]:
     """The changed schedule and the signing secrets of its new webhook endpoints; every
-    problem of the change is named in one 422."""
+    problem of the change is named in one 422 (`examine.examine_update`)."""
     schedule = await get_visible(principal, schedule_id)
     assert schedule.id is not None
-    sent = body.model_fields_set
-    problems = Problems()
-    changes: dict[str, Any] = {}
-    fields: tuple[str, ...] = ("name", "description", "missed_run_policy", "parameters")
-    fields += ("format", "locale", "columns")
-    for name in fields:
-        if name in sent:
-            value = getattr(body, name)
-            if value is None and name in NOT_NULL:
-                problems.add(FieldError(field=body_field(name), message="must not be null"))
-            elif value is None and name == "format" and schedule.template_id is None:
-                problems.add(
-                    FieldError(field=body_field(name), message="required without a template")
-                )
-            else:
-                changes[name] = value
-
-    if "template_version" in sent:
-        changes.update(await _version_changes(schedule, body.template_version))
-    timing_sent = sent & set(TIMING_FIELDS)
-    if timing_sent:
-        with problems.collect():
-            changes.update(updated_timing(schedule, body, timing_sent))
-    delivery = DeliveryChanges()
-    with problems.collect():
-        delivery = await delivery_changes(settings, body, schedule, await resolve_scope(principal))
-    changes.update(delivery.fields)
-    report_type = changes.get("report_type", schedule.report_type)
-    changes.update(alert_changes(body.alert, "alert" in sent, report_type, problems))
-    changes.update(changes_fields(body.changes, "changes" in sent, report_type, problems))
-    candidate = schedule.model_copy(update=changes)
-    if {"parameters", "format", "template_version", "columns"} & changes.keys():
-        # Checked as the one the schedule runs as: the owner (re-checked when an admin edits).
-        with problems.collect():
-            await runner.check_runnable(
-                settings, candidate, await runner.runner_for(schedule, principal)
-            )
-        # Last writer wins: both parts checked together are written together.
-        changes.setdefault("parameters", schedule.parameters)
-        changes.setdefault("columns", schedule.columns)
-        changes.setdefault("format", schedule.format)
-        changes.setdefault("template_version", schedule.template_version)
-        changes.setdefault("report_type", schedule.report_type)
-        changes.update(states_reset(schedule, changes))  # another request: compared afresh
-    if timing_sent and candidate.status != ScheduleStatus.PAUSED and not problems.invalid:
-        with problems.collect():
-            changes["next_run_at"] = first_run(candidate)
-    problems.raise_if_any()
+    change = await examine_update(settings, principal, schedule, body)
+    changes, delivery = change.changes, change.delivery
     if not changes and delivery.webhooks is None:
         return schedule, {}
     await create_endpoints(delivery, schedule.owner.user_id, schedule)
@@ -303,6 +136,13 @@ async def update_schedule(
     if updated is None:
         raise NotFound(f"No schedule with id {schedule_id!r}.", code="schedule-not-found")
     return updated, delivery.secrets
+
+
+async def check_update(
+    settings: Settings, principal: Principal, schedule_id: str, body: ScheduleUpdate
+) -> None:
+    """`update_schedule`'s checks, nothing stored."""
+    await examine_update(settings, principal, await get_visible(principal, schedule_id), body)
 
 
 async def delete_schedule(principal: Principal, schedule_id: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from app.audit import AuditAction, record, record_run
 from app.common.http import IdempotencyKey, RequestId, with_headers
@@ -24,7 +24,9 @@ from app.reports.templates.schemas import (
     TemplateUpdate,
     TemplateVersionOut,
 )
-from app.security import CurrentPrincipal
+from app.reports.templates.service import TEMPLATE_DEPENDS, TEMPLATE_STAND_INS
+from app.runtime.body_checks import BodyParts, checks_body_parts
+from app.security import CurrentPrincipal, Principal
 
 router = APIRouter(prefix="/api/v1/reports/templates", tags=["report-templates"])
 
@@ -44,6 +46,28 @@ def _out(
     return out
 
 
+async def _check_create(request: Request, principal: Principal, body: TemplateCreate) -> None:
+    await service.check_create(request.app.state.settings, principal, body)
+
+
+async def _check_update(request: Request, principal: Principal, body: TemplateUpdate) -> None:
+    await service.check_update(
+        request.app.state.settings,
+        principal,
+        request.path_params["template_id"],
+        body,
+        request.headers.get("If-Match"),
+    )
+
+
+# The checks of each endpoint, run on the parts of a body whose shape failed
+# (`app.runtime.body_checks`).
+CREATE_PARTS = BodyParts(
+    TemplateCreate, _check_create, depends=TEMPLATE_DEPENDS, stand_ins=TEMPLATE_STAND_INS
+)
+UPDATE_PARTS = BodyParts(TemplateUpdate, _check_update, depends=TEMPLATE_DEPENDS)
+
+
 @router.post(
     "",
     name="templates_create",
@@ -52,6 +76,7 @@ def _out(
     response_model=TemplateOut,
     responses=with_headers({201: ["Location", "ETag"]}, problem_responses(401, 403, 422)),
 )
+@checks_body_parts(CREATE_PARTS)
 async def create_template(
     body: TemplateCreate, response: Response, settings: SettingsDep, principal: CurrentPrincipal
 ) -> TemplateOut:
@@ -190,6 +215,7 @@ async def get_version(
         {200: ["ETag"], 412: ["ETag"]}, problem_responses(401, 403, 404, 412, 422)
     ),
 )
+@checks_body_parts(UPDATE_PARTS)
 async def update_template(
     template_id: str,
     body: TemplateUpdate,

@@ -127,22 +127,22 @@ def _check_visibility(principal: Principal, visibility: str, owner_departments: 
         )
 
 
+# Which fields the checks read together (`app.runtime.body_checks`): the report type decides
+# what the format, parameters and columns may be; the columns depend on the shape the
+# parameters select.
+TEMPLATE_DEPENDS: dict[str, tuple[str, ...]] = {
+    "format": ("report_type",),
+    "parameters": ("report_type",),
+    "columns": ("report_type", "parameters"),
+}
+# What a create set aside for its shape takes instead (no check faults them).
+TEMPLATE_STAND_INS = {"name": "-", "format": "csv"}
+
+
 async def create_template(
     settings: Settings, principal: Principal, body: TemplateCreate
 ) -> ReportTemplate:
-    problems = Problems()  # every problem of the body in one 422
-    with problems.collect():
-        await check(
-            settings,
-            principal,
-            body.report_type,
-            body.format,
-            body.parameters,
-            columns=body.columns,
-        )
-    with problems.collect():
-        _check_visibility(principal, body.visibility, list(principal.department_ids))
-    problems.raise_if_any()
+    await check_create(settings, principal, body)
     template = ReportTemplate(
         name=body.name,
         description=body.description,
@@ -155,6 +155,23 @@ async def create_template(
         owner=requester_of(principal),
     )
     return await repository.insert(template, editor_of(principal))
+
+
+async def check_create(settings: Settings, principal: Principal, body: TemplateCreate) -> None:
+    """`create_template`'s checks, nothing stored: every problem of the body in one 422."""
+    problems = Problems()
+    with problems.collect():
+        await check(
+            settings,
+            principal,
+            body.report_type,
+            body.format,
+            body.parameters,
+            columns=body.columns,
+        )
+    with problems.collect():
+        _check_visibility(principal, body.visibility, list(principal.department_ids))
+    problems.raise_if_any()
 
 
 async def list_templates(
@@ -190,6 +207,48 @@ async def update_template(
     if_match: str | None,
 ) -> ReportTemplate:
     template = await _get_editable(principal, template_id)
+    expected, changes = await _examine_update(settings, principal, template, body, if_match)
+    if not changes:
+        return template
+    if REQUEST_FIELDS & changes.keys() and expected is None:
+        # Last writer wins: it writes the whole request it checked, so a concurrent change of
+        # another part of it cannot leave an unchecked mix behind.
+        for key in REQUEST_FIELDS:
+            changes.setdefault(key, getattr(template, key))
+    # With a precondition, only the version it names is changed (412 otherwise); without one
+    # the change applies to the current version, whatever it is: never a 412. The new version
+    # is kept in the same transaction.
+    assert template.id is not None
+    outcome = await repository.change(template.id, expected, changes, editor_of(principal))
+    if outcome.template is None:
+        raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
+    if outcome.stale:
+        assert expected is not None
+        raise _stale(outcome.template, expected)
+    return outcome.template
+
+
+async def check_update(
+    settings: Settings,
+    principal: Principal,
+    template_id: str,
+    body: TemplateUpdate,
+    if_match: str | None,
+) -> None:
+    """`update_template`'s checks, nothing stored."""
+    template = await _get_editable(principal, template_id)
+    await _examine_update(settings, principal, template, body, if_match)
+
+
+async def _examine_update(
+    settings: Settings,
+    principal: Principal,
+    template: ReportTemplate,
+    body: TemplateUpdate,
+    if_match: str | None,
+) -> tuple[int | None, dict[str, Any]]:
+    """The version a change is based on (None: the current one, whatever it is) and what it
+    changes, checked: a 412 when the template moved on, else every problem in one 422."""
     expected = parse_if_match(if_match)
     if expected is not None and body.version is not None and expected != body.version:
         raise ValidationFailed.one(
@@ -223,24 +282,7 @@ async def update_template(
         with problems.collect():
             _check_visibility(principal, changes["visibility"], template.owner.department_ids)
     problems.raise_if_any()
-    if not changes:
-        return template
-    if REQUEST_FIELDS & changes.keys() and expected is None:
-        # Last writer wins: it writes the whole request it checked, so a concurrent change of
-        # another part of it cannot leave an unchecked mix behind.
-        for key in REQUEST_FIELDS:
-            changes.setdefault(key, getattr(template, key))
-    # With a precondition, only the version it names is changed (412 otherwise); without one
-    # the change applies to the current version, whatever it is: never a 412. The new version
-    # is kept in the same transaction.
-    assert template.id is not None
-    outcome = await repository.change(template.id, expected, changes, editor_of(principal))
-    if outcome.template is None:
-        raise NotFound(f"No template with id {template_id!r}.", code="template-not-found")
-    if outcome.stale:
-        assert expected is not None
-        raise _stale(outcome.template, expected)
-    return outcome.template
+    return expected, changes
 
 
 def _stale(current: ReportTemplate, expected: int) -> PreconditionFailed:
