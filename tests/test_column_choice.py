@@ -21,6 +21,7 @@ from app.reports.rendering.choice import ColumnChoice
 from app.reports.rendering.present import Presentation
 from app.reports.types import REPORT_TYPES, get_report_type
 from app.runtime.resources import Resources
+from tests.helpers.cells import csv_text
 from tests.helpers.tokens import TokenFactory
 from tests.reports_fixture import NOW, build_dataset
 from tests.test_previews import JOBS, MARCH, PREVIEW, REQUESTS, body
@@ -149,7 +150,7 @@ async def test_a_reordered_subset_in_every_format_and_the_preview_for_every_type
             )
             assert rows.status_code == 200, rows.text
             assert [c["key"] for c in rows.json()["columns"]] == resolved, case
-            assert [[_text(r[k]) for k in resolved] for r in rows.json()["rows"]] == chosen[1:]
+            assert [[csv_text(r[k]) for k in resolved] for r in rows.json()["rows"]] == chosen[1:]
 
         in_excel = [labels[k] for k in _people(resolved, report_type, FORMATS["xlsx"].kept_columns)]
         sheet = _xlsx_header(await _download(client, made["xlsx"], headers), in_excel)
@@ -175,7 +176,7 @@ async def test_a_reordered_subset_in_every_format_and_the_preview_for_every_type
         page = preview.json()
         assert [c["key"] for c in page["columns"]] == resolved, case
         assert [list(r) for r in page["rows"]] == [resolved] * len(page["rows"])
-        assert [[_text(r[k]) for k in resolved] for r in page["rows"]] == chosen[1:], case
+        assert [[csv_text(r[k]) for k in resolved] for r in page["rows"]] == chosen[1:], case
 
 
 def _in_order(line: str, words: list[str]) -> bool:
@@ -186,14 +187,6 @@ def _in_order(line: str, words: list[str]) -> bool:
             return False
         at = found + len(word)
     return True
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 async def test_unknown_and_repeated_columns_are_one_422_naming_each(

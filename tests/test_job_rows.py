@@ -26,6 +26,7 @@ from app.reports.tasks import WorkerContext, expire_files
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
+from tests.helpers.cells import csv_text
 from tests.helpers.jobs import insert_enrollments
 from tests.helpers.tokens import TokenFactory
 
@@ -40,14 +41,6 @@ def report(fmt: str) -> dict[str, Any]:
         "format": fmt,
         "parameters": {"dateRange": YEAR, "timezone": "Europe/Berlin"},
     }
-
-
-def csv_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 async def _walk(

@@ -29,6 +29,7 @@ from app.runtime.resources import Resources
 from app.security import DataScope
 from tests import factories as f
 from tests.helpers.api import api_client
+from tests.helpers.cells import csv_text
 from tests.helpers.tokens import TokenFactory
 
 ADMIN = DataScope(description="all data (admin)")
@@ -134,14 +135,6 @@ def _csv_rows(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
 
-def _as_csv(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 async def test_a_large_preview_answers_its_first_pages_without_the_summary(
     resources: Resources, auth: TokenFactory, run_worker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,7 +168,7 @@ async def test_a_large_preview_answers_its_first_pages_without_the_summary(
         assert page["rowCount"] == len(rows) and page["rowCountExact"] is True
         keys = [c["key"] for c in page["columns"]]
         assert [c["label"] for c in page["columns"]] == header
-        assert [[_as_csv(r[k]) for k in keys] for r in page["rows"]] == rows[:40]
+        assert [[csv_text(r[k]) for k in keys] for r in page["rows"]] == rows[:40]
 
         second = await client.post(
             "/api/v1/reports/preview",
@@ -184,7 +177,7 @@ async def test_a_large_preview_answers_its_first_pages_without_the_summary(
             headers=headers,
         )
         assert second.status_code == 200, second.text
-        assert [[_as_csv(r[k]) for k in keys] for r in second.json()["rows"]] == rows[40:80]
+        assert [[csv_text(r[k]) for k in keys] for r in second.json()["rows"]] == rows[40:80]
 
         # With a sort the page needs every row: the whole read, with its summary.
         sorted_page = await client.post(

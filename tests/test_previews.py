@@ -20,6 +20,7 @@ from app.reports.types import REPORT_TYPES
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
+from tests.helpers.cells import csv_text
 from tests.helpers.jobs import insert_enrollments
 from tests.helpers.tokens import TokenFactory
 from tests.reports_fixture import Dataset, build_dataset
@@ -49,15 +50,6 @@ def body(report_type: str, parameters: dict[str, Any], fmt: str = "csv") -> dict
         "format": fmt,
         "parameters": {**parameters, "timezone": TIMEZONE},
     }
-
-
-def csv_text(value: Any) -> str:
-    """A preview's JSON value as the CSV of the same report prints it."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def callers(auth: TokenFactory, data: Dataset) -> dict[str, dict[str, str]]:
