@@ -13,12 +13,14 @@ from app.storage.base import (
     file_chunks,
 )
 from app.storage.local import LocalStorage
-from app.storage.s3 import S3Storage
 
 
 async def build_storage(settings: Settings) -> Storage:
     """The storage backend the settings choose."""
     if settings.storage_backend == StorageBackend.S3:
+        # Loaded only for S3: aioboto3 and botocore cost a process ~20 MB.
+        from app.storage.s3 import S3Storage
+
         return await S3Storage.connect(settings)
     return LocalStorage(settings.local_storage_dir)
 
@@ -27,7 +29,6 @@ __all__ = [
     "BytePipe",
     "LocalStorage",
     "ObjectWriter",
-    "S3Storage",
     "Storage",
     "StorageError",
     "StoredObject",

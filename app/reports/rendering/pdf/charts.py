@@ -14,8 +14,6 @@ import html
 import re
 from collections.abc import Sequence
 
-import vl_convert
-
 from app.reports.rendering.charts import ChartSpec, vega_lite
 
 # The page-one box a chart fits in (millimetres): two side by side, or one alone.
@@ -29,6 +27,8 @@ _SIZE = re.compile(r'\s(width|height)="([\d.]+)(px)?"')
 def chart_svg(chart: ChartSpec, width_mm: float, height_mm: float = _HEIGHT_MM) -> str:
     """The chart as an inline SVG element scaled to fit the box, its text alternative as its
     ``<title>``."""
+    import vl_convert  # in the render processes only: the worker never loads it (~9 MB)
+
     svg = vl_convert.vegalite_to_svg(vega_lite(chart))
     root = _ROOT.search(svg)
     if root is None:  # not what vl-convert writes
