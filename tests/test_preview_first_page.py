@@ -97,7 +97,8 @@ async def _both(
     facts = (await definition.plan(typed, resolved.scope)).facts
     assert facts is not None
     collection = decoding(report_reads(definition.source.get_pymongo_collection()), facts)
-    alone = await first_rows(collection, facts, need, learners=LearnerOrder(), **sizes)
+    alone = await first_rows(collection, facts, need, learners=LearnerOrder(), wait=60, **sizes)
+    assert alone is not None
     return whole[:need], alone
 
 
@@ -141,7 +142,6 @@ async def test_a_large_preview_answers_its_first_pages_without_the_summary(
     await _dataset()
     LEARNERS.forget()
     monkeypatch.setattr(first_page_module, "WHOLE_READ_ROWS", 100)  # "large" from 100 rows
-    monkeypatch.setattr("app.reports.reading.first_rows.SMALL_GROUP", 10)
     headers = auth("admin")
     request = {
         "reportType": "learner-progress",
@@ -188,3 +188,24 @@ async def test_a_large_preview_answers_its_first_pages_without_the_summary(
         )
         assert sorted_page.status_code == 200, sorted_page.text
         assert sorted_page.json()["summaryIncluded"] is True and sorted_page.json()["summary"]
+
+
+async def test_without_the_learner_order_in_time_the_whole_read_decides(
+    resources: Resources,
+) -> None:
+    await _dataset()
+    definition = get_report_type("learner-progress")
+    resolved = definition.resolve(
+        definition.parse({"dateRange": RANGE}), ADMIN, f.dt(2026, 12, 31, 12)
+    )
+    stored = json.loads(json.dumps(resolved.parameters))
+    facts = (await definition.plan(definition.typed(stored), resolved.scope)).facts
+    assert facts is not None
+    collection = decoding(report_reads(definition.source.get_pymongo_collection()), facts)
+    learners = LearnerOrder()
+    # Not read yet and no time to wait: no rows (the preview then reads the whole report).
+    assert await first_rows(collection, facts, 5, learners=learners, small_group=1, wait=0) is None
+    # The read goes on in its own task; once there, the next preview uses it.
+    found = await first_rows(collection, facts, 5, learners=learners, small_group=1, wait=30)
+    assert found is not None and len(found) == 5
+    assert learners.order is not None and len(learners.order) == 120

@@ -37,10 +37,15 @@ class FirstPage:
 
 
 async def first_page(
-    definition: AnyReportDefinition, resolved: Mapping[str, Any], scope: DataScope, need: int
+    definition: AnyReportDefinition,
+    resolved: Mapping[str, Any],
+    scope: DataScope,
+    need: int,
+    wait: float,
 ) -> FirstPage | None:
     """The first `need` rows of a large report in its own order, or None when the report is
-    small enough to be read whole (or is not in the learner × course order)."""
+    small enough to be read whole (or is not in the learner × course order, or the learner
+    order it needs is not there within `wait` seconds: the whole read then decides)."""
     typed = await definition.with_subtrees(definition.typed(resolved))
     facts = (await definition.plan(typed, scope)).facts
     if facts is None or facts.order != LEARNER_COURSE.order:
@@ -49,11 +54,13 @@ async def first_page(
     probe = await estimate_facts(collection, facts, PROBE_SECONDS)
     if probe is not None and probe[0] <= WHOLE_READ_ROWS:
         return None
-    rows = await first_rows(collection, facts, need)
+    count, counted = probe or (0, False)
+    rows = await first_rows(collection, facts, need, wait=wait, expected=count)
+    if rows is None:
+        return None
     filtered = facts.keep is not None or facts.after_join is not None
     if probe is None:  # not one range counted in time: at least the rows found
         return FirstPage(rows, len(rows), exact=False)
-    count, counted = probe
     return FirstPage(rows, max(count, len(rows)), exact=counted and not filtered)
 
 

@@ -143,7 +143,8 @@ async def preview(
     try:
         async with budget.spending():
             if not sort:  # a large report in its own order: its first rows alone
-                large = await first_page(definition, params, scope, offset + ask.limit)
+                need, wait = offset + ask.limit, budget.left() / 2
+                large = await first_page(definition, params, scope, need, wait)
             if large is not None:
                 keeper.add(presentation.rows(large.rows))
                 keeper.total = large.row_count

@@ -6,13 +6,14 @@ costs its whole read. Here the first `need` rows are found the other way round, 
 order's dimensions (a preview of a large report, `previews/service.py`):
 
 1. the departments in name order, in groups of equal names (enrollments without a department
-   first, as null sorts first); a group holding none of the report's rows is skipped after one
-   indexed `find_one`, a small one (under `SMALL_GROUP` rows, counted with a limit) is read
-   whole through the report's own index ranges;
-2. in a large group, the learners in name order (`LearnerOrder`, every user's name key held per
-   process and checked against the collection on each use), a growing batch at a time, never
-   splitting equal names; their enrollments are read through the `(user_id, course_id)` index
-   with the report's filter and the group, joined, filtered and sorted by the report's own key;
+   first, when there are any at all); each group's part of the report's reads as flat queries
+   (the reads' own fields plus the group: no `$and`, so any server plans them on the reads'
+   indexes); a group expected small (the caller's count of the reads over the groups, at most
+   `SMALL_GROUP` documents) is read whole, up to that bound;
+2. in a larger group, the learners in name order (`LearnerOrder`, every user's name key held
+   per process, read outside the preview's budget), a growing batch at a time, never splitting
+   equal names; their enrollments are read by `user_id $in` with the group's reads, joined,
+   filtered and sorted by the report's own key;
 3. it stops as soon as `need` rows are known in order.
 
 The rows are those of the whole read, in the same order (the same filter, joins, `to_row` and
@@ -23,8 +24,11 @@ found by this one).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
+from contextvars import Context
 from itertools import groupby
 from typing import Any
 
@@ -35,46 +39,77 @@ from app.reports.reading.dimensions import dimension_caches
 from app.reports.reading.ordering import NameKey, name_key
 from app.reports.reading.query import DEPARTMENTS, USERS, FactRead, Row
 
-SMALL_GROUP = 2000  # a department group with fewer rows is read whole
-FIRST_BATCH, MAX_BATCH = 64, 4096  # learners per read, doubling
-USER_INDEX = [("user_id", 1), ("course_id", 1)]
+SMALL_GROUP = 5000  # a department group expected this small is read whole
+FIRST_BATCH, MAX_BATCH = 64, 1024  # learners per read, doubling
+Query = dict[str, Any]
+Doc = dict[str, Any]
 ORDER_CHECK_SECONDS = 5.0  # how long a checked learner order is trusted without a check
 ORDER_MAX_AGE_SECONDS = 300.0  # a learner order is read anew at least this often (renames)
+MAX_LEARNERS = 200_000  # past this many users no order is held (the whole read is used)
 
 
 class LearnerOrder:
-    """Every user's (name key, `_id`) in name order, per process; read anew when the users
-    collection's size or newest `_id` differs from what it was read from (checked at most
-    every `ORDER_CHECK_SECONDS`: a learner added or removed), and at least every
-    `ORDER_MAX_AGE_SECONDS` (a renamed learner: until then their rows may be placed by their
-    old name)."""
+    """Every user's (name key, `_id`) in name order, per process.
+
+    It is read in a task of its own, outside any preview's time budget (a read cut short by a
+    budget would be started again by the next preview, and a server that finishes abandoned
+    queries anyway would pile them up): a preview waits for it at most what its budget has
+    left, then goes without (`of` answers None). It is read anew when the users collection's
+    size or newest `_id` differs from what it was read from (checked at most every
+    `ORDER_CHECK_SECONDS`: a learner added or removed) — until then previews wait for it — and
+    in the background at least every `ORDER_MAX_AGE_SECONDS` (a renamed learner: until then
+    their rows may be placed by their old name)."""
 
     def __init__(self) -> None:
-        self.order: list[tuple[NameKey, Any]] = []
+        self.order: list[tuple[NameKey, Any]] | None = None
         self.stamp: tuple[Any, ...] | None = None
         self.checked = self.read_at = 0.0
+        self._reading: asyncio.Task[None] | None = None
 
     def forget(self) -> None:
         """Read the order anew on its next use."""
-        self.stamp = None
+        self.order = self.stamp = None
 
     @staticmethod
-    async def _stamp(users: AsyncCollection[Any]) -> tuple[Any, ...]:
+    async def _stamp(users: AsyncCollection[Any]) -> tuple[int, Any]:
         newest = await users.find_one({}, {"_id": 1}, sort=[("_id", -1)])
         return (await users.estimated_document_count(), (newest or {}).get("_id"))
 
-    async def of(self, database: AsyncDatabase[Any]) -> list[tuple[NameKey, Any]]:
+    async def _read(self, users: AsyncCollection[Any], stamp: tuple[int, Any]) -> None:
+        try:
+            names = [(d.get("name"), d["_id"]) async for d in users.find({}, {"name": 1})]
+            order = await asyncio.to_thread(_in_name_order, names)
+            self.order, self.stamp, self.read_at = order, stamp, time.monotonic()
+        finally:
+            self._reading = None
+
+    async def of(
+        self, database: AsyncDatabase[Any], wait: float
+    ) -> list[tuple[NameKey, Any]] | None:
+        """The order, or None when it is not there within `wait` seconds (or too large)."""
         users = database[USERS]
         now = time.monotonic()
-        if self.stamp is not None and now - self.checked < ORDER_CHECK_SECONDS:
+        if self.order is not None and now - self.checked < ORDER_CHECK_SECONDS:
             return self.order
         stamp = await self._stamp(users)
-        if stamp != self.stamp or now - self.read_at > ORDER_MAX_AGE_SECONDS:
-            order = [(name_key(d.get("name")), d["_id"]) async for d in users.find({}, {"name": 1})]
-            order.sort(key=lambda pair: (pair[0], pair[1]))
-            self.order, self.stamp, self.read_at = order, stamp, now
         self.checked = now
-        return self.order
+        if stamp[0] > MAX_LEARNERS:
+            return None
+        current = self.order is not None and stamp == self.stamp
+        if self._reading is None and (not current or now - self.read_at > ORDER_MAX_AGE_SECONDS):
+            # A context of its own: no preview's deadline (`pymongo.timeout`) applies to it.
+            self._reading = asyncio.create_task(self._read(users, stamp), context=Context())
+        if current:
+            return self.order
+        reading = self._reading
+        if reading is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reading), max(wait, 0.0))
+        return self.order if self.stamp == stamp else None
+
+
+def _in_name_order(names: list[tuple[Any, Any]]) -> list[tuple[NameKey, Any]]:
+    return sorted((name_key(name), user_id) for name, user_id in names)
 
 
 LEARNERS = LearnerOrder()
@@ -95,17 +130,33 @@ def _batches(order: Sequence[tuple[NameKey, Any]], size: int) -> Iterator[list[A
 
 
 async def _department_groups(
-    database: AsyncDatabase[Any], reads: Sequence[dict[str, Any]]
+    database: AsyncDatabase[Any], collection: AsyncCollection[Any], reads: Sequence[Query]
 ) -> list[list[Any]]:
-    """The departments the rows can be in, grouped by equal name keys, in name order."""
+    """The departments the rows can be in, grouped by equal name keys, in name order; first
+    the enrollments without a department, when there are any at all."""
     named = [r["department_id"] for r in reads if "department_id" in r]
-    query: dict[str, Any] = {"_id": {"$in": named}} if len(named) == len(reads) else {}
+    query: Query = {"_id": {"$in": named}} if len(named) == len(reads) else {}
     found = [(name_key(d.get("name")), d["_id"]) async for d in database[DEPARTMENTS].find(
         query, {"name": 1}
     )]  # fmt: skip
     found.sort(key=lambda pair: (pair[0], pair[1]))
     groups = [[i for _, i in same] for _, same in groupby(found, key=lambda pair: pair[0])]
-    return groups if query else [[None], *groups]
+    if not query and await collection.find_one({"department_id": None}, {"_id": 1}):
+        groups.insert(0, [None])
+    return groups
+
+
+def _in_group(reads: Sequence[Query], group: list[Any]) -> list[Query]:
+    """The report's reads narrowed to a department group, each one flat query (a read that
+    names another department drops out)."""
+    out = []
+    for read in reads:
+        if "department_id" in read:
+            if read["department_id"] in group:
+                out.append(read)
+        else:
+            out.append({**read, "department_id": group[0] if len(group) == 1 else {"$in": group}})
+    return out
 
 
 async def first_rows(
@@ -116,41 +167,59 @@ async def first_rows(
     learners: LearnerOrder | None = None,
     small_group: int = SMALL_GROUP,
     first_batch: int = FIRST_BATCH,
-) -> list[Row]:
+    wait: float = 1.0,
+    expected: int = 0,
+) -> list[Row] | None:
     """The first `need` rows of `facts` in its order (`facts.order` must be the learner ×
-    course order; see the module docstring)."""
+    course order; see the module docstring); None when the learner order a large group needs
+    is not there within `wait` seconds. `expected`: about how many documents the reads hold
+    (a group expected larger than `small_group` is walked by its learners at once)."""
     assert facts.order is not None
     database = collection.database
     reads = list(facts.reads)
-    base: dict[str, Any] = reads[0] if len(reads) == 1 else {"$or": reads}
     caches = dimension_caches(database, facts)
     dims = [c.docs for c in caches]
     keep, after_join, order, to_row = facts.keep, facts.after_join, facts.order, facts.to_row
 
-    async def rows_of(query: dict[str, Any], **options: Any) -> list[tuple[Any, Row]]:
-        docs = await collection.find(query, facts.projection, **options).to_list(None)
+    async def docs_of(queries: Sequence[Query], most: int | None = None) -> list[Doc]:
+        docs: list[Doc] = []
+        for query in queries:
+            cursor = collection.find(query, facts.projection)
+            if most is not None:
+                cursor = cursor.limit(most + 1 - len(docs))
+            docs += await cursor.to_list(None)
+        return docs
+
+    async def rows_of(docs: list[Doc]) -> list[Row]:
         if keep is not None:
             docs = [d for d in docs if keep(d)]
         for cache in caches:
             await cache.load(d.get(cache.field) for d in docs)
         if after_join is not None:
             docs = [d for d in docs if after_join(d, dims)]
-        return sorted(((order(d, dims), to_row(d, dims)) for d in docs), key=_by_key)
+        return [
+            row for _, row in sorted(((order(d, dims), to_row(d, dims)) for d in docs), key=_by_key)
+        ]
 
     found: list[Row] = []
-    for group in await _department_groups(database, reads):
-        in_group = {"$and": [base, {"department_id": {"$in": group}}]}
-        if await collection.find_one(in_group, {"_id": 1}) is None:
-            continue
-        if await collection.count_documents(in_group, limit=small_group) < small_group:
-            found += [row for _, row in await rows_of(in_group)]
-        else:
-            names = await (learners or LEARNERS).of(database)
-            for ids in _batches(names, first_batch):
-                query = {"$and": [*in_group["$and"], {"user_id": {"$in": ids}}]}
-                found += [row for _, row in await rows_of(query, hint=USER_INDEX)]
+    groups = await _department_groups(database, collection, reads)
+    per_group = expected / max(1, len(groups))
+    for group in groups:
+        queries = _in_group(reads, group)
+        if per_group <= small_group:  # expected small: read whole, up to a bound
+            docs = await docs_of(queries, most=small_group)
+            if len(docs) <= small_group:
+                found += await rows_of(docs)
                 if len(found) >= need:
                     break
+                continue
+        names = await (learners or LEARNERS).of(database, wait)
+        if names is None:
+            return None  # no learner order in time: the caller reads the whole report
+        for ids in _batches(names, first_batch):
+            found += await rows_of(await docs_of([{**q, "user_id": {"$in": ids}} for q in queries]))
+            if len(found) >= need:
+                break
         if len(found) >= need:
             break
     return found[:need]
