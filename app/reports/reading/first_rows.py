@@ -32,12 +32,15 @@ from contextvars import Context
 from itertools import groupby
 from typing import Any
 
+import structlog
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.reports.reading.dimensions import dimension_caches
 from app.reports.reading.ordering import NameKey, name_key
 from app.reports.reading.query import DEPARTMENTS, USERS, FactRead, Row
+
+log = structlog.get_logger(__name__)
 
 SMALL_GROUP = 5000  # a department group expected this small is read whole
 FIRST_BATCH, MAX_BATCH = 64, 1024  # learners per read, doubling
@@ -51,61 +54,56 @@ MAX_LEARNERS = 200_000  # past this many users no order is held (the whole read 
 class LearnerOrder:
     """Every user's (name key, `_id`) in name order, per process.
 
-    It is read in a task of its own, outside any preview's time budget (a read cut short by a
-    budget would be started again by the next preview, and a server that finishes abandoned
-    queries anyway would pile them up): a preview waits for it at most what its budget has
-    left, then goes without (`of` answers None). It is read anew when the users collection's
-    size or newest `_id` differs from what it was read from (checked at most every
-    `ORDER_CHECK_SECONDS`: a learner added or removed) — until then previews wait for it — and
-    in the background at least every `ORDER_MAX_AGE_SECONDS` (a renamed learner: until then
-    their rows may be placed by their old name)."""
+    It is read, and checked, in a task of its own, outside any preview's time budget (a read
+    cut short by a budget would be started again by the next preview, and a server that
+    finishes abandoned queries anyway would pile them up). A preview uses the order there is
+    and, at most every `ORDER_CHECK_SECONDS`, starts a check in the background: the users
+    collection's size and newest `_id` against what the order was read from (a learner added
+    or removed), and its age against `ORDER_MAX_AGE_SECONDS` (a renamed learner); either reads
+    it anew. So a learner added a moment ago may be missing from a large preview's first pages
+    for a few seconds. Before there is an order, a preview waits for the first read at most
+    what its budget has left, then goes without (`of` answers None)."""
 
     def __init__(self) -> None:
         self.order: list[tuple[NameKey, Any]] | None = None
         self.stamp: tuple[Any, ...] | None = None
         self.checked = self.read_at = 0.0
-        self._reading: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def forget(self) -> None:
         """Read the order anew on its next use."""
         self.order = self.stamp = None
 
-    @staticmethod
-    async def _stamp(users: AsyncCollection[Any]) -> tuple[int, Any]:
-        newest = await users.find_one({}, {"_id": 1}, sort=[("_id", -1)])
-        return (await users.estimated_document_count(), (newest or {}).get("_id"))
-
-    async def _read(self, users: AsyncCollection[Any], stamp: tuple[int, Any]) -> None:
+    async def _refresh(self, users: AsyncCollection[Any]) -> None:
         try:
-            names = [(d.get("name"), d["_id"]) async for d in users.find({}, {"name": 1})]
-            order = await asyncio.to_thread(_in_name_order, names)
-            self.order, self.stamp, self.read_at = order, stamp, time.monotonic()
+            newest = await users.find_one({}, {"_id": 1}, sort=[("_id", -1)])
+            stamp = (await users.estimated_document_count(), (newest or {}).get("_id"))
+            if stamp[0] > MAX_LEARNERS:
+                self.order, self.stamp = None, stamp
+                return
+            old = time.monotonic() - self.read_at > ORDER_MAX_AGE_SECONDS
+            if self.order is None or stamp != self.stamp or old:
+                names = [(d.get("name"), d["_id"]) async for d in users.find({}, {"name": 1})]
+                order = await asyncio.to_thread(_in_name_order, names)
+                self.order, self.stamp, self.read_at = order, stamp, time.monotonic()
+        except Exception as exc:  # the previews go on with what they have (or the whole read)
+            log.warning("learner_order_failed", error=str(exc)[:200])
         finally:
-            self._reading = None
+            self.checked, self._task = time.monotonic(), None
 
     async def of(
         self, database: AsyncDatabase[Any], wait: float
     ) -> list[tuple[NameKey, Any]] | None:
-        """The order, or None when it is not there within `wait` seconds (or too large)."""
-        users = database[USERS]
-        now = time.monotonic()
-        if self.order is not None and now - self.checked < ORDER_CHECK_SECONDS:
-            return self.order
-        stamp = await self._stamp(users)
-        self.checked = now
-        if stamp[0] > MAX_LEARNERS:
-            return None
-        current = self.order is not None and stamp == self.stamp
-        if self._reading is None and (not current or now - self.read_at > ORDER_MAX_AGE_SECONDS):
+        """The order, or None when there is none yet within `wait` seconds (or the users are
+        too many)."""
+        if self._task is None and time.monotonic() - self.checked >= ORDER_CHECK_SECONDS:
             # A context of its own: no preview's deadline (`pymongo.timeout`) applies to it.
-            self._reading = asyncio.create_task(self._read(users, stamp), context=Context())
-        if current:
-            return self.order
-        reading = self._reading
-        if reading is not None:
+            self._task = asyncio.create_task(self._refresh(database[USERS]), context=Context())
+        task = self._task
+        if self.order is None and task is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(reading), max(wait, 0.0))
-        return self.order if self.stamp == stamp else None
+                await asyncio.wait_for(asyncio.shield(task), max(wait, 0.0))
+        return self.order
 
 
 def _in_name_order(names: list[tuple[Any, Any]]) -> list[tuple[NameKey, Any]]:

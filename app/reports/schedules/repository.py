@@ -115,12 +115,7 @@ async def due(
     if after is not None:
         at, last = after
         query["$or"] = [{"next_run_at": {"$gt": at}}, {"next_run_at": at, "_id": {"$gt": last}}]
-    return (
-        await ReportSchedule.find(query)
-        .sort("+next_run_at", "+_id")
-        .limit(limit)
-        .to_list()
-    )
+    return await ReportSchedule.find(query).sort("+next_run_at", "+_id").limit(limit).to_list()
 
 
 async def advance(
