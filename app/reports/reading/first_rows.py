@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import Context
 from itertools import groupby
 from typing import Any
@@ -38,7 +38,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from app.reports.reading.dimensions import dimension_caches
 from app.reports.reading.ordering import NameKey, name_key
-from app.reports.reading.query import DEPARTMENTS, USERS, FactRead, Row
+from app.reports.reading.query import DEPARTMENTS, USERS, FactRead, Row, split_match
 
 log = structlog.get_logger(__name__)
 
@@ -179,14 +179,21 @@ async def first_rows(
     dims = [c.docs for c in caches]
     keep, after_join, order, to_row = facts.keep, facts.after_join, facts.order, facts.to_row
 
-    async def docs_of(queries: Sequence[Query], most: int | None = None) -> list[Doc]:
-        docs: list[Doc] = []
+    async def docs_of(
+        queries: Sequence[Query], most: int | None = None, fields: Sequence[Query] = ()
+    ) -> list[Doc]:
+        """The documents of `queries`, each once (at most `most` + 1), with the fields the
+        reads `fields` test besides the report's own."""
+        projection = {**facts.projection, **{k: 1 for q in fields for k in q}}
+        docs: dict[Any, Doc] = {}
         for query in queries:
-            cursor = collection.find(query, facts.projection)
+            if most is not None and len(docs) > most:
+                break
+            cursor = collection.find(query, projection)
             if most is not None:
                 cursor = cursor.limit(most + 1 - len(docs))
-            docs += await cursor.to_list(None)
-        return docs
+            docs.update((d["_id"], d) for d in await cursor.to_list(None))
+        return list(docs.values())
 
     async def rows_of(docs: list[Doc]) -> list[Row]:
         if keep is not None:
@@ -204,23 +211,40 @@ async def first_rows(
     per_group = expected / max(1, len(groups))
     for group in groups:
         queries = _in_group(reads, group)
+        tests = [split_match(q, (), naive=facts.naive_datetimes)[1] for q in queries]
         if per_group <= small_group:  # expected small: read whole, up to a bound
-            docs = await docs_of(queries, most=small_group)
+            # The server is asked for the equalities (index ranges of one value each, which
+            # every server plans well), the ranges (dates) tested here.
+            docs = await docs_of([_equalities(q) for q in queries], small_group, queries)
             if len(docs) <= small_group:
-                found += await rows_of(docs)
+                found += await rows_of([d for d in docs if _passes(d, tests)])
                 if len(found) >= need:
                     break
                 continue
         names = await (learners or LEARNERS).of(database, wait)
         if names is None:
             return None  # no learner order in time: the caller reads the whole report
+        # The server is asked for the learners' enrollments alone (one `user_id` index range
+        # each), the group's reads tested here.
         for ids in _batches(names, first_batch):
-            found += await rows_of(await docs_of([{**q, "user_id": {"$in": ids}} for q in queries]))
+            docs = await docs_of([{"user_id": {"$in": ids}}], fields=queries)
+            found += await rows_of([d for d in docs if _passes(d, tests)])
             if len(found) >= need:
                 break
         if len(found) >= need:
             break
     return found[:need]
+
+
+def _equalities(query: Query) -> Query:
+    """The equality and `$in` parts of a flat query (all of it when it has none)."""
+    kept = {k: v for k, v in query.items() if not isinstance(v, dict) or set(v) == {"$in"}}
+    return kept or query
+
+
+def _passes(doc: Doc, tests: Sequence[Callable[[Doc], bool] | None]) -> bool:
+    """Whether `doc` is in one of the reads (their tests; None: a read that takes all)."""
+    return any(test is None or test(doc) for test in tests)
 
 
 def _by_key(pair: tuple[Any, Row]) -> Any:
