@@ -7,7 +7,7 @@ alone is compared. Baseline and product alternate, each in a fresh process.
 
 Prints one figure line each: the rate ratio (target >= 3x), the per-process layout rate (rows
 per CPU second of the render processes: start-up and join included), the peak memory of the
-product's process tree (the render processes included) and, for a single run, its time and
+product's process tree (the render processes included) and its time (the join's beside it) and
 pages. A run prints one JSON line when started with ``--one``.
 """
 
@@ -121,6 +121,7 @@ def product(rows: int, out: Path, chunk_rows: int, processes: int) -> dict[str, 
         sink = PdfSink(out, cols, context, chunk_rows=chunk_rows, processes=processes,
                        max_rows=rows)  # fmt: skip
         children_cpu: dict[int, float] = {}
+        joined_at: list[float] = []  # when the join started (every chunk laid out)
 
         async def run() -> None:
             for start in range(0, rows, 2000):  # the worker's fetch batches
@@ -128,6 +129,8 @@ def product(rows: int, out: Path, chunk_rows: int, processes: int) -> dict[str, 
                 await asyncio.sleep(0)
             finishing = asyncio.create_task(sink.finish(context))
             while not finishing.done():  # render processes' CPU, read while they live
+                if not joined_at and sink.pdf._joining:
+                    joined_at.append(time.perf_counter())
                 for child in me.children(recursive=True):
                     try:
                         times = child.cpu_times()
@@ -138,8 +141,10 @@ def product(rows: int, out: Path, chunk_rows: int, processes: int) -> dict[str, 
             await finishing
 
         asyncio.run(run())
-        wall = time.perf_counter() - wall0
+        end = time.perf_counter()
+        wall = end - wall0
     return {"wall": wall, "rows": rows, "pages": sink.pages, "peak_mb": memory.peak_tree_mb,
+            "join": end - joined_at[0] if joined_at else 0.0,
             "render_cpu": sum(children_cpu.values()),
             "render_processes": len(children_cpu)}  # fmt: skip
 
@@ -187,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             result = _one(kind, args.rows, chunk_rows, processes)
             (bare if kind == "baseline" else prod).append(result)
+            join = f", join {result['join']:.1f} s" if "join" in result else ""
             log(f"run {i + 1} {kind}: {result['wall']:.1f} s, {result['pages']:.0f} pages, "
-                f"peak {result['peak_mb']:.0f} MB, render CPU {result['render_cpu']:.1f} s")  # fmt: skip
+                f"peak {result['peak_mb']:.0f} MB, render CPU {result['render_cpu']:.1f} s{join}")  # fmt: skip
     rate = args.rows / median(r["wall"] for r in prod)
     per_process = args.rows / median(r["render_cpu"] for r in prod)
     peak = max(r["peak_mb"] for r in prod)
@@ -203,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
           f"second ({processes} processes)")  # fmt: skip
     print(f"{label} peak memory (worker + render processes): {peak:.0f} MB "
           f"(target <= 700 MB) {'PASS' if peak <= 700 else 'FAIL'}")  # fmt: skip
-    print(f"{label} time {median(r['wall'] for r in prod):.1f} s, pages {prod[0]['pages']:.0f}, "
+    print(f"{label} time {median(r['wall'] for r in prod):.1f} s (the join: "
+          f"{median(r['join'] for r in prod):.1f} s), pages {prod[0]['pages']:.0f}, "
           f"load average at the start {load[0]:.1f}")  # fmt: skip
     return 0
 
