@@ -15,9 +15,9 @@ structure tree root, and the catalog and ``/Info`` of page one's chunk (the lang
 ``/MarkInfo``, the viewer's ``DisplayDocTitle``, the XMP metadata with the title and the PDF/UA
 identification). Memory is one chunk's, whatever the document's length.
 
-The page numbers are a second, untagged WeasyPrint document of as many pages, rendered once
-the page count is known; each of its pages becomes a form XObject (its number reserved while
-the page was written) drawn over the page inside an ``/Artifact`` marked-content sequence, as
+The page numbers are second, untagged WeasyPrint documents of ``STAMP_PAGES`` pages each,
+rendered once the page count is known; each of their pages becomes a form XObject (its number
+reserved while the page was written) drawn over the page inside an ``/Artifact`` sequence, as
 the chunks' own running header and footer are (``tagging``): assistive technology skips the
 page furniture.
 
@@ -40,8 +40,11 @@ from app.reports.rendering.pdf.pdfwriter import PdfWriter
 from app.reports.rendering.pdf.tagging import ID_TREE
 
 ARTIFACT = b"/Artifact <</Type /Pagination>> BDC"
-# Share of the join done after each part of it (measured, see docs/performance.md).
-JOINED, STAMP_RENDERED, STAMPED = 0.78, 0.96, 0.99
+# Share of the join done once the chunks are copied and once the pages are stamped (measured,
+# see docs/performance.md).
+JOINED, STAMPED = 0.78, 0.99
+# Pages of the page-number stamp laid out at a time (WeasyPrint keeps ~100 KB a page).
+STAMP_PAGES = 200
 # What a page inherits from the page tree when it does not say it itself.
 _INHERITED = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
 # The structure tree root's entries the join writes itself.
@@ -52,13 +55,14 @@ _ROOT_OWN = frozenset(
 
 def join_tagged(
     chunk_paths: list[str],
-    stamp: Callable[[int], bytes],
+    stamp: Callable[[int, int, int], bytes],
     out_path: str,
     progress: Callable[[float, float], None] | None = None,
 ) -> int:
-    """Writes the chunks, page one's first, as one tagged PDF to ``out_path`` with
-    ``stamp(pages)`` (a PDF of as many pages) laid over its pages; returns the page count.
-    ``progress(share, next_share)`` is told the share of the join done as it goes."""
+    """Writes the chunks, page one's first, as one tagged PDF to ``out_path`` with the page
+    numbers laid over its pages: ``stamp(first, pages, total)`` is a PDF of ``pages`` pages
+    numbered from ``first``, of ``total``. Returns the page count. ``progress(share,
+    next_share)`` is told the share of the join done as it goes."""
     report = progress or (lambda share, cap: None)
     join: _Join | None = None
     try:
@@ -71,14 +75,16 @@ def join_tagged(
         if join is None:
             raise RenderError("no PDF chunks to join")
         pages = len(join.pages)
-        report(JOINED, STAMP_RENDERED)
-        with pikepdf.open(BytesIO(stamp(pages))) as over:
-            if len(over.pages) != pages:
-                raise RenderError(
-                    f"page-number stamp has {len(over.pages)} pages, expected {pages}"
-                )
-            report(STAMP_RENDERED, STAMPED)
-            join.stamp(over)
+        for first in range(0, pages, STAMP_PAGES):
+            count = min(STAMP_PAGES, pages - first)
+            with pikepdf.open(BytesIO(stamp(first + 1, count, pages))) as over:
+                if len(over.pages) != count:
+                    raise RenderError(
+                        f"page-number stamp has {len(over.pages)} pages, expected {count}"
+                    )
+                join.stamp(over, first)
+            share = (STAMPED - JOINED) / pages
+            report(JOINED + share * (first + count), JOINED + share * min(pages, first + 2 * count))
         report(STAMPED, 1.0)
         join.close()
     except BaseException:
@@ -204,10 +210,12 @@ class _Join:
         )
         copier.patches[page.objgen] = patch
 
-    def stamp(self, over: pikepdf.Pdf) -> None:
-        """Writes each page's stamp: page n of ``over`` as a form XObject."""
-        copier = ObjectCopier(self.writer)  # the stamp's font is written once, for every page
-        for page, number in zip(over.pages, self.forms, strict=True):
+    def stamp(self, over: pikepdf.Pdf, first: int) -> None:
+        """Writes the stamps of pages ``first`` (from 0) on: the pages of ``over`` as form
+        XObjects."""
+        copier = ObjectCopier(self.writer)  # the stamp's font is written once, for its pages
+        forms = self.forms[first : first + len(over.pages)]
+        for page, number in zip(over.pages, forms, strict=True):
             copier.copy_as(page.as_form_xobject(), number)
             copier.drain()
 
