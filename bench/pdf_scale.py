@@ -7,9 +7,8 @@ alone is compared. Baseline and product alternate, each in a fresh process.
 
 Prints one figure line each: the rate ratio (target >= 3x), the per-process layout rate (rows
 per CPU second of the render processes: start-up and join included), the peak memory of the
-product's process tree (the render processes included; and until the join started) and its time
-(the join's beside it) and
-pages. A run prints one JSON line when started with ``--one``.
+product's process tree (the render processes included; and until the join started) and its
+time (the join's beside it) and pages. A run prints one JSON line when started with ``--one``.
 """
 
 from __future__ import annotations
