@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     report_retention_days: int = Field(default=7, ge=1)
     # A PDF holds at most this many detail rows (past it: the first rows and a notice pointing
     # to CSV / Excel). The cap itself by default: the chunks are joined one at a time, written
-    # as they come, so a 50,000-row PDF peaks at ~540 MB for the worker and its render
+    # as they come, so a 50,000-row PDF peaks at ~500 MB for the worker and its render
     # processes (docs/performance.md "A PDF join written as it goes"); lower it to bound the
     # time a PDF takes (~10 minutes at 50,000 rows on two busy cores).
     pdf_max_rows: int = Field(default=PDF_ROW_CAP, ge=1, le=PDF_ROW_CAP)
