@@ -74,7 +74,7 @@ def test_copied_objects_keep_their_values_exactly(tmp_path: Path) -> None:
         assert list(a.Reals) == [Decimal("841.889764"), Decimal("-0.5"), 100, Decimal("0.25")]
         assert list(a.Flags) == [True, False] and list(a.Next.Values) == [1, -2, None]
         assert a.Next.Back.objgen == a.objgen  # the cycle, under the new numbers
-        assert (a.StructParent, a.Next.StructParents) == (13, 10)
+        assert (int(a.StructParent), int(a.Next.StructParents)) == (13, 10)
         assert a.Content.read_raw_bytes() == raw  # copied as encoded, its filter kept
         assert a.Content.read_bytes() == b"BT /F1 12 Tf (12 0 R) Tj ET"
     trailer: Any = PdfReader(out).trailer
