@@ -131,10 +131,11 @@ class Settings(BaseSettings):
 
     report_retention_days: int = Field(default=7, ge=1)
     # A PDF holds at most this many detail rows (past it: the first rows and a notice pointing
-    # to CSV / Excel). 10,000 by default: joining the tagged chunks holds the whole document's
-    # structure (~30 KB a row, 2.1 GB at 50,000); up to 50,000 where that memory is there
-    # (docs/performance.md "PDF at 10× the cap").
-    pdf_max_rows: int = Field(default=10_000, ge=1, le=PDF_ROW_CAP)
+    # to CSV / Excel). The cap itself by default: the chunks are joined one at a time, written
+    # as they come, so a 50,000-row PDF peaks at ~500 MB for the worker and its render
+    # processes (docs/performance.md "A PDF join written as it goes"); lower it to bound the
+    # time a PDF takes (~10 minutes at 50,000 rows on two busy cores).
+    pdf_max_rows: int = Field(default=PDF_ROW_CAP, ge=1, le=PDF_ROW_CAP)
     # The most rows one render process lays out at a time, rounded down to whole pages.
     pdf_chunk_rows: int = Field(default=200, ge=50)
     xlsx_max_rows: int = Field(default=5_000_000, ge=1)

@@ -45,7 +45,7 @@ async def test_one_report_type_has_schema_columns_formats_and_limits(
     assert data["defaultSort"]
     formats = {f["code"]: f for f in data["formats"]}
     assert set(formats) == {"csv", "xlsx", "pdf", "json"}
-    assert formats["pdf"]["maxRows"] == 10_000 and formats["pdf"]["truncates"] is True
+    assert formats["pdf"]["maxRows"] == 50_000 and formats["pdf"]["truncates"] is True
     assert formats["xlsx"]["contentType"].endswith("spreadsheetml.sheet")
     assert data["limits"]["maxRowsPerFormat"]["csv"] == 10_000_000
 

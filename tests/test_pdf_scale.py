@@ -92,11 +92,11 @@ def test_the_structure_tree_holds_every_row_and_the_totals_row_once_at_the_end(
     assert f"{sum(3 * i for i in range(ROWS)):,}" in last
 
 
-def test_the_pdf_cap_is_10000_rows_up_to_50000_and_no_setting_raises_it_further(
+def test_the_pdf_cap_is_50000_rows_by_default_and_no_setting_raises_it_further(
     settings: Settings,
 ) -> None:
-    assert Settings.model_fields["pdf_max_rows"].default == 10_000
-    assert FORMATS["pdf"].row_cap(settings) == settings.pdf_max_rows == 10_000
-    assert Settings(pdf_max_rows=50_000).pdf_max_rows == 50_000
+    assert Settings.model_fields["pdf_max_rows"].default == 50_000
+    assert FORMATS["pdf"].row_cap(settings) == settings.pdf_max_rows == 50_000
+    assert Settings(pdf_max_rows=10_000).pdf_max_rows == 10_000
     with pytest.raises(ValidationError, match="pdf_max_rows"):
         Settings(pdf_max_rows=50_001)

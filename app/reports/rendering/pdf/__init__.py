@@ -14,7 +14,8 @@ Why it is built this way (spec §8): WeasyPrint lays out a styled table at ~50-8
   fetched, so laying out overlaps the database work (page one, which shows the summary, last);
 - every chunk is a tagged PDF (PDF/UA-1: structure tree, ``/Lang``, ``/MarkInfo``, the title
   shown, fonts embedded; ``tagging`` completes what WeasyPrint leaves), and the chunks are joined
-  with pikepdf into one structure tree (``joining``); "Page X of Y" is stamped afterwards: a
+  into one structure tree, one chunk at a time, written to the file as it goes (``joining``:
+  memory of one chunk, whatever the PDF's length); "Page X of Y" is stamped afterwards: a
   second, tiny WeasyPrint document of N blank pages with the same page box and only the
   page-number margin box is rendered and drawn over each page as an artifact (same font and
   position as the rest of the footer), as the running header and footer are artifacts too;
@@ -36,7 +37,8 @@ PDFs must guard its entry point with ``if __name__ == "__main__":`` (as any mult
 
 Modules: ``layout`` (orientation, column widths, cell text), ``document`` (the HTML of a chunk
 and of the page-number stamp), ``processes`` (what runs in the render processes: laying out a
-chunk, joining and stamping), ``tagging`` and ``joining`` (the structure tree), ``progress``
+chunk, joining and stamping), ``tagging`` and ``joining`` (the structure tree; ``copying`` and
+``pdfwriter`` write the joined file object by object), ``progress``
 (how far the render processes are), ``streaming`` (``StreamingPdf``, ``render_pdf``,
 ``PdfSink``).
 """

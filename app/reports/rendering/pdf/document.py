@@ -50,15 +50,16 @@ def _tr(context: RenderContext, message: str, **values: str) -> str:
     return _esc(translate(context.locale, message)).format(**values)
 
 
-def _page_counter_css(locale: str) -> str:
-    """ "Page X of Y" as the CSS `content` of a margin box, in the locale's words."""
+def _page_counter_css(locale: str, total: int | None = None) -> str:
+    """ "Page X of Y" as the CSS `content` of a margin box, in the locale's words; Y is
+    ``total`` when given, else the document's page count."""
     text = translate(locale, "Page {page} of {pages}")
     parts = []
     for piece in re.split(r"(\{page\}|\{pages\})", text):
         if piece == "{page}":
             parts.append("counter(page)")
         elif piece == "{pages}":
-            parts.append("counter(pages)")
+            parts.append("counter(pages)" if total is None else f'"{total}"')
         elif piece:
             parts.append(f'"{_css_string(piece)}"')
     return " ".join(parts)
@@ -279,14 +280,19 @@ def _tree_path(name: TreeName, locale: str) -> str:
     return html.escape(_css_string(text), quote=True)
 
 
-def stamp_html(context: RenderContext, layout: Layout, pages: int) -> str:
-    """N blank pages with the same page box, carrying only "Page X of Y" bottom right."""
+def stamp_html(
+    context: RenderContext, layout: Layout, pages: int, *, first: int = 1, total: int | None = None
+) -> str:
+    """``pages`` blank pages with the same page box, carrying only "Page X of Y" bottom right:
+    pages ``first`` to ``first + pages - 1`` of ``total`` (by default, of ``pages``)."""
+    counter = _page_counter_css(context.locale, total)
     css = (
         f"@page {{ size: {_page_size(layout)};"
         " margin: 15mm 11mm 15mm 11mm;"
-        f" @bottom-right {{ content: {_page_counter_css(context.locale)};"
+        f" @bottom-right {{ content: {counter};"
         ' font-family: "DejaVu Sans", sans-serif; font-size: 7pt; color: #64748b;'
         " vertical-align: top; padding-top: 3mm; } }"
+        f" @page:first {{ counter-reset: page {first}; }}"
         " body { margin: 0; } div { height: 1px; break-after: page; }"
         " div:last-child { break-after: auto; }"
     )

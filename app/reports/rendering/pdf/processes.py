@@ -120,8 +120,9 @@ def merge_and_stamp(
 
     from app.reports.rendering.pdf.joining import join_tagged  # pikepdf: render processes only
 
-    def stamp(pages: int) -> bytes:
-        return bytes(HTML(string=stamp_html(context, layout, pages)).write_pdf())
+    def stamp(first: int, pages: int, total: int) -> bytes:
+        source = stamp_html(context, layout, pages, first=first, total=total)
+        return bytes(HTML(string=source).write_pdf())
 
     progress = RenderProgress(progress_file) if progress_file else None
     pages = join_tagged(chunk_paths, stamp, part_path, progress.write if progress else None)
