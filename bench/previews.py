@@ -3,7 +3,8 @@
 Against the real API and worker processes on the seeded bench database, over the range holding
 every seeded enrollment (`--rows`):
 
-- the first page (50 rows) of learner-progress previewed (a) as the manager of one department,
+- after a warm-up (two previews, 5 s apart: the API process reads the learners' name order),
+  the first page (50 rows) of learner-progress previewed (a) as the manager of one department,
   (b) for one course, (c) for the whole organisation sorted by `-score`, a column no index
   serves; each 20 times, p50 and p95 of the answer time, and how many calls answered rows (200)
   or `preview-too-large` (422);
@@ -81,7 +82,7 @@ def _what(statuses: Counter[int], body: Any) -> str:
     return ", ".join(parts)
 
 
-def p9(rows: int, calls: int = 20) -> None:
+def p9(rows: int, calls: int = 20, job_rows: bool = True) -> None:
     department = str(seeding.oid("department", 0))
     course = str(seeding.oid("course", 0))
     cases = [
@@ -97,6 +98,13 @@ def p9(rows: int, calls: int = 20) -> None:
             "org": api_client(API_PORT, "be0d0000000000000000000b"),
         }
         try:
+            # Warm-up, as P1's: the API process's caches (the learners' name order a large
+            # preview reads its first page by, read in the background) before the clock.
+            for _ in range(2):
+                clients["manager"].post(
+                    "/api/v1/reports/preview", json=cases[0][2], params={"limit": PAGE}
+                )
+                time.sleep(5)
             for label, who, report, sort, target in cases:
                 params: dict[str, Any] = {"limit": PAGE, **({"sort": sort} if sort else {})}
                 times, statuses, body = _time_calls(
@@ -108,7 +116,8 @@ def p9(rows: int, calls: int = 20) -> None:
                             "report", None))  # fmt: skip
                 emit(Figure(f"P9 {label} p95", f"{p95:.3f} s", f"{calls} calls", None,
                             f"<= {target:g} s", p95 <= target))  # fmt: skip
-            _rows_near_the_end(rows, calls)
+            if job_rows:
+                _rows_near_the_end(rows, calls)
         finally:
             for client in clients.values():
                 client.close()

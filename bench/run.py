@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-scale", type=int, default=2000,
                         help="P8 demo generator enrollments (default 2000)")  # fmt: skip
     parser.add_argument("--events", type=int, default=20_000, help="learning events for P7")
+    parser.add_argument(
+        "--p9-previews-only",
+        action="store_true",
+        help="P9 without the job rows figures (which run two jobs of --rows)",
+    )
     parser.add_argument("--p9-calls", type=int, default=20,
                         help="P9 calls per preview and rows figure (p50 / p95 over them)")  # fmt: skip
     parser.add_argument("--aggregation-info", action="store_true",
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if "P8" in only:
             phase("P8", lambda: p8(args.demo_scale))
         if "P9" in only:
-            phase("P9", lambda: p9(args.rows, args.p9_calls))
+            phase("P9", lambda: p9(args.rows, args.p9_calls, not args.p9_previews_only))
     finally:
         Path(args.json).write_text(
             json.dumps(

@@ -97,7 +97,9 @@ async def _both(
     facts = (await definition.plan(typed, resolved.scope)).facts
     assert facts is not None
     collection = decoding(report_reads(definition.source.get_pymongo_collection()), facts)
-    alone = await first_rows(collection, facts, need, learners=LearnerOrder(), wait=60, **sizes)
+    learners = LearnerOrder()  # read first: a small group's documents are then cut by it
+    assert await learners.of(collection.database, 60) is not None
+    alone = await first_rows(collection, facts, need, learners=learners, wait=60, **sizes)
     assert alone is not None
     return whole[:need], alone
 

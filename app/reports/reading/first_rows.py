@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import Context
 from itertools import groupby
 from typing import Any
@@ -66,26 +66,29 @@ class LearnerOrder:
 
     def __init__(self) -> None:
         self.order: list[tuple[NameKey, Any]] | None = None
+        # A learner's place in the order (learners whose names tie share the first's place).
+        self.ranks: dict[Any, int] | None = None
         self.stamp: tuple[Any, ...] | None = None
         self.checked = self.read_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def forget(self) -> None:
         """Read the order anew on its next use."""
-        self.order = self.stamp = None
+        self.order = self.ranks = self.stamp = None
 
     async def _refresh(self, users: AsyncCollection[Any]) -> None:
         try:
             newest = await users.find_one({}, {"_id": 1}, sort=[("_id", -1)])
             stamp = (await users.estimated_document_count(), (newest or {}).get("_id"))
             if stamp[0] > MAX_LEARNERS:
-                self.order, self.stamp = None, stamp
+                self.order, self.ranks, self.stamp = None, None, stamp
                 return
             old = time.monotonic() - self.read_at > ORDER_MAX_AGE_SECONDS
             if self.order is None or stamp != self.stamp or old:
                 names = [(d.get("name"), d["_id"]) async for d in users.find({}, {"name": 1})]
-                order = await asyncio.to_thread(_in_name_order, names)
-                self.order, self.stamp, self.read_at = order, stamp, time.monotonic()
+                order, ranks = await asyncio.to_thread(_in_name_order, names)
+                self.order, self.ranks = order, ranks
+                self.stamp, self.read_at = stamp, time.monotonic()
         except Exception as exc:  # the previews go on with what they have (or the whole read)
             log.warning("learner_order_failed", error=str(exc)[:200])
         finally:
@@ -106,8 +109,17 @@ class LearnerOrder:
         return self.order
 
 
-def _in_name_order(names: list[tuple[Any, Any]]) -> list[tuple[NameKey, Any]]:
-    return sorted((name_key(name), user_id) for name, user_id in names)
+def _in_name_order(
+    names: list[tuple[Any, Any]],
+) -> tuple[list[tuple[NameKey, Any]], dict[Any, int]]:
+    order = sorted((name_key(name), user_id) for name, user_id in names)
+    ranks: dict[Any, int] = {}
+    first = 0
+    for at, (key, user_id) in enumerate(order):
+        if at and key != order[at - 1][0]:
+            first = at
+        ranks[user_id] = first
+    return order, ranks
 
 
 LEARNERS = LearnerOrder()
@@ -217,7 +229,11 @@ async def first_rows(
             # every server plans well), the ranges (dates) tested here.
             docs = await docs_of([_equalities(q) for q in queries], small_group, queries)
             if len(docs) <= small_group:
-                found += await rows_of([d for d in docs if _passes(d, tests)])
+                docs = [d for d in docs if _passes(d, tests)]
+                ranks = (learners or LEARNERS).ranks
+                if ranks is not None and after_join is None:
+                    docs = _first_learners(docs, ranks, need - len(found))
+                found += await rows_of(docs)
                 if len(found) >= need:
                     break
                 continue
@@ -234,6 +250,18 @@ async def first_rows(
         if len(found) >= need:
             break
     return found[:need]
+
+
+def _first_learners(docs: list[Doc], ranks: Mapping[Any, int], need: int) -> list[Doc]:
+    """Of a group's documents, those of its first learners in name order (by `ranks`) that
+    hold its first `need` rows, the learners whose names tie with the last of them included:
+    only they are joined and sorted. A learner the order does not know yet (just added, or
+    missing) ranks first, as a missing name sorts first."""
+    if len(docs) <= need:
+        return docs
+    ranked = sorted(docs, key=lambda d: ranks.get(d.get("user_id"), -1))
+    last = ranks.get(ranked[need - 1].get("user_id"), -1)
+    return [d for d in ranked if ranks.get(d.get("user_id"), -1) <= last]
 
 
 def _equalities(query: Query) -> Query:
