@@ -46,7 +46,7 @@ SMALL_GROUP = 5000  # a department group expected this small is read whole
 FIRST_BATCH, MAX_BATCH = 64, 1024  # learners per read, doubling
 Query = dict[str, Any]
 Doc = dict[str, Any]
-ORDER_CHECK_SECONDS = 5.0  # how long a checked learner order is trusted without a check
+ORDER_CHECK_SECONDS = 60.0  # how long a checked learner order is trusted without a check
 ORDER_MAX_AGE_SECONDS = 300.0  # a learner order is read anew at least this often (renames)
 MAX_LEARNERS = 200_000  # past this many users no order is held (the whole read is used)
 
@@ -58,10 +58,10 @@ class LearnerOrder:
     cut short by a budget would be started again by the next preview, and a server that
     finishes abandoned queries anyway would pile them up). A preview uses the order there is
     and, at most every `ORDER_CHECK_SECONDS`, starts a check in the background: the users
-    collection's size and newest `_id` against what the order was read from (a learner added
-    or removed), and its age against `ORDER_MAX_AGE_SECONDS` (a renamed learner); either reads
-    it anew. So a learner added a moment ago may be missing from a large preview's first pages
-    for a few seconds. Before there is an order, a preview waits for the first read at most
+    collection's size (the collection's metadata, no scan) against what the order was read
+    from (a learner added or removed), and its age against `ORDER_MAX_AGE_SECONDS` (a renamed
+    learner, or as many added as removed); either reads it anew. So a learner added in the
+    last minute may be missing from a large preview's first pages. Before there is an order, a preview waits for the first read at most
     what its budget has left, then goes without (`of` answers None)."""
 
     def __init__(self) -> None:
@@ -78,8 +78,7 @@ class LearnerOrder:
 
     async def _refresh(self, users: AsyncCollection[Any]) -> None:
         try:
-            newest = await users.find_one({}, {"_id": 1}, sort=[("_id", -1)])
-            stamp = (await users.estimated_document_count(), (newest or {}).get("_id"))
+            stamp = (await users.estimated_document_count(),)
             if stamp[0] > MAX_LEARNERS:
                 self.order, self.ranks, self.stamp = None, None, stamp
                 return
