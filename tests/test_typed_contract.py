@@ -110,10 +110,20 @@ def test_template_and_schedule_bodies_are_typed_per_report_type() -> None:
     schedule_from_template = SCHEMAS["TemplateScheduleCreate"]
     assert "reportType" not in schedule_from_template["properties"]
     assert schedule_from_template["required"] == ["templateId", "frequency", "name"]
-    for change in ("TemplateUpdate", "ScheduleUpdate"):
-        options = SCHEMAS[change]["properties"]["parameters"]["anyOf"]
+    # The changes, and what templates and schedules answer with: one of the types' parameters
+    # schemas, whose defaults stay optional (the stored parameters are as they were sent).
+    for schema in (
+        "TemplateUpdate",
+        "ScheduleUpdate",
+        "TemplateOut",
+        "TemplateVersionOut",
+        "ScheduleOut",
+    ):
+        options = SCHEMAS[schema]["properties"]["parameters"]["anyOf"]
         named = {o["$ref"].rsplit("/", 1)[-1] for o in options if "$ref" in o}
         assert named == {REPORT_TYPES[k].parameters_model.__name__ for k in REPORT_TYPES}
+        for name in named:
+            assert not any("default" in f for f in SCHEMAS[name]["properties"].values()), name
 
 
 async def test_an_added_report_type_appears_in_the_contract(

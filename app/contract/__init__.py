@@ -14,6 +14,7 @@ from app.contract.examples import document_examples
 from app.contract.headers import document_headers
 from app.contract.problems import document_problems
 from app.reports.jobs.schemas import document_job_bodies
+from app.reports.types import REPORT_TYPES
 
 _SCHEMAS = "#/components/schemas/"
 
@@ -31,7 +32,7 @@ class ReportApi(FastAPI):
             document_job_bodies(document)
             document_template_bodies(document)
             document_schedule_bodies(document)
-            optional_request_defaults(document)
+            optional_request_defaults(document, as_sent=parameter_schemas())
             document_headers(document)
             document_examples(document)
         return super().openapi()  # the document just completed, cached
@@ -61,18 +62,21 @@ def _reachable(roots: Any, schemas: dict[str, Any]) -> set[str]:
     return seen
 
 
-def optional_request_defaults(openapi: dict[str, Any]) -> None:
+def optional_request_defaults(
+    openapi: dict[str, Any], as_sent: frozenset[str] = frozenset()
+) -> None:
     """Moves the defaults of the schemas only requests use into their descriptions.
 
     The server fills a default in when the field is left out, so a client may leave it out;
     but generators read `default` as "always present" (right for a response), which would make
     a TypeScript client demand every defaulted field of a request body. The schemas responses
-    use keep their defaults."""
+    use keep their defaults, but for those named in `as_sent`: a response carries them as the
+    request sent them (a template's or schedule's stored parameters), defaults not filled in."""
     schemas: dict[str, Any] = openapi.get("components", {}).get("schemas", {})
     operations = [op for item in openapi.get("paths", {}).values() for op in item.values()]
     requests = _reachable([op.get("requestBody", {}) for op in operations], schemas)
     responses = _reachable([op.get("responses", {}) for op in operations], schemas)
-    for name in sorted(requests - responses):
+    for name in sorted(requests - (responses - as_sent)):
         for prop in schemas[name].get("properties", {}).values():
             if "default" not in prop:
                 continue
@@ -84,3 +88,8 @@ def optional_request_defaults(openapi: dict[str, Any]) -> None:
             prop["description"] = (
                 f"{prop['description'].rstrip('.')}. {said}" if prop.get("description") else said
             )
+
+
+def parameter_schemas() -> frozenset[str]:
+    """The report types' parameters schemas: stored and answered as they were sent."""
+    return frozenset(REPORT_TYPES[key].parameters_model.__name__ for key in REPORT_TYPES)

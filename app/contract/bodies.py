@@ -20,6 +20,10 @@ def document_template_bodies(openapi: dict[str, Any]) -> None:
         what=lambda definition: f"Save a {definition.name} template.",
     )
     type_parameters(openapi, REPORT_TYPES, "TemplateUpdate")
+    # What a template (and each of its versions) answers with: its stored parameters, one of
+    # the types' parameters schemas (every field of them optional).
+    type_parameters(openapi, REPORT_TYPES, "TemplateOut")
+    type_parameters(openapi, REPORT_TYPES, "TemplateVersionOut")
 
 
 def document_schedule_bodies(openapi: dict[str, Any]) -> None:
@@ -37,3 +41,6 @@ def document_schedule_bodies(openapi: dict[str, Any]) -> None:
         "another format or parameters merged over its own.",
     )
     type_parameters(openapi, REPORT_TYPES, "ScheduleUpdate")
+    # A schedule answers with its inline parameters or its overrides of a template's: one of
+    # the types' parameters schemas either way (every field of them optional).
+    type_parameters(openapi, REPORT_TYPES, "ScheduleOut")
