@@ -9,6 +9,7 @@ import csv
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from app.common.time import utcnow
 from app.main import create_app
 from app.platform.models import Course, Department, Enrollment
 from app.reports.jobs.models import ReportJob
+from app.reports.schedules.changes.marks import ADDED, CHANGED, UNCHANGED, BaselineKeys
 from app.reports.schedules.changes.runs import BASELINES_PREFIX
 from app.reports.schedules.changes.sweep import sweep_baselines
 from app.runtime.resources import Resources
@@ -222,3 +224,27 @@ async def test_changing_the_compared_request_starts_afresh_and_old_fingerprints_
 
 async def _once(data: bytes) -> Any:
     yield data
+
+
+def test_baseline_keys_on_disk_mark_every_row_across_blocks(tmp_path: Path) -> None:
+    """Thousands of baseline keys over many 512-key blocks: every key found with its fields
+    compared, keys between, before and after them not found."""
+    keys = sorted({(i * 2654435761) % (1 << 64) for i in range(1, 5000)})
+    records = [(f"{k:016x}", f"{k * 7 % (1 << 64):016x}") for k in keys]
+    marks = BaselineKeys(tmp_path)
+    marks.write(iter(records))
+    try:
+        for key, fields in records:
+            assert marks.mark((key, fields)) == UNCHANGED
+            assert marks.mark((key, f"{(int(fields, 16) + 1) % (1 << 64):016x}")) == CHANGED
+        taken = set(keys)
+        for probe in (0, keys[0] - 1, keys[511] + 1, keys[512] - 1, keys[-1] + 1, (1 << 64) - 1):
+            if probe not in taken and 0 <= probe < (1 << 64):
+                assert marks.mark((f"{probe:016x}", "0" * 16)) == ADDED
+    finally:
+        marks.close()
+    (tmp_path / "empty").mkdir()
+    empty = BaselineKeys(tmp_path / "empty")
+    empty.write(iter(()))
+    assert empty.mark(("00000000000000ff", "0" * 16)) == ADDED
+    empty.close()

@@ -18,8 +18,6 @@ import gzip
 import heapq
 import json
 import pickle
-from array import array
-from bisect import bisect_left
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -29,6 +27,7 @@ from typing import Any
 
 from app.reports.jobs.evaluation import ChangeOutcome
 from app.reports.reading.query import Row
+from app.reports.schedules.changes.marks import BaselineKeys
 from app.reports.schedules.changes.models import Baseline
 from app.reports.schedules.changes.words import change_line, summary_words
 from app.reports.types.changes import ChangeSpec, Fingerprint, RowFingerprints
@@ -42,9 +41,6 @@ UPLOAD_CHUNK = 1 << 20
 LINE_RECORDS = 500  # fingerprints per line of a stored baseline
 
 _by_key = itemgetter(0)
-FIELDS_MASK = 0xFFFFFFFF  # a marked row's fields hash is compared on its low 32 bits
-# A row's mark in a CSV / JSON Lines file's `change` column.
-ADDED, CHANGED, UNCHANGED = "added", "changed", "unchanged"
 
 
 @dataclass(frozen=True)
@@ -77,34 +73,6 @@ def _read_baseline(path: Path) -> Iterator[Fingerprint]:
             yield from json.loads(line)
 
 
-class BaselineIndex:
-    """The baseline's keys and fields hashes in two flat arrays (12 bytes a row: 12 MB for
-    1,000,000 rows, no object per row), sorted by key as the baseline is stored: a row of the
-    run is marked added, changed or unchanged by a binary search while it streams."""
-
-    def __init__(self) -> None:
-        self.keys = array("Q")
-        self.fields = array("I")
-
-    @classmethod
-    def read(cls, path: Path | None) -> BaselineIndex:
-        index = cls()
-        if path is not None:
-            keys, fields = index.keys, index.fields
-            for key, fields_hash, *_ in _read_baseline(path):
-                keys.append(int(key, 16))
-                fields.append(int(fields_hash, 16) & FIELDS_MASK)
-        return index
-
-    def mark(self, record: Fingerprint) -> str:
-        key = int(record[0], 16)
-        at = bisect_left(self.keys, key)
-        if at == len(self.keys) or self.keys[at] != key:
-            return ADDED
-        same = self.fields[at] == int(record[1], 16) & FIELDS_MASK
-        return UNCHANGED if same else CHANGED
-
-
 class ChangeTracker:
     """Collects a run's fingerprints (`add`, per batch) and compares them (`compare`) with the
     baseline pinned before the rows (`pin`); with `marks`, `add` also tells each row's mark."""
@@ -120,7 +88,7 @@ class ChangeTracker:
         self.listed = 0
         self.baseline: Baseline | None = None  # what the run is compared with (`pin`)
         self._downloaded: Path | None = None
-        self.marks: BaselineIndex | None = None
+        self.marks: BaselineKeys | None = None
         self.marking = False  # whether the rows were marked (the file has a `change` column)
 
     async def pin(self, storage: Storage, baseline: Baseline | None, marks: bool) -> None:
@@ -134,7 +102,9 @@ class ChangeTracker:
                     fh.write(chunk)
         self.marking = marks
         if marks:
-            self.marks = await asyncio.to_thread(BaselineIndex.read, self._downloaded)
+            self.marks = BaselineKeys(self.workdir)
+            records = _read_baseline(self._downloaded) if self._downloaded else iter(())
+            await asyncio.to_thread(self.marks.write, records)
 
     def add(self, batch: Sequence[Row]) -> list[str] | None:
         """Keeps the batch's fingerprints; with `marks`, returns each row's mark."""
@@ -169,7 +139,9 @@ class ChangeTracker:
         run's fingerprints and the list of changes stored under `targets` (None: nothing is
         stored, as evaluate asks); also the changes file's size and changed rows."""
         baseline, old = self.baseline, self._downloaded
-        self.marks = None  # the rows are all in: the index goes before the merge
+        if self.marks is not None:  # the rows are all in: the keys' files are done with
+            self.marks.close()
+            self.marks = None
         new = self.workdir / "fingerprints.jsonl.gz"
         listed = self.workdir / "changes.csv"
         outcome = await asyncio.to_thread(
