@@ -17,18 +17,22 @@ from beanie import PydanticObjectId
 
 from app.common.time import utcnow
 from app.main import create_app
-from app.platform.models import Course, Department, Enrollment
 from app.reports.jobs.models import ReportJob
 from app.reports.schedules.changes.marks import ADDED, CHANGED, UNCHANGED, BaselineKeys
 from app.reports.schedules.changes.runs import BASELINES_PREFIX
 from app.reports.schedules.changes.sweep import sweep_baselines
 from app.runtime.resources import Resources
-from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, completed_run, delivery_people
+from tests.helpers.deliveries import (
+    Mailbox,
+    completed_run,
+    delivery_people,
+    mandatory_enrollments,
+)
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
+DUE = timedelta(days=14)  # the learners' due date, from now
 
 
 def _body(fmt: str, recipient: str) -> dict[str, Any]:
@@ -43,24 +47,6 @@ def _body(fmt: str, recipient: str) -> dict[str, Any]:
         "recipients": [recipient],
         "changes": {"mode": "both", "unchanged": "send"},
     }
-
-
-async def _learners(names: list[str]) -> list[Enrollment]:
-    dept = await Department.find_one({"code": "SAF"}) or await f.department("Safety", code="SAF")
-    course = await Course.find_one({"code": "SAF-1"}) or await f.course("SAF-1", mandatory=True)
-    now = utcnow()
-    out = []
-    for name in names:
-        learner = await f.user(name, dept=dept)
-        out.append(
-            await f.enrollment(
-                learner,
-                course,
-                enrolled_at=now - timedelta(days=30),
-                due_at=now + timedelta(days=14),
-            )
-        )
-    return out
 
 
 async def _stored(res: Resources, job_id: str) -> bytes:
@@ -97,7 +83,7 @@ async def test_each_row_of_a_csv_or_json_lines_run_carries_its_change(
     run_worker: Any,
 ) -> None:
     people = await delivery_people(auth)
-    ada, bob, _cy = await _learners(["Ada Archer", "Bob Baker", "Cy Cole"])
+    ada, bob, _cy = await mandatory_enrollments(["Ada Archer", "Bob Baker", "Cy Cole"], due_in=DUE)
     marks_of = _marks_of_csv if fmt == "csv" else _marks_of_json_lines
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
@@ -120,7 +106,7 @@ async def test_each_row_of_a_csv_or_json_lines_run_carries_its_change(
         now = utcnow()
         await ada.set({"status": "completed", "completed_at": now - timedelta(days=1)})
         await bob.set({"due_at": now - timedelta(days=2)})
-        await _learners(["Dee Dunn"])
+        await mandatory_enrollments(["Dee Dunn"], due_in=DUE)
         second = await completed_run(
             api, schedule_id, people.headers, run_worker, delivery_resources
         )
@@ -164,7 +150,7 @@ async def test_changing_the_compared_request_starts_afresh_and_old_fingerprints_
     run_worker: Any,
 ) -> None:
     people = await delivery_people(auth)
-    await _learners(["Ada Archer", "Bob Baker"])
+    await mandatory_enrollments(["Ada Archer", "Bob Baker"], due_in=DUE)
     storage = delivery_resources.storage
     await sweep_baselines(storage)  # what earlier tests left (their schedules are gone)
     application = create_app(delivery_resources.settings, resources=delivery_resources)

@@ -11,49 +11,24 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.common.time import utcnow
 from app.main import create_app
-from app.platform.models import Enrollment
 from app.runtime.resources import Resources
-from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, completed_run, delivery_people
+from tests.helpers.deliveries import (
+    Mailbox,
+    completed_run,
+    delivery_people,
+    mandatory_enrollments,
+    set_compliance_rate,
+)
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
+WEEK = timedelta(days=7)  # the learners were due a week ago
 
 
 def _text(message: Any) -> str:
     return str(message.get_body(preferencelist=("plain",)).get_content())
-
-
-async def _learners(count: int) -> list[Enrollment]:
-    """`count` enrollments in a mandatory course, due a week ago."""
-    dept = await f.department("Safety", code="SAF")
-    course = await f.course("SAF-1", mandatory=True)
-    now = utcnow()
-    return [
-        await f.enrollment(
-            await f.user(f"Learner {n}", dept=dept),
-            course,
-            enrolled_at=now - timedelta(days=30),
-            due_at=now - timedelta(days=7),
-        )
-        for n in range(count)
-    ]
-
-
-async def _set_rate(enrollments: list[Enrollment], compliant: int) -> None:
-    """`compliant` of them completed on time, the others overdue."""
-    now = utcnow()
-    for n, e in enumerate(enrollments):
-        done = n < compliant
-        await e.set(
-            {
-                "status": "completed" if done else "in-progress",
-                "completed_at": now - timedelta(days=10) if done else None,
-            }
-        )
 
 
 async def _evaluations(api: httpx.AsyncClient) -> dict[str, float]:
@@ -79,7 +54,7 @@ async def test_a_german_recipient_reads_the_alert_and_the_changes_in_german(
 ) -> None:
     people = await delivery_people(auth)
     await people.ann.set({"locale": "de"})  # Ben reads English (no locale: the schedule's)
-    enrollments = await _learners(10)
+    enrollments = await mandatory_enrollments([f"Learner {n}" for n in range(10)], due_in=-WEEK)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -106,7 +81,7 @@ async def test_a_german_recipient_reads_the_alert_and_the_changes_in_german(
         counted = await _evaluations(api)
 
         # 1st run: 50 % fires; the first run of the change report is its baseline.
-        await _set_rate(enrollments, 5)
+        await set_compliance_rate(enrollments, 5)
         await completed_run(api, schedule_id, people.headers, run_worker, delivery_resources)
         mails = {m["To"]: m for m in smtp_server.messages()}
         german, english = mails["ann@example.test"], mails["ben@example.test"]
@@ -125,7 +100,7 @@ async def test_a_german_recipient_reads_the_alert_and_the_changes_in_german(
 
         # 2nd run: 90 % recovers ("back to normal" is asked for); four learners completed.
         smtp_server.clear()
-        await _set_rate(enrollments, 9)
+        await set_compliance_rate(enrollments, 9)
         run = await completed_run(api, schedule_id, people.headers, run_worker, delivery_resources)
         mails = {m["To"]: m for m in smtp_server.messages()}
         german, english = mails["ann@example.test"], mails["ben@example.test"]
@@ -167,7 +142,7 @@ async def test_an_unchanged_notice_is_in_the_recipients_language(
 ) -> None:
     people = await delivery_people(auth)
     await people.ann.set({"locale": "de"})
-    await _learners(3)
+    await mandatory_enrollments([f"Learner {n}" for n in range(3)], due_in=-WEEK)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(

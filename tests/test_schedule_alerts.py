@@ -17,7 +17,6 @@ from prometheus_client import REGISTRY
 from app.audit import AuditEvent
 from app.common.time import utcnow
 from app.main import create_app
-from app.platform.models import Enrollment
 from app.reports.deliveries import outbox
 from app.reports.deliveries.models import ReportDelivery
 from app.reports.deliveries.sender import send_due
@@ -28,12 +27,19 @@ from app.reports.schedules import repository as schedules
 from app.reports.schedules.alerts.gate import AlertGate
 from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
-from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, Receiver, completed_run, delivery_people
+from tests.helpers.deliveries import (
+    Mailbox,
+    Receiver,
+    completed_run,
+    delivery_people,
+    mandatory_enrollments,
+    set_compliance_rate,
+)
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
+WEEK = timedelta(days=7)  # the learners were due a week ago
 
 
 def _body(**alert: Any) -> dict[str, Any]:
@@ -49,38 +55,6 @@ def _body(**alert: Any) -> dict[str, Any]:
     }
 
 
-async def _learners(count: int) -> list[Enrollment]:
-    """`count` enrollments in a mandatory course, due a week ago, none completed yet."""
-    dept = await f.department("Safety", code="SAF")
-    course = await f.course("SAF-1", mandatory=True)
-    now = utcnow()
-    out = []
-    for n in range(count):
-        learner = await f.user(f"Learner {n}", dept=dept)
-        out.append(
-            await f.enrollment(
-                learner,
-                course,
-                enrolled_at=now - timedelta(days=30),
-                due_at=now - timedelta(days=7),
-            )
-        )
-    return out
-
-
-async def _set_rate(enrollments: list[Enrollment], compliant: int) -> None:
-    """`compliant` of them completed on time, the others overdue."""
-    now = utcnow()
-    for n, e in enumerate(enrollments):
-        done = n < compliant
-        await e.set(
-            {
-                "status": "completed" if done else "in-progress",
-                "completed_at": now - timedelta(days=10) if done else None,
-            }
-        )
-
-
 def _counter(report_type: str, state: str) -> float:
     value = REGISTRY.get_sample_value(
         "report_alert_evaluations_total", {"report_type": report_type, "state": state}
@@ -92,7 +66,7 @@ async def test_a_compliance_alert_fires_when_the_rate_falls_and_again_only_after
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
-    enrollments = await _learners(10)
+    enrollments = await mandatory_enrollments([f"Learner {n}" for n in range(10)], due_in=-WEEK)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     fired_before = _counter("compliance-status", "fired")
     async with application.router.lifespan_context(application), api_client(application) as api:
@@ -115,7 +89,7 @@ async def test_a_compliance_alert_fires_when_the_rate_falls_and_again_only_after
         subjects: list[list[str]] = []
         states = []
         for compliant in (9, 5, 6, 9, 4):  # 90 %, 50 %, 60 %, 90 %, 40 %
-            await _set_rate(enrollments, compliant)
+            await set_compliance_rate(enrollments, compliant)
             before = len(smtp_server.messages())
             run = await completed_run(
                 api, schedule_id, people.headers, run_worker, delivery_resources
@@ -149,7 +123,7 @@ async def test_a_rate_hovering_inside_the_recovery_margin_does_not_refire(
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
-    enrollments = await _learners(10)
+    enrollments = await mandatory_enrollments([f"Learner {n}" for n in range(10)], due_in=-WEEK)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -163,7 +137,7 @@ async def test_a_rate_hovering_inside_the_recovery_margin_does_not_refire(
         # 70 % fires; 80 % and 70 % and 80 % stay inside the margin (recovery at ≥ 85 %);
         # 90 % recovers (no message: notifyRecovery is off).
         for compliant in (7, 8, 7, 8, 9):
-            await _set_rate(enrollments, compliant)
+            await set_compliance_rate(enrollments, compliant)
             states.append(
                 (
                     await completed_run(
@@ -218,8 +192,8 @@ async def test_evaluate_says_what_would_be_sent_without_sending_or_moving_state(
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
-    enrollments = await _learners(10)
-    await _set_rate(enrollments, 5)
+    enrollments = await mandatory_enrollments([f"Learner {n}" for n in range(10)], due_in=-WEEK)
+    await set_compliance_rate(enrollments, 5)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -270,8 +244,8 @@ async def test_a_commit_that_dies_after_evaluating_moves_nothing_and_the_run_sen
     after the gate wrote everything leaves no state, no audit and no delivery; the run that
     follows fires once."""
     people = await delivery_people(auth)
-    enrollments = await _learners(10)
-    await _set_rate(enrollments, 5)
+    enrollments = await mandatory_enrollments([f"Learner {n}" for n in range(10)], due_in=-WEEK)
+    await set_compliance_rate(enrollments, 5)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -322,8 +296,8 @@ async def test_each_recipient_scope_keeps_its_own_alert_state(
     """Audience `recipient`: Ann (admin) sees the overdue Safety learners, Ben (a Finance
     manager) none of them; the alert fires in Ann's scope only and only Ann is told."""
     people = await delivery_people(auth)
-    enrollments = await _learners(10)
-    await _set_rate(enrollments, 5)
+    enrollments = await mandatory_enrollments([f"Learner {n}" for n in range(10)], due_in=-WEEK)
+    await set_compliance_rate(enrollments, 5)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -359,7 +333,7 @@ async def test_a_drop_since_the_previous_run_fires_and_the_webhook_says_why(
     run_worker: Any,
 ) -> None:
     people = await delivery_people(auth)
-    enrollments = await _learners(10)
+    enrollments = await mandatory_enrollments([f"Learner {n}" for n in range(10)], due_in=-WEEK)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         body = _body()
@@ -375,7 +349,7 @@ async def test_a_drop_since_the_previous_run_fires_and_the_webhook_says_why(
         schedule_id = created.json()["id"]
         states = []
         for compliant in (10, 9, 6):  # 100 %, 90 % (a 10 % drop), 60 % (a 33.3 % drop)
-            await _set_rate(enrollments, compliant)
+            await set_compliance_rate(enrollments, compliant)
             run = await completed_run(
                 api, schedule_id, people.headers, run_worker, delivery_resources
             )

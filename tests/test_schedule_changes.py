@@ -21,7 +21,7 @@ from pypdf import PdfReader
 
 from app.common.time import utcnow
 from app.main import create_app
-from app.platform.models import Course, Department, Enrollment
+from app.platform.models import Department
 from app.reports.deliveries import outbox
 from app.reports.deliveries.models import ReportDelivery
 from app.reports.deliveries.sender import send_due
@@ -34,10 +34,17 @@ from app.reports.schedules.models import ReportSchedule
 from app.runtime.resources import Resources
 from tests import factories as f
 from tests.helpers.api import api_client
-from tests.helpers.deliveries import Mailbox, Receiver, completed_run, delivery_people
+from tests.helpers.deliveries import (
+    Mailbox,
+    Receiver,
+    completed_run,
+    delivery_people,
+    mandatory_enrollments,
+)
 from tests.helpers.tokens import TokenFactory
 
 SCHEDULES = "/api/v1/reports/schedules"
+DUE = timedelta(days=14)  # the learners' due date, from now
 
 
 def _body(**changes: Any) -> dict[str, Any]:
@@ -51,31 +58,6 @@ def _body(**changes: Any) -> dict[str, Any]:
         "timezone": "UTC",
         "changes": changes,
     }
-
-
-async def _learners(names: list[str], more: bool = False) -> list[Enrollment]:
-    """Enrollments in a mandatory course, due in two weeks, none completed yet (`more`: in the
-    department and course made before)."""
-    if more:
-        dept = await Department.find_one({"code": "SAF"})
-        course = await Course.find_one({"code": "SAF-1"})
-        assert dept is not None and course is not None
-    else:
-        dept = await f.department("Safety", code="SAF")
-        course = await f.course("SAF-1", mandatory=True)
-    now = utcnow()
-    out = []
-    for name in names:
-        learner = await f.user(name, dept=dept)
-        out.append(
-            await f.enrollment(
-                learner,
-                course,
-                enrolled_at=now - timedelta(days=30),
-                due_at=now + timedelta(days=14),
-            )
-        )
-    return out
 
 
 async def _changes_file(res: Resources, job_id: str) -> list[list[str]]:
@@ -107,7 +89,7 @@ async def test_the_change_report_names_exactly_the_rows_that_changed(
     run_worker: Any,
 ) -> None:
     people = await delivery_people(auth)
-    ada, bob, _cy = await _learners(["Ada Archer", "Bob Baker", "Cy Cole"])
+    ada, bob, _cy = await mandatory_enrollments(["Ada Archer", "Bob Baker", "Cy Cole"], due_in=DUE)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -137,7 +119,7 @@ async def test_the_change_report_names_exactly_the_rows_that_changed(
         now = utcnow()
         await ada.set({"status": "completed", "completed_at": now - timedelta(days=1)})
         await bob.set({"due_at": now - timedelta(days=2)})
-        [dee] = await _learners(["Dee Dunn"], more=True)
+        [dee] = await mandatory_enrollments(["Dee Dunn"], due_in=DUE)
 
         second = await completed_run(
             api, schedule_id, people.headers, run_worker, delivery_resources
@@ -202,7 +184,7 @@ async def test_unchanged_skip_sends_nothing_and_changes_mode_sends_the_list(
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
-    (ada,) = await _learners(["Ada Archer"])
+    (ada,) = await mandatory_enrollments(["Ada Archer"], due_in=DUE)
     skipped_before = _counted("unchanged", "no")
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
@@ -248,7 +230,7 @@ async def test_a_refused_commit_does_not_move_the_baseline(
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
-    await _learners(["Ada Archer", "Bob Baker"])
+    await mandatory_enrollments(["Ada Archer", "Bob Baker"], due_in=DUE)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -309,7 +291,7 @@ async def test_each_recipient_scope_keeps_its_own_baseline(
     """Audience `recipient`: Ann (admin) sees the Safety and Finance learners, Ben (a Finance
     manager) the Finance one only; a Safety learner completing changes Ann's report only."""
     people = await delivery_people(auth)
-    ada, _bob = await _learners(["Ada Archer", "Bob Baker"])
+    ada, _bob = await mandatory_enrollments(["Ada Archer", "Bob Baker"], due_in=DUE)
     finance = await Department.find_one({"code": "FIN"})
     assert finance is not None
     fay = await f.user("Fay Finch", dept=finance)
@@ -363,7 +345,7 @@ async def test_evaluate_reports_the_change_counts_without_moving_the_baseline(
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
-    (ada,) = await _learners(["Ada Archer"])
+    (ada,) = await mandatory_enrollments(["Ada Archer"], due_in=DUE)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -408,7 +390,7 @@ async def test_excel_and_pdf_files_carry_a_changes_since_section(
     delivery_resources: Resources, auth: TokenFactory, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
-    ada, _bob = await _learners(["Ada Archer", "Bob Baker"])
+    ada, _bob = await mandatory_enrollments(["Ada Archer", "Bob Baker"], due_in=DUE)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         ids = []
@@ -540,7 +522,7 @@ async def test_a_commit_that_dies_after_comparing_moves_nothing_and_the_run_send
     aborted after the gate wrote everything leaves the baseline and the run as they were; the
     run that follows sends once and moves it."""
     people = await delivery_people(auth)
-    (ada,) = await _learners(["Ada Archer"])
+    (ada,) = await mandatory_enrollments(["Ada Archer"], due_in=DUE)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(
@@ -599,7 +581,7 @@ async def test_a_test_send_says_what_changed_and_never_moves_the_baseline(
     delivery_resources: Resources, auth: TokenFactory, smtp_server: Mailbox, run_worker: Any
 ) -> None:
     people = await delivery_people(auth)
-    (ada,) = await _learners(["Ada Archer"])
+    (ada,) = await mandatory_enrollments(["Ada Archer"], due_in=DUE)
     application = create_app(delivery_resources.settings, resources=delivery_resources)
     async with application.router.lifespan_context(application), api_client(application) as api:
         created = await api.post(

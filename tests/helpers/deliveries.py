@@ -6,7 +6,7 @@ The fixtures that start the servers are in `delivery_fixtures.py`."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -17,7 +17,7 @@ import httpx
 from beanie import PydanticObjectId
 
 from app.common.time import utcnow
-from app.platform.models import User
+from app.platform.models import Course, Department, Enrollment, User
 from app.reports.deliveries.sender import send_due
 from app.reports.jobs.models import JobResult, JobStatus, ReportJob, Requester
 from app.runtime.resources import Resources
@@ -190,3 +190,33 @@ async def completed_run(
     latest: dict[str, Any] = runs.json()["items"][0]
     assert latest["id"] == run.json()["id"] and latest["status"] == "completed", latest
     return latest
+
+
+async def mandatory_enrollments(names: Sequence[str], *, due_in: timedelta) -> list[Enrollment]:
+    """One enrollment per learner name in the mandatory course SAF-1 of department Safety (both
+    made on first use), enrolled 30 days ago, due `due_in` from now, none completed yet."""
+    dept = await Department.find_one({"code": "SAF"}) or await f.department("Safety", code="SAF")
+    course = await Course.find_one({"code": "SAF-1"}) or await f.course("SAF-1", mandatory=True)
+    now = utcnow()
+    return [
+        await f.enrollment(
+            await f.user(name, dept=dept),
+            course,
+            enrolled_at=now - timedelta(days=30),
+            due_at=now + due_in,
+        )
+        for name in names
+    ]
+
+
+async def set_compliance_rate(enrollments: Sequence[Enrollment], compliant: int) -> None:
+    """The first `compliant` of them completed on time, the others not completed."""
+    now = utcnow()
+    for n, e in enumerate(enrollments):
+        done = n < compliant
+        await e.set(
+            {
+                "status": "completed" if done else "in-progress",
+                "completed_at": now - timedelta(days=10) if done else None,
+            }
+        )
