@@ -1,4 +1,4 @@
-"""Runs the performance figures P1–P9 against the real API and worker processes and prints one
+"""Runs the performance figures P1–P10 against the real API and worker processes and prints one
 line per figure: the figure, the baseline measured in the same run, the ratio, the target and
 PASS / FAIL. See docs/performance.md.
 
@@ -6,7 +6,7 @@ PASS / FAIL. See docs/performance.md.
                         [--p6-seconds 60] [--clean] [--json PATH]
 
 The figures live in their own modules: ``files`` (P1–P3), ``jobs`` (P4, P5), ``load`` (P6),
-``plans`` (P7), ``data_scripts`` (P8), ``previews`` (P9), with what they share in ``figures``; this module is the
+``plans`` (P7), ``data_scripts`` (P8), ``previews`` (P9), ``read_limit`` (P10), with what they share in ``figures``; this module is the
 command line.
 """
 
@@ -36,6 +36,7 @@ from bench.jobs import p4, p5  # noqa: E402
 from bench.load import p6  # noqa: E402
 from bench.plans import p7  # noqa: E402
 from bench.previews import p9  # noqa: E402
+from bench.read_limit import p10  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-rows", type=int, default=None,
                         help="constant-memory comparison rows (default rows / 10)")  # fmt: skip
     parser.add_argument("--runs", type=int, default=3, help="repetitions per figure (median)")
-    parser.add_argument("--only", default="P1,P2,P3,P3-50K,P4,P5,P6,P7,P8,P9",
+    parser.add_argument("--only", default="P1,P2,P3,P3-50K,P4,P5,P6,P7,P8,P9,P10",
                         help="figures to run")  # fmt: skip
     parser.add_argument("--p6-seconds", type=float, default=60.0, help="P6 mixed-load duration")
     parser.add_argument("--poll-seconds", type=float, default=10.0,
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         phases[name] = time.perf_counter() - t0
         log(f"{name} took {phases[name]:.0f} s")
 
-    need_rows = max(args.rows if only & {"P1", "P1-CHANGES", "P2", "P9"} else 0, 5000, small)
+    need_rows = max(args.rows if only & {"P1", "P1-CHANGES", "P2", "P9", "P10"} else 0, 5000, small)
     seeded: dict[str, Any] = {}
 
     def do_seed() -> None:
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             phase("P7", lambda: p7(need_rows))
         if "P8" in only:
             phase("P8", lambda: p8(args.demo_scale))
+        if "P10" in only:
+            phase("P10", lambda: p10(args.rows, args.runs))
         if "P9" in only:
             phase("P9", lambda: p9(args.rows, args.p9_calls, not args.p9_previews_only))
     finally:

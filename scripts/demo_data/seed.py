@@ -63,7 +63,7 @@ async def reset_platform_data() -> None:
 _NOT_OPTIONS = ("key", "v", "ns")
 
 
-async def _drop_secondary_indexes(collection: Any) -> list[IndexModel]:
+async def drop_secondary_indexes(collection: Any) -> list[IndexModel]:
     """Drops an (empty) collection's indexes but `_id`, returning them as they were, so a bulk
     load writes the documents only and each index is then built once, in order, over all of
     them: several times faster than maintaining every index on every insert."""
@@ -122,7 +122,7 @@ async def seed_demo(
     deferred: dict[str, list[IndexModel]] = {}
     for name in ("enrollments", "learning_events"):
         if await coll[name].estimated_document_count() == 0:
-            deferred[name] = await _drop_secondary_indexes(coll[name])
+            deferred[name] = await drop_secondary_indexes(coll[name])
     try:
         for enrollments, events in data.stream(batch_size):
             await insert("enrollments", enrollments)

@@ -271,6 +271,15 @@ async def stream_facts(
     dims = [c.docs for c in caches]
     to_row = facts.to_row
     joined = _joined(collection, facts, batch_size, caches)
+    if facts.group is not None:
+        grouper = facts.group()
+        async with aclosing(joined):
+            async for docs in joined:
+                grouper.add(docs, dims)
+        grouped_rows = grouper.rows()
+        for start in range(0, len(grouped_rows), batch_size):
+            yield grouped_rows[start : start + batch_size]
+        return
     order = facts.order
     if order is None:
         async with aclosing(joined):

@@ -12,7 +12,7 @@ import operator
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
@@ -78,6 +78,9 @@ class FactRead:
     after_join: Callable[[dict[str, Any], Dimensions], bool] | None = None
     # Only for a `to_row` that treats naive datetimes as UTC (cheaper BSON decoding).
     naive_datetimes: bool = False
+    # A grouping report: every joined batch goes to one `Grouper` (made per run), whose rows
+    # are the report's (`to_row`, `order` and the row count are then unused; see `grouped`).
+    group: Callable[[], Grouper] | None = None
 
     def without(self, fields: Iterable[str]) -> FactRead:
         """This read with `fields` left out of its projection (the fields only columns that are
@@ -89,6 +92,36 @@ class FactRead:
             return self
         kept = {k: v for k, v in self.projection.items() if k not in drop}
         return replace(self, projection=kept)
+
+
+class Grouper(Protocol):
+    """A grouping report's figures, added up in the worker from the fact documents the read
+    hands out (with their dimensions joined), then its rows."""
+
+    def add(self, docs: list[dict[str, Any]], dims: Dimensions) -> None: ...
+
+    def rows(self) -> list[Row]: ...
+
+
+def grouped(
+    reads: tuple[dict[str, Any], ...],
+    keep: Callable[[dict[str, Any]], bool] | None,
+    projection: dict[str, Any],
+    joins: tuple[Join, ...],
+    group: Callable[[], Grouper],
+    slice_field: str | None,
+) -> FactRead:
+    """A fact read whose documents are grouped in the worker: the database walks an index
+    range and hands out a few fields, the adding up is the worker's (which scales out with
+    the workers instead of loading the one database)."""
+    return FactRead(
+        reads=reads, keep=keep, projection=projection, joins=joins, to_row=_no_fact_row,
+        slice_field=slice_field, naive_datetimes=True, group=group,
+    )  # fmt: skip
+
+
+def _no_fact_row(doc: dict[str, Any], dims: Dimensions) -> Row:
+    raise TypeError("a grouped read's rows come from its Grouper")
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ class ReportDefinition(ABC, Generic[P, R]):
         typed = await self.with_subtrees(self.typed(resolved))
         collection = report_reads(self.source.get_pymongo_collection())
         plan = await self.plan(typed, scope)
-        if plan.facts is not None:
+        if plan.facts is not None and plan.facts.group is None:
             return await count_facts(collection, plan.facts)
         return await count_rows(collection, await self.count_stages(typed, scope))
 
@@ -287,7 +287,7 @@ class ReportDefinition(ABC, Generic[P, R]):
         nothing could be counted in time."""
         typed = await self.with_subtrees(self.typed(resolved))
         plan = await self.plan(typed, scope)
-        if plan.facts is None:
+        if plan.facts is None or plan.facts.group is not None:
             return None
         return await estimate_facts(
             report_reads(self.source.get_pymongo_collection()), plan.facts, seconds
