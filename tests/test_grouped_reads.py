@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bson import Decimal128, ObjectId
 
+from app.common.time import zone
+from app.learning_events.models import LearningEvent
 from app.platform.models import Enrollment
 from app.reports.types import get_report_type
 from app.reports.types.course_figures import MS_PER_DAY
@@ -100,3 +103,56 @@ async def test_course_completion_grouped_in_the_worker_matches_the_server(
     assert [r[0] for r in rows[1:]] == ["AA1", "MM5", "ZZ9"]
     mandatory, _, _ = await run("course-completion", {"dateRange": Q1, "mandatoryOnly": True})
     assert [r[0] for r in mandatory] == ["ZZ9"]  # 1 is not true
+
+
+async def _server_activity(params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """learning-activity's rows as the server's grouping (`_grouped`) makes them."""
+    definition: Any = get_report_type("learning-activity")
+    resolved = definition.resolve(definition.parse(params), DataScope(), START)
+    typed = definition.typed(resolved.parameters)
+    sort = {"$sort": {"_id.period": 1, "_id.type": 1}}
+    cursor = await LearningEvent.get_pymongo_collection().aggregate(
+        [*definition._grouped(typed, resolved.scope), sort]
+    )
+    tz = zone(params["timezone"])
+    return [
+        (d["_id"]["period"].replace(tzinfo=UTC).astimezone(tz).date(), d["_id"].get("type"),
+         d["events"], d["learners"])
+        for d in await cursor.to_list()
+    ]  # fmt: skip
+
+
+async def test_learning_activity_grouped_in_the_worker_matches_the_server(
+    resources: Resources,
+) -> None:
+    dept = await f.department("Ops")
+    users = [ObjectId() for _ in range(5)]
+    kinds = ["lesson-started", "quiz-submitted", None, "course-started"]
+    docs = [
+        {
+            "type": kinds[i % 4] if i % 11 else "lesson-started",
+            "user_id": users[(i * 7) % 5],
+            # Every 5 h 13 min from late December across the new year and a DST change.
+            "occurred_at": datetime(2024, 12, 28, tzinfo=UTC) + timedelta(minutes=313 * i),
+            "department_id": dept.id,
+            "course_id": ObjectId(),
+            "payload": {},
+            "created_at": START,
+            "updated_at": START,
+        }
+        for i in range(700)
+    ]
+    await LearningEvent.get_pymongo_collection().insert_many(docs)
+    for tz in ("UTC", "America/New_York", "Asia/Kolkata"):
+        for granularity in ("day", "week", "month"):
+            params = {"dateRange": Q1, "timezone": tz, "granularity": granularity}
+            rows, _, _ = await run("learning-activity", params, batch_size=7)
+            assert rows == await _server_activity(params), (tz, granularity)
+            assert rows and sum(r[2] for r in rows) == sum(
+                1 for d in docs if d["occurred_at"] >= datetime(2025, 1, 1, tzinfo=ZoneInfo(tz))
+                and d["occurred_at"] < datetime(2025, 4, 1, tzinfo=ZoneInfo(tz))
+            )  # fmt: skip
+    typed = {"dateRange": Q1, "timezone": "UTC", "eventTypes": ["quiz-submitted"]}
+    rows, _, _ = await run("learning-activity", typed)
+    assert rows == await _server_activity(typed)
+    assert {r[1] for r in rows} == {"quiz-submitted"}

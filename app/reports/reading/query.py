@@ -110,13 +110,14 @@ def grouped(
     joins: tuple[Join, ...],
     group: Callable[[], Grouper],
     slice_field: str | None,
+    sort: dict[str, int] | None = None,
 ) -> FactRead:
     """A fact read whose documents are grouped in the worker: the database walks an index
     range and hands out a few fields, the adding up is the worker's (which scales out with
     the workers instead of loading the one database)."""
     return FactRead(
         reads=reads, keep=keep, projection=projection, joins=joins, to_row=_no_fact_row,
-        slice_field=slice_field, naive_datetimes=True, group=group,
+        slice_field=slice_field, naive_datetimes=True, group=group, sort=sort,
     )  # fmt: skip
 
 
