@@ -1,8 +1,9 @@
 """The read limit of each report type (P10): a bare synchronous PyMongo `find()` of the
 documents the type's figures come from — the product's filter on the same index, only the
 fields the figures need — grouped in a Python dict (a grouping type) or joined with the names
-read into dicts (a row type), written with `csv.writer`. No ordering beyond what the file
-shows, no formatting, no job bookkeeping: the least work that yields the file's figures.
+read into dicts (a row type), written with `csv.writer` in the file's order (a row type ordered
+by names is sorted in memory). No formatting, no job bookkeeping: the least work that yields
+the file's figures.
 
     python -m bench.baselines.bare_grouped --type T --from DAY --to DAY --out PATH
 
@@ -113,39 +114,57 @@ def learning_activity(db: Db, rng: Range, out: Any) -> tuple[int, int]:
 
 
 def _rows_with_names(
-    db: Db, reads: list[tuple[Any, Doc]], fields: tuple[str, ...], cells: Callable[[Doc], list[Any]]
+    db: Db,
+    reads: list[tuple[Any, Doc]],
+    fields: tuple[str, ...],
+    cells: Callable[[Doc], list[Any]],
+    out: Any,
+    by_names: bool,
 ) -> tuple[int, int]:
-    users = _names(db, "users", ("name", "email", "department_id"))
+    """Each document's row after the learner, department and course names; `by_names`: in
+    the product's order (department, learner, course names case-folded, then `_id`), sorted in
+    memory, else in the order read (the index order the product's rows follow)."""
+    users = _names(db, "users", ("name", "email"))
     courses = _names(db, "courses", ("code", "title"))
     departments = _names(db, "departments", ("name",))
+    keyed: list[tuple[Any, list[Any]]] = []
     written = 0
     for coll, flt in reads:
-        for doc in _find(coll, flt, fields):
+        for doc in _find(coll, flt, (*fields, "_id", "department_id")):
             user, course = users[doc["user_id"]], courses[doc["course_id"]]
-            dept = departments[user["department_id"]]
-            cells([user["name"], user["email"], dept["name"], course["code"], course["title"]], doc)
+            dept = departments[doc["department_id"]]["name"]
+            row = [user["name"], user["email"], dept, course["code"], course["title"], *cells(doc)]
             written += 1
+            if not by_names:
+                out.writerow(row)
+                continue
+            key = (dept.casefold(), user["name"].casefold(), course["code"].casefold(), doc["_id"])
+            keyed.append((key, row))
+    if by_names:
+        keyed.sort(key=lambda pair: pair[0])
+        out.writerows(row for _, row in keyed)
     return written, written
 
 
 def assessment_results(db: Db, rng: Range, out: Any) -> tuple[int, int]:
-    def cells(names: list[Any], doc: Doc) -> None:
+    def cells(doc: Doc) -> list[Any]:
         p = doc.get("payload") or {}
-        out.writerow([*names, p.get("quizId"), p.get("score"), doc["occurred_at"].isoformat()])
+        return [p.get("quizId"), p.get("score"), doc["occurred_at"].isoformat()]
 
+    # The product's order, (occurred_at, _id), is the index's within the one type.
     read = [(db.learning_events, {"type": "quiz-submitted", "occurred_at": rng})]
-    return _rows_with_names(db, read, ("user_id", "course_id", "payload", "occurred_at"),
-                            cells)  # type: ignore[arg-type]  # fmt: skip
+    fields = ("user_id", "course_id", "payload", "occurred_at")
+    return _rows_with_names(db, read, fields, cells, out, by_names=False)
 
 
 def compliance_status(db: Db, rng: Range, out: Any) -> tuple[int, int]:
-    def cells(names: list[Any], doc: Doc) -> None:
-        out.writerow([*names, doc.get("due_at"), doc["status"], doc.get("completed_at")])
+    def cells(doc: Doc) -> list[Any]:
+        return [doc.get("due_at"), doc["status"], doc.get("completed_at")]
 
     mandatory = [c["_id"] for c in db.courses.find({"is_mandatory": True}, {"_id": 1})]
     reads = [(db.enrollments, {"course_id": c}) for c in mandatory]
-    return _rows_with_names(db, reads, ("user_id", "course_id", "due_at", "status",
-                                        "completed_at"), cells)  # type: ignore[arg-type]  # fmt: skip
+    fields = ("user_id", "course_id", "due_at", "status", "completed_at")
+    return _rows_with_names(db, reads, fields, cells, out, by_names=True)
 
 
 TYPES: dict[str, Callable[[Db, Range, Any], tuple[int, int]]] = {
