@@ -113,6 +113,25 @@ async def test_a_document_read_while_a_change_came_by_is_not_kept(
     await store._reset()
 
 
+async def test_a_catch_up_waits_for_its_own_mark_even_when_the_mark_was_deleted(
+    resources: Resources, sharing: None
+) -> None:
+    """Marks of processes gone are deleted (and tests empty every collection): such a delete
+    comes by in the stream too, and must not pass for the mark a catch-up waits for."""
+    store = SharedDimensions(resources.database.db)
+    crs = await f.course("C-1", title="Old title")
+    assert await store.current(["courses"])
+    key = ("courses", ("code", "title"), False)
+    store.keep(key, {crs.id: ("C-1", "Old title")}, store.version("courses"))
+    await resources.database.db[shared.MARKS].delete_many({})
+    await Course.get_pymongo_collection().update_one(
+        {"_id": crs.id}, {"$set": {"title": "New title"}}
+    )
+    assert await store.current(["courses"])
+    assert store.take(key, [crs.id]) == {}  # the rename after the delete was seen
+    await store._reset()
+
+
 async def test_a_store_that_lost_its_stream_is_emptied_and_opens_again(
     resources: Resources, sharing: None
 ) -> None:

@@ -5,8 +5,8 @@ change.
 Each job still joins through its own bounded cache (`dimensions.DimensionCache`); what it does
 not hold yet it looks up here before it asks the server. Before a job's read uses the store,
 the store is brought up to date (`SharedDimensions.current`): it writes a mark of its own
-(one small upsert on `report_read_marks`) and reads its change stream (one filtered to the
-watched collections and to that mark) until the mark comes by. A change stream returns the
+(one small upsert on `report_read_marks` with a fresh token) and reads its change stream (one
+filtered to the watched collections and to its mark document) until that token comes by. A change stream returns the
 changes in the order they were committed, so every change committed before the mark — a course
 renamed before the job was even created — has been applied by then: each changed, inserted or
 deleted document leaves the store, and a dropped or renamed collection empties it. A document
@@ -52,6 +52,7 @@ AWAIT_MS = 100  # how long one read of the stream waits for a change
 RETRY_SECONDS = 600.0  # after a server refused a change stream, how long until it is asked again
 SIZE_SECONDS = 60.0  # how long a collection's estimated size is reused (SCAN_SHARE's choice)
 _EVICTING = {"insert", "update", "replace", "delete"}
+_TOKEN = "token"  # the field of a mark a catch-up writes and waits for
 # What entries are kept under: the collection, the join's fields, and whether datetimes are
 # decoded naive (a job's codec options).
 Key = tuple[str, tuple[str, ...], bool]
@@ -116,7 +117,15 @@ class SharedDimensions:
                     ]
                 }
             },
-            {"$project": {"operationType": 1, "ns": 1, "documentKey": 1}},
+            {
+                "$project": {
+                    "operationType": 1,
+                    "ns": 1,
+                    "documentKey": 1,
+                    f"updateDescription.updatedFields.{_TOKEN}": 1,
+                    f"fullDocument.{_TOKEN}": 1,
+                }
+            },
         ]
         self.stream = await self.database.watch(pipeline, max_await_time_ms=AWAIT_MS)
         self.watched = collections
@@ -124,8 +133,9 @@ class SharedDimensions:
     async def _catch_up(self) -> None:
         stream = self.stream
         assert stream is not None
+        token = uuid.uuid4().hex  # this catch-up's mark (the document may be deleted meanwhile)
         await self.database[MARKS].update_one(
-            {"_id": self.mark}, {"$set": {"at": utcnow()}, "$inc": {"n": 1}}, upsert=True
+            {"_id": self.mark}, {"$set": {"at": utcnow(), _TOKEN: token}}, upsert=True
         )
         while True:
             if not stream.alive:
@@ -134,24 +144,28 @@ class SharedDimensions:
             if event is None:
                 continue  # nothing yet: the stream waited AWAIT_MS
             collection = (event.get("ns") or {}).get("coll")
-            if collection == MARKS:
+            if collection != MARKS:
+                self._apply(event, collection)
+            elif _token_of(event) == token:
                 return
-            self._apply(event, collection)
 
     def _apply(self, event: Mapping[str, Any], collection: str | None) -> None:
         kind = event.get("operationType")
         if kind == "invalidate":
             raise _StreamEnded("the change stream was invalidated")
-        for name in self.watched if collection is None else (collection,):
-            self.epochs[name] = self.epochs.get(name, 0) + 1
+        if kind not in _EVICTING or collection is None:
+            # A drop, a rename (into a watched collection too), anything else: nothing kept
+            # is known any more.
+            for name in self.watched:
+                self.epochs[name] = self.epochs.get(name, 0) + 1
+            self.entries.clear()
+            self.sizes.clear()
+            return
+        self.epochs[collection] = self.epochs.get(collection, 0) + 1
         key = (event.get("documentKey") or {}).get("_id")
         for (name, *_), entries in self.entries.items():
-            if collection is None or name == collection:
-                if kind in _EVICTING and collection is not None:
-                    entries.pop(key, None)
-                else:  # a drop, a rename or anything else: none of it is known any more
-                    entries.clear()
-                    self.sizes.pop(name, None)
+            if name == collection:
+                entries.pop(key, None)
 
     def _forget(self) -> AsyncChangeStream[Any] | None:
         """Empties the store and lets go of its stream (returned, to be closed)."""
@@ -213,6 +227,12 @@ class SharedDimensions:
 
 class _StreamEnded(PyMongoError):
     pass
+
+
+def _token_of(event: Mapping[str, Any]) -> Any:
+    """The token a mark's change wrote (an update, or the insert of an upsert)."""
+    updated = (event.get("updateDescription") or {}).get("updatedFields") or {}
+    return updated.get(_TOKEN, (event.get("fullDocument") or {}).get(_TOKEN))
 
 
 class _Sharing:
