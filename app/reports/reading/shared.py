@@ -43,9 +43,9 @@ from app.reports.reading.preference import report_read_preference
 log = structlog.get_logger(__name__)
 
 # Entries kept per (collection, fields), least recently used out first: the people and courses
-# of a few departments' reports, a few MB; a report that needs more reads them per job, as
-# before.
-SHARED_SIZE = 20_000
+# of a few departments' reports (~400 bytes an entry: ~4 MB of users at most, kept between
+# jobs); a report that needs more reads the rest per job, as before.
+SHARED_SIZE = 10_000
 MARKS = "report_read_marks"  # one document per worker process, its `_id` the process's mark
 CATCH_UP_SECONDS = 2.0  # the longest a job waits for its mark to come by
 AWAIT_MS = 100  # how long one read of the stream waits for a change
