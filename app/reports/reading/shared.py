@@ -4,16 +4,16 @@ change.
 
 Each job still joins through its own bounded cache (`dimensions.DimensionCache`); what it does
 not hold yet it looks up here before it asks the server. Before a job's read uses the store,
-the store is brought up to date (`SharedDimensions.current`): it writes a mark of its own
-(one small upsert on `report_read_marks` with a fresh token) and reads its change stream (one
-filtered to the watched collections and to its mark document) until that token comes by. A change stream returns the
-changes in the order they were committed, so every change committed before the mark — a course
-renamed before the job was even created — has been applied by then: each changed, inserted or
-deleted document leaves the store, and a dropped or renamed collection empties it. A document
-read while a change came by is not kept (`epoch`: its read may predate the change). Whatever
-goes wrong (no mark within `CATCH_UP_SECONDS`, a stream error, a server without change
-streams: a standalone MongoDB) empties the store and the job reads from the server, as it
-always did.
+the store is brought up to date (`SharedDimensions.current`): it writes a mark of its own (one
+small upsert on `report_read_marks` with a fresh token) and reads its change stream (filtered
+to the watched collections and to its mark document) until that token comes by. A change
+stream returns the changes in the order they were committed, so every change committed before
+the mark — a course renamed before the job was even created, by anyone — has been applied by
+then: each changed, inserted or deleted document leaves the store, and a dropped or renamed
+collection empties it. A document read while a change came by is not kept (`version`: its read
+may predate the change). Whatever goes wrong (no mark within `CATCH_UP_SECONDS`, a stream
+error, a server without change streams: a standalone MongoDB) empties the store and the job
+reads from the server, as it always did.
 
 Only the worker uses it (`share_dimensions`, called by its entry point), and only while report
 reads go to the primary: a secondary may be behind the stream, and a document read there could
@@ -87,9 +87,10 @@ class SharedDimensions:
                 self.refused_at = None
             try:
                 if self.stream is None or not wanted <= self.watched:
+                    watch = wanted | self.watched
                     await self._reset()
                     try:
-                        await self._open(wanted | self.watched)
+                        await self._open(watch)
                     except PyMongoError:
                         self.refused_at = time.monotonic()  # e.g. no change streams here
                         raise
