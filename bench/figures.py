@@ -3,6 +3,7 @@ report at a size, one product run (wall, CPU, peak memory of the worker) and one
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,9 @@ from bench.common import (
     user_sub,
 )
 
-API_PORT, BARE_PORT = 8110, 8111
+# BENCH_API_PORT lets two benches share a machine (each with its own database and Redis db).
+API_PORT = int(os.environ.get("BENCH_API_PORT", "8110"))
+BARE_PORT = API_PORT + 1
 ADMIN = user_sub(1)
 
 

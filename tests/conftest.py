@@ -27,6 +27,7 @@ from app.documents import DOCUMENTS
 from app.lookup_sources import provide_lookup_sources
 from app.lookups.seed import seed_lookups
 from app.main import create_app
+from app.reports.reading.slicing import DENSITIES
 from app.runtime.resources import Resources
 from app.storage import build_storage
 from tests.helpers.api import api_client
@@ -69,6 +70,7 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
 async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Empties every collection (indexes kept) and the test queues before each test that
     touches the servers."""
+    DENSITIES.clear()  # what earlier tests' reads taught the slicing
     if "resources" not in request.fixturenames:
         yield
         return

@@ -48,6 +48,7 @@ from app.reports.deliveries.models import DeliveryChannel
 from app.reports.deliveries.sender import run_sender
 from app.reports.jobs import repository as jobs_repository
 from app.reports.reading.preference import use_report_reads
+from app.reports.reading.shared import share_dimensions
 from app.reports.tasks import WorkerContext, cron_tasks, run_report_job
 from app.runtime.models import WorkerProcess
 from app.runtime.resources import Resources, StartupError
@@ -170,6 +171,7 @@ async def run_worker(
     control = _Control()
     provide_lookup_sources()
     use_report_reads(settings)
+    share_dimensions()  # the joins' documents kept across jobs, while the server says unchanged
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -87,10 +87,11 @@ async def produce(run: Run, resources: Resources) -> None:
         ) from None
 
     progress.step, progress.percent = JobStep.COUNT, 2.0
-    # The count runs alongside the fetch, so it adds no wait of its own; the row limit is
-    # checked as soon as it is known, and against the rows seen so far.
+    # The count runs alongside the fetch, so it adds no wait of its own (none when the read
+    # counts its rows as it sorts them); the row limit is checked as soon as it is known, and
+    # against the rows seen so far.
     rows = RowTotal(
-        asyncio.create_task(definition.count(resolved, scope)),
+        asyncio.create_task(definition.count(resolved, scope, alongside=True)),
         spec.row_limit(settings),
         job.format,
         progress,

@@ -12,12 +12,16 @@ from app.runtime.resources import Resources
 log = structlog.get_logger(__name__)
 
 
-async def dispatch(resources: Resources, job: ReportJob, *, defer_seconds: float = 0) -> bool:
+async def dispatch(
+    resources: Resources, job: ReportJob, *, defer_seconds: float = 0, counted: bool = False
+) -> bool:
     """Rings the doorbell. Failure is not fatal: the job is in MongoDB and the reaper rings
-    again."""
+    again (once `JOB_DISPATCH_GRACE_SECONDS` have passed since `dispatched_at`). `counted`:
+    the job was stored with this dispatch already counted (a new job: `dispatch_count` 1), so
+    no write comes before the doorbell."""
     assert job.id is not None
     try:
-        number = await repository.mark_dispatched(job.id)
+        number = job.dispatch_count if counted else await repository.mark_dispatched(job.id)
         await resources.queue.dispatch_report_job(str(job.id), number, defer_seconds=defer_seconds)
     except Exception as exc:
         log.warning("job_dispatch_failed", job_id=str(job.id), error=str(exc)[:200])

@@ -57,21 +57,34 @@ async def mark_dispatched(job_id: PydanticObjectId) -> int:
 async def claim(
     job_id: PydanticObjectId, *, token: str, owner: str, lease_seconds: int
 ) -> ReportJob | None:
-    """Atomically takes a claimable job: queued and due, or running with an expired lease.
-    Returns None for a duplicate or late doorbell."""
+    """Atomically takes a claimable job (one conditional write): queued and due, or running
+    with an expired lease. Returns None for a duplicate or late doorbell."""
     now = utcnow()
-    doc = await _coll().find_one_and_update(
-        {
-            "_id": job_id,
-            "cancel_requested": {"$ne": True},
-            "$or": [
-                {
-                    "status": JobStatus.QUEUED.value,
-                    "$or": [{"available_at": None}, {"available_at": {"$lte": now}}],
-                },
-                {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": now}},
-            ],
-        },
+    # Two claimable states, asked one after the other (a doorbell finds its job queued: one
+    # write) rather than as one `$or`, which SecantusDB evaluates over every job document.
+    claimable = (
+        {"status": JobStatus.QUEUED.value, "available_at": {"$not": {"$gt": now}}},
+        {"status": JobStatus.RUNNING.value, "lease_expires_at": {"$lt": now}},
+    )
+    for state in claimable:
+        if job := await _take(job_id, state, now, token, owner, lease_seconds):
+            return job
+    return None
+
+
+async def _take(
+    job_id: PydanticObjectId,
+    state: dict[str, Any],
+    now: datetime,
+    token: str,
+    owner: str,
+    lease_seconds: int,
+) -> ReportJob | None:
+    # A conditional update with a fresh token, then the job read by its id: SecantusDB's
+    # findAndModify costs ~25 ms of server time against ~4 ms for the two (measured on 560
+    # jobs; it grows with the collection).
+    taken = await _coll().update_one(
+        {"_id": job_id, "cancel_requested": {"$ne": True}, **state},
         {
             "$set": {
                 "status": JobStatus.RUNNING.value,
@@ -86,9 +99,12 @@ async def claim(
             },
             "$inc": {"attempt": 1},
         },
-        return_document=ReturnDocument.AFTER,
     )
-    return _load(doc)
+    if not taken.modified_count:
+        return None
+    doc = await _coll().find_one({"_id": job_id})
+    # Still under this token: nothing but its holder moves a leased job on.
+    return _load(doc) if doc and doc.get("lease_token") == token else None
 
 
 async def heartbeat(

@@ -306,7 +306,7 @@ async def submit(resources: Resources, principal: Principal, request: ReportRequ
     if submission.replayed:
         return submission
     job = submission.job
-    await dispatch(resources, job)
+    await dispatch(resources, job, counted=True)
     log.info(
         "job_created", job_id=str(job.id), report_type=request.report_type, format=request.format
     )
@@ -342,6 +342,10 @@ async def _store(
         delivery=request.delivery,
         test_run=request.test_run,
         max_attempts=settings.job_max_attempts,
+        # Its first doorbell, rung right after the store (`submit`): counted here, not by a
+        # write of its own.
+        dispatch_count=1,
+        dispatched_at=utcnow(),
     )
     job.id = PydanticObjectId()
     # A job whose request is not answered with it (its deadline passed, an error after the

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from app.reports.reading.preference import report_database
 from app.reports.reading.query import FactRead, Join
+from app.reports.reading.shared import Key, SharedDimensions, shared_store
 
 # Ids per `$in` of a dimension fetch: SecantusDB answers a `$in` of 100–200 ids at ~0.6 ms an
 # id, of 1,000 ids at ~3.3 ms an id (measured on the bench database).
@@ -31,10 +32,14 @@ SCAN_SHARE = 1 / 8
 
 
 class DimensionCache:
-    """One join's documents by `_id`, bounded (least recently used out first)."""
+    """One join's documents by `_id`, bounded (least recently used out first); what it does
+    not hold is looked up in the process's `shared` store (`shared.py`) before the server."""
 
     def __init__(self, collection: AsyncCollection[Any], join: Join, size: int = CACHE_SIZE):
         self.collection = collection
+        self.shared: SharedDimensions | None = None  # set once the store is up to date
+        naive = not collection.codec_options.tz_aware
+        self.key: Key = (collection.name, join.fields, naive)
         self.fields = join.fields
         self.projection = dict.fromkeys(join.fields, 1)
         self.field = join.field
@@ -63,8 +68,16 @@ class DimensionCache:
                 docs[i] = value  # most recently used
         if not missing:
             return
+        shared = self.shared
+        if shared is not None and (kept := shared.take(self.key, missing)):
+            self._make_room(len(kept))
+            docs.update(kept)
+            missing = [i for i in missing if i not in kept]
+            if not missing:
+                return
+        version = shared.version(self.collection.name) if shared is not None else None
         if await self._worth_reading_all(len(missing)):
-            await self._read_all()
+            await self._read_all(version)
             missing = [i for i in missing if i not in docs]
             if not missing:
                 return
@@ -83,6 +96,8 @@ class DimensionCache:
         empty = self.empty
         for i in missing:
             docs[i] = found.get(i, empty)
+        if shared is not None and version is not None:
+            shared.keep(self.key, {i: docs[i] for i in missing}, version)
 
     def _values(self, doc: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(doc.get(f) for f in self.fields)
@@ -93,13 +108,19 @@ class DimensionCache:
         once per job)."""
         if self.scanned:
             return False
+        shared, name = self.shared, self.collection.name
+        if self._collection_size is None and shared is not None:
+            self._collection_size = shared.size(name)
         if self._collection_size is None:
             self._collection_size = await self.collection.estimated_document_count()
+            if shared is not None:
+                shared.note_size(name, self._collection_size)
         size = self._collection_size
         return size <= self.size and self.asked + more >= size * SCAN_SHARE
 
-    async def _read_all(self) -> None:
-        """Reads the collection whole (its projected fields), in the cache's place."""
+    async def _read_all(self, version: tuple[int, int] | None) -> None:
+        """Reads the collection whole (its projected fields), in the cache's place (and offers
+        it to the shared store, which keeps the most recent of them)."""
         self.scanned = True
         self.queries += 1
         self._make_room(self._collection_size or 0)
@@ -107,11 +128,13 @@ class DimensionCache:
         cursor = self.collection.find({}, self.projection).batch_size(5000)
         try:
             while batch := await cursor.to_list(5000):
-                for doc in batch:
-                    i = doc["_id"]
+                read = {doc["_id"]: values(doc) for doc in batch}
+                for i, value in read.items():
                     docs.pop(i, None)
-                    docs[i] = values(doc)
+                    docs[i] = value
                 self.fetched += len(batch)
+                if self.shared is not None and version is not None:
+                    self.shared.keep(self.key, read, version)
         finally:
             await cursor.close()
         self._make_room(0)  # the collection grew past its estimate
@@ -127,3 +150,15 @@ class DimensionCache:
 def dimension_caches(database: AsyncDatabase[Any], facts: FactRead) -> list[DimensionCache]:
     reads = report_database(database)  # the joins read where the facts are read
     return [DimensionCache(reads[j.collection], j) for j in facts.joins]
+
+
+async def share(caches: list[DimensionCache]) -> None:
+    """Lets `caches` look documents up in the process's shared store, once it is up to date
+    (`SharedDimensions.current`); without a store, or when it cannot be made current, they
+    read from the server only."""
+    if not caches:
+        return
+    store = shared_store(caches[0].collection.database)
+    if store is not None and await store.current(c.collection.name for c in caches):
+        for cache in caches:
+            cache.shared = store

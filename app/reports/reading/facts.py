@@ -22,7 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ExecutionTimeout, PyMongoError
 
 from app.reports.reading import slicing
-from app.reports.reading.dimensions import DimensionCache, dimension_caches
+from app.reports.reading.dimensions import DimensionCache, dimension_caches, share
 from app.reports.reading.ordering import sorted_rows
 from app.reports.reading.progress import READ_PROGRESS
 from app.reports.reading.query import COUNT_BUDGET_MS, FactRead, Row
@@ -45,7 +45,7 @@ async def _fact_batches(
     progress = READ_PROGRESS.get()
     reads, follow = len(facts.reads), facts.order is not None
     for done, read in enumerate(facts.reads):
-        slices = slicing.Slices(read, field)
+        slices = slicing.Slices(read, field, collection.full_name)
         docs_of = _sliced if slices.field is not None else _streamed
         async with aclosing(docs_of(collection, facts, slices, batch_size)) as batches:
             async for docs in batches:
@@ -249,16 +249,24 @@ async def _joined(
     applied (a batch it empties is left out)."""
     after_join = facts.after_join
     dims = [c.docs for c in caches]
-    async with aclosing(_fact_batches(collection, facts, batch_size)) as batches:
-        async for docs in batches:
-            for cache in caches:
-                field = cache.field
-                await cache.load(doc.get(field) for doc in docs)
-            if after_join is not None:
-                docs = [doc for doc in docs if after_join(doc, dims)]
-                if not docs:
-                    continue
-            yield docs
+    # The shared store is brought up to date while the first facts are read.
+    sharing: asyncio.Task[None] | None = asyncio.create_task(share(caches))
+    try:
+        async with aclosing(_fact_batches(collection, facts, batch_size)) as batches:
+            async for docs in batches:
+                if sharing is not None:
+                    await sharing
+                    sharing = None
+                for cache in caches:
+                    field = cache.field
+                    await cache.load(doc.get(field) for doc in docs)
+                if after_join is not None:
+                    docs = [doc for doc in docs if after_join(doc, dims)]
+                    if not docs:
+                        continue
+                yield docs
+    finally:
+        await _cancel(sharing)
 
 
 async def stream_facts(

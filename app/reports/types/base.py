@@ -269,14 +269,19 @@ class ReportDefinition(ABC, Generic[P, R]):
             update={"department_ids": sorted({*ids, *(str(i) for i in below)})}
         )
 
-    async def count(self, resolved: Mapping[str, Any] | R, scope: DataScope) -> int | None:
+    async def count(
+        self, resolved: Mapping[str, Any] | R, scope: DataScope, *, alongside: bool = False
+    ) -> int | None:
         """The number of rows, or None when counting is not cheap on the server (see
-        `query.count_rows`)."""
+        `query.count_rows`); `alongside` a job's read, also None when that read counts its
+        rows itself (an ordered fact read: its sort has the total before the first row)."""
         typed = await self.with_subtrees(self.typed(resolved))
         collection = report_reads(self.source.get_pymongo_collection())
         plan = await self.plan(typed, scope)
-        if plan.facts is not None and plan.facts.group is None:
-            return await count_facts(collection, plan.facts)
+        if (facts := plan.facts) is not None and alongside and (facts.order or facts.group):
+            return None  # the read counts its rows itself (a sort; a grouping's few rows)
+        if facts is not None and facts.group is None:
+            return await count_facts(collection, facts)
         return await count_rows(collection, await self.count_stages(typed, scope))
 
     async def estimate(
@@ -371,13 +376,8 @@ class ReportDefinition(ABC, Generic[P, R]):
         out: list[Mode] = []
         for parameters in self.mode_parameters:
             resolved = self.resolve_parameters(self.parse(parameters), _MODE_NOW)
-            out.append(
-                Mode(
-                    parameters=dict(parameters),
-                    columns=self.run_columns(resolved),
-                    summary=self.summary(resolved).figures(),
-                )
-            )
+            summary = self.summary(resolved).figures()
+            out.append(Mode(dict(parameters), self.run_columns(resolved), summary))
         return out
 
     def _labelled(self, key: str, value: Any) -> Any:
