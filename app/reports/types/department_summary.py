@@ -173,7 +173,9 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
         # Course / learner scope still applies inside each department (defence in depth; the
         # roles allowed here have department scopes).
         within = scope_match(scope, department_field=None)
-        figures = await own_figures([d["_id"] for d in departments], typed.date_range, within)
+        every = not plan.pipeline[0]["$match"]  # no department filter, no department scope
+        ids = [d["_id"] for d in departments]
+        figures = await own_figures(ids, typed.date_range, within, every=every)
         rows = list(tree_rows(departments, figures, roll_up=typed.include_sub_departments))
         for start in range(0, len(rows), batch_size):
             yield rows[start : start + batch_size]
