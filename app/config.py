@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     pdf_max_rows: int = Field(default=PDF_ROW_CAP, ge=1, le=PDF_ROW_CAP)
     # The most rows one render process lays out at a time, rounded down to whole pages.
     pdf_chunk_rows: int = Field(default=200, ge=50)
+    # The chunks after page one's that are detail-table pages only are written by the PDF's own
+    # table writer (rendering/pdf/direct/, ~10x WeasyPrint's rows per CPU second); off: every
+    # chunk is laid out by WeasyPrint, as before. A chunk the writer cannot show exactly
+    # (right-to-left or complex scripts, a character its font lacks, a department tree) goes to
+    # WeasyPrint either way.
+    pdf_direct_tables: bool = True
     xlsx_max_rows: int = Field(default=5_000_000, ge=1)
     csv_max_rows: int = Field(default=10_000_000, ge=1)
     json_max_rows: int = Field(default=10_000_000, ge=1)

@@ -45,15 +45,22 @@ async def render_pdf(
     *,
     chunk_rows: int,
     processes: int,
+    direct_tables: bool = True,
 ) -> int:
     """Renders ``rows`` (already capped by the caller) to ``path``; returns the page count.
 
     ``context.total_rows`` larger than ``len(rows)`` puts a truncation notice on page one.
     ``chunk_rows`` is the most rows one render process lays out at a time; ``processes`` how
-    many render processes run at once.
+    many render processes run at once; ``direct_tables`` lets the chunks after page one's be
+    written by the direct table writer (``direct``) rather than WeasyPrint.
     """
     pdf = StreamingPdf(
-        columns, context, chunk_rows=chunk_rows, processes=processes, max_rows=len(rows)
+        columns,
+        context,
+        chunk_rows=chunk_rows,
+        processes=processes,
+        max_rows=len(rows),
+        direct_tables=direct_tables,
     )
     try:
         pdf.add(rows)
@@ -83,6 +90,7 @@ class StreamingPdf:
         max_rows: int,
         expected_rows: int | None = None,
         scratch_dir: Path | None = None,
+        direct_tables: bool = True,
     ) -> None:
         if chunk_rows < 1 or processes < 1:
             raise ValueError("chunk_rows and processes must be at least 1")
@@ -94,6 +102,7 @@ class StreamingPdf:
         self.processes = processes
         self.max_rows = max_rows
         self.expected_rows = expected_rows
+        self.direct_tables = direct_tables
         # Every row kept, in order; a row handed to a render process gives way to ``()`` here
         # (its chunk holds it until laid out), so the worker does not keep 50,000 rows.
         self.rows: list[tuple[Any, ...]] = []
@@ -182,6 +191,7 @@ class StreamingPdf:
             index=index,
             expected_pages=self._expected_pages(len(part)),
             totals=context.totals.cells(self.columns) if last and context.totals else None,
+            direct=self.direct_tables,
         )
         try:
             work = self._executor.submit(render_chunk, chunk)
@@ -272,9 +282,11 @@ class StreamingPdf:
             while self._next < total:
                 self._add_chunk(min(self._size, total - self._next))
             chunks = len(self._chunks)
+            # Page one's chunk first: WeasyPrint lays it out, the slowest of what is left (the
+            # chunks after it are direct-written in a fraction of its time, beside it).
+            self._submit(0, first=True, context=context, last=chunks == 1)
             for index in range(first_rest, chunks):
                 self._submit(index, first=False, context=context, last=index == chunks - 1)
-            self._submit(0, first=True, context=context, last=chunks == 1)
             await asyncio.gather(*self._waiting)
             paths = [self._chunk_path(i) for i in range(chunks)]
             assert self._layout is not None
@@ -341,6 +353,7 @@ class PdfSink:
         chunk_rows: int,
         processes: int,
         max_rows: int,
+        direct_tables: bool = True,
     ) -> None:
         self.path = path
         # The chunks are laid out beside the PDF: a job's temporary space is one directory.
@@ -351,6 +364,7 @@ class PdfSink:
             processes=processes,
             max_rows=max_rows,
             scratch_dir=path.parent,
+            direct_tables=direct_tables,
         )
         self.pages = 0
 
