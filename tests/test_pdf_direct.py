@@ -196,10 +196,16 @@ def test_a_pdf_joined_from_weasyprint_and_direct_chunks(tmp_path: Path) -> None:
                 if s.S == "/TBody" for tr in s.K]  # fmt: skip
         assert len(body) == len(rows) + 1  # every row once and the totals row
     text = _text(str(paths[True]))
-    assert _text(str(paths[False])) == text  # WeasyPrint alone lays out the same document
+    # WeasyPrint alone lays out the same rows (page one's chunk is longer then: its pages break
+    # elsewhere).
+    assert _rows(_text(str(paths[False]))) == _rows(text)
     learners = [int(n) for n in re.findall(r"^Learner (\d{5}) ", "\n".join(text), re.M)]
     assert learners == list(range(len(rows)))  # every row once, in order
     (total_line,) = [i for i, line in enumerate(text) if line.startswith("Total ")]
     assert total_line > max(i for i, line in enumerate(text) if line.startswith("Learner 00499"))
     for page in (1, 2, total):
         assert f"Page {page} of {total}" in " ".join(_text(str(paths[True]), page))
+
+
+def _rows(lines: list[str]) -> list[str]:
+    return [line for line in lines if re.match(r"(Learner \d{5}|Total) ", line)]

@@ -51,9 +51,8 @@ async def render_pdf(
 
     ``context.total_rows`` larger than ``len(rows)`` puts a truncation notice on page one.
     ``chunk_rows`` is the most rows one render process lays out at a time; ``processes`` how
-    many render processes run at once; ``direct_tables`` lets the chunks after page one's be
-    written by the direct table writer (``direct``) rather than WeasyPrint.
-    """
+    many render processes run at once; ``direct_tables``: chunks after page one's by the
+    direct table writer (``direct``) where it can."""
     pdf = StreamingPdf(
         columns,
         context,
@@ -155,8 +154,11 @@ class StreamingPdf:
             self._size = self._fitted_size()
         else:
             self._size = balanced_chunk_size(expected, self.chunk_rows, self.processes)
-        self._chunks = [(0, self._size)]  # page one's: its length is settled in ``finish``
-        self._next = self._size
+        # Page one's chunk (settled in ``finish``; WeasyPrint's, laid out last): with the direct
+        # writer, one page of rows (its last page short, as a larger one's), so little waits.
+        first = min(self._size, self._page_rows) if self.direct_tables and self._fit else self._size
+        self._chunks = [(0, first)]
+        self._next = first
 
     def _fitted_size(self) -> int:
         return max(1, self.chunk_rows // self._page_rows) * self._page_rows
@@ -282,8 +284,7 @@ class StreamingPdf:
             while self._next < total:
                 self._add_chunk(min(self._size, total - self._next))
             chunks = len(self._chunks)
-            # Page one's chunk first: WeasyPrint lays it out, the slowest of what is left (the
-            # chunks after it are direct-written in a fraction of its time, beside it).
+            # Page one's chunk first: the slowest of what is left (WeasyPrint's).
             self._submit(0, first=True, context=context, last=chunks == 1)
             for index in range(first_rest, chunks):
                 self._submit(index, first=False, context=context, last=index == chunks - 1)

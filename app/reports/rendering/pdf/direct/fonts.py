@@ -13,7 +13,7 @@ import hashlib
 import subprocess
 import unicodedata
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from io import BytesIO
@@ -33,7 +33,7 @@ _LIGATURES = (("ffi", "uniFB03"), ("ffl", "uniFB04"), ("ff", "uniFB00"), ("fi", 
 # Characters whose shaping or order this writer does not do: right-to-left text, combining marks,
 # invisible format characters (but the zero-width space it breaks e-mails at), other spaces.
 _BIDI_OTHER = frozenset({"R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI"})
-_PLAIN_SPACES = frozenset(" \u00a0\u200b\t\n")
+_BREAKS = frozenset(" \u200b\t\n")  # white space and break points, never shown
 _COMPLEX_BLOCKS = ((0x0590, 0x08FF), (0x0900, 0x0DFF), (0x0E00, 0x0FFF), (0x1000, 0x109F),
                    (0x1100, 0x11FF), (0x1780, 0x18AF), (0xFB1D, 0xFDFF), (0xFE70, 0xFEFF))  # fmt: skip
 MAX_PIECES = 200_000  # shaped words kept per font (a few MB at most)
@@ -115,11 +115,13 @@ class Font:
         return True
 
     def _plain(self, ch: str) -> bool:
-        if ch in _PLAIN_SPACES:
+        if ch in _BREAKS:
             return True
         code = ord(ch)
         if code not in self.cmap or unicodedata.bidirectional(ch) in _BIDI_OTHER:
             return False
+        if ch == "\u00a0":  # the no-break space (German percents): shown, never broken at
+            return True
         if unicodedata.category(ch)[0] in "MCZ":  # marks, format/private/unassigned, spaces
             return False
         return not any(low <= code <= high for low, high in _COMPLEX_BLOCKS)
@@ -216,7 +218,13 @@ class FontObjects:
     data: bytes
     glyphs: list[int]
 
-    def write(self, number: int, reserve: Any, write: Any, write_stream: Any) -> None:
+    def write(
+        self,
+        number: int,
+        reserve: Callable[[], int],
+        write: Callable[[int, bytes], None],
+        write_stream: Callable[[int, bytes, bytes], None],
+    ) -> None:
         """Writes the Type 0 font (object ``number``) and what it needs."""
         font = self.font
         cid, descriptor, file, to_unicode = (reserve() for _ in range(4))
