@@ -104,6 +104,11 @@ def _body_rows(page: Any) -> int:
     )
 
 
+def ignore_failure(done: Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()  # a warm-up that failed: the chunk's own failure is what is reported
+
+
 def warm_up(progress_file: str) -> None:
     """Loads WeasyPrint and its fonts in a render process before its first chunk comes."""
     progress = RenderProgress(progress_file)

@@ -57,6 +57,7 @@ def write_direct(chunk: RenderChunk) -> tuple[int, int] | None:
         for row in chunk.rows
     ]
     totals = None
+    numeric_totals = numeric
     if chunk.totals is not None:
         totals = [wrap_points(format_cell(v, shown, tz, locale)) for v, shown in chunk.totals]
         numeric_totals = [
@@ -84,8 +85,7 @@ def write_direct(chunk: RenderChunk) -> tuple[int, int] | None:
         rows.append(lay_out_row(totals, bold, geometry, zebra=False, total=True))
     pages = paginate(rows, head, geometry)
     progress.write(LAID_OUT, LAID_OUT + (WRITTEN - LAID_OUT) / max(1, len(pages)))
-    _write(chunk, rows, pages, head, numeric, numeric_totals if totals else numeric, geometry,
-           furniture, progress)  # fmt: skip
+    _write(chunk, rows, pages, head, numeric, numeric_totals, geometry, furniture, progress)
     progress.write(1.0)
     full_page = min((len(p) for p in pages[:-1]), default=0)
     return len(pages), full_page
