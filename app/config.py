@@ -130,14 +130,14 @@ class Settings(BaseSettings):
     fetch_batch_size: int = Field(default=2000, ge=100)
 
     report_retention_days: int = Field(default=7, ge=1)
-    # A PDF holds at most this many detail rows (past it: the first rows and a notice pointing
-    # to CSV / Excel). The cap itself by default: the chunks are joined one at a time, written
-    # as they come, so a 50,000-row PDF peaks at ~500 MB for the worker and its render
-    # processes (docs/performance.md "A PDF join written as it goes"); lower it to bound the
-    # time a PDF takes (~10 minutes at 50,000 rows on two busy cores).
+    # A PDF's most detail rows (past it: the first rows and a notice pointing to CSV / Excel);
+    # the cap by default (50,000 rows: ~500 MB for the worker and its render processes).
     pdf_max_rows: int = Field(default=PDF_ROW_CAP, ge=1, le=PDF_ROW_CAP)
     # The most rows one render process lays out at a time, rounded down to whole pages.
     pdf_chunk_rows: int = Field(default=200, ge=50)
+    # Detail-table chunks after page one's by the PDF's own table writer (rendering/pdf/direct/;
+    # WeasyPrint still for a tree or text it cannot show); off: WeasyPrint for every chunk.
+    pdf_direct_tables: bool = True
     xlsx_max_rows: int = Field(default=5_000_000, ge=1)
     csv_max_rows: int = Field(default=10_000_000, ge=1)
     json_max_rows: int = Field(default=10_000_000, ge=1)

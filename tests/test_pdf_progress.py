@@ -83,7 +83,9 @@ def test_between_reports_the_share_moves_at_the_pace_so_far_up_to_the_cap() -> N
 
 
 async def test_pdf_progress_moves_within_each_chunk_and_through_the_join(tmp_path: Path) -> None:
-    sink, progress, seen = await render_following(tmp_path / "r.pdf", 600, 300)
+    # WeasyPrint for every chunk: the direct table writer lays these 600 rows out in a few
+    # tenths of a second, too fast for the 0.25 s the pipeline polls at to see it move ten times.
+    sink, progress, seen = await render_following(tmp_path / "r.pdf", 600, 300, direct_tables=False)
     assert sink.rows_laid_out == 600
     assert progress.percent == LAID_OUT
     assert seen == sorted(seen)
@@ -116,6 +118,9 @@ async def test_a_1000_row_pdf_job_never_stands_still_for_2_seconds(
         JOB_HEARTBEAT_SECONDS="5",
         RENDER_PROCESSES="2",
         PDF_CHUNK_ROWS="500",
+        # WeasyPrint for every chunk, as before the direct table writer: with it this job is
+        # done in ~3 s, too soon for five samples a second apart.
+        PDF_DIRECT_TABLES="false",
     )
     samples: list[tuple[float, dict[str, Any]]] = []
     try:
@@ -146,3 +151,13 @@ async def test_a_1000_row_pdf_job_never_stands_still_for_2_seconds(
         longest = max(longest, sample[0] - since[0])
     timeline = [(round(t - samples[0][0], 1), p["step"], p["percent"]) for t, p in samples]
     assert longest <= 2.0, "\n".join(map(str, timeline))
+
+
+async def test_a_direct_written_pdfs_progress_moves_with_the_work(tmp_path: Path) -> None:
+    """With the direct table writer (page one's chunk WeasyPrint's, weighted by its cost) the
+    percent moves while the chunks are laid out, never back, and ends at ``LAID_OUT``."""
+    sink, progress, seen = await render_following(tmp_path / "r.pdf", 600, 300)
+    assert sink.rows_laid_out == 600 and progress.percent == LAID_OUT
+    assert seen == sorted(seen) and len({p for p in seen if 45.0 < p < LAID_OUT}) >= 3
+    left = await asyncio.to_thread(lambda: sorted(p.name for p in tmp_path.iterdir()))
+    assert left == ["r.pdf"]

@@ -41,6 +41,9 @@ class SinkOptions:
     csv_delimiter: str = ","
     csv_decimal: str = "."
     pdf_chunk_rows: int = 500
+    pdf_direct_tables: bool = (
+        True  # detail-table chunks by the direct writer (``PDF_DIRECT_TABLES``)
+    )
     render_processes: int = 1
     max_rows: int | None = None  # rows the file keeps at most (a truncating format's cap)
     # Where a format that ``streams_bytes`` writes its bytes instead of creating the file.
@@ -129,6 +132,7 @@ async def _pdf_sink(
         chunk_rows=options.pdf_chunk_rows,
         processes=options.render_processes,
         max_rows=options.max_rows,
+        direct_tables=options.pdf_direct_tables,
     )
 
 

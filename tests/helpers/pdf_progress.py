@@ -13,10 +13,11 @@ from tests.test_rendering import PDF_COLUMNS, make_context, pdf_rows
 
 
 async def render_following(
-    path: Path, rows: int, chunk_rows: int
+    path: Path, rows: int, chunk_rows: int, *, direct_tables: bool = True
 ) -> tuple[PdfSink, Progress, list[float]]:
     """Renders `rows` rows in chunks of `chunk_rows` on one process; returns the sink, the
-    progress once laid out and the percents seen meanwhile."""
+    progress once laid out and the percents seen meanwhile. `direct_tables=False`: every chunk
+    laid out by WeasyPrint (its progress is followed step by step and page by page)."""
     sink = PdfSink(
         path,
         PDF_COLUMNS,
@@ -24,6 +25,7 @@ async def render_following(
         chunk_rows=chunk_rows,
         processes=1,
         max_rows=1000,
+        direct_tables=direct_tables,
     )
     progress = Progress(percent=45.0)
     await sink.add(pdf_rows(rows))

@@ -151,6 +151,7 @@ async def produce(run: Run, resources: Resources) -> None:
             csv_decimal=job.options.csv_decimal or separators.csv_decimal,
             csv_bom=job.options.csv_bom,
             pdf_chunk_rows=settings.pdf_chunk_rows,
+            pdf_direct_tables=settings.pdf_direct_tables,
             render_processes=settings.render_processes,
             max_rows=spec.row_cap(settings),
         )

@@ -35,6 +35,10 @@ process leave the worker's memory.
 All cell text is HTML-escaped. The spawned workers import this module, so a program that renders
 PDFs must guard its entry point with ``if __name__ == "__main__":`` (as any multiprocessing user).
 
+Every chunk but page one's is detail-table pages only: the direct table writer (``direct``)
+lays those out and writes their PDF itself, the same pages and tags at ~30x WeasyPrint's rows
+per CPU second, and hands a chunk to WeasyPrint when it cannot show its text exactly.
+
 Modules: ``layout`` (orientation, column widths, cell text), ``document`` (the HTML of a chunk
 and of the page-number stamp), ``processes`` (what runs in the render processes: laying out a
 chunk, joining and stamping), ``tagging`` and ``joining`` (the structure tree; ``copying`` and

@@ -20,7 +20,7 @@ from app.reports.rendering.pdf.layout import CONTROL_CHARS, Layout, format_cell,
 from app.reports.rendering.present import PATH_SEPARATOR, TreeName
 
 _TEMPLATES = Path(__file__).parent.parent / "templates"
-_NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.PERCENT})
+NUMERIC = frozenset({ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.PERCENT})
 
 
 def _esc(text: str) -> str:
@@ -65,19 +65,25 @@ def _page_counter_css(locale: str, total: int | None = None) -> str:
     return " ".join(parts)
 
 
+def running_texts(context: RenderContext) -> tuple[str, str, str]:
+    """The page furniture's texts: top left, top right, bottom left (not escaped)."""
+    generated = _generated_text(context)
+    meta = translate(context.locale, "Generated {generated} ({timezone})").format(
+        generated=generated, timezone=context.timezone
+    )
+    return context.title, meta, f"{context.title} · {generated} ({context.timezone})"
+
+
 def _document(
     context: RenderContext, layout: Layout, body: str, *, first: bool, tree: bool = False
 ) -> str:
     generated = _generated_text(context)
+    title, meta, footer = running_texts(context)
     css = _template("report.css").substitute(
         page_size=_page_size(layout),
-        running_title=_css_string(context.title),
-        running_meta=_css_string(
-            translate(context.locale, "Generated {generated} ({timezone})").format(
-                generated=generated, timezone=context.timezone
-            )
-        ),
-        footer_left=_css_string(f"{context.title} · {generated} ({context.timezone})"),
+        running_title=_css_string(title),
+        running_meta=_css_string(meta),
+        footer_left=_css_string(footer),
         first_page_rule=(
             "@page :first { @top-left { content: none } @top-right { content: none } }"
             if first
@@ -203,7 +209,7 @@ def _table(
     totals: Sequence[tuple[Any, ColumnType]] | None = None,
 ) -> str:
     cols = "".join(f'<col style="width:{w}%">' for w in layout.widths)
-    numeric = [c.type in _NUMERIC for c in columns]
+    numeric = [c.type in NUMERIC for c in columns]
     head = "".join(
         f'<th scope="col" class="n">{_esc(c.label)}</th>'
         if numeric[i]
@@ -233,7 +239,7 @@ def _table(
         cells = []
         for c, (value, shown) in enumerate(totals):
             text = html.escape(wrap_points(format_cell(value, shown, tz, locale)), quote=False)
-            right = numeric[c] or shown in _NUMERIC
+            right = numeric[c] or shown in NUMERIC
             cells.append(f'<td class="n">{text}</td>' if right else f"<td>{text}</td>")
         append(f'<tr class="total">{"".join(cells)}</tr>')
     parts.append("</tbody></table>")

@@ -38,11 +38,20 @@ class RenderChunk:
     expected_pages: int = 1  # for the progress while its pages are laid out
     # The last chunk's totals row: each cell with the type it prints as.
     totals: list[tuple[Any, ColumnType]] | None = None
+    # Detail-table pages written by the direct writer (``direct``) rather than WeasyPrint,
+    # where it can (not page one's chunk, not a tree, every character plain and in the font).
+    direct: bool = False
 
 
 def render_chunk(chunk: RenderChunk) -> tuple[int, int]:
     """Lays out and writes one chunk; returns its page count and the rows a full page of it
     holds (``rows_on_a_full_page``)."""
+    if chunk.direct:
+        # fontTools: imported in the render processes only, as WeasyPrint is.
+        from app.reports.rendering.pdf.direct.writer import direct_candidate, write_direct
+
+        if direct_candidate(chunk) and (written := write_direct(chunk)) is not None:
+            return written
     # Imported here, in the render process only: WeasyPrint loads Pango and its fonts (slow,
     # heavy), and the API and the worker's event loop import this module without rendering.
     from weasyprint import HTML
@@ -95,6 +104,11 @@ def _body_rows(page: Any) -> int:
     )
 
 
+def ignore_failure(done: Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()  # a warm-up that failed: the chunk's own failure is what is reported
+
+
 def warm_up(progress_file: str) -> None:
     """Loads WeasyPrint and its fonts in a render process before its first chunk comes."""
     progress = RenderProgress(progress_file)
@@ -103,6 +117,9 @@ def warm_up(progress_file: str) -> None:
 
     progress.write(STARTING[1], 1.0)
     HTML(string="<p>.</p>").render()
+    from app.reports.rendering.pdf.direct.fonts import fonts
+
+    fonts()  # the direct writer's (fontconfig and fontTools, a few tenths of a second)
     progress.write(1.0)
 
 
