@@ -91,9 +91,9 @@ async def own_figures(
     ids: list[ObjectId], date_range: StoredRange, within: dict[str, Any], *, every: bool = False
 ) -> dict[Any, Figures]:
     """Each department's own figures (the records denormalised onto it). `every`: `ids` are
-    all the departments, so the reads are the date ranges alone (their own index; a `$in` of
-    every department id adds nothing, and some servers scan the collection for it); figures of
-    a department not in `ids` are never shown."""
+    all the departments, so the reads of a date range are that range alone (its own index; a
+    `$in` of every department id adds nothing, and some servers scan the collection for it);
+    figures of a department not in `ids` are never shown."""
     figures: dict[Any, Figures] = defaultdict(Figures)
     in_range = range_match(date_range)
     depts: dict[str, Any] = {} if every else {"department_id": {"$in": ids}}
@@ -135,7 +135,14 @@ async def own_figures(
         [
             # Two stages: the indexed range first, the status filter after (one $match with a
             # $nin makes some planners give up the index).
-            {"$match": {**depts, "due_at": {"$lt": date_range.end}, **within}},
+            # Always by department: `(department_id, due_at)` is the index a due date has.
+            {
+                "$match": {
+                    "department_id": {"$in": ids},
+                    "due_at": {"$lt": date_range.end},
+                    **within,
+                }
+            },
             {"$match": {"status": {"$nin": list(CLOSED_STATUSES)}}},
             {"$group": {"_id": "$department_id", "n": {"$sum": 1}}},
         ],
