@@ -36,7 +36,7 @@ from bench.jobs import p4, p5  # noqa: E402
 from bench.load import p6  # noqa: E402
 from bench.plans import p7  # noqa: E402
 from bench.previews import p9  # noqa: E402
-from bench.read_limit import p10  # noqa: E402
+from bench.read_limit import P10_TYPES, p10  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="P6 status-polling comparison duration per run")  # fmt: skip
     parser.add_argument("--demo-scale", type=int, default=2000,
                         help="P8 demo generator enrollments (default 2000)")  # fmt: skip
+    parser.add_argument("--p10-types", default=",".join(P10_TYPES),
+                        help="P10 report types (default: all but learner-progress, which is P1)")  # fmt: skip
     parser.add_argument("--events", type=int, default=20_000, help="learning events for P7")
     parser.add_argument(
         "--p9-previews-only",
@@ -118,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         if "P8" in only:
             phase("P8", lambda: p8(args.demo_scale))
         if "P10" in only:
-            phase("P10", lambda: p10(args.rows, args.runs))
+            p10_types = tuple(t.strip() for t in args.p10_types.split(",") if t.strip())
+            phase("P10", lambda: p10(args.rows, args.runs, p10_types))
         if "P9" in only:
             phase("P9", lambda: p9(args.rows, args.p9_calls, not args.p9_previews_only))
     finally:

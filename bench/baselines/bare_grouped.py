@@ -32,7 +32,7 @@ BATCH = 5000
 
 
 def _find(coll: Any, flt: Doc, fields: Iterable[str]) -> Iterable[Doc]:
-    projection = dict.fromkeys(fields, 1) | {"_id": 0}
+    projection = {"_id": 0} | dict.fromkeys(fields, 1)
     return coll.find(flt, projection, batch_size=BATCH)  # type: ignore[no-any-return]
 
 
