@@ -9,10 +9,13 @@ left as it is.
 How it stays correct when run on a live database and killed at any moment:
 
 - Events are read in `_id` order, one batch at a time, after the checkpoint's `last_id`
-  (the checkpoint is a document in `backfill_checkpoints`).
-- Every change is a conditional single-document update (`{_id, course_id: null}` ->
-  `$set course_id`, `{_id, type: <legacy>}` -> `$set type`), so applying it twice is a no-op,
+  (the checkpoint is a document in `backfill_checkpoints`); the next batch is read and planned
+  while the current one is written.
+- Every change is a conditional per-document pipeline update (`course_id` set only while
+  null, `type` only while still the legacy spelling read), so applying it twice is a no-op,
   nothing else in the document is touched and no lock is held beyond one document write.
+  Events with the same update (one enrollment's events, mostly) share one `_id $in` statement
+  of the bulk write; each document is still updated on its own.
 - Before writing a batch, its planned changes and counts are saved in the checkpoint as
   `pending` (a small write-ahead record); after the bulk write the checkpoint moves `last_id`
   on and adds the counts. A run killed in between re-applies the pending batch (no-ops where
@@ -34,6 +37,7 @@ from app.common.time import utcnow
 from app.learning_events.backfill_plan import (
     PAYLOAD_FIELDS,
     Mongo,
+    Plan,
     Summary,
     operations,
     plan_batch,
@@ -43,6 +47,16 @@ from app.lookups import validation
 
 CHECKPOINT_COLLECTION = "backfill_checkpoints"
 CHECKPOINT_ID = "learning-events-denormalize-v1"
+# What an event's plan reads.
+PROJECTION = {
+    "type": 1,
+    "user_id": 1,
+    "course_id": 1,
+    "department_id": 1,
+    "enrollment_id": 1,
+    "payload.courseId": 1,
+    **dict.fromkeys(PAYLOAD_FIELDS, 1),
+}
 
 
 class BackfillConflict(RuntimeError):
@@ -150,59 +164,59 @@ async def run_backfill(
         remaining = await events.count_documents({"_id": {"$gt": last_id}} if last_id else {})
         on_total(min(remaining, limit) if limit is not None else remaining)
 
+    async def read(after: ObjectId | None, size: int) -> tuple[list[Mongo], Plan]:
+        query = {"_id": {"$gt": after}} if after else {}
+        docs = await events.find(query, PROJECTION).sort("_id", 1).limit(size).to_list()
+        return docs, (await plan_batch(docs) if docs else Plan())
+
+    def next_size(scanned: int) -> int:
+        return batch_size if limit is None else min(batch_size, limit - scanned)
+
+    # The next batch is read and planned while this one is written (it lies after this
+    # batch's last `_id`, and the plan reads only users, courses and enrollments).
     batches = 0
     finished = False
-    while True:
-        size = batch_size if limit is None else min(batch_size, limit - run.scanned)
-        if size <= 0:
-            break
-        query = {"_id": {"$gt": last_id}} if last_id else {}
-        docs = (
-            await events.find(
-                query,
-                {
-                    "type": 1,
-                    "user_id": 1,
-                    "course_id": 1,
-                    "department_id": 1,
-                    "enrollment_id": 1,
-                    "payload.courseId": 1,
-                    **dict.fromkeys(PAYLOAD_FIELDS, 1),
-                },
-            )
-            .sort("_id", 1)
-            .limit(size)
-            .to_list()
-        )
-        if not docs:
-            finished = True
-            break
-        plan = await plan_batch(docs)
-        batch_last = docs[-1]["_id"]
-        if not dry_run:
-            if plan.changes:
-                intent = {
-                    "last_id": batch_last,
-                    "changes": plan.changes,
-                    "counts": plan.counts.as_counts(),
-                }
-                await _commit(
-                    checkpoint, last_id=checkpoint["last_id"], counts=Summary(), pending=intent
-                )
-                await _apply(plan.changes)
-                batches += 1
-                if crash_after_batches is not None and batches >= crash_after_batches:
-                    os._exit(137)  # simulated crash: writes done, checkpoint not committed
-            await _commit(checkpoint, last_id=batch_last, counts=plan.counts, pending=None)
-        run.add(plan.counts.as_counts())
-        last_id = batch_last
-        if progress:
-            progress(len(docs))
-        if len(docs) < size:  # nothing after this batch (for now)
-            finished = True
-            break
-        if pause_seconds:
-            await asyncio.sleep(pause_seconds)
+    size = next_size(run.scanned)
+    ahead = asyncio.create_task(read(last_id, size)) if size > 0 else None
+    try:
+        while ahead is not None:
+            docs, plan = await ahead
+            ahead = None
+            if not docs:
+                finished = True
+                break
+            batch_last = docs[-1]["_id"]
+            more = len(docs) == size  # else nothing after this batch (for now)
+            size = next_size(run.scanned + len(docs))
+            if more and size > 0:
+                ahead = asyncio.create_task(read(batch_last, size))
+            if not dry_run:
+                if plan.changes:
+                    intent = {
+                        "last_id": batch_last,
+                        "changes": plan.changes,
+                        "counts": plan.counts.as_counts(),
+                    }
+                    await _commit(
+                        checkpoint, last_id=checkpoint["last_id"], counts=Summary(), pending=intent
+                    )
+                    await _apply(plan.changes)
+                    batches += 1
+                    if crash_after_batches is not None and batches >= crash_after_batches:
+                        os._exit(137)  # simulated crash: writes done, checkpoint not committed
+                await _commit(checkpoint, last_id=batch_last, counts=plan.counts, pending=None)
+            run.add(plan.counts.as_counts())
+            last_id = batch_last
+            if progress:
+                progress(len(docs))
+            if not more:
+                finished = True
+                break
+            if pause_seconds:
+                await asyncio.sleep(pause_seconds)
+    finally:
+        if ahead is not None:
+            ahead.cancel()
 
     total = Summary()
     if dry_run:
