@@ -9,8 +9,8 @@ left as it is.
 How it stays correct when run on a live database and killed at any moment:
 
 - Events are read in `_id` order, one batch at a time, after the checkpoint's `last_id`
-  (the checkpoint is a document in `backfill_checkpoints`); the next batch is read and planned
-  while the current one is written.
+  (the checkpoint is a document in `backfill_checkpoints`), from one cursor over the `_id`
+  index.
 - Every change is a conditional per-document pipeline update (`course_id` set only while
   null, `type` only while still the legacy spelling read), so applying it twice is a no-op,
   nothing else in the document is touched and no lock is held beyond one document write.
@@ -37,7 +37,6 @@ from app.common.time import utcnow
 from app.learning_events.backfill_plan import (
     PAYLOAD_FIELDS,
     Mongo,
-    Plan,
     Summary,
     operations,
     plan_batch,
@@ -164,32 +163,28 @@ async def run_backfill(
         remaining = await events.count_documents({"_id": {"$gt": last_id}} if last_id else {})
         on_total(min(remaining, limit) if limit is not None else remaining)
 
-    async def read(after: ObjectId | None, size: int) -> tuple[list[Mongo], Plan]:
-        query = {"_id": {"$gt": after}} if after else {}
-        docs = await events.find(query, PROJECTION).sort("_id", 1).limit(size).to_list()
-        return docs, (await plan_batch(docs) if docs else Plan())
-
-    def next_size(scanned: int) -> int:
-        return batch_size if limit is None else min(batch_size, limit - scanned)
-
-    # The next batch is read and planned while this one is written (it lies after this
-    # batch's last `_id`, and the plan reads only users, courses and enrollments).
+    # One cursor in `_id` order for the whole run (the `_id` index walked once, a batch in
+    # memory at a time), rather than a new query per batch: a query starting after an `_id`
+    # costs a walk to that point, or a collection scan, on some servers.
+    cursor = (
+        events.find({"_id": {"$gt": last_id}} if last_id else {}, PROJECTION)
+        .sort("_id", 1)
+        .hint([("_id", 1)])
+        .batch_size(batch_size)
+    )
     batches = 0
     finished = False
-    size = next_size(run.scanned)
-    ahead = asyncio.create_task(read(last_id, size)) if size > 0 else None
     try:
-        while ahead is not None:
-            docs, plan = await ahead
-            ahead = None
+        while True:
+            size = batch_size if limit is None else min(batch_size, limit - run.scanned)
+            if size <= 0:
+                break
+            docs = await cursor.to_list(size)
             if not docs:
                 finished = True
                 break
+            plan = await plan_batch(docs)
             batch_last = docs[-1]["_id"]
-            more = len(docs) == size  # else nothing after this batch (for now)
-            size = next_size(run.scanned + len(docs))
-            if more and size > 0:
-                ahead = asyncio.create_task(read(batch_last, size))
             if not dry_run:
                 if plan.changes:
                     intent = {
@@ -209,14 +204,13 @@ async def run_backfill(
             last_id = batch_last
             if progress:
                 progress(len(docs))
-            if not more:
+            if len(docs) < size:  # nothing after this batch (for now)
                 finished = True
                 break
             if pause_seconds:
                 await asyncio.sleep(pause_seconds)
     finally:
-        if ahead is not None:
-            ahead.cancel()
+        await cursor.close()
 
     total = Summary()
     if dry_run:
