@@ -3,7 +3,7 @@ line per figure: the figure, the baseline measured in the same run, the ratio, t
 PASS / FAIL. See docs/performance.md.
 
     python -m bench.run [--rows 50000] [--small-rows 5000] [--runs 3] [--only P1,P4]
-                        [--p6-seconds 60] [--clean] [--json PATH]
+                        [--p6-seconds 60] [--demo-events N] [--clean] [--json PATH]
 
 The figures live in their own modules: ``files`` (P1–P3), ``jobs`` (P4, P5), ``load`` (P6),
 ``plans`` (P7), ``data_scripts`` (P8), ``previews`` (P9), ``read_limit`` (P10), with what they share in ``figures``; this module is the
@@ -29,7 +29,7 @@ apply_bench_env()
 
 from bench import seed as seeding  # noqa: E402
 from bench.change_runs import p1_changes  # noqa: E402
-from bench.data_scripts import p8  # noqa: E402
+from bench.data_scripts import enrollments_for, p8  # noqa: E402
 from bench.figures import FIGURES  # noqa: E402
 from bench.files import p1_p2, p3, p3_50k  # noqa: E402
 from bench.jobs import p4, p5  # noqa: E402
@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-seconds", type=float, default=10.0,
                         help="P6 status-polling comparison duration per run")  # fmt: skip
     parser.add_argument("--demo-scale", type=int, default=2000,
-                        help="P8 demo generator enrollments (default 2000)")  # fmt: skip
+                        help="P8 demo generator enrollments (default 2000, ~20,000 events)")  # fmt: skip
+    parser.add_argument("--demo-events", type=int, default=None,
+                        help="P8 at this many learning events or more (sets the enrollments; "
+                        "1000000 for the issue's figure)")  # fmt: skip
     parser.add_argument("--p10-types", default=",".join(P10_TYPES),
                         help="P10 report types (default: all but learner-progress, which is P1)")  # fmt: skip
     parser.add_argument("--events", type=int, default=20_000, help="learning events for P7")
@@ -118,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if "P7" in only:
             phase("P7", lambda: p7(need_rows))
         if "P8" in only:
-            phase("P8", lambda: p8(args.demo_scale))
+            demo = enrollments_for(args.demo_events) if args.demo_events else args.demo_scale
+            phase("P8", lambda: p8(demo))
         if "P10" in only:
             p10_types = tuple(t.strip() for t in args.p10_types.split(",") if t.strip())
             phase("P10", lambda: p10(args.rows, args.runs, p10_types))

@@ -7,7 +7,7 @@ contract: coerced when it accepts them, counted as unresolvable with the reason 
 
 Idempotent and resumable: a killed run continues where it stopped when started again (see
 app/learning_events/backfill.py). Safe while the service is live: only conditional
-single-document updates, in batches; `--pause-ms` slows it down further.
+per-document updates, in bulk batches; `--pause-ms` slows it down further.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def main_async(args: argparse.Namespace) -> int:
             pause_seconds=args.pause_ms / 1000,
             crash_after_batches=args.simulate_crash_after,
             progress=advance,
-            on_total=set_total,
+            on_total=None if args.no_progress else set_total,  # a count of all events
         )
     except BackfillConflict as exc:
         bar.close()

@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--batch-size", type=int, default=10_000, help="documents per insert (default 10000)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--legacy-events",
+        action="store_true",
+        help="write the learning events in their pre-denormalization shape (what "
+        "scripts.backfill_events repairs; for its benchmark and drills)",
+    )
     args = parser.parse_args(argv)
     try:
         args.enrollments = parse_scale(args.scale)
@@ -92,6 +98,7 @@ async def main_async(args: argparse.Namespace) -> int:
             args.enrollments,
             args.seed,
             batch_size=args.batch_size,
+            legacy_events=args.legacy_events,
             progress=advance,
             on_start=start,
         )
@@ -104,6 +111,10 @@ async def main_async(args: argparse.Namespace) -> int:
     print(
         f"{report.rows:,} rows in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s), "
         f"peak RSS {report.peak_rss_mb:,.0f} MB"
+    )
+    print(
+        f"load {report.load_seconds:.1f} s ({report.events_per_second:,.0f} learning events/s), "
+        f"indexes built in {report.index_seconds:.1f} s"
     )
     print(
         "demo accounts: "

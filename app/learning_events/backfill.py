@@ -9,10 +9,13 @@ left as it is.
 How it stays correct when run on a live database and killed at any moment:
 
 - Events are read in `_id` order, one batch at a time, after the checkpoint's `last_id`
-  (the checkpoint is a document in `backfill_checkpoints`).
-- Every change is a conditional single-document update (`{_id, course_id: null}` ->
-  `$set course_id`, `{_id, type: <legacy>}` -> `$set type`), so applying it twice is a no-op,
+  (the checkpoint is a document in `backfill_checkpoints`), from one cursor over the `_id`
+  index.
+- Every change is a conditional per-document pipeline update (`course_id` set only while
+  null, `type` only while still the legacy spelling read), so applying it twice is a no-op,
   nothing else in the document is touched and no lock is held beyond one document write.
+  Events with the same update (one enrollment's events, mostly) share one `_id $in` statement
+  of the bulk write; each document is still updated on its own.
 - Before writing a batch, its planned changes and counts are saved in the checkpoint as
   `pending` (a small write-ahead record); after the bulk write the checkpoint moves `last_id`
   on and adds the counts. A run killed in between re-applies the pending batch (no-ops where
@@ -43,6 +46,16 @@ from app.lookups import validation
 
 CHECKPOINT_COLLECTION = "backfill_checkpoints"
 CHECKPOINT_ID = "learning-events-denormalize-v1"
+# What an event's plan reads.
+PROJECTION = {
+    "type": 1,
+    "user_id": 1,
+    "course_id": 1,
+    "department_id": 1,
+    "enrollment_id": 1,
+    "payload.courseId": 1,
+    **dict.fromkeys(PAYLOAD_FIELDS, 1),
+}
 
 
 class BackfillConflict(RuntimeError):
@@ -150,59 +163,54 @@ async def run_backfill(
         remaining = await events.count_documents({"_id": {"$gt": last_id}} if last_id else {})
         on_total(min(remaining, limit) if limit is not None else remaining)
 
+    # One cursor in `_id` order for the whole run (the `_id` index walked once, a batch in
+    # memory at a time), rather than a new query per batch: a query starting after an `_id`
+    # costs a walk to that point, or a collection scan, on some servers.
+    cursor = (
+        events.find({"_id": {"$gt": last_id}} if last_id else {}, PROJECTION)
+        .sort("_id", 1)
+        .hint([("_id", 1)])
+        .batch_size(batch_size)
+    )
     batches = 0
     finished = False
-    while True:
-        size = batch_size if limit is None else min(batch_size, limit - run.scanned)
-        if size <= 0:
-            break
-        query = {"_id": {"$gt": last_id}} if last_id else {}
-        docs = (
-            await events.find(
-                query,
-                {
-                    "type": 1,
-                    "user_id": 1,
-                    "course_id": 1,
-                    "department_id": 1,
-                    "enrollment_id": 1,
-                    "payload.courseId": 1,
-                    **dict.fromkeys(PAYLOAD_FIELDS, 1),
-                },
-            )
-            .sort("_id", 1)
-            .limit(size)
-            .to_list()
-        )
-        if not docs:
-            finished = True
-            break
-        plan = await plan_batch(docs)
-        batch_last = docs[-1]["_id"]
-        if not dry_run:
-            if plan.changes:
-                intent = {
-                    "last_id": batch_last,
-                    "changes": plan.changes,
-                    "counts": plan.counts.as_counts(),
-                }
-                await _commit(
-                    checkpoint, last_id=checkpoint["last_id"], counts=Summary(), pending=intent
-                )
-                await _apply(plan.changes)
-                batches += 1
-                if crash_after_batches is not None and batches >= crash_after_batches:
-                    os._exit(137)  # simulated crash: writes done, checkpoint not committed
-            await _commit(checkpoint, last_id=batch_last, counts=plan.counts, pending=None)
-        run.add(plan.counts.as_counts())
-        last_id = batch_last
-        if progress:
-            progress(len(docs))
-        if len(docs) < size:  # nothing after this batch (for now)
-            finished = True
-            break
-        if pause_seconds:
-            await asyncio.sleep(pause_seconds)
+    try:
+        while True:
+            size = batch_size if limit is None else min(batch_size, limit - run.scanned)
+            if size <= 0:
+                break
+            docs = await cursor.to_list(size)
+            if not docs:
+                finished = True
+                break
+            plan = await plan_batch(docs)
+            batch_last = docs[-1]["_id"]
+            if not dry_run:
+                if plan.changes:
+                    intent = {
+                        "last_id": batch_last,
+                        "changes": plan.changes,
+                        "counts": plan.counts.as_counts(),
+                    }
+                    await _commit(
+                        checkpoint, last_id=checkpoint["last_id"], counts=Summary(), pending=intent
+                    )
+                    await _apply(plan.changes)
+                    batches += 1
+                    if crash_after_batches is not None and batches >= crash_after_batches:
+                        os._exit(137)  # simulated crash: writes done, checkpoint not committed
+                await _commit(checkpoint, last_id=batch_last, counts=plan.counts, pending=None)
+            run.add(plan.counts.as_counts())
+            last_id = batch_last
+            if progress:
+                progress(len(docs))
+            if len(docs) < size:  # nothing after this batch (for now)
+                finished = True
+                break
+            if pause_seconds:
+                await asyncio.sleep(pause_seconds)
+    finally:
+        await cursor.close()
 
     total = Summary()
     if dry_run:

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from bson import ObjectId
-from pymongo import UpdateOne
+from bson import ObjectId, encode
+from pymongo import UpdateMany, UpdateOne
 
 from app.learning_events import payload_numbers
 from app.learning_events.service import COURSE_EVENT_TYPES
@@ -21,6 +21,8 @@ EVENT_TYPE_CATEGORY = "learning-event-type"
 # Legacy events stored payload numbers as strings ("85", "300"); reports only read numbers, so
 # the contract's verdict (`payload_numbers`) coerces them or reports them.
 PAYLOAD_FIELDS = {f"payload.{key}": key for key in payload_numbers.NUMBER_KEYS}
+# At most this many ids in one grouped update (`operations`).
+GROUP_IDS = 500
 COUNTERS = ("scanned", "updated", "already_ok", "unresolvable", "partially_updated")
 
 Mongo = dict[str, Any]
@@ -118,11 +120,18 @@ async def plan_batch(docs: list[Mongo]) -> Plan:
                 {"_id": {"$in": list(courses_wanted)}}, {"_id": 1}
             )
         }
+    # Enrollments are looked up only for the events that lack one, by user alone (the prefix
+    # of the (user_id, course_id) index; a user has a few dozen enrollments at most) and paired
+    # with the course here: an `$in` on both fields is a cross product of index bounds.
+    pair_users = {
+        u for d in docs if d.get("enrollment_id") is None and (u := as_object_id(d.get("user_id")))
+    }
+    if pair_users and courses_wanted:
         async for e in Enrollment.get_pymongo_collection().find(
-            {"user_id": {"$in": list(user_ids)}, "course_id": {"$in": list(courses_wanted)}},
-            {"user_id": 1, "course_id": 1},
+            {"user_id": {"$in": list(pair_users)}}, {"user_id": 1, "course_id": 1}
         ):
-            pairs[(e["user_id"], e["course_id"])] = e["_id"]
+            if e["course_id"] in courses_wanted:
+                pairs[(e["user_id"], e["course_id"])] = e["_id"]
 
     plan = Plan()
     for doc in docs:
@@ -195,33 +204,48 @@ async def plan_batch(docs: list[Mongo]) -> Plan:
     return plan
 
 
-def operations(changes: list[Mongo]) -> list[UpdateOne]:
-    """One update per event, each field conditional inside it: a field already filled (or a
-    type already fixed) keeps its value, so re-applying a batch, or racing a writer that fixed
-    the field first, changes nothing."""
-    ops: list[UpdateOne] = []
+def operations(changes: list[Mongo]) -> list[UpdateOne | UpdateMany]:
+    """One pipeline update per event, each field conditional inside it: a field already filled
+    (or a type already fixed) keeps its value, so re-applying a batch, or racing a writer that
+    fixed the field first, changes nothing. Events whose updates are the same (the events of
+    one enrollment, mostly) share one statement, `_id $in` their ids: each document is still
+    updated on its own, atomically, by the same conditional pipeline."""
+    groups: dict[bytes, tuple[Mongo, list[Any]]] = {}
     for change in changes:
-        stage: Mongo = {}
-        for name, value in change["set"].items():
-            if name in PAYLOAD_FIELDS:
-                # Only while the stored value is still the string that was read.
-                stage[name] = {
-                    "$cond": [
-                        {"$eq": [f"${name}", {"$literal": change["from"][PAYLOAD_FIELDS[name]]}]},
-                        {"$literal": value},
-                        f"${name}",
-                    ]
-                }
-            elif name == "type":
-                stage["type"] = {
-                    "$cond": [
-                        {"$eq": ["$type", {"$literal": change["type_from"]}]},
-                        {"$literal": value},
-                        "$type",
-                    ]
-                }
-            else:
-                stage[name] = {"$ifNull": [f"${name}", {"$literal": value}]}
+        stage = _stage(change)
         if stage:
-            ops.append(UpdateOne({"_id": change["_id"]}, [{"$set": stage}]))
+            groups.setdefault(encode(stage), (stage, []))[1].append(change["_id"])
+    ops: list[UpdateOne | UpdateMany] = []
+    for stage, ids in groups.values():
+        for lo in range(0, len(ids), GROUP_IDS):
+            chunk = ids[lo : lo + GROUP_IDS]
+            if len(chunk) == 1:
+                ops.append(UpdateOne({"_id": chunk[0]}, [{"$set": stage}]))
+            else:
+                ops.append(UpdateMany({"_id": {"$in": chunk}}, [{"$set": stage}]))
     return ops
+
+
+def _stage(change: Mongo) -> Mongo:
+    stage: Mongo = {}
+    for name, value in change["set"].items():
+        if name in PAYLOAD_FIELDS:
+            # Only while the stored value is still the string that was read.
+            stage[name] = {
+                "$cond": [
+                    {"$eq": [f"${name}", {"$literal": change["from"][PAYLOAD_FIELDS[name]]}]},
+                    {"$literal": value},
+                    f"${name}",
+                ]
+            }
+        elif name == "type":
+            stage["type"] = {
+                "$cond": [
+                    {"$eq": ["$type", {"$literal": change["type_from"]}]},
+                    {"$literal": value},
+                    "$type",
+                ]
+            }
+        else:
+            stage[name] = {"$ifNull": [f"${name}", {"$literal": value}]}
+    return stage

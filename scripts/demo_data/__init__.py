@@ -1,8 +1,10 @@
 """Demo data: a realistic organisation with users, courses, enrollments and learning events.
 
 `generate(scale, seed, now)` is pure and deterministic (same seed and `now` -> the same documents,
-ids included); `seed_demo(...)` writes it in bulk (`insert_many` of raw dicts, unordered, ~10k
-per batch) so a million enrollments stream through in bounded memory.
+ids included); `seed_demo(...)` writes it in bulk (`insert_many`, unordered, 10,000 documents a
+batch, encoded to BSON in a thread while the server writes the previous batch; the secondary
+indexes of enrollments and learning events built after the load) so millions of events stream
+through in bounded memory.
 
 Consistency rules the data follows (tests check them):
 - every enrollment has one `course-enrolled` event at `enrolled_at`; `course-started` only when
@@ -21,6 +23,7 @@ from scripts.demo_data.generator import DemoData, generate
 from scripts.demo_data.seed import (
     PLATFORM_COLLECTIONS,
     SeedReport,
+    as_legacy,
     existing_users,
     reset_platform_data,
     seed_demo,
@@ -33,6 +36,7 @@ __all__ = [
     "SCALES",
     "DemoData",
     "SeedReport",
+    "as_legacy",
     "existing_users",
     "generate",
     "parse_scale",
