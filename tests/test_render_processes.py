@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 from bson import ObjectId
 
 from app.common import children
+from app.reports.rendering import render_pdf
 from app.runtime import scratch
 from app.runtime.resources import Resources
 from tests import factories as f
@@ -24,6 +26,7 @@ from tests.helpers.jobs import insert_enrollments
 from tests.helpers.polling import wait_until
 from tests.helpers.processes import ROOT, kill_group, start_worker
 from tests.helpers.tokens import TokenFactory
+from tests.test_rendering import PDF_COLUMNS, make_context, pdf_rows
 
 JOBS = "/api/v1/reports/jobs"
 PDF = {
@@ -161,3 +164,43 @@ def test_the_sweep_ends_recorded_orphans_of_a_dead_worker_and_nothing_else(
             proc.wait(10)
         if (stat := children.process_stat(orphan)) and stat.running:
             os.kill(orphan, signal.SIGKILL)
+
+
+async def _render_process_ids(tmp_path: Path, rows: int) -> set[int]:
+    """Every render process seen while a PDF of ``rows`` rows (at most 50 a chunk, two
+    processes allowed) is laid out."""
+    me, seen = psutil.Process(), set[int]()
+
+    def look() -> None:
+        for child in me.children():  # theirs (WeasyPrint's library lookups) are not counted
+            try:
+                if "multiprocessing-fork" in " ".join(child.cmdline()):
+                    seen.add(child.pid)
+            except psutil.Error:
+                pass
+
+    task = asyncio.create_task(
+        render_pdf(
+            tmp_path / f"r{rows}.pdf",
+            PDF_COLUMNS,
+            pdf_rows(rows),
+            make_context(format="pdf"),
+            chunk_rows=50,
+            processes=2,
+        )
+    )
+    while not task.done():
+        look()
+        await asyncio.sleep(0.02)
+    pages = await task
+    assert pages >= 1 and (tmp_path / f"r{rows}.pdf").stat().st_size > 0
+    return seen
+
+
+async def test_a_one_chunk_pdf_starts_one_render_process_a_longer_one_all(
+    tmp_path: Path,
+) -> None:
+    """A PDF whose rows all fit page one's chunk (most of them) loads WeasyPrint once; one of
+    several chunks starts every render process allowed, to lay them out side by side."""
+    assert len(await _render_process_ids(tmp_path, 5)) == 1
+    assert len(await _render_process_ids(tmp_path, 400)) == 2

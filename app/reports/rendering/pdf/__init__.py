@@ -43,8 +43,8 @@ Modules: ``layout`` (orientation, column widths, cell text), ``document`` (the H
 and of the page-number stamp), ``processes`` (what runs in the render processes: laying out a
 chunk, joining and stamping), ``tagging`` and ``joining`` (the structure tree; ``copying`` and
 ``pdfwriter`` write the joined file object by object), ``progress``
-(how far the render processes are), ``streaming`` (``StreamingPdf``, ``render_pdf``,
-``PdfSink``).
+(how far the render processes are), ``streaming`` (``StreamingPdf``, ``render_pdf``), ``sink``
+(``PdfSink``).
 """
 
 from app.reports.rendering.pdf.document import build_chunk_html
@@ -55,12 +55,8 @@ from app.reports.rendering.pdf.layout import (
     format_cell,
     plan_layout,
 )
-from app.reports.rendering.pdf.streaming import (
-    PdfSink,
-    StreamingPdf,
-    balanced_chunk_size,
-    render_pdf,
-)
+from app.reports.rendering.pdf.sink import PdfSink
+from app.reports.rendering.pdf.streaming import StreamingPdf, balanced_chunk_size, render_pdf
 
 __all__ = [
     "CELL_MAX_CHARS",

@@ -197,3 +197,9 @@ def kill_workers(executor: ProcessPoolExecutor) -> None:
             process.kill()
     for process in processes:
         process.join(timeout=2)
+
+
+def limit_processes(executor: ProcessPoolExecutor, count: int) -> None:
+    """How many processes ``executor`` may start: it starts one on a submit that finds none
+    idle, up to this number (spawned processes, CPython's ``_adjust_process_count``)."""
+    executor._max_workers = count  # type: ignore[attr-defined]  # no public setter

@@ -22,6 +22,7 @@ from app.reports.rendering.pdf.processes import (
     RenderChunk,
     ignore_failure,
     kill_workers,
+    limit_processes,
     merge_and_stamp,
     process_died,
     render_chunk,
@@ -135,9 +136,24 @@ class StreamingPdf:
         self._pages_done = 0
         self._joining = False  # the join runs (its progress file is JOIN_PROGRESS)
         self._written = False
-        # Start the render processes now: they load WeasyPrint and fonts during the fetch.
-        self._starting = [str(self._work_dir / f"start-{n}.progress") for n in range(processes)]
-        for path in self._starting:
+        # One render process starts now and loads WeasyPrint and fonts during the fetch; the
+        # others only once a chunk after page one's is due (``_widen``): a PDF of one chunk
+        # (most of them) does not pay for processes it cannot use.
+        self._wide = processes == 1
+        if not self._wide:
+            limit_processes(self._executor, 1)
+        self._starting = [str(self._work_dir / "start-0.progress")]
+        self._executor.submit(warm_up, self._starting[0]).add_done_callback(ignore_failure)
+
+    def _widen(self) -> None:
+        """Lets the render processes grow to ``processes``, warming the new ones up while the
+        rows still arrive."""
+        if self._wide:
+            return
+        self._wide = True
+        limit_processes(self._executor, self.processes)
+        for n in range(1, self.processes):
+            path = str(self._work_dir / f"start-{n}.progress")
             self._executor.submit(warm_up, path).add_done_callback(ignore_failure)
 
     def _chunk_path(self, index: int) -> str:
@@ -194,6 +210,8 @@ class StreamingPdf:
             totals=context.totals.cells(self.columns) if last and context.totals else None,
             direct=self.direct_tables,
         )
+        if index:
+            self._widen()
         try:
             work = self._executor.submit(render_chunk, chunk)
         except BrokenProcessPool as exc:  # a render process died while the rows streamed
@@ -339,62 +357,3 @@ def balanced_chunk_size(rows: int, chunk_rows: int, processes: int) -> int:
     if count > 1 and count % processes:
         count += processes - count % processes
     return max(1, math.ceil(rows / count))
-
-
-class PdfSink:
-    """A ``RowSink`` writing a PDF to ``path``: rows beyond ``max_rows`` are dropped (the
-    first page then says the PDF is truncated); chunks are laid out while the fetch runs."""
-
-    def __init__(
-        self,
-        path: Path,
-        columns: Sequence[Column],
-        context: RenderContext,
-        *,
-        chunk_rows: int,
-        processes: int,
-        max_rows: int,
-        direct_tables: bool = True,
-    ) -> None:
-        self.path = path
-        # The chunks are laid out beside the PDF: a job's temporary space is one directory.
-        self.pdf = StreamingPdf(
-            columns,
-            context,
-            chunk_rows=chunk_rows,
-            processes=processes,
-            max_rows=max_rows,
-            scratch_dir=path.parent,
-            direct_tables=direct_tables,
-        )
-        self.pages = 0
-
-    @property
-    def rows_written(self) -> int:
-        return len(self.pdf.rows)
-
-    @property
-    def row_index(self) -> None:
-        """A PDF's rows cannot be read back by offset."""
-        return None
-
-    @property
-    def rows_laid_out(self) -> int:
-        return self.pdf.rows_laid_out
-
-    def expect_rows(self, total: int | None) -> None:
-        if self.pdf.expected_rows is None:
-            self.pdf.expected_rows = total
-
-    async def add(self, batch: Sequence[tuple[Any, ...]]) -> None:
-        self.pdf.add(batch)
-
-    async def finish(self, context: RenderContext) -> None:
-        try:
-            self.pages = await self.pdf.finish(self.path, context)
-        finally:
-            self.pdf.close()
-
-    def abort(self) -> None:
-        self.pdf.abort()  # the render processes stop now, not after their chunk
-        self.pdf.close()
