@@ -224,12 +224,14 @@ def create_job(client: httpx.Client, report: dict[str, Any]) -> str:
 def wait_job(
     client: httpx.Client, job_id: str, started: float, poll: float = 0.05, timeout: float = 3600
 ) -> JobRun:
-    unavailable = 0
+    unavailable, since = 0, 0.0
     while True:
         resp = client.get(f"/api/v1/reports/jobs/{job_id}")
-        if resp.status_code == 503 and unavailable < 20:
+        if resp.status_code == 503 and (not unavailable or time.perf_counter() - since < 900):
             # The database server did not answer within MONGODB_TIMEOUT_MS (a single-threaded
-            # server busy with a million-row aggregation): the API says so; ask again.
+            # server busy with a read of millions of documents): the API says so; ask again,
+            # for up to 15 minutes on end.
+            since = since if unavailable else time.perf_counter()
             unavailable += 1
             log(f"job {job_id}: status poll answered 503 ({unavailable}), retrying")
             time.sleep(max(poll, 1.0))
