@@ -14,8 +14,10 @@ from bson import Decimal128, ObjectId
 from app.common.time import zone
 from app.learning_events.models import LearningEvent
 from app.platform.models import Enrollment
+from app.reports.dates import StoredRange
 from app.reports.types import get_report_type
 from app.reports.types.course_figures import MS_PER_DAY
+from app.reports.types.department_tree import own_figures
 from app.reports.types.figures import exact_average, rate
 from app.runtime.resources import Resources
 from app.security import DataScope
@@ -159,3 +161,64 @@ async def test_learning_activity_grouped_in_the_worker_matches_the_server(
     rows, _, _ = await run("learning-activity", typed)
     assert rows == await _server_activity(typed)
     assert {r[1] for r in rows} == {"quiz-submitted"}
+
+
+async def test_department_events_added_up_in_the_worker_match_the_server(
+    resources: Resources,
+) -> None:
+    """Learners and learning time per department, from events whose durations are numbers,
+    booleans, strings, decimals, missing or under a payload that is not a document."""
+    ops, hr = await f.department("Ops"), await f.department("HR")
+    assert ops.id is not None and hr.id is not None
+    users = [ObjectId() for _ in range(4)]
+    durations: list[Any] = [60, 12.5, True, "30", Decimal128("7.25"), None, 0, 1e6, 45]
+    docs: list[dict[str, Any]] = []
+    for i, duration in enumerate(durations * 3):
+        payload: Any = {"durationSeconds": duration} if i % 7 else {}
+        docs.append(
+            {
+                "type": "lesson-completed",
+                "user_id": users[i % 4] if i % 5 else None,
+                "occurred_at": START + timedelta(hours=29 * i),
+                "department_id": (ops.id, hr.id)[i % 2],
+                "course_id": ObjectId(),
+                "payload": payload if i != 4 else [payload],
+                "created_at": START,
+                "updated_at": START,
+            }
+        )
+    await LearningEvent.get_pymongo_collection().insert_many(docs)
+    stored = StoredRange.model_validate(
+        {
+            "preset": "custom",
+            "from": "2025-01-01",
+            "to": "2025-03-31",
+            "start": datetime(2025, 1, 1, tzinfo=UTC),
+            "end": datetime(2025, 4, 1, tzinfo=UTC),
+            "timezone": "UTC",
+        }
+    )
+    for every in (True, False):
+        figures = await own_figures([ops.id, hr.id], stored, {}, every=every)
+        cursor = await LearningEvent.get_pymongo_collection().aggregate(
+            [
+                {"$match": {"occurred_at": {"$gte": stored.start, "$lt": stored.end}}},
+                {
+                    "$group": {
+                        "_id": {"d": "$department_id", "u": "$user_id"},
+                        "seconds": {"$sum": "$payload.durationSeconds"},
+                    }
+                },
+            ]
+        )
+        server: dict[Any, tuple[set[Any], float]] = {}
+        for doc in await cursor.to_list():
+            learners, seconds = server.get(doc["_id"]["d"], (set(), 0.0))
+            learners.add(doc["_id"]["u"])
+            value = doc["seconds"]
+            value = float(value.to_decimal()) if isinstance(value, Decimal128) else value
+            server[doc["_id"]["d"]] = (learners, seconds + value)
+        for dept in (ops.id, hr.id):
+            assert figures[dept].learners == server[dept][0]
+            assert abs(figures[dept].seconds - server[dept][1]) < 1e-9, dept
+        assert figures[ops.id].seconds > 0 and len(figures[hr.id].learners) >= 2

@@ -162,8 +162,9 @@ class DepartmentSummary(ReportDefinition[DepartmentSummaryParameters, Department
         batch_size: int,
         columns: Sequence[str] | None = None,
     ) -> AsyncIterator[list[Row]]:
-        """The rows in tree order: the departments are few, so their figures are read in four
-        grouped aggregations and rolled up here."""
+        """The rows in tree order: the departments are few, so their figures are read per
+        department (`own_figures`: three grouped aggregations and the events added up in the
+        worker) and rolled up here."""
         typed = self.typed(resolved)
         plan = await self.plan(typed, scope)
         cursor = await report_reads(Department.get_pymongo_collection()).aggregate(
