@@ -64,7 +64,8 @@ def _chunk(
     layout = plan_layout(columns, rows, context)
     path = str(folder / name)
     chunk = RenderChunk(columns, rows, context, layout, False, 1, len(rows), path, index=3, **kw)
-    return path, render_chunk(chunk)
+    pages, full_page, _own = render_chunk(chunk)
+    return path, (pages, full_page)
 
 
 def _producer(path: str) -> str:

@@ -20,10 +20,13 @@ import pikepdf
 import pytest
 from pypdf import PdfReader
 
+from app.reports.rendering.base import RenderError
 from app.reports.rendering.pdf.copying import ObjectCopier
+from app.reports.rendering.pdf.direct.stamp import page_number_forms
 from app.reports.rendering.pdf.layout import plan_layout
 from app.reports.rendering.pdf.pdfwriter import PdfWriter
-from app.reports.rendering.pdf.processes import RenderChunk, render_chunk
+from app.reports.rendering.pdf.processes import RenderChunk, merge_and_stamp, render_chunk
+from app.reports.rendering.pdf.rebasing import OwnFile
 from tests.test_rendering import PDF_COLUMNS, make_context, pdf_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,3 +149,142 @@ def test_the_join_holds_one_chunk_not_the_document(chunks: tuple[Path, list[str]
         assert re.findall(r"Page \d+ of \d+", reader.pages[n - 1].extract_text()) == [
             f"Page {n} of {total}"
         ]
+
+
+def _tree(pdf: pikepdf.Pdf) -> list[Any]:
+    """The structure tree as plain values: each element's type, page, ID, headers (as IDs),
+    kids (MCIDs or elements); each page's parent-tree entries (MCID -> its element's path)."""
+    pages = {page.obj.objgen: n for n, page in enumerate(pdf.pages)}
+    paths: dict[tuple[int, int], str] = {}
+
+    def element(node: Any, path: str) -> Any:
+        if isinstance(node, int):
+            return node
+        paths[node.objgen] = path
+        page = pages.get(node.Pg.objgen) if "/Pg" in node else None
+        attributes = node.get("/A")
+        headers = [str(h) for h in attributes.get("/Headers", ())] if attributes else []
+        kids = node.K if isinstance(node.get("/K"), pikepdf.Array) else [node.get("/K")]
+        return (str(node.S), page, str(node.get("/ID", "")), headers,
+                [element(k, f"{path}/{i}") for i, k in enumerate(kids) if k is not None])  # fmt: skip
+
+    root = pdf.Root.StructTreeRoot
+    tree = element(root.K[0], "0")
+    nums = root.ParentTree.Nums
+    marks = {int(nums[i]): nums[i + 1] for i in range(0, len(nums), 2)}
+    parents = [
+        [paths[e.objgen] if e is not None else None for e in marks[int(page.StructParents)]]
+        for page in pdf.pages
+    ]
+    ids = root.IDTree.Names
+    return [tree, parents, [(str(ids[i]), paths[ids[i + 1].objgen]) for i in range(0, len(ids), 2)]]
+
+
+def test_direct_chunks_copied_as_bytes_join_as_read_through_pikepdf(tmp_path: Path) -> None:
+    """The join copies a chunk the PDF's own writer wrote as bytes, its object numbers moved:
+    the file is the one the object-by-object copy makes (pages, text, fonts, structure tree,
+    parent tree and ID tree), reads without a syntax problem, and the bytes copied keep strings
+    that look like references as they are."""
+    rows = pdf_rows(300)
+    context = make_context(format="pdf", total_rows=len(rows))
+    layout = plan_layout(PDF_COLUMNS, rows, context)
+    paths, own = [], []
+    for index, part in enumerate((rows[:60], rows[60:180], rows[180:])):
+        path = str(tmp_path / f"chunk-{index}.pdf")
+        chunk = RenderChunk(
+            PDF_COLUMNS, part, context, layout, index == 0, 60 * index, 300, path,
+            index=index, direct=index > 0,
+        )  # fmt: skip
+        if render_chunk(chunk)[2]:
+            own.append(path)
+        paths.append(path)
+    assert own == paths[1:]  # the detail chunks are the direct writer's
+    joined = {}
+    for label, copied in (("bytes", own), ("objects", [])):  # page numbers: direct, WeasyPrint
+        out = joined[label] = tmp_path / f"joined-{label}.pdf"
+        merge_and_stamp(
+            paths, f"{out}.part", str(out), context, layout, own=copied, direct=label == "bytes"
+        )
+    texts = []
+    with pikepdf.open(joined["bytes"]) as fast, pikepdf.open(joined["objects"]) as slow:
+        assert fast.check_pdf_syntax() == [] and slow.check_pdf_syntax() == []
+        assert len(fast.pages) == len(slow.pages) > 3
+        assert _tree(fast) == _tree(slow)
+        for a, b in zip(fast.pages, slow.pages, strict=True):
+            assert int(a.StructParents) == int(b.StructParents)
+            assert [f.BaseFont for f in a.Resources.Font.values()] == [
+                f.BaseFont for f in b.Resources.Font.values()
+            ]
+            assert [c.read_bytes() for c in a.Contents] == [c.read_bytes() for c in b.Contents]
+    for out in joined.values():
+        texts.append(
+            subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, check=True)
+        )
+    # "Page n of N" where WeasyPrint put it, to a tenth of a point.
+    places = [_page_numbers(out) for out in joined.values()]
+    assert len(places[0]) == len(places[1]) == 4 * len(PdfReader(joined["bytes"]).pages)
+    for (word, *box), (same, *expected) in zip(*places, strict=True):
+        assert word == same and box == pytest.approx(expected, abs=0.1)
+    assert texts[0].stdout == texts[1].stdout and b"Learner 00299" in texts[0].stdout
+    # The cells' elements went over as the direct writer wrote them, not serialised again.
+    written = [OwnFile(out).bodies.values() for out in (joined["bytes"], joined["objects"])]
+    assert [sum(b"/S/TD/P " in body for body in bodies) for bodies in written] == [
+        240 * len(PDF_COLUMNS),
+        0,
+    ]
+
+
+def _page_numbers(path: Path) -> list[tuple[Any, ...]]:
+    """The words of "Page n of N" on every page with their boxes (pdftotext -bbox)."""
+    html = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, check=True, text=True
+    ).stdout
+    word = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+    found = []
+    for page in html.split("<page ")[1:]:
+        *_, page_word, n, of, total = re.findall(word, page)  # the page's last words
+        found += [(w[4], *(float(v) for v in w[:4])) for w in (page_word, n, of, total)]
+    assert found and found[0][0] == "Page"
+    return found
+
+
+def test_bytes_copied_keep_strings_and_move_references_and_keys(tmp_path: Path) -> None:
+    source = PdfWriter(tmp_path / "own.pdf")
+    catalog, pages, page, element, data = (source.reserve() for _ in range(5))
+    odd = rb"[(12 0 R) (a\) 3 0 R) (\\) (/StructParents 9)]"
+    source.write(element, b"<</S/TD/Pg %d 0 R/T%s/StructParent 4/K[%d 0 R]>>" % (page, odd, data))
+    source.write_stream(data, b"/Filter/FlateDecode/Length1 7", zlib.compress(b"2 0 R"))
+    source.write(
+        page,
+        b"<</Type/Page/Parent %d 0 R/MediaBox[0 0 9 9]/Resources<<>>/StructParents 2>>" % pages,
+    )
+    source.write(pages, b"<</Type/Pages/Count 1/Kids[%d 0 R]>>" % page)
+    source.write(catalog, b"<</Type/Catalog/Pages %d 0 R/Element %d 0 R>>" % (pages, element))
+    source.close(catalog, None, (b"0" * 16, b"0" * 16))
+    own = OwnFile(tmp_path / "own.pdf")
+    assert sorted(own.numbers) == [catalog, pages, page, element, data]
+
+    out = PdfWriter(tmp_path / "copy.pdf")
+    moved = {n: out.reserve() for n in own.numbers}
+    own.copy(out, moved, own.numbers, key_offset=100)
+    out.close(moved[catalog], None, (b"1" * 16, b"1" * 16))
+    with pikepdf.open(tmp_path / "copy.pdf") as pdf:
+        assert pdf.check_pdf_syntax() == []
+        copied = pdf.Root.Element
+        assert copied.objgen == (moved[element], 0) and copied.Pg == pdf.pages[0].obj
+        assert [bytes(t) for t in copied.T] == [b"12 0 R", b"a) 3 0 R", b"\\", b"/StructParents 9"]
+        assert int(copied.StructParent) == 104
+        assert int(pdf.pages[0].StructParents) == 102
+        assert copied.K[0].read_bytes() == b"2 0 R"  # stream data as it was
+        assert int(copied.K[0].Length1) == 7
+    with pytest.raises(RenderError, match="left out"):
+        own.copy(PdfWriter(tmp_path / "x.pdf"), {element: 1}, [element])
+
+
+def test_page_numbers_the_font_cannot_show_as_weasyprint_would_stay_weasyprints() -> None:
+    rows = pdf_rows(5)
+    context = make_context(format="pdf", total_rows=len(rows), locale="de")
+    forms = page_number_forms(context, plan_layout(PDF_COLUMNS, rows, context))
+    assert forms is not None and forms.text == "Seite {page} von {pages}"
+    forms.text = "صفحة {page} من {pages}"  # right to left: WeasyPrint's bidi and shaping
+    assert not forms.shows()

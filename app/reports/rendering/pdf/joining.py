@@ -15,11 +15,14 @@ structure tree root, and the catalog and ``/Info`` of page one's chunk (the lang
 ``/MarkInfo``, the viewer's ``DisplayDocTitle``, the XMP metadata with the title and the PDF/UA
 identification). Memory is one chunk's, whatever the document's length.
 
-The page numbers are second, untagged WeasyPrint documents of ``STAMP_PAGES`` pages each,
-rendered once the page count is known; each of their pages becomes a form XObject (its number
-reserved while the page was written) drawn over the page inside an ``/Artifact`` sequence, as
-the chunks' own running header and footer are (``tagging``): assistive technology skips the
-page furniture.
+A chunk the direct writer wrote is copied as bytes (``rebasing``): pikepdf reads only its pages
+and its trees' entries, and every other object gets its new number up front.
+
+The page numbers are drawn over each page by a form XObject (its number reserved while the page
+was written) inside an ``/Artifact`` sequence, as the chunks' own running header and footer are
+(``tagging``): assistive technology skips the page furniture. Once the page count is known the
+forms are written by the direct writer (``direct.stamp``), or are the pages of second, untagged
+WeasyPrint documents of ``STAMP_PAGES`` pages each.
 
 Imported in the render processes only (pikepdf costs a process ~20 MB), as WeasyPrint is.
 """
@@ -27,16 +30,17 @@ Imported in the render processes only (pikepdf costs a process ~20 MB), as Weasy
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pikepdf
 
 from app.reports.rendering.base import RenderError
 from app.reports.rendering.pdf.copying import ObjectCopier, literal, name
 from app.reports.rendering.pdf.pdfwriter import PdfWriter
+from app.reports.rendering.pdf.rebasing import OwnFile
 from app.reports.rendering.pdf.tagging import ID_TREE
 
 ARTIFACT = b"/Artifact <</Type /Pagination>> BDC"
@@ -58,24 +62,31 @@ def join_tagged(
     stamp: Callable[[int, int, int], bytes],
     out_path: str,
     progress: Callable[[float, float], None] | None = None,
+    own: Collection[str] = (),
+    forms: PageForms | None = None,
 ) -> int:
     """Writes the chunks, page one's first, as one tagged PDF to ``out_path`` with the page
     numbers laid over its pages: ``stamp(first, pages, total)`` is a PDF of ``pages`` pages
-    numbered from ``first``, of ``total``. Returns the page count. ``progress(share,
-    next_share)`` is told the share of the join done as it goes."""
+    numbered from ``first``, of ``total``, or ``forms`` writes each page's as a form XObject
+    itself. Returns the page count. ``progress(share, next_share)`` is told the share of the
+    join done as it goes. The chunks in ``own`` were written by ``PdfWriter`` (direct chunks):
+    their objects are copied as bytes (``rebasing``)."""
     report = progress or (lambda share, cap: None)
     join: _Join | None = None
+    joined = JOINED if forms is None else STAMPED  # written forms take next to no time
     try:
         for done, path in enumerate(chunk_paths):
             with pikepdf.open(path) as chunk:
                 if join is None:  # page one's chunk: the file starts with its PDF version
                     join = _Join(PdfWriter(out_path, max(chunk.pdf_version, "1.5")))
-                join.append(chunk, first=done == 0)
-            report(JOINED * (done + 1) / len(chunk_paths), JOINED * (done + 2) / len(chunk_paths))
+                join.append(chunk, first=done == 0, own=OwnFile(path) if path in own else None)
+            report(joined * (done + 1) / len(chunk_paths), joined * (done + 2) / len(chunk_paths))
         if join is None:
             raise RenderError("no PDF chunks to join")
         pages = len(join.pages)
-        for first in range(0, pages, STAMP_PAGES):
+        if forms is not None:
+            forms.write(join.writer, join.forms, pages)
+        for first in range(0, pages if forms is None else 0, STAMP_PAGES):
             count = min(STAMP_PAGES, pages - first)
             with pikepdf.open(BytesIO(stamp(first + 1, count, pages))) as over:
                 if len(over.pages) != count:
@@ -94,6 +105,11 @@ def join_tagged(
         raise
     report(1.0, 1.0)
     return pages
+
+
+class PageForms(Protocol):
+    def write(self, writer: PdfWriter, forms: Sequence[int], total: int) -> None:
+        """Writes page ``n``'s "Page n of ``total``" as the form XObject ``forms[n - 1]``."""
 
 
 class _Join:
@@ -123,7 +139,7 @@ class _Join:
         self.info: bytes | None = None
         self.first_id = b""
 
-    def append(self, chunk: pikepdf.Pdf, *, first: bool) -> None:
+    def append(self, chunk: pikepdf.Pdf, *, first: bool, own: OwnFile | None = None) -> None:
         root = chunk.Root.get("/StructTreeRoot")
         if root is None:
             raise RenderError("a PDF chunk is not tagged")
@@ -139,6 +155,10 @@ class _Join:
         fixed.update((node.objgen, self.page_tree) for node in _page_tree_nodes(chunk.Root.Pages))
         offset = self.next_key
         copier = ObjectCopier(self.writer, fixed, key_offset=offset)
+        if own is not None:  # every object but those rebuilt here gets its number up front
+            rebuilt = {*fixed, *(page.objgen for page in chunk.pages), *_tree_nodes(chunk, root)}
+            bulk = [n for n in own.numbers if (n, 0) not in rebuilt]
+            copier.numbers.update(((n, 0), self.writer.reserve()) for n in bulk)
         for page in chunk.pages:
             self._page(copier, page.obj)
         page_of_document = document.get("/Pg")
@@ -166,7 +186,10 @@ class _Join:
                 into.setdefault(name(role), copier.value(value))
         if first:
             self._first(chunk, copier, root, document)
-        copier.drain()
+        copier.drain()  # the pages (the bulk of an own chunk is numbered, so never queued)
+        if own is not None:
+            numbers = {number: new for (number, _), new in copier.numbers.items()}
+            own.copy(self.writer, numbers, bulk, key_offset=offset)
 
     def _first(self, chunk: pikepdf.Pdf, copier: ObjectCopier, root: Any, document: Any) -> None:
         """What the joined file takes from page one's chunk alone."""
@@ -295,6 +318,22 @@ def _inherited(page: Any, key: str) -> Any:
             return node[key]
         node = node.get("/Parent")
     return None
+
+
+def _tree_nodes(chunk: pikepdf.Pdf, root: Any) -> Iterator[tuple[int, int]]:
+    """The chunk's objects the join reads but does not copy: its trailer's ``/Info`` and the
+    nodes of its structure tree root's parent tree and ID tree."""
+    for node in (chunk.trailer.get("/Info"), root.get("/ParentTree"), root.get(ID_TREE)):
+        for each in _tree(node):
+            if each.is_indirect:
+                yield each.objgen
+
+
+def _tree(node: Any) -> Iterator[Any]:
+    if isinstance(node, pikepdf.Dictionary):
+        yield node
+        for kid in node.get("/Kids", ()):
+            yield from _tree(kid)
 
 
 def _page_tree_nodes(node: Any) -> Iterator[Any]:

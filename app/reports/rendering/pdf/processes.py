@@ -4,7 +4,7 @@ parent's handles on it: watching a process future from asyncio and killing the p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,15 +43,16 @@ class RenderChunk:
     direct: bool = False
 
 
-def render_chunk(chunk: RenderChunk) -> tuple[int, int]:
-    """Lays out and writes one chunk; returns its page count and the rows a full page of it
-    holds (``rows_on_a_full_page``)."""
+def render_chunk(chunk: RenderChunk) -> tuple[int, int, bool]:
+    """Lays out and writes one chunk; returns its page count, the rows a full page of it holds
+    (``rows_on_a_full_page``) and whether the direct writer wrote it (the join copies its
+    objects as bytes)."""
     if chunk.direct:
         # fontTools: imported in the render processes only, as WeasyPrint is.
         from app.reports.rendering.pdf.direct.writer import direct_candidate, write_direct
 
         if direct_candidate(chunk) and (written := write_direct(chunk)) is not None:
-            return written
+            return (*written, True)
     # Imported here, in the render process only: WeasyPrint loads Pango and its fonts (slow,
     # heavy), and the API and the worker's event loop import this module without rendering.
     from weasyprint import HTML
@@ -82,7 +83,7 @@ def render_chunk(chunk: RenderChunk) -> tuple[int, int]:
         full_page = rows_on_a_full_page(document.pages)
         document.write_pdf(chunk.out_path, finisher=finisher, **PDF_OPTIONS)
     progress.write(1.0)
-    return len(document.pages), full_page
+    return len(document.pages), full_page, False
 
 
 def rows_on_a_full_page(pages: Sequence[Any]) -> int:
@@ -130,11 +131,16 @@ def merge_and_stamp(
     context: RenderContext,
     layout: Layout,
     progress_file: str | None = None,
+    own: Collection[str] = (),
+    direct: bool = False,
 ) -> int:
     """Joins the tagged chunks, stamps "Page X of Y" on every page (an artifact), writes
-    ``part_path`` and renames it ``out_path``; the share done goes to ``progress_file``."""
+    ``part_path`` and renames it ``out_path``; the share done goes to ``progress_file``.
+    ``own``: the chunks the direct writer wrote; ``direct``: the page numbers written by it too
+    (where its font shows them), else laid out by WeasyPrint."""
     from weasyprint import HTML
 
+    from app.reports.rendering.pdf.direct.stamp import page_number_forms
     from app.reports.rendering.pdf.joining import join_tagged  # pikepdf: render processes only
 
     def stamp(first: int, pages: int, total: int) -> bytes:
@@ -142,7 +148,9 @@ def merge_and_stamp(
         return bytes(HTML(string=source).write_pdf())
 
     progress = RenderProgress(progress_file) if progress_file else None
-    pages = join_tagged(chunk_paths, stamp, part_path, progress.write if progress else None)
+    report = progress.write if progress else None
+    forms = page_number_forms(context, layout) if direct else None
+    pages = join_tagged(chunk_paths, stamp, part_path, report, own, forms)
     Path(part_path).replace(out_path)
     return pages
 

@@ -134,6 +134,7 @@ class StreamingPdf:
         self._in_flight: dict[int, float] = {}
         self._rows_done, self._weight_done = 0, 0.0
         self._pages_done = 0
+        self._own: set[str] = set()  # chunks the direct writer wrote (the join copies bytes)
         self._joining = False  # the join runs (its progress file is JOIN_PROGRESS)
         self._written = False
         # One render process starts now and loads WeasyPrint and fonts during the fetch; the
@@ -222,7 +223,9 @@ class StreamingPdf:
 
         def laid_out(done: asyncio.Future[Any]) -> None:
             if not done.cancelled() and done.exception() is None:
-                pages, full_page = done.result()
+                pages, full_page, own = done.result()
+                if own:
+                    self._own.add(chunk.out_path)
                 self._in_flight.pop(index, None)
                 self._rows_done += rows
                 self._weight_done += weight
@@ -323,6 +326,8 @@ class StreamingPdf:
                 context,
                 self._layout,
                 str(self._work_dir / JOIN_PROGRESS),
+                self._own,
+                self.direct_tables,
             )
             self._waiting = [watch(join)]
             pages: int = await self._waiting[0]

@@ -219,26 +219,44 @@ def _furniture(font: Font, g: Geometry, texts: tuple[str, str, str]) -> list[byt
     normal = (font.ascent - font.descent) / font.units * size
     ascent = font.ascent / font.units * size
     top_baseline = g.top - 3 * MM - normal + ascent
-    bottom_baseline = g.bottom + 3 * MM + ascent
     left, right, footer = texts
-    right_width = sum(font.piece(w).width for w in right.split(" "))
-    right_width += font.piece(" ").width * (len(right.split(" ")) - 1)
     places = (
         (left, g.left, top_baseline),
-        (right, g.width - g.left - right_width * size / font.units, top_baseline),
-        (footer, g.left, bottom_baseline),
+        (right, _right_aligned(font, g, right), top_baseline),
+        (footer, g.left, _bottom_baseline(font, g)),
     )
-    out = [
-        b"/Artifact <</Type /Pagination>> BDC ",
-        _FURNITURE_FILL,
-        b" rg BT /F3 %s Tf\n" % _n(size),
-    ]
+    return [b"/Artifact <</Type /Pagination>> BDC ", *_furniture_text(font, places), b"EMC\n"]
+
+
+def page_number_stream(font: Font, g: Geometry, text: str) -> bytes:
+    """The content of a page's "Page n of N" (``text``), bottom right where ``stamp_html``'s
+    ``@bottom-right`` box puts it: a form the join draws over the page, inside its artifact."""
+    place = (text, _right_aligned(font, g, text), _bottom_baseline(font, g))
+    head = b"q 1 0 0 -1 0 %s cm 0.75 0 0 0.75 0 0 cm\n" % _n(g.height / PT)
+    return b"".join((head, *_furniture_text(font, [place]), b"Q\n"))
+
+
+def _bottom_baseline(font: Font, g: Geometry) -> float:
+    """The footer's baseline: its box's top 3 mm below the content (``vertical-align: top``)."""
+    return g.bottom + 3 * MM + font.ascent / font.units * FURNITURE_PX
+
+
+def _right_aligned(font: Font, g: Geometry, text: str) -> float:
+    """Where ``text`` starts when it ends at the right margin."""
+    width = sum(font.piece(w).width for w in text.split(" "))
+    width += font.piece(" ").width * (len(text.split(" ")) - 1)
+    return g.width - g.left - width * FURNITURE_PX / font.units
+
+
+def _furniture_text(font: Font, places: Sequence[tuple[str, float, float]]) -> list[bytes]:
+    """Texts in the furniture's font and colour, each at its (x, baseline)."""
+    out = [_FURNITURE_FILL, b" rg BT /F3 %s Tf\n" % _n(FURNITURE_PX)]
     space = font.piece(" ").tj
     for text, x, y in places:
         if text:
             shown = space.join(font.piece(w).tj for w in text.split(" "))
             out.append(b"1 0 0 -1 %s %s Tm [%s] TJ\n" % (_n(x), _n(y), shown))
-    out.append(b"ET EMC\n")
+    out.append(b"ET ")
     return out
 
 
