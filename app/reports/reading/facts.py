@@ -35,7 +35,7 @@ COUNT_MAX_DOCS = 20_000
 SLICES_AHEAD = 2  # slices asked for before the one being joined is done
 
 
-async def _fact_batches(
+async def fact_batches(
     collection: AsyncCollection[Any], facts: FactRead, batch_size: int
 ) -> AsyncGenerator[list[dict[str, Any]]]:
     """The fact documents the report keeps, in batches of at most `batch_size`; the next batch
@@ -169,7 +169,7 @@ async def count_facts(collection: AsyncCollection[Any], facts: FactRead) -> int 
         return None
     collection = decoding(collection, facts)
     if facts.after_join is None:
-        batches = _fact_batches(collection, facts, KEEP_COUNT_ROWS)
+        batches = fact_batches(collection, facts, KEEP_COUNT_ROWS)
     else:
         caches = dimension_caches(collection.database, facts)
         batches = _joined(collection, facts, KEEP_COUNT_ROWS, caches)
@@ -252,7 +252,7 @@ async def _joined(
     # The shared store is brought up to date while the first facts are read.
     sharing: asyncio.Task[None] | None = asyncio.create_task(share(caches))
     try:
-        async with aclosing(_fact_batches(collection, facts, batch_size)) as batches:
+        async with aclosing(fact_batches(collection, facts, batch_size)) as batches:
             async for docs in batches:
                 if sharing is not None:
                     await sharing

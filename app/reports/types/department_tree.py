@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +18,12 @@ from bson import Decimal128, ObjectId
 from app.learning_events.models import LearningEvent
 from app.platform.models import Enrollment
 from app.reports.dates import StoredRange
+from app.reports.reading.facts import fact_batches
 from app.reports.reading.preference import report_reads
-from app.reports.reading.query import CLOSED_STATUSES, Row, range_match
+from app.reports.reading.query import CLOSED_STATUSES, FactRead, Row, range_match
 from app.reports.types.figures import exact_average, is_numeric, rate, round1, scaled
 
-# Learning events handed out a server reply at a time.
+# Learning events added up at a time (a slice's reply holds up to 2 × SLICE_DOCS).
 EVENT_BATCH = 10_000
 
 
@@ -163,22 +165,29 @@ async def own_figures(
     ):
         figures[doc["_id"]].overdue = doc["n"]
     # The events, the one read that grows with the activity, are added up here rather than
-    # grouped by the server: one index range handed out in batches keeps every server call
-    # short (a server grouping millions of events in one call starves everything else on a
+    # grouped by the server, read as any fact read over a date range is: in slices of the
+    # range, each one short server call (a server grouping millions of events in one call, or
+    # building a whole range's result before its first batch, starves everything else on a
     # single-threaded server, the job's own lease heartbeat included).
-    events = report_reads(LearningEvent.get_pymongo_collection()).find(
-        {**depts, "occurred_at": in_range, **within},
-        {"_id": 0, "department_id": 1, "user_id": 1, "payload.durationSeconds": 1},
-        batch_size=EVENT_BATCH,
+    events = FactRead(
+        reads=({**depts, "occurred_at": in_range, **within},),
+        keep=None,
+        projection={"_id": 0, "department_id": 1, "user_id": 1, "payload.durationSeconds": 1},
+        joins=(),
+        to_row=lambda doc, _: (),
+        slice_field="occurred_at",
     )
-    async for doc in events:
-        own = figures[doc.get("department_id")]
-        if "user_id" in doc:
-            own.learners.add(doc["user_id"])
-        payload = doc.get("payload")
-        own.seconds += _seconds(
-            payload.get("durationSeconds") if isinstance(payload, dict) else None
-        )
+    collection = report_reads(LearningEvent.get_pymongo_collection())
+    async with aclosing(fact_batches(collection, events, EVENT_BATCH)) as batches:
+        async for docs in batches:
+            for doc in docs:
+                own = figures[doc.get("department_id")]
+                if "user_id" in doc:
+                    own.learners.add(doc["user_id"])
+                payload = doc.get("payload")
+                own.seconds += _seconds(
+                    payload.get("durationSeconds") if isinstance(payload, dict) else None
+                )
     return figures
 
 
