@@ -31,11 +31,12 @@ from app.reports.rendering.pdf.processes import (
 )
 from app.reports.rendering.pdf.progress import progress_path, read_share
 
-# Shares of a PDF's work after the fetch (measured on tagged 1,000- and 5,000-row PDFs, see
-# docs/performance.md): starting the render processes (mostly done while the rows are fetched,
-# but not for a small PDF) and the join (structure trees, page numbers, writing the file).
+# Shares of a PDF's work after the fetch (see docs/performance.md): starting the render
+# processes (mostly done while the rows are fetched, but not for a small PDF; measured on tagged
+# 1,000- and 5,000-row PDFs) and the join (structure trees, page numbers, writing the file:
+# 0.33 of a direct-written 5,000-row PDF's time, 0.51 of a 50,000-row one's).
 STARTUP_SHARE = 0.06
-JOIN_SHARE = 0.08
+JOIN_SHARE = 0.3
 JOIN_PROGRESS = "join.progress"
 # A WeasyPrint row's cost in direct-written ones (91 and 3,378 rows per CPU second), for progress.
 WEASYPRINT_COST = 30
