@@ -86,16 +86,8 @@ def join_tagged(
         pages = len(join.pages)
         if forms is not None:
             forms.write(join.writer, join.forms, pages)
-        for first in range(0, pages if forms is None else 0, STAMP_PAGES):
-            count = min(STAMP_PAGES, pages - first)
-            with pikepdf.open(BytesIO(stamp(first + 1, count, pages))) as over:
-                if len(over.pages) != count:
-                    raise RenderError(
-                        f"page-number stamp has {len(over.pages)} pages, expected {count}"
-                    )
-                join.stamp(over, first)
-            share = (STAMPED - JOINED) / pages
-            report(JOINED + share * (first + count), JOINED + share * min(pages, first + 2 * count))
+        else:
+            _stamp_with(join, stamp, pages, report)
         report(STAMPED, 1.0)
         join.close()
     except BaseException:
@@ -105,6 +97,25 @@ def join_tagged(
         raise
     report(1.0, 1.0)
     return pages
+
+
+def _stamp_with(
+    join: _Join,
+    stamp: Callable[[int, int, int], bytes],
+    pages: int,
+    report: Callable[[float, float], None],
+) -> None:
+    """The page numbers laid out by ``stamp`` (WeasyPrint), ``STAMP_PAGES`` pages at a time."""
+    for first in range(0, pages, STAMP_PAGES):
+        count = min(STAMP_PAGES, pages - first)
+        with pikepdf.open(BytesIO(stamp(first + 1, count, pages))) as over:
+            if len(over.pages) != count:
+                raise RenderError(
+                    f"page-number stamp has {len(over.pages)} pages, expected {count}"
+                )
+            join.stamp(over, first)
+        share = (STAMPED - JOINED) / pages
+        report(JOINED + share * (first + count), JOINED + share * min(pages, first + 2 * count))
 
 
 class PageForms(Protocol):

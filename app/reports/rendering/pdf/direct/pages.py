@@ -275,6 +275,11 @@ def _rect(x: float, y: float, w: float, h: float) -> bytes:
     return b"%s %s %s %s re f\n" % (_n(x), _n(y), _n(w), _n(h))
 
 
-def _n(value: float) -> bytes:
-    text = f"{value:.4f}".rstrip("0").rstrip(".")
+def media_box(g: Geometry) -> bytes:
+    """The page box in points, as a direct page and its page-number form give it."""
+    return b"[0 0 %s %s]" % (_n(g.width / PT, 6), _n(g.height / PT, 6))
+
+
+def _n(value: float, places: int = 4) -> bytes:
+    text = f"{value:.{places}f}".rstrip("0").rstrip(".")
     return (text if text not in ("", "-0") else "0").encode("ascii")

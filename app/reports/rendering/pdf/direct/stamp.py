@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from app.i18n import translate
 from app.reports.rendering.base import RenderContext
 from app.reports.rendering.pdf.direct.fonts import fonts
-from app.reports.rendering.pdf.direct.pages import PT, Geometry, page_number_stream
+from app.reports.rendering.pdf.direct.pages import Geometry, media_box, page_number_stream
 from app.reports.rendering.pdf.layout import Layout
 from app.reports.rendering.pdf.pdfwriter import PdfWriter
 
@@ -34,10 +34,7 @@ class PageNumberForms:
         """Writes page ``n``'s form as object ``forms[n - 1]``, and the font they share."""
         g, font = self.geometry, self.font
         font_number = writer.reserve()
-        entries = b"/Type/XObject/Subtype/Form/BBox[0 0 %s %s]" % (
-            _n(g.width / PT),
-            _n(g.height / PT),
-        )
+        entries = b"/Type/XObject/Subtype/Form/BBox" + media_box(g)
         entries += b"/Resources<</Font<</F3 %d 0 R>>>>/Filter/FlateDecode" % font_number
         glyphs: set[int] = set()
         for page, number in enumerate(forms, start=1):
@@ -51,7 +48,3 @@ class PageNumberForms:
 def page_number_forms(context: RenderContext, layout: Layout) -> PageNumberForms | None:
     forms = PageNumberForms(context, layout)
     return forms if forms.shows() else None
-
-
-def _n(value: float) -> bytes:
-    return f"{value:.4f}".rstrip("0").rstrip(".").encode("ascii")

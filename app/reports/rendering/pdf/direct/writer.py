@@ -13,12 +13,12 @@ from app.reports.rendering.pdf.copying import literal
 from app.reports.rendering.pdf.direct.fonts import Font, fonts
 from app.reports.rendering.pdf.direct.pages import (
     FONT_NAMES,
-    PT,
     Geometry,
     Row,
     glyphs_of,
     head_row,
     lay_out_row,
+    media_box,
     page_stream,
     paginate,
 )
@@ -113,7 +113,7 @@ def _write(
             b"%s %d 0 R" % (tag, n) for tag, n in zip(FONT_NAMES, font_numbers, strict=True)
         )
         tags = Tags(reserve, writer.write, chunk_prefix(chunk.index))
-        media = b"[0 0 %s %s]" % (_num(geometry.width / PT), _num(geometry.height / PT))
+        media = media_box(geometry)
         page_numbers: list[int] = []
         for done, indices in enumerate(pages):
             page, contents = reserve(), reserve()
@@ -176,7 +176,3 @@ def _text(text: str) -> bytes:
     if text.isascii():
         return literal(text.encode("ascii"))
     return b"<feff" + text.encode("utf-16-be").hex().encode("ascii") + b">"
-
-
-def _num(value: float) -> bytes:
-    return f"{value:.6f}".rstrip("0").rstrip(".").encode("ascii")
